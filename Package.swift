@@ -1,0 +1,49 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Dependency direction (see docs/ARCHITECTURE.md):
+// AlmanacRaft <- AlmanacStorage <- (Node) <- AlmanacMetadata / (Journal) <- AlmanacPlacement / AlmanacPredict <- almanac
+let package = Package(
+    name: "Almanac",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "AlmanacRaft", targets: ["AlmanacRaft"]),
+        .library(name: "AlmanacStorage", targets: ["AlmanacStorage"]),
+        .library(name: "AlmanacMetadata", targets: ["AlmanacMetadata"]),
+        .library(name: "AlmanacPredict", targets: ["AlmanacPredict"]),
+        .library(name: "AlmanacPlacement", targets: ["AlmanacPlacement"]),
+        .executable(name: "almanac", targets: ["almanac"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+    ],
+    targets: [
+        // Pure consensus core: standard library only. No Foundation, no NIO, no clock.
+        .target(name: "AlmanacRaft"),
+        // Shared write-ahead log and snapshots for many Raft groups.
+        .target(name: "AlmanacStorage", dependencies: ["AlmanacRaft"]),
+        // Deterministic whole-cluster simulator (test support).
+        .target(name: "AlmanacSimulation", dependencies: ["AlmanacRaft", "AlmanacStorage"]),
+        // Namespace state machine and client sessions.
+        .target(name: "AlmanacMetadata"),
+        // Pure predictive models: next-operation prediction and load forecasting.
+        .target(name: "AlmanacPredict"),
+        // Pure placement deciders and the placement simulator.
+        .target(name: "AlmanacPlacement", dependencies: ["AlmanacPredict"]),
+        .executableTarget(
+            name: "almanac",
+            dependencies: [
+                "AlmanacRaft", "AlmanacStorage", "AlmanacSimulation", "AlmanacMetadata",
+                "AlmanacPredict", "AlmanacPlacement",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "AlmanacRaftTests", dependencies: ["AlmanacRaft"]),
+        .testTarget(name: "AlmanacStorageTests", dependencies: ["AlmanacStorage"]),
+        .testTarget(name: "AlmanacSimulationTests", dependencies: ["AlmanacSimulation"]),
+        .testTarget(name: "AlmanacMetadataTests", dependencies: ["AlmanacMetadata"]),
+        .testTarget(name: "AlmanacPredictTests", dependencies: ["AlmanacPredict"]),
+        .testTarget(name: "AlmanacPlacementTests", dependencies: ["AlmanacPlacement"]),
+    ]
+)

@@ -1,0 +1,82 @@
+/// How linearizable reads are confirmed.
+public enum ReadOnlyOption: Sendable, Hashable {
+    /// ReadIndex confirmed by a heartbeat round to a quorum (default, always safe).
+    case safe
+    /// Leader lease; requires `checkQuorum`. Relies on bounded clock drift.
+    case leaseBased
+}
+
+/// Deliberate safety bugs, for proving that the simulator's checkers fire. Never set in production.
+public enum SafetyFault: String, Sendable, Hashable, CaseIterable {
+    /// Commit an entry of a previous term by counting replicas (violates Raft §5.4.2).
+    case commitPreviousTermByCounting
+    /// Grant votes in `messages` (before the vote is durable) instead of `messagesAfterPersist`.
+    case skipPersistBeforeVote
+    /// Let learners vote and count towards quorums.
+    case learnerVotes
+}
+
+/// Static configuration of one Raft node.
+public struct RaftConfig: Sendable {
+    public var id: NodeID
+    /// Ticks without leader contact before a follower campaigns (randomized in [t, 2t)).
+    public var electionTick: Int
+    /// Ticks between leader heartbeats.
+    public var heartbeatTick: Int
+    /// Soft cap on the bytes of entries in one append message.
+    public var maxSizePerMsg: Int
+    /// Maximum append messages in flight per follower in the replicate state.
+    public var maxInflightMsgs: Int
+    /// Maximum entry bytes in flight per follower; 0 means unlimited.
+    public var maxInflightBytes: Int
+    /// Maximum bytes of uncommitted entries at the leader; 0 means unlimited.
+    public var maxUncommittedEntriesSize: Int
+    /// Maximum size of one proposed entry's payload; 0 means unlimited.
+    public var maxEntrySize: Int
+    public var preVote: Bool
+    public var checkQuorum: Bool
+    public var readOnlyOption: ReadOnlyOption
+    /// Test-only safety bugs. Must stay empty outside tests.
+    public var testingFaults: Set<SafetyFault>
+
+    public init(id: NodeID, electionTick: Int = 10, heartbeatTick: Int = 1, maxSizePerMsg: Int = 1 << 20,
+                maxInflightMsgs: Int = 256, maxInflightBytes: Int = 32 << 20,
+                maxUncommittedEntriesSize: Int = 64 << 20, maxEntrySize: Int = 8 << 20, preVote: Bool = true,
+                checkQuorum: Bool = true, readOnlyOption: ReadOnlyOption = .safe,
+                testingFaults: Set<SafetyFault> = []) {
+        self.id = id
+        self.electionTick = electionTick
+        self.heartbeatTick = heartbeatTick
+        self.maxSizePerMsg = maxSizePerMsg
+        self.maxInflightMsgs = maxInflightMsgs
+        self.maxInflightBytes = maxInflightBytes
+        self.maxUncommittedEntriesSize = maxUncommittedEntriesSize
+        self.maxEntrySize = maxEntrySize
+        self.preVote = preVote
+        self.checkQuorum = checkQuorum
+        self.readOnlyOption = readOnlyOption
+        self.testingFaults = testingFaults
+    }
+}
+
+/// Why a request to the Raft core was refused.
+public enum RaftError: Error, Sendable, Hashable {
+    /// This node is not the leader; `leader` is the known leader or 0.
+    case notLeader(leader: NodeID)
+    /// A leadership transfer is running; proposals are refused until it ends.
+    case transferInProgress(to: NodeID)
+    /// The leader's uncommitted bytes would exceed `maxUncommittedEntriesSize`.
+    case uncommittedSizeExceeded(limit: Int)
+    /// The entry is larger than `maxEntrySize`.
+    case entryTooLarge(size: Int, limit: Int)
+    /// Another configuration change is still pending.
+    case configChangePending
+    /// The configuration change is invalid (for example removing every voter).
+    case invalidConfigChange(String)
+    /// A ReadIndex read cannot be served yet (no entry of the leader's term committed).
+    case readNotReady
+    /// The target of a transfer is not a voter.
+    case unknownNode(NodeID)
+    /// The snapshot given to `compact` is older than what the node already has, or ahead of `applied`.
+    case snapshotOutOfDate
+}

@@ -1,0 +1,6 @@
+import Testing
+@testable import AlmanacMetadata
+
+@Test func moduleLinks() {
+    #expect(Bool(true))
+}

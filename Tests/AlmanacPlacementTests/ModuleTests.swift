@@ -1,0 +1,6 @@
+import Testing
+@testable import AlmanacPlacement
+
+@Test func moduleLinks() {
+    #expect(Bool(true))
+}

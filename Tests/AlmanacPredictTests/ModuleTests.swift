@@ -1,0 +1,6 @@
+import Testing
+@testable import AlmanacPredict
+
+@Test func moduleLinks() {
+    #expect(Bool(true))
+}

@@ -1,0 +1,6 @@
+import Testing
+@testable import AlmanacRaft
+
+@Test func moduleLinks() {
+    #expect(Bool(true))
+}

@@ -1,0 +1,6 @@
+import Testing
+@testable import AlmanacSimulation
+
+@Test func moduleLinks() {
+    #expect(Bool(true))
+}

@@ -1,0 +1,6 @@
+import Testing
+@testable import AlmanacStorage
+
+@Test func moduleLinks() {
+    #expect(Bool(true))
+}
