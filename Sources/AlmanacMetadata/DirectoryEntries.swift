@@ -1,0 +1,79 @@
+/// The entries of one directory: name -> child id, kept in byte order of the names.
+///
+/// A sorted name array gives `readdir` its stable cursor ("entries after name X"): inserts and
+/// deletes elsewhere in the directory never make a cursor skip or repeat an entry that exists
+/// for the whole listing. Inserting costs O(n) element moves, fine for directories up to
+/// ~10^5 entries; a B-tree can replace the array later without changing the interface.
+struct DirectoryEntries: Hashable, Sendable {
+    private(set) var sortedNames: [ByteString] = []
+    private(set) var children: [ByteString: InodeID] = [:]
+
+    init() {}
+
+    var count: Int { sortedNames.count }
+    var isEmpty: Bool { sortedNames.isEmpty }
+
+    subscript(name: ByteString) -> InodeID? { children[name] }
+
+    /// Adds or replaces the entry `name`.
+    mutating func set(_ name: ByteString, to child: InodeID) {
+        if children.updateValue(child, forKey: name) == nil {
+            sortedNames.insert(name, at: firstIndex(notBelow: name))
+        }
+    }
+
+    /// Removes the entry `name`; returns the child it named.
+    @discardableResult
+    mutating func remove(_ name: ByteString) -> InodeID? {
+        guard let child = children.removeValue(forKey: name) else { return nil }
+        let index = firstIndex(notBelow: name)
+        if index < sortedNames.count, sortedNames[index] == name { sortedNames.remove(at: index) }
+        return child
+    }
+
+    /// Up to `limit` entries whose names sort strictly after `cursor` (all if `cursor` is nil).
+    func page(after cursor: ByteString?, limit: Int) -> ArraySlice<ByteString> {
+        let start = cursor.map { firstIndex(above: $0) } ?? 0
+        let end = min(sortedNames.count, start + max(0, limit))
+        return sortedNames[start..<end]
+    }
+
+    /// Whether an entry sorts after `name`.
+    func hasEntries(after name: ByteString) -> Bool { firstIndex(above: name) < sortedNames.count }
+
+    /// Builds the map from names already in strictly ascending order (snapshot restore).
+    /// Returns nil if the names are not strictly ascending.
+    static func fromSorted(_ pairs: [(ByteString, InodeID)]) -> DirectoryEntries? {
+        var entries = DirectoryEntries()
+        entries.sortedNames.reserveCapacity(pairs.count)
+        entries.children.reserveCapacity(pairs.count)
+        for (name, child) in pairs {
+            if let last = entries.sortedNames.last, !(last < name) { return nil }
+            entries.sortedNames.append(name)
+            entries.children[name] = child
+        }
+        return entries
+    }
+
+    /// Index of the first name >= `name`.
+    private func firstIndex(notBelow name: ByteString) -> Int {
+        var low = 0
+        var high = sortedNames.count
+        while low < high {
+            let mid = (low + high) / 2
+            if sortedNames[mid] < name { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
+    /// Index of the first name > `name`.
+    private func firstIndex(above name: ByteString) -> Int {
+        var low = 0
+        var high = sortedNames.count
+        while low < high {
+            let mid = (low + high) / 2
+            if name < sortedNames[mid] { high = mid } else { low = mid + 1 }
+        }
+        return low
+    }
+}

@@ -1,0 +1,117 @@
+/// A journaled namespace mutation (or session command).
+///
+/// Operations are plain values with `Hashable` equality: a predicted operation (predictive
+/// journaling) can be matched against the one the client really sends by `==`.
+public enum MetadataOperation: Hashable, Sendable {
+    /// Registers a new client session; the envelope's session id must be 0. The new session's
+    /// id is the log index of this entry.
+    case registerSession
+    /// Keeps the envelope's session alive; changes nothing else.
+    case keepAlive
+    /// Ends the envelope's session and closes its handles.
+    case closeSession
+    /// Creates a directory.
+    case mkdir(parent: InodeID, name: ByteString, mode: UInt32, uid: UInt32, gid: UInt32)
+    /// Creates a regular file; fails with EEXIST if the name exists.
+    case create(parent: InodeID, name: ByteString, mode: UInt32, uid: UInt32, gid: UInt32)
+    /// Changes attributes of an inode.
+    case setattr(id: InodeID, changes: SetAttributes)
+    /// POSIX rename within this shard.
+    case rename(fromParent: InodeID, fromName: ByteString, toParent: InodeID, toName: ByteString)
+    /// Removes a non-directory entry.
+    case unlink(parent: InodeID, name: ByteString)
+    /// Removes an empty directory.
+    case rmdir(parent: InodeID, name: ByteString)
+    /// Opens (and optionally creates or truncates) the entry `name` of `parent`.
+    case open(parent: InodeID, name: ByteString, flags: OpenFlags, mode: UInt32, uid: UInt32, gid: UInt32)
+    /// Closes a handle of the envelope's session.
+    case close(handle: HandleID)
+    /// Adds a hard link `name` in `parent` to the non-directory `target`.
+    case link(target: InodeID, parent: InodeID, name: ByteString)
+    /// Creates a symbolic link.
+    case symlink(parent: InodeID, name: ByteString, target: ByteString, uid: UInt32, gid: UInt32)
+
+    /// A short name for logs and metrics.
+    public var name: String {
+        switch self {
+        case .registerSession: "registerSession"
+        case .keepAlive: "keepAlive"
+        case .closeSession: "closeSession"
+        case .mkdir: "mkdir"
+        case .create: "create"
+        case .setattr: "setattr"
+        case .rename: "rename"
+        case .unlink: "unlink"
+        case .rmdir: "rmdir"
+        case .open: "open"
+        case .close: "close"
+        case .link: "link"
+        case .symlink: "symlink"
+        }
+    }
+}
+
+/// Which attributes `setattr` changes; nil fields stay as they are.
+public struct SetAttributes: Hashable, Sendable {
+    /// New permission bits; may include the inode's own type bits, nothing else.
+    public var mode: UInt32?
+    public var uid: UInt32?
+    public var gid: UInt32?
+    /// New size of a regular file (truncate or extend); also sets mtime unless `mtime` is given.
+    public var size: UInt64?
+    public var atime: TimeUpdate?
+    public var mtime: TimeUpdate?
+
+    public init(
+        mode: UInt32? = nil, uid: UInt32? = nil, gid: UInt32? = nil, size: UInt64? = nil,
+        atime: TimeUpdate? = nil, mtime: TimeUpdate? = nil
+    ) {
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.size = size
+        self.atime = atime
+        self.mtime = mtime
+    }
+
+    /// Whether nothing would change.
+    public var isEmpty: Bool {
+        mode == nil && uid == nil && gid == nil && size == nil && atime == nil && mtime == nil
+    }
+}
+
+/// A new value for a timestamp attribute.
+public enum TimeUpdate: Hashable, Sendable {
+    /// The command's time (`UTIME_NOW`).
+    case now
+    /// An explicit time.
+    case set(Timestamp)
+}
+
+/// Flags of `open`.
+public struct OpenFlags: Hashable, Sendable {
+    /// Read/write intent of the handle.
+    public enum Access: UInt8, Hashable, Sendable {
+        case readOnly = 0
+        case writeOnly = 1
+        case readWrite = 2
+
+        /// Whether the handle may write.
+        public var writes: Bool { self != .readOnly }
+    }
+
+    public var access: Access
+    /// `O_CREAT`: create a regular file if the name does not exist.
+    public var create: Bool
+    /// `O_EXCL`: with `create`, fail with EEXIST if the name exists. Invalid without `create`.
+    public var exclusive: Bool
+    /// `O_TRUNC`: set an existing regular file's size to 0. Needs a writing access.
+    public var truncate: Bool
+
+    public init(access: Access = .readOnly, create: Bool = false, exclusive: Bool = false, truncate: Bool = false) {
+        self.access = access
+        self.create = create
+        self.exclusive = exclusive
+        self.truncate = truncate
+    }
+}

@@ -1,0 +1,59 @@
+/// Read-only queries. They are not journaled and change nothing (no atime updates: the
+/// namespace behaves as if mounted `noatime`; `setattr` sets atime explicitly).
+extension MetadataStateMachine {
+    /// The attributes of inode `id` (an open, unlinked inode included).
+    public func getattr(_ id: InodeID) throws(MetadataError) -> InodeAttributes {
+        try existingInode(id, "target").attributes
+    }
+
+    /// The attributes of the entry `name` in directory `parent`.
+    public func lookup(parent: InodeID, name: ByteString) throws(MetadataError) -> InodeAttributes {
+        try checkName(name)
+        let directory = try liveDirectory(parent, "parent")
+        guard let id = directory.entries[name] else { throw MetadataError(.enoent, "\"\(name)\" does not exist in \(parent)") }
+        return try child(id).attributes
+    }
+
+    /// Up to `limit` entries of `directory` after `cursor` (from the start if nil).
+    public func readdir(
+        _ directory: InodeID, after cursor: ReaddirCursor? = nil, limit: Int
+    ) throws(MetadataError) -> ReaddirPage {
+        if limit < 1 || limit > config.limits.maxReaddirPage {
+            throw MetadataError(.einval, "readdir limit \(limit) is outside 1...\(config.limits.maxReaddirPage)")
+        }
+        if let cursor, let error = Validation.name(cursor.after, limits: config.limits) {
+            throw MetadataError(.einval, "bad readdir cursor: \(error.message)")
+        }
+        let node = try liveDirectory(directory, "directory", allowOrphan: true)
+        let names = node.entries.page(after: cursor?.after, limit: limit)
+        var entries: [DirectoryEntry] = []
+        entries.reserveCapacity(names.count)
+        for name in names {
+            guard let id = node.entries[name] else { continue }
+            entries.append(DirectoryEntry(name: name, id: id, type: try child(id).type))
+        }
+        var next: ReaddirCursor?
+        if let last = entries.last, node.entries.hasEntries(after: last.name) { next = ReaddirCursor(after: last.name) }
+        return ReaddirPage(entries: entries, nextCursor: next, directoryVersion: node.attributes.version)
+    }
+
+    /// The target of symlink `id`.
+    public func readlink(_ id: InodeID) throws(MetadataError) -> ByteString {
+        let node = try existingInode(id, "target")
+        guard node.type == .symlink, let target = node.symlinkTarget else {
+            throw MetadataError(.einval, "inode \(id) is not a symlink")
+        }
+        return target
+    }
+
+    /// Resolves an absolute path ("/a/b") component by component, without following symlinks.
+    /// A convenience for tools and tests; clients resolve paths with `lookup`.
+    public func resolve(path: String) throws(MetadataError) -> InodeAttributes {
+        guard path.utf8.first == 0x2F else { throw MetadataError(.einval, "path \"\(path)\" is not absolute") }
+        var current = try getattr(.root)
+        for component in path.split(separator: "/", omittingEmptySubsequences: true) {
+            current = try lookup(parent: current.id, name: ByteString(String(component)))
+        }
+        return current
+    }
+}
