@@ -319,6 +319,7 @@ extension MetadataStateMachine {
             try checkOwners(uid: uid, gid: gid)
         }
         let directory = try liveDirectory(parent, "parent")
+        if nextHandle == HandleID.max { throw MetadataError(.enospc, "handle ids are exhausted") }
         let attributes: InodeAttributes
         let created: Bool
         if let id = directory.entries[name] {
@@ -348,7 +349,7 @@ extension MetadataStateMachine {
             created = true
         }
         let handle = nextHandle
-        nextHandle += 1
+        nextHandle &+= 1
         handles[handle] = OpenHandle(id: handle, session: session, inode: attributes.id, access: flags.access)
         openCounts[attributes.id, default: 0] += 1
         return .opened(handle: handle, attributes: attributes, created: created)
