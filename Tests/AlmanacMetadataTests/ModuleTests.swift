@@ -1,6 +1,0 @@
-import Testing
-@testable import AlmanacMetadata
-
-@Test func moduleLinks() {
-    #expect(Bool(true))
-}
