@@ -1,0 +1,115 @@
+import Testing
+@testable import AlmanacMetadata
+
+@Suite("Snapshots and digests")
+struct SnapshotTests {
+    @Test func freshStateRoundTrips() throws {
+        let machine = MetadataStateMachine(config: MetadataConfig(shardID: 3, sessionResultWindow: 5))
+        let restored = try MetadataStateMachine(restoringFrom: machine.snapshot())
+        #expect(restored == machine)
+        #expect(restored.digest == machine.digest)
+    }
+
+    @Test(arguments: [UInt64(11), 12, 13])
+    func randomHistoryRoundTripsAndContinuesIdentically(seed: UInt64) throws {
+        var workload = RandomWorkload(seed: seed)
+        var machine = MetadataStateMachine()
+        var successes = 0
+        var codes: [ErrorCode: Int] = [:]
+        for _ in 0..<1500 {
+            let (envelope, index) = workload.next(for: machine)
+            let result = machine.apply(envelope, at: index)
+            if result.outcome != nil { successes += 1 }
+            if let code = result.errorCode { codes[code, default: 0] += 1 }
+        }
+        // Every kind of failure the workload aims at shows up, and enough succeeds.
+        for code in [ErrorCode.eexist, .enoent, .enotdir, .einval, .enotempty, .ebadf, .sessionExpired] {
+            #expect(codes[code, default: 0] > 0, "no \(code) in \(codes)")
+        }
+        #expect(successes > 450, "workload too degenerate: \(successes) successes, failures \(codes)")
+        #expect(machine.inodeCount > 5)
+        let bytes = machine.snapshot()
+        var restored = try MetadataStateMachine(restoringFrom: bytes)
+        #expect(restored == machine)
+        #expect(restored.digest == machine.digest)
+        #expect(restored.snapshot() == bytes)
+        // Both continue identically.
+        for _ in 0..<500 {
+            let (envelope, index) = workload.next(for: machine)
+            let expected = machine.apply(envelope, at: index)
+            let actual = restored.apply(envelope, at: index)
+            #expect(actual == expected)
+            if actual != expected { break }
+        }
+        #expect(restored == machine)
+        #expect(restored.digest == machine.digest)
+    }
+
+    @Test func replicasApplyingTheSameLogConvergeAndDivergenceShows() {
+        var workload = RandomWorkload(seed: 99)
+        var a = MetadataStateMachine()
+        var b = MetadataStateMachine()
+        for _ in 0..<800 {
+            let (envelope, index) = workload.next(for: a)
+            // Replica b sees each entry encoded, like a follower reading the log.
+            #expect(a.apply(envelope, at: index) == b.apply(encoded: envelope.encoded(), at: index))
+        }
+        #expect(a.digest == b.digest)
+        #expect(a == b)
+        var c = b
+        let (envelope, index) = workload.next(for: c)
+        _ = c.apply(envelope, at: index)
+        #expect(c.digest != b.digest)
+        #expect(b.digest.description.count == 16)
+    }
+
+    @Test func corruptSnapshotsAreRefused() throws {
+        var workload = RandomWorkload(seed: 5)
+        var machine = MetadataStateMachine()
+        for _ in 0..<300 {
+            let (envelope, index) = workload.next(for: machine)
+            _ = machine.apply(envelope, at: index)
+        }
+        let bytes = machine.snapshot()
+        var rng = SeededGenerator(seed: 1)
+        for _ in 0..<300 {
+            var corrupt = bytes
+            let position = Int.random(in: 0..<corrupt.count, using: &rng)
+            corrupt[position] ^= UInt8.random(in: 1...255, using: &rng)
+            #expect(throws: CodecError.self) { try MetadataStateMachine(restoringFrom: corrupt) }
+        }
+        for length in [0, 1, 4, 5, 12, bytes.count / 2, bytes.count - 1] {
+            #expect(throws: CodecError.self) { try MetadataStateMachine(restoringFrom: Array(bytes.prefix(length))) }
+        }
+        #expect(throws: CodecError.badMagic(expected: "metadata snapshot")) {
+            try MetadataStateMachine(restoringFrom: Array(repeating: 0, count: 40))
+        }
+        var badVersion = bytes
+        badVersion[4] = 9
+        #expect(throws: CodecError.unsupportedVersion(9)) { try MetadataStateMachine(restoringFrom: badVersion) }
+    }
+
+    @Test func wellFormedButInconsistentSnapshotsAreRefused() {
+        var h = Harness()
+        let dir = h.mkdir(.root, "d")
+        let file = h.create(dir, "f")
+        // An entry naming a missing inode.
+        var dangling = h.machine
+        dangling.inodes[dir]?.entries.set("ghost", to: InodeID(777))
+        #expect(throws: CodecError.self) { try MetadataStateMachine(restoringFrom: dangling.snapshot()) }
+        // A link count that does not match the entries.
+        var badLinks = h.machine
+        badLinks.inodes[file]?.attributes.nlink = 5
+        #expect(throws: CodecError.self) { try MetadataStateMachine(restoringFrom: badLinks.snapshot()) }
+        // An allocation counter behind an existing id.
+        var badCounter = h.machine
+        badCounter.nextInodeCounter = 2
+        #expect(throws: CodecError.self) { try MetadataStateMachine(restoringFrom: badCounter.snapshot()) }
+        // A missing root.
+        var noRoot = h.machine
+        noRoot.inodes.removeValue(forKey: .root)
+        #expect(throws: CodecError.self) { try MetadataStateMachine(restoringFrom: noRoot.snapshot()) }
+        // The untouched state restores.
+        #expect(throws: Never.self) { try MetadataStateMachine(restoringFrom: h.machine.snapshot()) }
+    }
+}
