@@ -126,13 +126,6 @@ extension MetadataStateMachine {
     }
 }
 
-extension Result {
-    var failureValue: Failure? {
-        if case .failure(let error) = self { return error }
-        return nil
-    }
-}
-
 /// Runs a throwing query and returns its typed error, if any.
 func queryError<T>(_ body: () throws(MetadataError) -> T) -> ErrorCode? {
     do {
