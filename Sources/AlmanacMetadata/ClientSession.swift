@@ -32,12 +32,17 @@ struct ClientSession: Hashable, Sendable {
 
     mutating func record(_ sequence: SequenceNumber, _ result: CommandResult, window: UInt64) {
         results[sequence] = result
-        if sequence > highestSequence {
-            highestSequence = sequence
-            if highestSequence >= window, results.count > Int(clamping: window) {
-                let floor = highestSequence - window
-                results = results.filter { $0.key > floor }
-            }
+        guard sequence > highestSequence else { return }
+        // Invariant: every cached sequence is above highestSequence - window (the floor).
+        let oldFloor = highestSequence >= window ? highestSequence - window : 0
+        highestSequence = sequence
+        guard highestSequence >= window else { return }
+        let newFloor = highestSequence - window
+        guard newFloor > oldFloor else { return }
+        if newFloor - oldFloor >= UInt64(results.count) {
+            results = results.filter { $0.key > newFloor }
+        } else {
+            for dropped in (oldFloor + 1)...newFloor { results.removeValue(forKey: dropped) }
         }
     }
 }

@@ -20,15 +20,24 @@ extension MetadataStateMachine {
         return node
     }
 
-    /// The live directory `id`.
-    func liveDirectory(_ id: InodeID, _ role: String, allowOrphan: Bool = false) throws(MetadataError) -> Inode {
-        let node = try existingInode(id, role)
-        guard node.isDirectory else { throw MetadataError(.enotdir, "\(role) inode \(id) is not a directory") }
-        if node.isOrphan && !allowOrphan {
+    /// Checks that `id` is a live directory and returns its attributes.
+    ///
+    /// Returns attributes, not the `Inode`: a local copy of a directory's entries held across
+    /// a mutation would force a copy-on-write of the whole entry table.
+    func liveDirectory(_ id: InodeID, _ role: String, allowOrphan: Bool = false) throws(MetadataError) -> InodeAttributes {
+        try checkID(id, role)
+        guard let attributes = inodes[id]?.attributes else {
+            throw MetadataError(.enoent, "\(role) inode \(id) does not exist")
+        }
+        guard attributes.type == .directory else { throw MetadataError(.enotdir, "\(role) inode \(id) is not a directory") }
+        if attributes.nlink == 0 && !allowOrphan {
             throw MetadataError(.enoent, "\(role) directory \(id) was removed")
         }
-        return node
+        return attributes
     }
+
+    /// The child named `name` in directory `parent`, read without copying the entry table.
+    func entry(_ parent: InodeID, _ name: ByteString) -> InodeID? { inodes[parent]?.entries[name] }
 
     /// The inode named by an entry; a missing one is a broken invariant.
     func child(_ id: InodeID) throws(MetadataError) -> Inode {
@@ -80,8 +89,8 @@ extension MetadataStateMachine {
         if let error = Validation.mode(mode, for: .directory) { throw error }
         try checkOwners(uid: uid, gid: gid)
         let directory = try liveDirectory(parent, "parent")
-        if directory.entries[name] != nil { throw MetadataError(.eexist, "\"\(name)\" already exists in \(parent)") }
-        if directory.attributes.nlink >= config.limits.maxLinks {
+        if entry(parent, name) != nil { throw MetadataError(.eexist, "\"\(name)\" already exists in \(parent)") }
+        if directory.nlink >= config.limits.maxLinks {
             throw MetadataError(.emlink, "directory \(parent) has the maximum of \(config.limits.maxLinks) links")
         }
         try checkIDAvailable()
@@ -95,8 +104,8 @@ extension MetadataStateMachine {
         try checkName(name)
         if let error = Validation.mode(mode, for: .regular) { throw error }
         try checkOwners(uid: uid, gid: gid)
-        let directory = try liveDirectory(parent, "parent")
-        if directory.entries[name] != nil { throw MetadataError(.eexist, "\"\(name)\" already exists in \(parent)") }
+        _ = try liveDirectory(parent, "parent")
+        if entry(parent, name) != nil { throw MetadataError(.eexist, "\"\(name)\" already exists in \(parent)") }
         try checkIDAvailable()
         return .attributes(insertNew(
             .regular, mode: mode, uid: uid, gid: gid, size: 0, symlinkTarget: nil, parent: parent, name: name, now: now))
@@ -108,8 +117,8 @@ extension MetadataStateMachine {
         try checkName(name)
         if let error = Validation.symlinkTarget(target, limits: config.limits) { throw error }
         try checkOwners(uid: uid, gid: gid)
-        let directory = try liveDirectory(parent, "parent")
-        if directory.entries[name] != nil { throw MetadataError(.eexist, "\"\(name)\" already exists in \(parent)") }
+        _ = try liveDirectory(parent, "parent")
+        if entry(parent, name) != nil { throw MetadataError(.eexist, "\"\(name)\" already exists in \(parent)") }
         try checkIDAvailable()
         return .attributes(insertNew(
             .symlink, mode: 0o777, uid: uid, gid: gid, size: UInt64(target.byteCount), symlinkTarget: target,
@@ -125,8 +134,8 @@ extension MetadataStateMachine {
                 .exdev, "\(role) \(id) is in shard \(id.shard); links across shards are not supported")
         }
         let node = try existingInode(target, "link target")
-        let directory = try liveDirectory(parent, "parent")
-        if directory.entries[name] != nil { throw MetadataError(.eexist, "\"\(name)\" already exists in \(parent)") }
+        _ = try liveDirectory(parent, "parent")
+        if entry(parent, name) != nil { throw MetadataError(.eexist, "\"\(name)\" already exists in \(parent)") }
         if node.isDirectory { throw MetadataError(.eperm, "cannot hard-link directory \(target)") }
         if node.isOrphan { throw MetadataError(.enoent, "inode \(target) has no links left") }
         if node.attributes.nlink >= config.limits.maxLinks {
@@ -165,8 +174,8 @@ extension MetadataStateMachine {
 
     mutating func unlink(parent: InodeID, name: ByteString, now: Timestamp) throws(MetadataError) -> OperationOutcome {
         try checkName(name)
-        let directory = try liveDirectory(parent, "parent")
-        guard let id = directory.entries[name] else { throw MetadataError(.enoent, "\"\(name)\" does not exist in \(parent)") }
+        _ = try liveDirectory(parent, "parent")
+        guard let id = entry(parent, name) else { throw MetadataError(.enoent, "\"\(name)\" does not exist in \(parent)") }
         if try child(id).isDirectory { throw MetadataError(.eisdir, "\"\(name)\" is a directory; use rmdir") }
         inodes[parent]?.entries.remove(name)
         inodes[parent]?.touchModify(now)
@@ -176,8 +185,8 @@ extension MetadataStateMachine {
 
     mutating func rmdir(parent: InodeID, name: ByteString, now: Timestamp) throws(MetadataError) -> OperationOutcome {
         try checkName(name)
-        let directory = try liveDirectory(parent, "parent")
-        guard let id = directory.entries[name] else { throw MetadataError(.enoent, "\"\(name)\" does not exist in \(parent)") }
+        _ = try liveDirectory(parent, "parent")
+        guard let id = entry(parent, name) else { throw MetadataError(.enoent, "\"\(name)\" does not exist in \(parent)") }
         let node = try child(id)
         if !node.isDirectory { throw MetadataError(.enotdir, "\"\(name)\" is not a directory") }
         if !node.entries.isEmpty { throw MetadataError(.enotempty, "directory \"\(name)\" has \(node.entries.count) entries") }
@@ -200,13 +209,13 @@ extension MetadataStateMachine {
             throw MetadataError(
                 .exdev, "\(role) \(id) is in shard \(id.shard); cross-shard rename is not supported yet")
         }
-        let source = try liveDirectory(fromParent, "source parent")
+        _ = try liveDirectory(fromParent, "source parent")
         let destination = try liveDirectory(toParent, "destination parent")
-        guard let movedID = source.entries[fromName] else {
+        guard let movedID = entry(fromParent, fromName) else {
             throw MetadataError(.enoent, "\"\(fromName)\" does not exist in \(fromParent)")
         }
         let moved = try child(movedID)
-        let replacedID = destination.entries[toName]
+        let replacedID = entry(toParent, toName)
         if replacedID == movedID { return .done }  // same entry, or two links to the same inode
 
         if moved.isDirectory {
@@ -240,7 +249,7 @@ extension MetadataStateMachine {
             replaced = existing
         }
         let changesParent = moved.isDirectory && fromParent != toParent
-        if changesParent && replaced == nil && destination.attributes.nlink >= config.limits.maxLinks {
+        if changesParent && replaced == nil && destination.nlink >= config.limits.maxLinks {
             throw MetadataError(.emlink, "directory \(toParent) has the maximum of \(config.limits.maxLinks) links")
         }
 
@@ -318,11 +327,11 @@ extension MetadataStateMachine {
             if let error = Validation.mode(mode, for: .regular) { throw error }
             try checkOwners(uid: uid, gid: gid)
         }
-        let directory = try liveDirectory(parent, "parent")
+        _ = try liveDirectory(parent, "parent")
         if nextHandle == HandleID.max { throw MetadataError(.enospc, "handle ids are exhausted") }
         let attributes: InodeAttributes
         let created: Bool
-        if let id = directory.entries[name] {
+        if let id = entry(parent, name) {
             if flags.create && flags.exclusive { throw MetadataError(.eexist, "\"\(name)\" already exists in \(parent)") }
             let node = try child(id)
             switch node.type {

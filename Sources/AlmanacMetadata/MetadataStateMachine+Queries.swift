@@ -9,8 +9,8 @@ extension MetadataStateMachine {
     /// The attributes of the entry `name` in directory `parent`.
     public func lookup(parent: InodeID, name: ByteString) throws(MetadataError) -> InodeAttributes {
         try checkName(name)
-        let directory = try liveDirectory(parent, "parent")
-        guard let id = directory.entries[name] else { throw MetadataError(.enoent, "\"\(name)\" does not exist in \(parent)") }
+        _ = try liveDirectory(parent, "parent")
+        guard let id = entry(parent, name) else { throw MetadataError(.enoent, "\"\(name)\" does not exist in \(parent)") }
         return try child(id).attributes
     }
 
@@ -24,7 +24,8 @@ extension MetadataStateMachine {
         if let cursor, let error = Validation.name(cursor.after, limits: config.limits) {
             throw MetadataError(.einval, "bad readdir cursor: \(error.message)")
         }
-        let node = try liveDirectory(directory, "directory", allowOrphan: true)
+        _ = try liveDirectory(directory, "directory", allowOrphan: true)
+        let node = try existingInode(directory, "directory")
         let names = node.entries.page(after: cursor?.after, limit: limit)
         var entries: [DirectoryEntry] = []
         entries.reserveCapacity(names.count)

@@ -83,25 +83,29 @@ public struct MetadataStateMachine: Equatable, Sendable {
         }
 
         let sessionID = envelope.sessionID
-        guard let session = sessions[sessionID] else {
+        // Read what is needed without keeping a copy of the session (its result cache would
+        // be copied on write below).
+        guard let lastActive = sessions[sessionID]?.lastActive else {
             return .failure(MetadataError(
                 .unknownSession, "session \(sessionID) is not registered (never registered, closed, or expired)"))
         }
-        if session.lastActive.adding(config.sessionTimeoutNanoseconds) < now {
+        if lastActive.adding(config.sessionTimeoutNanoseconds) < now {
             expireSession(sessionID)
             return .failure(MetadataError(.sessionExpired, "session \(sessionID) expired; register a new session"))
         }
         guard envelope.sequence != 0 else {
             return .failure(MetadataError(.einval, "sequence numbers start at 1"))
         }
-        switch session.check(envelope.sequence, window: config.sessionResultWindow) {
+        let check = sessions[sessionID]?.check(envelope.sequence, window: config.sessionResultWindow) ?? .apply
+        let highestSequence = sessions[sessionID]?.highestSequence ?? 0
+        switch check {
         case .duplicate(let first):
             sessions[sessionID]?.lastActive = now
             return first
         case .stale:
             return .failure(MetadataError(
                 .staleSequence,
-                "sequence \(envelope.sequence) is older than the retained window (highest applied \(session.highestSequence), window \(config.sessionResultWindow))"
+                "sequence \(envelope.sequence) is older than the retained window (highest applied \(highestSequence), window \(config.sessionResultWindow))"
             ))
         case .apply:
             break
