@@ -21,7 +21,7 @@ public struct ByteString: Hashable, Comparable, Sendable, CustomStringConvertibl
     public var byteCount: Int { string.utf8.count }
 
     public static func == (lhs: ByteString, rhs: ByteString) -> Bool {
-        lhs.string.utf8.elementsEqual(rhs.string.utf8)
+        compare(lhs, rhs) == 0
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -35,7 +35,27 @@ public struct ByteString: Hashable, Comparable, Sendable, CustomStringConvertibl
     }
 
     public static func < (lhs: ByteString, rhs: ByteString) -> Bool {
-        lhs.string.utf8.lexicographicallyPrecedes(rhs.string.utf8)
+        compare(lhs, rhs) < 0
+    }
+
+    /// Byte-wise three-way comparison (negative, zero, positive).
+    private static func compare(_ lhs: ByteString, _ rhs: ByteString) -> Int {
+        let fast: Int?? = lhs.string.utf8.withContiguousStorageIfAvailable { left in
+            rhs.string.utf8.withContiguousStorageIfAvailable { right in
+                let common = min(left.count, right.count)
+                var index = 0
+                while index < common {
+                    let a = left[index]
+                    let b = right[index]
+                    if a != b { return a < b ? -1 : 1 }
+                    index += 1
+                }
+                return left.count - right.count
+            }
+        }
+        if let result = fast ?? nil { return result }
+        if lhs.string.utf8.elementsEqual(rhs.string.utf8) { return 0 }
+        return lhs.string.utf8.lexicographicallyPrecedes(rhs.string.utf8) ? -1 : 1
     }
 
     public var description: String { string }

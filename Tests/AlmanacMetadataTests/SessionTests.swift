@@ -75,6 +75,24 @@ struct SessionTests {
         #expect(h.names(.root).count == 9)
     }
 
+    @Test func sequenceJumpsPruneTheWindow() {
+        var h = Harness(config: MetadataConfig(sessionResultWindow: 4))
+        func apply(_ sequence: SequenceNumber) -> CommandResult {
+            h.machine.apply(h.envelope(.keepAlive, sequence: sequence), at: h.nextIndex())
+        }
+        for sequence in UInt64(1)...4 { #expect(apply(sequence) == .success(.done)) }
+        #expect(h.machine.sessions[h.session]?.results.count == 4)
+        #expect(apply(100) == .success(.done))
+        #expect(h.machine.sessions[h.session]?.results.keys.sorted() == [100])
+        #expect(apply(4).errorCode == .staleSequence)
+        #expect(apply(96).errorCode == .staleSequence)
+        #expect(apply(98) == .success(.done))  // inside the window and never applied
+        #expect(apply(101) == .success(.done))
+        #expect(h.machine.sessions[h.session]?.results.keys.sorted() == [98, 100, 101])
+        #expect(apply(102) == .success(.done))
+        #expect(h.machine.sessions[h.session]?.results.keys.sorted() == [100, 101, 102])
+    }
+
     @Test func sequenceZeroAndUnknownSessionsAreRefused() {
         var h = Harness()
         let zero = h.machine.apply(h.envelope(.keepAlive, sequence: 0), at: h.nextIndex())
