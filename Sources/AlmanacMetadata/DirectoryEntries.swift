@@ -34,7 +34,8 @@ struct DirectoryEntries: Hashable, Sendable {
     /// Up to `limit` entries whose names sort strictly after `cursor` (all if `cursor` is nil).
     func page(after cursor: ByteString?, limit: Int) -> ArraySlice<ByteString> {
         let start = cursor.map { firstIndex(above: $0) } ?? 0
-        let end = min(sortedNames.count, start + max(0, limit))
+        let available = sortedNames.count - start
+        let end = start + min(available, max(0, limit))
         return sortedNames[start..<end]
     }
 
