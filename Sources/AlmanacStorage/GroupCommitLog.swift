@@ -123,19 +123,23 @@ public final class GroupCommitLog: Sendable {
             if case .success = pair.1 { return total + pair.0.batch.entryCount }
             return total
         }
-        queue.withLock { queue in
+        let stranded: [Request] = queue.withLock { queue in
             if let fatal {
                 queue.stopped = fatal
-                for request in queue.requests { request.completion(.failure(fatal)) }
-                queue.requests.removeAll()
+                defer { queue.requests.removeAll() }
+                return queue.requests
             } else {
                 queue.statistics.syncs += 1
                 queue.statistics.batches += results.filter { if case .success = $0 { true } else { false } }.count
                 queue.statistics.entries += entries
+                return []
             }
         }
         for (request, result) in zip(requests, results) {
             request.completion(fatal.map { .failure($0) } ?? result)
+        }
+        if let fatal {
+            for request in stranded { request.completion(.failure(fatal)) }
         }
     }
 }

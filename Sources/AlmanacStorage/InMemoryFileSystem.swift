@@ -22,10 +22,19 @@ public final class InMemoryFileSystem: StorageFileSystem {
         case truncate(size: Int)
     }
 
+    /// How to take back one unsynced operation: the size before it and the bytes it overwrote.
+    fileprivate struct Undo {
+        var operation: PendingOperation
+        var previousSize: Int
+        var overwritten: [UInt8]
+        var overwrittenOffset: Int
+    }
+
+    /// A file: the bytes the process sees, plus an undo log of everything since the last sync
+    /// (so the durable image costs memory only for unsynced changes).
     fileprivate struct Inode {
         var current: [UInt8] = []
-        var durable: [UInt8] = []
-        var pending: [PendingOperation] = []
+        var undo: [Undo] = []
     }
 
     private struct State {
@@ -59,25 +68,8 @@ public final class InMemoryFileSystem: StorageFileSystem {
     public func crash(_ mode: CrashMode, seed: UInt64 = 0) {
         state.withLock { state in
             var random = SplitMix64(seed: seed)
-            for (id, var inode) in state.inodes {
-                var image = inode.durable
-                if case .tornPrefix = mode, !inode.pending.isEmpty {
-                    let kept = Int(random.next() % UInt64(inode.pending.count + 1))
-                    for (k, operation) in inode.pending.enumerated() where k <= kept {
-                        switch operation {
-                        case let .write(offset, bytes):
-                            let cut = k == kept ? Int(random.next() % UInt64(bytes.count + 1)) : bytes.count
-                            if k == kept && cut == 0 { break }
-                            Self.apply(.write(offset: offset, bytes: Array(bytes[0..<cut])), to: &image)
-                        case .truncate:
-                            if k < kept { Self.apply(operation, to: &image) }
-                        }
-                    }
-                }
-                inode.durable = image
-                inode.current = image
-                inode.pending = []
-                state.inodes[id] = inode
+            for id in Array(state.inodes.keys) {
+                Self.crash(&state.inodes[id]!, mode: mode, random: &random)
             }
             state.names = state.durableNames
             let live = Set(state.names.values)
@@ -94,7 +86,10 @@ public final class InMemoryFileSystem: StorageFileSystem {
             guard let id = state.names[path], var inode = state.inodes[id] else { throw .notFound(path: path) }
             guard byteOffset < inode.current.count else { throw .invalidRequest("offset beyond end of \(path)") }
             inode.current[byteOffset] ^= UInt8(1 << (bit & 7))
-            if byteOffset < inode.durable.count { inode.durable[byteOffset] ^= UInt8(1 << (bit & 7)) }
+            for k in inode.undo.indices where inode.undo[k].overwrittenOffset <= byteOffset
+                && byteOffset < inode.undo[k].overwrittenOffset + inode.undo[k].overwritten.count {
+                inode.undo[k].overwritten[byteOffset - inode.undo[k].overwrittenOffset] ^= UInt8(1 << (bit & 7))
+            }
             state.inodes[id] = inode
         }
     }
@@ -104,8 +99,7 @@ public final class InMemoryFileSystem: StorageFileSystem {
         try state.withLock { (state) throws(StorageError) in
             guard let id = state.names[path], var inode = state.inodes[id] else { throw .notFound(path: path) }
             inode.current = bytes
-            inode.durable = bytes
-            inode.pending = []
+            inode.undo = []
             state.inodes[id] = inode
         }
     }
@@ -200,24 +194,20 @@ public final class InMemoryFileSystem: StorageFileSystem {
     fileprivate func withInode<R>(_ id: Int, path: String, generation: Int,
                                   _ body: (inout Inode) throws(StorageError) -> R) throws(StorageError) -> R {
         try state.withLock { (state) throws(StorageError) -> R in
-            guard state.generation == generation, var inode = state.inodes[id] else {
+            guard state.generation == generation, state.inodes[id] != nil else {
                 throw .staleHandle(path: path)
             }
-            let result = try body(&inode)
-            state.inodes[id] = inode
-            return result
+            return try body(&state.inodes[id]!)
         }
     }
 
     fileprivate func syncInode(_ id: Int, path: String, generation: Int) throws(StorageError) {
         try state.withLock { (state) throws(StorageError) in
-            guard state.generation == generation, var inode = state.inodes[id] else {
+            guard state.generation == generation, state.inodes[id] != nil else {
                 throw .staleHandle(path: path)
             }
             try Self.consumeSync(&state, path: path)
-            inode.durable = inode.current
-            inode.pending = []
-            state.inodes[id] = inode
+            state.inodes[id]!.undo.removeAll()
         }
     }
 
@@ -230,22 +220,65 @@ public final class InMemoryFileSystem: StorageFileSystem {
     }
 
     fileprivate static func record(_ operation: PendingOperation, in inode: inout Inode) {
+        let size = inode.current.count
+        var undo = Undo(operation: operation, previousSize: size, overwritten: [], overwrittenOffset: 0)
+        switch operation {
+        case let .write(offset, bytes):
+            if offset < size {
+                undo.overwrittenOffset = offset
+                undo.overwritten = Array(inode.current[offset..<min(size, offset + bytes.count)])
+            }
+        case let .truncate(newSize):
+            if newSize < size {
+                undo.overwrittenOffset = newSize
+                undo.overwritten = Array(inode.current[newSize..<size])
+            }
+        }
         apply(operation, to: &inode.current)
-        inode.pending.append(operation)
+        inode.undo.append(undo)
+    }
+
+    private static func rollBack(_ undo: Undo, in image: inout [UInt8]) {
+        if image.count > undo.previousSize {
+            image.removeLast(image.count - undo.previousSize)
+        } else if image.count < undo.previousSize {
+            image.append(contentsOf: [UInt8](repeating: 0, count: undo.previousSize - image.count))
+        }
+        if !undo.overwritten.isEmpty {
+            image.replaceSubrange(undo.overwrittenOffset..<(undo.overwrittenOffset + undo.overwritten.count),
+                                  with: undo.overwritten)
+        }
+    }
+
+    /// Rolls a file back to its durable image, keeping a torn prefix of unsynced writes if asked.
+    private static func crash(_ inode: inout Inode, mode: CrashMode, random: inout SplitMix64) {
+        let count = inode.undo.count
+        var kept = 0
+        var partial: PendingOperation?
+        if case .tornPrefix = mode, count > 0 {
+            kept = Int(random.next() % UInt64(count + 1))
+            if kept < count, case let .write(offset, bytes) = inode.undo[kept].operation {
+                let cut = Int(random.next() % UInt64(bytes.count + 1))
+                if cut > 0 { partial = .write(offset: offset, bytes: Array(bytes[0..<cut])) }
+            }
+        }
+        for undo in inode.undo[kept...].reversed() { rollBack(undo, in: &inode.current) }
+        if let partial { apply(partial, to: &inode.current) }
+        inode.undo = []
     }
 
     private static func apply(_ operation: PendingOperation, to image: inout [UInt8]) {
         switch operation {
         case let .write(offset, bytes):
             if image.count < offset + bytes.count {
-                image.append(contentsOf: repeatElement(0, count: offset + bytes.count - image.count))
+                image.append(contentsOf: [UInt8](repeating: 0, count: offset + bytes.count - image.count))
             }
             image.replaceSubrange(offset..<(offset + bytes.count), with: bytes)
         case let .truncate(size):
             if image.count > size {
                 image.removeLast(image.count - size)
             } else {
-                image.append(contentsOf: repeatElement(0, count: size - image.count))
+                image.append(contentsOf: [UInt8](repeating: 0, count: size - image.count))
             }
         }
     }

@@ -98,7 +98,8 @@ extension LogEngine {
                     try deleteSegment(sequence)
                 }
             }
-            while let oldest = segments.keys.min(), oldest != activeSequence {
+            let activeAtStart = activeSequence
+            while let oldest = segments.keys.min(), oldest < activeAtStart {
                 let live = ((staticLive[oldest] ?? []) + liveTruncations(in: oldest)).sorted { $0.location.offset < $1.location.offset }
                 let liveBytes = live.reduce(0) { $0 + $1.location.length }
                 guard liveBytes <= options.rewriteLiveBytesLimit else { break }

@@ -187,11 +187,12 @@ public final class LogEngine {
 
     /// The offset of any checksum-valid record after `offset` (ignoring the chain), if there is one.
     static func findValidRecord(in bytes: [UInt8], after offset: Int) -> Int? {
+        guard let last = LogRecordCodec.lastNonZero(bytes, from: offset) else { return nil }
         var position = offset + 1
-        while position + RecordHeader.size <= bytes.count {
-            if let type = RecordType(rawValue: bytes[position + 4]), bytes[position + 6] == 0, bytes[position + 7] == 0 {
-                _ = type
-                if case .record = LogRecordCodec.parse(bytes, at: position, previousChecksum: nil) { return position }
+        while position + RecordHeader.size <= last + 1 {
+            if bytes[position + 4] != 0, bytes[position + 4] <= 5, bytes[position + 6] == 0, bytes[position + 7] == 0,
+               case .record = LogRecordCodec.parse(bytes, at: position, previousChecksum: nil) {
+                return position
             }
             position += 1
         }
@@ -200,8 +201,7 @@ public final class LogEngine {
 
     private func cutTornTail(file: any StorageFile, path: String, bytes: [UInt8], offset: Int,
                              reason: String) throws(StorageError) {
-        var end = bytes.count
-        while end > offset && bytes[end - 1] == 0 { end -= 1 }
+        let end = (LogRecordCodec.lastNonZero(bytes, from: offset) ?? (offset - 1)) + 1
         let name = (path.split(separator: "/").last.map(String.init) ?? "segment") + "-at-\(offset).torn"
         let savedTo = joinPath(tornDirectory, name)
         try fileSystem.writeFileAtomically(savedTo, bytes: Array(bytes[offset..<max(end, offset)]))

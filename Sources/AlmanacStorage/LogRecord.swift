@@ -112,12 +112,27 @@ enum LogRecordCodec {
     }
 
     static func allZero(_ bytes: [UInt8], from offset: Int) -> Bool {
-        var index = offset
-        while index < bytes.count {
-            if bytes[index] != 0 { return false }
-            index += 1
+        lastNonZero(bytes, from: offset) == nil
+    }
+
+    /// The position of the last nonzero byte at or after `offset`, if any (word-at-a-time).
+    static func lastNonZero(_ bytes: [UInt8], from offset: Int) -> Int? {
+        bytes.withUnsafeBytes { raw -> Int? in
+            var end = raw.count
+            while end > offset && (end - offset) % 8 != 0 {
+                if raw[end - 1] != 0 { return end - 1 }
+                end -= 1
+            }
+            while end - 8 >= offset {
+                if raw.loadUnaligned(fromByteOffset: end - 8, as: UInt64.self) != 0 {
+                    for position in stride(from: end - 1, through: end - 8, by: -1) where raw[position] != 0 {
+                        return position
+                    }
+                }
+                end -= 8
+            }
+            return nil
         }
-        return true
     }
 }
 
