@@ -243,7 +243,8 @@ public final class LogEngine {
 
     var activeFile: any StorageFile { segments[activeSequence]!.file }
 
-    private func flushPending() throws(StorageError) {
+    /// Hands buffered records to the file without syncing (tests use it to leave unsynced bytes on disk).
+    func flushPending() throws(StorageError) {
         guard !pending.isEmpty else { return }
         try activeFile.write(pending, at: writtenEnd)
         writtenEnd += pending.count
