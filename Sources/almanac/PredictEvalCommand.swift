@@ -7,7 +7,7 @@ struct PredictEval: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict-eval",
         abstract: "Evaluate next-operation models and load forecasters on traces and time series.",
-        subcommands: [PredictEvalM4.self, PredictEvalCSV.self]
+        subcommands: [PredictEvalOps.self, PredictEvalM4.self, PredictEvalCSV.self]
     )
 }
 
@@ -97,5 +97,100 @@ struct PredictEvalCSV: ParsableCommand {
                 print("\(f.name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(format: "%3d", s.horizon)) \(fmt(s.sMAPE)) \(fmt(s.MASE)) \(fmt(s.logMSE, 4)) \(s.count)  | \(fmt(hotSum.precision)) / \(fmt(hotAt.precision)) (\(hotSum.origins) origins) \(fmt(dt, 1))")
             }
         }
+    }
+}
+
+/// Next-operation evaluation on `strace -ff -tt` traces (directories or .tar.gz archives).
+struct PredictEvalOps: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ops", abstract: "Prequential next-operation evaluation on strace -ff -tt traces.")
+    @Argument(help: "Trace directories (files PREFIX.<pid>) or .tar.gz archives of them.") var traces: [String]
+    @Option(help: "Comma-separated prediction_model_type values (markov, rnn, last-successor, frequency, none), or 'all'.") var models: String = "all"
+    @Option(help: "Cap on tracked (file, op) keys per table.") var maxKeys: Int = 65_536
+    @Flag(help: "Print the full precision-coverage curve.") var curve = false
+
+    func run() throws {
+        let types: [PredictionModelType] = try (models == "all" ? PredictionModelType.allCases.map(\.rawValue) : models.split(separator: ",").map(String.init)).map { n in
+            guard let t = PredictionModelType(rawValue: n) else { throw ValidationError("unknown model '\(n)'") }
+            return t
+        }
+        for path in traces {
+            let processes = try loadProcesses(path)
+            guard !processes.isEmpty else { throw ValidationError("\(path): no PREFIX.<pid> files found") }
+            let trace = OpTrace.build(processes: processes)
+            print("== \(path): \(processes.count) processes, \(trace.syscalls) syscalls, \(trace.events.count) events, \(trace.paths.count) files, \(trace.collapsedRepeats) repeats collapsed, \(trace.skippedLines) unreadable lines")
+            print("   op mix: " + trace.opMix.map { "\($0.0) \($0.1)" }.joined(separator: ", "))
+            let top = trace.dropped.sorted { $0.value > $1.value }.prefix(8).map { "\($0.key) \($0.value)" }
+            print("   dropped: " + top.joined(separator: ", "))
+            print("   model            stream-top1 top3   file-top1 top3 | cov@P>=.95  P/cov/waste @0.5        @0.7               @0.9          | lead@0.7  bytes     ns/update ns/predict")
+            let bounds = PredictorBounds(maxTrackedKeys: maxKeys)
+            for t in types {
+                var model = t.makePredictor(bounds: bounds)
+                let r = PrequentialEvaluation.evaluate(&model, events: trace.events)
+                let (upd, pred) = timing(t, bounds: bounds, events: trace.events)
+                func p3(_ th: Double) -> String {
+                    guard let p = r.point(th) else { return "-" }
+                    return "\(fmt(p.precision, 2))/\(fmt(p.coverage, 2))/\(fmt(p.waste, 2))"
+                }
+                let lead = (r.point(0.7)?.medianLeadMicros ?? 0) / 1000
+                print("   \(r.model.padding(toLength: 16, withPad: " ", startingAt: 0)) \(fmt(r.streamTop1 * 100, 1))       \(fmt(r.streamTop3 * 100, 1))   \(fmt(r.fileTop1 * 100, 1))     \(fmt(r.fileTop3 * 100, 1)) | \(fmt(r.coverage(atPrecision: 0.95) * 100, 1))       \(p3(0.5))  \(p3(0.7))  \(p3(0.9)) | \(fmt(lead, 2))ms  \(r.modelBytes)  \(fmt(upd, 0))  \(fmt(pred, 0))")
+                if curve {
+                    print("      threshold precision coverage issued/event waste")
+                    for c in r.curve { print("      \(fmt(c.threshold, 2))      \(fmt(c.precision, 3))     \(fmt(c.coverage, 3))    \(fmt(c.issuedPerEvent, 3))        \(fmt(c.waste, 3))") }
+                }
+                print("      (events scored: stream \(r.streamEvents), same-file \(r.fileEvents))")
+            }
+        }
+    }
+
+    /// Release-mode cost: ns per observe, and ns per predictNext, over the whole trace (second, timing-only pass).
+    private func timing(_ t: PredictionModelType, bounds: PredictorBounds, events: [OpEvent]) -> (Double, Double) {
+        var m = t.makePredictor(bounds: bounds)
+        let clock = ContinuousClock()
+        var observe = Duration.zero, predict = Duration.zero
+        var sink = 0
+        for e in events {
+            let t0 = clock.now
+            m.observe(e)
+            let t1 = clock.now
+            sink &+= m.predictNext(stream: e.stream, limit: 3).count
+            predict += clock.now - t1
+            observe += t1 - t0
+        }
+        if sink == -1 { print("") }
+        let n = Double(max(1, events.count))
+        func ns(_ d: Duration) -> Double { Double(d.components.seconds) * 1e9 + Double(d.components.attoseconds) / 1e9 }
+        return (ns(observe) / n, ns(predict) / n)
+    }
+
+    private func loadProcesses(_ path: String) throws -> [(pid: UInt32, text: String)] {
+        var dir = path
+        var cleanup: String?
+        if path.hasSuffix(".tar.gz") || path.hasSuffix(".tgz") {
+            let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("almanac-trace-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["tar", "xzf", path, "-C", tmp]
+            try p.run()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else { throw ValidationError("tar failed (\(p.terminationStatus)) on \(path)") }
+            dir = tmp
+            cleanup = tmp
+        }
+        defer { if let c = cleanup { try? FileManager.default.removeItem(atPath: c) } }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw ValidationError("\(path): not a directory or .tar.gz")
+        }
+        var out: [(UInt32, String)] = []
+        guard let walker = FileManager.default.enumerator(atPath: dir) else { return [] }
+        for case let rel as String in walker {
+            let full = dir + "/" + rel
+            var d: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: full, isDirectory: &d), !d.boolValue,
+                  let dot = rel.lastIndex(of: "."), let pid = UInt32(rel[rel.index(after: dot)...]) else { continue }
+            out.append((pid, try readText(full)))
+        }
+        return out
     }
 }
