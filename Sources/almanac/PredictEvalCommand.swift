@@ -36,9 +36,14 @@ struct PredictEvalM4: ParsableCommand {
     @Option(help: "M4 test CSV (wide format).") var test: String
     @Option(help: "Comma-separated forecaster names, or 'all'.") var forecaster: String = "all"
     @Option(help: "Seasonal period for MASE.") var period: Int = 24
+    @Flag(help: "Validation mode: ignore the test file's values; score on the last 48 values of train, fit on the rest.") var validation = false
 
     func run() throws {
-        let tr = try SeriesFormats.parseM4(readText(train)), te = try SeriesFormats.parseM4(readText(test))
+        var tr = try SeriesFormats.parseM4(readText(train)), te = try SeriesFormats.parseM4(readText(test))
+        if validation {
+            te = tr.map { SeriesFormats.Series(id: $0.id, values: Array($0.values.suffix(48))) }
+            tr = tr.map { SeriesFormats.Series(id: $0.id, values: Array($0.values.dropLast(48))) }
+        }
         guard tr.count == te.count, zip(tr, te).allSatisfy({ $0.id == $1.id }) else {
             throw ValidationError("train and test series ids differ")
         }
@@ -123,10 +128,13 @@ struct PredictEvalOps: ParsableCommand {
             print("   dropped: " + top.joined(separator: ", "))
             print("   model            stream-top1 top3   file-top1 top3 | cov@P>=.95  P/cov/waste @0.5        @0.7               @0.9          | lead@0.7  bytes     ns/update ns/predict")
             let bounds = PredictorBounds(maxTrackedKeys: maxKeys)
-            for t in types {
-                var model = t.makePredictor(bounds: bounds)
+            // The plain frequency table is also run with a +1 pseudo-count, a fairer confidence scale.
+            var runs: [(PredictionModelType, any NextOpPredictor)] = types.map { ($0, $0.makePredictor(bounds: bounds)) }
+            if let i = types.firstIndex(of: .frequency) { runs.insert((.frequency, FrequencyPredictor(bounds: bounds, prior: 1)), at: i + 1) }
+            for (_, fresh) in runs {
+                var model = fresh
                 let r = PrequentialEvaluation.evaluate(&model, events: trace.events)
-                let (upd, pred) = timing(t, bounds: bounds, events: trace.events)
+                let (upd, pred) = timing(fresh, events: trace.events)
                 func p3(_ th: Double) -> String {
                     guard let p = r.point(th) else { return "-" }
                     return "\(fmt(p.precision, 2))/\(fmt(p.coverage, 2))/\(fmt(p.waste, 2))"
@@ -135,7 +143,7 @@ struct PredictEvalOps: ParsableCommand {
                 print("   \(r.model.padding(toLength: 16, withPad: " ", startingAt: 0)) \(fmt(r.streamTop1 * 100, 1))       \(fmt(r.streamTop3 * 100, 1))   \(fmt(r.fileTop1 * 100, 1))     \(fmt(r.fileTop3 * 100, 1)) | \(fmt(r.coverage(atPrecision: 0.95) * 100, 1))       \(p3(0.5))  \(p3(0.7))  \(p3(0.9)) | \(fmt(lead, 2))ms  \(r.modelBytes)  \(fmt(upd, 0))  \(fmt(pred, 0))")
                 if curve {
                     print("      threshold precision coverage issued/event waste")
-                    for c in r.curve { print("      \(fmt(c.threshold, 2))      \(fmt(c.precision, 3))     \(fmt(c.coverage, 3))    \(fmt(c.issuedPerEvent, 3))        \(fmt(c.waste, 3))") }
+                    for c in r.curve where Int((c.threshold * 100).rounded()) % 5 == 0 || c.threshold >= 0.9 { print("      \(fmt(c.threshold, 2))      \(fmt(c.precision, 3))     \(fmt(c.coverage, 3))    \(fmt(c.issuedPerEvent, 3))        \(fmt(c.waste, 3))") }
                 }
                 print("      (events scored: stream \(r.streamEvents), same-file \(r.fileEvents))")
             }
@@ -143,8 +151,8 @@ struct PredictEvalOps: ParsableCommand {
     }
 
     /// Release-mode cost: ns per observe, and ns per predictNext, over the whole trace (second, timing-only pass).
-    private func timing(_ t: PredictionModelType, bounds: PredictorBounds, events: [OpEvent]) -> (Double, Double) {
-        var m = t.makePredictor(bounds: bounds)
+    private func timing(_ fresh: any NextOpPredictor, events: [OpEvent]) -> (Double, Double) {
+        var m = fresh
         let clock = ContinuousClock()
         var observe = Duration.zero, predict = Duration.zero
         var sink = 0

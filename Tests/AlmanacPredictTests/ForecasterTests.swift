@@ -141,3 +141,27 @@ struct SplitMix {
         #expect(throws: SeriesFormats.Failure.self) { try SeriesFormats.parseTimestampValueCSV("t,v\nxx,1\n") }
     }
 }
+
+@Suite struct SeasonalMeanTests {
+    @Test func averagesPastWeeksAndFollowsLevelShift() {
+        let y = syntheticHourly(days: 35)
+        let f = SeasonalMeanForecaster(period: 168, seasons: 4, levelDamping: 1).forecast(history: y, horizon: 24).map(\.value)
+        // A noiseless weekly-periodic series: the forecast repeats the same hours one week earlier.
+        for h in 0..<24 { #expect(abs(f[h] - y[y.count - 168 + h]) < 1e-6 * y[y.count - 168 + h] + 1e-9) }
+        // Doubling the last day's level shifts the forecast up (log-space offset).
+        var shifted = y
+        for i in (y.count - 24)..<y.count { shifted[i] *= 2 }
+        let g = SeasonalMeanForecaster(period: 168, seasons: 4, levelDamping: 1).forecast(history: shifted, horizon: 24).map(\.value)
+        #expect(g[0] > 1.6 * f[0])
+    }
+
+    @Test func shortHistoryFallsBack() {
+        #expect(SeasonalMeanForecaster().forecast(history: [3, 4], horizon: 2).map(\.value) == [4, 4])
+        #expect(SeasonalMeanForecaster().forecast(history: syntheticHourly(days: 3), horizon: 5).count == 5)
+    }
+
+    @Test func catalogKnowsEveryListedName() {
+        for n in ForecasterCatalog.names { #expect(ForecasterCatalog.named(n) != nil, "\(n)") }
+        #expect(ForecasterCatalog.named("nope") == nil)
+    }
+}

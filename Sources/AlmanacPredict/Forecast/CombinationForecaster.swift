@@ -12,20 +12,21 @@ public struct CombinationForecaster: LoadForecaster {
     public let seasonPeriod: Int
     public let spikeZ: Double
     public let spikeHalfLife: Double
-    public var name: String { "median-combination" }
+    public let name: String
 
-    public init(members: [any LoadForecaster], seasonPeriod: Int = 24, spikeZ: Double = 4, spikeHalfLife: Double = 3) {
+    public init(members: [any LoadForecaster], seasonPeriod: Int = 24, spikeZ: Double = 4, spikeHalfLife: Double = 3, name: String = "median-combination") {
+        self.name = name
         self.members = members
         self.seasonPeriod = Swift.max(1, seasonPeriod)
         self.spikeZ = spikeZ
         self.spikeHalfLife = Swift.max(0.1, spikeHalfLife)
     }
 
-    /// The default combination for hourly buckets: weekly seasonal naive, damped Holt-Winters on log1p
-    /// (daily season) and AR(3) on log1p with lags 24 and 168.
+    /// The default combination for hourly buckets: level-adjusted weekly seasonal mean (4 weeks), damped
+    /// Holt-Winters on log1p (daily season) and AR(3) on log1p with lags 24 and 168.
     public static func hourlyDefault() -> CombinationForecaster {
         CombinationForecaster(members: [
-            SeasonalNaiveForecaster.weekly,
+            SeasonalMeanForecaster(period: 168, seasons: 4),
             HoltWintersForecaster(period: 24),
             AutoregressiveForecaster(order: 3, seasonalLags: [24, 168]),
         ], seasonPeriod: 24)

@@ -44,16 +44,20 @@ public struct LastSuccessorPredictor: NextOpPredictor {
 }
 
 /// Baseline: a plain frequency table. For each (file, op), undecayed counts of its top-k successors;
-/// confidence = count / total. No order-2 context, no op-type fallback, no calibration.
+/// confidence = count / (total + prior) (prior 0 = the plain table). No order-2 context, no op-type fallback,
+/// no calibration.
 public struct FrequencyPredictor: NextOpPredictor {
     public let bounds: PredictorBounds
-    public var name: String { "frequency" }
+    /// Pseudo-count added to the total (0: plain relative frequency; 1: Laplace-style shrinkage of small counts).
+    public let prior: Float
+    public var name: String { prior == 0 ? "frequency" : "frequency+\(Int(prior))" }
     private var table: BoundedLRUMap<UInt64, SuccessorCounts>
     private var sameFile: BoundedLRUMap<UInt64, SuccessorCounts>
     private var streams: BoundedLRUMap<UInt32, StreamContext>
 
-    public init(bounds: PredictorBounds = .init()) {
+    public init(bounds: PredictorBounds = .init(), prior: Float = 0) {
         self.bounds = bounds
+        self.prior = Swift.max(0, prior)
         table = BoundedLRUMap(capacity: bounds.maxTrackedKeys)
         sameFile = BoundedLRUMap(capacity: bounds.maxTrackedKeys)
         streams = BoundedLRUMap(capacity: bounds.maxStreams)
@@ -61,7 +65,7 @@ public struct FrequencyPredictor: NextOpPredictor {
 
     public func predictNext(stream: UInt32, limit: Int) -> [OpPrediction] {
         guard limit > 0, let last = streams.peek(stream)?.last, let c = table.peek(last.key.packed) else { return [] }
-        return c.ranked(prior: 0).prefix(limit).map { r in
+        return c.ranked(prior: prior).prefix(limit).map { r in
             let k = FileOp(packed: r.key)
             return OpPrediction(file: k.file, op: k.op, confidence: r.p, expectedArrivalMicros: r.gap)
         }

@@ -7,8 +7,9 @@
 ///   predicts (same file, op) pairs for files never seen before (e.g. open -> close);
 /// - for the next op on a given file: per (file, op) top-k next ops on that file, falling back to an
 ///   op-type Markov table.
-/// Raw probabilities are count / (total + 1); reported confidences are recalibrated online, per source and
-/// raw-probability bin, from the model's own past hits (so a 0.9 means about 90% of such guesses came true).
+/// Raw probabilities are count / (total + 1); reported confidences are recalibrated online, per source, number of
+/// sources ranking the candidate first, and raw-probability bin, from the model's own past hits (so a 0.9 means
+/// about 90% of such guesses came true).
 public struct MarkovPredictor: NextOpPredictor {
     public let bounds: PredictorBounds
     /// Per-update decay of successor counts.
@@ -25,7 +26,7 @@ public struct MarkovPredictor: NextOpPredictor {
     private var typeGap: [[Float]]
     /// [op][nextOpOnSameFile] counts.
     private var typeSameFile: [[Float]]
-    /// [source][bin] = (hits, trials) of past raw guesses.
+    /// [source * 4 + votes][bin] = (hits, trials) of past raw guesses.
     private var calibration: [[(hits: Float, trials: Float)]]
     static let bins = 20
 
@@ -43,48 +44,61 @@ public struct MarkovPredictor: NextOpPredictor {
         typeNext = Array(repeating: Array(repeating: 0, count: 2 * n), count: n)
         typeGap = Array(repeating: Array(repeating: 0, count: n), count: n)
         typeSameFile = Array(repeating: Array(repeating: 0, count: n), count: n)
-        calibration = Array(repeating: Array(repeating: (0, 0), count: Self.bins), count: 3)
+        calibration = Array(repeating: Array(repeating: (0, 0), count: Self.bins), count: 12)
     }
 
     static func contextKey(_ a: OpEvent, _ b: OpEvent) -> UInt64 {
         (a.key.packed &* 0x9E37_79B9_7F4A_7C15) ^ b.key.packed &+ 0x632B_E59B_D9B4_E019
     }
 
-    struct Raw { var key: UInt64; var p: Double; var gap: Double; var source: Source }
+    struct Raw {
+        var key: UInt64; var p: Double; var gap: Double; var source: Source
+        /// How many sources rank this candidate first (1...3): agreement is evidence the calibration uses.
+        var votes: Int = 0
+    }
 
     /// Uncalibrated candidates for the next event of a stream, merged by max probability.
     func rawCandidates(_ ctx: StreamContext) -> [Raw] {
         guard let last = ctx.last else { return [] }
         var out: [Raw] = []
-        func add(_ r: Raw) {
+        func add(_ r: Raw, first: Bool) {
             if let i = out.firstIndex(where: { $0.key == r.key }) {
+                let v = out[i].votes + (first ? 1 : 0)
                 if r.p > out[i].p { out[i] = r }
-            } else { out.append(r) }
+                out[i].votes = v
+            } else {
+                var r = r
+                r.votes = first ? 1 : 0
+                out.append(r)
+            }
         }
         if useOrder2, let prev = ctx.previous, let c = order2.peek(Self.contextKey(prev, last)) {
-            for r in c.ranked(prior: 1) { add(Raw(key: r.key, p: r.p, gap: r.gap, source: .order2)) }
+            for (i, r) in c.ranked(prior: 1).enumerated() { add(Raw(key: r.key, p: r.p, gap: r.gap, source: .order2), first: i == 0) }
         }
         if let c = order1.peek(last.key.packed) {
-            for r in c.ranked(prior: 1) { add(Raw(key: r.key, p: r.p, gap: r.gap, source: .order1)) }
+            for (i, r) in c.ranked(prior: 1).enumerated() { add(Raw(key: r.key, p: r.p, gap: r.gap, source: .order1), first: i == 0) }
         }
         let row = typeNext[Int(last.op.rawValue)]
         let total = row.reduce(0, +)
         if total > 0 {
+            let best = (0..<(2 * MetadataOp.count)).max { row[$0] < row[$1] } ?? 0
             for op in MetadataOp.allCases {
                 let c = row[Int(op.rawValue)]
                 if c > 0 {
                     add(Raw(key: FileOp(file: last.file, op: op).packed, p: Double(c / (total + 1)),
-                            gap: Double(typeGap[Int(last.op.rawValue)][Int(op.rawValue)]), source: .type))
+                            gap: Double(typeGap[Int(last.op.rawValue)][Int(op.rawValue)]), source: .type), first: Int(op.rawValue) == best)
                 }
             }
         }
         return out
     }
 
+    static func calibrationRow(_ r: Raw) -> Int { r.source.rawValue * 4 + Swift.min(3, r.votes) }
+
     static func bin(_ p: Double) -> Int { Swift.min(bins - 1, Swift.max(0, Int(p * Double(bins)))) }
 
     func calibrated(_ r: Raw) -> Double {
-        let c = calibration[r.source.rawValue][Self.bin(r.p)]
+        let c = calibration[Self.calibrationRow(r)][Self.bin(r.p)]
         return (Double(c.hits) + 2 * r.p) / (Double(c.trials) + 2)
     }
 
@@ -121,8 +135,9 @@ public struct MarkovPredictor: NextOpPredictor {
         if ctx.last != nil {
             for r in rawCandidates(ctx) {
                 let b = Self.bin(r.p)
-                calibration[r.source.rawValue][b].trials += 1
-                if r.key == e.key.packed { calibration[r.source.rawValue][b].hits += 1 }
+                let row = Self.calibrationRow(r)
+                calibration[row][b].trials += 1
+                if r.key == e.key.packed { calibration[row][b].hits += 1 }
             }
         }
         // 2. Learn the transition.
@@ -160,6 +175,6 @@ public struct MarkovPredictor: NextOpPredictor {
         let per = SuccessorCounts.bytes(k: bounds.successorsPerKey) + 24
         return (order1.count + order2.count + sameFile.count) * per
             + streams.count * StreamContext.bytes(filesPerStream: bounds.filesPerStream)
-            + MetadataOp.count * MetadataOp.count * 4 * 4 + 3 * Self.bins * 8
+            + MetadataOp.count * MetadataOp.count * 4 * 4 + 12 * Self.bins * 8
     }
 }

@@ -35,8 +35,8 @@ public enum PrequentialEvaluation {
         public func point(_ t: Double) -> ThresholdPoint? { curve.first { abs($0.threshold - t) < 1e-9 } }
     }
 
-    /// Curve thresholds: 0, 0.05, ..., 1.
-    public static let thresholds = (0...20).map { Double($0) / 20 }
+    /// Curve thresholds: 0, 0.01, ..., 1.
+    public static let thresholds = (0...100).map { Double($0) / 100 }
 
     public static func evaluate<P: NextOpPredictor>(_ model: inout P, events: [OpEvent], limit: Int = 3) -> Report {
         // Last index at which each (stream, file, op) occurs: a prediction issued at i is waste if none after i.
