@@ -107,3 +107,11 @@ func cyclicEvents(streams: Int, rounds: Int, noiseEvery: Int = 0) -> [OpEvent] {
         #expect(m.journalCandidates(stream: 0, threshold: 1.01).isEmpty)
     }
 }
+
+@Test func predictionSettingsValidateConfiguration() throws {
+    let s = try PredictionSettings(predictionModelType: "last-successor", confidenceThreshold: 0.7)
+    #expect(s.makePredictor().name == "last-successor")
+    #expect(throws: PredictionSettings.Failure.unknownModelType("lstm")) { try PredictionSettings(predictionModelType: "lstm", confidenceThreshold: 0.5) }
+    #expect(throws: PredictionSettings.Failure.thresholdOutOfRange(1.5)) { try PredictionSettings(confidenceThreshold: 1.5) }
+    #expect(try PredictionSettings().modelType == .markov)
+}

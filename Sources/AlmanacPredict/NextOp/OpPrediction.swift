@@ -74,7 +74,7 @@ public struct PredictorBounds: Sendable, Hashable {
     /// Files per stream whose last operation is remembered (for next-op-on-same-file).
     public var filesPerStream: Int
 
-    public init(maxTrackedKeys: Int = 65_536, successorsPerKey: Int = 4, maxStreams: Int = 4096, filesPerStream: Int = 256) {
+    public init(maxTrackedKeys: Int = 65_536, successorsPerKey: Int = 4, maxStreams: Int = 1024, filesPerStream: Int = 256) {
         self.maxTrackedKeys = Swift.max(16, maxTrackedKeys)
         self.successorsPerKey = Swift.max(1, successorsPerKey)
         self.maxStreams = Swift.max(1, maxStreams)
