@@ -95,11 +95,13 @@ struct PredictEvalCSV: ParsableCommand {
         for f in try forecasters(forecaster) {
             let t0 = Date()
             let scores = ForecastEvaluation.rollingOrigin(series: series, forecaster: f, horizons: [1, 6, 24], step: step, period: period)
-            let hotSum = ForecastEvaluation.hotSetPrecision(segments: aligned, forecaster: f, k: k, horizon: hotHorizon, cumulative: true, step: step)
-            let hotAt = ForecastEvaluation.hotSetPrecision(segments: aligned, forecaster: f, k: k, horizon: hotHorizon, cumulative: false, step: step)
+            let ranked = aligned.count > k
+            let hotSum = ranked ? ForecastEvaluation.hotSetPrecision(segments: aligned, forecaster: f, k: k, horizon: hotHorizon, cumulative: true, step: step) : (0, 0)
+            let hotAt = ranked ? ForecastEvaluation.hotSetPrecision(segments: aligned, forecaster: f, k: k, horizon: hotHorizon, cumulative: false, step: step) : (0, 0)
             let dt = Date().timeIntervalSince(t0)
             for s in scores {
-                print("\(f.name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(format: "%3d", s.horizon)) \(fmt(s.sMAPE)) \(fmt(s.MASE)) \(fmt(s.logMSE, 4)) \(s.count)  | \(fmt(hotSum.precision)) / \(fmt(hotAt.precision)) (\(hotSum.origins) origins) \(fmt(dt, 1))")
+                let hot = aligned.count > k ? "\(fmt(hotSum.precision)) / \(fmt(hotAt.precision)) (\(hotSum.origins) origins)" : "n/a (needs more than k series)"
+                print("\(f.name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(format: "%3d", s.horizon)) \(fmt(s.sMAPE)) \(fmt(s.MASE)) \(fmt(s.logMSE, 4)) \(s.count)  | \(hot) \(fmt(dt, 1))")
             }
         }
     }

@@ -13,9 +13,12 @@ public struct CombinationForecaster: LoadForecaster {
     public let spikeZ: Double
     public let spikeHalfLife: Double
     public let name: String
+    /// Median (default, robust) or mean of the members' points.
+    public let useMean: Bool
 
-    public init(members: [any LoadForecaster], seasonPeriod: Int = 24, spikeZ: Double = 4, spikeHalfLife: Double = 3, name: String = "median-combination") {
+    public init(members: [any LoadForecaster], seasonPeriod: Int = 24, spikeZ: Double = 4, spikeHalfLife: Double = 3, name: String = "combination", useMean: Bool = false) {
         self.name = name
+        self.useMean = useMean
         self.members = members
         self.seasonPeriod = Swift.max(1, seasonPeriod)
         self.spikeZ = spikeZ
@@ -23,12 +26,13 @@ public struct CombinationForecaster: LoadForecaster {
     }
 
     /// The default combination for hourly buckets: level-adjusted weekly seasonal mean (4 weeks), damped
-    /// Holt-Winters on log1p (daily season) and AR(3) on log1p with lags 24 and 168.
+    /// Holt-Winters on log1p (daily season) and AR(24) on log1p with extra lags 48 and 168.
+    /// Chosen on validation windows only (M4: last 48 of train; NAB: rolling origin inside the first 70%).
     public static func hourlyDefault() -> CombinationForecaster {
         CombinationForecaster(members: [
             SeasonalMeanForecaster(period: 168, seasons: 4),
             HoltWintersForecaster(period: 24),
-            AutoregressiveForecaster(order: 3, seasonalLags: [24, 168]),
+            AutoregressiveForecaster(order: 24, seasonalLags: [48, 168]),
         ], seasonPeriod: 24)
     }
 
@@ -62,7 +66,7 @@ public struct CombinationForecaster: LoadForecaster {
         let all = members.map { $0.forecast(history: y, horizon: horizon) }
         let excess = spikeExcess(y)
         return (0..<horizon).map { i in
-            var v = ForecastMath.median(all.map { $0[i].value })
+            var v = useMean ? ForecastMath.mean(all.map { $0[i].value }) : ForecastMath.median(all.map { $0[i].value })
             let lo = ForecastMath.median(all.map { $0[i].lower })
             var hi = ForecastMath.median(all.map { $0[i].upper })
             if let excess {
