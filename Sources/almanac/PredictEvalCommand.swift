@@ -96,8 +96,8 @@ struct PredictEvalCSV: ParsableCommand {
             let t0 = Date()
             let scores = ForecastEvaluation.rollingOrigin(series: series, forecaster: f, horizons: [1, 6, 24], step: step, period: period)
             let ranked = aligned.count > k
-            let hotSum = ranked ? ForecastEvaluation.hotSetPrecision(segments: aligned, forecaster: f, k: k, horizon: hotHorizon, cumulative: true, step: step) : (0, 0)
-            let hotAt = ranked ? ForecastEvaluation.hotSetPrecision(segments: aligned, forecaster: f, k: k, horizon: hotHorizon, cumulative: false, step: step) : (0, 0)
+            let hotSum = ranked ? ForecastEvaluation.hotSetPrecision(segments: aligned, forecaster: f, k: k, horizon: hotHorizon, cumulative: true, step: step) : (precision: 0, origins: 0)
+            let hotAt = ranked ? ForecastEvaluation.hotSetPrecision(segments: aligned, forecaster: f, k: k, horizon: hotHorizon, cumulative: false, step: step) : (precision: 0, origins: 0)
             let dt = Date().timeIntervalSince(t0)
             for s in scores {
                 let hot = aligned.count > k ? "\(fmt(hotSum.precision)) / \(fmt(hotAt.precision)) (\(hotSum.origins) origins)" : "n/a (needs more than k series)"
