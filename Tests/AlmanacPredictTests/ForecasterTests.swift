@@ -101,6 +101,9 @@ struct SplitMix {
         let calm = base.forecast(history: y, horizon: 24)
         #expect(calm.map(\.value) == noOverride.forecast(history: y, horizon: 24).map(\.value))
         y[y.count - 1] *= 20
+        // A single-bucket blip does not fire the override (it needs two spiking buckets in a row).
+        #expect(base.forecast(history: y, horizon: 24).map(\.value) == noOverride.forecast(history: y, horizon: 24).map(\.value))
+        y[y.count - 2] *= 20
         let spiked = base.forecast(history: y, horizon: 24)
         let plain = noOverride.forecast(history: y, horizon: 24)
         // The override lifts the next buckets well above the median and has decayed to (almost) nothing a day out.
