@@ -114,6 +114,7 @@ struct PredictEvalOps: ParsableCommand {
     @Option(help: "Comma-separated prediction_model_type values (markov, rnn, last-successor, frequency, none), or 'all'.") var models: String = "all"
     @Option(help: "Cap on tracked (file, op) keys per table.") var maxKeys: Int = 65_536
     @Flag(help: "Print the full precision-coverage curve.") var curve = false
+    @Option(help: "Print the first N mapped events of each trace (to check the event definition).") var dump: Int = 0
 
     func run() throws {
         let types: [PredictionModelType] = try (models == "all" ? PredictionModelType.allCases.map(\.rawValue) : models.split(separator: ",").map(String.init)).map { n in
@@ -125,6 +126,9 @@ struct PredictEvalOps: ParsableCommand {
             guard !processes.isEmpty else { throw ValidationError("\(path): no PREFIX.<pid> files found") }
             let trace = OpTrace.build(processes: processes)
             print("== \(path): \(processes.count) processes, \(trace.syscalls) syscalls, \(trace.events.count) events, \(trace.paths.count) files, \(trace.collapsedRepeats) repeats collapsed, \(trace.skippedLines) unreadable lines")
+            for e in trace.events.prefix(max(0, dump)) {
+                print("   event t=\(e.time) pid=\(e.stream) \(e.op) \(trace.paths[Int(e.file)])")
+            }
             print("   op mix: " + trace.opMix.map { "\($0.0) \($0.1)" }.joined(separator: ", "))
             let top = trace.dropped.sorted { $0.value > $1.value }.prefix(8).map { "\($0.key) \($0.value)" }
             print("   dropped: " + top.joined(separator: ", "))
