@@ -132,7 +132,11 @@ final class TransportCore {
                 droppedCount += 1
                 continue
             }
-            if link.queue.count >= configuration.maxQueuedMessages || link.queuedBytes + size > configuration.maxQueuedBytes {
+            if isFull(link, adding: size) {
+                // Move what the in-flight window allows onto the connection before dropping anything.
+                flush(link)
+            }
+            if isFull(link, adding: size) {
                 switch configuration.overflowPolicy {
                 case .dropNewest:
                     dropped.insert(envelope.groupID)
@@ -157,6 +161,10 @@ final class TransportCore {
             handlers.onUnreachable(peer, dropped)
         }
         scheduleFlush(link)
+    }
+
+    private func isFull(_ link: PeerLink, adding size: Int) -> Bool {
+        link.queue.count >= configuration.maxQueuedMessages || link.queuedBytes + size > configuration.maxQueuedBytes
     }
 
     private func scheduleFlush(_ link: PeerLink) {
