@@ -189,6 +189,23 @@ import Testing
         try await slow.stop()
     }
 
+    @Test func messagesSurviveAnAcceptorThatDoesNotKnowTheDialerYet() async throws {
+        let inboxA = Inbox(), inboxB = Inbox()
+        let b = try await T.start(T.configuration(id: 2, zone: "b"), inbox: inboxB)
+        let a = try await T.start(T.configuration(id: 1, zone: "a", peers: [b.localAddress]), inbox: inboxA)
+        let messages = T.traffic(count: 100, from: 1, to: 2)
+        a.send(to: 2, messages)
+        // b refuses a's hellos until it learns about node 1; a keeps its queue and retries.
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(inboxB.count(from: 1) == 0)
+        try await b.setPeers([a.localAddress])
+        #expect(try await T.eventually { inboxB.count(from: 1) == 100 })
+        #expect(try await a.statistics()[2]?.droppedMessages == 0)
+        #expect(inboxA.unreachable(2).isEmpty)
+        try await a.stop()
+        try await b.stop()
+    }
+
     @Test func helloFromAnotherClusterOrUnknownNodeIsRefused() async throws {
         let inbox = Inbox()
         let b = try await T.start(T.configuration(id: 2, zone: "b", peers: [PeerAddress(id: 1, zone: "a", host: "127.0.0.1", port: 1)]),
