@@ -80,6 +80,61 @@ struct TransportBenchmark {
         }
     }
 
+    /// The framing layer alone over loopback: small frames through FrameEncoder -> socket -> FrameDecoder,
+    /// no protobuf, one flush per 256 frames (comparable to a raw NIO frame benchmark).
+    @Test func framingOnlyOverLoopback() async throws {
+        let total = 1_000_000
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let loops = Array(group.makeIterator())
+        let counted = NIOLockedValueBox(0)
+        let server = try await ServerBootstrap(group: loops[0], childGroup: loops[0])
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: 1 << 20)))
+                    try channel.pipeline.syncOperations.addHandler(FrameCounter(counted: counted))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let client = try await ClientBootstrap(group: loops[1])
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(FrameEncoder()))
+                }
+            }
+            .connect(to: server.localAddress!).get()
+        let body = ByteBuffer(bytes: Array(repeating: 7, count: 32))
+        let start = ContinuousClock.now
+        var sent = 0
+        while sent < total {
+            if sent - counted.withLockedValue({ $0 }) > 200_000 {
+                try await Task.sleep(for: .microseconds(100))
+                continue
+            }
+            let burst = 1_024
+            try await client.eventLoop.submit {
+                for index in 0..<burst {
+                    let frame = Frame(type: .peerPing, body: body)
+                    if index % 256 == 255 {
+                        client.writeAndFlush(frame, promise: nil)
+                    } else {
+                        client.write(frame, promise: nil)
+                    }
+                }
+                client.flush()
+            }.get()
+            sent += burst
+        }
+        _ = await T.eventually(timeout: .seconds(60)) { counted.withLockedValue { $0 } >= sent }
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print(String(format: "BENCH framing only (37-byte frames, loopback): %d frames in %.2f s = %.0f frames/s",
+                     sent, seconds, Double(sent) / seconds))
+        #expect(counted.withLockedValue { $0 } == sent)
+        try await client.close()
+        try await server.close()
+        try await group.shutdownGracefully()
+    }
+
     /// CPU cost of the codec alone (no sockets): Swift envelopes -> frame bytes -> Swift envelopes.
     @Test func codecOnly() throws {
         let envelopes = (1...1_000).map { T.append(group: GroupID($0 % 16), index: LogIndex($0), from: 1, to: 2) }
@@ -142,5 +197,21 @@ struct TransportBenchmark {
         try await a.stop()
         try await b.stop()
         try await group.shutdownGracefully()
+    }
+}
+
+private final class FrameCounter: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    let counted: NIOLockedValueBox<Int>
+    private var pending = 0
+
+    init(counted: NIOLockedValueBox<Int>) { self.counted = counted }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { pending += 1 }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        let add = pending
+        pending = 0
+        counted.withLockedValue { $0 += add }
     }
 }
