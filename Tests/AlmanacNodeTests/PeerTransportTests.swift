@@ -207,6 +207,40 @@ import Testing
         try await b.stop()
     }
 
+    @Test func inboundTrafficCanBeConsumedAsAnAsyncStream() async throws {
+        let (handlers, stream) = PeerTransportHandlers.streaming()
+        let b = try await PeerTransport.start(configuration: T.configuration(id: 2, zone: "b"),
+                                              eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
+                                              logger: T.quietLogger, handlers: handlers)
+        let inboxA = Inbox()
+        let a = try await T.start(T.configuration(id: 1, zone: "a", peers: [b.localAddress]), inbox: inboxA)
+        try await b.setPeers([a.localAddress])
+        let sent = T.traffic(count: 500, from: 1, to: 2)
+        a.send(to: 2, sent)
+        // Consume with a deadline so a missing delivery fails instead of hanging.
+        let received = await withTaskGroup(of: [PeerEnvelope]?.self) { group in
+            group.addTask {
+                var received: [PeerEnvelope] = []
+                for await delivery in stream where delivery.from == 1 {
+                    received += delivery.envelopes
+                    if received.count >= sent.count { break }
+                }
+                return received
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(10))
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? []
+        }
+        let same = Set(received) == Set(sent)
+        #expect(same)
+        try await a.stop()
+        try await b.stop()
+    }
+
     @Test func helloFromAnotherClusterOrUnknownNodeIsRefused() async throws {
         let inbox = Inbox()
         let b = try await T.start(T.configuration(id: 2, zone: "b", peers: [PeerAddress(id: 1, zone: "a", host: "127.0.0.1", port: 1)]),
