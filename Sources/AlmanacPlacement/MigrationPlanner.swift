@@ -266,27 +266,39 @@ public struct MigrationPlanner: Sendable {
         var currentValue = 0.0
         var currentPerT: [Double] = []
         for t in window { let c = value(s.voters, t).1; currentValue += c; currentPerT.append(c) }
-        var best: (vs: [ReplicaPlacement], value: Double)?
+        // Candidates: voter sets that beat the current placement at the lead time (the coming dominant zone
+        // differs from what the current voters serve well). A set that only wins later waits for a later pass.
+        // The benefit counts the run of buckets, from there on, in which the set keeps beating the current
+        // placement: when the load moves on, a later pass plans the next move (and pays its cost).
+        var best: (vs: [ReplicaPlacement], saved: Double, first: Int, end: Int)?
+        var laterWinner = false
+        let urgentSpan = 0...Swift.min(config.nearBuckets, window.count - 1)
         for vs in candidateVoterSets(shard: s, base: base, window: window) where Set(vs.map(\.zone)) != Set(s.voterZones) {
-            let v = window.reduce(0.0) { $0 + value(vs, $1).1 }
-            if v < (best?.value ?? .infinity) { best = (vs, v) }
+            let per = window.map { value(vs, $0).1 }
+            func better(_ i: Int) -> Bool { per[i] < currentPerT[i] * (1 - config.minImprovement) }
+            guard let k = urgentSpan.first(where: better) else {
+                if per.indices.contains(where: better) { laterWinner = true }
+                continue
+            }
+            var e = k
+            var saved = 0.0
+            while e < per.count, better(e) { saved += currentPerT[e] - per[e]; e += 1 }
+            if saved > (best?.saved ?? 0) { best = (vs, saved, window.lowerBound + k, window.lowerBound + e) }
         }
         plan.forecastOps = window.reduce(0.0) { $0 + f.total($1) } * bucket
-        guard let target = best, target.value < currentValue * (1 - config.minImprovement) else { return plan }
-
-        // Candidate: the target must start beating the current placement within the lead time (else wait).
-        var anticipated: Int?
-        for (k, t) in window.enumerated() where value(target.vs, t).1 < currentPerT[k] * (1 - config.minImprovement) { anticipated = t; break }
-        guard let first = anticipated, first <= lead + config.nearBuckets else {
-            plan.decision = .none(reason: "not yet within lead time")
+        guard let target = best else {
+            plan.decision = .none(reason: laterWinner ? "not yet within lead time" : "no better placement")
             return plan
         }
+        let first = target.first
         plan.anticipatedAt = f.startTime + Double(first) * bucket
+        plan.windowStart = f.startTime + Double(first) * bucket
+        plan.windowEnd = f.startTime + Double(target.end) * bucket
 
         // Benefit with the pessimistic side of the interval; cost of the moves.
         var gain = 0.0, width = 0.0, mass = 0.0
         let targetZones = target.vs.map(\.zone)
-        for t in window {
+        for t in first..<target.end {
             let (lc, _) = value(s.voters, t)
             let (lt, _) = value(target.vs, t)
             gain += pessimisticGain(f: f, t: t, from: (lc, s.voterZones), to: (lt, targetZones), base: base[t])

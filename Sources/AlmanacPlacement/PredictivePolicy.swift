@@ -118,6 +118,7 @@ public struct PredictivePolicy: PlacementPolicy {
         for m in view.failedMoves { audit.setOutcome(moveID: m.id, .failed) }
         for d in view.completedMoveSeconds { moveSecondsEstimate = 0.7 * moveSecondsEstimate + 0.3 * d }
 
+        stepErrorCheck(view, bucket: b)
         var actions: [PlacementAction] = []
         let current = mc.bucket(at: view.time)
         if lastPassBucket.map({ current > $0 }) ?? true {
@@ -225,6 +226,20 @@ public struct PredictivePolicy: PlacementPolicy {
             }
         }
         return actions
+    }
+
+    /// Immediate detection: the step just observed compared with the forecast rate of its bucket.
+    private mutating func stepErrorCheck(_ view: PlacementView, bucket: Int64) {
+        guard forecastBucket == bucket else { return }
+        var actual: [Double] = [], predicted: [Double] = []
+        for s in view.map.shards {
+            guard let f = forecasts[s.id], f.segments == s.segments else { continue }
+            for z in 0..<config.monitor.zoneCount {
+                actual.append(s.segments.reduce(0) { $0 + view.segmentReads[$1][z] + view.segmentWrites[$1][z] })
+                predicted.append(f.forecast.value[0][z] * view.stepSeconds)
+            }
+        }
+        errorMonitor.recordPartial(error: ForecastErrorMonitor.wape(actual: actual, forecast: predicted))
     }
 
     /// Early detection: the bucket in progress compared with its forecast.

@@ -1,4 +1,3 @@
-import Foundation
 import AlmanacPredict
 
 /// The policies the simulator compares.
@@ -133,7 +132,6 @@ public struct PlacementSimulator: Sendable {
         var lastUtil = Array(repeating: 0.0, count: topology.nodes.count)
         var lastView: PlacementView?
         let reportEvery = Swift.max(1, steps / 200)
-        let debugSlow = kind == .predictive && ProcessInfo.processInfo.environment["PLACEMENT_DEBUG"] != nil
 
         for k in 0..<steps {
             let time = Double(k + 1) * sc.stepSeconds
@@ -178,10 +176,6 @@ public struct PlacementSimulator: Sendable {
                     guard let ops = shardOps[sh.id] else { continue }
                     let lz = sh.leaderZone
                     let vz = sh.voterZones
-                    if debugSlow, k % 20 == 0, let dz = ops.indices.max(by: { ops[$0] < ops[$1] }), ops[dz] > 0.9 * ops.reduce(0, +),
-                       latency.networkMs(client: dz, leaderZone: lz, voterZones: vz, topology: topology) > 50 {
-                        print("slow t=\(time / 3600) shard \(sh.id) dom \(dz) voters \(vz) leader \(lz) moves \(moves.values.filter { $0.shard == sh.id }.map { "\($0.removeZone)->\($0.add.zone) \($0.isPrepared)" })")
-                    }
                     for z in 0..<zones where ops[z] > 0 {
                         hist.record(latency.networkMs(client: z, leaderZone: lz, voterZones: vz, topology: topology) + svc[sh.leader], weight: ops[z])
                     }
