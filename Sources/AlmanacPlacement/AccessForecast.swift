@@ -17,6 +17,19 @@ public struct AccessForecast: Sendable, Hashable {
 
     public func total(_ t: Int) -> Double { value[t].reduce(0, +) }
 
+    /// This forecast with each interval widened to cover `other`'s interval too (same shape required).
+    public func widened(by other: AccessForecast) -> AccessForecast {
+        guard other.horizon == horizon, other.value.first?.count == value.first?.count else { return self }
+        var out = self
+        for t in 0..<horizon {
+            for z in 0..<value[t].count {
+                out.lower[t][z] = Swift.min(lower[t][z], other.lower[t][z])
+                out.upper[t][z] = Swift.max(upper[t][z], other.upper[t][z])
+            }
+        }
+        return out
+    }
+
     /// Builds a forecast from per-zone bucket-count histories with a `LoadForecaster`.
     public static func make(histories: [[Double]], writeFraction: Double, forecaster: any LoadForecaster,
                             horizon: Int, bucketSeconds: Double, startTime: Double) -> AccessForecast {

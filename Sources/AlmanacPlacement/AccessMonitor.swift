@@ -38,6 +38,12 @@ public struct SegmentAccessRing: Sendable, Hashable {
         counts = Array(repeating: 0, count: config.windowBuckets * config.zoneCount * 2)
     }
 
+    /// Ring slot of a bucket (non-negative for negative buckets too).
+    @inline(__always) private func slot(_ bucket: Int64) -> Int {
+        let w = Int64(window)
+        return Int(((bucket % w) + w) % w)
+    }
+
     @inline(__always) private func offset(slot: Int, zone: ZoneID, type: AccessType) -> Int {
         (slot * zones + zone) * 2 + (type == .read ? 0 : 1)
     }
@@ -48,7 +54,7 @@ public struct SegmentAccessRing: Sendable, Hashable {
         guard bucket > newest else { return }
         let steps = Int(Swift.min(Int64(window), bucket - newest))
         for k in 1...steps {
-            let slot = Int((newest + Int64(k)) % Int64(window))
+            let slot = slot(newest + Int64(k))
             for z in 0..<zones { counts[offset(slot: slot, zone: z, type: .read)] = 0; counts[offset(slot: slot, zone: z, type: .write)] = 0 }
         }
         newestBucket = bucket
@@ -58,14 +64,14 @@ public struct SegmentAccessRing: Sendable, Hashable {
     mutating func record(bucket: Int64, zone: ZoneID, type: AccessType, count: UInt32) {
         advance(to: bucket)
         guard let newest = newestBucket, bucket > newest - Int64(window) else { return }
-        let o = offset(slot: Int(bucket % Int64(window)), zone: zone, type: type)
+        let o = offset(slot: slot(bucket), zone: zone, type: type)
         counts[o] = counts[o].addingReportingOverflow(count).overflow ? UInt32.max : counts[o] &+ count
     }
 
     /// Count in one bucket (0 if outside the window).
     public func count(bucket: Int64, zone: ZoneID, type: AccessType?) -> Double {
         guard let newest = newestBucket, bucket <= newest, bucket > newest - Int64(window) else { return 0 }
-        let slot = Int(bucket % Int64(window))
+        let slot = slot(bucket)
         switch type {
         case .some(let t): return Double(counts[offset(slot: slot, zone: zone, type: t)])
         case .none: return Double(counts[offset(slot: slot, zone: zone, type: .read)]) + Double(counts[offset(slot: slot, zone: zone, type: .write)])

@@ -22,8 +22,12 @@ public struct AuditEntry: Sendable, Hashable {
     public var windowStart: Double
     public var windowEnd: Double
     public var moveIDs: [MoveID]
+    /// Gain predicted from the pessimistic side of the forecast interval (what the decision rested on).
     public var predictedGainOpMs: Double
+    /// Gain predicted from the point forecast.
+    public var pointGainOpMs: Double
     public var costOpMs: Double
+    /// Share of the point-forecast gain that survives the pessimistic bound (0...1).
     public var confidence: Double
     public var outcome: Outcome
     /// Realized gain (same estimator on the observed operations, minus the cost); nil until settled.

@@ -44,6 +44,8 @@ public struct ShardPlacementHistory: Sendable, Hashable {
     public var lastReplicaChange: Double = -.infinity
     /// Zones whose voter was removed, with the time.
     public var removedZones: [ZoneID: Double] = [:]
+    /// Nodes that lost this shard's leadership, with the time.
+    public var leaderLeft: [NodeID: Double] = [:]
     public init() {}
 }
 
@@ -76,8 +78,10 @@ public struct MigrationPlan: Sendable, Hashable {
     public var decision: Decision
     public var targetVoters: [ReplicaPlacement]
     public var targetLeader: NodeID
-    /// Predicted gain from the lower bound of the forecast (op-ms).
+    /// Predicted gain from the pessimistic bound of the forecast (op-ms): the quantity decisions use.
     public var predictedGainOpMs: Double
+    /// Predicted gain from the point forecast (op-ms).
+    public var pointGainOpMs: Double = 0
     public var costOpMs: Double
     public var confidence: Double
     public var windowStart: Double
@@ -109,15 +113,16 @@ public struct MigrationPlanner: Sendable {
     // MARK: - Node load forecast
 
     /// Forecast load (ops/s) of every node at every bucket: leader ops plus follower apply load.
-    public func nodeLoads(outlooks: [ShardOutlook], horizon: Int) -> [[Double]] {
+    /// With `lowerBound`, the sum of the forecasts' lower bounds instead of their point values.
+    public func nodeLoads(outlooks: [ShardOutlook], horizon: Int, lowerBound: Bool = false) -> [[Double]] {
         var load = Array(repeating: Array(repeating: 0.0, count: topology.nodes.count), count: horizon)
-        for o in outlooks { add(o, to: &load, sign: 1) }
+        for o in outlooks { add(o, to: &load, sign: 1, lowerBound: lowerBound) }
         return load
     }
 
-    func add(_ o: ShardOutlook, to load: inout [[Double]], sign: Double) {
+    func add(_ o: ShardOutlook, to load: inout [[Double]], sign: Double, lowerBound: Bool = false) {
         for t in 0..<Swift.min(load.count, o.forecast.horizon) {
-            let tot = o.forecast.total(t)
+            let tot = lowerBound ? o.forecast.lower[t].reduce(0, +) : o.forecast.total(t)
             for v in o.shard.voters {
                 load[t][v.node] += sign * (v.node == o.shard.leader ? tot : tot * o.forecast.writeFraction * config.followerApplyCost)
             }
@@ -160,7 +165,7 @@ public struct MigrationPlanner: Sendable {
     /// The leadership decision for the near window: the best voter to lead, and the gain over the current leader
     /// using the forecast's pessimistic bound (zones that gain counted at their lower bound, zones that lose
     /// at their upper bound).
-    public func leadershipChoice(outlook: ShardOutlook, nodeLoad: [[Double]], voters: [ReplicaPlacement]? = nil)
+    public func leadershipChoice(outlook: ShardOutlook, nodeLoad: [[Double]], nodeLoadLower: [[Double]]? = nil, voters: [ReplicaPlacement]? = nil)
         -> (leader: ReplicaPlacement, currentCost: Double, bestCost: Double, gainLowerBound: Double)? {
         let s = outlook.shard
         let vs = voters ?? s.voters
@@ -169,6 +174,7 @@ public struct MigrationPlanner: Sendable {
         guard n > 0, let current = s.voters.first(where: { $0.node == s.leader }) else { return nil }
         var base = nodeLoad
         add(outlook, to: &base, sign: -1)
+        let baseLower = lowerBase(outlook, nodeLoadLower)
         var votes: [NodeID: Double] = [:]
         for t in 0..<n { votes[bestLeader(voters: vs, ops: f.value[t], opsUpper: f.upper[t], base: base[t]).0.node, default: 0] += 1 }
         guard let leaderNode = votes.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) })?.key,
@@ -178,29 +184,43 @@ public struct MigrationPlanner: Sendable {
         for t in 0..<n {
             curCost += cost(ops: f.value[t], leader: current, voterZones: curZones, base: base[t][current.node])
             bestCost += cost(ops: f.value[t], leader: leader, voterZones: newZones, base: base[t][leader.node])
-            gainLB += pessimisticGain(f: f, t: t, from: (current, curZones), to: (leader, newZones), base: base[t])
+            gainLB += pessimisticGain(f: f, t: t, from: (current, curZones), to: (leader, newZones), base: base[t], baseLower: baseLower?[t])
         }
         let secs = f.bucketSeconds
         return (leader, curCost * secs, bestCost * secs, gainLB * secs)
     }
 
+    /// Lower-bound node loads without this shard's own lower-bound load.
+    func lowerBase(_ o: ShardOutlook, _ nodeLoadLower: [[Double]]?) -> [[Double]]? {
+        guard var b = nodeLoadLower else { return nil }
+        add(o, to: &b, sign: -1, lowerBound: true)
+        return b
+    }
+
     /// Gain (op-ms/s) at bucket t of moving from one (leader, voters) to another, with zones that gain at their
-    /// lower bound and zones that lose at their upper bound; the service-time part uses the point forecast.
-    func pessimisticGain(f: AccessForecast, t: Int, from: (ReplicaPlacement, [ZoneID]), to: (ReplicaPlacement, [ZoneID]), base: [Double]) -> Double {
+    /// lower bound and zones that lose at their upper bound; the service-time (overload) part is the smaller of
+    /// its value at the point forecast and at the lower bounds, so a forecast surge cannot alone justify a move.
+    func pessimisticGain(f: AccessForecast, t: Int, from: (ReplicaPlacement, [ZoneID]), to: (ReplicaPlacement, [ZoneID]),
+                         base: [Double], baseLower: [Double]? = nil) -> Double {
         var g = 0.0
         for z in 0..<f.value[t].count {
             let d = latency.networkMs(client: z, leaderZone: from.0.zone, voterZones: from.1, topology: topology)
                 - latency.networkMs(client: z, leaderZone: to.0.zone, voterZones: to.1, topology: topology)
             g += d * (d > 0 ? f.lower[t][z] : f.upper[t][z])
         }
-        let tot = f.total(t)
-        func svc(_ p: ReplicaPlacement) -> Double {
+        func svc(_ p: ReplicaPlacement, _ tot: Double, _ base: [Double]) -> Double {
             let cap = topology.nodes[p.node].capacityOpsPerSec
             let with = latency.serviceMs(utilization: (base[p.node] + tot) / cap)
             let without = latency.serviceMs(utilization: base[p.node] / cap)
             return tot * with + base[p.node] * (with - without)
         }
-        return g + svc(from.0) - svc(to.0)
+        let tot = f.total(t)
+        var service = svc(from.0, tot, base) - svc(to.0, tot, base)
+        if let bl = baseLower {
+            let lo = f.lower[t].reduce(0, +)
+            service = Swift.min(service, svc(from.0, lo, bl) - svc(to.0, lo, bl))
+        }
+        return g + service
     }
 
     // MARK: - Replica moves (window after the lead time)
@@ -239,7 +259,7 @@ public struct MigrationPlanner: Sendable {
     ///   - movesInFlight: replica moves currently copying data (all shards).
     ///   - pendingMoves: this shard's moves not yet committed. While one copies data the shard is busy; prepared
     ///     learners count as already on their way, so only missing moves (e.g. after a failure) are planned.
-    public func planMigration(outlook: ShardOutlook, nodeLoad: [[Double]], leadTimeSeconds: Double, now: Double,
+    public func planMigration(outlook: ShardOutlook, nodeLoad: [[Double]], nodeLoadLower: [[Double]]? = nil, leadTimeSeconds: Double, now: Double,
                               history: ShardPlacementHistory, movesInFlight: Int, pendingMoves: [ReplicaMove], bytes: Double) -> MigrationPlan {
         let shardBusy = pendingMoves.contains(where: \.isPreparing)
         let s = outlook.shard
@@ -257,6 +277,7 @@ public struct MigrationPlanner: Sendable {
         plan.windowEnd = f.startTime + Double(end) * bucket
         var base = nodeLoad
         add(outlook, to: &base, sign: -1)
+        let baseLower = lowerBase(outlook, nodeLoadLower)
 
         func value(_ vs: [ReplicaPlacement], _ t: Int) -> (ReplicaPlacement, Double) {
             bestLeader(voters: vs, ops: f.value[t], opsUpper: f.upper[t], base: base[t])
@@ -296,13 +317,12 @@ public struct MigrationPlanner: Sendable {
         plan.windowEnd = f.startTime + Double(target.end) * bucket
 
         // Benefit with the pessimistic side of the interval; cost of the moves.
-        var gain = 0.0, width = 0.0, mass = 0.0
+        var gain = 0.0
         let targetZones = target.vs.map(\.zone)
         for t in first..<target.end {
             let (lc, _) = value(s.voters, t)
             let (lt, _) = value(target.vs, t)
-            gain += pessimisticGain(f: f, t: t, from: (lc, s.voterZones), to: (lt, targetZones), base: base[t])
-            for z in 0..<f.value[t].count { width += f.upper[t][z] - f.lower[t][z]; mass += f.value[t][z] }
+            gain += pessimisticGain(f: f, t: t, from: (lc, s.voterZones), to: (lt, targetZones), base: base[t], baseLower: baseLower?[t])
         }
         gain *= bucket
         let adds = target.vs.filter { v in !s.voterZones.contains(v.zone) && !pendingMoves.contains { $0.add.zone == v.zone } }
@@ -315,7 +335,9 @@ public struct MigrationPlanner: Sendable {
             + opsRate * config.transferPauseMs / 1000 * config.transferPauseMs
         plan.costOpMs = perMove * Double(adds.count)
         plan.predictedGainOpMs = gain
-        plan.confidence = mass > 0 ? Swift.max(0, Swift.min(1, 1 - width / (2 * mass))) : 0
+        plan.pointGainOpMs = target.saved * bucket
+        // Confidence: the share of the point-forecast gain that survives the pessimistic bound.
+        plan.confidence = plan.pointGainOpMs > 0 ? Swift.max(0, Swift.min(1, gain / plan.pointGainOpMs)) : 0
         plan.targetVoters = target.vs
         plan.targetLeader = value(target.vs, first).0.node
 

@@ -14,11 +14,18 @@ public struct PredictiveConfig: Sendable {
     public var shadow = false
     /// Move time assumed before any move has been measured (seconds).
     public var initialMoveSeconds: Double
+    /// Season length in buckets (for the seasonal-history check of decisions).
+    public var seasonBuckets: Int
+    /// Track record for replica moves: at most `trackRecordMaxMisses` missed buckets over `trackRecordBuckets`.
+    public var trackRecordBuckets: Int
+    public var trackRecordMaxMisses = 4
 
     public init(monitor: AccessMonitorConfig, minHistoryBuckets: Int, initialMoveSeconds: Double, resharding: ReshardingConfig?) {
         self.monitor = monitor
         self.minHistoryBuckets = minHistoryBuckets
         self.initialMoveSeconds = initialMoveSeconds
+        self.trackRecordBuckets = minHistoryBuckets
+        self.seasonBuckets = Swift.max(1, minHistoryBuckets - 1)
         self.resharding = resharding
         self.reactive.splitThresholdOpsPerSec = nil
     }
@@ -40,7 +47,16 @@ public struct PredictivePolicy: PlacementPolicy {
     private var assigner: ShardAssigner?
     private var reactive: ReactivePolicy
     private var histories: [ShardID: ShardPlacementHistory] = [:]
+    /// The model's forecasts (judged against what happens, bucket by bucket).
     private var forecasts: [ShardID: (segments: Range<SegmentID>, forecast: AccessForecast)] = [:]
+    /// The forecasts decisions use: the model's for shards whose forecast is healthy, else the naive
+    /// (last value) forecaster's; replica moves are planned only for healthy shards.
+    private var decisionForecasts: [ShardID: (segments: Range<SegmentID>, forecast: AccessForecast)] = [:]
+    /// Consecutive complete buckets in which a shard's own forecast error stayed within the bound.
+    private var shardGoodStreak: [ShardID: Int] = [:]
+    private let naive = SeasonalNaiveForecaster(period: 1)
+    /// Buckets in which a segment's shard forecast missed the bound (newest last, kept for one track-record window).
+    private var badBuckets: [SegmentID: [Int64]] = [:]
     private var forecastBucket: Int64?
     private var lastPassBucket: Int64?
     private var firstBucket: Int64?
@@ -67,7 +83,7 @@ public struct PredictivePolicy: PlacementPolicy {
         predict(segments: segment..<(segment + 1), at: time)
     }
 
-    func predict(segments: Range<SegmentID>, at time: Double) -> AccessForecast? {
+    func predict(segments: Range<SegmentID>, at time: Double, using model: (any LoadForecaster)? = nil) -> AccessForecast? {
         let mc = config.monitor
         let current = mc.bucket(at: time)
         guard let first = firstBucket else { return nil }
@@ -88,14 +104,26 @@ public struct PredictivePolicy: PlacementPolicy {
         }
         let lead = Int((leadTimeSeconds / mc.bucketSeconds).rounded(.up))
         let win = Int((config.planner.evaluationWindowSeconds / mc.bucketSeconds).rounded(.up))
-        return AccessForecast.make(histories: histories, writeFraction: total > 0 ? writes / total : 0, forecaster: forecaster,
+        return AccessForecast.make(histories: histories, writeFraction: total > 0 ? writes / total : 0, forecaster: model ?? forecaster,
                                    horizon: lead + win + config.planner.nearBuckets, bucketSeconds: mc.bucketSeconds,
                                    startTime: Double(current) * mc.bucketSeconds)
     }
 
+    /// True when a shard's own forecast has been within the error bound for the recovery period.
+    func isHealthy(_ id: ShardID) -> Bool { (shardGoodStreak[id] ?? 0) >= errorMonitor.recoveryBuckets }
+
+    /// True when the shard's forecasts have a track record good enough for a replica move: over the last
+    /// `trackRecordBuckets`, none of its segments missed the bound more than `trackRecordMaxMisses` times.
+    /// A flash crowd therefore blocks data moves for a day, while leadership decisions go on.
+    func hasTrackRecord(_ shard: Shard, now bucket: Int64) -> Bool {
+        shard.segments.allSatisfy { seg in
+            (badBuckets[seg] ?? []).filter { $0 >= bucket - Int64(config.trackRecordBuckets) }.count <= config.trackRecordMaxMisses
+        }
+    }
+
     private func outlooks(_ map: ShardMap) -> [ShardOutlook] {
         map.shards.compactMap { s in
-            guard let f = forecasts[s.id], f.segments == s.segments else { return nil }
+            guard let f = decisionForecasts[s.id], f.segments == s.segments else { return nil }
             return ShardOutlook(shard: s, forecast: f.forecast)
         }
     }
@@ -158,10 +186,16 @@ public struct PredictivePolicy: PlacementPolicy {
             var actual: [Double] = [], predicted: [Double] = []
             for s in view.map.shards {
                 guard let f = forecasts[s.id], f.segments == s.segments else { continue }
+                var a: [Double] = [], p: [Double] = []
                 for z in 0..<mc.zoneCount {
-                    actual.append(s.segments.reduce(0) { $0 + monitor.history(segment: $1, zone: z, before: current, length: 1)[0] })
-                    predicted.append(f.forecast.value[0][z] * mc.bucketSeconds)
+                    a.append(s.segments.reduce(0) { $0 + monitor.history(segment: $1, zone: z, before: current, length: 1)[0] })
+                    p.append(f.forecast.value[0][z] * mc.bucketSeconds)
                 }
+                let ok = ForecastErrorMonitor.wape(actual: a, forecast: p) <= errorMonitor.bound
+                shardGoodStreak[s.id] = ok ? (shardGoodStreak[s.id] ?? 0) + 1 : 0
+                if !ok { for seg in s.segments { badBuckets[seg, default: []].append(current - 1) } }
+                actual += a
+                predicted += p
             }
             errorMonitor.recordBucket(error: ForecastErrorMonitor.wape(actual: actual, forecast: predicted))
         }
@@ -183,8 +217,17 @@ public struct PredictivePolicy: PlacementPolicy {
         })
         // Forecasts for every shard.
         forecasts = [:]
+        decisionForecasts = [:]
         for s in view.map.shards {
-            if let f = predict(segments: s.segments, at: view.time) { forecasts[s.id] = (s.segments, f) }
+            guard let f = predict(segments: s.segments, at: view.time) else { continue }
+            forecasts[s.id] = (s.segments, f)
+            if isHealthy(s.id) {
+                // Decisions rest on the interval of the model widened by the seasonal history's: a move needs both
+                // the adaptive model and the same time on previous days to agree (a fresh burst alone is not a pattern).
+                let seasonal = predict(segments: s.segments, at: view.time, using: SeasonalNaiveForecaster(period: config.seasonBuckets))
+                decisionForecasts[s.id] = (s.segments, seasonal.map { f.widened(by: $0) } ?? f)
+            }
+            else if let n = predict(segments: s.segments, at: view.time, using: naive) { decisionForecasts[s.id] = (s.segments, n) }
         }
         forecastBucket = forecasts.isEmpty ? nil : current
         settleAudit(view, current: current, final: false)
@@ -192,12 +235,16 @@ public struct PredictivePolicy: PlacementPolicy {
         guard !forecasts.isEmpty, !errorMonitor.fallingBack || config.shadow else { return actions }
 
         // Replica moves: one plan per shard, admitted by net benefit under the in-flight budget.
-        let outs = outlooks(view.map).filter { !splitting.contains($0.shard.id) }
-        guard let horizon = outs.first?.forecast.horizon else { return actions }
-        let nodeLoad = planner.nodeLoads(outlooks: outs, horizon: horizon)
+        let all = outlooks(view.map)
+        let oldestRecord = current - Int64(config.trackRecordBuckets)
+        for seg in Array(badBuckets.keys) { badBuckets[seg]?.removeAll { $0 < oldestRecord } }
+        let outs = all.filter { !splitting.contains($0.shard.id) && isHealthy($0.shard.id) && hasTrackRecord($0.shard, now: current) }
+        guard let horizon = all.first?.forecast.horizon else { return actions }
+        let nodeLoad = planner.nodeLoads(outlooks: all, horizon: horizon)
+        let nodeLoadLower = planner.nodeLoads(outlooks: all, horizon: horizon, lowerBound: true)
         var inFlight = view.moves.filter(\.isPreparing).count
         let plans = outs.map { o in
-            planner.planMigration(outlook: o, nodeLoad: nodeLoad, leadTimeSeconds: leadTimeSeconds, now: view.time,
+            planner.planMigration(outlook: o, nodeLoad: nodeLoad, nodeLoadLower: nodeLoadLower, leadTimeSeconds: leadTimeSeconds, now: view.time,
                                   history: histories[o.shard.id] ?? .init(), movesInFlight: inFlight,
                                   pendingMoves: view.moves.filter { $0.shard == o.shard.id }, bytes: view.bytesPerSegment * Double(o.shard.segments.count))
         }
@@ -221,7 +268,7 @@ public struct PredictivePolicy: PlacementPolicy {
                 AuditEntry(id: n, time: view.time, shard: o.shard.id, segments: o.shard.segments, kind: .replicaMove, shadow: shadow,
                            fromVoters: o.shard.voters, fromLeader: o.shard.leader, toVoters: plan.targetVoters, toLeader: plan.targetLeader,
                            forecastOps: plan.forecastOps, leadTimeSeconds: lead, windowStart: plan.windowStart,
-                           windowEnd: plan.windowEnd, moveIDs: ids, predictedGainOpMs: plan.predictedGainOpMs, costOpMs: plan.costOpMs,
+                           windowEnd: plan.windowEnd, moveIDs: ids, predictedGainOpMs: plan.predictedGainOpMs, pointGainOpMs: plan.pointGainOpMs, costOpMs: plan.costOpMs,
                            confidence: plan.confidence, outcome: shadow ? .shadow : .pending)
             }
         }
@@ -263,7 +310,10 @@ public struct PredictivePolicy: PlacementPolicy {
         let pc = config.planner
         let outs = outlooks(view.map)
         guard let first = outs.first else { return [] }
-        let nodeLoad = planner.nodeLoads(outlooks: outs, horizon: Swift.min(first.forecast.horizon, pc.nearBuckets))
+        // Node loads are updated after every decision of this step, so shards do not stampede onto one node.
+        let near = Swift.min(first.forecast.horizon, pc.nearBuckets)
+        var nodeLoad = planner.nodeLoads(outlooks: outs, horizon: near)
+        var nodeLoadLower = planner.nodeLoads(outlooks: outs, horizon: near, lowerBound: true)
         var actions: [PlacementAction] = []
         let byShard = Dictionary(grouping: view.moves, by: \.shard)
         for o in outs {
@@ -276,19 +326,15 @@ public struct PredictivePolicy: PlacementPolicy {
                 audit.setOutcome(moveID: m.id, .aborted)
             }
             let prepared = moves.filter { $0.isPrepared && view.time - $0.startedAt <= pc.preparedTimeoutSeconds }
-            guard let base = planner.leadershipChoice(outlook: o, nodeLoad: nodeLoad) else { continue }
+            guard let base = planner.leadershipChoice(outlook: o, nodeLoad: nodeLoad, nodeLoadLower: nodeLoadLower) else { continue }
             if !prepared.isEmpty {
                 // Commit the subset of prepared learners that serves the near window best.
                 var best: (set: [ReplicaMove], cost: Double, leader: ReplicaPlacement)?
                 for mask in 1..<(1 << Swift.min(prepared.count, 3)) {
                     let subset = prepared.enumerated().filter { mask & (1 << $0.offset) != 0 }.map(\.element)
-                    var vs = s.voters
-                    for m in subset {
-                        vs.removeAll { $0.zone == m.removeZone }
-                        vs.append(m.add)
-                    }
+                    let vs = vs(applying: subset, to: s.voters)
                     guard Set(vs.map(\.zone)).count == vs.count,
-                          let c = planner.leadershipChoice(outlook: o, nodeLoad: nodeLoad, voters: vs) else { continue }
+                          let c = planner.leadershipChoice(outlook: o, nodeLoad: nodeLoad, nodeLoadLower: nodeLoadLower, voters: vs) else { continue }
                     if c.bestCost < (best?.cost ?? .infinity) { best = (subset, c.bestCost, c.leader) }
                 }
                 if let best, best.cost < Swift.min(base.currentCost, base.bestCost) * (1 - pc.minImprovement) {
@@ -300,6 +346,14 @@ public struct PredictivePolicy: PlacementPolicy {
                         }
                         h.lastReplicaChange = view.time
                         h.lastLeaderChange = view.time
+                        if best.leader.node != s.leader { h.leaderLeft[s.leader] = view.time }
+                        var moved = s
+                        moved.voters = vs(applying: best.set, to: s.voters)
+                        moved.leader = best.leader.node
+                        planner.add(o, to: &nodeLoad, sign: -1)
+                        planner.add(ShardOutlook(shard: moved, forecast: o.forecast), to: &nodeLoad, sign: 1)
+                        planner.add(o, to: &nodeLoadLower, sign: -1, lowerBound: true)
+                        planner.add(ShardOutlook(shard: moved, forecast: o.forecast), to: &nodeLoadLower, sign: 1, lowerBound: true)
                     }
                     continue
                 }
@@ -310,24 +364,45 @@ public struct PredictivePolicy: PlacementPolicy {
             guard base.leader.node != leaderNode,
                   base.bestCost < base.currentCost * (1 - pc.minImprovement),
                   base.gainLowerBound > o.forecast.total(0) * pc.transferPauseMs / 1000 * pc.transferPauseMs,
-                  view.time - h.lastLeaderChange >= pc.leaderCooldownSeconds || overloaded
+                  view.time - h.lastLeaderChange >= pc.leaderCooldownSeconds || overloaded,
+                  // Never hand leadership back to a node it left within the cooldown (no ping-pong).
+                  h.leaderLeft[base.leader.node].map({ view.time - $0 >= pc.leaderCooldownSeconds }) ?? true
             else { continue }
             if act {
                 actions.append(.transferLeadership(shard: s.id, to: base.leader.node))
                 h.lastLeaderChange = view.time
+                h.leaderLeft[leaderNode] = view.time
+                var moved = s
+                moved.leader = base.leader.node
+                planner.add(o, to: &nodeLoad, sign: -1)
+                planner.add(ShardOutlook(shard: moved, forecast: o.forecast), to: &nodeLoad, sign: 1)
+                planner.add(o, to: &nodeLoadLower, sign: -1, lowerBound: true)
+                planner.add(ShardOutlook(shard: moved, forecast: o.forecast), to: &nodeLoadLower, sign: 1, lowerBound: true)
             }
             let f = o.forecast
+            // The transfer is judged for the rest of the near window.
+            let share = Swift.max(0, f.startTime + Double(pc.nearBuckets) * f.bucketSeconds - view.time) / (Double(pc.nearBuckets) * f.bucketSeconds)
             audit.record { n in
                 AuditEntry(id: n, time: view.time, shard: s.id, segments: s.segments, kind: .leadershipTransfer, shadow: !act,
                            fromVoters: s.voters, fromLeader: leaderNode, toVoters: s.voters, toLeader: base.leader.node,
                            forecastOps: f.total(0) * f.bucketSeconds, leadTimeSeconds: 0, windowStart: view.time,
                            windowEnd: f.startTime + Double(pc.nearBuckets) * f.bucketSeconds, moveIDs: [],
-                           predictedGainOpMs: base.gainLowerBound * Swift.max(0, f.startTime + Double(pc.nearBuckets) * f.bucketSeconds - view.time) / (Double(pc.nearBuckets) * f.bucketSeconds),
+                           predictedGainOpMs: base.gainLowerBound * share, pointGainOpMs: (base.currentCost - base.bestCost) * share,
                            costOpMs: f.total(0) * pc.transferPauseMs / 1000 * pc.transferPauseMs,
-                           confidence: 1, outcome: act ? .applied : .shadow)
+                           confidence: base.currentCost > base.bestCost ? Swift.max(0, Swift.min(1, base.gainLowerBound / (base.currentCost - base.bestCost))) : 0, outcome: act ? .applied : .shadow)
             }
         }
         return actions
+    }
+
+    /// Voters after committing `moves`.
+    private func vs(applying moves: [ReplicaMove], to voters: [ReplicaPlacement]) -> [ReplicaPlacement] {
+        var vs = voters
+        for m in moves {
+            vs.removeAll { $0.zone == m.removeZone }
+            vs.append(m.add)
+        }
+        return vs.sorted { $0.zone < $1.zone }
     }
 
     /// Records realized gains for decisions whose window has been observed (all of them when `final`).

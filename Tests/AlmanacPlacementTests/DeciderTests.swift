@@ -29,6 +29,12 @@ import Testing
         try m.updateAccessPattern(key: key, accessType: .read, zone: 1, time: 60 * 12)
         #expect(m.history(segment: 1, zone: nil, before: 12).allSatisfy { $0 == 0 })
         #expect(throws: PlacementError.self) { try m.updateAccessPattern(key: key, accessType: .read, zone: 7, time: 0) }
+        // Before the first bucket and for negative times the history is zeros, never a crash.
+        var fresh = AccessMonitor(config: cfg, keying: k)
+        try fresh.updateAccessPattern(key: key, accessType: .read, zone: 0, time: 0)
+        #expect(fresh.history(segment: 1, zone: 0, before: 0, length: 3) == [0, 0, 0])
+        try fresh.updateAccessPattern(key: key, accessType: .read, zone: 0, time: -30)
+        #expect(fresh.history(segment: 1, zone: 0, before: 1, length: 2) == [1, 1])
     }
 }
 

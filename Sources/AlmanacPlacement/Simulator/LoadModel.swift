@@ -34,7 +34,7 @@ public struct LoadModel: Sendable {
     enum Source: Sendable {
         case followTheSun(segments: Range<Int>, ops: Double, write: Double, rotation: [[ZoneID]], dominant: Double, sibling: Double, period: Double, ramp: Double, offset: Double)
         case uniform(segments: Range<Int>, ops: Double, write: Double)
-        case series(segments: Range<Int>, peak: Double, write: Double, series: [[Double]], bucket: Double, shares: [Double], offset: Double)
+        case series(segments: Range<Int>, mean: Double, write: Double, series: [[Double]], bucket: Double, shares: [Double], offset: Double)
         case flash(segments: Range<Int>, ops: Double, write: Double, zone: ZoneID, start: Double, duration: Double)
     }
 
@@ -76,8 +76,9 @@ public struct LoadModel: Sendable {
                 let series = try files.map { f -> [Double] in
                     let pts = try SeriesFormats.parseTimestampValueCSV(try readFile(f))
                     let s = SeriesFormats.bucketize(pts, width: Int64(bucket))
-                    guard let mx = s.max(), mx > 0 else { throw PlacementError.invalidConfiguration("load \(i): series \(f) is empty") }
-                    return s.map { $0 / mx }
+                    let mean = s.reduce(0, +) / Double(Swift.max(1, s.count))
+                    guard mean > 0 else { throw PlacementError.invalidConfiguration("load \(i): series \(f) is empty") }
+                    return s.map { $0 / mean }
                 }
                 var shares = Array(repeating: 1.0 / Double(zoneCount), count: zoneCount)
                 if let zs = l.zoneShares {
@@ -87,7 +88,7 @@ public struct LoadModel: Sendable {
                     guard tot > 0 else { throw PlacementError.invalidConfiguration("load \(i): zoneShares sum to 0") }
                     shares = shares.map { $0 / tot }
                 }
-                sources.append(.series(segments: segs, peak: l.opsPerSec, write: w, series: series, bucket: bucket, shares: shares,
+                sources.append(.series(segments: segs, mean: l.opsPerSec, write: w, series: series, bucket: bucket, shares: shares,
                                        offset: (l.phaseOffsetHours ?? 0) * 3600))
             case "flashCrowd":
                 let z = try zone(l.zone ?? "")
@@ -136,7 +137,7 @@ public struct LoadModel: Sendable {
                 }
             case let .uniform(segs, ops, w):
                 for z in 0..<zoneCount { add(segs, z, ops / Double(zoneCount), w) }
-            case let .series(segs, peak, w, series, bucket, shares, offset):
+            case let .series(segs, mean, w, series, bucket, shares, offset):
                 for s in segs {
                     let ser = series[(s - segs.lowerBound) % series.count]
                     let x = (time + offset) / bucket
@@ -144,8 +145,8 @@ public struct LoadModel: Sendable {
                     let frac = x - x.rounded(.down)
                     let v = ser[i] * (1 - frac) + ser[(i + 1) % ser.count] * frac
                     for z in 0..<zoneCount where shares[z] > 0 {
-                        reads[s][z] += peak * v * shares[z] * (1 - w)
-                        writes[s][z] += peak * v * shares[z] * w
+                        reads[s][z] += mean * v * shares[z] * (1 - w)
+                        writes[s][z] += mean * v * shares[z] * w
                     }
                 }
             case let .flash(segs, ops, w, z, start, duration):

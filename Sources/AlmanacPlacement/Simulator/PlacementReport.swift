@@ -16,6 +16,31 @@ public enum PlacementReport {
         return lines.joined(separator: "\n")
     }
 
+    /// One line per policy with an audit: decisions, predicted and realized gain (op-seconds), settlement.
+    public static func auditSummary(_ results: [SimulationResult]) -> String {
+        results.filter { !$0.auditEntries.isEmpty }.map { r in
+            let e = r.auditEntries
+            let predicted = e.reduce(0) { $0 + $1.predictedGainOpMs - $1.costOpMs } / 1000
+            let point = e.reduce(0) { $0 + $1.pointGainOpMs - $1.costOpMs } / 1000
+            let realized = e.reduce(0) { $0 + ($1.realizedGainOpMs ?? 0) } / 1000
+            let moves = e.filter { $0.kind == .replicaMove }.count
+            return String(format: "audit %@: %d decisions (%d replica moves, %d transfers), predicted net gain %.0f op-s (pessimistic bound; %.0f at the point forecast), realized %.0f op-s, %d/%d settled",
+                          r.policy.rawValue as NSString, e.count, moves, e.count - moves, predicted, point, realized,
+                          e.filter { $0.realizedGainOpMs != nil }.count, e.count)
+        }.joined(separator: "\n")
+    }
+
+    /// The first `limit` audit entries of a result, one per line.
+    public static func auditEntries(_ r: SimulationResult, limit: Int) -> String {
+        r.auditEntries.prefix(limit).map { e in
+            String(format: "#%d t=%.2fh shard %d %@ %@ voters %@ -> %@ leader %d -> %d, predicted %.0f op-s (point %.0f), cost %.0f op-s, confidence %.2f, realized %@ op-s%@",
+                   e.id, e.time / 3600, e.shard, e.kind.rawValue as NSString, e.outcome.rawValue as NSString,
+                   "\(e.fromVoters.map(\.zone))" as NSString, "\(e.toVoters.map(\.zone))" as NSString, e.fromLeader, e.toLeader,
+                   e.predictedGainOpMs / 1000, e.pointGainOpMs / 1000, e.costOpMs / 1000, e.confidence,
+                   (e.realizedGainOpMs.map { String(format: "%.0f", $0 / 1000) } ?? "-") as NSString, (e.realizedPartial ? " (partial window)" : "") as NSString)
+        }.joined(separator: "\n")
+    }
+
     public static func ratios(_ results: [SimulationResult]) -> String {
         guard let p = results.first(where: { $0.policy == .predictive }) else { return "" }
         var out: [String] = []

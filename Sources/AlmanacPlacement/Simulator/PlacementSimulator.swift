@@ -3,6 +3,8 @@ import AlmanacPredict
 /// The policies the simulator compares.
 public enum PolicyKind: String, Sendable, CaseIterable, Codable {
     case `static`, reactive, predictive
+    /// The predictive planner in shadow mode: the reactive policy acts, the planner only audits.
+    case shadow
 }
 
 /// Results of one policy over the measured part of a run (after warm-up).
@@ -113,7 +115,7 @@ public struct PlacementSimulator: Sendable {
         var map = try initialMap()
         var staticPolicy = StaticPolicy()
         var reactive = ReactivePolicy(config: { var c = ReactiveConfig(splitThresholdOpsPerSec: sc.splitThresholdOpsPerSec); c.overfullUtilization = 0.9; return c }(), latency: latency)
-        var predictive = try makePredictive()
+        var predictive = try makePredictive(shadow: kind == .shadow)
         let steps = Int((sc.durationHours * 3600 / sc.stepSeconds).rounded())
         let warmup = sc.warmupHours * 3600
         let zones = topology.zoneCount
@@ -206,7 +208,7 @@ public struct PlacementSimulator: Sendable {
             switch kind {
             case .static: actions = staticPolicy.decide(view)
             case .reactive: actions = reactive.decide(view)
-            case .predictive: actions = predictive.decide(view)
+            case .predictive, .shadow: actions = predictive.decide(view)
             }
             func reversal(_ shard: ShardID) {
                 guard measured else { return }
@@ -269,7 +271,7 @@ public struct PlacementSimulator: Sendable {
             }
             if let p = progress, k % reportEvery == 0 || k == steps - 1 { p(Double(k + 1) / Double(steps)) }
         }
-        if kind == .predictive, let v = lastView {
+        if kind == .predictive || kind == .shadow, let v = lastView {
             predictive.finish(v)
             r.auditEntries = predictive.audit.entries
             r.fallbackShare = Double(predictive.fallbackSteps) / Double(Swift.max(1, steps))

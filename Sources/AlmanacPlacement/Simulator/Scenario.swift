@@ -10,7 +10,7 @@ public struct Scenario: Sendable, Codable {
         public var kind: String
         public var firstSegment: Int
         public var segmentCount: Int
-        /// Per-segment rate (ops/s). For "series", the rate at the series' peak.
+        /// Per-segment rate (ops/s). For "series", the mean rate (the series is scaled to this mean).
         public var opsPerSec: Double
         public var writeFraction: Double?
         /// followTheSun: groups of zones dominant in turn over `periodHours`; the first zone of a group takes
