@@ -95,13 +95,21 @@ struct SplitMix {
     }
 
     @Test func spikeOverrideRaisesShortHorizonOnly() {
-        var y = syntheticHourly(days: 14, noise: true)
+        var y = syntheticHourly(days: 10, noise: true)
         let base = CombinationForecaster.hourlyDefault()
+        let noOverride = CombinationForecaster(members: base.members, spikeZ: .infinity)
         let calm = base.forecast(history: y, horizon: 24)
+        #expect(calm.map(\.value) == noOverride.forecast(history: y, horizon: 24).map(\.value))
         y[y.count - 1] *= 20
+        // A single-bucket blip does not fire the override (it needs two spiking buckets in a row).
+        #expect(base.forecast(history: y, horizon: 24).map(\.value) == noOverride.forecast(history: y, horizon: 24).map(\.value))
+        y[y.count - 2] *= 20
         let spiked = base.forecast(history: y, horizon: 24)
+        let plain = noOverride.forecast(history: y, horizon: 24)
+        // The override lifts the next buckets well above the median and has decayed to (almost) nothing a day out.
+        #expect(spiked[0].value > 1.5 * plain[0].value)
         #expect(spiked[0].value > 3 * calm[0].value)
-        #expect(spiked[23].value < 1.5 * calm[23].value)
+        #expect(spiked[23].value < 1.02 * plain[23].value)
     }
 
     @Test func segmentSeriesRingSlidesAndZeroFills() throws {
@@ -139,5 +147,29 @@ struct SplitMix {
         let pts = try SeriesFormats.parseTimestampValueCSV("timestamp,value\n1970-01-01 00:30:00,1\n1970-01-01 01:10:00,2\n1970-01-01 01:50:00,3\n1970-01-01 03:00:00,4\n")
         #expect(SeriesFormats.bucketize(pts, width: 3600, dropPartialEnds: false) == [1, 5, 0, 4])
         #expect(throws: SeriesFormats.Failure.self) { try SeriesFormats.parseTimestampValueCSV("t,v\nxx,1\n") }
+    }
+}
+
+@Suite struct SeasonalMeanTests {
+    @Test func averagesPastWeeksAndFollowsLevelShift() {
+        let y = syntheticHourly(days: 35)
+        let f = SeasonalMeanForecaster(period: 168, seasons: 4, levelDamping: 1).forecast(history: y, horizon: 24).map(\.value)
+        // A noiseless weekly-periodic series: the forecast repeats the same hours one week earlier.
+        for h in 0..<24 { #expect(abs(f[h] - y[y.count - 168 + h]) < 1e-6 * y[y.count - 168 + h] + 1e-9) }
+        // Doubling the last day's level shifts the forecast up (log-space offset).
+        var shifted = y
+        for i in (y.count - 24)..<y.count { shifted[i] *= 2 }
+        let g = SeasonalMeanForecaster(period: 168, seasons: 4, levelDamping: 1).forecast(history: shifted, horizon: 24).map(\.value)
+        #expect(g[0] > 1.6 * f[0])
+    }
+
+    @Test func shortHistoryFallsBack() {
+        #expect(SeasonalMeanForecaster().forecast(history: [3, 4], horizon: 2).map(\.value) == [4, 4])
+        #expect(SeasonalMeanForecaster().forecast(history: syntheticHourly(days: 3), horizon: 5).count == 5)
+    }
+
+    @Test func catalogKnowsEveryListedName() {
+        for n in ForecasterCatalog.names { #expect(ForecasterCatalog.named(n) != nil, "\(n)") }
+        #expect(ForecasterCatalog.named("nope") == nil)
     }
 }

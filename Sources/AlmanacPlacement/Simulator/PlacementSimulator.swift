@@ -103,7 +103,7 @@ public struct PlacementSimulator: Sendable {
                 SeasonalNaiveForecaster(period: season),
                 HoltWintersForecaster(period: season, fitWindow: 2 * season),
                 AutoregressiveForecaster(order: 3, seasonalLags: [season], fitWindow: 2 * season),
-            ], seasonPeriod: season)
+            ], seasonPeriod: season, spikePersistence: 2)
         case let other: throw PlacementError.invalidConfiguration("unknown forecaster '\(other)' (seasonal-naive, combination)")
         }
         return PredictivePolicy(config: pc, planner: planner, forecaster: forecaster, keying: keying)

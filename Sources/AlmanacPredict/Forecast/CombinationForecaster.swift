@@ -12,46 +12,61 @@ public struct CombinationForecaster: LoadForecaster {
     public let seasonPeriod: Int
     public let spikeZ: Double
     public let spikeHalfLife: Double
-    public var name: String { "median-combination" }
+    /// How many of the newest buckets must all be spikes before the override fires (1 = any single bucket).
+    public let spikePersistence: Int
+    public let name: String
+    /// Median (default, robust) or mean of the members' points.
+    public let useMean: Bool
 
-    public init(members: [any LoadForecaster], seasonPeriod: Int = 24, spikeZ: Double = 4, spikeHalfLife: Double = 3) {
+    public init(members: [any LoadForecaster], seasonPeriod: Int = 24, spikeZ: Double = 4, spikeHalfLife: Double = 3, spikePersistence: Int = 1, name: String = "combination", useMean: Bool = false) {
+        self.spikePersistence = Swift.max(1, spikePersistence)
+        self.name = name
+        self.useMean = useMean
         self.members = members
         self.seasonPeriod = Swift.max(1, seasonPeriod)
         self.spikeZ = spikeZ
         self.spikeHalfLife = Swift.max(0.1, spikeHalfLife)
     }
 
-    /// The default combination for hourly buckets: weekly seasonal naive, damped Holt-Winters on log1p
-    /// (daily season) and AR(3) on log1p with lags 24 and 168.
+    /// The default combination for hourly buckets: level-adjusted weekly seasonal mean (4 weeks), damped
+    /// Holt-Winters on log1p (daily season) and AR(24) on log1p with extra lags 48 and 168.
+    /// The spike override fires only when the two newest buckets are both spikes (single-bucket blips are noise).
+    /// Chosen on validation windows only (M4: last 48 of train; NAB: rolling origin inside the first 70%).
     public static func hourlyDefault() -> CombinationForecaster {
         CombinationForecaster(members: [
-            SeasonalNaiveForecaster.weekly,
+            SeasonalMeanForecaster(period: 168, seasons: 4),
             HoltWintersForecaster(period: 24),
-            AutoregressiveForecaster(order: 3, seasonalLags: [24, 168]),
-        ], seasonPeriod: 24)
+            AutoregressiveForecaster(order: 24, seasonalLags: [48, 168]),
+        ], seasonPeriod: 24, spikePersistence: 2)
     }
 
-    /// Log-space excess of the newest bucket over its seasonal expectation when it is a spike, else nil.
+    /// Log-space excess of the newest buckets over their seasonal expectation when the newest `spikePersistence`
+    /// buckets are all spikes (robust z above `spikeZ`), else nil. The smallest of their excesses is returned.
     func spikeExcess(_ y: [Double]) -> Double? {
         let m = seasonPeriod
         let n = y.count
-        guard n > 3 * m else { return nil }
+        let p = spikePersistence
+        guard n > 3 * m + p else { return nil }
         let x = y.suffix(8 * m).map(ForecastMath.toLog)
         let k = x.count
-        // Seasonal differences over the window (excluding the newest), robust scale by MAD.
+        // Seasonal differences over the window (excluding the newest p), robust scale by MAD.
         var diffs: [Double] = []
-        for t in m..<(k - 1) { diffs.append(x[t] - x[t - m]) }
+        for t in m..<(k - p) { diffs.append(x[t] - x[t - m]) }
         let med = ForecastMath.median(diffs)
         let mad = ForecastMath.median(diffs.map { abs($0 - med) }) * 1.4826
         guard mad > 0 else { return nil }
-        // Expectation of the newest: median of the same phase over previous seasons.
-        var same: [Double] = []
-        var t = k - 1 - m
-        while t >= 0 { same.append(x[t]); t -= m }
-        let expected = ForecastMath.median(same)
-        let excess = x[k - 1] - expected
-        let z = (x[k - 1] - x[k - 1 - m] - med) / mad
-        return z > spikeZ && excess > 0 ? excess : nil
+        var smallest = Double.infinity
+        for i in (k - p)..<k {
+            // Expectation of bucket i: median of the same phase over previous seasons.
+            var same: [Double] = []
+            var t = i - m
+            while t >= 0 { same.append(x[t]); t -= m }
+            let excess = x[i] - ForecastMath.median(same)
+            let z = (x[i] - x[i - m] - med) / mad
+            guard z > spikeZ, excess > 0 else { return nil }
+            smallest = Swift.min(smallest, excess)
+        }
+        return smallest
     }
 
     public func forecast(history: [Double], horizon: Int) -> [ForecastPoint] {
@@ -61,7 +76,7 @@ public struct CombinationForecaster: LoadForecaster {
         let all = members.map { $0.forecast(history: y, horizon: horizon) }
         let excess = spikeExcess(y)
         return (0..<horizon).map { i in
-            var v = ForecastMath.median(all.map { $0[i].value })
+            var v = useMean ? ForecastMath.mean(all.map { $0[i].value }) : ForecastMath.median(all.map { $0[i].value })
             let lo = ForecastMath.median(all.map { $0[i].lower })
             var hi = ForecastMath.median(all.map { $0[i].upper })
             if let excess {

@@ -19,6 +19,7 @@ public enum SeriesFormats {
     public struct Series: Sendable, Hashable {
         public var id: String
         public var values: [Double]
+        public init(id: String, values: [Double]) { self.id = id; self.values = values }
     }
 
     /// M4 wide format: header row, then one row per series: `"id","v1","v2",...` with empty trailing cells.
