@@ -71,7 +71,6 @@ public struct ReactivePolicy: PlacementPolicy {
 
         // Load splits at the QPS threshold (split at the load midpoint).
         if let threshold = config.splitThresholdOpsPerSec {
-            var splitShards = Set<ShardID>()
             for s in view.map.shards where s.segments.count > 1 && total(s) > threshold && !movingShards.contains(s.id) {
                 var segLoads: [Double] = []
                 for seg in s.segments {
@@ -82,10 +81,10 @@ public struct ReactivePolicy: PlacementPolicy {
                 var cut = s.segments.lowerBound + 1
                 for (k, l) in segLoads.enumerated() {
                     acc += l
-                    if acc >= half { cut = Swift.min(s.segments.upperBound - 1, Swift.max(s.segments.lowerBound + 1, s.segments.lowerBound + k + (k == 0 ? 1 : 0))); break }
+                    // Cut after the segment where the cumulative load reaches half (never an empty side).
+                    if acc >= half { cut = Swift.min(s.segments.upperBound - 1, s.segments.lowerBound + Swift.max(1, k)); break }
                 }
                 out.append(.reshard(.split(at: cut, loadOpsPerSec: total(s))))
-                splitShards.insert(s.id)
             }
         }
 
