@@ -136,3 +136,28 @@ import Testing
 }
 
 import Foundation
+
+/// The NAB-driven scenario: the series are read, bucketed hourly and scaled to the stated mean.
+@Suite struct SeriesLoadTests {
+    static let nabPresent = FileManager.default.fileExists(
+        atPath: Fixture.packageRoot.appendingPathComponent("../shared/data/forecast/nab/Twitter_volume_AAPL.csv").standardized.path)
+
+    @Test(.enabled(if: nabPresent, "../shared/data/forecast/nab is absent: skipping the NAB-driven load test"))
+    func nabSeriesScaledToTheirMean() throws {
+        let (sc, read) = try Fixture.scenario("diurnal-hot-set.json")
+        let sim = try PlacementSimulator(scenario: sc, readFile: read)
+        // Average over the series' whole length (about 55 days of hours) of segment 0 = its stated mean.
+        let hours = 24 * 50
+        var sum = 0.0
+        for h in 0..<hours {
+            let r = sim.load.rates(at: Double(h) * 3600)
+            sum += r.reads[0].reduce(0, +) + r.writes[0].reduce(0, +)
+        }
+        let mean = sum / Double(hours)
+        #expect(mean > 0.8 * 800 && mean < 1.2 * 800, "mean \(mean)")
+        let r = sim.load.rates(at: 3600)
+        let tot = r.reads[0].reduce(0, +) + r.writes[0].reduce(0, +)
+        #expect(abs((r.writes[0].reduce(0, +)) / tot - 0.2) < 1e-9)
+        #expect(abs((r.reads[0][0] + r.writes[0][0]) / tot - 0.5) < 1e-9)
+    }
+}
