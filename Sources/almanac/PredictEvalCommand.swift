@@ -69,6 +69,8 @@ struct PredictEvalCSV: ParsableCommand {
     @Option(help: "Hot-set horizon in buckets.") var hotHorizon: Int = 6
     @Option(help: "Origin step in buckets.") var step: Int = 1
     @Option(help: "Seasonal period (buckets) for MASE.") var period: Int = 24
+    @Option(help: "Also score blended hot-set rankers: ';'-separated groups of ','-separated forecaster names (geometric mean of their totals), or 'default' for the chosen hot-set ranker.") var hotBlend: String?
+    @Option(help: "Write per-origin hot-set totals (forecaster,origin,segment,predicted,actual) to this CSV file.") var dumpHot: String?
     @Option(help: "Validation mode: drop this final fraction of every series first (e.g. 0.3), so tuning never sees the test part.") var dropTail: Double = 0
 
     func run() throws {
@@ -78,17 +80,27 @@ struct PredictEvalCSV: ParsableCommand {
         var starts: [Int64] = []
         for path in files {
             let pts = try SeriesFormats.parseTimestampValueCSV(readText(path))
-            let b = SeriesFormats.bucketize(pts, width: bucket)
-            series.append(b)
-            starts.append((pts.map(\.time).min() ?? 0) / bucket + 1)
+            let b = SeriesFormats.bucketizeAligned(pts, width: bucket)
+            series.append(b.values)
+            starts.append(b.firstBucket)
         }
         // Align segments on common buckets for the hot-set evaluation.
         let lo = starts.max() ?? 0
         let hi = zip(starts, series).map { $0 + Int64($1.count) }.min() ?? 0
+        guard hi > lo else { throw ValidationError("the series share no complete bucket") }
         var aligned = zip(starts, series).map { s, y in Array(y[Int(lo - s)..<Int(hi - s)]) }
         if dropTail > 0 {
             series = series.map { Array($0.prefix(Int(Double($0.count) * (1 - dropTail)))) }
             aligned = aligned.map { Array($0.prefix(Int(Double($0.count) * (1 - dropTail)))) }
+        }
+        if let dumpHot {
+            var csv = "forecaster,origin,segment,predicted,actual\n"
+            for f in try forecasters(forecaster) {
+                for r in ForecastEvaluation.hotSetTotals(segments: aligned, forecaster: f, horizon: hotHorizon, step: step) {
+                    for (i, (p, a)) in zip(r.predicted, r.actual).enumerated() { csv += "\(f.name),\(r.origin),\(i),\(p),\(a)\n" }
+                }
+            }
+            do { try csv.write(toFile: dumpHot, atomically: true, encoding: .utf8) } catch { throw ValidationError("cannot write \(dumpHot): \(error.localizedDescription)") }
         }
         print("series: \(series.count), buckets: \(series.map(\.count)), aligned: \(hi - lo)")
         print("forecaster            h   sMAPE    MASE   logMSE  points  | hot-set P@\(k) h=\(hotHorizon) (sum 1..h / at h)  seconds")
@@ -102,6 +114,14 @@ struct PredictEvalCSV: ParsableCommand {
             for s in scores {
                 let hot = aligned.count > k ? "\(fmt(hotSum.precision)) / \(fmt(hotAt.precision)) (\(hotSum.origins) origins)" : "n/a (needs more than k series)"
                 print("\(f.name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(format: "%3d", s.horizon)) \(fmt(s.sMAPE)) \(fmt(s.MASE)) \(fmt(s.logMSE, 4)) \(s.count)  | \(hot) \(fmt(dt, 1))")
+            }
+        }
+        if let hotBlend, aligned.count > k {
+            for group in hotBlend.split(separator: ";").map(String.init) {
+                let ranker = group == "default" ? HotSetRanker.hourlyDefault() : HotSetRanker(forecasters: try forecasters(group))
+                let t0 = Date()
+                let r = ForecastEvaluation.hotSetPrecision(segments: aligned, ranker: ranker, k: k, horizon: hotHorizon, step: step)
+                print("hot-set ranker \(ranker.name): P@\(k) h=\(hotHorizon) (sum 1..h) \(fmt(r.precision)) (\(r.origins) origins) \(fmt(Date().timeIntervalSince(t0), 1))s")
             }
         }
     }

@@ -135,6 +135,23 @@ struct SplitMix {
         #expect(ForecastMetrics.precisionAtK(predicted: [2, 1], actual: [2, 3], k: 2) == 0.5)
     }
 
+    /// The blended ranker scores by the geometric mean of its forecasters' totals, so it can differ from each
+    /// member: segment 1 is hottest for the last-value member, segment 2 for the 2-bucket seasonal member,
+    /// and segment 3 (second for both) wins the blend.
+    @Test func blendedHotSetRankerUsesGeometricMeanOfTotals() {
+        let last = SeasonalNaiveForecaster(period: 1), twoAgo = SeasonalNaiveForecaster(period: 2)
+        let histories: [Int: [Double]] = [1: [1, 100], 2: [100, 1], 3: [40, 40]]
+        #expect(HotSetRanker(forecaster: last).hottest(histories, horizon: 1, k: 1).map(\.segment) == [1])
+        #expect(HotSetRanker(forecaster: twoAgo).hottest(histories, horizon: 1, k: 1).map(\.segment) == [2])
+        let blend = HotSetRanker(forecasters: [last, twoAgo])
+        let top = blend.hottest(histories, horizon: 1, k: 3)
+        #expect(top.map(\.segment) == [3, 1, 2])
+        #expect(abs(top[0].predictedLoad - 40) < 1e-9)
+        #expect(abs(top[1].predictedLoad - 10) < 1e-9)
+        #expect(HotSetRanker.hourlyDefault().forecasters.count == 3)
+        #expect(blend.name.hasPrefix("blend("))
+    }
+
     @Test func metricsMatchHandComputedValues() {
         #expect(abs(ForecastMetrics.sMAPE(actual: [100, 0], forecast: [50, 0]) - 200.0 * 50 / 150 / 2) < 1e-9)
         let m = ForecastMetrics.MASE(actual: [4], forecast: [2], insample: [1, 2, 3, 5], period: 1)
@@ -147,6 +164,19 @@ struct SplitMix {
         let pts = try SeriesFormats.parseTimestampValueCSV("timestamp,value\n1970-01-01 00:30:00,1\n1970-01-01 01:10:00,2\n1970-01-01 01:50:00,3\n1970-01-01 03:00:00,4\n")
         #expect(SeriesFormats.bucketize(pts, width: 3600, dropPartialEnds: false) == [1, 5, 0, 4])
         #expect(throws: SeriesFormats.Failure.self) { try SeriesFormats.parseTimestampValueCSV("t,v\nxx,1\n") }
+    }
+
+    /// Series that start at different wall-clock times must be aligned on the same UTC buckets: a series whose
+    /// first sample sits exactly on an hour keeps that hour; one starting mid-hour loses its partial first hour.
+    @Test func bucketizeAlignedReportsTheFirstWallClockBucket() throws {
+        let onHour = try SeriesFormats.parseTimestampValueCSV("t,v\n1970-01-01 01:00:00,1\n1970-01-01 01:30:00,2\n1970-01-01 02:00:00,3\n1970-01-01 02:30:00,4\n1970-01-01 03:00:00,5\n")
+        let a = SeriesFormats.bucketizeAligned(onHour, width: 3600)
+        #expect(a.firstBucket == 1)
+        #expect(a.values == [3, 7])
+        let midHour = try SeriesFormats.parseTimestampValueCSV("t,v\n1970-01-01 01:30:00,2\n1970-01-01 02:00:00,3\n1970-01-01 02:30:00,4\n1970-01-01 03:00:00,5\n")
+        let b = SeriesFormats.bucketizeAligned(midHour, width: 3600)
+        #expect(b.firstBucket == 2)
+        #expect(b.values == [7])
     }
 }
 

@@ -79,4 +79,41 @@ public enum ForecastEvaluation {
         }
         return (count > 0 ? total / Double(count) : 0, count)
     }
+
+    /// Hot-set precision@k of a (possibly blended) `ranker` over the same rolling origins as `hotSetPrecision`:
+    /// predicted top-k by the ranker's score over buckets 1...h against the actual top-k by the actual total over
+    /// the same buckets of the same (aligned) hours. Returns the mean precision and the number of origins.
+    public static func hotSetPrecision(segments: [[Double]], ranker: HotSetRanker, k: Int, horizon h: Int, testFraction: Double = 0.3, step: Int = 1) -> (precision: Double, origins: Int) {
+        guard let n = segments.map(\.count).min(), n > h, k > 0, h > 0 else { return (0, 0) }
+        var origin = Int((Double(n) * (1 - testFraction)).rounded())
+        var total = 0.0, count = 0
+        while origin + h <= n {
+            var histories: [Int: [Double]] = [:]
+            var actual: [HotSetRanker.Ranked] = []
+            for (id, y) in segments.enumerated() {
+                histories[id] = Array(y.prefix(origin))
+                actual.append(.init(segment: id, predictedLoad: y[origin..<(origin + h)].reduce(0, +)))
+            }
+            let predicted = ranker.hottest(histories, horizon: h, k: k).map(\.segment)
+            total += ForecastMetrics.precisionAtK(predicted: predicted, actual: HotSetRanker.rank(actual).map(\.segment), k: k)
+            count += 1
+            origin += Swift.max(1, step)
+        }
+        return (count > 0 ? total / Double(count) : 0, count)
+    }
+
+    /// Per-origin forecast and actual totals over buckets 1...h for every segment, over the same rolling origins
+    /// as `hotSetPrecision` (for inspecting or post-processing the hot set).
+    public static func hotSetTotals(segments: [[Double]], forecaster: any LoadForecaster, horizon h: Int, testFraction: Double = 0.3, step: Int = 1) -> [(origin: Int, predicted: [Double], actual: [Double])] {
+        guard let n = segments.map(\.count).min(), n > h, h > 0 else { return [] }
+        var origin = Int((Double(n) * (1 - testFraction)).rounded())
+        var out: [(origin: Int, predicted: [Double], actual: [Double])] = []
+        while origin + h <= n {
+            let p = segments.map { forecaster.totalLoad(history: Array($0.prefix(origin)), horizon: h) }
+            let a = segments.map { $0[origin..<(origin + h)].reduce(0, +) }
+            out.append((origin, p, a))
+            origin += Swift.max(1, step)
+        }
+        return out
+    }
 }

@@ -58,16 +58,25 @@ public enum SeriesFormats {
     /// Sums (time, value) pairs into consecutive buckets of `width` seconds, from the first bucket to the last
     /// (missing buckets are 0). Incomplete first/last buckets are dropped when `dropPartialEnds`.
     public static func bucketize(_ points: [(time: Int64, value: Double)], width: Int64, dropPartialEnds: Bool = true) -> [Double] {
-        guard width > 0, let t0 = points.map(\.time).min(), let t1 = points.map(\.time).max() else { return [] }
-        let b0 = t0 / width, b1 = t1 / width
+        bucketizeAligned(points, width: width, dropPartialEnds: dropPartialEnds).values
+    }
+
+    /// As `bucketize`, also returning the absolute index (UTC seconds / `width`) of the first returned bucket,
+    /// so series with different start times can be aligned on the same wall-clock buckets.
+    public static func bucketizeAligned(_ points: [(time: Int64, value: Double)], width: Int64, dropPartialEnds: Bool = true) -> (firstBucket: Int64, values: [Double]) {
+        guard width > 0, let t0 = points.map(\.time).min(), let t1 = points.map(\.time).max() else { return (0, []) }
+        let b0 = floorDiv(t0, width), b1 = floorDiv(t1, width)
         var sums = Array(repeating: 0.0, count: Int(b1 - b0 + 1))
-        for p in points { sums[Int(p.time / width - b0)] += p.value }
+        for p in points { sums[Int(floorDiv(p.time, width) - b0)] += p.value }
+        var first = b0
         if dropPartialEnds, sums.count > 2 {
-            if t0 % width != 0 || points.count < 2 { sums.removeFirst() }
+            if t0 - b0 * width != 0 || points.count < 2 { sums.removeFirst(); first += 1 }
             sums.removeLast()
         }
-        return sums
+        return (first, sums)
     }
+
+    private static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
 
     /// Parses `YYYY-MM-DD HH:MM:SS` as UTC seconds since the epoch (proleptic Gregorian).
     public static func epochSeconds(_ s: String) -> Int64? {
