@@ -9,6 +9,7 @@ struct Almanac: ParsableCommand {
             // Each subcommand lives in its own file in this directory.
             StorageBench.self, StorageCrashChild.self,
             PredictEval.self,
+            PlacementSimCommand.self,
         ]
     )
 }

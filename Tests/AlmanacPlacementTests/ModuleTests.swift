@@ -1,6 +1,0 @@
-import Testing
-@testable import AlmanacPlacement
-
-@Test func moduleLinks() {
-    #expect(Bool(true))
-}
