@@ -77,6 +77,15 @@ let package = Package(
             dependencies: ["AlmanacServer", "AlmanacMetadata", "AlmanacWire"],
             path: "Tests/AlmanacServerTestSupport"
         ),
+        // Measurement tool for the client protocol's loopback latency (see its main.swift).
+        .executableTarget(
+            name: "almanac-api-latency",
+            dependencies: [
+                "AlmanacClient", "AlmanacServer", "AlmanacServerTestSupport", "AlmanacWire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/APILatencyTool"
+        ),
         // Pure predictive models: next-operation prediction and load forecasting.
         .target(name: "AlmanacPredict"),
         // Pure placement deciders and the placement simulator.

@@ -45,14 +45,14 @@ public actor AlmanacClient {
         self.init(configuration: AlmanacClientConfiguration(endpoints: endpoints))
     }
 
-    /// Closes the sessions (best effort) and the connections.
-    public func shutdown() async {
+    /// Closes the sessions (best effort, at most `closeTimeout` each) and the connections.
+    public func shutdown(closeTimeout: TimeAmount = .seconds(1)) async {
         keepAliveTask?.cancel()
         keepAliveTask = nil
         for shard in sessions.keys.sorted() {
             var request = Almanac_Api_V1_Request()
             request.closeSession = Almanac_Api_V1_CloseSessionRequest()
-            _ = try? await write(request, shard: shard)
+            _ = try? await write(request, shard: shard, timeout: closeTimeout)
         }
         sessions.removeAll()
         closed = true
@@ -67,11 +67,13 @@ public actor AlmanacClient {
         var request = request
         request.consistency = configuration.consistency
         var ambiguous = false
-        return try await call(request, shard: shard, ambiguous: &ambiguous)
+        return try await call(request, shard: shard, timeout: configuration.operationTimeout, ambiguous: &ambiguous)
     }
 
     /// Sends a journaled write on `shard`'s session with the next sequence number; retries reuse it.
-    func write(_ request: Almanac_Api_V1_Request, shard: UInt16) async throws(AlmanacClientError) -> Almanac_Api_V1_Response {
+    func write(
+        _ request: Almanac_Api_V1_Request, shard: UInt16, timeout: TimeAmount? = nil
+    ) async throws(AlmanacClientError) -> Almanac_Api_V1_Response {
         var request = request
         request.durability = configuration.durability
         var reopened = false
@@ -86,7 +88,7 @@ public actor AlmanacClient {
             sessions[shard] = state
             var ambiguous = false
             do {
-                let response = try await call(request, shard: shard, ambiguous: &ambiguous)
+                let response = try await call(request, shard: shard, timeout: timeout ?? configuration.operationTimeout, ambiguous: &ambiguous)
                 releaseSlot(shard: shard, session: session)
                 return response
             } catch {
@@ -110,12 +112,12 @@ public actor AlmanacClient {
     /// connection failures, until the operation deadline. `ambiguous` becomes true once an attempt
     /// may have reached the server without its answer reaching us.
     private func call(
-        _ request: Almanac_Api_V1_Request, shard: UInt16?, ambiguous: inout Bool
+        _ request: Almanac_Api_V1_Request, shard: UInt16?, timeout: TimeAmount, ambiguous: inout Bool
     ) async throws(AlmanacClientError) -> Almanac_Api_V1_Response {
         guard !closed else { throw AlmanacClientError(.unavailable, "the client is shut down") }
         guard !endpoints.isEmpty else { throw AlmanacClientError(.invalidArgument, "no endpoints configured") }
         let clock = ContinuousClock()
-        let deadline = clock.now + .nanoseconds(configuration.operationTimeout.nanoseconds)
+        let deadline = clock.now + .nanoseconds(timeout.nanoseconds)
         var target = shard.flatMap { leaderByShard[$0] } ?? endpoints[endpointCursor % endpoints.count]
         var backoff = configuration.initialBackoff
         var lastError = AlmanacClientError(.unavailable, "no endpoint answered")
@@ -184,7 +186,7 @@ public actor AlmanacClient {
         if lastError.kind == .unavailable || lastError.kind == .timeout || lastError.isClusterUnavailable {
             let kind: AlmanacClientError.Kind = lastError.kind == .timeout || lastError.code == .timeout ? .timeout : .unavailable
             throw AlmanacClientError(kind, code: lastError.code,
-                "gave up after \(configuration.operationTimeout.nanoseconds / 1_000_000) ms: \(lastError.message)")
+                "gave up after \(timeout.nanoseconds / 1_000_000) ms: \(lastError.message)")
         }
         throw lastError
     }
@@ -273,7 +275,7 @@ public actor AlmanacClient {
         open.clientName = configuration.clientName
         request.openSession = open
         var ambiguous = false
-        let response = try await call(request, shard: shard, ambiguous: &ambiguous)
+        let response = try await call(request, shard: shard, timeout: configuration.operationTimeout, ambiguous: &ambiguous)
         guard case .openSession(let opened)? = response.result, opened.sessionID != 0 else {
             throw AlmanacClientError(.protocolViolation, "open_session answered without a session")
         }

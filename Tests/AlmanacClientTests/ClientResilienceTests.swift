@@ -47,7 +47,7 @@ import Testing
         await cluster.service.setLoseAnswer(count: 2)
         let made = try await client.mkdir(parent: rootInode, name: "once")
         #expect(await cluster.service.state.inodeCount == before + 1)
-        let submissions = await cluster.service.operationsSeen.filter { if case .mkdir = $0 { true } else { false } }.count
+        let submissions = await cluster.service.operationsSeen.filter { if case .mkdir(_, "once", _, _, _) = $0 { true } else { false } }.count
         #expect(submissions == 3)  // the first attempt and two retries reached the state machine
         #expect(try await client.lookup(parent: rootInode, name: "once").inode == made.inode)
         // The namespace saw the mkdir once: a fresh mkdir of the same name is EEXIST.
