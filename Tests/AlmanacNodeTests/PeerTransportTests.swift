@@ -114,6 +114,7 @@ import Testing
 
         // 2. The dialer (a) restarts: the acceptor takes the new connection.
         try await a.stop()
+        #expect(try await T.eventually { try await b2.statistics()[1]?.connected == false })
         let inboxA2 = Inbox()
         let a2 = try await T.start(T.configuration(id: 1, zone: "a", port: a.localAddress.port, peers: [b2.localAddress]), inbox: inboxA2)
         #expect(try await T.eventually { try await b2.statistics()[1]?.connected == true })
@@ -189,6 +190,23 @@ import Testing
         try await slow.stop()
     }
 
+    @Test func messagesSurviveAnAcceptorThatDoesNotKnowTheDialerYet() async throws {
+        let inboxA = Inbox(), inboxB = Inbox()
+        let b = try await T.start(T.configuration(id: 2, zone: "b"), inbox: inboxB)
+        let a = try await T.start(T.configuration(id: 1, zone: "a", peers: [b.localAddress]), inbox: inboxA)
+        let messages = T.traffic(count: 100, from: 1, to: 2)
+        a.send(to: 2, messages)
+        // b refuses a's hellos until it learns about node 1; a keeps its queue and retries.
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(inboxB.count(from: 1) == 0)
+        try await b.setPeers([a.localAddress])
+        #expect(try await T.eventually { inboxB.count(from: 1) == 100 })
+        #expect(try await a.statistics()[2]?.droppedMessages == 0)
+        #expect(inboxA.unreachable(2).isEmpty)
+        try await a.stop()
+        try await b.stop()
+    }
+
     @Test func helloFromAnotherClusterOrUnknownNodeIsRefused() async throws {
         let inbox = Inbox()
         let b = try await T.start(T.configuration(id: 2, zone: "b", peers: [PeerAddress(id: 1, zone: "a", host: "127.0.0.1", port: 1)]),
@@ -217,14 +235,15 @@ import Testing
         let inboxA = Inbox(), inboxB = Inbox()
         var config = T.configuration(id: 1, zone: "a")
         config.pingInterval = .milliseconds(20)
-        config.healthThresholds = HealthThresholds(suspectAfterNanos: 200_000_000, downAfterNanos: 500_000_000)
+        // Generous thresholds: the suite runs in parallel on a loaded 2-core machine.
+        config.healthThresholds = HealthThresholds(suspectAfterNanos: 600_000_000, downAfterNanos: 1_000_000_000)
         let a = try await T.start(config, inbox: inboxA)
         let b = try await T.start(T.configuration(id: 2, zone: "b"), inbox: inboxB)
         try await a.setPeers([b.localAddress])
         try await b.setPeers([a.localAddress])
         #expect(try await T.eventually { inboxA.events.contains { if case .zone("b", _, .healthy, _) = $0 { true } else { false } } })
-        // Pings alone keep an idle peer alive.
-        try await Task.sleep(for: .milliseconds(300))
+        // Pings alone keep an idle peer alive past the suspect threshold.
+        try await Task.sleep(for: .milliseconds(800))
         #expect(try await a.health()?.liveness(of: 2) == .alive)
 
         try await b.stop()
