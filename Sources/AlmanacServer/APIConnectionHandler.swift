@@ -23,6 +23,7 @@ final class APIConnectionHandler: ChannelDuplexHandler {
     private var outstanding: [UInt64: Scheduled<Void>] = [:]
     private var readPending = false
     private var open = true
+    private var flushScheduled = false
 
     init(
         executor: RequestExecutor, configuration: APIServerConfiguration, logger: Logger,
@@ -90,9 +91,16 @@ final class APIConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Writes a response; responses completing in the same event-loop tick share one flush.
     private func send(_ response: Almanac_Api_V1_Response, context: ChannelHandlerContext) {
         guard open else { return }
-        context.writeAndFlush(wrapOutboundOut(.response(response)), promise: nil)
+        context.write(wrapOutboundOut(.response(response)), promise: nil)
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushScheduled = false
+            if self.open { context.flush() }
+        }
     }
 
     func read(context: ChannelHandlerContext) {
