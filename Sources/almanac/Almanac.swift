@@ -8,6 +8,8 @@ struct Almanac: AsyncParsableCommand {
         abstract: "Almanac: a multi-zone, predictively journaled metadata service.",
         subcommands: [
             // Each subcommand lives in its own file in this directory.
+            StorageBench.self, StorageCrashChild.self,
+            PredictEval.self,
             CtlCommand.self,
         ]
     )
