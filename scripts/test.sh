@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The test command. Builds once, then runs the suites in three phases so that socket and
+# process tests never share the cooperative thread pool (as wide as the core count: 2 here)
+# with CPU-heavy simulation tests, which would starve their event loops into timeouts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SOCKET_SUITES='AlmanacServerTests|AlmanacClientTests|AlmanacNodeTests|AlmanacWireTests'
+PROCESS_SUITES='AlmanacIntegrationTests'
+
+swift build --build-tests
+echo "== phase 1/3: pure and simulation tests"
+swift test --skip-build --skip "$SOCKET_SUITES|$PROCESS_SUITES"
+echo "== phase 2/3: socket tests"
+swift test --skip-build --filter "$SOCKET_SUITES"
+if ls Tests | grep -qx AlmanacIntegrationTests; then
+  echo "== phase 3/3: multi-process integration tests"
+  swift test --skip-build --filter "$PROCESS_SUITES"
+fi
