@@ -222,12 +222,16 @@ public struct RaftInitialState: Sendable {
     public var entries: [Entry]
     /// The configuration to use when there is no snapshot and no config entry (a fresh cluster).
     public var bootstrap: ConfState?
+    /// The index the application has durably applied (0: only the snapshot). Committed entries after
+    /// `max(applied, snapshot index)` are delivered again in `Ready.committedEntries`.
+    public var applied: LogIndex
 
     public init(hardState: HardState = HardState(), snapshot: Snapshot? = nil, entries: [Entry] = [],
-                bootstrap: ConfState? = nil) {
+                bootstrap: ConfState? = nil, applied: LogIndex = 0) {
         self.hardState = hardState
         self.snapshot = snapshot
         self.entries = entries
         self.bootstrap = bootstrap
+        self.applied = applied
     }
 }
