@@ -46,6 +46,12 @@ struct RaftLog: Sendable {
         persisting = lastIndex
     }
 
+    /// Treats every entry as not yet durable (bootstrap entries synthesized in memory).
+    mutating func markUnpersisted() {
+        stable = snapshotIndex
+        persisting = snapshotIndex
+    }
+
     var firstIndex: LogIndex { snapshotIndex + 1 }
     var lastIndex: LogIndex { snapshotIndex + LogIndex(entries.count) }
     var lastTerm: Term { entries.last?.term ?? snapshotTerm }

@@ -117,14 +117,21 @@ public struct RaftNode: Sendable {
         self.id = cfg.id
         self.random = random
         var invariants = InvariantChecker(node: cfg.id, recordOnly: !cfg.testingFaults.isEmpty)
+        var initialState = initialState
+        let synthesized = RaftNode.synthesizeBootstrap(&initialState)
         var log = RaftLog(snapshot: initialState.snapshot, entries: initialState.entries)
+        if synthesized { log.markUnpersisted() }
         let hs = initialState.hardState
         if hs.commit > log.lastIndex {
             invariants.fail("recovered commit index \(hs.commit) beyond recovered last index \(log.lastIndex)")
         }
         log.committed = max(log.snapshotIndex, min(hs.commit, log.lastIndex))
         let applied = max(log.snapshotIndex, min(initialState.applied, log.committed))
-        let conf = initialState.snapshot?.metadata.confState ?? initialState.bootstrap ?? ConfState()
+        // The base configuration: the snapshot's; else the bootstrap one, unless the log carries
+        // configuration entries (which then build the configuration from empty, as on every replica).
+        let logHasConf = initialState.entries.contains { $0.type == .configChange }
+        let conf = initialState.snapshot?.metadata.confState
+            ?? (logHasConf ? ConfState() : initialState.bootstrap ?? ConfState())
         var tracker = ProgressTracker(config: TrackerConfig(conf), maxInflight: cfg.maxInflightMsgs,
                                       maxInflightBytes: cfg.maxInflightBytes,
                                       learnersCountAsVoters: cfg.testingFaults.contains(.learnerVotes),
@@ -144,10 +151,31 @@ public struct RaftNode: Sendable {
         self.tracker = tracker
         self.term = hs.term
         self.vote = hs.vote
-        self.prevHardState = HardState(term: hs.term, vote: hs.vote, commit: log.committed)
+        self.prevHardState = synthesized ? HardState() : HardState(term: hs.term, vote: hs.vote, commit: log.committed)
         invariants.start(term: hs.term, vote: hs.vote, commit: log.committed)
         self.invariants = invariants
         becomeFollower(term: hs.term, leader: 0)
+    }
+
+    /// A fresh node (nothing durable) with a bootstrap configuration writes that configuration into
+    /// its log as committed configuration entries of term 1 (one step each: voters, then learners),
+    /// like etcd's bootstrap. Every founding replica writes the same entries, and a replica added
+    /// later (created with empty storage and no bootstrap) receives them from the leader, so it
+    /// builds the same configuration history. A joint bootstrap configuration is not supported:
+    /// only `voters` and `learners` are used.
+    static func synthesizeBootstrap(_ state: inout RaftInitialState) -> Bool {
+        guard let boot = state.bootstrap, !boot.voters.isEmpty, state.snapshot == nil, state.entries.isEmpty,
+              state.hardState == HardState() else { return false }
+        var entries: [Entry] = []
+        let steps = Array(Set(boot.voters)).sorted().map { ConfChangeSingle(.addVoter, $0) }
+            + Array(Set(boot.learners).subtracting(boot.voters)).sorted().map { ConfChangeSingle(.addLearner, $0) }
+        for step in steps {
+            entries.append(Entry(term: 1, index: LogIndex(entries.count + 1), type: .configChange,
+                                 data: ConfChange([step]).encoded()))
+        }
+        state.entries = entries
+        state.hardState = HardState(term: 1, vote: 0, commit: LogIndex(entries.count))
+        return true
     }
 
     /// Observable state.

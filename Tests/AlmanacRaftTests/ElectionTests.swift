@@ -7,10 +7,11 @@ import Testing
         var net = TestNetwork(voters: [1])
         net.campaign(1)
         #expect(net.status(1).role == .leader)
-        #expect(net.status(1).term == 1)
-        // The no-op of term 1 is committed only after the leader's own persist is acknowledged.
-        #expect(net.status(1).commit == 1)
-        #expect(net.storage[1]!.applied.map(\.term) == [1])
+        #expect(net.status(1).term == 2) // bootstrap entries are of term 1
+        // Bootstrap config entry, then the no-op of term 2, committed once the leader's own persist
+        // is acknowledged.
+        #expect(net.status(1).commit == 2)
+        #expect(net.storage[1]!.applied.map(\.term) == [1, 2])
     }
 
     @Test func section5_2_electionTimeoutStartsElectionAndMajorityElects() {
@@ -27,9 +28,7 @@ import Testing
 
     @Test func section5_2_randomizedElectionTimeoutIsInRange() {
         for seed in 0..<200 as Range<UInt64> {
-            var node = RaftNode(config: RaftConfig(id: 1, electionTick: 10, preVote: false),
-                                initialState: RaftInitialState(bootstrap: ConfState(voters: [1, 2, 3])),
-                                random: SplitMix64(seed: seed))
+            var node = freshNode(RaftConfig(id: 1, electionTick: 10, preVote: false), voters: [1, 2, 3], seed: seed)
             var ticks = 0
             while node.status.role == .follower {
                 node.tick()
@@ -41,11 +40,9 @@ import Testing
     }
 
     @Test func section5_2_electionSafetyOneVotePerTerm() {
-        var node = RaftNode(config: RaftConfig(id: 1, preVote: false, checkQuorum: false),
-                            initialState: RaftInitialState(bootstrap: ConfState(voters: [1, 2, 3])),
-                            random: SplitMix64(seed: 1))
-        node.step(Message(type: .vote, from: 2, to: 1, term: 5, logTerm: 0, index: 0))
-        node.step(Message(type: .vote, from: 3, to: 1, term: 5, logTerm: 0, index: 0))
+        var node = freshNode(RaftConfig(id: 1, preVote: false, checkQuorum: false), voters: [1, 2, 3])
+        node.step(Message(type: .vote, from: 2, to: 1, term: 5, logTerm: 1, index: 3))
+        node.step(Message(type: .vote, from: 3, to: 1, term: 5, logTerm: 1, index: 3))
         let rd = node.ready()
         let responses = rd.messagesAfterPersist.filter { $0.type == .voteResponse }
         #expect(responses.count == 2)
@@ -55,7 +52,7 @@ import Testing
         #expect(rd.hardState?.term == 5)
         // A repeated request from the same candidate is granted again (idempotent).
         node.advance(rd)
-        node.step(Message(type: .vote, from: 2, to: 1, term: 5, logTerm: 0, index: 0))
+        node.step(Message(type: .vote, from: 2, to: 1, term: 5, logTerm: 1, index: 3))
         #expect(node.ready().messagesAfterPersist.first?.reject == false)
     }
 
@@ -136,6 +133,6 @@ import Testing
         for _ in 0..<100 { net.nodes[4]!.tick() }
         #expect(net.nodes[4]!.hasReady == false || net.status(4).role == .follower)
         #expect(net.status(4).role == .follower)
-        #expect(net.status(4).term == 0)
+        #expect(net.status(4).term == 1)
     }
 }

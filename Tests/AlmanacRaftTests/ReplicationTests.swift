@@ -11,7 +11,7 @@ import Testing
         let expected = (0..<20).map { [UInt8].bytes("op\($0)") }
         for id: NodeID in [1, 2, 3] {
             #expect(net.appliedData(id) == expected, "node \(id)")
-            #expect(net.status(id).commit == 21)
+            #expect(net.status(id).commit == 24) // 3 bootstrap entries, no-op, 20 proposals
         }
     }
 
@@ -25,7 +25,7 @@ import Testing
         var net = TestNetwork(voters: [1, 2, 3])
         net.campaign(1)
         let term = net.status(1).term
-        let first = net.storage[2]!.applied.first
+        let first = net.storage[2]!.applied.first { $0.type == .normal }
         #expect(first?.term == term)
         #expect(first?.data == [])
     }
@@ -185,17 +185,15 @@ import Testing
     }
 
     @Test func persistBeforeSend_followerAcksAndVotesOnlyAfterPersist() {
-        var node = RaftNode(config: RaftConfig(id: 2, preVote: false),
-                            initialState: RaftInitialState(bootstrap: ConfState(voters: [1, 2, 3])),
-                            random: SplitMix64(seed: 3))
-        node.step(Message(type: .vote, from: 1, to: 2, term: 1, logTerm: 0, index: 0))
+        var node = freshNode(RaftConfig(id: 2, preVote: false), voters: [1, 2, 3], seed: 3)
+        node.step(Message(type: .vote, from: 1, to: 2, term: 2, logTerm: 1, index: 3))
         var rd = node.ready()
         #expect(rd.messages.isEmpty)
         #expect(rd.messagesAfterPersist.map(\.type) == [.voteResponse])
         #expect(rd.hardState?.vote == 1 && rd.mustSync)
         node.advance(rd)
-        node.step(Message(type: .append, from: 1, to: 2, term: 1, logTerm: 0, index: 0,
-                          entries: [Entry(term: 1, index: 1)], commit: 0))
+        node.step(Message(type: .append, from: 1, to: 2, term: 2, logTerm: 1, index: 3,
+                          entries: [Entry(term: 2, index: 4)], commit: 3))
         rd = node.ready()
         #expect(rd.entries.count == 1)
         #expect(rd.messages.isEmpty)
@@ -203,10 +201,9 @@ import Testing
     }
 
     @Test func persistBeforeSend_faultSwitchSendsVoteBeforePersist() {
-        var node = RaftNode(config: RaftConfig(id: 2, preVote: false, testingFaults: [.skipPersistBeforeVote]),
-                            initialState: RaftInitialState(bootstrap: ConfState(voters: [1, 2, 3])),
-                            random: SplitMix64(seed: 3))
-        node.step(Message(type: .vote, from: 1, to: 2, term: 1, logTerm: 0, index: 0))
+        var node = freshNode(RaftConfig(id: 2, preVote: false, testingFaults: [.skipPersistBeforeVote]),
+                             voters: [1, 2, 3], seed: 3)
+        node.step(Message(type: .vote, from: 1, to: 2, term: 2, logTerm: 1, index: 3))
         let rd = node.ready()
         #expect(rd.messages.map(\.type) == [.voteResponse])
     }

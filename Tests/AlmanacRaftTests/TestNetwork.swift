@@ -79,6 +79,7 @@ struct TestNetwork {
             nodes[id] = RaftNode(config: c, initialState: RaftInitialState(bootstrap: bootstrap),
                                  random: SplitMix64(seed: seed &* 1000 &+ id))
         }
+        stabilize() // persist and apply the bootstrap configuration entries
     }
 
     /// Adds a node built from an explicit initial state (for constructed logs).
@@ -183,6 +184,16 @@ struct TestNetwork {
     func appliedData(_ id: NodeID) -> [[UInt8]] {
         storage[id]!.applied.filter { $0.type == .normal && !$0.data.isEmpty }.map(\.data)
     }
+}
+
+/// A single node of a fresh cluster whose bootstrap Ready was already carried out
+/// (its log holds the bootstrap configuration entries 1...voters.count of term 1).
+func freshNode(_ config: RaftConfig, voters: [NodeID], seed: UInt64 = 1) -> RaftNode {
+    var node = RaftNode(config: config, initialState: RaftInitialState(bootstrap: ConfState(voters: voters)),
+                        random: SplitMix64(seed: seed))
+    let rd = node.ready()
+    node.advance(rd)
+    return node
 }
 
 extension Array where Element == UInt8 {
