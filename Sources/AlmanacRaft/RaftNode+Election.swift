@@ -168,7 +168,10 @@ extension RaftNode {
             if kind == .preElection { runCampaign(.election, transfer: false) } else { becomeLeader() }
             return
         }
-        for peer in tracker.quorum.allIDs where peer != id {
+        // Vote requests go to voters (and, with the deliberate learnerVotes fault, to learners too).
+        var electorate = tracker.quorum.allIDs
+        if tracker.learnersCountAsVoters { electorate = tracker.ids }
+        for peer in electorate where peer != id {
             var m = Message(type: type, from: id, to: peer, term: voteTerm, logTerm: log.lastTerm,
                             index: log.lastIndex)
             if transfer { m.context = RaftNode.transferContext }

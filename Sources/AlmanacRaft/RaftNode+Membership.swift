@@ -46,7 +46,7 @@ extension RaftNode {
 
     mutating func startTransfer(to target: NodeID) throws(RaftError) {
         if target == id { return } // already the leader
-        guard let pr = tracker.progress[target], tracker.isVoter(target), !pr.isLearner || tracker.learnersCountAsVoters
+        guard let pr = tracker.progress[target], tracker.isVoter(target)
         else { throw .unknownNode(target) }
         if leadTransferee == target { return }
         leadTransferee = target

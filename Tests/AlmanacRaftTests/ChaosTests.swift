@@ -19,10 +19,14 @@ struct ChaosCluster {
     var violations: [String] = []
     let ids: [NodeID] = [1, 2, 3, 4, 5]
 
-    init(seed: UInt64, faults: Set<SafetyFault> = []) {
+    /// Chance that a node crashes in the middle of a Ready: after sending `messages`, before persisting.
+    var crashBeforePersist = 0.0
+    var dropRate = 0.05
+
+    init(seed: UInt64, faults: Set<SafetyFault> = [], maxSizePerMsg: Int = 64) {
         rng = SplitMix64(seed: seed)
         for id in ids {
-            var c = RaftConfig(id: id, electionTick: 10, heartbeatTick: 1, maxSizePerMsg: 64, maxInflightMsgs: 4,
+            var c = RaftConfig(id: id, electionTick: 10, heartbeatTick: 1, maxSizePerMsg: maxSizePerMsg, maxInflightMsgs: 4,
                                maxInflightBytes: 256, maxUncommittedEntriesSize: 1024)
             c.testingFaults = faults
             configs[id] = c
@@ -40,6 +44,10 @@ struct ChaosCluster {
         guard var node = nodes[id], node.hasReady else { return }
         let rd = node.ready()
         queue += rd.messages
+        if crashBeforePersist > 0 && chance(crashBeforePersist) {
+            restart(id) // the node dies before this Ready is durable
+            return
+        }
         storage[id]!.persist(rd)
         let commit = storage[id]!.hardState.commit
         if commit < durableCommit[id, default: 0] {
@@ -76,7 +84,7 @@ struct ChaosCluster {
         for _ in 0..<n where !queue.isEmpty {
             let i = chance(0.7) ? 0 : Int(rng.next() % UInt64(queue.count)) // mostly FIFO, some reordering
             let m = queue.remove(at: i)
-            if cut.contains([m.from, m.to]) || chance(0.05) { continue } // partition or drop
+            if cut.contains([m.from, m.to]) || chance(dropRate) { continue } // partition or drop
             if chance(0.03) { queue.append(m) } // duplicate
             nodes[m.to]?.step(m)
         }
@@ -186,7 +194,7 @@ struct ChaosCluster {
 }
 
 @Suite struct ChaosTests {
-    @Test(arguments: 0..<40 as Range<UInt64>)
+    @Test(arguments: 0..<30 as Range<UInt64>)
     func chaos_safetyAndLivenessUnderFaults(seed: UInt64) {
         var cluster = ChaosCluster(seed: seed)
         for _ in 0..<1500 { cluster.step() }
