@@ -16,6 +16,9 @@ struct ChaosCluster {
     var appliedAt: [LogIndex: Entry] = [:]
     var durableCommit: [NodeID: LogIndex] = [:]
     var proposals = 0
+    /// Outstanding reads: context -> the highest commit index any node had reached when issued.
+    var readsIssued: [[UInt8]: LogIndex] = [:]
+    var readsServed = 0
     var violations: [String] = []
     let ids: [NodeID] = [1, 2, 3, 4, 5]
 
@@ -56,6 +59,16 @@ struct ChaosCluster {
         durableCommit[id] = max(durableCommit[id, default: 0], commit)
         queue += rd.messagesAfterPersist
         storage[id]!.apply(rd)
+        for rs in rd.readStates {
+            // Linearizability of ReadIndex: the read index covers every write committed before
+            // the read was issued (commit is the point where a write may be acknowledged).
+            if let floor = readsIssued.removeValue(forKey: rs.context) {
+                readsServed += 1
+                if rs.index < floor {
+                    violations.append("read \(rs.context) served at index \(rs.index) < \(floor) committed before it was issued")
+                }
+            }
+        }
         for e in rd.committedEntries {
             if let prior = appliedAt[e.index], prior != e {
                 violations.append("state machine safety: index \(e.index) applied as \(prior) and \(e) (node \(id))")
@@ -145,7 +158,10 @@ struct ChaosCluster {
                 }
             }
         case 41..<43:
-            if let l = leader { try? nodes[l]!.readIndex(context: Array("r\(rng.next())".utf8)) }
+            let reader = pick(ids)
+            let context = Array("r\(rng.next())".utf8)
+            let floor = ids.map { nodes[$0]!.status.commit }.max() ?? 0
+            if (try? nodes[reader]!.readIndex(context: context)) != nil { readsIssued[context] = floor }
         default:
             break
         }
@@ -203,5 +219,19 @@ struct ChaosCluster {
         #expect(live, "seed \(seed): no progress after healing\n\(cluster.describe())")
         #expect(cluster.violations.isEmpty, "seed \(seed): \(cluster.violations.prefix(3))")
         #expect(cluster.appliedAt.count > 5, "seed \(seed): too little progress to mean anything")
+        #expect(cluster.readsServed > 0, "seed \(seed): no read was served")
+    }
+
+    /// Harsher schedule: one entry per append, 10% drops, crashes in the middle of a Ready.
+    @Test(arguments: 100..<116 as Range<UInt64>)
+    func chaos_harshScheduleWithMidReadyCrashes(seed: UInt64) {
+        var cluster = ChaosCluster(seed: seed, maxSizePerMsg: 1)
+        cluster.crashBeforePersist = 0.01
+        cluster.dropRate = 0.1
+        for _ in 0..<1500 { cluster.step() }
+        #expect(cluster.violations.isEmpty, "seed \(seed): \(cluster.violations.prefix(3))")
+        let live = cluster.settle(maxTicks: 400)
+        #expect(live, "seed \(seed): no progress after healing\n\(cluster.describe())")
+        #expect(cluster.violations.isEmpty, "seed \(seed): \(cluster.violations.prefix(3))")
     }
 }
