@@ -17,6 +17,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // Pure consensus core: standard library only. No Foundation, no NIO, no clock.
@@ -25,6 +28,26 @@ let package = Package(
         .target(name: "AlmanacStorage", dependencies: ["AlmanacRaft"]),
         // Deterministic whole-cluster simulator (test support).
         .target(name: "AlmanacSimulation", dependencies: ["AlmanacRaft", "AlmanacStorage"]),
+        // Wire formats: protobuf schemas (generated code committed), framing, Raft message converters.
+        .target(
+            name: "AlmanacWire",
+            dependencies: [
+                "AlmanacRaft",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            exclude: ["Generated/README.md"]
+        ),
+        // Node runtime pieces: peer transport (NIO) and health tracking.
+        .target(
+            name: "AlmanacNode",
+            dependencies: [
+                "AlmanacRaft", "AlmanacStorage", "AlmanacWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Namespace state machine and client sessions.
         .target(name: "AlmanacMetadata"),
         // Pure predictive models: next-operation prediction and load forecasting.
@@ -42,6 +65,27 @@ let package = Package(
         .testTarget(name: "AlmanacRaftTests", dependencies: ["AlmanacRaft"]),
         .testTarget(name: "AlmanacStorageTests", dependencies: ["AlmanacStorage"]),
         .testTarget(name: "AlmanacSimulationTests", dependencies: ["AlmanacSimulation"]),
+        .testTarget(
+            name: "AlmanacWireTests",
+            dependencies: [
+                "AlmanacWire", "AlmanacRaft",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "AlmanacNodeTests",
+            dependencies: [
+                "AlmanacNode", "AlmanacWire", "AlmanacRaft",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "AlmanacMetadataTests", dependencies: ["AlmanacMetadata"]),
         .testTarget(name: "AlmanacPredictTests", dependencies: ["AlmanacPredict"]),
         .testTarget(name: "AlmanacPlacementTests", dependencies: ["AlmanacPlacement"]),
