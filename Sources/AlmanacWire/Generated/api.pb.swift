@@ -159,6 +159,15 @@ public nonisolated enum Almanac_Api_V1_ErrorCode: SwiftProtobuf.Enum, Swift.Case
   /// rename would make a directory its own ancestor, or symlink loop
   case eloop // = 11
 
+  /// operation not permitted (e.g. a hard link to a directory)
+  case eperm // = 12
+
+  /// file size too large
+  case efbig // = 13
+
+  /// the shard's inode id range is exhausted
+  case enospc // = 14
+
   /// this node does not lead the shard; see Error.leader_hint, retry there
   case notLeader // = 20
 
@@ -182,6 +191,9 @@ public nonisolated enum Almanac_Api_V1_ErrorCode: SwiftProtobuf.Enum, Swift.Case
 
   /// a bug or an unexpected server-side failure
   case `internal` // = 27
+
+  /// the inode or session belongs to a shard this server does not serve
+  case wrongShard // = 28
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -202,6 +214,9 @@ public nonisolated enum Almanac_Api_V1_ErrorCode: SwiftProtobuf.Enum, Swift.Case
     case 9: self = .ebadf
     case 10: self = .emlink
     case 11: self = .eloop
+    case 12: self = .eperm
+    case 13: self = .efbig
+    case 14: self = .enospc
     case 20: self = .notLeader
     case 21: self = .unavailable
     case 22: self = .timeout
@@ -210,6 +225,7 @@ public nonisolated enum Almanac_Api_V1_ErrorCode: SwiftProtobuf.Enum, Swift.Case
     case 25: self = .staleSession
     case 26: self = .unsupported
     case 27: self = .internal
+    case 28: self = .wrongShard
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -228,6 +244,9 @@ public nonisolated enum Almanac_Api_V1_ErrorCode: SwiftProtobuf.Enum, Swift.Case
     case .ebadf: return 9
     case .emlink: return 10
     case .eloop: return 11
+    case .eperm: return 12
+    case .efbig: return 13
+    case .enospc: return 14
     case .notLeader: return 20
     case .unavailable: return 21
     case .timeout: return 22
@@ -236,6 +255,7 @@ public nonisolated enum Almanac_Api_V1_ErrorCode: SwiftProtobuf.Enum, Swift.Case
     case .staleSession: return 25
     case .unsupported: return 26
     case .internal: return 27
+    case .wrongShard: return 28
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -254,6 +274,9 @@ public nonisolated enum Almanac_Api_V1_ErrorCode: SwiftProtobuf.Enum, Swift.Case
     .ebadf,
     .emlink,
     .eloop,
+    .eperm,
+    .efbig,
+    .enospc,
     .notLeader,
     .unavailable,
     .timeout,
@@ -262,6 +285,7 @@ public nonisolated enum Almanac_Api_V1_ErrorCode: SwiftProtobuf.Enum, Swift.Case
     .staleSession,
     .unsupported,
     .internal,
+    .wrongShard,
   ]
 
 }
@@ -422,6 +446,12 @@ public nonisolated enum Almanac_Api_V1_OpenFlag: SwiftProtobuf.Enum, Swift.CaseI
   case write // = 2
   case truncate // = 4
   case append // = 8
+
+  /// O_CREAT: create a regular file if `name` does not exist
+  case create // = 16
+
+  /// O_EXCL: with CREATE, EEXIST if `name` exists
+  case exclusive // = 32
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -435,6 +465,8 @@ public nonisolated enum Almanac_Api_V1_OpenFlag: SwiftProtobuf.Enum, Swift.CaseI
     case 2: self = .write
     case 4: self = .truncate
     case 8: self = .append
+    case 16: self = .create
+    case 32: self = .exclusive
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -446,6 +478,8 @@ public nonisolated enum Almanac_Api_V1_OpenFlag: SwiftProtobuf.Enum, Swift.CaseI
     case .write: return 2
     case .truncate: return 4
     case .append: return 8
+    case .create: return 16
+    case .exclusive: return 32
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -457,6 +491,8 @@ public nonisolated enum Almanac_Api_V1_OpenFlag: SwiftProtobuf.Enum, Swift.CaseI
     .write,
     .truncate,
     .append,
+    .create,
+    .exclusive,
   ]
 
 }
@@ -614,7 +650,8 @@ public nonisolated struct Almanac_Api_V1_Request: Sendable {
 
   /// Exactly-once writes: the session from OpenSession, and this write's sequence number in it (1, 2, ...).
   /// A retried write (same session and sequence) is applied once and answered with the first result.
-  /// session_id 0 means no session (reads, session management, or at-least-once writes).
+  /// Every write (and keep_alive / close_session) needs a session of the shard it goes to; session_id 0
+  /// is for reads, open_session and cluster_status. See docs/api.md.
   public var sessionID: UInt64 = 0
 
   public var sequence: UInt64 = 0
@@ -1215,15 +1252,31 @@ public nonisolated struct Almanac_Api_V1_ReaddirResponse: Sendable {
   public init() {}
 }
 
+/// Opens the entry `name` of directory `parent` (the namespace opens by name, like openat(2)).
+/// Handles belong to the request's session and are closed with it.
 public nonisolated struct Almanac_Api_V1_OpenRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// reserved: opening by inode id is not supported (ERROR_CODE_UNSUPPORTED if set alone)
   public var inode: UInt64 = 0
 
   /// OR of OpenFlag values
   public var flags: UInt32 = 0
+
+  public var parent: UInt64 = 0
+
+  public var name: String = String()
+
+  /// with OPEN_FLAG_CREATE
+  public var mode: UInt32 = 0
+
+  /// with OPEN_FLAG_CREATE
+  public var uid: UInt32 = 0
+
+  /// with OPEN_FLAG_CREATE
+  public var gid: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1245,6 +1298,9 @@ public nonisolated struct Almanac_Api_V1_OpenResponse: Sendable {
   public var hasAttributes: Bool {self._attributes != nil}
   /// Clears the value of `attributes`. Subsequent reads from it will return its default value.
   public mutating func clearAttributes() {self._attributes = nil}
+
+  /// OPEN_FLAG_CREATE made a new file
+  public var created: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1358,6 +1414,8 @@ public nonisolated struct Almanac_Api_V1_EmptyResponse: Sendable {
   public init() {}
 }
 
+/// Sessions are per shard (exactly-once state lives in the shard's state machine). The returned
+/// session_id carries the shard in its high 16 bits, like inode ids.
 public nonisolated struct Almanac_Api_V1_OpenSessionRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1365,6 +1423,9 @@ public nonisolated struct Almanac_Api_V1_OpenSessionRequest: Sendable {
 
   /// for diagnostics only
   public var clientName: String = String()
+
+  /// the shard to open the session on (0 = the root's shard)
+  public var shardID: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1531,7 +1592,7 @@ nonisolated extension Almanac_Api_V1_ReadConsistency: SwiftProtobuf._ProtoNamePr
 }
 
 nonisolated extension Almanac_Api_V1_ErrorCode: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_OK\0\u{1}ERROR_CODE_ENOENT\0\u{1}ERROR_CODE_EEXIST\0\u{1}ERROR_CODE_ENOTDIR\0\u{1}ERROR_CODE_EISDIR\0\u{1}ERROR_CODE_ENOTEMPTY\0\u{1}ERROR_CODE_EINVAL\0\u{1}ERROR_CODE_ENAMETOOLONG\0\u{1}ERROR_CODE_EXDEV\0\u{1}ERROR_CODE_EBADF\0\u{1}ERROR_CODE_EMLINK\0\u{1}ERROR_CODE_ELOOP\0\u{2}\u{9}ERROR_CODE_NOT_LEADER\0\u{1}ERROR_CODE_UNAVAILABLE\0\u{1}ERROR_CODE_TIMEOUT\0\u{1}ERROR_CODE_PROTOCOL_ERROR\0\u{1}ERROR_CODE_TOO_LARGE\0\u{1}ERROR_CODE_STALE_SESSION\0\u{1}ERROR_CODE_UNSUPPORTED\0\u{1}ERROR_CODE_INTERNAL\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_OK\0\u{1}ERROR_CODE_ENOENT\0\u{1}ERROR_CODE_EEXIST\0\u{1}ERROR_CODE_ENOTDIR\0\u{1}ERROR_CODE_EISDIR\0\u{1}ERROR_CODE_ENOTEMPTY\0\u{1}ERROR_CODE_EINVAL\0\u{1}ERROR_CODE_ENAMETOOLONG\0\u{1}ERROR_CODE_EXDEV\0\u{1}ERROR_CODE_EBADF\0\u{1}ERROR_CODE_EMLINK\0\u{1}ERROR_CODE_ELOOP\0\u{1}ERROR_CODE_EPERM\0\u{1}ERROR_CODE_EFBIG\0\u{1}ERROR_CODE_ENOSPC\0\u{2}\u{6}ERROR_CODE_NOT_LEADER\0\u{1}ERROR_CODE_UNAVAILABLE\0\u{1}ERROR_CODE_TIMEOUT\0\u{1}ERROR_CODE_PROTOCOL_ERROR\0\u{1}ERROR_CODE_TOO_LARGE\0\u{1}ERROR_CODE_STALE_SESSION\0\u{1}ERROR_CODE_UNSUPPORTED\0\u{1}ERROR_CODE_INTERNAL\0\u{1}ERROR_CODE_WRONG_SHARD\0")
 }
 
 nonisolated extension Almanac_Api_V1_FileType: SwiftProtobuf._ProtoNameProviding {
@@ -1547,7 +1608,7 @@ nonisolated extension Almanac_Api_V1_RenameFlag: SwiftProtobuf._ProtoNameProvidi
 }
 
 nonisolated extension Almanac_Api_V1_OpenFlag: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OPEN_FLAG_NONE\0\u{1}OPEN_FLAG_READ\0\u{1}OPEN_FLAG_WRITE\0\u{2}\u{2}OPEN_FLAG_TRUNCATE\0\u{2}\u{4}OPEN_FLAG_APPEND\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OPEN_FLAG_NONE\0\u{1}OPEN_FLAG_READ\0\u{1}OPEN_FLAG_WRITE\0\u{2}\u{2}OPEN_FLAG_TRUNCATE\0\u{2}\u{4}OPEN_FLAG_APPEND\0\u{2}\u{8}OPEN_FLAG_CREATE\0\u{2}\u{10}OPEN_FLAG_EXCLUSIVE\0")
 }
 
 nonisolated extension Almanac_Api_V1_NodeHealth: SwiftProtobuf._ProtoNameProviding {
@@ -2807,7 +2868,7 @@ nonisolated extension Almanac_Api_V1_ReaddirResponse: SwiftProtobuf.Message, Swi
 
 nonisolated extension Almanac_Api_V1_OpenRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OpenRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}inode\0\u{1}flags\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}inode\0\u{1}flags\0\u{1}parent\0\u{1}name\0\u{1}mode\0\u{1}uid\0\u{1}gid\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2817,6 +2878,11 @@ nonisolated extension Almanac_Api_V1_OpenRequest: SwiftProtobuf.Message, SwiftPr
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.inode) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.flags) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.parent) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.mode) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.uid) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.gid) }()
       default: break
       }
     }
@@ -2829,12 +2895,32 @@ nonisolated extension Almanac_Api_V1_OpenRequest: SwiftProtobuf.Message, SwiftPr
     if self.flags != 0 {
       try visitor.visitSingularUInt32Field(value: self.flags, fieldNumber: 2)
     }
+    if self.parent != 0 {
+      try visitor.visitSingularUInt64Field(value: self.parent, fieldNumber: 3)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 4)
+    }
+    if self.mode != 0 {
+      try visitor.visitSingularUInt32Field(value: self.mode, fieldNumber: 5)
+    }
+    if self.uid != 0 {
+      try visitor.visitSingularUInt32Field(value: self.uid, fieldNumber: 6)
+    }
+    if self.gid != 0 {
+      try visitor.visitSingularUInt32Field(value: self.gid, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Almanac_Api_V1_OpenRequest, rhs: Almanac_Api_V1_OpenRequest) -> Bool {
     if lhs.inode != rhs.inode {return false}
     if lhs.flags != rhs.flags {return false}
+    if lhs.parent != rhs.parent {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.mode != rhs.mode {return false}
+    if lhs.uid != rhs.uid {return false}
+    if lhs.gid != rhs.gid {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2842,7 +2928,7 @@ nonisolated extension Almanac_Api_V1_OpenRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Almanac_Api_V1_OpenResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OpenResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}handle\0\u{1}attributes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}handle\0\u{1}attributes\0\u{1}created\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2852,6 +2938,7 @@ nonisolated extension Almanac_Api_V1_OpenResponse: SwiftProtobuf.Message, SwiftP
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.handle) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._attributes) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.created) }()
       default: break
       }
     }
@@ -2868,12 +2955,16 @@ nonisolated extension Almanac_Api_V1_OpenResponse: SwiftProtobuf.Message, SwiftP
     try { if let v = self._attributes {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     } }()
+    if self.created != false {
+      try visitor.visitSingularBoolField(value: self.created, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Almanac_Api_V1_OpenResponse, rhs: Almanac_Api_V1_OpenResponse) -> Bool {
     if lhs.handle != rhs.handle {return false}
     if lhs._attributes != rhs._attributes {return false}
+    if lhs.created != rhs.created {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3114,7 +3205,7 @@ nonisolated extension Almanac_Api_V1_EmptyResponse: SwiftProtobuf.Message, Swift
 
 nonisolated extension Almanac_Api_V1_OpenSessionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OpenSessionRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}client_name\0\u{3}shard_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3123,6 +3214,7 @@ nonisolated extension Almanac_Api_V1_OpenSessionRequest: SwiftProtobuf.Message, 
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.clientName) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
       default: break
       }
     }
@@ -3132,11 +3224,15 @@ nonisolated extension Almanac_Api_V1_OpenSessionRequest: SwiftProtobuf.Message, 
     if !self.clientName.isEmpty {
       try visitor.visitSingularStringField(value: self.clientName, fieldNumber: 1)
     }
+    if self.shardID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Almanac_Api_V1_OpenSessionRequest, rhs: Almanac_Api_V1_OpenSessionRequest) -> Bool {
     if lhs.clientName != rhs.clientName {return false}
+    if lhs.shardID != rhs.shardID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
