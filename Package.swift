@@ -50,6 +50,42 @@ let package = Package(
         ),
         // Namespace state machine and client sessions.
         .target(name: "AlmanacMetadata"),
+        // Client API server: request translation, NIO listener, MetadataService boundary (docs/api.md).
+        .target(
+            name: "AlmanacServer",
+            dependencies: [
+                "AlmanacWire", "AlmanacMetadata",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Swift client library for the client protocol.
+        .target(
+            name: "AlmanacClient",
+            dependencies: [
+                "AlmanacWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        // Test-only: an in-process MetadataService over one MetadataStateMachine (a test double).
+        .target(
+            name: "AlmanacServerTestSupport",
+            dependencies: ["AlmanacServer", "AlmanacMetadata", "AlmanacWire"],
+            path: "Tests/AlmanacServerTestSupport"
+        ),
+        // Measurement tool for the client protocol's loopback latency (see its main.swift).
+        .executableTarget(
+            name: "almanac-api-latency",
+            dependencies: [
+                "AlmanacClient", "AlmanacServer", "AlmanacServerTestSupport", "AlmanacWire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/APILatencyTool"
+        ),
         // Pure predictive models: next-operation prediction and load forecasting.
         .target(name: "AlmanacPredict"),
         // Pure placement deciders and the placement simulator.
@@ -58,7 +94,7 @@ let package = Package(
             name: "almanac",
             dependencies: [
                 "AlmanacRaft", "AlmanacStorage", "AlmanacSimulation", "AlmanacMetadata",
-                "AlmanacPredict", "AlmanacPlacement",
+                "AlmanacPredict", "AlmanacPlacement", "AlmanacClient", "AlmanacWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -87,6 +123,24 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AlmanacMetadataTests", dependencies: ["AlmanacMetadata"]),
+        .testTarget(
+            name: "AlmanacServerTests",
+            dependencies: [
+                "AlmanacServer", "AlmanacServerTestSupport", "AlmanacMetadata", "AlmanacWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "AlmanacClientTests",
+            dependencies: [
+                "AlmanacClient", "AlmanacServer", "AlmanacServerTestSupport", "AlmanacMetadata", "AlmanacWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "AlmanacPredictTests", dependencies: ["AlmanacPredict"]),
         .testTarget(name: "AlmanacPlacementTests", dependencies: ["AlmanacPlacement"]),
     ]
