@@ -9,6 +9,8 @@ struct Almanac: AsyncParsableCommand {
         subcommands: [
             // Each subcommand lives in its own file in this directory.
             CtlCommand.self,
+            ServeCommand.self,
+            DevCommand.self,
         ]
     )
 
