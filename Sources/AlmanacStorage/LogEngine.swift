@@ -243,7 +243,8 @@ public final class LogEngine {
 
     var activeFile: any StorageFile { segments[activeSequence]!.file }
 
-    private func flushPending() throws(StorageError) {
+    /// Hands buffered records to the file without syncing (tests use it to leave unsynced bytes on disk).
+    func flushPending() throws(StorageError) {
         guard !pending.isEmpty else { return }
         try activeFile.write(pending, at: writtenEnd)
         writtenEnd += pending.count
@@ -283,7 +284,7 @@ public final class LogEngine {
         do {
             return try body()
         } catch {
-            let stopped = StorageError.stopped(reason: error.description)
+            let stopped = StorageError.stopped(reason: "fatal I/O failure, never retried: \(error.description)")
             failure = stopped
             throw stopped
         }
@@ -432,8 +433,8 @@ public final class LogEngine {
         return groups[group]?.term(at: index)
     }
 
-    /// Entries in `range` (clamped to what is stored is NOT done: every index must be present),
-    /// stopping early once `maxBytes` of data is exceeded (at least one entry is returned).
+    /// Entries in `range`; every index must be stored (else ``StorageError/unavailable(_:)``).
+    /// Stops early once `maxBytes` of data would be exceeded (at least one entry is returned).
     public func entries(group: GroupID, _ range: Range<LogIndex>, maxBytes: Int = .max) throws(StorageError) -> [Entry] {
         try checkAlive()
         guard let log = groups[group] else { throw .unavailable("group \(group) has no log") }

@@ -116,18 +116,6 @@ public struct SnapshotStore: Sendable {
         return SnapshotReceiver(store: self, file: file, name: name, group: first.group, index: first.index,
                                 term: first.term, totalSize: first.totalSize)
     }
-
-    /// Deletes snapshot files (and leftover temporaries) that are not in `keep`.
-    @discardableResult
-    public func deleteAll(except keep: Set<String>) throws(StorageError) -> [String] {
-        var deleted: [String] = []
-        for name in try fileSystem.list(directory) where !keep.contains(name) {
-            try fileSystem.delete(joinPath(directory, name))
-            deleted.append(name)
-        }
-        if !deleted.isEmpty { try fileSystem.syncDirectory(directory) }
-        return deleted
-    }
 }
 
 /// One piece of a snapshot file in transit.

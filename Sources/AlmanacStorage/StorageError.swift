@@ -8,7 +8,7 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case corruptRecord(file: String, offset: Int, reason: String)
     /// A file that is not a log record (segment header, snapshot file) is damaged or malformed.
     case corruptFile(file: String, reason: String)
-    /// An fsync or fdatasync failed earlier: the engine is stopped for good and never retries.
+    /// The engine is stopped for good: an fsync, fdatasync or write failed (it is never retried), or it was closed.
     case stopped(reason: String)
     /// The caller asked for something that violates the log's rules.
     case invalidRequest(String)
@@ -30,7 +30,7 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .corruptFile(file, reason):
             return "corrupt file \(file): \(reason)"
         case let .stopped(reason):
-            return "storage engine stopped after a fatal sync failure (\(reason)); restart the node"
+            return "storage engine stopped (\(reason)); restart the node to recover"
         case let .invalidRequest(message):
             return "invalid storage request: \(message)"
         case let .unavailable(message):

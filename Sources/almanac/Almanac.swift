@@ -11,6 +11,7 @@ struct Almanac: AsyncParsableCommand {
             CtlCommand.self,
             ServeCommand.self,
             DevCommand.self,
+            StorageBench.self, StorageCrashChild.self,
         ]
     )
 

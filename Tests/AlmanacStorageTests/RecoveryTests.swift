@@ -106,6 +106,27 @@ import Testing
         }
     }
 
+    @Test func corruptLengthFieldInTheLastSegmentIsNotMistakenForATornTail() throws {
+        let fs = InMemoryFileSystem()
+        let options = LogEngineOptions(segmentSize: 1 << 16)
+        let (_, segment, start, _) = try prepare(fs, options: options)
+        // The record just before the last one: bump its payload length so it seems to run past the end.
+        let image = try fs.contents(segment)
+        var offset = SegmentFile.headerSize
+        var previous = offset
+        while offset < start, case let .record(header, _) = LogRecordCodec.parse(image, at: offset, previousChecksum: nil) {
+            previous = offset
+            offset += RecordHeader.size + header.payloadLength
+        }
+        try fs.flipBit(segment, byteOffset: previous + 2, bit: 0)   // length += 65536
+        #expect {
+            _ = try LogEngine.open(fileSystem: fs, directory: "/data", options: options)
+        } throws: { error in
+            guard case let .corruptRecord(file, at, reason) = error as? StorageError else { return false }
+            return file == segment && at == previous && reason.contains("not a torn tail")
+        }
+    }
+
     @Test func swappedRecordsBreakTheChainAndRefuseStart() throws {
         let fs = InMemoryFileSystem()
         let options = LogEngineOptions(segmentSize: 512)
