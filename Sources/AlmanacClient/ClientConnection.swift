@@ -144,7 +144,12 @@ final class ClientConnection: Sendable {
             return id
         }
         let promise = channel.eventLoop.makePromise(of: Almanac_Api_V1_Response.self)
-        channel.writeAndFlush(PendingRequest(request: request, promise: promise, timeout: timeout), promise: nil)
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        channel.writeAndFlush(PendingRequest(request: request, promise: promise, timeout: timeout), promise: written)
+        // If the channel closed before the handler saw the write, nobody else completes the promise.
+        written.futureResult.whenFailure { error in
+            promise.fail(ConnectionFailure.connection("cannot send on \(self.endpoint): \(error)"))
+        }
         do {
             return try await promise.futureResult.get()
         } catch let failure as ConnectionFailure {
