@@ -11,6 +11,7 @@ public enum ClusterStatusBuilder {
         if let health = status.health {
             result.nodes = health.nodeStatuses(now: status.healthNow).map { node in
                 var node = node
+                if node.nodeID == status.nodeID { node.lastHeardMs = 0 }
                 if let member = byID[node.nodeID] {
                     node.peerAddress = member.peerAddress
                     node.clientAddress = member.apiAddress
