@@ -37,6 +37,7 @@ public enum ClusterStatusBuilder {
             shard.term = group.raft.term
             shard.commitIndex = group.raft.commit
             shard.appliedIndex = group.applied
+            shard.stateDigest = group.stateDigest
             let conf = group.raft.confState
             shard.replicas = (conf.voters + conf.learners).sorted().map { id in
                 var replica = Almanac_Api_V1_ReplicaStatus()
