@@ -12,6 +12,8 @@ struct Almanac: AsyncParsableCommand {
             PredictEval.self,
             PlacementSimCommand.self,
             CtlCommand.self,
+            ServeCommand.self,
+            DevCommand.self,
         ]
     )
 
