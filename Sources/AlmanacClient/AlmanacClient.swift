@@ -30,7 +30,8 @@ public actor AlmanacClient {
     struct SessionState {
         var id: UInt64
         var nextSequence: UInt64 = 1
-        var inFlight = 0
+        /// Sequence numbers sent and not yet answered.
+        var outstanding: Set<UInt64> = []
         var waiters: [CheckedContinuation<Void, Never>] = []
         var leaseMilliseconds: UInt32
         var lastUsed: ContinuousClock.Instant
@@ -56,6 +57,7 @@ public actor AlmanacClient {
             request.closeSession = Almanac_Api_V1_CloseSessionRequest()
             _ = try? await write(request, shard: shard, timeout: closeTimeout)
         }
+        for state in sessions.values { state.waiters.forEach { $0.resume() } }
         sessions.removeAll()
         closed = true
         for connection in connections.values { await connection.close() }
@@ -81,20 +83,16 @@ public actor AlmanacClient {
         var reopened = false
         while true {
             let session = try await session(for: shard)
-            await acquireSlot(shard: shard, session: session)
-            guard var state = sessions[shard], state.id == session else { continue }  // replaced meanwhile
+            guard let sequence = await reserveSequence(shard: shard, session: session) else { continue }  // replaced meanwhile
             request.sessionID = session
-            request.sequence = state.nextSequence
-            state.nextSequence += 1
-            state.lastUsed = .now
-            sessions[shard] = state
+            request.sequence = sequence
             var ambiguous = false
             do {
                 let response = try await call(request, shard: shard, timeout: timeout ?? configuration.operationTimeout, ambiguous: &ambiguous)
-                releaseSlot(shard: shard, session: session)
+                releaseSequence(sequence, shard: shard, session: session)
                 return response
             } catch {
-                releaseSlot(shard: shard, session: session)
+                releaseSequence(sequence, shard: shard, session: session)
                 // An unknown or expired session: open a new one and retry, but only if no earlier
                 // attempt may have applied the write (otherwise the retry could apply it twice).
                 if error.code == .staleSession, !ambiguous, !reopened, !error.message.contains("STALE_SEQUENCE") {
@@ -304,26 +302,36 @@ public actor AlmanacClient {
         return opened.sessionID
     }
 
-    private func acquireSlot(shard: UInt16, session: UInt64) async {
-        guard let state = sessions[shard], state.id == session else { return }
-        if state.inFlight < configuration.maxInFlightWritesPerSession {
-            sessions[shard]?.inFlight += 1
-            return
+    /// Reserves the session's next sequence number. A number is issued only while it stays
+    /// within `maxInFlightWritesPerSession` of the oldest unanswered one, so that a retry of the
+    /// oldest write always falls inside the server's result window, however long it is stuck
+    /// (counting requests in flight is not enough: one stuck write plus a window of newer ones
+    /// would push it out). Returns nil if the session was replaced meanwhile.
+    private func reserveSequence(shard: UInt16, session: UInt64) async -> UInt64? {
+        while true {
+            guard var state = sessions[shard], state.id == session else { return nil }
+            let oldest = state.outstanding.min() ?? state.nextSequence
+            if state.nextSequence - oldest < UInt64(configuration.maxInFlightWritesPerSession) {
+                let sequence = state.nextSequence
+                state.nextSequence += 1
+                state.outstanding.insert(sequence)
+                state.lastUsed = .now
+                sessions[shard] = state
+                return sequence
+            }
+            await withCheckedContinuation { continuation in
+                sessions[shard]?.waiters.append(continuation)
+            }
         }
-        await withCheckedContinuation { continuation in
-            sessions[shard]?.waiters.append(continuation)
-        }
-        // The releaser handed its slot over (inFlight unchanged).
     }
 
-    private func releaseSlot(shard: UInt16, session: UInt64) {
+    private func releaseSequence(_ sequence: UInt64, shard: UInt16, session: UInt64) {
         guard var state = sessions[shard], state.id == session else { return }
-        if state.waiters.isEmpty {
-            state.inFlight -= 1
-        } else {
-            state.waiters.removeFirst().resume()
-        }
+        state.outstanding.remove(sequence)
+        let waiters = state.waiters
+        state.waiters = []
         sessions[shard] = state
+        waiters.forEach { $0.resume() }
     }
 
     /// Keeps idle sessions alive with keep_alive writes at a third of their lease.

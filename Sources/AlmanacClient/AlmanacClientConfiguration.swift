@@ -13,8 +13,9 @@ public struct AlmanacClientConfiguration: Sendable {
     /// First and largest pause between retries (doubling in between).
     public var initialBackoff: TimeAmount
     public var maxBackoff: TimeAmount
-    /// Writes in flight per session. Must not exceed the servers' session result window (16 by
-    /// default), so that every in-flight sequence number stays retryable.
+    /// Span of sequence numbers in flight per session: a write is sent only while its number is
+    /// within this distance of the oldest unanswered one. Must not exceed the servers' session
+    /// result window (16 by default), so that every in-flight sequence number stays retryable.
     public var maxInFlightWritesPerSession: Int
     /// Requests in flight from this client at once (further callers wait). Keep it below the
     /// servers' per-connection limit (1024 by default) so pipelining never trips it.
