@@ -7,6 +7,7 @@ struct Almanac: ParsableCommand {
         abstract: "Almanac: a multi-zone, predictively journaled metadata service.",
         subcommands: [
             // Each subcommand lives in its own file in this directory.
+            SimulateCommand.self,
         ]
     )
 }
