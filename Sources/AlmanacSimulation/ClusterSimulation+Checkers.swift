@@ -49,8 +49,10 @@ extension ClusterSimulation {
 
     /// Election safety and leader completeness, checked when a node announces itself leader.
     mutating func observeNewLeader(_ slot: Int) {
-        guard let term = replicas[slot].raft?.status.term else { return }
+        guard let status = replicas[slot].raft?.status else { return }
+        let term = status.term
         let id = replicas[slot].id
+        note("node \(id) leads term \(term) with configuration \(status.confState.voters)/\(status.confState.votersOutgoing) learners \(status.confState.learners)")
         replicas[slot].term = term
         stats.leadersElected += 1
         stats.highestTerm = max(stats.highestTerm, term)

@@ -19,7 +19,9 @@ extension ClusterSimulation {
         }
         guard !actions.isEmpty else { return }
         let live = replicas.indices.filter { replicas[$0].lifecycle != .notStarted && replicas[$0].lifecycle != .removed }
-        switch actions[faultRandom.int(in: 0..<actions.count)] {
+        let action = actions[faultRandom.int(in: 0..<actions.count)]
+        defer { note("nemesis \(action); blocked links: \(blockedLinks())") }
+        switch action {
         case .symmetricPartition:
             let shuffled = live.shuffled(using: &faultRandom)
             guard shuffled.count >= 2 else { return }
@@ -112,10 +114,19 @@ extension ClusterSimulation {
             return
         }
         stats.membershipChanges += 1
+        note("leader \(leader + 1) proposes \(change.changes.map { "\($0.kind) \($0.node)" }) \(change.transition) on \(conf.voters)/\(conf.learners)")
         for single in change.changes where single.kind == .addLearner {
             let slot = Int(single.node) - 1
             if replicas[slot].lifecycle == .notStarted { startNode(slot) }
         }
         driveReady(leader)
+    }
+}
+
+extension ClusterSimulation {
+    func blockedLinks() -> String {
+        var links: [String] = []
+        for a in 0..<network.slots { for b in 0..<network.slots where network.isBlocked(from: a, to: b) { links.append("\(a + 1)->\(b + 1)") } }
+        return links.isEmpty ? "none" : links.joined(separator: " ")
     }
 }

@@ -12,8 +12,13 @@ extension ClusterSimulation {
         if let soft = ready.softState {
             becameLeader = soft.role == .leader && replicas[slot].role != .leader
             replicas[slot].role = soft.role
+            note("node \(id) is \(soft.role) (leader \(soft.leader))")
         }
         if let hard = ready.hardState {
+            let previous = replicas[slot].disk.visible.hardState
+            if hard.term != previous.term || hard.vote != previous.vote {
+                note("node \(id) hard state term \(hard.term) vote \(hard.vote) commit \(hard.commit)")
+            }
             replicas[slot].term = hard.term
             if hard.commit < replicas[slot].commit {
                 fail(.commitMonotonic, "node \(id) commit went from \(replicas[slot].commit) to \(hard.commit)")
@@ -131,6 +136,7 @@ extension ClusterSimulation {
             return
         }
         stats.snapshotsInstalled += 1
+        note("node \(id) installs snapshot \(snapshot.metadata.index) conf \(snapshot.metadata.confState.voters) learners \(snapshot.metadata.confState.learners)")
         replicas[slot].machine = machine
         recordApplied(slot, index: machine.appliedIndex, term: machine.appliedTerm, digest: machine.digest)
         for index in replicas[slot].pendingWrites.keys where index <= snapshot.metadata.index {
@@ -172,6 +178,7 @@ extension ClusterSimulation {
         }
         replicas[slot].disk.saveApplicationSnapshot(snapshot)
         stats.applicationSnapshots += 1
+        note("node \(slot + 1) snapshots at \(snapshot.metadata.index) term \(snapshot.metadata.term) conf \(confState.voters)/\(confState.votersOutgoing) learners \(confState.learners)")
     }
 
     /// Stops a node once it has applied a configuration that no longer contains it.
@@ -183,6 +190,7 @@ extension ClusterSimulation {
         if isMember {
             replicas[slot].wasMember = true
         } else if replicas[slot].wasMember {
+            note("node \(id) applied its own removal and stops")
             replicas[slot].lifecycle = .removed
             replicas[slot].raft = nil
             replicas[slot].pendingReady = nil

@@ -50,6 +50,7 @@ public struct ClusterSimulation: Sendable {
     var trace = StableHasher()
     var stats = SimulationStats()
     var violation: SafetyViolation?
+    var eventLog: [String] = []
 
     // Checker state.
     var leaderOfTerm: [Term: NodeID] = [:]
@@ -110,7 +111,15 @@ public struct ClusterSimulation: Sendable {
         if violation == nil { finalChecks() }
         stats.simulatedMicros = now
         trace.combine(stats.maxCommitIndex)
-        return SimulationReport(options: options, violation: violation, traceHash: trace.value, stats: stats)
+        return SimulationReport(options: options, violation: violation, traceHash: trace.value, stats: stats,
+                                eventLog: eventLog)
+    }
+
+    /// Records a notable (rare) event when an event log is kept.
+    mutating func note(_ text: String) {
+        guard options.eventLogLength > 0 else { return }
+        if eventLog.count >= options.eventLogLength { eventLog.removeFirst(eventLog.count - options.eventLogLength + 1) }
+        eventLog.append("step \(stepNumber) t=\(now / 1000)ms: " + text)
     }
 
     var stepNumber: Int { stats.faultSteps + stats.livenessSteps }
@@ -118,6 +127,7 @@ public struct ClusterSimulation: Sendable {
     mutating func fail(_ invariant: Invariant, _ detail: String) {
         guard violation == nil else { return }
         violation = SafetyViolation(invariant: invariant, detail: detail, step: stepNumber, time: now)
+        note("VIOLATION \(invariant.rawValue): \(detail)")
     }
 
     // MARK: - Events
@@ -253,6 +263,7 @@ public struct ClusterSimulation: Sendable {
         replicas[slot].role = .follower
         replicas[slot].pendingReady = nil
         replicas[slot].commit = recoveredCommit
+        note("node \(slot + 1) starts (life \(incarnation)): term \(image.hardState.term) vote \(image.hardState.vote) commit \(image.hardState.commit) snapshot \(image.snapshotIndex) last \(image.lastIndex)")
         queue.push(.tick(slot: slot, incarnation: incarnation), at: now + UInt64(faultRandom.int(in: 1...Int(options.tickMicros))))
         driveReady(slot)
     }
@@ -269,7 +280,9 @@ public struct ClusterSimulation: Sendable {
         replicas[slot].waitingReads = []
         let torn = diskRandom.chance(0.5)
         if torn && replicas[slot].disk.hasUnsyncedWrites { stats.tornCrashes += 1 }
+        let before = replicas[slot].disk.visible.lastIndex
         replicas[slot].disk.crash(mode: torn ? .tornPrefix : .loseUnsynced, using: &diskRandom)
+        note("node \(slot + 1) CRASHES (\(torn ? "torn" : "clean")): last index \(before) -> \(replicas[slot].disk.durable.lastIndex), durable term \(replicas[slot].disk.durable.hardState.term) vote \(replicas[slot].disk.durable.hardState.vote)")
         if phase == .faults {
             let downtime = faultRandom.chance(0.5) ? faultRandom.int(in: 1_000...40_000) : faultRandom.int(in: 40_000...600_000)
             queue.push(.restart(slot: slot), at: now + UInt64(downtime))

@@ -24,11 +24,14 @@ public struct SimulationOptions: Sendable, Hashable {
     public var injectFaults: Bool
     /// Whether membership changes, leadership transfers and forced elections run during the fault phase.
     public var reconfigure: Bool
+    /// How many of the latest notable events (elections, crashes, partitions, ...) the report keeps,
+    /// for debugging a failed seed. 0 keeps none and costs nothing. Does not change the run.
+    public var eventLogLength: Int
 
     public init(seed: UInt64, steps: Int = 10_000, nodeCount: Int = 3, spareNodeCount: Int = 2,
                 fault: SafetyFault? = nil, keyCount: Int = 4, tickMicros: UInt64 = 10_000,
                 electionTick: Int = 10, heartbeatTick: Int = 2, livenessTicks: Int = 400,
-                injectFaults: Bool = true, reconfigure: Bool = true) {
+                injectFaults: Bool = true, reconfigure: Bool = true, eventLogLength: Int = 0) {
         self.seed = seed
         self.steps = steps
         self.nodeCount = nodeCount
@@ -41,6 +44,7 @@ public struct SimulationOptions: Sendable, Hashable {
         self.livenessTicks = livenessTicks
         self.injectFaults = injectFaults
         self.reconfigure = reconfigure
+        self.eventLogLength = eventLogLength
     }
 
     /// A shell command that replays this run exactly.
@@ -108,6 +112,8 @@ public struct SimulationReport: Sendable {
     /// A stable hash of every event of the run, for determinism checks.
     public var traceHash: UInt64
     public var stats: SimulationStats
+    /// The latest notable events, oldest first (see ``SimulationOptions/eventLogLength``).
+    public var eventLog: [String] = []
 
     public var passed: Bool { violation == nil }
 

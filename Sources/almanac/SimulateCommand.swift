@@ -28,11 +28,15 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Deliberately broken Raft rule: \(SafetyFault.allCases.map(\.rawValue).joined(separator: ", ")).")
     var fault: String?
 
+    @Option(help: "On failure, replay the seed and print its last N notable events.")
+    var log: Int = 0
+
     @Flag(help: "Print a summary line for every seed, not only failures.")
     var verbose = false
 
     func validate() throws {
         guard seeds >= 1 else { throw ValidationError("--seeds must be at least 1") }
+        guard log >= 0 else { throw ValidationError("--log must not be negative") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
         guard (3...7).contains(nodes) else { throw ValidationError("--nodes must be between 3 and 7") }
         if let fault, SafetyFault(rawValue: fault) == nil {
@@ -50,6 +54,11 @@ struct SimulateCommand: ParsableCommand {
                 SimulationOptions(seed: runSeed, steps: steps, nodeCount: nodes, fault: safetyFault))
             if !report.passed { failures += 1 }
             if verbose || !report.passed || seeds == 1 { print(report.summary) }
+            if !report.passed && log > 0 {
+                var replay = report.options
+                replay.eventLogLength = log
+                for line in ClusterSimulation.run(replay).eventLog { print("    " + line) }
+            }
         }
         print("\(seeds - failures)/\(seeds) seeds passed (\(steps) steps each, \(nodes) nodes\(safetyFault.map { ", fault \($0.rawValue)" } ?? ""))")
         if failures > 0 { throw ExitCode(1) }
