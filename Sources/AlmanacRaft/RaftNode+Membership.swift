@@ -1,0 +1,60 @@
+/// Membership changes (Raft §6, joint consensus with automatic leave) and leadership transfer.
+extension RaftNode {
+    /// Applies a committed configuration entry; called from `advance` once the application applied it.
+    mutating func applyConfChange(_ entry: Entry) {
+        let change: ConfChange
+        do {
+            change = try ConfChange(decoding: entry.data)
+        } catch {
+            invariants.fail("undecodable configuration entry at index \(entry.index): \(error)")
+            return
+        }
+        // An invalid change is skipped. Every replica applies the same entries from the same
+        // configuration, so every replica skips it alike.
+        guard let next = try? tracker.applying(change, lastIndex: log.lastIndex) else { return }
+        tracker = next
+        guard role == .leader else { return }
+        if !tracker.isVoter(id) {
+            stepDownAfterRemoval()
+            return
+        }
+        if leadTransferee != 0 && !tracker.isVoter(leadTransferee) { leadTransferee = 0 }
+        // Quorums changed: maybe commit, and start replicating to added peers.
+        maybeCommit()
+        appendsPending = true
+    }
+
+    /// The leader left the voters: hand leadership to the most up-to-date voter, then step down.
+    mutating func stepDownAfterRemoval() {
+        let candidates = tracker.quorum.allIDs.filter { $0 != id }
+        if let best = candidates.max(by: { (tracker.progress[$0]?.match ?? 0, $1) < (tracker.progress[$1]?.match ?? 0, $0) }),
+           tracker.progress[best]?.match == log.lastIndex {
+            send(message(.timeoutNow, to: best))
+        }
+        becomeFollower(term: term, leader: 0)
+    }
+
+    /// Leader: once a joint configuration with `autoLeave` is applied, propose leaving it.
+    mutating func maybeAutoLeave() {
+        guard role == .leader, tracker.config.autoLeave, tracker.config.voters.isJoint,
+              pendingConfIndex <= log.applied else { return }
+        let data = ConfChange.leaveJoint.encoded()
+        _ = increaseUncommittedSize(data.count)
+        pendingConfIndex = appendEntry(type: .configChange, data: data)
+    }
+
+    mutating func startTransfer(to target: NodeID) throws(RaftError) {
+        if target == id { return } // already the leader
+        guard let pr = tracker.progress[target], tracker.isVoter(target), !pr.isLearner || tracker.learnersCountAsVoters
+        else { throw .unknownNode(target) }
+        if leadTransferee == target { return }
+        leadTransferee = target
+        // The transfer must finish within one election timeout.
+        electionElapsed = 0
+        if pr.match == log.lastIndex {
+            send(message(.timeoutNow, to: target))
+        } else {
+            maybeSendAppend(to: target, sendIfEmpty: true)
+        }
+    }
+}
