@@ -4,6 +4,7 @@ extension ClusterSimulation {
     /// Phase one of the Ready contract: take the batch, send `messages`, write (not yet fsync) the
     /// snapshot, entries and hard state, then schedule the fsync's completion.
     mutating func driveReady(_ slot: Int) {
+        if options.fault != nil { collectCoreAssertions(slot) }
         guard violation == nil, replicas[slot].isUp, replicas[slot].pendingReady == nil,
               let hasReady = replicas[slot].raft?.hasReady, hasReady,
               let ready = replicas[slot].raft?.ready() else { return }
@@ -90,7 +91,7 @@ extension ClusterSimulation {
         replicas[slot].pendingReady = nil
         if configurationMayHaveChanged { observeConfiguration(slot) }
         guard replicas[slot].isUp else { return }
-        maybeCompact(slot)
+        maybeCompact(slot, force: configurationMayHaveChanged)
         driveReady(slot)
     }
 
@@ -162,11 +163,15 @@ extension ClusterSimulation {
     }
 
     /// The application snapshots its state machine now and then and compacts the log behind it.
-    mutating func maybeCompact(_ slot: Int) {
+    /// It also snapshots right after applying a configuration change (`force`): the core sends the
+    /// latest application snapshot to a follower that is too far behind, and a replica only accepts a
+    /// snapshot whose configuration contains it, so a freshly added replica needs a snapshot taken
+    /// after its addition (etcd's server likewise builds the snapshot it sends from current state).
+    mutating func maybeCompact(_ slot: Int, force: Bool) {
         let machine = replicas[slot].machine
         let image = replicas[slot].disk.visible
         guard machine.appliedIndex > image.snapshotIndex,
-              machine.appliedIndex - image.snapshotIndex >= LogIndex(replicas[slot].snapshotEvery),
+              force || machine.appliedIndex - image.snapshotIndex >= LogIndex(replicas[slot].snapshotEvery),
               let confState = replicas[slot].raft?.status.confState else { return }
         let snapshot = Snapshot(metadata: SnapshotMetadata(index: machine.appliedIndex, term: machine.appliedTerm,
                                                            confState: confState),
@@ -199,6 +204,17 @@ extension ClusterSimulation {
             replicas[slot].pendingReads = [:]
             replicas[slot].waitingReads = []
         }
+    }
+
+    /// With a deliberate fault the core records its own invariant breaches instead of stopping.
+    mutating func collectCoreAssertions(_ slot: Int) {
+        guard let recorded = replicas[slot].raft?.invariantViolations, recorded.count > replicas[slot].coreAssertionsSeen else { return }
+        for message in recorded[replicas[slot].coreAssertionsSeen...] {
+            stats.coreAssertions += 1
+            if stats.firstCoreAssertion == nil { stats.firstCoreAssertion = message }
+            note("core assertion: \(message)")
+        }
+        replicas[slot].coreAssertionsSeen = recorded.count
     }
 
     static func decodeReadID(_ context: [UInt8]) -> UInt64? {

@@ -214,6 +214,9 @@ public struct ClusterSimulation: Sendable {
         let from = Int(message.from) - 1
         guard slot >= 0, slot < replicas.count, from >= 0, from < replicas.count else { return }
         let delivered = replicas[slot].isUp && !network.isBlocked(from: from, to: slot)
+        if message.type == .installSnapshot {
+            note("snapshot \(message.snapshot?.metadata.index ?? 0) from \(message.from) to \(message.to) term \(message.term): \(delivered ? "delivered" : "lost")")
+        }
         if message.type == .installSnapshot && replicas[from].isUp {
             replicas[from].raft?.reportSnapshot(message.to, success: delivered)
             driveReady(from)
@@ -258,6 +261,7 @@ public struct ClusterSimulation: Sendable {
             fail(.commitMonotonic, "node \(slot + 1) restarted with commit \(recoveredCommit) below its durable commit \(replicas[slot].durableCommit)")
         }
         replicas[slot].raft = raft
+        replicas[slot].coreAssertionsSeen = 0
         replicas[slot].machine = machine
         replicas[slot].lifecycle = .up
         replicas[slot].role = .follower

@@ -35,6 +35,8 @@ struct Replica: Sendable {
     var durableCommit: LogIndex = 0
     /// Whether this node has seen itself in an applied configuration.
     var wasMember = false
+    /// Core invariant breaches already collected from this life's node.
+    var coreAssertionsSeen = 0
     /// Applied entries between application snapshots (drawn per node).
     var snapshotEvery: Int
     /// Proposals made at this node in this life: log index -> operation number in the history.

@@ -102,6 +102,10 @@ public struct SimulationStats: Sendable, Hashable {
     public var readsCompleted = 0
     public var maxCommitIndex: LogIndex = 0
     public var linearizabilityInconclusive = false
+    /// Invariant breaches the Raft core itself recorded (only with a deliberate fault; without one
+    /// the core stops the process instead). Not counted as simulator findings.
+    public var coreAssertions = 0
+    public var firstCoreAssertion: String?
 }
 
 /// The outcome of one run.
