@@ -18,22 +18,15 @@ extension ClusterSimulation {
             actions += [.membershipChange, .membershipChange, .transferLeadership, .forceElection]
         }
         guard !actions.isEmpty else { return }
-        let live = replicas.indices.filter { replicas[$0].lifecycle != .notStarted && replicas[$0].lifecycle != .removed }
+        let live = replicas.indices.filter { replicas[$0].lifecycle != .notStarted }
         let action = actions[faultRandom.int(in: 0..<actions.count)]
         defer { note("nemesis \(action); blocked links: \(blockedLinks())") }
         switch action {
         case .symmetricPartition:
-            let shuffled = live.shuffled(using: &faultRandom)
-            guard shuffled.count >= 2 else { return }
-            let cut = faultRandom.int(in: 1..<shuffled.count)
-            network.healAll()
-            network.partition(Array(shuffled[..<cut]), Array(shuffled[cut...]))
-            stats.partitions += 1
+            randomPartition()
         case .isolateLeader:
             guard let leader = leaderSlot() else { return }
-            network.healAll()
-            network.partition([leader], live.filter { $0 != leader })
-            stats.partitions += 1
+            isolate(leader)
         case .asymmetricPartition:
             let shuffled = live.shuffled(using: &faultRandom)
             guard shuffled.count >= 2 else { return }
@@ -84,25 +77,56 @@ extension ClusterSimulation {
         }
     }
 
+    var liveSlots: [Int] { replicas.indices.filter { replicas[$0].lifecycle != .notStarted } }
+
+    /// Splits the started nodes into two random non-empty sides.
+    mutating func randomPartition() {
+        let shuffled = liveSlots.shuffled(using: &faultRandom)
+        guard shuffled.count >= 2 else { return }
+        let cut = faultRandom.int(in: 1..<shuffled.count)
+        network.healAll()
+        network.partition(Array(shuffled[..<cut]), Array(shuffled[cut...]))
+        stats.partitions += 1
+        note("partition \(shuffled[..<cut].map { $0 + 1 }) | \(shuffled[cut...].map { $0 + 1 })")
+    }
+
+    /// Cuts `slot` off from every other node, both directions.
+    mutating func isolate(_ slot: Int) {
+        network.healAll()
+        network.partition([slot], liveSlots.filter { $0 != slot })
+        stats.partitions += 1
+        note("isolate node \(slot + 1)")
+    }
+
     /// Adds a learner, promotes one, removes a node, or swaps a voter through joint consensus.
     mutating func changeMembership() {
         guard let leader = leaderSlot(), let conf = replicas[leader].raft?.status.confState, !conf.isJoint else { return }
         let spare = replicas.indices.first { replicas[$0].lifecycle == .notStarted }
+        let leaderID = replicas[leader].id
+        // Voters a change may remove or demote (not the leader itself unless allowed).
+        let removable = options.allowLeaderRemoval ? conf.voters : conf.voters.filter { $0 != leaderID }
         var candidates: [ConfChange] = []
         if let spare { candidates.append(ConfChange([ConfChangeSingle(.addLearner, replicas[spare].id)])) }
         for learner in conf.learners {
             candidates.append(ConfChange([ConfChangeSingle(.addVoter, learner)]))
             candidates.append(ConfChange([ConfChangeSingle(.removeNode, learner)]))
-            if let voter = conf.voters.randomElement(using: &faultRandom) {
+            if let voter = removable.randomElement(using: &faultRandom) {
                 let transition: ConfChange.Transition = faultRandom.chance(0.5) ? .auto : .jointImplicit
                 candidates.append(ConfChange([ConfChangeSingle(.addVoter, learner), ConfChangeSingle(.removeNode, voter)],
                                              transition: transition))
             }
         }
-        if conf.voters.count > 3, let voter = conf.voters.randomElement(using: &faultRandom) {
+        if conf.learners.count >= 2 {
+            // Remove every learner at once (a joint change).
+            candidates.append(ConfChange(conf.learners.map { ConfChangeSingle(.removeNode, $0) }, transition: .auto))
+        }
+        if let spare, let learner = conf.learners.first {
+            candidates.append(ConfChange([ConfChangeSingle(.removeNode, learner), ConfChangeSingle(.addLearner, replicas[spare].id)]))
+        }
+        if conf.voters.count > 3, let voter = removable.randomElement(using: &faultRandom) {
             candidates.append(ConfChange([ConfChangeSingle(.removeNode, voter)]))
         }
-        if conf.voters.count >= 3, let voter = conf.voters.randomElement(using: &faultRandom) {
+        if conf.voters.count >= 3, let voter = removable.randomElement(using: &faultRandom) {
             // Demote a voter to learner through a joint configuration.
             candidates.append(ConfChange([ConfChangeSingle(.addLearner, voter)], transition: .jointImplicit))
         }

@@ -9,6 +9,8 @@ extension ClusterSimulation {
               let hasReady = replicas[slot].raft?.hasReady, hasReady,
               let ready = replicas[slot].raft?.ready() else { return }
         let id = replicas[slot].id
+        let previousVote = replicas[slot].disk.visible.hardState.vote
+        let previousCommit = replicas[slot].commit
         var becameLeader = false
         if let soft = ready.softState {
             becameLeader = soft.role == .leader && replicas[slot].role != .leader
@@ -51,9 +53,33 @@ extension ClusterSimulation {
         let latency = diskRandom.chance(0.01) ? UInt64(diskRandom.int(in: 10_000...50_000))
                                               : UInt64(diskRandom.int(in: 100...3_000))
         queue.push(.persisted(slot: slot, incarnation: replicas[slot].incarnation), at: now + latency)
-        // Crash-point injection: power loss while this write is in flight (before its fsync).
-        if phase == .faults && options.injectFaults && faultRandom.chance(0.004) {
-            queue.push(.crash(slot: slot), at: now + UInt64(faultRandom.int(in: 0..<Int(latency))))
+        if phase == .faults && options.injectFaults {
+            injectReactiveFaults(slot, ready: ready, becameLeader: becameLeader, previousVote: previousVote,
+                                 previousCommit: previousCommit, diskLatency: latency)
+        }
+    }
+
+    /// Crash points and partitions timed to protocol events (all are ordinary faults: a correct core
+    /// must survive them). They make the rare interleavings behind classic Raft bugs common:
+    /// - a power loss while a just-granted vote is being persisted (then a quick restart),
+    /// - a power loss while any write is in flight,
+    /// - a new leader cut off at once (its first entries reach nobody),
+    /// - a leader cut off right after its commit index advanced (Figure 8 of the Raft paper).
+    mutating func injectReactiveFaults(_ slot: Int, ready: Ready, becameLeader: Bool, previousVote: NodeID,
+                                       previousCommit: LogIndex, diskLatency: UInt64) {
+        let beforeSync = now + UInt64(faultRandom.int(in: 0..<Int(diskLatency)))
+        if let hard = ready.hardState, hard.vote != 0, hard.vote != previousVote, hard.vote != replicas[slot].id,
+           faultRandom.chance(0.2) {
+            queue.push(.crash(slot: slot, quickRestart: true), at: beforeSync)
+        } else if faultRandom.chance(0.003) {
+            queue.push(.crash(slot: slot, quickRestart: faultRandom.chance(0.5)), at: beforeSync)
+        }
+        if becameLeader && faultRandom.chance(0.1) {
+            queue.push(.isolate(slot: slot), at: now)
+        }
+        if replicas[slot].role == .leader, let hard = ready.hardState, hard.commit > previousCommit,
+           faultRandom.chance(0.02) {
+            queue.push(.isolate(slot: slot), at: now + diskLatency + UInt64(faultRandom.int(in: 0...3_000)))
         }
     }
 
@@ -89,7 +115,13 @@ extension ClusterSimulation {
         serveReads(slot)
         replicas[slot].raft?.advance(ready)
         replicas[slot].pendingReady = nil
-        if configurationMayHaveChanged { observeConfiguration(slot) }
+        if configurationMayHaveChanged {
+            observeConfiguration(slot)
+            // Reactive fault: split the cluster while replicas disagree about the configuration.
+            if replicas[slot].role == .leader && phase == .faults && options.injectFaults && faultRandom.chance(0.3) {
+                queue.push(.partition, at: now + UInt64(faultRandom.int(in: 0...2_000)))
+            }
+        }
         guard replicas[slot].isUp else { return }
         maybeCompact(slot, force: configurationMayHaveChanged)
         driveReady(slot)
@@ -186,7 +218,10 @@ extension ClusterSimulation {
         note("node \(slot + 1) snapshots at \(snapshot.metadata.index) term \(snapshot.metadata.term) conf \(confState.voters)/\(confState.votersOutgoing) learners \(confState.learners)")
     }
 
-    /// Stops a node once it has applied a configuration that no longer contains it.
+    /// Notes when a node has applied a configuration that no longer contains it. The node keeps
+    /// running: stopping it at once can leave the others without a quorum (for example in a joint
+    /// configuration whose outgoing half still needs its vote, when the commit of the leave never
+    /// reached them). The liveness phase only requires members of the final configuration.
     mutating func observeConfiguration(_ slot: Int) {
         guard let conf = replicas[slot].raft?.status.confState, !conf.voters.isEmpty else { return }
         let id = replicas[slot].id
@@ -194,15 +229,9 @@ extension ClusterSimulation {
             || conf.learnersNext.contains(id)
         if isMember {
             replicas[slot].wasMember = true
-        } else if replicas[slot].wasMember {
-            note("node \(id) applied its own removal and stops")
-            replicas[slot].lifecycle = .removed
-            replicas[slot].raft = nil
-            replicas[slot].pendingReady = nil
-            replicas[slot].role = .follower
-            replicas[slot].pendingWrites = [:]
-            replicas[slot].pendingReads = [:]
-            replicas[slot].waitingReads = []
+        } else if replicas[slot].wasMember && !replicas[slot].retired {
+            replicas[slot].retired = true
+            note("node \(id) applied its own removal (keeps running)")
         }
     }
 

@@ -79,11 +79,22 @@ extension ClusterSimulation {
         guard elapsedTicks > options.livenessTicks else { return }
         if acked < Self.livenessWriteCount {
             let leader = leaderSlot().map { "node \($0 + 1)" } ?? "none"
-            fail(.liveness, "\(acked)/\(Self.livenessWriteCount) liveness writes committed within \(options.livenessTicks) ticks after faults stopped (leader: \(leader))")
+            fail(.liveness, "\(acked)/\(Self.livenessWriteCount) liveness writes committed within \(options.livenessTicks) ticks after faults stopped (leader: \(leader)); \(clusterState())")
         } else {
             let lagging = (laggingMembers(behind: highestAck) ?? []).map { "node \($0 + 1) applied \(replicas[$0].machine.appliedIndex)" }
             fail(.acknowledgedApplied, "acknowledged write at index \(highestAck) not applied within \(options.livenessTicks) ticks: \(lagging.joined(separator: ", "))")
         }
+    }
+
+    /// One line per started node: role, term, vote, commit, log bounds and configuration.
+    func clusterState() -> String {
+        replicas.indices.compactMap { slot -> String? in
+            guard let status = replicas[slot].raft?.status else { return nil }
+            let c = status.confState
+            return "node \(slot + 1): \(status.role) term \(status.term) vote \(status.vote) commit \(status.commit) "
+                + "log \(status.firstIndex)...\(status.lastIndex) (last term \(replicas[slot].disk.visible.term(at: status.lastIndex).map(String.init) ?? "?")) "
+                + "conf \(c.voters)/\(c.votersOutgoing) learners \(c.learners)"
+        }.joined(separator: "; ")
     }
 
     /// Live members (per the leader's configuration) that have not applied `index`; nil without a leader.

@@ -8,10 +8,14 @@ public struct ClusterSimulation: Sendable {
         case tick(slot: Int, incarnation: UInt64)
         case deliver(Message)
         case persisted(slot: Int, incarnation: UInt64)
-        case crash(slot: Int)
+        case crash(slot: Int, quickRestart: Bool)
         case restart(slot: Int)
         case nemesis
         case client
+        /// Reactive fault: cut `slot` off from everyone.
+        case isolate(slot: Int)
+        /// Reactive fault: a random symmetric partition.
+        case partition
     }
 
     enum Phase: Sendable { case faults, liveness, done }
@@ -38,6 +42,10 @@ public struct ClusterSimulation: Sendable {
     }
 
     public let options: SimulationOptions
+    /// Flow-control settings drawn per run (one entry per message sometimes, to split batches).
+    let maxSizePerMsg: Int
+    let maxInflightMsgs: Int
+    let maxInflightBytes: Int
     var replicas: [Replica] = []
     var network: SimulatedNetwork
     var queue = EventQueue<Event>()
@@ -80,6 +88,9 @@ public struct ClusterSimulation: Sendable {
         diskRandom = .derived(seed: options.seed, stream: 3)
         workloadRandom = .derived(seed: options.seed, stream: 4)
         var setupRandom = Xoshiro256StarStar.derived(seed: options.seed, stream: 5)
+        maxSizePerMsg = [1, 32, 512, 1 << 20][setupRandom.int(in: 0..<4)]
+        maxInflightMsgs = [1, 2, 8, 256][setupRandom.int(in: 0..<4)]
+        maxInflightBytes = [0, 4 << 10, 1 << 20][setupRandom.int(in: 0..<3)]
         for slot in 0..<slots {
             replicas.append(Replica(id: NodeID(slot + 1), isInitialMember: slot < options.nodeCount,
                                     keyCount: options.keyCount, snapshotEvery: setupRandom.int(in: 5...60)))
@@ -145,9 +156,9 @@ public struct ClusterSimulation: Sendable {
             guard replicas[slot].isUp, replicas[slot].incarnation == incarnation,
                   replicas[slot].pendingReady != nil else { return }
             finishReady(slot)
-        case .crash(let slot):
+        case .crash(let slot, let quickRestart):
             guard replicas[slot].isUp, phase == .faults else { return }
-            crashNode(slot)
+            crashNode(slot, quickRestart: quickRestart)
         case .restart(let slot):
             guard replicas[slot].lifecycle == .down else { return }
             startNode(slot)
@@ -155,6 +166,12 @@ public struct ClusterSimulation: Sendable {
             guard phase == .faults else { return }
             if options.injectFaults || options.reconfigure { nemesisAction() }
             queue.push(.nemesis, at: now + UInt64(faultRandom.int(in: 10_000...150_000)))
+        case .isolate(let slot):
+            guard phase == .faults else { return }
+            isolate(slot)
+        case .partition:
+            guard phase == .faults else { return }
+            randomPartition()
         case .client:
             if phase == .faults { clientAction() } else if phase == .liveness { livenessClientAction() }
             queue.push(.client, at: now + UInt64(workloadRandom.int(in: 1_000...15_000)))
@@ -173,10 +190,12 @@ public struct ClusterSimulation: Sendable {
             trace.combine(UInt64(m.entries.count))
             trace.combine(m.commit)
         case .persisted(let slot, _): trace.combine(3); trace.combine(UInt64(slot))
-        case .crash(let slot): trace.combine(4); trace.combine(UInt64(slot))
+        case .crash(let slot, _): trace.combine(4); trace.combine(UInt64(slot))
         case .restart(let slot): trace.combine(5); trace.combine(UInt64(slot))
         case .nemesis: trace.combine(6)
         case .client: trace.combine(7)
+        case .isolate(let slot): trace.combine(8); trace.combine(UInt64(slot))
+        case .partition: trace.combine(9)
         }
     }
 
@@ -233,7 +252,8 @@ public struct ClusterSimulation: Sendable {
 
     func raftConfig(for slot: Int) -> RaftConfig {
         RaftConfig(id: replicas[slot].id, electionTick: options.electionTick, heartbeatTick: options.heartbeatTick,
-                   maxSizePerMsg: 512, maxInflightMsgs: 4, maxInflightBytes: 4 << 10,
+                   maxSizePerMsg: maxSizePerMsg, maxInflightMsgs: maxInflightMsgs,
+                   maxInflightBytes: maxInflightBytes == 0 ? 0 : max(maxInflightBytes, maxSizePerMsg),
                    maxUncommittedEntriesSize: 64 << 10, maxEntrySize: 1 << 10, preVote: true, checkQuorum: true,
                    readOnlyOption: .safe, testingFaults: options.fault.map { [$0] } ?? [])
     }
@@ -272,7 +292,7 @@ public struct ClusterSimulation: Sendable {
         driveReady(slot)
     }
 
-    mutating func crashNode(_ slot: Int) {
+    mutating func crashNode(_ slot: Int, quickRestart: Bool = false) {
         guard replicas[slot].isUp else { return }
         stats.crashes += 1
         replicas[slot].lifecycle = .down
@@ -288,7 +308,8 @@ public struct ClusterSimulation: Sendable {
         replicas[slot].disk.crash(mode: torn ? .tornPrefix : .loseUnsynced, using: &diskRandom)
         note("node \(slot + 1) CRASHES (\(torn ? "torn" : "clean")): last index \(before) -> \(replicas[slot].disk.durable.lastIndex), durable term \(replicas[slot].disk.durable.hardState.term) vote \(replicas[slot].disk.durable.hardState.vote)")
         if phase == .faults {
-            let downtime = faultRandom.chance(0.5) ? faultRandom.int(in: 1_000...40_000) : faultRandom.int(in: 40_000...600_000)
+            let downtime = quickRestart ? faultRandom.int(in: 200...5_000)
+                : faultRandom.chance(0.5) ? faultRandom.int(in: 1_000...40_000) : faultRandom.int(in: 40_000...600_000)
             queue.push(.restart(slot: slot), at: now + UInt64(downtime))
         }
     }

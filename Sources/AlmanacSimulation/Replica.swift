@@ -7,8 +7,6 @@ struct Replica: Sendable {
         case notStarted
         case up
         case down
-        /// Saw its own removal applied; stopped for good.
-        case removed
     }
 
     struct PendingRead: Sendable {
@@ -35,6 +33,8 @@ struct Replica: Sendable {
     var durableCommit: LogIndex = 0
     /// Whether this node has seen itself in an applied configuration.
     var wasMember = false
+    /// Has applied a configuration without itself.
+    var retired = false
     /// Core invariant breaches already collected from this life's node.
     var coreAssertionsSeen = 0
     /// Applied entries between application snapshots (drawn per node).

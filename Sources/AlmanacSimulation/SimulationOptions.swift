@@ -24,6 +24,10 @@ public struct SimulationOptions: Sendable, Hashable {
     public var injectFaults: Bool
     /// Whether membership changes, leadership transfers and forced elections run during the fault phase.
     public var reconfigure: Bool
+    /// Whether membership changes may remove or demote the current leader itself. Off by default:
+    /// with configurations taking effect when applied, removing the leader can deadlock the cluster
+    /// (see docs/simulation.md, "Bugs found"); operators transfer leadership away first.
+    public var allowLeaderRemoval: Bool
     /// How many of the latest notable events (elections, crashes, partitions, ...) the report keeps,
     /// for debugging a failed seed. 0 keeps none and costs nothing. Does not change the run.
     public var eventLogLength: Int
@@ -31,7 +35,8 @@ public struct SimulationOptions: Sendable, Hashable {
     public init(seed: UInt64, steps: Int = 10_000, nodeCount: Int = 3, spareNodeCount: Int = 2,
                 fault: SafetyFault? = nil, keyCount: Int = 4, tickMicros: UInt64 = 10_000,
                 electionTick: Int = 10, heartbeatTick: Int = 2, livenessTicks: Int = 400,
-                injectFaults: Bool = true, reconfigure: Bool = true, eventLogLength: Int = 0) {
+                injectFaults: Bool = true, reconfigure: Bool = true, allowLeaderRemoval: Bool = false,
+                eventLogLength: Int = 0) {
         self.seed = seed
         self.steps = steps
         self.nodeCount = nodeCount
@@ -44,6 +49,7 @@ public struct SimulationOptions: Sendable, Hashable {
         self.livenessTicks = livenessTicks
         self.injectFaults = injectFaults
         self.reconfigure = reconfigure
+        self.allowLeaderRemoval = allowLeaderRemoval
         self.eventLogLength = eventLogLength
     }
 
@@ -51,6 +57,7 @@ public struct SimulationOptions: Sendable, Hashable {
     public var reproduceCommand: String {
         var command = "swift run almanac simulate --seed \(seed) --steps \(steps) --nodes \(nodeCount)"
         if let fault { command += " --fault \(fault.rawValue)" }
+        if allowLeaderRemoval { command += " --allow-leader-removal" }
         return command
     }
 }

@@ -28,6 +28,9 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Deliberately broken Raft rule: \(SafetyFault.allCases.map(\.rawValue).joined(separator: ", ")).")
     var fault: String?
 
+    @Flag(help: "Let membership changes remove or demote the current leader itself.")
+    var allowLeaderRemoval = false
+
     @Option(help: "On failure, replay the seed and print its last N notable events.")
     var log: Int = 0
 
@@ -51,7 +54,8 @@ struct SimulateCommand: ParsableCommand {
             let (runSeed, overflow) = seed.addingReportingOverflow(UInt64(offset))
             if overflow { break }
             let report = ClusterSimulation.run(
-                SimulationOptions(seed: runSeed, steps: steps, nodeCount: nodes, fault: safetyFault))
+                SimulationOptions(seed: runSeed, steps: steps, nodeCount: nodes, fault: safetyFault,
+                                  allowLeaderRemoval: allowLeaderRemoval))
             if !report.passed { failures += 1 }
             if verbose || !report.passed || seeds == 1 { print(report.summary) }
             if !report.passed && log > 0 {
