@@ -90,6 +90,17 @@ extension ClusterSimulation {
         note("partition \(shuffled[..<cut].map { $0 + 1 }) | \(shuffled[cut...].map { $0 + 1 })")
     }
 
+    /// Puts the leader on the minority side of a partition (with up to (n-1)/2 - 1 random others).
+    mutating func partitionLeaderIntoMinority(_ leader: Int) {
+        let others = liveSlots.filter { $0 != leader }.shuffled(using: &faultRandom)
+        let minorityExtra = faultRandom.int(in: 0...max(0, (others.count + 1) / 2 - 1))
+        let side = [leader] + others.prefix(minorityExtra)
+        network.healAll()
+        network.partition(side, Array(others.dropFirst(minorityExtra)))
+        stats.partitions += 1
+        note("partition leader-minority \(side.map { $0 + 1 }) | \(others.dropFirst(minorityExtra).map { $0 + 1 })")
+    }
+
     /// Cuts `slot` off from every other node, both directions.
     mutating func isolate(_ slot: Int) {
         network.healAll()
@@ -116,10 +127,6 @@ extension ClusterSimulation {
                                              transition: transition))
             }
         }
-        if conf.learners.count >= 2 {
-            // Remove every learner at once (a joint change).
-            candidates.append(ConfChange(conf.learners.map { ConfChangeSingle(.removeNode, $0) }, transition: .auto))
-        }
         if let spare, let learner = conf.learners.first {
             candidates.append(ConfChange([ConfChangeSingle(.removeNode, learner), ConfChangeSingle(.addLearner, replicas[spare].id)]))
         }
@@ -131,7 +138,11 @@ extension ClusterSimulation {
             candidates.append(ConfChange([ConfChangeSingle(.addLearner, voter)], transition: .jointImplicit))
         }
         guard !candidates.isEmpty else { return }
-        let change = candidates[faultRandom.int(in: 0..<candidates.count)]
+        var change = candidates[faultRandom.int(in: 0..<candidates.count)]
+        if conf.learners.count >= 2 && faultRandom.chance(0.3) {
+            // Learner churn: drop every learner at once (a joint change with several steps).
+            change = ConfChange(conf.learners.map { ConfChangeSingle(.removeNode, $0) }, transition: .jointImplicit)
+        }
         do {
             try replicas[leader].raft?.proposeConfChange(change)
         } catch {

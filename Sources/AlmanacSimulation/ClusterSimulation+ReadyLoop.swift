@@ -74,12 +74,12 @@ extension ClusterSimulation {
         } else if faultRandom.chance(0.003) {
             queue.push(.crash(slot: slot, quickRestart: faultRandom.chance(0.5)), at: beforeSync)
         }
-        if becameLeader && faultRandom.chance(0.1) {
+        if becameLeader && faultRandom.chance(0.15) {
             queue.push(.isolate(slot: slot), at: now)
         }
         if replicas[slot].role == .leader, let hard = ready.hardState, hard.commit > previousCommit,
-           faultRandom.chance(0.02) {
-            queue.push(.isolate(slot: slot), at: now + diskLatency + UInt64(faultRandom.int(in: 0...3_000)))
+           faultRandom.chance(0.05) {
+            queue.push(.isolate(slot: slot), at: now + UInt64(faultRandom.int(in: 0...1_000)))
         }
     }
 
@@ -117,9 +117,10 @@ extension ClusterSimulation {
         replicas[slot].pendingReady = nil
         if configurationMayHaveChanged {
             observeConfiguration(slot)
-            // Reactive fault: split the cluster while replicas disagree about the configuration.
+            // Reactive fault: split the cluster while replicas disagree about the configuration,
+            // with the leader on the minority side.
             if replicas[slot].role == .leader && phase == .faults && options.injectFaults && faultRandom.chance(0.3) {
-                queue.push(.partition, at: now + UInt64(faultRandom.int(in: 0...2_000)))
+                queue.push(.partitionLeaderMinority(slot: slot), at: now + UInt64(faultRandom.int(in: 0...2_000)))
             }
         }
         guard replicas[slot].isUp else { return }

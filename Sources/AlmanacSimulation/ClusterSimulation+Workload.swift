@@ -26,13 +26,14 @@ extension ClusterSimulation {
         let opID = nextOperationID
         nextOperationID += 1
         let command = KeyValueCommand(opID: opID, key: UInt8(key))
-        do {
+        do throws(RaftError) {
             guard let index = try replicas[slot].raft?.propose(command.encoded) else { return nil }
             history.append(KeyValueOperation(key: key, kind: .write(value: opID), invoked: now, completed: nil))
             // An earlier proposal recorded at the same index was lost at this node; its outcome stays unknown.
             replicas[slot].pendingWrites[index] = history.count - 1
             return history.count - 1
         } catch {
+            lastProposalError = error
             return nil
         }
     }
@@ -54,10 +55,10 @@ extension ClusterSimulation {
     mutating func livenessClientAction() {
         let acked = livenessWrites.filter { history[$0].completed != nil }.count
         guard acked < Self.livenessWriteCount else { return }
-        let inFlight = livenessWrites.contains { position in
-            history[position].completed == nil && !failedWrites.contains(position)
-                && replicas.contains { $0.isUp && $0.pendingWrites.values.contains(position) }
-        }
+        // Retry with a fresh write when the latest one is still unacknowledged after two election
+        // timeouts (a leader change may have dropped it).
+        let retryAfter = 2 * UInt64(options.electionTick) * options.tickMicros
+        let inFlight = livenessWrites.last.map { history[$0].completed == nil && now - history[$0].invoked < retryAfter } ?? false
         guard !inFlight, let leader = leaderSlot() else { return }
         if let position = propose(at: leader, key: workloadRandom.int(in: 0..<options.keyCount)) {
             livenessWrites.append(position)
@@ -79,7 +80,7 @@ extension ClusterSimulation {
         guard elapsedTicks > options.livenessTicks else { return }
         if acked < Self.livenessWriteCount {
             let leader = leaderSlot().map { "node \($0 + 1)" } ?? "none"
-            fail(.liveness, "\(acked)/\(Self.livenessWriteCount) liveness writes committed within \(options.livenessTicks) ticks after faults stopped (leader: \(leader)); \(clusterState())")
+            fail(.liveness, "\(acked)/\(Self.livenessWriteCount) liveness writes committed within \(options.livenessTicks) ticks after faults stopped (leader: \(leader), last refusal: \(lastProposalError.map { "\($0)" } ?? "none")); \(clusterState())")
         } else {
             let lagging = (laggingMembers(behind: highestAck) ?? []).map { "node \($0 + 1) applied \(replicas[$0].machine.appliedIndex)" }
             fail(.acknowledgedApplied, "acknowledged write at index \(highestAck) not applied within \(options.livenessTicks) ticks: \(lagging.joined(separator: ", "))")

@@ -14,8 +14,8 @@ public struct ClusterSimulation: Sendable {
         case client
         /// Reactive fault: cut `slot` off from everyone.
         case isolate(slot: Int)
-        /// Reactive fault: a random symmetric partition.
-        case partition
+        /// Reactive fault: the leader `slot` ends up on the minority side of a partition.
+        case partitionLeaderMinority(slot: Int)
     }
 
     enum Phase: Sendable { case faults, liveness, done }
@@ -73,6 +73,8 @@ public struct ClusterSimulation: Sendable {
     var failedWrites: Set<Int> = []
     var acknowledged: [(opID: UInt64, index: LogIndex)] = []
     var nextOperationID: UInt64 = 1
+    /// The latest refusal of a proposal (for liveness diagnostics).
+    var lastProposalError: RaftError?
 
     // Liveness phase.
     var livenessStart: UInt64 = 0
@@ -169,9 +171,9 @@ public struct ClusterSimulation: Sendable {
         case .isolate(let slot):
             guard phase == .faults else { return }
             isolate(slot)
-        case .partition:
+        case .partitionLeaderMinority(let slot):
             guard phase == .faults else { return }
-            randomPartition()
+            partitionLeaderIntoMinority(slot)
         case .client:
             if phase == .faults { clientAction() } else if phase == .liveness { livenessClientAction() }
             queue.push(.client, at: now + UInt64(workloadRandom.int(in: 1_000...15_000)))
@@ -195,7 +197,7 @@ public struct ClusterSimulation: Sendable {
         case .nemesis: trace.combine(6)
         case .client: trace.combine(7)
         case .isolate(let slot): trace.combine(8); trace.combine(UInt64(slot))
-        case .partition: trace.combine(9)
+        case .partitionLeaderMinority(let slot): trace.combine(9); trace.combine(UInt64(slot))
         }
     }
 

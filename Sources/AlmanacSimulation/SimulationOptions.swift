@@ -32,7 +32,7 @@ public struct SimulationOptions: Sendable, Hashable {
     /// for debugging a failed seed. 0 keeps none and costs nothing. Does not change the run.
     public var eventLogLength: Int
 
-    public init(seed: UInt64, steps: Int = 10_000, nodeCount: Int = 3, spareNodeCount: Int = 2,
+    public init(seed: UInt64, steps: Int = 10_000, nodeCount: Int = 3, spareNodeCount: Int = 4,
                 fault: SafetyFault? = nil, keyCount: Int = 4, tickMicros: UInt64 = 10_000,
                 electionTick: Int = 10, heartbeatTick: Int = 2, livenessTicks: Int = 400,
                 injectFaults: Bool = true, reconfigure: Bool = true, allowLeaderRemoval: Bool = false,

@@ -31,7 +31,7 @@ struct SimulateCommand: ParsableCommand {
     @Flag(help: "Let membership changes remove or demote the current leader itself.")
     var allowLeaderRemoval = false
 
-    @Option(help: "On failure, replay the seed and print its last N notable events.")
+    @Option(help: "On failure (or always with --verbose), replay the seed and print its last N notable events.")
     var log: Int = 0
 
     @Flag(help: "Print a summary line for every seed, not only failures.")
@@ -58,7 +58,7 @@ struct SimulateCommand: ParsableCommand {
                                   allowLeaderRemoval: allowLeaderRemoval))
             if !report.passed { failures += 1 }
             if verbose || !report.passed || seeds == 1 { print(report.summary) }
-            if !report.passed && log > 0 {
+            if (!report.passed || verbose) && log > 0 {
                 var replay = report.options
                 replay.eventLogLength = log
                 for line in ClusterSimulation.run(replay).eventLog { print("    " + line) }
