@@ -38,7 +38,7 @@ struct ProgressTracker: Sendable {
     var votes: [NodeID: Bool] = [:]
     let maxInflight: Int
     let maxInflightBytes: Int
-    /// Deliberate fault ``SafetyFault/learnerVotes``: learners count in every quorum.
+    /// Deliberate fault ``SafetyFault/learnerVotes``: learners' vote grants count in elections.
     let learnersCountAsVoters: Bool
 
     init(config: TrackerConfig, maxInflight: Int, maxInflightBytes: Int, learnersCountAsVoters: Bool,
@@ -61,17 +61,10 @@ struct ProgressTracker: Sendable {
     /// Every tracked peer, sorted (deterministic iteration).
     var ids: [NodeID] { progress.keys.sorted() }
 
-    /// The configuration whose quorums decide elections and commitment. This is where the
-    /// "learners never vote" rule lives (broken on purpose by ``SafetyFault/learnerVotes``).
-    var quorum: JointConfig {
-        guard learnersCountAsVoters else { return config.voters }
-        var incoming = config.voters.incoming
-        for id in config.learners { incoming.insert(id) }
-        for id in config.learnersNext { incoming.insert(id) }
-        return JointConfig(incoming: incoming, outgoing: config.voters.outgoing)
-    }
+    /// The configuration whose quorums decide elections and commitment: the voters only.
+    var quorum: JointConfig { config.voters }
 
-    func isVoter(_ id: NodeID) -> Bool { quorum.contains(id) }
+    func isVoter(_ id: NodeID) -> Bool { config.voters.contains(id) }
 
     /// The largest index replicated on a quorum, per the peers' `match`.
     func committedIndex() -> LogIndex {
@@ -90,7 +83,21 @@ struct ProgressTracker: Sendable {
         for id in quorum.allIDs {
             if let v = votes[id] { if v { granted += 1 } else { rejected += 1 } }
         }
-        return (granted, rejected, quorum.voteResult(votes))
+        guard learnersCountAsVoters else { return (granted, rejected, quorum.voteResult(votes)) }
+        // Deliberate fault: a learner's grant counts towards the voters' majority (of each half).
+        let learnerGrants = (config.learners + config.learnersNext).filter { votes[$0] == true }.count
+        func half(_ c: MajorityConfig) -> VoteResult {
+            if c.isEmpty { return .won }
+            var yes = learnerGrants, missing = 0
+            for id in c.ids {
+                switch votes[id] { case .some(true): yes += 1; case .some(false): break; case .none: missing += 1 }
+            }
+            let q = c.count / 2 + 1
+            return yes >= q ? .won : (yes + missing >= q ? .pending : .lost)
+        }
+        let a = half(quorum.incoming), b = half(quorum.outgoing)
+        let result: VoteResult = a == b ? a : (a == .lost || b == .lost ? .lost : .pending)
+        return (granted, rejected, result)
     }
 
     /// Whether a quorum was recently active (`self` always counts).

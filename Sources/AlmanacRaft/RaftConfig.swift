@@ -12,7 +12,8 @@ public enum SafetyFault: String, Sendable, Hashable, CaseIterable {
     case commitPreviousTermByCounting
     /// Grant votes in `messages` (before the vote is durable) instead of `messagesAfterPersist`.
     case skipPersistBeforeVote
-    /// Let learners vote and count towards quorums.
+    /// Let learners vote: their grants count towards the voters' majority in elections
+    /// (commitment still counts voters only, so quorums stop intersecting).
     case learnerVotes
 }
 

@@ -122,6 +122,7 @@ extension RaftNode {
             if leadTransferee != 0 { leadTransferee = 0 } // transfer abandoned after an election timeout
         }
         guard role == .leader else { return }
+        maybeHandOverAfterRemoval()
         for peer in tracker.ids where peer != id {
             guard var pr = tracker.progress[peer], pr.state == .snapshot else { continue }
             pr.ticksInSnapshot += 1
@@ -167,7 +168,10 @@ extension RaftNode {
             if kind == .preElection { runCampaign(.election, transfer: false) } else { becomeLeader() }
             return
         }
-        for peer in tracker.quorum.allIDs where peer != id {
+        // Vote requests go to voters (and, with the deliberate learnerVotes fault, to learners too).
+        var electorate = tracker.quorum.allIDs
+        if tracker.learnersCountAsVoters { electorate = tracker.ids }
+        for peer in electorate where peer != id {
             var m = Message(type: type, from: id, to: peer, term: voteTerm, logTerm: log.lastTerm,
                             index: log.lastIndex)
             if transfer { m.context = RaftNode.transferContext }
@@ -181,7 +185,7 @@ extension RaftNode {
         let responseType: MessageType = m.type == .preVote ? .preVoteResponse : .voteResponse
         if canVote && log.isUpToDate(lastIndex: m.index, lastTerm: m.logTerm) {
             // Pre-vote grants answer at the candidate's future term; real grants at our (equal) term.
-            var r = message(responseType, to: m.from)
+            var r = voteResponse(responseType, to: m.from)
             r.term = m.term
             send(r)
             if m.type == .vote {
@@ -189,10 +193,28 @@ extension RaftNode {
                 vote = m.from
             }
         } else {
-            var r = message(responseType, to: m.from)
+            var r = voteResponse(responseType, to: m.from)
             r.reject = true
             send(r)
         }
+    }
+
+    /// A vote response that also tells the candidate our commit index and that entry's term.
+    func voteResponse(_ type: MessageType, to: NodeID) -> Message {
+        var r = message(type, to: to)
+        r.commit = log.committed
+        r.logTerm = log.term(at: log.committed) ?? 0
+        return r
+    }
+
+    /// Adopts a commit index reported in a vote response when we hold the same entry (same index
+    /// and term: by Log Matching the whole prefix is identical, and being committed is a global
+    /// fact). This unwedges voters that still need a removed node's vote because they have not
+    /// learned that the configuration change removing it committed: they learn it, apply it, and
+    /// stop needing that vote.
+    mutating func learnCommit(from m: Message) {
+        guard m.commit > log.committed, m.commit <= log.lastIndex, log.matchTerm(m.commit, m.logTerm) else { return }
+        commit(to: m.commit)
     }
 
     mutating func handleVoteResponse(_ m: Message) {
@@ -211,6 +233,7 @@ extension RaftNode {
 
     /// The term rules common to every role (Raft §5.1), then dispatch by role.
     mutating func stepMessage(_ m: Message) {
+        if m.type == .voteResponse || m.type == .preVoteResponse { learnCommit(from: m) }
         if m.term > term {
             if m.type == .vote || m.type == .preVote {
                 let force = m.context == RaftNode.transferContext

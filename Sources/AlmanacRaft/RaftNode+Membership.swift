@@ -14,24 +14,25 @@ extension RaftNode {
         guard let next = try? tracker.applying(change, lastIndex: log.lastIndex) else { return }
         tracker = next
         guard role == .leader else { return }
-        if !tracker.isVoter(id) {
-            stepDownAfterRemoval()
-            return
-        }
         if leadTransferee != 0 && !tracker.isVoter(leadTransferee) { leadTransferee = 0 }
         // Quorums changed: maybe commit, and start replicating to added peers.
         maybeCommit()
         appendsPending = true
+        maybeHandOverAfterRemoval()
     }
 
-    /// The leader left the voters: hand leadership to the most up-to-date voter, then step down.
-    mutating func stepDownAfterRemoval() {
-        let candidates = tracker.quorum.allIDs.filter { $0 != id }
-        if let best = candidates.max(by: { (tracker.progress[$0]?.match ?? 0, $1) < (tracker.progress[$1]?.match ?? 0, $0) }),
-           tracker.progress[best]?.match == log.lastIndex {
-            send(message(.timeoutNow, to: best))
-        }
-        becomeFollower(term: term, leader: 0)
+    /// A leader that is no longer a voter keeps leading (its own copy no longer counts: quorums
+    /// are the voters') but hands leadership to the most up-to-date voter and refuses proposals
+    /// meanwhile. Stepping down at once could wedge the group: voters that have not yet applied the
+    /// change still need this node's vote, which it would refuse them while its log is longer.
+    mutating func maybeHandOverAfterRemoval() {
+        guard role == .leader, !tracker.isVoter(id), leadTransferee == 0 else { return }
+        let voters = tracker.quorum.allIDs.filter { $0 != id }
+        guard let best = voters.max(by: { a, b in
+            let ma = tracker.progress[a]?.match ?? 0, mb = tracker.progress[b]?.match ?? 0
+            return ma != mb ? ma < mb : a > b
+        }) else { return }
+        try? startTransfer(to: best)
     }
 
     /// Leader: once a joint configuration with `autoLeave` is applied, propose leaving it.
@@ -45,7 +46,7 @@ extension RaftNode {
 
     mutating func startTransfer(to target: NodeID) throws(RaftError) {
         if target == id { return } // already the leader
-        guard let pr = tracker.progress[target], tracker.isVoter(target), !pr.isLearner || tracker.learnersCountAsVoters
+        guard let pr = tracker.progress[target], tracker.isVoter(target)
         else { throw .unknownNode(target) }
         if leadTransferee == target { return }
         leadTransferee = target

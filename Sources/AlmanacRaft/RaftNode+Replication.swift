@@ -246,8 +246,9 @@ extension RaftNode {
             return false
         }
         let cs = meta.confState
-        let members = Set(cs.voters).union(cs.learners).union(cs.votersOutgoing).union(cs.learnersNext)
-        guard members.contains(id) else { return false }
+        // Installed even when the snapshot's configuration lacks this node: the leader sends only to
+        // members of its current configuration, so later entries re-add us. (Refusing, as etcd does,
+        // wedges a re-added node until the leader happens to take a newer snapshot.)
         // Discards every entry (the suffix after the snapshot conflicts or is missing).
         log.restore(snap)
         tracker = ProgressTracker(config: TrackerConfig(cs), maxInflight: config.maxInflightMsgs,

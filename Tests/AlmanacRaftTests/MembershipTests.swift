@@ -29,17 +29,28 @@ import Testing
         #expect(net.status(4).role == .follower)
     }
 
-    @Test func section6_learnerVotesFaultLetsLearnerCountInQuorum() throws {
-        var net = TestNetwork(voters: [1, 2, 3], learners: [4, 5]) { $0.testingFaults = [.learnerVotes] }
+    /// Voter 3 and learner 4 are cut off together while 1 and 2 commit more entries; then 3
+    /// campaigns. Returns whether 3 became leader, and whether its log lacks committed entries.
+    static func staleCandidateWithLearner(faults: Set<SafetyFault>) throws -> (won: Bool, missesCommitted: Bool) {
+        var net = TestNetwork(voters: [1, 2, 3], learners: [4]) {
+            $0.preVote = false; $0.checkQuorum = false; $0.testingFaults = faults
+        }
         net.campaign(1)
-        net.tickAll(2)
-        net.isolate(2)
-        net.isolate(3)
-        for a: NodeID in [1, 4, 5] { for b: NodeID in [1, 4, 5] { net.cut.remove([a, b]) } }
-        let commit = net.status(1).commit
-        try net.propose(1, [9])
-        net.tickAll(1)
-        #expect(net.status(1).commit > commit, "with the fault, two learners and the leader form a quorum")
+        try net.propose(1, [1])
+        for a: NodeID in [3, 4] { for b: NodeID in [1, 2] { net.cutLink(a, b) } }
+        for i in 2..<5 { try net.propose(1, [UInt8(i)]) }
+        net.campaign(3)
+        return (net.status(3).role == .leader, net.status(3).lastIndex < net.status(1).commit)
+    }
+
+    @Test func section6_learnerVoteIsNotCounted() throws {
+        let r = try Self.staleCandidateWithLearner(faults: [])
+        #expect(!r.won, "a candidate must not win with a learner's vote")
+    }
+
+    @Test func section6_learnerVotesFaultElectsLeaderMissingCommittedEntries() throws {
+        let r = try Self.staleCandidateWithLearner(faults: [.learnerVotes])
+        #expect(r.won && r.missesCommitted, "the deliberate fault must elect a leader lacking committed entries")
     }
 
     @Test func section6_jointConsensusReplacesVotersWithAutoLeave() throws {
