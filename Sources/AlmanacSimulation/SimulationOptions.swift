@@ -136,6 +136,8 @@ public struct SimulationReport: Sendable {
         text += " crashes=\(stats.crashes) (torn \(stats.tornCrashes)) partitions=\(stats.partitions)"
         text += " confChanges=\(stats.membershipChanges) transfers=\(stats.transfers) snapshots=\(stats.applicationSnapshots)/\(stats.snapshotsInstalled)"
         text += " acks=\(stats.writesAcknowledged) reads=\(stats.readsCompleted) trace=\(String(traceHash, radix: 16))"
+        if stats.linearizabilityInconclusive { text += " (linearizability check inconclusive)" }
+        if stats.coreAssertions > 0 { text += "\n  core assertions: \(stats.coreAssertions), first: \(stats.firstCoreAssertion ?? "")" }
         if violation != nil { text += "\n  reproduce: \(options.reproduceCommand)" }
         return text
     }

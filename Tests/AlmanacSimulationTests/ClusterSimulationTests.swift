@@ -85,6 +85,7 @@ import Testing
         let report = ClusterSimulation.run(SimulationBudget.options(seed: seed))
         #expect(report.violation == nil, "\(report.summary)")
         #expect(report.stats.faultSteps == SimulationBudget.ciSteps)
+        #expect(!report.stats.linearizabilityInconclusive, "\(report.summary)")
     }
 }
 
