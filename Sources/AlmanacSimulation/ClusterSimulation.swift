@@ -81,7 +81,10 @@ public struct ClusterSimulation: Sendable {
     var livenessWrites: [Int] = []
     static let livenessWriteCount = 3
 
-    public init(options: SimulationOptions) {
+    /// - Parameter makeStorage: the disk of each node id (the in-memory model by default; a real WAL
+    ///   on a faulty file system can stand in). It must be deterministic for replays to hold.
+    public init(options: SimulationOptions,
+                makeStorage: (NodeID) -> any SimulatedRaftStorage = { _ in InMemoryRaftStorage() }) {
         self.options = options
         let slots = options.nodeCount + options.spareNodeCount
         network = SimulatedNetwork(slots: slots)
@@ -95,7 +98,8 @@ public struct ClusterSimulation: Sendable {
         maxInflightBytes = [0, 4 << 10, 1 << 20][setupRandom.int(in: 0..<3)]
         for slot in 0..<slots {
             replicas.append(Replica(id: NodeID(slot + 1), isInitialMember: slot < options.nodeCount,
-                                    keyCount: options.keyCount, snapshotEvery: setupRandom.int(in: 5...60)))
+                                    keyCount: options.keyCount, snapshotEvery: setupRandom.int(in: 5...60),
+                                    disk: makeStorage(NodeID(slot + 1))))
         }
     }
 

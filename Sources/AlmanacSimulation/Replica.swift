@@ -17,7 +17,7 @@ struct Replica: Sendable {
     let id: NodeID
     let isInitialMember: Bool
     var raft: RaftNode?
-    var disk = InMemoryRaftStorage()
+    var disk: any SimulatedRaftStorage
     var machine: KeyValueStateMachine
     var lifecycle: Lifecycle
     /// Bumped at every start, so events of an earlier life are ignored.
@@ -46,8 +46,9 @@ struct Replica: Sendable {
     /// Reads confirmed by Raft, waiting for the state machine to reach their index.
     var waitingReads: [(read: PendingRead, index: LogIndex)] = []
 
-    init(id: NodeID, isInitialMember: Bool, keyCount: Int, snapshotEvery: Int) {
+    init(id: NodeID, isInitialMember: Bool, keyCount: Int, snapshotEvery: Int, disk: any SimulatedRaftStorage) {
         self.id = id
+        self.disk = disk
         self.isInitialMember = isInitialMember
         self.machine = KeyValueStateMachine(keyCount: keyCount)
         self.lifecycle = .notStarted
