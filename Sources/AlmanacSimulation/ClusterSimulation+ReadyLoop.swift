@@ -136,6 +136,7 @@ extension ClusterSimulation {
         }
         let command = replicas[slot].machine.apply(entry)
         recordApplied(slot, index: entry.index, term: entry.term, digest: replicas[slot].machine.digest)
+        if let command, firstAppliedAt[command.opID] == nil { firstAppliedAt[command.opID] = now }
 
         if let position = replicas[slot].pendingWrites.removeValue(forKey: entry.index) {
             if let command, case .write(let value) = history[position].kind, command.opID == value {

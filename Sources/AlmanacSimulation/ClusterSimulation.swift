@@ -72,6 +72,8 @@ public struct ClusterSimulation: Sendable {
     /// History positions of writes proven never applied (their log slot holds another entry).
     var failedWrites: Set<Int> = []
     var acknowledged: [(opID: UInt64, index: LogIndex)] = []
+    /// When each write was first applied by any replica (it had certainly taken effect by then).
+    var firstAppliedAt: [UInt64: UInt64] = [:]
     var nextOperationID: UInt64 = 1
     /// The latest refusal of a proposal (for liveness diagnostics).
     var lastProposalError: RaftError?

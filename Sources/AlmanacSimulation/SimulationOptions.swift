@@ -24,9 +24,8 @@ public struct SimulationOptions: Sendable, Hashable {
     public var injectFaults: Bool
     /// Whether membership changes, leadership transfers and forced elections run during the fault phase.
     public var reconfigure: Bool
-    /// Whether membership changes may remove or demote the current leader itself. Off by default:
-    /// with configurations taking effect when applied, removing the leader can deadlock the cluster
-    /// (see docs/simulation.md, "Bugs found"); operators transfer leadership away first.
+    /// Whether membership changes may remove or demote the current leader itself (on by default;
+    /// it once deadlocked the cluster, see docs/simulation.md, "Bugs found").
     public var allowLeaderRemoval: Bool
     /// How many of the latest notable events (elections, crashes, partitions, ...) the report keeps,
     /// for debugging a failed seed. 0 keeps none and costs nothing. Does not change the run.
@@ -35,7 +34,7 @@ public struct SimulationOptions: Sendable, Hashable {
     public init(seed: UInt64, steps: Int = 10_000, nodeCount: Int = 3, spareNodeCount: Int = 4,
                 fault: SafetyFault? = nil, keyCount: Int = 4, tickMicros: UInt64 = 10_000,
                 electionTick: Int = 10, heartbeatTick: Int = 2, livenessTicks: Int = 400,
-                injectFaults: Bool = true, reconfigure: Bool = true, allowLeaderRemoval: Bool = false,
+                injectFaults: Bool = true, reconfigure: Bool = true, allowLeaderRemoval: Bool = true,
                 eventLogLength: Int = 0) {
         self.seed = seed
         self.steps = steps
@@ -57,7 +56,7 @@ public struct SimulationOptions: Sendable, Hashable {
     public var reproduceCommand: String {
         var command = "swift run almanac simulate --seed \(seed) --steps \(steps) --nodes \(nodeCount)"
         if let fault { command += " --fault \(fault.rawValue)" }
-        if allowLeaderRemoval { command += " --allow-leader-removal" }
+        if !allowLeaderRemoval { command += " --no-leader-removal" }
         return command
     }
 }
@@ -109,6 +108,9 @@ public struct SimulationStats: Sendable, Hashable {
     public var readsCompleted = 0
     public var maxCommitIndex: LogIndex = 0
     public var linearizabilityInconclusive = false
+    /// Client operations checked for linearizability, and writes among them with an unknown outcome.
+    public var historyOperations = 0
+    public var unknownWrites = 0
     /// Invariant breaches the Raft core itself recorded (only with a deliberate fault; without one
     /// the core stops the process instead). Not counted as simulator findings.
     public var coreAssertions = 0
@@ -136,7 +138,9 @@ public struct SimulationReport: Sendable {
         text += " crashes=\(stats.crashes) (torn \(stats.tornCrashes)) partitions=\(stats.partitions)"
         text += " confChanges=\(stats.membershipChanges) transfers=\(stats.transfers) snapshots=\(stats.applicationSnapshots)/\(stats.snapshotsInstalled)"
         text += " acks=\(stats.writesAcknowledged) reads=\(stats.readsCompleted) trace=\(String(traceHash, radix: 16))"
-        if stats.linearizabilityInconclusive { text += " (linearizability check inconclusive)" }
+        if stats.linearizabilityInconclusive {
+            text += " (linearizability check inconclusive: \(stats.historyOperations) operations, \(stats.unknownWrites) writes of unknown outcome)"
+        }
         if stats.coreAssertions > 0 { text += "\n  core assertions: \(stats.coreAssertions), first: \(stats.firstCoreAssertion ?? "")" }
         if violation != nil { text += "\n  reproduce: \(options.reproduceCommand)" }
         return text

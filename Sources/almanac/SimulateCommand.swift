@@ -28,8 +28,8 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Deliberately broken Raft rule: \(SafetyFault.allCases.map(\.rawValue).joined(separator: ", ")).")
     var fault: String?
 
-    @Flag(help: "Let membership changes remove or demote the current leader itself.")
-    var allowLeaderRemoval = false
+    @Flag(inversion: .prefixedNo, help: "Let membership changes remove or demote the current leader itself.")
+    var leaderRemoval = true
 
     @Option(help: "On failure (or always with --verbose), replay the seed and print its last N notable events.")
     var log: Int = 0
@@ -55,7 +55,7 @@ struct SimulateCommand: ParsableCommand {
             if overflow { break }
             let report = ClusterSimulation.run(
                 SimulationOptions(seed: runSeed, steps: steps, nodeCount: nodes, fault: safetyFault,
-                                  allowLeaderRemoval: allowLeaderRemoval))
+                                  allowLeaderRemoval: leaderRemoval))
             if !report.passed { failures += 1 }
             if verbose || !report.passed || seeds == 1 { print(report.summary) }
             if (!report.passed || verbose) && log > 0 {
