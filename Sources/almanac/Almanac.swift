@@ -14,6 +14,7 @@ struct Almanac: AsyncParsableCommand {
             CtlCommand.self,
             ServeCommand.self,
             DevCommand.self,
+            SimulateCommand.self,
         ]
     )
 

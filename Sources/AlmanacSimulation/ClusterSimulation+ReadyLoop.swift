@@ -1,0 +1,261 @@
+import AlmanacRaft
+
+extension ClusterSimulation {
+    /// Phase one of the Ready contract: take the batch, send `messages`, write (not yet fsync) the
+    /// snapshot, entries and hard state, then schedule the fsync's completion.
+    mutating func driveReady(_ slot: Int) {
+        if options.fault != nil { collectCoreAssertions(slot) }
+        guard violation == nil, replicas[slot].isUp, replicas[slot].pendingReady == nil,
+              let hasReady = replicas[slot].raft?.hasReady, hasReady,
+              let ready = replicas[slot].raft?.ready() else { return }
+        let id = replicas[slot].id
+        let previousVote = replicas[slot].disk.visible.hardState.vote
+        let previousCommit = replicas[slot].commit
+        var becameLeader = false
+        if let soft = ready.softState {
+            becameLeader = soft.role == .leader && replicas[slot].role != .leader
+            replicas[slot].role = soft.role
+            note("node \(id) is \(soft.role) (leader \(soft.leader))")
+        }
+        if let hard = ready.hardState {
+            let previous = replicas[slot].disk.visible.hardState
+            if hard.term != previous.term || hard.vote != previous.vote {
+                note("node \(id) hard state term \(hard.term) vote \(hard.vote) commit \(hard.commit)")
+            }
+            replicas[slot].term = hard.term
+            if hard.commit < replicas[slot].commit {
+                fail(.commitMonotonic, "node \(id) commit went from \(replicas[slot].commit) to \(hard.commit)")
+            }
+            replicas[slot].commit = max(replicas[slot].commit, hard.commit)
+        }
+        send(ready.messages)
+
+        var writes: [DiskWrite] = []
+        if let snapshot = ready.snapshot { writes.append(.snapshot(snapshot)) }
+        if !ready.entries.isEmpty {
+            checkCommittedEntriesKept(slot, overwrittenBy: ready.entries)
+            writes.append(.entries(ready.entries))
+        }
+        if let hard = ready.hardState { writes.append(.hardState(hard)) }
+        let anomaliesBefore = replicas[slot].disk.anomalies.count
+        replicas[slot].disk.write(writes)
+        if replicas[slot].disk.anomalies.count > anomaliesBefore, let problem = replicas[slot].disk.anomalies.last {
+            fail(.storageContract, "node \(id): \(problem)")
+        }
+        if !ready.entries.isEmpty { checkLogMatching(slot, written: ready.entries) }
+        if becameLeader { observeNewLeader(slot) }
+
+        replicas[slot].pendingReady = ready
+        if writes.isEmpty {
+            finishReady(slot)
+            return
+        }
+        let latency = diskRandom.chance(0.01) ? UInt64(diskRandom.int(in: 10_000...50_000))
+                                              : UInt64(diskRandom.int(in: 100...3_000))
+        queue.push(.persisted(slot: slot, incarnation: replicas[slot].incarnation), at: now + latency)
+        if phase == .faults && options.injectFaults {
+            injectReactiveFaults(slot, ready: ready, becameLeader: becameLeader, previousVote: previousVote,
+                                 previousCommit: previousCommit, diskLatency: latency)
+        }
+    }
+
+    /// Crash points and partitions timed to protocol events (all are ordinary faults: a correct core
+    /// must survive them). They make the rare interleavings behind classic Raft bugs common:
+    /// - a power loss while a just-granted vote is being persisted (then a quick restart),
+    /// - a power loss while any write is in flight,
+    /// - a new leader cut off at once (its first entries reach nobody),
+    /// - a leader cut off right after its commit index advanced (Figure 8 of the Raft paper).
+    mutating func injectReactiveFaults(_ slot: Int, ready: Ready, becameLeader: Bool, previousVote: NodeID,
+                                       previousCommit: LogIndex, diskLatency: UInt64) {
+        let beforeSync = now + UInt64(faultRandom.int(in: 0..<Int(diskLatency)))
+        if let hard = ready.hardState, hard.vote != 0, hard.vote != previousVote, hard.vote != replicas[slot].id,
+           faultRandom.chance(0.2) {
+            queue.push(.crash(slot: slot, quickRestart: true), at: beforeSync)
+        } else if faultRandom.chance(0.003) {
+            queue.push(.crash(slot: slot, quickRestart: faultRandom.chance(0.5)), at: beforeSync)
+        }
+        if becameLeader && faultRandom.chance(0.15) {
+            queue.push(.isolate(slot: slot), at: now)
+        }
+        if replicas[slot].role == .leader, let hard = ready.hardState, hard.commit > previousCommit,
+           faultRandom.chance(0.05) {
+            queue.push(.isolate(slot: slot), at: now + UInt64(faultRandom.int(in: 0...1_000)))
+        }
+    }
+
+    /// Phase two: fsync (if required), send `messagesAfterPersist`, apply, serve reads, advance.
+    mutating func finishReady(_ slot: Int) {
+        guard let ready = replicas[slot].pendingReady else { return }
+        let id = replicas[slot].id
+        if ready.mustSync {
+            replicas[slot].disk.sync()
+            let durableCommit = replicas[slot].disk.durable.hardState.commit
+            if durableCommit < replicas[slot].durableCommit {
+                fail(.commitMonotonic, "node \(id) durable commit went from \(replicas[slot].durableCommit) to \(durableCommit)")
+            }
+            replicas[slot].durableCommit = max(replicas[slot].durableCommit, durableCommit)
+        }
+        send(ready.messagesAfterPersist)
+
+        var configurationMayHaveChanged = false
+        if let snapshot = ready.snapshot {
+            installSnapshot(slot, snapshot)
+            configurationMayHaveChanged = true
+        }
+        for entry in ready.committedEntries {
+            apply(slot, entry)
+            if entry.type == .configChange { configurationMayHaveChanged = true }
+        }
+        for readState in ready.readStates {
+            if let readID = Self.decodeReadID(readState.context),
+               let read = replicas[slot].pendingReads.removeValue(forKey: readID) {
+                replicas[slot].waitingReads.append((read, readState.index))
+            }
+        }
+        serveReads(slot)
+        replicas[slot].raft?.advance(ready)
+        replicas[slot].pendingReady = nil
+        if configurationMayHaveChanged {
+            observeConfiguration(slot)
+            // Reactive fault: split the cluster while replicas disagree about the configuration,
+            // with the leader on the minority side.
+            if replicas[slot].role == .leader && phase == .faults && options.injectFaults && faultRandom.chance(0.3) {
+                queue.push(.partitionLeaderMinority(slot: slot), at: now + UInt64(faultRandom.int(in: 0...2_000)))
+            }
+        }
+        guard replicas[slot].isUp else { return }
+        maybeCompact(slot, force: configurationMayHaveChanged)
+        driveReady(slot)
+    }
+
+    mutating func apply(_ slot: Int, _ entry: Entry) {
+        let id = replicas[slot].id
+        guard entry.index == replicas[slot].machine.appliedIndex + 1 else {
+            fail(.stateMachineSafety, "node \(id) applied index \(entry.index) after \(replicas[slot].machine.appliedIndex)")
+            return
+        }
+        let command = replicas[slot].machine.apply(entry)
+        recordApplied(slot, index: entry.index, term: entry.term, digest: replicas[slot].machine.digest)
+        if let command, firstAppliedAt[command.opID] == nil { firstAppliedAt[command.opID] = now }
+
+        if let position = replicas[slot].pendingWrites.removeValue(forKey: entry.index) {
+            if let command, case .write(let value) = history[position].kind, command.opID == value {
+                history[position].completed = now
+                acknowledged.append((value, entry.index))
+                stats.writesAcknowledged += 1
+            } else {
+                failedWrites.insert(position)
+            }
+        }
+    }
+
+    /// State-machine safety: every replica reaches the same state after applying a given index.
+    mutating func recordApplied(_ slot: Int, index: LogIndex, term: Term, digest: UInt64) {
+        let position = Int(index)
+        while committed.count <= position { committed.append(nil) }
+        if let known = committed[position] {
+            if known.term != term || known.digest != digest {
+                fail(.stateMachineSafety, "node \(slot + 1) applied index \(index) (term \(term)) but another replica applied a different entry there (term \(known.term))")
+            }
+        } else {
+            committed[position] = CommittedEntry(term: term, digest: digest, committedByTerm: highestLeaderTerm)
+            stats.maxCommitIndex = max(stats.maxCommitIndex, index)
+        }
+    }
+
+    mutating func installSnapshot(_ slot: Int, _ snapshot: Snapshot) {
+        let id = replicas[slot].id
+        guard let machine = KeyValueStateMachine(snapshotData: snapshot.data),
+              machine.appliedIndex == snapshot.metadata.index else {
+            fail(.storageContract, "node \(id) received a snapshot whose data does not match index \(snapshot.metadata.index)")
+            return
+        }
+        stats.snapshotsInstalled += 1
+        note("node \(id) installs snapshot \(snapshot.metadata.index) conf \(snapshot.metadata.confState.voters) learners \(snapshot.metadata.confState.learners)")
+        replicas[slot].machine = machine
+        recordApplied(slot, index: machine.appliedIndex, term: machine.appliedTerm, digest: machine.digest)
+        for index in replicas[slot].pendingWrites.keys where index <= snapshot.metadata.index {
+            replicas[slot].pendingWrites[index] = nil  // outcome unknown to this client
+        }
+    }
+
+    mutating func serveReads(_ slot: Int) {
+        guard !replicas[slot].waitingReads.isEmpty else { return }
+        let applied = replicas[slot].machine.appliedIndex
+        var still: [(read: Replica.PendingRead, index: LogIndex)] = []
+        for waiting in replicas[slot].waitingReads {
+            if waiting.index <= applied {
+                let value = replicas[slot].machine.value(of: waiting.read.key)
+                history.append(KeyValueOperation(key: waiting.read.key, kind: .read(value: value),
+                                                 invoked: waiting.read.invoked, completed: now))
+                stats.readsCompleted += 1
+            } else {
+                still.append(waiting)
+            }
+        }
+        replicas[slot].waitingReads = still
+    }
+
+    /// The application snapshots its state machine now and then and compacts the log behind it.
+    /// It also snapshots right after applying a configuration change (`force`): the core sends the
+    /// latest application snapshot to a follower that is too far behind, and a replica only accepts a
+    /// snapshot whose configuration contains it, so a freshly added replica needs a snapshot taken
+    /// after its addition (etcd's server likewise builds the snapshot it sends from current state).
+    mutating func maybeCompact(_ slot: Int, force: Bool) {
+        let machine = replicas[slot].machine
+        let image = replicas[slot].disk.visible
+        guard machine.appliedIndex > image.snapshotIndex,
+              force || machine.appliedIndex - image.snapshotIndex >= LogIndex(replicas[slot].snapshotEvery),
+              let confState = replicas[slot].raft?.status.confState else { return }
+        let snapshot = Snapshot(metadata: SnapshotMetadata(index: machine.appliedIndex, term: machine.appliedTerm,
+                                                           confState: confState),
+                                data: machine.snapshotData)
+        do {
+            try replicas[slot].raft?.compact(snapshot: snapshot)
+        } catch {
+            return
+        }
+        replicas[slot].disk.saveApplicationSnapshot(snapshot)
+        stats.applicationSnapshots += 1
+        note("node \(slot + 1) snapshots at \(snapshot.metadata.index) term \(snapshot.metadata.term) conf \(confState.voters)/\(confState.votersOutgoing) learners \(confState.learners)")
+    }
+
+    /// Notes when a node has applied a configuration that no longer contains it. The node keeps
+    /// running: stopping it at once can leave the others without a quorum (for example in a joint
+    /// configuration whose outgoing half still needs its vote, when the commit of the leave never
+    /// reached them). The liveness phase only requires members of the final configuration.
+    mutating func observeConfiguration(_ slot: Int) {
+        guard let conf = replicas[slot].raft?.status.confState, !conf.voters.isEmpty else { return }
+        let id = replicas[slot].id
+        let isMember = conf.voters.contains(id) || conf.learners.contains(id) || conf.votersOutgoing.contains(id)
+            || conf.learnersNext.contains(id)
+        if isMember {
+            replicas[slot].wasMember = true
+        } else if replicas[slot].wasMember && !replicas[slot].retired {
+            replicas[slot].retired = true
+            note("node \(id) applied its own removal (keeps running)")
+        }
+    }
+
+    /// With a deliberate fault the core records its own invariant breaches instead of stopping.
+    mutating func collectCoreAssertions(_ slot: Int) {
+        guard let recorded = replicas[slot].raft?.invariantViolations, recorded.count > replicas[slot].coreAssertionsSeen else { return }
+        for message in recorded[replicas[slot].coreAssertionsSeen...] {
+            stats.coreAssertions += 1
+            if stats.firstCoreAssertion == nil { stats.firstCoreAssertion = message }
+            note("core assertion: \(message)")
+        }
+        replicas[slot].coreAssertionsSeen = recorded.count
+    }
+
+    static func decodeReadID(_ context: [UInt8]) -> UInt64? {
+        guard context.count == 8 else { return nil }
+        var id: UInt64 = 0
+        for i in 0..<8 { id |= UInt64(context[i]) << UInt64(8 * i) }
+        return id
+    }
+
+    static func encodeReadID(_ id: UInt64) -> [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: id >> UInt64(8 * $0)) }
+    }
+}

@@ -1,0 +1,148 @@
+import AlmanacRaft
+
+/// Everything that defines one simulated run. Two runs with equal options are identical.
+public struct SimulationOptions: Sendable, Hashable {
+    /// The single seed every random choice derives from.
+    public var seed: UInt64
+    /// Events processed during the fault phase (each delivery, tick, fsync, crash, client or nemesis action is one step).
+    public var steps: Int
+    /// Initial voters (3 or 5 in the CI budget).
+    public var nodeCount: Int
+    /// Fresh node ids that membership changes may add as learners and promote.
+    public var spareNodeCount: Int
+    /// A deliberately broken Raft rule (test-only), or nil for the correct core.
+    public var fault: SafetyFault?
+    /// Registers in the client workload.
+    public var keyCount: Int
+    /// Simulated microseconds per Raft tick.
+    public var tickMicros: UInt64
+    public var electionTick: Int
+    public var heartbeatTick: Int
+    /// After the faults stop, the cluster must elect a leader and commit every pending proposal within this many ticks.
+    public var livenessTicks: Int
+    /// Whether nemesis actions (partitions, crashes, drops, ...) run during the fault phase.
+    public var injectFaults: Bool
+    /// Whether membership changes, leadership transfers and forced elections run during the fault phase.
+    public var reconfigure: Bool
+    /// Whether membership changes may remove or demote the current leader itself (on by default;
+    /// it once deadlocked the cluster, see docs/simulation.md, "Bugs found").
+    public var allowLeaderRemoval: Bool
+    /// How many of the latest notable events (elections, crashes, partitions, ...) the report keeps,
+    /// for debugging a failed seed. 0 keeps none and costs nothing. Does not change the run.
+    public var eventLogLength: Int
+
+    public init(seed: UInt64, steps: Int = 10_000, nodeCount: Int = 3, spareNodeCount: Int = 4,
+                fault: SafetyFault? = nil, keyCount: Int = 4, tickMicros: UInt64 = 10_000,
+                electionTick: Int = 10, heartbeatTick: Int = 2, livenessTicks: Int = 400,
+                injectFaults: Bool = true, reconfigure: Bool = true, allowLeaderRemoval: Bool = true,
+                eventLogLength: Int = 0) {
+        self.seed = seed
+        self.steps = steps
+        self.nodeCount = nodeCount
+        self.spareNodeCount = spareNodeCount
+        self.fault = fault
+        self.keyCount = keyCount
+        self.tickMicros = tickMicros
+        self.electionTick = electionTick
+        self.heartbeatTick = heartbeatTick
+        self.livenessTicks = livenessTicks
+        self.injectFaults = injectFaults
+        self.reconfigure = reconfigure
+        self.allowLeaderRemoval = allowLeaderRemoval
+        self.eventLogLength = eventLogLength
+    }
+
+    /// A shell command that replays this run exactly.
+    public var reproduceCommand: String {
+        var command = "swift run almanac simulate --seed \(seed) --steps \(steps) --nodes \(nodeCount)"
+        if let fault { command += " --fault \(fault.rawValue)" }
+        if !allowLeaderRemoval { command += " --no-leader-removal" }
+        return command
+    }
+}
+
+/// The safety or liveness property a violation breaks.
+public enum Invariant: String, Sendable, Hashable, CaseIterable {
+    case electionSafety = "at most one leader per term"
+    case logMatching = "log matching"
+    case leaderCompleteness = "leader completeness"
+    case stateMachineSafety = "state-machine safety"
+    case commitMonotonic = "commit index monotonic"
+    case committedEntryKept = "committed entry never truncated"
+    case acknowledgedApplied = "acknowledged proposal applied on every live replica"
+    case linearizableReads = "linearizable reads"
+    case liveness = "liveness after faults stop"
+    case storageContract = "storage contract"
+}
+
+/// A broken property, with where and when the simulator saw it.
+public struct SafetyViolation: Error, Sendable, Hashable, CustomStringConvertible {
+    public var invariant: Invariant
+    public var detail: String
+    public var step: Int
+    /// Simulated microseconds.
+    public var time: UInt64
+
+    public var description: String { "\(invariant.rawValue) violated at step \(step) (t=\(time)us): \(detail)" }
+}
+
+/// Counters describing what a run exercised.
+public struct SimulationStats: Sendable, Hashable {
+    public var faultSteps = 0
+    public var livenessSteps = 0
+    public var livenessTicksUsed = 0
+    public var simulatedMicros: UInt64 = 0
+    public var messagesSent = 0
+    public var messagesDropped = 0
+    public var messagesDuplicated = 0
+    public var leadersElected = 0
+    public var highestTerm: Term = 0
+    public var crashes = 0
+    public var tornCrashes = 0
+    public var partitions = 0
+    public var membershipChanges = 0
+    public var transfers = 0
+    public var applicationSnapshots = 0
+    public var snapshotsInstalled = 0
+    public var writesAcknowledged = 0
+    public var readsCompleted = 0
+    public var maxCommitIndex: LogIndex = 0
+    public var linearizabilityInconclusive = false
+    /// Client operations checked for linearizability, and writes among them with an unknown outcome.
+    public var historyOperations = 0
+    public var unknownWrites = 0
+    /// Invariant breaches the Raft core itself recorded (only with a deliberate fault; without one
+    /// the core stops the process instead). Not counted as simulator findings.
+    public var coreAssertions = 0
+    public var firstCoreAssertion: String?
+}
+
+/// The outcome of one run.
+public struct SimulationReport: Sendable {
+    public var options: SimulationOptions
+    /// The first violation found, or nil.
+    public var violation: SafetyViolation?
+    /// A stable hash of every event of the run, for determinism checks.
+    public var traceHash: UInt64
+    public var stats: SimulationStats
+    /// The latest notable events, oldest first (see ``SimulationOptions/eventLogLength``).
+    public var eventLog: [String] = []
+
+    public var passed: Bool { violation == nil }
+
+    /// Multi-line summary; failed runs include the seed and the command reproducing them.
+    public var summary: String {
+        var text = "seed \(options.seed): " + (violation.map { "FAILED: \($0)" } ?? "ok")
+        text += "\n  steps=\(stats.faultSteps)+\(stats.livenessSteps) liveness, simulated \(stats.simulatedMicros / 1000)ms,"
+        text += " leaders=\(stats.leadersElected) maxTerm=\(stats.highestTerm) commit=\(stats.maxCommitIndex)"
+        text += " crashes=\(stats.crashes) (torn \(stats.tornCrashes)) partitions=\(stats.partitions)"
+        text += " confChanges=\(stats.membershipChanges) transfers=\(stats.transfers) snapshots=\(stats.applicationSnapshots)/\(stats.snapshotsInstalled)"
+        text += " acks=\(stats.writesAcknowledged) reads=\(stats.readsCompleted) trace=\(String(traceHash, radix: 16))"
+        if stats.linearizabilityInconclusive {
+            text += " (linearizability check inconclusive: \(stats.historyOperations) operations, \(stats.unknownWrites) writes of unknown outcome)"
+        }
+        if stats.coreAssertions > 0 { text += "\n  core assertions: \(stats.coreAssertions), first: \(stats.firstCoreAssertion ?? "")" }
+        if violation != nil { text += "\n  reproduce: \(options.reproduceCommand)" }
+        return text
+    }
+}

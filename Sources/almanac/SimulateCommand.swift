@@ -1,0 +1,70 @@
+import AlmanacRaft
+import AlmanacSimulation
+import ArgumentParser
+
+/// `almanac simulate`: runs the deterministic whole-cluster Raft simulator for one seed or many.
+struct SimulateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simulate",
+        abstract: "Run the deterministic Raft cluster simulator (one seed, or a soak over many seeds).",
+        discussion: """
+            Every run is a function of its options: a failed run prints its seed and the command that \
+            replays it exactly. Exit code 1 when any seed finds a violation.
+            """
+    )
+
+    @Option(help: "The seed of the (first) run.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Soak mode: run this many consecutive seeds starting at --seed.")
+    var seeds: Int = 1
+
+    @Option(help: "Fault-phase steps (events) per run.")
+    var steps: Int = 10_000
+
+    @Option(help: "Initial voters (3 to 7).")
+    var nodes: Int = 3
+
+    @Option(help: "Deliberately broken Raft rule: \(SafetyFault.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var fault: String?
+
+    @Flag(inversion: .prefixedNo, help: "Let membership changes remove or demote the current leader itself.")
+    var leaderRemoval = true
+
+    @Option(help: "On failure (or always with --verbose), replay the seed and print its last N notable events.")
+    var log: Int = 0
+
+    @Flag(help: "Print a summary line for every seed, not only failures.")
+    var verbose = false
+
+    func validate() throws {
+        guard seeds >= 1 else { throw ValidationError("--seeds must be at least 1") }
+        guard log >= 0 else { throw ValidationError("--log must not be negative") }
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+        guard (3...7).contains(nodes) else { throw ValidationError("--nodes must be between 3 and 7") }
+        if let fault, SafetyFault(rawValue: fault) == nil {
+            throw ValidationError("unknown --fault '\(fault)'; expected one of \(SafetyFault.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        let safetyFault = fault.flatMap(SafetyFault.init(rawValue:))
+        var failures = 0
+        for offset in 0..<seeds {
+            let (runSeed, overflow) = seed.addingReportingOverflow(UInt64(offset))
+            if overflow { break }
+            let report = ClusterSimulation.run(
+                SimulationOptions(seed: runSeed, steps: steps, nodeCount: nodes, fault: safetyFault,
+                                  allowLeaderRemoval: leaderRemoval))
+            if !report.passed { failures += 1 }
+            if verbose || !report.passed || seeds == 1 { print(report.summary) }
+            if (!report.passed || verbose) && log > 0 {
+                var replay = report.options
+                replay.eventLogLength = log
+                for line in ClusterSimulation.run(replay).eventLog { print("    " + line) }
+            }
+        }
+        print("\(seeds - failures)/\(seeds) seeds passed (\(steps) steps each, \(nodes) nodes\(safetyFault.map { ", fault \($0.rawValue)" } ?? ""))")
+        if failures > 0 { throw ExitCode(1) }
+    }
+}

@@ -1,6 +1,0 @@
-import Testing
-@testable import AlmanacSimulation
-
-@Test func moduleLinks() {
-    #expect(Bool(true))
-}
