@@ -370,7 +370,10 @@ public final class LogEngine {
 
     private func apply(_ write: GroupWrite) throws(StorageError) {
         let id = write.group
-        var log = groups[id] ?? GroupLog()
+        // Taken out of the dictionary while it changes, so appending does not copy the group's
+        // whole entry index (copy-on-write). Any error here stops the engine (`fatalOnError`).
+        var log = groups.removeValue(forKey: id) ?? GroupLog()
+        defer { groups[id] = log }
         if let install = write.installSnapshot {
             let keepsSuffix = install.index <= log.lastIndex && log.term(at: install.index) == install.term
             log.snapshotLocation = try appendRecord(.snapshot, group: id, index: install.index, term: install.term,
@@ -413,7 +416,6 @@ public final class LogEngine {
             log.compactionLocation = try appendRecord(.compaction, group: id, index: through, term: term, payload: [])
             log.compact(through: through, term: term)
         }
-        groups[id] = log
     }
 
     // MARK: Reading

@@ -39,6 +39,11 @@ final class GroupReplica<Machine: ReplicatedStateMachine> {
     var proposals: [LogIndex: ProposalWaiter<Machine.ApplyResult>] = [:]
     var reads: [UInt64: ReadWaiter<Machine>] = [:]
     /// A snapshot written to the snapshot store, to be recorded (with compaction) in the next batch.
+    /// The hard state last handed to the WAL.
+    var writtenHardState: HardState
+    /// A hard state whose only change is the commit index, not written yet: it rides along with
+    /// the group's next entries instead of costing an fdatasync of its own.
+    var deferredHardState: HardState?
     var pendingCheckpoint: (snapshot: Snapshot, reference: SnapshotReference)?
     /// The checkpoint in the batch being written; Raft compacts once it is durable.
     var checkpointInFlight: Snapshot?
@@ -50,6 +55,8 @@ final class GroupReplica<Machine: ReplicatedStateMachine> {
     var receivedSnapshot: SnapshotReference?
 
     init(id: UInt64, raft: RaftNode, machine: Machine, applied: LogIndex, appliedTerm: Term) {
+        let status = raft.status
+        self.writtenHardState = HardState(term: status.term, vote: status.vote, commit: status.commit)
         self.id = id
         self.raft = raft
         self.machine = machine

@@ -311,6 +311,28 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                 }
                 write.entries = rd.entries
                 write.hardState = rd.hardState
+                if let hardState = rd.hardState, rd.entries.isEmpty, rd.snapshot == nil,
+                   hardState.term == group.writtenHardState.term, hardState.vote == group.writtenHardState.vote {
+                    // Only the commit index moved. Raft does not need it durable (a restarted
+                    // replica learns it again from the leader), so it waits for the next entries.
+                    group.deferredHardState = hardState
+                    write.hardState = nil
+                }
+                if write.hardState == nil, !write.entries.isEmpty, let deferred = group.deferredHardState {
+                    write.hardState = deferred
+                }
+                if let hardState = write.hardState {
+                    group.writtenHardState = hardState
+                    group.deferredHardState = nil
+                }
+                // Committed entries are already durable on a majority, so applying them (and
+                // answering their proposers) need not wait for this node's own sync; only
+                // `messagesAfterPersist` must. A snapshot from the leader is installed first.
+                if let snapshot = rd.snapshot {
+                    install(snapshot, in: group)
+                    guard stoppedReason == nil else { return }
+                }
+                for entry in rd.committedEntries { apply(entry, in: group) }
             }
             if let checkpoint = group.pendingCheckpoint, write.installSnapshot == nil {
                 write.checkpoint = checkpoint.reference
@@ -351,7 +373,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         stop(reason: "storage failed: \(error)")
     }
 
-    /// The batch is durable: send what had to wait for it, apply, serve reads, advance.
+    /// The batch is durable: send what had to wait for it, serve reads, advance.
     private func finish(_ work: [Work]) {
         for item in work {
             let group = item.group
@@ -366,8 +388,6 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             }
             guard let rd = item.ready else { continue }
             for message in rd.messagesAfterPersist { enqueue(group.id, message) }
-            if let snapshot = rd.snapshot { install(snapshot, in: group) }
-            for entry in rd.committedEntries { apply(entry, in: group) }
             for state in rd.readStates {
                 guard let id = Self.requestID(fromContext: state.context) else { continue }
                 group.reads[id]?.index = state.index
