@@ -17,6 +17,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // Pure consensus core: standard library only. No Foundation, no NIO, no clock.
@@ -25,8 +28,64 @@ let package = Package(
         .target(name: "AlmanacStorage", dependencies: ["AlmanacRaft"]),
         // Deterministic whole-cluster simulator (test support).
         .target(name: "AlmanacSimulation", dependencies: ["AlmanacRaft", "AlmanacStorage"]),
+        // Wire formats: protobuf schemas (generated code committed), framing, Raft message converters.
+        .target(
+            name: "AlmanacWire",
+            dependencies: [
+                "AlmanacRaft",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            exclude: ["Generated/README.md"]
+        ),
+        // Node runtime pieces: peer transport (NIO) and health tracking.
+        .target(
+            name: "AlmanacNode",
+            dependencies: [
+                "AlmanacRaft", "AlmanacStorage", "AlmanacWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Namespace state machine and client sessions.
         .target(name: "AlmanacMetadata"),
+        // Client API server: request translation, NIO listener, MetadataService boundary (docs/api.md).
+        .target(
+            name: "AlmanacServer",
+            dependencies: [
+                "AlmanacWire", "AlmanacMetadata",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Swift client library for the client protocol.
+        .target(
+            name: "AlmanacClient",
+            dependencies: [
+                "AlmanacWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        // Test-only: an in-process MetadataService over one MetadataStateMachine (a test double).
+        .target(
+            name: "AlmanacServerTestSupport",
+            dependencies: ["AlmanacServer", "AlmanacMetadata", "AlmanacWire"],
+            path: "Tests/AlmanacServerTestSupport"
+        ),
+        // Measurement tool for the client protocol's loopback latency (see its main.swift).
+        .executableTarget(
+            name: "almanac-api-latency",
+            dependencies: [
+                "AlmanacClient", "AlmanacServer", "AlmanacServerTestSupport", "AlmanacWire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/APILatencyTool"
+        ),
         // Pure predictive models: next-operation prediction and load forecasting.
         .target(name: "AlmanacPredict"),
         // Pure placement deciders and the placement simulator.
@@ -35,14 +94,53 @@ let package = Package(
             name: "almanac",
             dependencies: [
                 "AlmanacRaft", "AlmanacStorage", "AlmanacSimulation", "AlmanacMetadata",
-                "AlmanacPredict", "AlmanacPlacement",
+                "AlmanacPredict", "AlmanacPlacement", "AlmanacClient", "AlmanacWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "AlmanacRaftTests", dependencies: ["AlmanacRaft"]),
         .testTarget(name: "AlmanacStorageTests", dependencies: ["AlmanacStorage"]),
         .testTarget(name: "AlmanacSimulationTests", dependencies: ["AlmanacSimulation"]),
+        .testTarget(
+            name: "AlmanacWireTests",
+            dependencies: [
+                "AlmanacWire", "AlmanacRaft",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "AlmanacNodeTests",
+            dependencies: [
+                "AlmanacNode", "AlmanacWire", "AlmanacRaft",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "AlmanacMetadataTests", dependencies: ["AlmanacMetadata"]),
+        .testTarget(
+            name: "AlmanacServerTests",
+            dependencies: [
+                "AlmanacServer", "AlmanacServerTestSupport", "AlmanacMetadata", "AlmanacWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "AlmanacClientTests",
+            dependencies: [
+                "AlmanacClient", "AlmanacServer", "AlmanacServerTestSupport", "AlmanacMetadata", "AlmanacWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "AlmanacPredictTests", dependencies: ["AlmanacPredict"]),
         .testTarget(name: "AlmanacPlacementTests", dependencies: ["AlmanacPlacement"]),
     ]

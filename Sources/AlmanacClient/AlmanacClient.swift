@@ -1,0 +1,330 @@
+import AlmanacWire
+import NIOCore
+import NIOPosix
+
+/// An async client for the Almanac client protocol.
+///
+/// - Connects lazily to the configured endpoints and pipelines requests over one connection per
+///   endpoint (responses are matched by request id).
+/// - Writes are exactly-once: each shard gets a session, every write a sequence number, and a retry
+///   (after a timeout, a lost connection, UNAVAILABLE or a NOT_LEADER redirect) resends the same
+///   session and sequence, so the server applies it once and answers with the first result.
+/// - Follows NOT_LEADER hints to the shard's leader and remembers it; falls back to trying the other
+///   endpoints with backoff until the operation's deadline.
+public actor AlmanacClient {
+    public let configuration: AlmanacClientConfiguration
+    private let group: any EventLoopGroup
+    private var connections: [String: ClientConnection] = [:]
+    private var connecting: [String: Task<ClientConnection, any Error>] = [:]
+    /// Endpoints learned from redirects, after the configured ones.
+    private var endpoints: [String]
+    private var endpointCursor = 0
+    private var leaderByShard: [UInt16: String] = [:]
+    private var sessions: [UInt16: SessionState] = [:]
+    private var openingSessions: [UInt16: Task<UInt64, any Error>] = [:]
+    private var keepAliveTask: Task<Void, Never>?
+    private var closed = false
+
+    struct SessionState {
+        var id: UInt64
+        var nextSequence: UInt64 = 1
+        var inFlight = 0
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var leaseMilliseconds: UInt32
+        var lastUsed: ContinuousClock.Instant
+    }
+
+    public init(configuration: AlmanacClientConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.configuration = configuration
+        self.group = group
+        self.endpoints = configuration.endpoints
+    }
+
+    /// A client for `endpoints` with default settings.
+    public init(endpoints: [String]) {
+        self.init(configuration: AlmanacClientConfiguration(endpoints: endpoints))
+    }
+
+    /// Closes the sessions (best effort, at most `closeTimeout` each) and the connections.
+    public func shutdown(closeTimeout: TimeAmount = .seconds(1)) async {
+        keepAliveTask?.cancel()
+        keepAliveTask = nil
+        for shard in sessions.keys.sorted() {
+            var request = Almanac_Api_V1_Request()
+            request.closeSession = Almanac_Api_V1_CloseSessionRequest()
+            _ = try? await write(request, shard: shard, timeout: closeTimeout)
+        }
+        sessions.removeAll()
+        closed = true
+        for connection in connections.values { await connection.close() }
+        connections.removeAll()
+    }
+
+    // MARK: - Requests
+
+    /// Sends a read-only or session-less request with retries and redirects.
+    func read(_ request: Almanac_Api_V1_Request, shard: UInt16?) async throws(AlmanacClientError) -> Almanac_Api_V1_Response {
+        var request = request
+        request.consistency = configuration.consistency
+        var ambiguous = false
+        return try await call(request, shard: shard, timeout: configuration.operationTimeout, ambiguous: &ambiguous)
+    }
+
+    /// Sends a journaled write on `shard`'s session with the next sequence number; retries reuse it.
+    func write(
+        _ request: Almanac_Api_V1_Request, shard: UInt16, timeout: TimeAmount? = nil
+    ) async throws(AlmanacClientError) -> Almanac_Api_V1_Response {
+        var request = request
+        request.durability = configuration.durability
+        var reopened = false
+        while true {
+            let session = try await session(for: shard)
+            await acquireSlot(shard: shard, session: session)
+            guard var state = sessions[shard], state.id == session else { continue }  // replaced meanwhile
+            request.sessionID = session
+            request.sequence = state.nextSequence
+            state.nextSequence += 1
+            state.lastUsed = .now
+            sessions[shard] = state
+            var ambiguous = false
+            do {
+                let response = try await call(request, shard: shard, timeout: timeout ?? configuration.operationTimeout, ambiguous: &ambiguous)
+                releaseSlot(shard: shard, session: session)
+                return response
+            } catch {
+                releaseSlot(shard: shard, session: session)
+                // An unknown or expired session: open a new one and retry, but only if no earlier
+                // attempt may have applied the write (otherwise the retry could apply it twice).
+                if error.code == .staleSession, !ambiguous, !reopened, !error.message.contains("STALE_SEQUENCE") {
+                    if let old = sessions[shard], old.id == session {
+                        sessions[shard] = nil
+                        old.waiters.forEach { $0.resume() }
+                    }
+                    reopened = true
+                    continue
+                }
+                throw error
+            }
+        }
+    }
+
+    /// One request with retries: redirects on NOT_LEADER, backoff on UNAVAILABLE/TIMEOUT and
+    /// connection failures, until the operation deadline. `ambiguous` becomes true once an attempt
+    /// may have reached the server without its answer reaching us.
+    private func call(
+        _ request: Almanac_Api_V1_Request, shard: UInt16?, timeout: TimeAmount, ambiguous: inout Bool
+    ) async throws(AlmanacClientError) -> Almanac_Api_V1_Response {
+        guard !closed else { throw AlmanacClientError(.unavailable, "the client is shut down") }
+        guard !endpoints.isEmpty else { throw AlmanacClientError(.invalidArgument, "no endpoints configured") }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .nanoseconds(timeout.nanoseconds)
+        var target = shard.flatMap { leaderByShard[$0] } ?? endpoints[endpointCursor % endpoints.count]
+        var backoff = configuration.initialBackoff
+        var lastError = AlmanacClientError(.unavailable, "no endpoint answered")
+        var redirects = 0
+        while clock.now < deadline {
+            var pause = true
+            let attempt = min(configuration.attemptTimeout, .nanoseconds(max(1, Self.nanoseconds(deadline - clock.now))))
+            let outcome: Result<Almanac_Api_V1_Response, ConnectionFailure>
+            do throws(ConnectionFailure) {
+                let connection = try await connection(to: target)
+                outcome = .success(try await connection.send(request, timeout: attempt))
+            } catch {
+                outcome = .failure(error)
+            }
+            switch outcome {
+            case .success(let response):
+                guard response.hasError, response.error.code != Almanac_Api_V1_ErrorCode.ok else {
+                    if let shard { leaderByShard[shard] = target }
+                    return response
+                }
+                let error = response.error
+                switch error.code {
+                case .notLeader:
+                    lastError = AlmanacClientError(response: error)
+                    if let shard { leaderByShard[shard] = nil }
+                    let hint = error.leaderHint.address
+                    if !hint.isEmpty, hint != target, redirects < 2 * max(3, endpoints.count) {
+                        redirects += 1
+                        learn(hint)
+                        target = hint
+                        if let shard { leaderByShard[shard] = hint }
+                        pause = false
+                    } else {
+                        target = nextEndpoint(after: target)
+                    }
+                case .unavailable:
+                    lastError = AlmanacClientError(response: error)
+                    target = nextEndpoint(after: target)
+                case .timeout:
+                    ambiguous = true
+                    lastError = AlmanacClientError(response: error)
+                default:
+                    throw AlmanacClientError(response: error)
+                }
+            case .failure(.connection(let message)):
+                // The request may have been written before the connection dropped.
+                ambiguous = true
+                lastError = AlmanacClientError(.unavailable, message)
+                drop(target)
+                target = nextEndpoint(after: target)
+            case .failure(.timedOut(let message)):
+                ambiguous = true
+                lastError = AlmanacClientError(.timeout, message)
+                target = nextEndpoint(after: target)
+            case .failure(.protocolViolation(let message)):
+                drop(target)
+                throw AlmanacClientError(.protocolViolation, message)
+            }
+            if pause {
+                let remaining = Self.nanoseconds(deadline - clock.now)
+                guard remaining > 0 else { break }
+                try? await Task.sleep(nanoseconds: UInt64(max(0, min(backoff.nanoseconds, remaining))))
+                backoff = min(configuration.maxBackoff, backoff * 2)
+            }
+        }
+        if lastError.kind == .unavailable || lastError.kind == .timeout || lastError.isClusterUnavailable {
+            let kind: AlmanacClientError.Kind = lastError.kind == .timeout || lastError.code == .timeout ? .timeout : .unavailable
+            throw AlmanacClientError(kind, code: lastError.code,
+                "gave up after \(timeout.nanoseconds / 1_000_000) ms: \(lastError.message)")
+        }
+        throw lastError
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds &* 1_000_000_000 &+ duration.components.attoseconds / 1_000_000_000
+    }
+
+    private func learn(_ endpoint: String) {
+        if !endpoints.contains(endpoint) { endpoints.append(endpoint) }
+    }
+
+    private func nextEndpoint(after endpoint: String) -> String {
+        if let index = endpoints.firstIndex(of: endpoint) {
+            endpointCursor = (index + 1) % endpoints.count
+        } else {
+            endpointCursor = (endpointCursor + 1) % endpoints.count
+        }
+        return endpoints[endpointCursor]
+    }
+
+    private func drop(_ endpoint: String) {
+        if let connection = connections.removeValue(forKey: endpoint) {
+            Task { await connection.close() }
+        }
+    }
+
+    private func connection(to endpoint: String) async throws(ConnectionFailure) -> ClientConnection {
+        if let existing = connections[endpoint], existing.isActive { return existing }
+        connections[endpoint] = nil
+        let task: Task<ClientConnection, any Error>
+        if let inProgress = connecting[endpoint] {
+            task = inProgress
+        } else {
+            let group = self.group
+            let timeout = configuration.connectTimeout
+            let maxFrameSize = configuration.maxFrameSize
+            task = Task {
+                try await ClientConnection.connect(to: endpoint, group: group, timeout: timeout, maxFrameSize: maxFrameSize)
+            }
+            connecting[endpoint] = task
+        }
+        do {
+            let connection = try await task.value
+            connecting[endpoint] = nil
+            connections[endpoint] = connection
+            return connection
+        } catch let failure as ConnectionFailure {
+            connecting[endpoint] = nil
+            throw failure
+        } catch {
+            connecting[endpoint] = nil
+            throw .connection("\(error)")
+        }
+    }
+
+    // MARK: - Sessions
+
+    /// The session of `shard`, opened on first use.
+    private func session(for shard: UInt16) async throws(AlmanacClientError) -> UInt64 {
+        if let state = sessions[shard] { return state.id }
+        let task: Task<UInt64, any Error>
+        if let inProgress = openingSessions[shard] {
+            task = inProgress
+        } else {
+            task = Task { try await self.openSession(shard: shard) }
+            openingSessions[shard] = task
+        }
+        do {
+            let id = try await task.value
+            openingSessions[shard] = nil
+            return id
+        } catch let error as AlmanacClientError {
+            openingSessions[shard] = nil
+            throw error
+        } catch {
+            openingSessions[shard] = nil
+            throw AlmanacClientError(.unavailable, "\(error)")
+        }
+    }
+
+    private func openSession(shard: UInt16) async throws(AlmanacClientError) -> UInt64 {
+        var request = Almanac_Api_V1_Request()
+        var open = Almanac_Api_V1_OpenSessionRequest()
+        open.shardID = UInt32(shard)
+        open.clientName = configuration.clientName
+        request.openSession = open
+        var ambiguous = false
+        let response = try await call(request, shard: shard, timeout: configuration.operationTimeout, ambiguous: &ambiguous)
+        guard case .openSession(let opened)? = response.result, opened.sessionID != 0 else {
+            throw AlmanacClientError(.protocolViolation, "open_session answered without a session")
+        }
+        sessions[shard] = SessionState(id: opened.sessionID, leaseMilliseconds: opened.leaseMs, lastUsed: .now)
+        startKeepAlive()
+        return opened.sessionID
+    }
+
+    private func acquireSlot(shard: UInt16, session: UInt64) async {
+        guard let state = sessions[shard], state.id == session else { return }
+        if state.inFlight < configuration.maxInFlightWritesPerSession {
+            sessions[shard]?.inFlight += 1
+            return
+        }
+        await withCheckedContinuation { continuation in
+            sessions[shard]?.waiters.append(continuation)
+        }
+        // The releaser handed its slot over (inFlight unchanged).
+    }
+
+    private func releaseSlot(shard: UInt16, session: UInt64) {
+        guard var state = sessions[shard], state.id == session else { return }
+        if state.waiters.isEmpty {
+            state.inFlight -= 1
+        } else {
+            state.waiters.removeFirst().resume()
+        }
+        sessions[shard] = state
+    }
+
+    /// Keeps idle sessions alive with keep_alive writes at a third of their lease.
+    private func startKeepAlive() {
+        guard keepAliveTask == nil else { return }
+        keepAliveTask = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                guard let self else { return }
+                await self.keepIdleSessionsAlive()
+            }
+        }
+    }
+
+    private func keepIdleSessionsAlive() async {
+        for (shard, state) in sessions {
+            let third = Duration.milliseconds(Int64(state.leaseMilliseconds) / 3)
+            guard ContinuousClock.now - state.lastUsed >= third else { continue }
+            var request = Almanac_Api_V1_Request()
+            request.keepAlive = Almanac_Api_V1_KeepAliveRequest()
+            _ = try? await write(request, shard: shard)
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import AlmanacWire
+import NIOCore
+
+/// Settings of an ``AlmanacClient``.
+public struct AlmanacClientConfiguration: Sendable {
+    /// "host:port" client endpoints of the cluster's nodes (any subset; redirects find the rest).
+    public var endpoints: [String]
+    /// Deadline of one attempt on one connection.
+    public var attemptTimeout: TimeAmount
+    /// Deadline of a whole operation, retries and redirects included.
+    public var operationTimeout: TimeAmount
+    public var connectTimeout: TimeAmount
+    /// First and largest pause between retries (doubling in between).
+    public var initialBackoff: TimeAmount
+    public var maxBackoff: TimeAmount
+    /// Writes in flight per session. Must not exceed the servers' session result window (16 by
+    /// default), so that every in-flight sequence number stays retryable.
+    public var maxInFlightWritesPerSession: Int
+    public var durability: Almanac_Api_V1_Durability
+    public var consistency: Almanac_Api_V1_ReadConsistency
+    public var maxFrameSize: Int
+    /// Reported to the server when opening sessions (diagnostics only).
+    public var clientName: String
+
+    public init(
+        endpoints: [String], attemptTimeout: TimeAmount = .seconds(5), operationTimeout: TimeAmount = .seconds(30),
+        connectTimeout: TimeAmount = .seconds(2), initialBackoff: TimeAmount = .milliseconds(20),
+        maxBackoff: TimeAmount = .milliseconds(500), maxInFlightWritesPerSession: Int = 16,
+        durability: Almanac_Api_V1_Durability = .majority, consistency: Almanac_Api_V1_ReadConsistency = .linearizable,
+        maxFrameSize: Int = WireLimits.defaultClientMaxFrameSize, clientName: String = "almanac-swift-client"
+    ) {
+        self.endpoints = endpoints
+        self.attemptTimeout = attemptTimeout
+        self.operationTimeout = operationTimeout
+        self.connectTimeout = connectTimeout
+        self.initialBackoff = initialBackoff
+        self.maxBackoff = maxBackoff
+        self.maxInFlightWritesPerSession = max(1, maxInFlightWritesPerSession)
+        self.durability = durability
+        self.consistency = consistency
+        self.maxFrameSize = maxFrameSize
+        self.clientName = clientName
+    }
+}

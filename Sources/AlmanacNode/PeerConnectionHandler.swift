@@ -1,0 +1,152 @@
+import AlmanacRaft
+import AlmanacWire
+import NIOCore
+
+/// The application end of one peer connection's pipeline: handshake, delivery, acks, pings.
+/// Runs on the transport's event loop and calls straight into its ``TransportCore``.
+final class PeerConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = PeerFrame
+    typealias OutboundOut = PeerFrame
+
+    private let core: TransportCore
+    /// Known from the start when this node dialed; learned from the hello when it accepted.
+    private var peer: NodeID?
+    private let dialed: Bool
+    private var pendingAck: UInt64 = 0
+    private var needsFlush = false
+    private var rejected = false
+
+    init(core: TransportCore, dialedPeer: NodeID?) {
+        self.core = core
+        self.peer = dialedPeer
+        self.dialed = dialedPeer != nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if let peer, dialed {
+            context.writeAndFlush(wrapOutboundOut(.hello(core.hello())), promise: nil)
+            core.attach(peer: peer, channel: context.channel, ready: true)
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !rejected else { return }
+        let frame = unwrapInboundIn(data)
+        if case .hello(let hello) = frame {
+            handleHello(hello, context: context)
+            return
+        }
+        guard let peer else {
+            reject("expected a hello before \(frame.kindName)", context: context)
+            return
+        }
+        core.heard(from: peer)
+        switch frame {
+        case .batch(let sequence, let envelopes):
+            core.deliver(from: peer, envelopes: envelopes)
+            pendingAck = max(pendingAck, sequence)
+        case .ack(let sequence):
+            core.acknowledged(peer: peer, sequence: sequence, channel: context.channel)
+        case .ping(let nonce, let sentAt):
+            context.write(wrapOutboundOut(.pong(nonce: nonce, sentAtNanos: sentAt)), promise: nil)
+            needsFlush = true
+        case .pong(_, let sentAt):
+            core.roundTrip(peer: peer, sentAtNanos: sentAt)
+        case .protocolError(let error):
+            core.logProtocolError(from: peer, error: error)
+            context.close(promise: nil)
+        case .hello:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if pendingAck > 0 {
+            context.write(wrapOutboundOut(.ack(sequence: pendingAck)), promise: nil)
+            pendingAck = 0
+            needsFlush = true
+        }
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, let peer {
+            core.writable(peer: peer, channel: context.channel)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        core.channelClosed(context.channel, peer: peer)
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let violation = event as? WireProtocolViolation {
+            core.logViolation(violation, peer: peer, remote: context.remoteAddress)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        core.logConnectionError(error, peer: peer)
+        context.close(promise: nil)
+    }
+
+    private func handleHello(_ hello: Almanac_Raft_V1_PeerHello, context: ChannelHandlerContext) {
+        if dialed {
+            // The acceptor's answer: it must be the node we meant to reach.
+            guard hello.nodeID == peer, hello.clusterID == core.configuration.clusterID else {
+                reject("dialed node \(peer ?? 0) but node \(hello.nodeID) of cluster '\(hello.clusterID)' answered",
+                       context: context)
+                return
+            }
+            core.heard(from: hello.nodeID)
+            core.handshakeConfirmed(peer: hello.nodeID)
+            return
+        }
+        guard peer == nil else {
+            reject("second hello on one connection", context: context)
+            return
+        }
+        if let problem = core.validateIncomingHello(hello) {
+            reject(problem, context: context)
+            return
+        }
+        peer = hello.nodeID
+        context.writeAndFlush(wrapOutboundOut(.hello(core.hello())), promise: nil)
+        core.heard(from: hello.nodeID)
+        core.attach(peer: hello.nodeID, channel: context.channel, ready: true)
+        core.handshakeConfirmed(peer: hello.nodeID)
+    }
+
+    /// Sends a protocol error and closes, like the codec does for malformed input.
+    private func reject(_ message: String, context: ChannelHandlerContext) {
+        rejected = true
+        core.logRejection(message, remote: context.remoteAddress)
+        var error = Almanac_Api_V1_Error()
+        error.code = .protocolError
+        error.message = message
+        context.writeAndFlush(wrapOutboundOut(.protocolError(error))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+}
+
+extension PeerFrame {
+    var kindName: String {
+        switch self {
+        case .hello: "hello"
+        case .batch: "batch"
+        case .ack: "ack"
+        case .ping: "ping"
+        case .pong: "pong"
+        case .protocolError: "protocol error"
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import AlmanacWire
+import NIOCore
+
+/// Settings of a ``PeerTransport``. Defaults suit a LAN/loopback cluster.
+public struct PeerTransportConfiguration: Sendable {
+    /// What to drop when a peer's queue is full.
+    public enum OverflowPolicy: Sendable, Hashable {
+        /// Drop the oldest queued message (newer Raft messages supersede older ones). Default.
+        case dropOldest
+        /// Reject the message being sent.
+        case dropNewest
+    }
+
+    /// This node; `host`/`port` is where it listens (port 0 picks a free port).
+    public var local: PeerAddress
+    /// Peers must present the same cluster id in their hello.
+    public var clusterID: String
+    public var peers: [PeerAddress]
+
+    /// Largest frame accepted or sent on peer connections.
+    public var maxFrameSize: Int = WireLimits.defaultPeerMaxFrameSize
+    /// Batches sent but not yet acknowledged, per peer.
+    public var maxInFlightBatches: Int = 64
+    /// Estimated bytes sent but not yet acknowledged, per peer (one batch may exceed it when alone).
+    public var maxInFlightBytes: Int = 16 << 20
+    /// Messages per batch frame.
+    public var maxBatchMessages: Int = 4096
+    /// Estimated bytes per batch frame.
+    public var maxBatchBytes: Int = 1 << 20
+    /// Messages waiting per peer (not yet in flight) before the overflow policy applies.
+    public var maxQueuedMessages: Int = 16_384
+    /// Estimated bytes waiting per peer before the overflow policy applies.
+    public var maxQueuedBytes: Int = 64 << 20
+    public var overflowPolicy: OverflowPolicy = .dropOldest
+    /// Reconnect backoff for peers this node dials.
+    public var reconnectBackoff = ReconnectBackoff()
+    public var connectTimeout: TimeAmount = .seconds(1)
+    /// How often connected peers are pinged and health is evaluated.
+    public var pingInterval: TimeAmount = .milliseconds(200)
+    public var healthThresholds = HealthThresholds()
+
+    public init(local: PeerAddress, clusterID: String, peers: [PeerAddress]) {
+        self.local = local
+        self.clusterID = clusterID
+        self.peers = peers
+    }
+}

@@ -1,0 +1,121 @@
+import AlmanacWire
+import Logging
+import NIOCore
+
+/// Serves one client connection: decoded requests are dispatched to the ``RequestExecutor`` off
+/// the event loop and answered as they complete, in any order (request ids pair them up).
+///
+/// At most `maxOutstanding` requests are in progress per connection: at the limit the handler stops
+/// reading from the socket (TCP back-pressure) and a request that was already decoded beyond it gets
+/// UNAVAILABLE without being executed. Each request has a deadline; when it passes first, the
+/// client gets TIMEOUT (the outcome of a write is then unknown: retry with the same sequence).
+final class APIConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = APIClientFrame
+    typealias OutboundIn = APIServerFrame
+    typealias OutboundOut = APIServerFrame
+
+    private let executor: RequestExecutor
+    private let configuration: APIServerConfiguration
+    private let logger: Logger
+    /// Outstanding request ids and their deadline timers.
+    private var outstanding: [UInt64: Scheduled<Void>] = [:]
+    private var readPending = false
+    private var open = true
+
+    init(executor: RequestExecutor, configuration: APIServerConfiguration, logger: Logger) {
+        self.executor = executor
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .protocolError(let error):
+            logger.info("client reported a protocol error; closing", metadata: ["error": "\(error.code): \(error.message)"])
+            context.close(promise: nil)
+        case .request(let request):
+            guard open else { return }
+            accept(request, context: context)
+        }
+    }
+
+    private func accept(_ request: Almanac_Api_V1_Request, context: ChannelHandlerContext) {
+        let id = request.requestID
+        let translator = configuration.translator
+        guard outstanding[id] == nil else {
+            send(translator.errorResponse(requestID: id, APIError(.einval, "request id \(id) is already outstanding on this connection")), context: context)
+            return
+        }
+        guard outstanding.count < configuration.maxOutstandingPerConnection else {
+            send(translator.errorResponse(requestID: id, APIError(
+                .unavailable, "too many outstanding requests on this connection (limit \(configuration.maxOutstandingPerConnection)); nothing was applied")),
+                context: context)
+            return
+        }
+        var timeout = configuration.defaultTimeout
+        if request.timeoutMs != 0 { timeout = min(.milliseconds(Int64(request.timeoutMs)), configuration.maxTimeout) }
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
+        outstanding[id] = loop.assumeIsolated().scheduleTask(in: timeout) {
+            let (handler, context) = bound.value
+            handler.finish(translator.errorResponse(requestID: id, APIError(
+                .timeout, "no result within \(timeout.nanoseconds / 1_000_000) ms; the outcome is unknown, retry with the same session and sequence")),
+                context: context, timedOut: true)
+        }
+        let executor = self.executor
+        Task {
+            let response = await executor.execute(request)
+            loop.execute {
+                let (handler, context) = bound.value
+                handler.finish(response, context: context, timedOut: false)
+            }
+        }
+    }
+
+    private func finish(_ response: Almanac_Api_V1_Response, context: ChannelHandlerContext, timedOut: Bool) {
+        guard let timer = outstanding.removeValue(forKey: response.requestID) else { return }  // already answered
+        if !timedOut { timer.cancel() }
+        send(response, context: context)
+        if readPending, outstanding.count < configuration.maxOutstandingPerConnection {
+            readPending = false
+            context.read()
+        }
+    }
+
+    private func send(_ response: Almanac_Api_V1_Response, context: ChannelHandlerContext) {
+        guard open else { return }
+        context.writeAndFlush(wrapOutboundOut(.response(response)), promise: nil)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if outstanding.count >= configuration.maxOutstandingPerConnection {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let violation = event as? WireProtocolViolation {
+            logger.info("protocol violation; closing the connection", metadata: ["error": "\(violation.error)"])
+            // The codec sends the protocol-error frame and closes; no more responses go out.
+            open = false
+            outstanding.values.forEach { $0.cancel() }
+            outstanding.removeAll()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        open = false
+        outstanding.values.forEach { $0.cancel() }
+        outstanding.removeAll()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("connection error; closing", metadata: ["error": "\(error)"])
+        open = false
+        context.close(promise: nil)
+    }
+}

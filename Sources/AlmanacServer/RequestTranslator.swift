@@ -1,0 +1,349 @@
+import AlmanacMetadata
+import AlmanacWire
+import Foundation
+
+/// Pure translation between the client protocol (api.proto) and the namespace model.
+///
+/// Routing rule: a request goes to the shard in the high 16 bits of the inode id it names first —
+/// the parent directory for name-based operations (mkdir, create, lookup, unlink, rmdir, rename's
+/// source parent, symlink, open), the target inode for inode-based ones (getattr, setattr, readdir,
+/// readlink), `new_parent` for link — and to the session's shard for close, keep_alive and
+/// close_session. The root (inode 1) is in shard 0. Writes must carry a session of that shard.
+public struct RequestTranslator: Sendable {
+    /// Page size used when a readdir request says `limit = 0`.
+    public var defaultReaddirLimit: Int
+    /// Larger readdir limits are clamped to this (the state machine's maximum page).
+    public var maxReaddirLimit: Int
+
+    public init(defaultReaddirLimit: Int = 512, maxReaddirLimit: Int = MetadataLimits().maxReaddirPage) {
+        self.maxReaddirLimit = max(1, maxReaddirLimit)
+        self.defaultReaddirLimit = min(max(1, defaultReaddirLimit), self.maxReaddirLimit)
+    }
+
+    // MARK: - Request -> RoutedRequest
+
+    /// Translates a request, or explains with a typed error why it cannot be served.
+    public func route(_ request: Almanac_Api_V1_Request) -> Result<RoutedRequest, APIError> {
+        do throws(APIError) {
+            return .success(try routeOrThrow(request))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func routeOrThrow(_ request: Almanac_Api_V1_Request) throws(APIError) -> RoutedRequest {
+        guard let operation = request.operation else {
+            throw APIError(.unsupported, "request \(request.requestID) carries no operation this server knows")
+        }
+        switch operation {
+        case .mkdir(let m):
+            let parent = InodeID(m.parent)
+            return try write(request, shard: parent.shard, .mkdir(parent: parent, name: ByteString(m.name), mode: m.mode, uid: m.uid, gid: m.gid))
+        case .create(let c):
+            let parent = InodeID(c.parent)
+            let op = MetadataOperation.create(parent: parent, name: ByteString(c.name), mode: c.mode, uid: c.uid, gid: c.gid)
+            let (session, durability) = try writeKey(request, shard: parent.shard)
+            return c.openExisting
+                ? .createOrOpenExisting(shard: parent.shard, operation: op, session: session, durability: durability)
+                : .write(shard: parent.shard, operation: op, session: session, durability: durability)
+        case .lookup(let l):
+            let parent = InodeID(l.parent)
+            return try read(request, shard: parent.shard, .lookup(parent: parent, name: ByteString(l.name)))
+        case .getattr(let g):
+            let id = InodeID(g.inode)
+            return try read(request, shard: id.shard, .getattr(id))
+        case .setattr(let s):
+            let id = InodeID(s.inode)
+            return try write(request, shard: id.shard, .setattr(id: id, changes: try Self.changes(s)))
+        case .rename(let r):
+            if r.flags & ~UInt32(1) != 0 { throw APIError(.einval, "unknown rename flags 0x\(String(r.flags, radix: 16))") }
+            if r.flags & 1 != 0 { throw APIError(.unsupported, "RENAME_FLAG_NOREPLACE is not supported yet") }
+            let parent = InodeID(r.parent)
+            return try write(request, shard: parent.shard, .rename(
+                fromParent: parent, fromName: ByteString(r.name), toParent: InodeID(r.newParent), toName: ByteString(r.newName)))
+        case .unlink(let u):
+            let parent = InodeID(u.parent)
+            return try write(request, shard: parent.shard, .unlink(parent: parent, name: ByteString(u.name)))
+        case .rmdir(let r):
+            let parent = InodeID(r.parent)
+            return try write(request, shard: parent.shard, .rmdir(parent: parent, name: ByteString(r.name)))
+        case .readdir(let r):
+            let id = InodeID(r.inode)
+            var cursor: ReaddirCursor?
+            if !r.cursor.isEmpty {
+                guard let name = String(bytes: r.cursor, encoding: .utf8) else {
+                    throw APIError(.einval, "readdir cursor is not a cursor this server issued")
+                }
+                cursor = ReaddirCursor(after: ByteString(name))
+            }
+            let limit = r.limit == 0 ? defaultReaddirLimit : min(Int(r.limit), maxReaddirLimit)
+            return try read(request, shard: id.shard, .readdir(id, after: cursor, limit: limit, withAttributes: r.withAttributes))
+        case .open(let o):
+            if o.parent == 0 && o.inode != 0 {
+                throw APIError(.unsupported, "open by inode id is not supported; send parent and name")
+            }
+            let parent = InodeID(o.parent)
+            return try write(request, shard: parent.shard, .open(
+                parent: parent, name: ByteString(o.name), flags: try Self.openFlags(o.flags), mode: o.mode, uid: o.uid, gid: o.gid))
+        case .close(let c):
+            let shard = APISessionID.decode(request.sessionID).shard
+            return try write(request, shard: shard, .close(handle: c.handle))
+        case .link(let l):
+            let parent = InodeID(l.newParent)
+            return try write(request, shard: parent.shard, .link(target: InodeID(l.inode), parent: parent, name: ByteString(l.newName)))
+        case .symlink(let s):
+            let parent = InodeID(s.parent)
+            return try write(request, shard: parent.shard, .symlink(
+                parent: parent, name: ByteString(s.name), target: ByteString(s.target), uid: s.uid, gid: s.gid))
+        case .readlink(let r):
+            let id = InodeID(r.inode)
+            return try read(request, shard: id.shard, .readlink(id))
+        case .clusterStatus:
+            return .clusterStatus
+        case .openSession(let o):
+            guard let shard = ShardID(exactly: o.shardID) else {
+                throw APIError(.einval, "shard id \(o.shardID) is out of range (16 bits)")
+            }
+            return .openSession(shard: shard)
+        case .keepAlive:
+            return try write(request, shard: APISessionID.decode(request.sessionID).shard, .keepAlive)
+        case .closeSession:
+            return try write(request, shard: APISessionID.decode(request.sessionID).shard, .closeSession)
+        }
+    }
+
+    private func write(_ request: Almanac_Api_V1_Request, shard: ShardID, _ operation: MetadataOperation) throws(APIError) -> RoutedRequest {
+        let (session, durability) = try writeKey(request, shard: shard)
+        return .write(shard: shard, operation: operation, session: session, durability: durability)
+    }
+
+    private func writeKey(_ request: Almanac_Api_V1_Request, shard: ShardID) throws(APIError) -> (SessionRef, Durability) {
+        guard request.sessionID != 0 else {
+            throw APIError(.staleSession, "writes need a session: send open_session for shard \(shard) first")
+        }
+        let (sessionShard, local) = APISessionID.decode(request.sessionID)
+        guard sessionShard == shard else {
+            throw APIError(.staleSession,
+                "session \(request.sessionID) belongs to shard \(sessionShard) but the request goes to shard \(shard); open a session on shard \(shard)")
+        }
+        guard request.sequence != 0 else { throw APIError(.einval, "sequence numbers start at 1") }
+        let durability: Durability
+        switch request.durability {
+        case .majority: durability = .majority
+        case .leader: durability = .leader
+        case .UNRECOGNIZED(let raw): throw APIError(.einval, "unknown durability \(raw)")
+        }
+        return (SessionRef(id: local, sequence: request.sequence), durability)
+    }
+
+    private func read(_ request: Almanac_Api_V1_Request, shard: ShardID, _ query: MetadataQuery) throws(APIError) -> RoutedRequest {
+        switch request.consistency {
+        case .linearizable: return .read(shard: shard, consistency: .linearizable, query: query)
+        case .stale: return .read(shard: shard, consistency: .stale, query: query)
+        case .UNRECOGNIZED(let raw): throw APIError(.einval, "unknown read consistency \(raw)")
+        }
+    }
+
+    /// Bits of `SetattrRequest.mask`.
+    public enum SetattrBits {
+        public static let mode: UInt32 = 1, uid: UInt32 = 2, gid: UInt32 = 4, size: UInt32 = 8
+        public static let atime: UInt32 = 16, mtime: UInt32 = 32, atimeNow: UInt32 = 64, mtimeNow: UInt32 = 128
+        public static let all: UInt32 = 255
+    }
+
+    static func changes(_ s: Almanac_Api_V1_SetattrRequest) throws(APIError) -> SetAttributes {
+        typealias B = SetattrBits
+        if s.mask & ~B.all != 0 { throw APIError(.einval, "unknown setattr mask bits 0x\(String(s.mask & ~B.all, radix: 16))") }
+        if s.mask & B.atime != 0 && s.mask & B.atimeNow != 0 { throw APIError(.einval, "setattr: ATIME and ATIME_NOW exclude each other") }
+        if s.mask & B.mtime != 0 && s.mask & B.mtimeNow != 0 { throw APIError(.einval, "setattr: MTIME and MTIME_NOW exclude each other") }
+        var changes = SetAttributes()
+        if s.mask & B.mode != 0 { changes.mode = s.mode }
+        if s.mask & B.uid != 0 { changes.uid = s.uid }
+        if s.mask & B.gid != 0 { changes.gid = s.gid }
+        if s.mask & B.size != 0 { changes.size = s.size }
+        if s.mask & B.atime != 0 { changes.atime = .set(Timestamp(nanoseconds: s.atimeNs)) }
+        if s.mask & B.atimeNow != 0 { changes.atime = .now }
+        if s.mask & B.mtime != 0 { changes.mtime = .set(Timestamp(nanoseconds: s.mtimeNs)) }
+        if s.mask & B.mtimeNow != 0 { changes.mtime = .now }
+        return changes
+    }
+
+    /// Bits of `OpenRequest.flags`.
+    public enum OpenBits {
+        public static let read: UInt32 = 1, write: UInt32 = 2, truncate: UInt32 = 4, append: UInt32 = 8
+        public static let create: UInt32 = 16, exclusive: UInt32 = 32
+        public static let all: UInt32 = 63
+    }
+
+    static func openFlags(_ bits: UInt32) throws(APIError) -> OpenFlags {
+        typealias B = OpenBits
+        if bits & ~B.all != 0 { throw APIError(.einval, "unknown open flags 0x\(String(bits & ~B.all, radix: 16))") }
+        let writes = bits & (B.write | B.append) != 0
+        let access: OpenFlags.Access = writes ? (bits & B.read != 0 ? .readWrite : .writeOnly) : .readOnly
+        return OpenFlags(access: access, create: bits & B.create != 0, exclusive: bits & B.exclusive != 0, truncate: bits & B.truncate != 0)
+    }
+
+    // MARK: - Results -> Response
+
+    /// The response to a journaled write.
+    public func response(requestID: UInt64, shard: ShardID, write outcome: WriteOutcome) -> Almanac_Api_V1_Response {
+        var response = Almanac_Api_V1_Response()
+        response.requestID = requestID
+        response.shardID = UInt64(shard)
+        response.appliedIndex = outcome.index
+        switch outcome.result {
+        case .failure(let error):
+            response.error = Self.apiError(error).proto
+        case .success(.attributes(let attributes)):
+            response.entry = Self.entry(attributes)
+        case .success(.opened(let handle, let attributes, let created)):
+            var open = Almanac_Api_V1_OpenResponse()
+            open.handle = handle
+            open.attributes = Self.attributes(attributes)
+            open.created = created
+            response.open = open
+        case .success(.done):
+            response.empty = Almanac_Api_V1_EmptyResponse()
+        case .success(.sessionRegistered(let local)):
+            // Answered through openSessionResponse; reaching here means a translation bug.
+            response.error = APIError(.internal, "session \(local) registered by a plain write").proto
+        }
+        return response
+    }
+
+    /// The response to a query.
+    public func response(requestID: UInt64, shard: ShardID, read outcome: ReadOutcome) -> Almanac_Api_V1_Response {
+        var response = Almanac_Api_V1_Response()
+        response.requestID = requestID
+        response.shardID = UInt64(shard)
+        response.appliedIndex = outcome.appliedIndex
+        switch outcome.result {
+        case .failure(let error):
+            response.error = Self.apiError(error).proto
+        case .success(.attributes(let attributes)):
+            response.entry = Self.entry(attributes)
+        case .success(.page(let page, let attributes)):
+            var readdir = Almanac_Api_V1_ReaddirResponse()
+            readdir.entries = page.entries.enumerated().map { index, entry in
+                var dirEntry = Almanac_Api_V1_DirEntry()
+                dirEntry.name = entry.name.string
+                dirEntry.inode = entry.id.rawValue
+                dirEntry.type = Self.fileType(entry.type)
+                if let attributes, index < attributes.count { dirEntry.attributes = Self.attributes(attributes[index]) }
+                return dirEntry
+            }
+            if let next = page.nextCursor {
+                readdir.nextCursor = Data(next.after.string.utf8)
+            } else {
+                readdir.end = true
+            }
+            response.readdir = readdir
+        case .success(.symlinkTarget(let target)):
+            var readlink = Almanac_Api_V1_ReadlinkResponse()
+            readlink.target = target.string
+            response.readlink = readlink
+        }
+        return response
+    }
+
+    /// The response to open_session.
+    public func response(
+        requestID: UInt64, shard: ShardID, session local: SessionID, index: UInt64, leaseMilliseconds: UInt32
+    ) -> Almanac_Api_V1_Response {
+        guard let id = APISessionID.encode(shard: shard, local: local) else {
+            return errorResponse(requestID: requestID, APIError(.internal, "session id \(local) does not fit in 48 bits"))
+        }
+        var response = Almanac_Api_V1_Response()
+        response.requestID = requestID
+        response.shardID = UInt64(shard)
+        response.appliedIndex = index
+        var open = Almanac_Api_V1_OpenSessionResponse()
+        open.sessionID = id
+        open.leaseMs = leaseMilliseconds
+        response.openSession = open
+        return response
+    }
+
+    /// A response carrying only an error.
+    public func errorResponse(requestID: UInt64, shard: ShardID? = nil, _ error: APIError) -> Almanac_Api_V1_Response {
+        var response = Almanac_Api_V1_Response()
+        response.requestID = requestID
+        if let shard { response.shardID = UInt64(shard) }
+        response.error = error.proto
+        return response
+    }
+
+    // MARK: - Errors
+
+    /// The protocol code of a namespace error. Codes the protocol merges (session errors, internal
+    /// ones) keep the original name in the message.
+    public static func apiError(_ error: MetadataError) -> APIError {
+        switch error.code {
+        case .eperm: APIError(.eperm, error.message)
+        case .enoent: APIError(.enoent, error.message)
+        case .ebadf: APIError(.ebadf, error.message)
+        case .eexist: APIError(.eexist, error.message)
+        case .exdev: APIError(.exdev, error.message)
+        case .enotdir: APIError(.enotdir, error.message)
+        case .eisdir: APIError(.eisdir, error.message)
+        case .einval: APIError(.einval, error.message)
+        case .efbig: APIError(.efbig, error.message)
+        case .enospc: APIError(.enospc, error.message)
+        case .emlink: APIError(.emlink, error.message)
+        case .enametoolong: APIError(.enametoolong, error.message)
+        case .enotempty: APIError(.enotempty, error.message)
+        case .eloop: APIError(.eloop, error.message)
+        case .emsgsize: APIError(.tooLarge, "\(error.code): \(error.message)")
+        case .wrongShard: APIError(.wrongShard, error.message)
+        case .unknownSession, .sessionExpired, .staleSequence: APIError(.staleSession, "\(error.code): \(error.message)")
+        case .alreadyApplied, .badEntry, .internalInconsistency: APIError(.internal, "\(error.code): \(error.message)")
+        }
+    }
+
+    /// The protocol code of a backend failure.
+    public static func apiError(_ error: ServiceError) -> APIError {
+        let code: Almanac_Api_V1_ErrorCode =
+            switch error.code {
+            case .notLeader: .notLeader
+            case .unavailable: .unavailable
+            case .timeout: .timeout
+            case .tooLarge: .tooLarge
+            case .wrongShard: .wrongShard
+            case .unsupported: .unsupported
+            case .internal: .internal
+            }
+        return APIError(code, error.message, leaderHint: error.code == .notLeader ? error.leaderHint : nil)
+    }
+
+    // MARK: - Values
+
+    public static func attributes(_ a: InodeAttributes) -> Almanac_Api_V1_InodeAttributes {
+        var out = Almanac_Api_V1_InodeAttributes()
+        out.inode = a.id.rawValue
+        out.type = fileType(a.type)
+        out.mode = a.mode
+        out.uid = a.uid
+        out.gid = a.gid
+        out.size = a.size
+        out.nlink = a.nlink
+        out.atimeNs = a.atime.nanoseconds
+        out.mtimeNs = a.mtime.nanoseconds
+        out.ctimeNs = a.ctime.nanoseconds
+        out.version = a.version
+        return out
+    }
+
+    static func entry(_ a: InodeAttributes) -> Almanac_Api_V1_EntryResponse {
+        var entry = Almanac_Api_V1_EntryResponse()
+        entry.attributes = attributes(a)
+        return entry
+    }
+
+    public static func fileType(_ type: FileType) -> Almanac_Api_V1_FileType {
+        switch type {
+        case .regular: .regular
+        case .directory: .directory
+        case .symlink: .symlink
+        }
+    }
+}

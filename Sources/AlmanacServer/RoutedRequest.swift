@@ -1,0 +1,25 @@
+import AlmanacMetadata
+
+/// A client request after translation: where it goes and what the backend must do.
+public enum RoutedRequest: Sendable, Hashable {
+    /// A journaled write (including keepAlive and closeSession).
+    case write(shard: ShardID, operation: MetadataOperation, session: SessionRef, durability: Durability)
+    /// `create` with `open_existing`: a create whose EEXIST on a regular file answers with that file
+    /// (touch semantics). The create is journaled; the fallback is a linearizable lookup.
+    case createOrOpenExisting(shard: ShardID, operation: MetadataOperation, session: SessionRef, durability: Durability)
+    /// A read-only query.
+    case read(shard: ShardID, consistency: ReadConsistency, query: MetadataQuery)
+    /// Registers a session on `shard`.
+    case openSession(shard: ShardID)
+    case clusterStatus
+
+    /// The shard the request is served by, if any.
+    public var shard: ShardID? {
+        switch self {
+        case .write(let shard, _, _, _), .createOrOpenExisting(let shard, _, _, _), .read(let shard, _, _),
+            .openSession(let shard):
+            shard
+        case .clusterStatus: nil
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import AlmanacClient
+import AlmanacServer
+import AlmanacWire
+import NIOCore
+import Testing
+
+@Suite struct ClientResilienceTests {
+    @Test func pipelinesManyConcurrentRequestsOnOneConnection() async throws {
+        let cluster = try await TestServer.start()
+        await cluster.service.setDelay(.milliseconds(2))
+        let client = cluster.client()
+        let dir = try await client.mkdir(parent: rootInode, name: "p")
+        let count = 300
+        let inodes = try await withThrowingTaskGroup(of: UInt64.self) { group in
+            for i in 0..<count {
+                group.addTask { try await client.create(parent: dir.inode, name: "f\(i)").inode }
+            }
+            var all: [UInt64] = []
+            for try await inode in group { all.append(inode) }
+            return all
+        }
+        #expect(Set(inodes).count == count)
+        let reads = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<count {
+                group.addTask { try await client.lookup(parent: dir.inode, name: "f\(i)").type == .regular }
+            }
+            var ok = 0
+            for try await found in group where found { ok += 1 }
+            return ok
+        }
+        #expect(reads == count)
+        #expect(try await client.readdir(dir.inode).collect().count == count)
+        // One connection, many requests overlapping in the backend.
+        #expect(cluster.server.connectionCount == 1)
+        #expect(await cluster.service.maxConcurrent > 1)
+        await client.shutdown()
+        await cluster.stop()
+    }
+
+    @Test func retryAfterALostAnswerReturnsTheFirstResult() async throws {
+        let cluster = try await TestServer.start()
+        let client = cluster.client()
+        _ = try await client.mkdir(parent: rootInode, name: "warm-up")  // opens the session
+        let before = await cluster.service.state.inodeCount
+        // The next write is applied, then its answer is lost (TIMEOUT): the client retries with the
+        // same session and sequence and gets the cached first result.
+        await cluster.service.setLoseAnswer(count: 2)
+        let made = try await client.mkdir(parent: rootInode, name: "once")
+        #expect(await cluster.service.state.inodeCount == before + 1)
+        let submissions = await cluster.service.operationsSeen.filter { if case .mkdir(_, "once", _, _, _) = $0 { true } else { false } }.count
+        #expect(submissions == 3)  // the first attempt and two retries reached the state machine
+        #expect(try await client.lookup(parent: rootInode, name: "once").inode == made.inode)
+        // The namespace saw the mkdir once: a fresh mkdir of the same name is EEXIST.
+        #expect(await clientError { try await client.mkdir(parent: rootInode, name: "once") }?.code == .eexist)
+        await client.shutdown()
+        await cluster.stop()
+    }
+
+    @Test func retriesWhileTheShardIsUnavailable() async throws {
+        let cluster = try await TestServer.start()
+        let client = cluster.client()
+        await cluster.service.setUnavailable(count: 3)
+        let made = try await client.create(parent: rootInode, name: "eventually")
+        #expect(try await client.getattr(made.inode).type == .regular)
+        await client.shutdown()
+        await cluster.stop()
+    }
+
+    @Test func followsNotLeaderRedirects() async throws {
+        let leader = try await TestServer.start()
+        let follower = try await TestServer.start()
+        await follower.service.setRedirect(LeaderHint(nodeID: 2, address: leader.endpoint, zone: "z2"))
+        // The client only knows the follower.
+        let client = follower.client()
+        let dir = try await client.mkdir(parent: rootInode, name: "led")
+        _ = try await client.create(parent: dir.inode, name: "x")
+        #expect(try await client.lookup(parent: dir.inode, name: "x").type == .regular)
+        // Everything landed on the leader; the follower applied nothing.
+        #expect(await leader.service.state.inodeCount == 3)
+        #expect(await follower.service.state.inodeCount == 1)
+        #expect(await follower.service.appliedWrites == 0)
+        await client.shutdown()
+        await leader.stop()
+        await follower.stop()
+    }
+
+    @Test func skipsDeadEndpoints() async throws {
+        let cluster = try await TestServer.start()
+        // Port 1 on loopback refuses connections.
+        let client = cluster.client(extraEndpoints: ["127.0.0.1:1"])
+        let made = try await client.mkdir(parent: rootInode, name: "alive")
+        #expect(made.type == .directory)
+        await client.shutdown()
+        await cluster.stop()
+    }
+
+    @Test func reportsAnUnavailableCluster() async throws {
+        let client = AlmanacClient(configuration: AlmanacClientConfiguration(
+            endpoints: ["127.0.0.1:1"], attemptTimeout: .milliseconds(200), operationTimeout: .milliseconds(400),
+            connectTimeout: .milliseconds(100), initialBackoff: .milliseconds(10)))
+        let error = await clientError { try await client.getattr(rootInode) }
+        #expect(error?.kind == .unavailable)
+        #expect(error?.isClusterUnavailable == true)
+        await client.shutdown()
+    }
+
+    @Test func timesOutOnASlowBackend() async throws {
+        let cluster = try await TestServer.start()
+        await cluster.service.setDelay(.seconds(2))
+        let client = cluster.client(attemptTimeout: .milliseconds(100), operationTimeout: .milliseconds(300))
+        let error = await clientError { try await client.getattr(rootInode) }
+        #expect(error?.kind == .timeout)
+        await client.shutdown()
+        await cluster.stop()
+    }
+
+    @Test func serverRestartIsSurvived() async throws {
+        let first = try await TestServer.start()
+        let client = first.client()
+        _ = try await client.mkdir(parent: rootInode, name: "a")
+        // The server drops every connection; the client reconnects on the next call.
+        await first.server.shutdown()
+        let second = try await TestServer.start()
+        let redirected = AlmanacClient(configuration: AlmanacClientConfiguration(
+            endpoints: [first.endpoint, second.endpoint], attemptTimeout: .milliseconds(500), operationTimeout: .seconds(5),
+            initialBackoff: .milliseconds(5)))
+        // A new session is opened on the second server (the first one's sessions are gone with it).
+        #expect(try await redirected.mkdir(parent: rootInode, name: "b").type == .directory)
+        await redirected.shutdown()
+        await client.shutdown()
+        await second.stop()
+    }
+}

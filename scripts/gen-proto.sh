@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Regenerates the committed Swift code for proto/*.proto into Sources/AlmanacWire/Generated/.
+#
+# Needs:
+#   - protoc (Debian: apt-get install -y protobuf-compiler)
+#   - protoc-gen-swift built from swift-protobuf 1.39.0 (the runtime version Package.swift resolves):
+#       git clone https://github.com/apple/swift-protobuf /tmp/swift-protobuf
+#       cd /tmp/swift-protobuf && git checkout 1.39.0 && swift build -c release --product protoc-gen-swift
+#     Point PROTOC_GEN_SWIFT at the binary (default: /tmp/swift-protobuf/.build/release/protoc-gen-swift).
+#
+# The SwiftPM protobuf build plugin is deliberately not used: generated code is committed and reviewed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PROTOC="${PROTOC:-protoc}"
+PLUGIN="${PROTOC_GEN_SWIFT:-/tmp/swift-protobuf/.build/release/protoc-gen-swift}"
+OUT="Sources/AlmanacWire/Generated"
+
+command -v "$PROTOC" >/dev/null || { echo "gen-proto: protoc not found (apt-get install -y protobuf-compiler)" >&2; exit 1; }
+[ -x "$PLUGIN" ] || { echo "gen-proto: protoc-gen-swift not found at $PLUGIN (set PROTOC_GEN_SWIFT)" >&2; exit 1; }
+
+mkdir -p "$OUT"
+rm -f "$OUT"/*.pb.swift
+"$PROTOC" \
+  --plugin=protoc-gen-swift="$PLUGIN" \
+  --proto_path=proto \
+  --swift_opt=Visibility=Public \
+  --swift_opt=FileNaming=DropPath \
+  --swift_out="$OUT" \
+  proto/*.proto
+echo "gen-proto: wrote $(ls "$OUT"/*.pb.swift | tr '\n' ' ')"
