@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // Pure consensus core: standard library only. No Foundation, no NIO, no clock.
@@ -96,6 +97,7 @@ let package = Package(
                 "AlmanacRaft", "AlmanacStorage", "AlmanacSimulation", "AlmanacMetadata",
                 "AlmanacPredict", "AlmanacPlacement", "AlmanacClient", "AlmanacWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(name: "AlmanacRaftTests", dependencies: ["AlmanacRaft"]),

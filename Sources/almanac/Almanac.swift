@@ -10,6 +10,7 @@ struct Almanac: AsyncParsableCommand {
             // Each subcommand lives in its own file in this directory.
             StorageBench.self, StorageCrashChild.self,
             CtlCommand.self,
+            BenchCommand.self,
         ]
     )
 
