@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "AlmanacServer",
             dependencies: [
-                "AlmanacWire", "AlmanacMetadata",
+                "AlmanacWire", "AlmanacMetadata", "AlmanacNode", "AlmanacRaft",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -96,11 +96,22 @@ let package = Package(
             dependencies: [
                 "AlmanacRaft", "AlmanacStorage", "AlmanacSimulation", "AlmanacMetadata",
                 "AlmanacPredict", "AlmanacPlacement", "AlmanacClient", "AlmanacWire",
+                "AlmanacNode", "AlmanacServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(name: "AlmanacRaftTests", dependencies: ["AlmanacRaft"]),
+        // Real `almanac serve` processes on loopback (SIGKILL failover, convergence, bad inputs).
+        .testTarget(
+            name: "AlmanacIntegrationTests",
+            dependencies: [
+                "AlmanacClient", "AlmanacNode", "AlmanacWire", "AlmanacRaft",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "AlmanacStorageTests", dependencies: ["AlmanacStorage"]),
         .testTarget(name: "AlmanacSimulationTests", dependencies: ["AlmanacSimulation"]),
         .testTarget(

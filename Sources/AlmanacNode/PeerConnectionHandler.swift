@@ -15,6 +15,7 @@ final class PeerConnectionHandler: ChannelInboundHandler {
     private var pendingAck: UInt64 = 0
     private var needsFlush = false
     private var rejected = false
+    private var closeDeadline: Scheduled<Void>?
 
     init(core: TransportCore, dialedPeer: NodeID?) {
         self.core = core
@@ -24,8 +25,9 @@ final class PeerConnectionHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         if let peer, dialed {
+            // Batches wait for the acceptor's hello: if it refuses us, nothing was in flight.
             context.writeAndFlush(wrapOutboundOut(.hello(core.hello())), promise: nil)
-            core.attach(peer: peer, channel: context.channel, ready: true)
+            core.attach(peer: peer, channel: context.channel, ready: false)
         }
         context.fireChannelActive()
     }
@@ -82,6 +84,8 @@ final class PeerConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        closeDeadline?.cancel()
+        closeDeadline = nil
         core.channelClosed(context.channel, peer: peer)
         context.fireChannelInactive()
     }
@@ -107,7 +111,7 @@ final class PeerConnectionHandler: ChannelInboundHandler {
                 return
             }
             core.heard(from: hello.nodeID)
-            core.handshakeConfirmed(peer: hello.nodeID)
+            core.handshakeConfirmed(peer: hello.nodeID, channel: context.channel)
             return
         }
         guard peer == nil else {
@@ -121,8 +125,8 @@ final class PeerConnectionHandler: ChannelInboundHandler {
         peer = hello.nodeID
         context.writeAndFlush(wrapOutboundOut(.hello(core.hello())), promise: nil)
         core.heard(from: hello.nodeID)
-        core.attach(peer: hello.nodeID, channel: context.channel, ready: true)
-        core.handshakeConfirmed(peer: hello.nodeID)
+        core.attach(peer: hello.nodeID, channel: context.channel, ready: false)
+        core.handshakeConfirmed(peer: hello.nodeID, channel: context.channel)
     }
 
     /// Sends a protocol error and closes, like the codec does for malformed input.
@@ -132,7 +136,13 @@ final class PeerConnectionHandler: ChannelInboundHandler {
         var error = Almanac_Api_V1_Error()
         error.code = .protocolError
         error.message = message
+        // Half-close after the error frame so the peer reads it before EOF; close fully a little later.
         context.writeAndFlush(wrapOutboundOut(.protocolError(error))).assumeIsolated().whenComplete { _ in
+            let halfClosed = context.eventLoop.makePromise(of: Void.self)
+            context.close(mode: .output, promise: halfClosed)
+            halfClosed.futureResult.assumeIsolated().whenFailure { _ in context.close(promise: nil) }
+        }
+        closeDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) {
             context.close(promise: nil)
         }
     }

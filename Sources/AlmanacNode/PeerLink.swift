@@ -24,7 +24,7 @@ final class PeerLink {
 
     /// The connection in use, if any.
     var channel: (any Channel)?
-    /// Batches may be written (dialer: from connect on; acceptor: after the peer's hello).
+    /// Batches may be written: the hello exchange on `channel` completed.
     var ready = false
     var nextSequence: UInt64 = 1
     var inFlight = CircularBuffer<InFlightBatch>()

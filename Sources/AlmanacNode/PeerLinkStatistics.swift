@@ -3,7 +3,7 @@ import AlmanacRaft
 /// Counters of one peer link, for status output and tests.
 public struct PeerLinkStatistics: Sendable, Hashable {
     public var peer: NodeID
-    /// A connection is established (for the acceptor: the peer's hello arrived).
+    /// A connection is established and its hello exchange completed.
     public var connected = false
     public var queuedMessages = 0
     public var inFlightBatches = 0
@@ -13,7 +13,7 @@ public struct PeerLinkStatistics: Sendable, Hashable {
     public var receivedBatches = 0
     /// Messages dropped: queue overflow, lost in flight on a broken connection, failed connects, oversize.
     public var droppedMessages = 0
-    /// Connections established over the link's lifetime.
+    /// Connections accepted by both sides' hellos over the link's lifetime.
     public var connections = 0
     public var connectFailures = 0
     /// The last ping round trip in nanoseconds, if any.

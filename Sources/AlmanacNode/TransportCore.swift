@@ -284,13 +284,16 @@ final class TransportCore {
         }
         link.channel = channel
         link.ready = ready
+    }
+
+    /// The handshake on `channel` completed: batches may flow.
+    func handshakeConfirmed(peer: NodeID, channel: any Channel) {
+        guard let link = links[peer], link.channel === channel else { return }
+        link.backoff.reset()
+        link.ready = true
         link.statistics.connections += 1
         logger.info("peer connected", metadata: ["peer": "\(link.address)", "dialed": "\(link.dials)"])
         flush(link)
-    }
-
-    func handshakeConfirmed(peer: NodeID) {
-        links[peer]?.backoff.reset()
     }
 
     func channelClosed(_ channel: any Channel, peer: NodeID?) {

@@ -12,7 +12,8 @@ public enum SafetyFault: String, Sendable, Hashable, CaseIterable {
     case commitPreviousTermByCounting
     /// Grant votes in `messages` (before the vote is durable) instead of `messagesAfterPersist`.
     case skipPersistBeforeVote
-    /// Let learners vote and count towards quorums.
+    /// Let learners vote: their grants count towards the voters' majority in elections
+    /// (commitment still counts voters only, so quorums stop intersecting).
     case learnerVotes
 }
 
@@ -79,4 +80,48 @@ public enum RaftError: Error, Sendable, Hashable {
     case unknownNode(NodeID)
     /// The snapshot given to `compact` is older than what the node already has, or ahead of `applied`.
     case snapshotOutOfDate
+}
+
+/// Why a ``RaftConfig`` is not usable as given.
+public struct RaftConfigError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var description: String
+}
+
+extension RaftConfig {
+    /// Checks the configuration. `RaftNode.init` does not throw: it runs with ``normalized()``,
+    /// so callers that want to refuse bad settings call `validate()` first.
+    public func validate() throws(RaftConfigError) {
+        if id == 0 { throw RaftConfigError(description: "node id 0 is reserved for \"none\"") }
+        if heartbeatTick <= 0 { throw RaftConfigError(description: "heartbeatTick must be positive") }
+        if electionTick <= heartbeatTick {
+            throw RaftConfigError(description: "electionTick (\(electionTick)) must exceed heartbeatTick (\(heartbeatTick))")
+        }
+        if maxInflightMsgs <= 0 { throw RaftConfigError(description: "maxInflightMsgs must be positive") }
+        if maxSizePerMsg <= 0 { throw RaftConfigError(description: "maxSizePerMsg must be positive") }
+        if maxInflightBytes < 0 || maxUncommittedEntriesSize < 0 || maxEntrySize < 0 {
+            throw RaftConfigError(description: "byte limits must not be negative (0 means unlimited)")
+        }
+        if maxInflightBytes > 0 && maxInflightBytes < maxSizePerMsg {
+            throw RaftConfigError(description: "maxInflightBytes must be at least maxSizePerMsg")
+        }
+        if readOnlyOption == .leaseBased && !checkQuorum {
+            throw RaftConfigError(description: "lease-based reads require checkQuorum")
+        }
+    }
+
+    /// The configuration `RaftNode` actually runs with: invalid settings are replaced by the nearest
+    /// valid ones. In particular `leaseBased` reads without `checkQuorum` fall back to `.safe`.
+    public func normalized() -> RaftConfig {
+        var c = self
+        c.heartbeatTick = max(1, c.heartbeatTick)
+        c.electionTick = max(c.heartbeatTick + 1, c.electionTick)
+        c.maxInflightMsgs = max(1, c.maxInflightMsgs)
+        c.maxSizePerMsg = max(1, c.maxSizePerMsg)
+        c.maxInflightBytes = max(0, c.maxInflightBytes)
+        if c.maxInflightBytes > 0 { c.maxInflightBytes = max(c.maxInflightBytes, c.maxSizePerMsg) }
+        c.maxUncommittedEntriesSize = max(0, c.maxUncommittedEntriesSize)
+        c.maxEntrySize = max(0, c.maxEntrySize)
+        if c.readOnlyOption == .leaseBased && !c.checkQuorum { c.readOnlyOption = .safe }
+        return c
+    }
 }

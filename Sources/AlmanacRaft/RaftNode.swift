@@ -1,4 +1,3 @@
-// API CONTRACT (placeholder bodies; the Raft core work replaces every body below, keeping the signatures).
 
 /// Progress of one follower as seen by the leader.
 public struct FollowerProgress: Sendable, Hashable {
@@ -59,58 +58,267 @@ public struct RaftStatus: Sendable, Hashable {
 }
 
 /// The pure Raft state machine for one group. Deterministic: time enters only through `tick()`,
-/// randomness only through the injected generator. It performs no I/O; a driver runs the Ready loop.
+/// randomness only through the injected generator. It performs no I/O; a driver runs the Ready loop
+/// (see ``Ready``). Internals are split across `RaftNode+*.swift` files by concern.
 public struct RaftNode: Sendable {
+    /// Marks a vote request sent because of a leadership transfer: receivers skip their lease check.
+    static let transferContext: [UInt8] = Array("almanac.raft.transfer".utf8)
+
+    let config: RaftConfig
+    let id: NodeID
+    var random: any RandomNumberGenerator & Sendable
+
+    var role: RaftRole = .follower
+    var term: Term = 0
+    var vote: NodeID = 0
+    var leader: NodeID = 0
+    var log: RaftLog
+    var tracker: ProgressTracker
+
+    var electionElapsed = 0
+    var heartbeatElapsed = 0
+    var randomizedElectionTimeout = 0
+    /// Leader only: target of a running leadership transfer, or 0.
+    var leadTransferee: NodeID = 0
+    /// Leader only: index of the latest configuration entry it proposed (or its last index on election).
+    var pendingConfIndex: LogIndex = 0
+    /// Leader only: payload bytes of entries appended in this term and not yet committed.
+    var uncommittedSize = 0
+    /// Leader only: ReadIndex requests waiting for their heartbeat round (safe mode).
+    var readOnly = ReadOnlyQueue()
+    /// Leader only: ReadIndex requests waiting for the first commit in the leader's term.
+    var pendingReads: [PendingRead] = []
+
+    var msgs: [Message] = []
+    var msgsAfterPersist: [Message] = []
+    var readStates: [ReadState] = []
+    var prevSoftState = SoftState(leader: 0, role: .follower)
+    var prevHardState: HardState
+    /// Leader only: new entries to replicate at the next `ready()` (batching).
+    var appendsPending = false
+    /// Leader only: the commit index moved; tell every follower at the next `ready()`.
+    var commitBroadcastPending = false
+
+    var invariants: InvariantChecker
+
+    struct PendingRead: Sendable, Hashable {
+        var from: NodeID
+        var context: [UInt8]
+    }
+
     /// Creates a node from recovered durable state.
+    ///
+    /// The node runs with `config.normalized()` (see ``RaftConfig/validate()``). Its configuration is
+    /// the snapshot's, else `initialState.bootstrap`, plus configuration entries up to `applied`.
     public init(config: RaftConfig, initialState: RaftInitialState,
                 random: any RandomNumberGenerator & Sendable) {
-        preconditionFailure("RaftNode placeholder: replaced by the Raft core")
+        let cfg = config.normalized()
+        self.config = cfg
+        self.id = cfg.id
+        self.random = random
+        var invariants = InvariantChecker(node: cfg.id, recordOnly: !cfg.testingFaults.isEmpty)
+        var initialState = initialState
+        let synthesized = RaftNode.synthesizeBootstrap(&initialState)
+        var log = RaftLog(snapshot: initialState.snapshot, entries: initialState.entries)
+        if synthesized { log.markUnpersisted() }
+        let hs = initialState.hardState
+        if hs.commit > log.lastIndex {
+            invariants.fail("recovered commit index \(hs.commit) beyond recovered last index \(log.lastIndex)")
+        }
+        log.committed = max(log.snapshotIndex, min(hs.commit, log.lastIndex))
+        let applied = max(log.snapshotIndex, min(initialState.applied, log.committed))
+        // The base configuration: the snapshot's; else the bootstrap one, unless the log carries
+        // configuration entries (which then build the configuration from empty, as on every replica).
+        let logHasConf = initialState.entries.contains { $0.type == .configChange }
+        let conf = initialState.snapshot?.metadata.confState
+            ?? (logHasConf ? ConfState() : initialState.bootstrap ?? ConfState())
+        var tracker = ProgressTracker(config: TrackerConfig(conf), maxInflight: cfg.maxInflightMsgs,
+                                      maxInflightBytes: cfg.maxInflightBytes,
+                                      learnersCountAsVoters: cfg.testingFaults.contains(.learnerVotes),
+                                      lastIndex: log.lastIndex)
+        if applied > log.snapshotIndex {
+            for entry in log.slice(from: log.snapshotIndex + 1, through: applied) ?? []
+            where entry.type == .configChange {
+                if let change = try? ConfChange(decoding: entry.data),
+                   let next = try? tracker.applying(change, lastIndex: log.lastIndex) {
+                    tracker = next
+                }
+            }
+        }
+        log.applied = applied
+        log.applying = applied
+        self.log = log
+        self.tracker = tracker
+        self.term = hs.term
+        self.vote = hs.vote
+        self.prevHardState = synthesized ? HardState() : HardState(term: hs.term, vote: hs.vote, commit: log.committed)
+        invariants.start(term: hs.term, vote: hs.vote, commit: log.committed)
+        self.invariants = invariants
+        becomeFollower(term: hs.term, leader: 0)
+    }
+
+    /// A fresh node (nothing durable) with a bootstrap configuration writes that configuration into
+    /// its log as committed configuration entries of term 1 (one step each: voters, then learners),
+    /// like etcd's bootstrap. Every founding replica writes the same entries, and a replica added
+    /// later (created with empty storage and no bootstrap) receives them from the leader, so it
+    /// builds the same configuration history. A joint bootstrap configuration is not supported:
+    /// only `voters` and `learners` are used.
+    static func synthesizeBootstrap(_ state: inout RaftInitialState) -> Bool {
+        guard let boot = state.bootstrap, !boot.voters.isEmpty, state.snapshot == nil, state.entries.isEmpty,
+              state.hardState == HardState() else { return false }
+        var entries: [Entry] = []
+        let steps = Array(Set(boot.voters)).sorted().map { ConfChangeSingle(.addVoter, $0) }
+            + Array(Set(boot.learners).subtracting(boot.voters)).sorted().map { ConfChangeSingle(.addLearner, $0) }
+        for step in steps {
+            entries.append(Entry(term: 1, index: LogIndex(entries.count + 1), type: .configChange,
+                                 data: ConfChange([step]).encoded()))
+        }
+        state.entries = entries
+        state.hardState = HardState(term: 1, vote: 0, commit: LogIndex(entries.count))
+        return true
     }
 
     /// Observable state.
-    public var status: RaftStatus { preconditionFailure("placeholder") }
+    public var status: RaftStatus {
+        var progress: [NodeID: FollowerProgress] = [:]
+        if role == .leader {
+            for (peer, pr) in tracker.progress { progress[peer] = pr.publicValue }
+        }
+        return RaftStatus(id: id, role: role, term: term, vote: vote, leader: leader, commit: log.committed,
+                          applied: log.applied, firstIndex: log.firstIndex, lastIndex: log.lastIndex,
+                          confState: tracker.config.confState, progress: progress, transferee: leadTransferee)
+    }
+
+    /// Invariant violations recorded instead of stopping the node. Always empty unless
+    /// `config.testingFaults` is non-empty (with no faults, a violation stops the process).
+    public var invariantViolations: [String] { invariants.violations }
+
+    /// The index of the latest snapshot (0 if none): entries up to it are compacted away.
+    public var snapshotIndex: LogIndex { log.snapshotIndex }
+
+    /// The latest snapshot this node holds (its own from `compact`, or one received from the leader).
+    public var latestSnapshot: Snapshot? { log.snapshot }
 
     /// Advances logical time by one tick.
-    public mutating func tick() { preconditionFailure("placeholder") }
+    public mutating func tick() {
+        if role == .leader { tickHeartbeat() } else { tickElection() }
+        checkInvariants()
+    }
 
     /// Delivers a message from a peer. Messages for other nodes or stale terms are ignored.
-    public mutating func step(_ message: Message) { preconditionFailure("placeholder") }
+    public mutating func step(_ message: Message) {
+        guard message.to == id, message.from != id, message.from != 0 else { return }
+        stepMessage(message)
+        checkInvariants()
+    }
 
     /// Proposes application data. Returns the log index assigned to it.
     @discardableResult
-    public mutating func propose(_ data: [UInt8]) throws(RaftError) -> LogIndex { preconditionFailure("placeholder") }
-
-    /// Proposes a membership change. Returns the log index assigned to it.
-    @discardableResult
-    public mutating func proposeConfChange(_ change: ConfChange) throws(RaftError) -> LogIndex {
-        preconditionFailure("placeholder")
+    public mutating func propose(_ data: [UInt8]) throws(RaftError) -> LogIndex {
+        try checkCanPropose()
+        if config.maxEntrySize > 0 && data.count > config.maxEntrySize {
+            throw .entryTooLarge(size: data.count, limit: config.maxEntrySize)
+        }
+        guard increaseUncommittedSize(data.count) else {
+            throw .uncommittedSizeExceeded(limit: config.maxUncommittedEntriesSize)
+        }
+        let index = appendEntry(type: .normal, data: data)
+        checkInvariants()
+        return index
     }
 
-    /// Requests a linearizable read; a `ReadState` carrying `context` appears in a later Ready.
-    public mutating func readIndex(context: [UInt8]) throws(RaftError) { preconditionFailure("placeholder") }
+    /// Proposes a membership change. Returns the log index assigned to it.
+    /// Throws ``RaftError/configChangePending`` while an earlier change is not applied yet.
+    @discardableResult
+    public mutating func proposeConfChange(_ change: ConfChange) throws(RaftError) -> LogIndex {
+        try checkCanPropose()
+        if pendingConfIndex > log.applied { throw .configChangePending }
+        do {
+            _ = try tracker.applying(change, lastIndex: log.lastIndex)
+        } catch {
+            throw .invalidConfigChange(error.reason)
+        }
+        let data = change.encoded()
+        guard increaseUncommittedSize(data.count) else {
+            throw .uncommittedSizeExceeded(limit: config.maxUncommittedEntriesSize)
+        }
+        let index = appendEntry(type: .configChange, data: data)
+        pendingConfIndex = index
+        checkInvariants()
+        return index
+    }
+
+    /// Requests a linearizable read; a `ReadState` carrying `context` appears in a later Ready, on
+    /// this node, once the leader confirmed it. Contexts must be unique across the group (for
+    /// example node id + counter). A follower forwards the request to its leader; a leader that has
+    /// not yet committed an entry of its term queues the request until it has (it never throws
+    /// ``RaftError/readNotReady``). Throws ``RaftError/notLeader(leader:)`` when no leader is known.
+    public mutating func readIndex(context: [UInt8]) throws(RaftError) {
+        if role == .leader {
+            handleReadIndexRequest(from: id, context: context)
+        } else if leader != 0 {
+            var m = message(.readIndex, to: leader)
+            m.context = context
+            send(m)
+        } else {
+            throw .notLeader(leader: 0)
+        }
+        checkInvariants()
+    }
 
     /// Starts a leadership transfer to `target` (a voter). Abandoned after an election timeout.
-    public mutating func transferLeadership(to target: NodeID) throws(RaftError) { preconditionFailure("placeholder") }
+    public mutating func transferLeadership(to target: NodeID) throws(RaftError) {
+        guard role == .leader else { throw .notLeader(leader: leader) }
+        try startTransfer(to: target)
+        checkInvariants()
+    }
 
     /// Starts an election now (subject to PreVote).
-    public mutating func campaign() { preconditionFailure("placeholder") }
+    public mutating func campaign() {
+        hup(transfer: false)
+        checkInvariants()
+    }
 
-    /// Whether `ready()` would return a non-empty batch.
-    public var hasReady: Bool { preconditionFailure("placeholder") }
+    /// Makes a follower forget its leader (it stays a follower in its term). It then grants
+    /// (pre-)votes at once instead of waiting for its leader lease to expire, and takes the leader
+    /// back when it hears from it. Use when the application has strong reason to believe the leader
+    /// is gone. Does nothing on non-followers or with lease-based reads (it would break the lease).
+    public mutating func forgetLeader() {
+        guard role == .follower, config.readOnlyOption != .leaseBased else { return }
+        leader = 0
+    }
 
-    /// Takes the pending batch of work. Call `advance(_:)` once it has been carried out.
-    public mutating func ready() -> Ready { preconditionFailure("placeholder") }
+    /// Tells the leader that a message to `peer` could not be delivered.
+    public mutating func reportUnreachable(_ peer: NodeID) {
+        guard role == .leader, var pr = tracker.progress[peer], peer != id else { return }
+        if pr.state == .replicate { pr.becomeProbe() }
+        tracker.progress[peer] = pr
+    }
 
-    /// Acknowledges that `ready` was persisted, sent and applied.
-    public mutating func advance(_ ready: Ready) { preconditionFailure("placeholder") }
+    /// Tells the leader whether sending a snapshot to `peer` finished.
+    public mutating func reportSnapshot(_ peer: NodeID, success: Bool) {
+        guard role == .leader, var pr = tracker.progress[peer], pr.state == .snapshot else { return }
+        if !success { pr.pendingSnapshot = 0 }
+        pr.becomeProbe()
+        // Wait for the follower's answer (or a heartbeat) before the next append.
+        pr.msgAppFlowPaused = true
+        tracker.progress[peer] = pr
+    }
 
     /// Records an application snapshot at `snapshot.metadata.index` (at most `applied`) and
     /// discards log entries up to it. The leader uses it for followers too far behind.
-    public mutating func compact(snapshot: Snapshot) throws(RaftError) { preconditionFailure("placeholder") }
+    /// `snapshot.metadata.confState` must be the configuration as of that index.
+    public mutating func compact(snapshot: Snapshot) throws(RaftError) {
+        let index = snapshot.metadata.index
+        guard index > log.snapshotIndex, index <= log.applied, index <= log.stable,
+              log.term(at: index) == snapshot.metadata.term
+        else { throw .snapshotOutOfDate }
+        log.compact(to: snapshot)
+        checkInvariants()
+    }
 
-    /// Tells the leader that a message to `peer` could not be delivered.
-    public mutating func reportUnreachable(_ peer: NodeID) { preconditionFailure("placeholder") }
-
-    /// Tells the leader whether sending a snapshot to `peer` finished.
-    public mutating func reportSnapshot(_ peer: NodeID, success: Bool) { preconditionFailure("placeholder") }
+    mutating func checkInvariants() {
+        invariants.observe(term: term, vote: vote, commit: log.committed, applied: log.applied,
+                           lastIndex: log.lastIndex, firstIndex: log.firstIndex, role: role, lastLogTerm: log.lastTerm)
+    }
 }

@@ -220,14 +220,21 @@ public struct RaftInitialState: Sendable {
     public var snapshot: Snapshot?
     /// Durable entries after the snapshot, contiguous.
     public var entries: [Entry]
-    /// The configuration to use when there is no snapshot and no config entry (a fresh cluster).
+    /// The founding configuration of a fresh cluster (non-joint). On empty storage it is written into
+    /// the log as committed configuration entries (delivered in the first Ready); otherwise it is the
+    /// base configuration only when there is no snapshot and the log holds no configuration entry.
+    /// A replica added later starts with empty storage and `bootstrap == nil`.
     public var bootstrap: ConfState?
+    /// The index the application has durably applied (0: only the snapshot). Committed entries after
+    /// `max(applied, snapshot index)` are delivered again in `Ready.committedEntries`.
+    public var applied: LogIndex
 
     public init(hardState: HardState = HardState(), snapshot: Snapshot? = nil, entries: [Entry] = [],
-                bootstrap: ConfState? = nil) {
+                bootstrap: ConfState? = nil, applied: LogIndex = 0) {
         self.hardState = hardState
         self.snapshot = snapshot
         self.entries = entries
         self.bootstrap = bootstrap
+        self.applied = applied
     }
 }

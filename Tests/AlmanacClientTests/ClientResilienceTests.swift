@@ -130,4 +130,18 @@ import Testing
         await client.shutdown()
         await second.stop()
     }
+
+    @Test func keepsIdleSessionsAliveAndClosesThemOnShutdown() async throws {
+        let cluster = try await TestServer.start(sessionLeaseMilliseconds: 300)
+        let client = cluster.client()
+        _ = try await client.mkdir(parent: rootInode, name: "k")
+        #expect(await cluster.service.state.sessionCount == 1)
+        try await Task.sleep(for: .milliseconds(1500))
+        let keepAlives = await cluster.service.operationsSeen.filter { $0 == .keepAlive }.count
+        #expect(keepAlives >= 1)
+        await client.shutdown()
+        #expect(await cluster.service.operationsSeen.last == .closeSession)
+        #expect(await cluster.service.state.sessionCount == 0)
+        await cluster.stop()
+    }
 }

@@ -9,8 +9,10 @@ struct TestServer {
     let server: APIServer
     let service: InProcessMetadataService
 
-    static func start(configuration: APIServerConfiguration = APIServerConfiguration()) async throws -> TestServer {
-        let service = InProcessMetadataService()
+    static func start(
+        configuration: APIServerConfiguration = APIServerConfiguration(), sessionLeaseMilliseconds: UInt32 = 60_000
+    ) async throws -> TestServer {
+        let service = InProcessMetadataService(sessionLeaseMilliseconds: sessionLeaseMilliseconds)
         var logger = Logger(label: "almanac.api.test")
         logger.logLevel = .warning
         let server = try await APIServer.start(service: service, configuration: configuration, logger: logger)

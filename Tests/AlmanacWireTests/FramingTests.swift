@@ -72,6 +72,18 @@ import Testing
         #expect(Array(encoded.readableBytesView) == [0, 0, 0, 3, 0x02, 0xAA, 0xBB])
     }
 
+    /// The worked example in docs/wire-format.md: a lookup of name "a" in the root directory, request id 1.
+    @Test func documentedExampleFrame() throws {
+        let expected: [UInt8] = [0x00, 0x00, 0x00, 0x0A, 0x01, 0x08, 0x01, 0x62, 0x05, 0x08, 0x01, 0x12, 0x01, 0x61]
+        let frame = try APIClientFrame.request(request(1, name: "a")).makeFrame()
+        var encoded = ByteBuffer()
+        FrameEncoder().encode(data: frame, out: &encoded)
+        #expect(Array(encoded.readableBytesView) == expected)
+        let channel = try makeServerChannel()
+        try channel.writeInbound(ByteBuffer(bytes: expected))
+        #expect(try channel.readInbound(as: APIClientFrame.self) == .request(request(1, name: "a")))
+    }
+
     @Test func partialFramesAreReassembledByteByByte() throws {
         let channel = try makeServerChannel()
         let bytes = try rawRequestFrame(request(42, name: "partial"))

@@ -1,0 +1,51 @@
+import AlmanacRaft
+import AlmanacStorage
+import NIOCore
+
+/// A proposal waiting for its entry to be applied.
+struct ProposalWaiter<Result: Sendable> {
+    var id: UInt64
+    var term: Term
+    var promise: EventLoopPromise<AppliedResult<Result>>
+}
+
+/// A linearizable read waiting for its ReadIndex, then for the state machine to reach it.
+struct ReadWaiter<Machine> {
+    var id: UInt64
+    /// The read index once Raft confirmed it.
+    var index: LogIndex?
+    var serve: (Machine, LogIndex) -> Void
+    var fail: (HostError) -> Void
+}
+
+/// One group hosted on this node: its Raft replica, its state machine and what waits on them.
+/// Confined to the host's event loop.
+final class GroupReplica<Machine: ReplicatedStateMachine> {
+    let id: UInt64
+    var raft: RaftNode
+    var machine: Machine
+    var applied: LogIndex
+    var appliedTerm: Term
+    var snapshotIndex: LogIndex
+    var role: RaftRole = .follower
+    var leader: NodeID = 0
+    var quiesced = false
+    var idleTicks = 0
+    var proposals: [LogIndex: ProposalWaiter<Machine.ApplyResult>] = [:]
+    var reads: [UInt64: ReadWaiter<Machine>] = [:]
+    /// A snapshot written to the snapshot store, to be recorded (with compaction) in the next batch.
+    var pendingCheckpoint: (snapshot: Snapshot, reference: SnapshotReference)?
+    /// The checkpoint in the batch being written; Raft compacts once it is durable.
+    var checkpointInFlight: Snapshot?
+
+    init(id: UInt64, raft: RaftNode, machine: Machine, applied: LogIndex, appliedTerm: Term) {
+        self.id = id
+        self.raft = raft
+        self.machine = machine
+        self.applied = applied
+        self.appliedTerm = appliedTerm
+        self.snapshotIndex = applied
+    }
+
+    var pendingRequests: Int { proposals.count + reads.count }
+}

@@ -1,0 +1,39 @@
+import AlmanacRaft
+import NIOCore
+
+/// Settings of a ``MultiRaftHost``.
+public struct HostConfiguration: Sendable {
+    /// This node (must be one of `members`).
+    public var nodeID: NodeID
+    /// Every node of the cluster, this one included (the same list on every node).
+    public var members: [ClusterMember]
+    /// The groups of the cluster, numbered 0..<groupCount; this node hosts those placed on it.
+    public var groupCount: Int
+    /// Length of one Raft tick.
+    public var tickInterval: TimeAmount = .milliseconds(50)
+    /// Ticks between heartbeats and before an election (see ``RaftConfig``).
+    public var heartbeatTicks = 2
+    public var electionTicks = 10
+    /// A leader whose group stayed idle (nothing to replicate, every live follower caught up) for
+    /// this many ticks quiesces it: no more ticks or heartbeats until something happens.
+    public var quiesceAfterTicks = 6
+    /// Take a snapshot (and compact the log) after this many entries since the last one.
+    public var snapshotEveryEntries: UInt64 = 2_000
+    /// Purge WAL segments after every this many snapshots taken on this node.
+    public var purgeEverySnapshots = 4
+    /// Default bound on waiting for a proposal or read.
+    public var requestTimeout: TimeAmount = .seconds(5)
+
+    public init(nodeID: NodeID, members: [ClusterMember], groupCount: Int) {
+        self.nodeID = nodeID
+        self.members = members
+        self.groupCount = groupCount
+    }
+
+    /// The groups placed on this node.
+    public var hostedGroups: [UInt64] {
+        (0..<UInt64(max(0, groupCount))).filter { ReplicaPlacement.replicas(of: $0, members: members).contains(nodeID) }
+    }
+
+    public var localMember: ClusterMember? { members.first { $0.id == nodeID } }
+}

@@ -1,0 +1,497 @@
+import AlmanacRaft
+import AlmanacStorage
+import AlmanacWire
+import Dispatch
+import Logging
+import NIOCore
+
+/// The multi-Raft driver. Everything here runs on the host's own event loop (never the network's):
+/// ticks, stepping inbound messages, the Ready loop, apply and the waiters of proposals and reads.
+///
+/// Ready loop: one round takes the `Ready` of every group that has one, sends their `messages` at
+/// once (one transport call per peer, so the transport coalesces the heartbeats of all groups), and
+/// writes all their entries / hard states / snapshots as ONE group-commit batch (one fdatasync on the
+/// storage's writer thread). When the batch is durable the round sends `messagesAfterPersist`,
+/// applies committed entries, serves reads and calls `advance`. One batch is in flight at a time;
+/// whatever arrives meanwhile goes into the next batch.
+final class HostCore<Machine: ReplicatedStateMachine> {
+    let loop: any EventLoop
+    let configuration: HostConfiguration
+    let logger: Logger
+    let log: GroupCommitLog
+    let snapshotStore: SnapshotStore
+    var groups: [UInt64: GroupReplica<Machine>]
+    var transport: PeerTransport?
+    var liveness: [NodeID: NodeLiveness] = [:]
+
+    private var outbound: [NodeID: [PeerEnvelope]] = [:]
+    private var batchInFlight = false
+    private var readyScheduled = false
+    private var nextRequestID: UInt64 = 1
+    private var tickTask: Scheduled<Void>?
+    private(set) var stoppedReason: String?
+    private(set) var quiescedTicksSkipped: UInt64 = 0
+    private(set) var batches: UInt64 = 0
+    private var snapshotsSincePurge = 0
+    private var purgeRunning = false
+
+    init(loop: any EventLoop, configuration: HostConfiguration, logger: Logger, log: GroupCommitLog,
+         snapshotStore: SnapshotStore, groups: [UInt64: GroupReplica<Machine>]) {
+        self.loop = loop
+        self.configuration = configuration
+        self.logger = logger
+        self.log = log
+        self.snapshotStore = snapshotStore
+        self.groups = groups
+    }
+
+    var nodeID: NodeID { configuration.nodeID }
+
+    // MARK: Lifecycle
+
+    func startTicking() {
+        scheduleTick()
+        scheduleReady()
+    }
+
+    private func scheduleTick() {
+        tickTask = loop.assumeIsolated().scheduleTask(in: configuration.tickInterval) { [self] in
+            tick()
+            if stoppedReason == nil { scheduleTick() }
+        }
+    }
+
+    func stop(reason: String) {
+        guard stoppedReason == nil else { return }
+        stoppedReason = reason
+        tickTask?.cancel()
+        tickTask = nil
+        for group in groups.values { failAll(group, .stopped(reason)) }
+    }
+
+    private func failAll(_ group: GroupReplica<Machine>, _ error: HostError) {
+        let proposals = group.proposals.values
+        group.proposals.removeAll()
+        for waiter in proposals { waiter.promise.fail(error) }
+        let reads = group.reads.values
+        group.reads.removeAll()
+        for read in reads { read.fail(error) }
+    }
+
+    // MARK: Ticks and quiescence
+
+    private func tick() {
+        guard stoppedReason == nil else { return }
+        for group in groups.values {
+            if group.quiesced {
+                quiescedTicksSkipped += 1
+                if group.role != .leader
+                    && QuiescePolicy.followerMustWake(leader: group.leader, leaderLiveness: liveness[group.leader]) {
+                    logger.info("waking quiesced group: its leader's node is not alive",
+                                metadata: ["group": "\(group.id)", "leader": "\(group.leader)"])
+                    wake(group, forgetLeader: true)
+                }
+                continue
+            }
+            group.raft.tick()
+            if group.role == .leader {
+                let idle = QuiescePolicy.leaderIsIdle(
+                    status: group.raft.status, hostApplied: group.applied, pendingRequests: group.pendingRequests,
+                    isDown: { [liveness] in liveness[$0] == .down })
+                group.idleTicks = idle ? group.idleTicks + 1 : 0
+                if group.idleTicks >= configuration.quiesceAfterTicks && !group.raft.hasReady { quiesce(group) }
+            }
+        }
+        scheduleReady()
+    }
+
+    /// The leader stops ticking and tells its followers to do the same with a marked heartbeat.
+    private func quiesce(_ group: GroupReplica<Machine>) {
+        let status = group.raft.status
+        for voter in status.confState.voters + status.confState.learners where voter != nodeID {
+            guard let progress = status.progress[voter], progress.match == status.lastIndex else { continue }
+            let heartbeat = Message(type: .heartbeat, from: nodeID, to: voter, term: status.term,
+                                    commit: status.commit, context: QuiescePolicy.quiesceContext)
+            outbound[voter, default: []].append(PeerEnvelope(groupID: group.id, message: heartbeat))
+        }
+        group.quiesced = true
+        group.idleTicks = 0
+        logger.debug("group quiesced", metadata: ["group": "\(group.id)", "index": "\(status.lastIndex)"])
+    }
+
+    func wake(_ group: GroupReplica<Machine>, forgetLeader: Bool = false) {
+        if group.quiesced {
+            group.quiesced = false
+            logger.debug("group woke", metadata: ["group": "\(group.id)"])
+        }
+        group.idleTicks = 0
+        if forgetLeader && group.role != .leader { group.raft.forgetLeader() }
+    }
+
+    // MARK: Inbound
+
+    func receive(from peer: NodeID, _ envelopes: [PeerEnvelope]) {
+        guard stoppedReason == nil else { return }
+        for envelope in envelopes {
+            guard let group = groups[envelope.groupID] else {
+                logger.debug("message for a group not hosted here", metadata: ["group": "\(envelope.groupID)", "from": "\(peer)"])
+                continue
+            }
+            var message = envelope.message
+            let quiesceHeartbeat = message.type == .heartbeat && message.context == QuiescePolicy.quiesceContext
+            if quiesceHeartbeat { message.context = [] }
+            if group.quiesced && QuiescePolicy.wakes(envelope.message) { wake(group) }
+            group.raft.step(message)
+            if quiesceHeartbeat {
+                let status = group.raft.status
+                if status.role == .follower && status.leader == message.from && status.term == message.term
+                    && status.commit == message.commit && status.lastIndex == message.commit {
+                    group.quiesced = true
+                    group.idleTicks = 0
+                }
+            }
+        }
+        scheduleReady()
+    }
+
+    func unreachable(_ peer: NodeID, groups ids: Set<UInt64>) {
+        for id in ids {
+            guard let group = groups[id] else { continue }
+            group.raft.reportUnreachable(peer)
+            wake(group)
+        }
+        scheduleReady()
+    }
+
+    func healthChanged(_ event: HealthEvent) {
+        guard case .node(let node, _, _, let to, _) = event else { return }
+        liveness[node] = to
+        guard to == .suspect || to == .down else { return }
+        for group in groups.values where group.quiesced && group.role != .leader && group.leader == node {
+            logger.info("waking quiesced group: leader's node \(to)", metadata: ["group": "\(group.id)", "leader": "\(node)"])
+            wake(group, forgetLeader: true)
+        }
+    }
+
+    // MARK: Requests
+
+    private func takeRequestID() -> UInt64 {
+        defer { nextRequestID += 1 }
+        return nextRequestID
+    }
+
+    func propose(group id: UInt64, data: [UInt8], timeout: TimeAmount,
+                 promise: EventLoopPromise<AppliedResult<Machine.ApplyResult>>) {
+        if let stoppedReason { return promise.fail(HostError.stopped(stoppedReason)) }
+        guard let group = groups[id] else { return promise.fail(HostError.unknownGroup(id)) }
+        guard group.role == .leader else { return promise.fail(HostError.notLeader(group: id, leader: group.leader)) }
+        wake(group)
+        let index: LogIndex
+        do throws(RaftError) {
+            index = try group.raft.propose(data)
+        } catch {
+            return promise.fail(Self.hostError(error, group: id))
+        }
+        let requestID = takeRequestID()
+        let term = group.raft.status.term
+        group.proposals[index] = ProposalWaiter(id: requestID, term: term, promise: promise)
+        loop.assumeIsolated().scheduleTask(in: timeout) {
+            guard let waiter = group.proposals[index], waiter.id == requestID else { return }
+            group.proposals.removeValue(forKey: index)
+            waiter.promise.fail(HostError.timeout("entry \(index) of group \(id) not applied within \(timeout.nanoseconds / 1_000_000) ms"))
+        }
+        scheduleReady()
+    }
+
+    func read<Value: Sendable>(group id: UInt64, linearizable: Bool, timeout: TimeAmount,
+                               body: @escaping @Sendable (Machine) -> Value,
+                               promise: EventLoopPromise<ReadResult<Value>>) {
+        if let stoppedReason { return promise.fail(HostError.stopped(stoppedReason)) }
+        guard let group = groups[id] else { return promise.fail(HostError.unknownGroup(id)) }
+        guard linearizable else {
+            return promise.succeed(ReadResult(value: body(group.machine), appliedIndex: group.applied))
+        }
+        guard group.role == .leader else { return promise.fail(HostError.notLeader(group: id, leader: group.leader)) }
+        wake(group)
+        let requestID = takeRequestID()
+        do throws(RaftError) {
+            try group.raft.readIndex(context: Self.context(requestID))
+        } catch {
+            return promise.fail(Self.hostError(error, group: id))
+        }
+        group.reads[requestID] = ReadWaiter(
+            id: requestID, index: nil,
+            serve: { machine, applied in promise.succeed(ReadResult(value: body(machine), appliedIndex: applied)) },
+            fail: { promise.fail($0) })
+        loop.assumeIsolated().scheduleTask(in: timeout) {
+            guard let waiter = group.reads.removeValue(forKey: requestID) else { return }
+            waiter.fail(HostError.timeout("read index of group \(id) not confirmed within \(timeout.nanoseconds / 1_000_000) ms"))
+        }
+        scheduleReady()
+    }
+
+    static func context(_ id: UInt64) -> [UInt8] { withUnsafeBytes(of: id.littleEndian) { Array($0) } }
+
+    static func requestID(fromContext context: [UInt8]) -> UInt64? {
+        guard context.count == 8 else { return nil }
+        return context.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+    }
+
+    static func hostError(_ error: RaftError, group: UInt64) -> HostError {
+        switch error {
+        case .notLeader(let leader): .notLeader(group: group, leader: leader)
+        case .entryTooLarge(let size, let limit): .tooLarge("entry of \(size) bytes exceeds \(limit)")
+        case .transferInProgress(let to): .unavailable("leadership transfer to node \(to) in progress")
+        case .uncommittedSizeExceeded(let limit): .unavailable("more than \(limit) bytes uncommitted; retry later")
+        default: .unavailable("\(error)")
+        }
+    }
+
+    // MARK: Ready loop
+
+    func scheduleReady() {
+        guard !readyScheduled else { return }
+        readyScheduled = true
+        loop.assumeIsolated().execute { [self] in
+            readyScheduled = false
+            runReady()
+        }
+    }
+
+    private struct Work {
+        var group: GroupReplica<Machine>
+        var ready: Ready?
+    }
+
+    private func runReady() {
+        guard stoppedReason == nil, !batchInFlight else {
+            flushOutbound()
+            return
+        }
+        var work: [Work] = []
+        var writes: [GroupWrite] = []
+        for id in groups.keys.sorted() {
+            guard let group = groups[id] else { continue }
+            let hasReady = group.raft.hasReady
+            guard hasReady || group.pendingCheckpoint != nil else { continue }
+            var write = GroupWrite(group: id)
+            var ready: Ready?
+            if hasReady {
+                let rd = group.raft.ready()
+                ready = rd
+                if let soft = rd.softState { roleChanged(group, soft) }
+                for message in rd.messages { enqueue(group.id, message) }
+                if let snapshot = rd.snapshot {
+                    do throws(StorageError) {
+                        write.installSnapshot = try snapshotStore.write(group: id, snapshot: snapshot)
+                    } catch {
+                        fail(storage: error)
+                        return
+                    }
+                }
+                write.entries = rd.entries
+                write.hardState = rd.hardState
+            }
+            if let checkpoint = group.pendingCheckpoint, write.installSnapshot == nil {
+                write.checkpoint = checkpoint.reference
+                write.compactThrough = checkpoint.snapshot.metadata.index
+                group.checkpointInFlight = checkpoint.snapshot
+                group.pendingCheckpoint = nil
+            }
+            if write.installSnapshot != nil || write.checkpoint != nil || !write.entries.isEmpty || write.hardState != nil {
+                writes.append(write)
+            }
+            work.append(Work(group: group, ready: ready))
+        }
+        flushOutbound()
+        guard !work.isEmpty else { return }
+        if writes.isEmpty {
+            finish(work)
+            return
+        }
+        batchInFlight = true
+        batches += 1
+        let loop = self.loop
+        let box = NIOLoopBound(self, eventLoop: loop)
+        let pending = NIOLoopBound(work, eventLoop: loop)
+        log.append(WriteBatch(writes)) { result in
+            loop.execute {
+                let core = box.value
+                core.batchInFlight = false
+                switch result {
+                case .success: core.finish(pending.value)
+                case .failure(let error): core.fail(storage: error)
+                }
+            }
+        }
+    }
+
+    private func fail(storage error: StorageError) {
+        logger.critical("storage failed; the node stops serving", metadata: ["error": "\(error)"])
+        stop(reason: "storage failed: \(error)")
+    }
+
+    /// The batch is durable: send what had to wait for it, apply, serve reads, advance.
+    private func finish(_ work: [Work]) {
+        for item in work {
+            let group = item.group
+            if let snapshot = group.checkpointInFlight {
+                group.checkpointInFlight = nil
+                do throws(RaftError) {
+                    try group.raft.compact(snapshot: snapshot)
+                } catch {
+                    logger.debug("compaction skipped", metadata: ["group": "\(group.id)", "reason": "\(error)"])
+                }
+                maybePurge()
+            }
+            guard let rd = item.ready else { continue }
+            for message in rd.messagesAfterPersist { enqueue(group.id, message) }
+            if let snapshot = rd.snapshot { install(snapshot, in: group) }
+            for entry in rd.committedEntries { apply(entry, in: group) }
+            for state in rd.readStates {
+                guard let id = Self.requestID(fromContext: state.context) else { continue }
+                group.reads[id]?.index = state.index
+            }
+            group.raft.advance(rd)
+            serveReads(group)
+            maybeCheckpoint(group)
+        }
+        flushOutbound()
+        if groups.values.contains(where: { $0.raft.hasReady || $0.pendingCheckpoint != nil }) { scheduleReady() }
+    }
+
+    private func roleChanged(_ group: GroupReplica<Machine>, _ soft: SoftState) {
+        let wasLeader = group.role == .leader
+        group.role = soft.role
+        group.leader = soft.leader
+        logger.info("group role changed", metadata: [
+            "group": "\(group.id)", "role": "\(soft.role)", "leader": "\(soft.leader)"])
+        if wasLeader && soft.role != .leader {
+            // Reads waiting on this replica's leadership can no longer be confirmed here. Proposals
+            // stay: their entries may still commit under the new leader and be applied here.
+            let reads = group.reads.values
+            group.reads.removeAll()
+            for read in reads { read.fail(.notLeader(group: group.id, leader: soft.leader)) }
+        }
+        if soft.role != .leader { group.idleTicks = 0 }
+    }
+
+    private func install(_ snapshot: Snapshot, in group: GroupReplica<Machine>) {
+        do {
+            group.machine = try Machine.restore(group: group.id, from: snapshot.data)
+        } catch {
+            logger.critical("a snapshot from the leader cannot be restored", metadata: [
+                "group": "\(group.id)", "index": "\(snapshot.metadata.index)", "error": "\(error)"])
+            stop(reason: "snapshot of group \(group.id) at \(snapshot.metadata.index) cannot be restored: \(error)")
+            return
+        }
+        group.applied = snapshot.metadata.index
+        group.appliedTerm = snapshot.metadata.term
+        group.snapshotIndex = snapshot.metadata.index
+        logger.info("installed snapshot", metadata: ["group": "\(group.id)", "index": "\(snapshot.metadata.index)"])
+        for (index, waiter) in group.proposals where index <= snapshot.metadata.index {
+            group.proposals.removeValue(forKey: index)
+            waiter.promise.fail(HostError.timeout("entry \(index) was covered by a snapshot; its outcome is unknown here"))
+        }
+    }
+
+    private func apply(_ entry: Entry, in group: GroupReplica<Machine>) {
+        guard entry.index > group.applied else { return }
+        group.applied = entry.index
+        group.appliedTerm = entry.term
+        let waiter = group.proposals.removeValue(forKey: entry.index)
+        guard entry.type == .normal, !entry.data.isEmpty else {
+            waiter?.promise.fail(HostError.unavailable("entry \(entry.index) was replaced by a new leader; nothing was applied"))
+            return
+        }
+        let result = group.machine.apply(entry.data, at: entry.index)
+        guard let waiter else { return }
+        if waiter.term == entry.term {
+            waiter.promise.succeed(AppliedResult(result: result, index: entry.index))
+        } else {
+            waiter.promise.fail(HostError.unavailable("entry \(entry.index) was replaced by a new leader; retry"))
+        }
+    }
+
+    private func serveReads(_ group: GroupReplica<Machine>) {
+        guard !group.reads.isEmpty else { return }
+        for (id, read) in group.reads {
+            guard let index = read.index, index <= group.applied else { continue }
+            group.reads.removeValue(forKey: id)
+            read.serve(group.machine, group.applied)
+        }
+    }
+
+    // MARK: Snapshots and compaction
+
+    private func maybeCheckpoint(_ group: GroupReplica<Machine>) {
+        guard group.pendingCheckpoint == nil, group.checkpointInFlight == nil,
+              group.applied >= group.snapshotIndex + configuration.snapshotEveryEntries else { return }
+        let metadata = SnapshotMetadata(index: group.applied, term: group.appliedTerm, confState: group.raft.status.confState)
+        let snapshot = Snapshot(metadata: metadata, data: group.machine.snapshotData())
+        do throws(StorageError) {
+            let reference = try snapshotStore.write(group: group.id, snapshot: snapshot)
+            group.pendingCheckpoint = (snapshot, reference)
+            group.snapshotIndex = group.applied
+            logger.info("snapshot taken", metadata: [
+                "group": "\(group.id)", "index": "\(metadata.index)", "bytes": "\(snapshot.data.count)"])
+        } catch {
+            logger.error("snapshot could not be written; compaction postponed",
+                         metadata: ["group": "\(group.id)", "error": "\(error)"])
+            group.snapshotIndex = group.applied
+        }
+    }
+
+    /// Purges WAL segments and superseded snapshot files off the event loop, every few snapshots.
+    private func maybePurge() {
+        snapshotsSincePurge += 1
+        guard snapshotsSincePurge >= configuration.purgeEverySnapshots, !purgeRunning else { return }
+        snapshotsSincePurge = 0
+        purgeRunning = true
+        let log = self.log
+        let logger = self.logger
+        let loop = self.loop
+        let box = NIOLoopBound(self, eventLoop: loop)
+        DispatchQueue.global(qos: .utility).async {
+            do throws(StorageError) {
+                let report = try log.withEngine { (engine) throws(StorageError) -> PurgeReport in try engine.purge() }
+                logger.info("WAL purged", metadata: [
+                    "deletedSegments": "\(report.deletedSegments.count)", "rewrittenSegments": "\(report.rewrittenSegments.count)",
+                    "deletedSnapshots": "\(report.deletedSnapshots.count)"])
+            } catch {
+                logger.error("WAL purge failed", metadata: ["error": "\(error)"])
+            }
+            loop.execute { box.value.purgeRunning = false }
+        }
+    }
+
+    // MARK: Outbound
+
+    private func enqueue(_ group: UInt64, _ message: Message) {
+        outbound[message.to, default: []].append(PeerEnvelope(groupID: group, message: message))
+    }
+
+    /// One transport call per peer: the transport batches them into one frame and coalesces the
+    /// heartbeats of all groups between the two nodes.
+    private func flushOutbound() {
+        guard !outbound.isEmpty else { return }
+        let pending = outbound
+        outbound = [:]
+        guard let transport else { return }
+        for (peer, envelopes) in pending where peer != nodeID { transport.send(to: peer, envelopes) }
+    }
+
+    // MARK: Status
+
+    func status() -> HostStatus {
+        HostStatus(
+            nodeID: nodeID,
+            groups: groups.keys.sorted().compactMap { id in
+                guard let group = groups[id] else { return nil }
+                return GroupStatus(group: id, raft: group.raft.status, applied: group.applied,
+                                   snapshotIndex: group.snapshotIndex, quiesced: group.quiesced,
+                                   stateDigest: group.machine.stateDigest)
+            },
+            health: nil, healthNow: 0, quiescedTicksSkipped: quiescedTicksSkipped, batches: batches)
+    }
+}

@@ -1,0 +1,44 @@
+import AlmanacRaft
+
+/// The outcome of a proposal: what the state machine returned and the entry's log index.
+public struct AppliedResult<Result: Sendable>: Sendable {
+    public var result: Result
+    public var index: LogIndex
+
+    public init(result: Result, index: LogIndex) {
+        self.result = result
+        self.index = index
+    }
+}
+
+/// What a read returned and the applied index of the replica that served it.
+public struct ReadResult<Value: Sendable>: Sendable {
+    public var value: Value
+    public var appliedIndex: LogIndex
+}
+
+/// One hosted group as the host sees it.
+public struct GroupStatus: Sendable {
+    public var group: UInt64
+    public var raft: RaftStatus
+    /// Highest index applied to the state machine (no-ops and configuration entries included).
+    public var applied: LogIndex
+    /// Index of the latest snapshot taken or installed here (0: none).
+    public var snapshotIndex: LogIndex
+    public var quiesced: Bool
+    public var stateDigest: UInt64
+}
+
+/// A node's view of itself: its groups and its peers' health.
+public struct HostStatus: Sendable {
+    public var nodeID: NodeID
+    public var groups: [GroupStatus]
+    /// Peer liveness and zone health (from the transport), nil when the transport is not running.
+    public var health: HealthTracker?
+    /// The transport's clock when `health` was read (for "last heard" ages).
+    public var healthNow: UInt64
+    /// Raft ticks skipped because groups were quiesced, since start.
+    public var quiescedTicksSkipped: UInt64
+    /// Group-commit batches written and the fsyncs they cost, since start.
+    public var batches: UInt64
+}

@@ -1,0 +1,209 @@
+import AlmanacRaft
+import AlmanacStorage
+import AlmanacWire
+import Logging
+import NIOCore
+import NIOPosix
+
+/// A node's multi-Raft host: every group placed on this node (one replica per zone, see
+/// ``ReplicaPlacement``) runs here on ONE shared write-ahead log (``GroupCommitLog``), driven by one
+/// event loop of its own; peers are reached through a ``PeerTransport`` on another loop.
+///
+/// All Raft and state-machine state lives on the host loop (see ``HostCore``); the public methods hop
+/// there and suspend until the outcome is known or their deadline passes. Nothing holds Raft state
+/// across an `await`.
+public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
+    public let configuration: HostConfiguration
+    /// The host's own event loop (ticks, Ready loop, apply).
+    public let eventLoop: any EventLoop
+    private let core: NIOLoopBoundBox<HostCore<Machine>?>
+    private let log: GroupCommitLog
+    private let transport: PeerTransport
+    private let ownedLoops: MultiThreadedEventLoopGroup
+
+    private init(configuration: HostConfiguration, eventLoop: any EventLoop, core: NIOLoopBoundBox<HostCore<Machine>?>,
+                 log: GroupCommitLog, transport: PeerTransport, ownedLoops: MultiThreadedEventLoopGroup) {
+        self.configuration = configuration
+        self.eventLoop = eventLoop
+        self.core = core
+        self.log = log
+        self.transport = transport
+        self.ownedLoops = ownedLoops
+    }
+
+    /// Where the peer transport listens.
+    public var peerAddress: PeerAddress { transport.localAddress }
+
+    /// Opens the storage under `dataDirectory` (recovering every group), starts the peer transport
+    /// on `peerHost:peerPort` and starts ticking.
+    public static func start(configuration: HostConfiguration, dataDirectory: String, clusterID: String,
+                             logger: Logger) async throws -> MultiRaftHost {
+        try ReplicaPlacement.validate(configuration.members)
+        guard let local = configuration.localMember else {
+            throw HostStartError("node \(configuration.nodeID) is not in the member list")
+        }
+        guard let listen = ClusterMember.split(local.peerAddress) else {
+            throw HostStartError("bad peer address \"\(local.peerAddress)\" for node \(local.id): expected host:port")
+        }
+        var peers: [PeerAddress] = []
+        for member in configuration.members where member.id != local.id {
+            guard let address = ClusterMember.split(member.peerAddress) else {
+                throw HostStartError("bad peer address \"\(member.peerAddress)\" for node \(member.id): expected host:port")
+            }
+            peers.append(PeerAddress(id: member.id, zone: member.zone, host: address.host, port: address.port))
+        }
+
+        let engine = try LogEngine.open(fileSystem: POSIXFileSystem(), directory: dataDirectory)
+        if !engine.recovery.tornTails.isEmpty {
+            logger.warning("storage recovery cut torn tails", metadata: ["count": "\(engine.recovery.tornTails.count)"])
+        }
+        let snapshotStore = engine.snapshots
+        var recovered: [GroupSeed] = []
+        let placement = configuration.hostedGroups
+        for id in placement {
+            let voters = ReplicaPlacement.replicas(of: id, members: configuration.members)
+            var initial = try engine.initialState(group: id)
+            initial.bootstrap = ConfState(voters: voters)
+            var machine = Machine.initial(group: id)
+            var applied: LogIndex = 0
+            var appliedTerm: Term = 0
+            if let snapshot = initial.snapshot {
+                machine = try Machine.restore(group: id, from: snapshot.data)
+                applied = snapshot.metadata.index
+                appliedTerm = snapshot.metadata.term
+            }
+            let raftConfig = RaftConfig(id: configuration.nodeID, electionTick: configuration.electionTicks,
+                                        heartbeatTick: configuration.heartbeatTicks)
+            try raftConfig.validate()
+            let raft = RaftNode(config: raftConfig, initialState: initial, random: SystemRandomNumberGenerator())
+            recovered.append(GroupSeed(id: id, raft: raft, machine: machine, applied: applied, appliedTerm: appliedTerm))
+            logger.info("group recovered", metadata: [
+                "group": "\(id)", "voters": "\(voters)", "snapshot": "\(applied)",
+                "entries": "\(initial.entries.count)", "term": "\(initial.hardState.term)"])
+        }
+        let log = GroupCommitLog(engine: engine)
+
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let hostLoop = loops.next()
+        let transportLoop = loops.next()
+        let box = NIOLoopBoundBox<HostCore<Machine>?>.makeEmptyBox(valueType: HostCore<Machine>.self, eventLoop: hostLoop)
+        let seeds = recovered
+        try await hostLoop.submit {
+            var groups: [UInt64: GroupReplica<Machine>] = [:]
+            for seed in seeds {
+                groups[seed.id] = GroupReplica(id: seed.id, raft: seed.raft, machine: seed.machine,
+                                               applied: seed.applied, appliedTerm: seed.appliedTerm)
+            }
+            box.value = HostCore(loop: hostLoop, configuration: configuration, logger: logger, log: log,
+                                 snapshotStore: snapshotStore, groups: groups)
+        }.get()
+
+        var transportConfiguration = PeerTransportConfiguration(
+            local: PeerAddress(id: local.id, zone: local.zone, host: listen.host, port: listen.port),
+            clusterID: clusterID, peers: peers)
+        transportConfiguration.pingInterval = .milliseconds(100)
+        let handlers = PeerTransportHandlers(
+            onReceive: { from, envelopes in hostLoop.execute { box.value?.receive(from: from, envelopes) } },
+            onUnreachable: { peer, groups in hostLoop.execute { box.value?.unreachable(peer, groups: groups) } },
+            onHealthEvent: { event in hostLoop.execute { box.value?.healthChanged(event) } })
+        let transport: PeerTransport
+        do {
+            transport = try await PeerTransport.start(configuration: transportConfiguration, eventLoop: transportLoop,
+                                                      logger: logger, handlers: handlers)
+        } catch {
+            log.close()
+            try? await loops.shutdownGracefully()
+            throw HostStartError("peer transport cannot listen on \(local.peerAddress): \(error)")
+        }
+        try await hostLoop.submit {
+            box.value?.transport = transport
+            box.value?.startTicking()
+        }.get()
+        logger.info("multi-raft host started", metadata: [
+            "node": "\(local.id)", "zone": "\(local.zone)", "groups": "\(placement)", "peers": "\(transport.localAddress)"])
+        return MultiRaftHost(configuration: configuration, eventLoop: hostLoop, core: box, log: log,
+                             transport: transport, ownedLoops: loops)
+    }
+
+    /// Proposes `data` to `group` (this node must lead it) and returns what the state machine
+    /// produced once the entry is committed by a majority and applied here.
+    public func propose(group: UInt64, data: [UInt8], timeout: TimeAmount? = nil)
+        async throws(HostError) -> AppliedResult<Machine.ApplyResult>
+    {
+        let promise = eventLoop.makePromise(of: AppliedResult<Machine.ApplyResult>.self)
+        let core = self.core
+        let wait = timeout ?? configuration.requestTimeout
+        eventLoop.execute {
+            guard let value = core.value else { return promise.fail(HostError.stopped("host stopped")) }
+            value.propose(group: group, data: data, timeout: wait, promise: promise)
+        }
+        return try await Self.outcome(of: promise.futureResult)
+    }
+
+    /// Runs `body` on `group`'s state machine. Linearizable: this node must lead the group; the read
+    /// waits for a ReadIndex round and for the state machine to reach that index. Otherwise the
+    /// replica's current state is read (possibly stale); either way the applied index is returned.
+    public func read<Value: Sendable>(group: UInt64, linearizable: Bool, timeout: TimeAmount? = nil,
+                                      _ body: @escaping @Sendable (Machine) -> Value) async throws(HostError) -> ReadResult<Value>
+    {
+        let promise = eventLoop.makePromise(of: ReadResult<Value>.self)
+        let core = self.core
+        let wait = timeout ?? configuration.requestTimeout
+        eventLoop.execute {
+            guard let value = core.value else { return promise.fail(HostError.stopped("host stopped")) }
+            value.read(group: group, linearizable: linearizable, timeout: wait, body: body, promise: promise)
+        }
+        return try await Self.outcome(of: promise.futureResult)
+    }
+
+    /// Groups, roles, indexes, quiescence and the peers' health.
+    public func status() async -> HostStatus? {
+        let core = self.core
+        var status = try? await eventLoop.submit { core.value?.status() }.get()
+        if let health = try? await transport.health() {
+            status?.health = health
+            status?.healthNow = NIODeadline.now().uptimeNanoseconds
+        }
+        return status
+    }
+
+    /// Per-peer transport counters.
+    public func transportStatistics() async -> [NodeID: PeerLinkStatistics] {
+        (try? await transport.statistics()) ?? [:]
+    }
+
+    /// Stops ticking, fails what waits, closes the transport and the storage.
+    public func stop() async {
+        let core = self.core
+        try? await eventLoop.submit { core.value?.stop(reason: "node shutting down") }.get()
+        try? await transport.stop()
+        try? await eventLoop.submit { core.value = nil }.get()
+        log.close()
+        try? await ownedLoops.shutdownGracefully()
+    }
+
+    /// A recovered group before it moves onto the host loop.
+    private struct GroupSeed: Sendable {
+        var id: UInt64
+        var raft: RaftNode
+        var machine: Machine
+        var applied: LogIndex
+        var appliedTerm: Term
+    }
+
+    private static func outcome<Value: Sendable>(of future: EventLoopFuture<Value>) async throws(HostError) -> Value {
+        do {
+            return try await future.get()
+        } catch let error as HostError {
+            throw error
+        } catch {
+            throw HostError.unavailable("\(error)")
+        }
+    }
+}
+
+/// Why a host could not start.
+public struct HostStartError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

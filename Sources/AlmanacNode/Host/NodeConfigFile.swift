@@ -1,0 +1,104 @@
+import AlmanacRaft
+import Foundation
+
+/// The configuration of one `almanac serve` process, as a JSON file or built from flags.
+///
+/// ```json
+/// { "id": 1, "zone": "zone-a", "dataDirectory": "data/node1", "shards": 4, "clusterID": "almanac-dev",
+///   "members": [ { "id": 1, "zone": "zone-a", "peerAddress": "127.0.0.1:7111", "apiAddress": "127.0.0.1:7101" }, ... ] }
+/// ```
+/// `members` lists every node, this one included; this node listens on its own entry's addresses.
+public struct NodeConfigFile: Codable, Sendable, Hashable {
+    public var id: NodeID
+    public var zone: String
+    public var dataDirectory: String
+    public var shards: Int
+    public var clusterID: String
+    public var members: [ClusterMember]
+    /// Entries between snapshots (log compaction); nil: the default.
+    public var snapshotEveryEntries: UInt64?
+    /// Raft tick length in milliseconds; nil: the default (50 ms).
+    public var tickMilliseconds: Int?
+
+    public init(id: NodeID, zone: String, dataDirectory: String, shards: Int, clusterID: String,
+                members: [ClusterMember], snapshotEveryEntries: UInt64? = nil, tickMilliseconds: Int? = nil) {
+        self.id = id
+        self.zone = zone
+        self.dataDirectory = dataDirectory
+        self.shards = shards
+        self.clusterID = clusterID
+        self.members = members
+        self.snapshotEveryEntries = snapshotEveryEntries
+        self.tickMilliseconds = tickMilliseconds
+    }
+
+    /// Reads and validates a JSON file.
+    public static func load(path: String) throws(NodeConfigError) -> NodeConfigFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw NodeConfigError("cannot read config file \(path)")
+        }
+        let config: NodeConfigFile
+        do {
+            config = try JSONDecoder().decode(NodeConfigFile.self, from: data)
+        } catch {
+            throw NodeConfigError("config file \(path) is not valid: \(error)")
+        }
+        try config.validate()
+        return config
+    }
+
+    /// Pretty JSON for writing a file.
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    /// Checks ids, zones, addresses and the shard count.
+    public func validate() throws(NodeConfigError) {
+        guard id != 0 else { throw NodeConfigError("node id must be positive") }
+        guard !zone.isEmpty else { throw NodeConfigError("zone must not be empty") }
+        guard !dataDirectory.isEmpty else { throw NodeConfigError("data directory must not be empty") }
+        guard (1...4096).contains(shards) else { throw NodeConfigError("shards must be in 1...4096 (got \(shards))") }
+        guard !clusterID.isEmpty else { throw NodeConfigError("cluster id must not be empty") }
+        do {
+            try ReplicaPlacement.validate(members)
+        } catch {
+            throw NodeConfigError("bad member list: \(error)")
+        }
+        guard let me = members.first(where: { $0.id == id }) else {
+            throw NodeConfigError("node \(id) is not in the member list")
+        }
+        guard me.zone == zone else { throw NodeConfigError("node \(id) is in zone \(me.zone) in the member list, not \(zone)") }
+        for member in members {
+            for address in [member.peerAddress, member.apiAddress] where ClusterMember.split(address) == nil {
+                throw NodeConfigError("node \(member.id): bad address \"\(address)\" (expected host:port)")
+            }
+        }
+        if let snapshotEveryEntries, snapshotEveryEntries == 0 { throw NodeConfigError("snapshotEveryEntries must be positive") }
+        if let tickMilliseconds, !(1...10_000).contains(tickMilliseconds) { throw NodeConfigError("tickMilliseconds must be in 1...10000") }
+    }
+
+    /// The host settings this file describes.
+    public var hostConfiguration: HostConfiguration {
+        var configuration = HostConfiguration(nodeID: id, members: members, groupCount: shards)
+        if let snapshotEveryEntries { configuration.snapshotEveryEntries = snapshotEveryEntries }
+        if let tickMilliseconds { configuration.tickInterval = .milliseconds(Int64(tickMilliseconds)) }
+        return configuration
+    }
+
+    /// Parses a `--member id,zone,peerHost:port,apiHost:port` flag value.
+    public static func parseMember(_ text: String) throws(NodeConfigError) -> ClusterMember {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 4, let id = NodeID(parts[0]), id > 0 else {
+            throw NodeConfigError("bad member \"\(text)\": expected id,zone,peerHost:port,apiHost:port")
+        }
+        return ClusterMember(id: id, zone: parts[1], peerAddress: parts[2], apiAddress: parts[3])
+    }
+}
+
+/// A configuration that cannot be used, with the reason.
+public struct NodeConfigError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,64 @@
+import AlmanacNode
+import AlmanacRaft
+import AlmanacWire
+
+/// Builds the client protocol's cluster status from a node's ``HostStatus`` (pure).
+public enum ClusterStatusBuilder {
+    public static func build(_ status: HostStatus, members: [ClusterMember]) -> Almanac_Api_V1_ClusterStatus {
+        let byID = Dictionary(members.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var result = Almanac_Api_V1_ClusterStatus()
+        result.responderNodeID = status.nodeID
+        if let health = status.health {
+            result.nodes = health.nodeStatuses(now: status.healthNow).map { node in
+                var node = node
+                if let member = byID[node.nodeID] {
+                    node.peerAddress = member.peerAddress
+                    node.clientAddress = member.apiAddress
+                }
+                return node
+            }
+            result.zones = health.zoneStatuses()
+        } else {
+            result.nodes = members.sorted { $0.id < $1.id }.map { member in
+                var node = Almanac_Api_V1_NodeStatus()
+                node.nodeID = member.id
+                node.zone = member.zone
+                node.peerAddress = member.peerAddress
+                node.clientAddress = member.apiAddress
+                node.health = member.id == status.nodeID ? .alive : .unknown
+                return node
+            }
+        }
+        result.shards = status.groups.map { group in
+            var shard = Almanac_Api_V1_ShardStatus()
+            shard.shardID = group.group
+            shard.leaderNodeID = group.raft.leader
+            shard.term = group.raft.term
+            shard.commitIndex = group.raft.commit
+            shard.appliedIndex = group.applied
+            let conf = group.raft.confState
+            shard.replicas = (conf.voters + conf.learners).sorted().map { id in
+                var replica = Almanac_Api_V1_ReplicaStatus()
+                replica.nodeID = id
+                replica.zone = byID[id]?.zone ?? ""
+                if conf.learners.contains(id) {
+                    replica.role = .learner
+                } else if id == group.raft.leader {
+                    replica.role = .leader
+                } else if id == status.nodeID && (group.raft.role == .candidate || group.raft.role == .preCandidate) {
+                    replica.role = .candidate
+                } else {
+                    replica.role = .follower
+                }
+                if id == status.nodeID {
+                    replica.matchIndex = group.raft.lastIndex
+                } else if let progress = group.raft.progress[id] {
+                    replica.matchIndex = progress.match
+                }
+                return replica
+            }
+            return shard
+        }
+        return result
+    }
+}

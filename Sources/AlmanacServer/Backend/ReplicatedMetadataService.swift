@@ -1,0 +1,97 @@
+import AlmanacMetadata
+import AlmanacNode
+import AlmanacRaft
+import AlmanacWire
+import Foundation
+import NIOCore
+
+/// The real ``MetadataService``: every shard is a Raft group of the node's ``MultiRaftHost``.
+///
+/// - Writes: the leader builds the ``CommandEnvelope`` (its wall-clock time, the session and
+///   sequence, the shard id, migration timestamp 0), proposes it and answers once the entry is
+///   committed by a majority and applied here. `Durability.leader` is currently served the same way
+///   (never weaker than asked; see docs/node.md).
+/// - Linearizable reads: ReadIndex on the leader, then the query once the state machine reached
+///   the read index. Stale reads: this replica's state and its applied index.
+/// - Not the leader: `notLeader` with the leader's client endpoint; no leader yet: `unavailable`.
+/// - Every wait is bounded (`timeout`); exactly-once retries rely on the state machine's sessions.
+public final class ReplicatedMetadataService: MetadataService {
+    public let host: MultiRaftHost<MetadataReplica>
+    public let shardCount: Int
+    public let sessionLeaseMilliseconds: UInt32
+    private let members: [NodeID: ClusterMember]
+    private let maxEntryBytes: Int
+
+    public init(host: MultiRaftHost<MetadataReplica>, sessionLeaseMilliseconds: UInt32 = 60_000,
+                maxEntryBytes: Int = MetadataLimits().maxRequestBytes) {
+        self.host = host
+        self.shardCount = host.configuration.groupCount
+        self.sessionLeaseMilliseconds = sessionLeaseMilliseconds
+        self.members = Dictionary(host.configuration.members.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        self.maxEntryBytes = maxEntryBytes
+    }
+
+    public func submit(shard: ShardID, operation: MetadataOperation, session: SessionRef?,
+                       durability: Durability) async throws(ServiceError) -> WriteOutcome {
+        try checkShard(shard)
+        let envelope = CommandEnvelope(
+            shardID: shard, migrationTimestamp: 0, sessionID: session?.id ?? 0, sequence: session?.sequence ?? 0,
+            time: Self.now(), operation: operation)
+        let data = envelope.encoded()
+        guard data.count <= maxEntryBytes else {
+            throw ServiceError(.tooLarge, "the encoded entry has \(data.count) bytes; the limit is \(maxEntryBytes)")
+        }
+        do throws(HostError) {
+            let applied = try await host.propose(group: UInt64(shard), data: data)
+            return WriteOutcome(result: applied.result, index: applied.index)
+        } catch {
+            throw serviceError(error, shard: shard)
+        }
+    }
+
+    public func read(shard: ShardID, consistency: ReadConsistency, query: MetadataQuery) async throws(ServiceError) -> ReadOutcome {
+        try checkShard(shard)
+        do throws(HostError) {
+            let outcome = try await host.read(group: UInt64(shard), linearizable: consistency == .linearizable) { replica in
+                query.evaluate(on: replica.state)
+            }
+            return ReadOutcome(result: outcome.value, appliedIndex: outcome.appliedIndex)
+        } catch {
+            throw serviceError(error, shard: shard)
+        }
+    }
+
+    public func clusterStatus() async throws(ServiceError) -> Almanac_Api_V1_ClusterStatus {
+        guard let status = await host.status() else { throw ServiceError(.unavailable, "the node is shutting down") }
+        return ClusterStatusBuilder.build(status, members: Array(members.values))
+    }
+
+    private func checkShard(_ shard: ShardID) throws(ServiceError) {
+        guard Int(shard) < shardCount else {
+            throw ServiceError(.wrongShard, "shard \(shard) does not exist (this cluster has \(shardCount) shards: 0...\(shardCount - 1))")
+        }
+    }
+
+    private func serviceError(_ error: HostError, shard: ShardID) -> ServiceError {
+        switch error {
+        case .notLeader(_, let leader):
+            guard leader != 0, let member = members[leader] else {
+                return ServiceError(.unavailable, "shard \(shard) has no leader right now (election in progress); retry")
+            }
+            return ServiceError(.notLeader, "node \(host.configuration.nodeID) does not lead shard \(shard); node \(leader) does",
+                                leaderHint: LeaderHint(nodeID: leader, address: member.apiAddress, zone: member.zone))
+        case .unknownGroup:
+            return ServiceError(.wrongShard, "shard \(shard) has no replica on node \(host.configuration.nodeID)")
+        case .unavailable(let reason): return ServiceError(.unavailable, reason)
+        case .timeout(let reason): return ServiceError(.timeout, reason)
+        case .tooLarge(let reason): return ServiceError(.tooLarge, reason)
+        case .stopped(let reason): return ServiceError(.unavailable, "node is not serving: \(reason)")
+        }
+    }
+
+    static func now() -> Timestamp {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Timestamp(nanoseconds: Int64(spec.tv_sec) &* 1_000_000_000 &+ Int64(spec.tv_nsec))
+    }
+}

@@ -1,0 +1,152 @@
+import AlmanacNode
+import ArgumentParser
+import Foundation
+
+/// `almanac dev`: a 3-zone cluster on this machine, as three `almanac serve` child processes on loopback.
+struct DevCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev",
+        abstract: "Start a local 3-zone cluster (three node processes on loopback) and stop it on Ctrl-C.",
+        discussion: """
+            Node i (1...3) is in zone-<a|b|c>, serves clients on 127.0.0.1:<base-port + i> and peers on
+            127.0.0.1:<base-port + 10 + i>. Data and logs go under --data-dir (node<i>/, node<i>.json,
+            node<i>.log); a restart on the same directory recovers the cluster. Exit codes: 0 stopped by
+            Ctrl-C/SIGTERM, 1 a node failed, 2 usage.
+            """
+    )
+
+    @Option(name: .customLong("data-dir"), help: "Directory for all nodes' data, configs and logs.")
+    var dataDir: String = "./almanac-dev-data"
+
+    @Option(name: .customLong("base-port"), help: "Client ports are base+1...base+3, peer ports base+11...base+13.")
+    var basePort: Int = 7100
+
+    @Option(help: "Number of journal shards (Raft groups).")
+    var shards: Int = 4
+
+    @Option(name: .customLong("log-level"), help: "Log level of the nodes (their logs go to node<i>.log).")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard (1...65_000).contains(basePort) else { throw ValidationError("--base-port must be in 1...65000") }
+        guard (1...4096).contains(shards) else { throw ValidationError("--shards must be in 1...4096") }
+    }
+
+    static let zones = ["zone-a", "zone-b", "zone-c"]
+
+    func run() async throws {
+        let root = URL(fileURLWithPath: dataDir).standardizedFileURL.path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let members = (1...3).map { i in
+            ClusterMember(id: UInt64(i), zone: Self.zones[i - 1], peerAddress: "127.0.0.1:\(basePort + 10 + i)",
+                          apiAddress: "127.0.0.1:\(basePort + i)")
+        }
+        let executable = Self.executablePath()
+        let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
+        var children: [(member: ClusterMember, process: Process, log: String)] = []
+        for member in members {
+            let config = NodeConfigFile(id: member.id, zone: member.zone, dataDirectory: "\(root)/node\(member.id)",
+                                        shards: shards, clusterID: "almanac-dev", members: members)
+            let configPath = "\(root)/node\(member.id).json"
+            let logPath = "\(root)/node\(member.id).log"
+            try config.encoded().write(to: URL(fileURLWithPath: configPath))
+            FileManager.default.createFile(atPath: logPath, contents: nil)
+            guard let logHandle = FileHandle(forWritingAtPath: logPath) else {
+                throw ValidationError("cannot write \(logPath)")
+            }
+            logHandle.seekToEndOfFile()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = ["serve", "--config", configPath, "--log-level", logLevel]
+            process.standardOutput = logHandle
+            process.standardError = logHandle
+            process.standardInput = FileHandle.nullDevice
+            do {
+                try process.run()
+            } catch {
+                for child in children { child.process.terminate() }
+                Self.say("error: cannot start node \(member.id): \(error)")
+                throw ExitCode.failure
+            }
+            children.append((member, process, logPath))
+        }
+
+        Self.say("Starting a 3-zone Almanac cluster (data: \(root)) ...")
+        let deadline = Date().addingTimeInterval(60)
+        var pending = Set(children.map(\.member.id))
+        while !pending.isEmpty && Date() < deadline {
+            for child in children where pending.contains(child.member.id) {
+                if !child.process.isRunning {
+                    Self.say("error: node \(child.member.id) exited during start-up (status \(child.process.terminationStatus)); see \(child.log)")
+                    Self.stop(children.map(\.process))
+                    throw ExitCode.failure
+                }
+                if let text = try? String(contentsOfFile: child.log, encoding: .utf8), text.contains("almanac node \(child.member.id) "),
+                   text.contains("ready:") {
+                    pending.remove(child.member.id)
+                }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        guard pending.isEmpty else {
+            Self.say("error: nodes \(pending.sorted()) did not become ready within 60 s; see their logs in \(root)")
+            Self.stop(children.map(\.process))
+            throw ExitCode.failure
+        }
+        let endpoints = members.map(\.apiAddress).joined(separator: ",")
+        Self.say("")
+        for member in members {
+            Self.say("  node \(member.id)  \(member.zone)  client API \(member.apiAddress)  peers \(member.peerAddress)  log \(root)/node\(member.id).log")
+        }
+        Self.say("""
+
+            Cluster is up (\(shards) shards, one replica per zone). Try, in another terminal:
+
+              export ALMANAC_ENDPOINTS=\(endpoints)
+              almanac ctl mkdir /docs
+              almanac ctl touch /docs/hello.txt
+              almanac ctl ls /docs
+              almanac ctl status
+
+            (or `swift run almanac ctl ...` from the repository). Press Ctrl-C to stop the cluster.
+            """)
+
+        var failed = false
+        while signals.received == nil {
+            if children.contains(where: { !$0.process.isRunning }) {
+                failed = true
+                break
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        if failed {
+            for child in children where !child.process.isRunning {
+                Self.say("error: node \(child.member.id) exited (status \(child.process.terminationStatus)); see \(child.log)")
+            }
+        }
+        Self.say("Stopping the cluster ...")
+        Self.stop(children.map(\.process))
+        Self.say("Stopped. Data kept in \(root).")
+        if failed { throw ExitCode.failure }
+    }
+
+    /// Writes a line to stdout unbuffered (the output may be a pipe).
+    static func say(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+
+    /// SIGTERM to every running child, then SIGKILL after 10 s.
+    static func stop(_ processes: [Process]) {
+        for process in processes where process.isRunning { process.terminate() }
+        let deadline = Date().addingTimeInterval(10)
+        while processes.contains(where: \.isRunning) && Date() < deadline { usleep(50_000) }
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        for process in processes { process.waitUntilExit() }
+    }
+
+    /// This executable (so `dev` starts the same build's `serve`).
+    static func executablePath() -> String {
+        if let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return resolved }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+    }
+}

@@ -1,0 +1,252 @@
+import AlmanacNode
+import AlmanacRaft
+import Foundation
+import Logging
+import Testing
+
+/// A toy state machine: a list of payloads (enough to check order, exactly-once apply and snapshots).
+struct PayloadList: ReplicatedStateMachine {
+    var items: [[UInt8]] = []
+
+    static func initial(group: UInt64) -> PayloadList { PayloadList() }
+
+    static func restore(group: UInt64, from data: [UInt8]) throws -> PayloadList {
+        var list = PayloadList()
+        var position = 0
+        while position < data.count {
+            let length = Int(data[position])
+            guard position + 1 + length <= data.count else { throw ClusterError("bad snapshot") }
+            list.items.append(Array(data[(position + 1)..<(position + 1 + length)]))
+            position += 1 + length
+        }
+        return list
+    }
+
+    mutating func apply(_ data: [UInt8], at index: LogIndex) -> Int {
+        items.append(data)
+        return items.count
+    }
+
+    func snapshotData() -> [UInt8] { items.flatMap { [UInt8($0.count)] + $0 } }
+
+    var stateDigest: UInt64 {
+        snapshotData().reduce(14_695_981_039_346_656_037) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
+    }
+}
+
+@Suite("Multi-Raft host (pure policies)")
+struct HostPolicyTests {
+    let members = [
+        ClusterMember(id: 1, zone: "a", peerAddress: "127.0.0.1:1", apiAddress: "127.0.0.1:2"),
+        ClusterMember(id: 2, zone: "b", peerAddress: "127.0.0.1:3", apiAddress: "127.0.0.1:4"),
+        ClusterMember(id: 3, zone: "c", peerAddress: "127.0.0.1:5", apiAddress: "127.0.0.1:6"),
+        ClusterMember(id: 4, zone: "a", peerAddress: "127.0.0.1:7", apiAddress: "127.0.0.1:8"),
+    ]
+
+    @Test("placement puts exactly one replica of every group in each zone, spreading within a zone")
+    func placementOnePerZone() {
+        var zoneAHosts = Set<NodeID>()
+        for group in UInt64(0)..<8 {
+            let replicas = ReplicaPlacement.replicas(of: group, members: members)
+            #expect(replicas.count == 3)
+            let zones = replicas.compactMap { id in members.first { $0.id == id }?.zone }
+            #expect(Set(zones) == ["a", "b", "c"])
+            zoneAHosts.formUnion(replicas.filter { $0 == 1 || $0 == 4 })
+        }
+        #expect(zoneAHosts == [1, 4])
+    }
+
+    @Test("bad member lists and configs are refused with a reason")
+    func configValidation() throws {
+        #expect(throws: ReplicaPlacement.PlacementError.self) {
+            try ReplicaPlacement.validate([members[0], members[0]])
+        }
+        #expect(throws: ReplicaPlacement.PlacementError.self) {
+            try ReplicaPlacement.validate(Array(members.prefix(2)), minimumZones: 3)
+        }
+        let good = NodeConfigFile(id: 1, zone: "a", dataDirectory: "/tmp/x", shards: 4, clusterID: "c", members: members)
+        try good.validate()
+        var wrongZone = good
+        wrongZone.zone = "b"
+        #expect(throws: NodeConfigError.self) { try wrongZone.validate() }
+        var badAddress = good
+        badAddress.members[1].peerAddress = "nohost"
+        #expect(throws: NodeConfigError.self) { try badAddress.validate() }
+        var noShards = good
+        noShards.shards = 0
+        #expect(throws: NodeConfigError.self) { try noShards.validate() }
+        #expect(throws: NodeConfigError.self) { try NodeConfigFile.parseMember("1,a,127.0.0.1:1") }
+        #expect(try NodeConfigFile.parseMember("7,z,h:1,h:2") == ClusterMember(id: 7, zone: "z", peerAddress: "h:1", apiAddress: "h:2"))
+    }
+
+    func status(role: RaftRole, last: LogIndex, commit: LogIndex, matches: [NodeID: LogIndex]) -> RaftStatus {
+        RaftStatus(id: 1, role: role, term: 3, vote: 1, leader: 1, commit: commit, applied: commit, firstIndex: 1,
+                   lastIndex: last, confState: ConfState(voters: [1, 2, 3]),
+                   progress: matches.mapValues {
+                       FollowerProgress(match: $0, next: $0 + 1, state: .replicate, isLearner: false, recentActive: true,
+                                        inflightMessages: 0, inflightBytes: 0)
+                   }, transferee: 0)
+    }
+
+    @Test("a leader is idle only when everything is committed, applied and replicated to live followers")
+    func quiesceDecision() {
+        let caughtUp = status(role: .leader, last: 10, commit: 10, matches: [1: 10, 2: 10, 3: 10])
+        #expect(QuiescePolicy.leaderIsIdle(status: caughtUp, hostApplied: 10, pendingRequests: 0, isDown: { _ in false }))
+        #expect(!QuiescePolicy.leaderIsIdle(status: caughtUp, hostApplied: 9, pendingRequests: 0, isDown: { _ in false }))
+        #expect(!QuiescePolicy.leaderIsIdle(status: caughtUp, hostApplied: 10, pendingRequests: 1, isDown: { _ in false }))
+        let lagging = status(role: .leader, last: 10, commit: 10, matches: [1: 10, 2: 10, 3: 7])
+        #expect(!QuiescePolicy.leaderIsIdle(status: lagging, hostApplied: 10, pendingRequests: 0, isDown: { _ in false }))
+        #expect(QuiescePolicy.leaderIsIdle(status: lagging, hostApplied: 10, pendingRequests: 0, isDown: { $0 == 3 }))
+        let uncommitted = status(role: .leader, last: 11, commit: 10, matches: [1: 11, 2: 11, 3: 11])
+        #expect(!QuiescePolicy.leaderIsIdle(status: uncommitted, hostApplied: 10, pendingRequests: 0, isDown: { _ in false }))
+        let follower = status(role: .follower, last: 10, commit: 10, matches: [:])
+        #expect(!QuiescePolicy.leaderIsIdle(status: follower, hostApplied: 10, pendingRequests: 0, isDown: { _ in false }))
+    }
+
+    @Test("quiesce heartbeats and heartbeat responses do not wake a group; everything else does")
+    func wakeRules() {
+        let quiesce = Message(type: .heartbeat, from: 1, to: 2, term: 3, context: QuiescePolicy.quiesceContext)
+        #expect(!QuiescePolicy.wakes(quiesce))
+        #expect(!QuiescePolicy.wakes(Message(type: .heartbeatResponse, from: 2, to: 1, term: 3)))
+        #expect(QuiescePolicy.wakes(Message(type: .heartbeat, from: 1, to: 2, term: 3)))
+        #expect(QuiescePolicy.wakes(Message(type: .append, from: 1, to: 2, term: 3)))
+        #expect(QuiescePolicy.wakes(Message(type: .preVote, from: 3, to: 2, term: 4)))
+        #expect(QuiescePolicy.followerMustWake(leader: 1, leaderLiveness: .down))
+        #expect(QuiescePolicy.followerMustWake(leader: 1, leaderLiveness: .suspect))
+        #expect(!QuiescePolicy.followerMustWake(leader: 1, leaderLiveness: .alive))
+        #expect(QuiescePolicy.followerMustWake(leader: 0, leaderLiveness: nil))
+    }
+}
+
+/// Three hosts in this process on loopback with a toy state machine.
+@Suite("Multi-Raft host (three in-process nodes)", .serialized, .timeLimit(.minutes(2)))
+struct HostClusterTests {
+    static let logger = Logger(label: "almanac.test.host", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    func startHosts(groups: Int, snapshotEvery: UInt64 = 50) async throws -> (hosts: [MultiRaftHost<PayloadList>], root: String, members: [ClusterMember]) {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("almanac-host-\(UUID().uuidString.prefix(8))").path
+        let ports = try TestCluster.freePorts(count: 3)
+        let members = (0..<3).map { i in
+            ClusterMember(id: UInt64(i + 1), zone: "zone-\(i)", peerAddress: "127.0.0.1:\(ports[i])", apiAddress: "127.0.0.1:1")
+        }
+        var hosts: [MultiRaftHost<PayloadList>] = []
+        for member in members {
+            hosts.append(try await start(member.id, members: members, groups: groups, root: root, snapshotEvery: snapshotEvery))
+        }
+        return (hosts, root, members)
+    }
+
+    func start(_ id: NodeID, members: [ClusterMember], groups: Int, root: String, snapshotEvery: UInt64) async throws -> MultiRaftHost<PayloadList> {
+        var configuration = HostConfiguration(nodeID: id, members: members, groupCount: groups)
+        configuration.tickInterval = .milliseconds(20)
+        configuration.snapshotEveryEntries = snapshotEvery
+        configuration.requestTimeout = .seconds(3)
+        return try await MultiRaftHost<PayloadList>.start(configuration: configuration, dataDirectory: "\(root)/node\(id)",
+                                                          clusterID: "host-test", logger: Self.logger)
+    }
+
+    /// Proposes through whichever host leads `group`, retrying through elections.
+    func propose(_ hosts: [MultiRaftHost<PayloadList>], group: UInt64, _ payload: [UInt8]) async throws -> AppliedResult<Int> {
+        for _ in 0..<200 {
+            for host in hosts {
+                do throws(HostError) {
+                    return try await host.propose(group: group, data: payload)
+                } catch {
+                    if case .notLeader = error { continue }
+                    if case .stopped = error { continue }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw ClusterError("no host accepted a proposal for group \(group)")
+    }
+
+    @Test("groups elect leaders, apply in order on every replica, quiesce when idle and wake on demand")
+    func replicateQuiesceWake() async throws {
+        let (hosts, root, _) = try await startHosts(groups: 4)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for group in UInt64(0)..<4 {
+            for i in 0..<20 { _ = try await propose(hosts, group: group, [UInt8(group), UInt8(i)]) }
+        }
+        // Linearizable read on the leader sees all 20 entries; every replica converges.
+        for group in UInt64(0)..<4 {
+            var served = false
+            for host in hosts {
+                if let read = try? await host.read(group: group, linearizable: true, { $0.items.count }) {
+                    #expect(read.value == 20)
+                    served = true
+                }
+            }
+            #expect(served, "no leader served a linearizable read of group \(group)")
+        }
+        var digests: Set<UInt64> = []
+        for _ in 0..<100 {
+            digests = []
+            var counts: [Int] = []
+            for host in hosts {
+                for group in UInt64(0)..<4 {
+                    let read = try await host.read(group: group, linearizable: false, { $0 })
+                    counts.append(read.value.items.count)
+                    if group == 0 { digests.insert(read.value.stateDigest) }
+                }
+            }
+            if counts.allSatisfy({ $0 == 20 }) && digests.count == 1 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(digests.count == 1)
+
+        // Idle: every group on every node quiesces, and the peer traffic stops.
+        var allQuiesced = false
+        for _ in 0..<100 {
+            var quiesced = true
+            for host in hosts {
+                let groups = await host.status()?.groups ?? []
+                quiesced = quiesced && !groups.isEmpty && groups.allSatisfy(\.quiesced)
+            }
+            if quiesced { allQuiesced = true; break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(allQuiesced, "groups did not quiesce while idle")
+        let before = await hosts[0].transportStatistics().values.reduce(0) { $0 + $1.sentMessages }
+        try await Task.sleep(for: .milliseconds(600))
+        let after = await hosts[0].transportStatistics().values.reduce(0) { $0 + $1.sentMessages }
+        #expect(after == before, "a quiesced node still sent \(after - before) Raft messages in 0.6 s")
+
+        // A proposal wakes the group.
+        let woken = try await propose(hosts, group: 2, [9, 9])
+        #expect(woken.result == 21)
+        for host in hosts { await host.stop() }
+    }
+
+    @Test("a stopped leader is replaced (quiesced followers wake on its health), and it catches up from a snapshot on restart")
+    func leaderLossAndSnapshotCatchUp() async throws {
+        let (started, root, members) = try await startHosts(groups: 2, snapshotEvery: 30)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var hosts = started
+        _ = try await propose(hosts, group: 0, [1])
+        // Let the group quiesce, then stop its leader.
+        try await Task.sleep(for: .milliseconds(800))
+        var leaderIndex = 0
+        for (i, host) in hosts.enumerated() where (try? await host.read(group: 0, linearizable: true, { _ in 0 })) != nil {
+            leaderIndex = i
+        }
+        let leaderID = NodeID(leaderIndex + 1)
+        await hosts[leaderIndex].stop()
+        let survivors = hosts.enumerated().filter { $0.offset != leaderIndex }.map(\.element)
+        // The survivors elect a new leader and keep accepting writes (well past a snapshot).
+        for i in 0..<100 { _ = try await propose(survivors, group: 0, [2, UInt8(i)]) }
+        let restarted = try await start(leaderID, members: members, groups: 2, root: root, snapshotEvery: 30)
+        hosts[leaderIndex] = restarted
+        var caughtUp = false
+        for _ in 0..<200 {
+            let read = try await restarted.read(group: 0, linearizable: false, { $0.items.count })
+            if read.value == 101 { caughtUp = true; break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(caughtUp, "the restarted node did not catch up")
+        let status = await restarted.status()
+        #expect((status?.groups.first { $0.group == 0 }?.snapshotIndex ?? 0) > 0, "no snapshot was taken or installed")
+        for host in hosts { await host.stop() }
+    }
+}

@@ -1,0 +1,185 @@
+import AlmanacClient
+import AlmanacNode
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Three real `almanac serve` processes on loopback (ephemeral ports, a temporary data directory),
+/// one per zone, that tests can SIGKILL and restart.
+final class TestCluster: Sendable {
+    let root: String
+    let members: [ClusterMember]
+    let binary: String
+    let shards: Int
+    private let processes = Mutex<[UInt64: Process]>([:])
+
+    static let zones = ["zone-a", "zone-b", "zone-c"]
+
+    /// Starts the three nodes and waits until each serves.
+    static func start(name: String, shards: Int = 2, snapshotEvery: UInt64 = 100) async throws -> TestCluster {
+        let binary = try locateBinary()
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("almanac-it-\(name)-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let ports = try freePorts(count: 6)
+        let members = (0..<3).map { i in
+            ClusterMember(id: UInt64(i + 1), zone: zones[i], peerAddress: "127.0.0.1:\(ports[i])", apiAddress: "127.0.0.1:\(ports[i + 3])")
+        }
+        for member in members {
+            let config = NodeConfigFile(id: member.id, zone: member.zone, dataDirectory: "\(root)/node\(member.id)",
+                                        shards: shards, clusterID: "it-\(name)", members: members,
+                                        snapshotEveryEntries: snapshotEvery)
+            try config.encoded().write(to: URL(fileURLWithPath: "\(root)/node\(member.id).json"))
+        }
+        let cluster = TestCluster(root: root, members: members, binary: binary, shards: shards)
+        for member in members { try cluster.launch(member.id) }
+        for member in members { try await cluster.waitReady(member.id) }
+        return cluster
+    }
+
+    private init(root: String, members: [ClusterMember], binary: String, shards: Int) {
+        self.root = root
+        self.members = members
+        self.binary = binary
+        self.shards = shards
+    }
+
+    var endpoints: [String] { members.map(\.apiAddress) }
+
+    func member(_ id: UInt64) -> ClusterMember { members[Int(id) - 1] }
+
+    func logPath(_ id: UInt64) -> String { "\(root)/node\(id).log" }
+
+    /// Starts node `id` (appending to its log).
+    func launch(_ id: UInt64) throws {
+        let log = logPath(id)
+        if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+        guard let handle = FileHandle(forWritingAtPath: log) else { throw ClusterError("cannot open \(log)") }
+        handle.seekToEndOfFile()
+        handle.write(Data("=== launch \(Date()) ===\n".utf8))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["serve", "--config", "\(root)/node\(id).json", "--log-level", "info"]
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        processes.withLock { $0[id] = process }
+    }
+
+    /// Waits until node `id`'s latest launch printed its ready line.
+    func waitReady(_ id: UInt64, timeout: Duration = .seconds(30)) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        while clock.now < deadline {
+            let text = (try? String(contentsOfFile: logPath(id), encoding: .utf8)) ?? ""
+            if let launch = text.range(of: "=== launch", options: .backwards), text[launch.lowerBound...].contains("ready: api=") { return }
+            if let process = processes.withLock({ $0[id] }), !process.isRunning {
+                throw ClusterError("node \(id) exited with status \(process.terminationStatus) during start-up:\n\(tail(id))")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ClusterError("node \(id) not ready within \(timeout):\n\(tail(id))")
+    }
+
+    /// SIGKILL: no shutdown path runs, unsynced data is lost exactly as in a crash.
+    func kill(_ id: UInt64) {
+        guard let process = processes.withLock({ $0.removeValue(forKey: id) }) else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func restart(_ id: UInt64) async throws {
+        try launch(id)
+        try await waitReady(id)
+    }
+
+    /// SIGTERM to every node, SIGKILL after 10 s; removes the data unless ALMANAC_KEEP_TEST_DATA is set.
+    func shutdown() {
+        let all = processes.withLock { current in
+            defer { current.removeAll() }
+            return Array(current.values)
+        }
+        for process in all where process.isRunning { process.terminate() }
+        let deadline = Date().addingTimeInterval(10)
+        while all.contains(where: \.isRunning) && Date() < deadline { usleep(20_000) }
+        for process in all where process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        for process in all { process.waitUntilExit() }
+        if ProcessInfo.processInfo.environment["ALMANAC_KEEP_TEST_DATA"] == nil {
+            try? FileManager.default.removeItem(atPath: root)
+        }
+    }
+
+    func tail(_ id: UInt64, lines: Int = 30) -> String {
+        let text = (try? String(contentsOfFile: logPath(id), encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+
+    /// A client of the whole cluster (follows redirects, retries with its session's sequence numbers).
+    func client(operationTimeout: Int64 = 30) -> AlmanacClient {
+        AlmanacClient(configuration: AlmanacClientConfiguration(
+            endpoints: endpoints, attemptTimeout: .seconds(3), operationTimeout: .seconds(operationTimeout),
+            clientName: "integration-test"))
+    }
+
+    /// A client that reads node `id`'s own replica (stale reads, no redirects needed).
+    func staleClient(_ id: UInt64) -> AlmanacClient {
+        AlmanacClient(configuration: AlmanacClientConfiguration(
+            endpoints: [member(id).apiAddress], attemptTimeout: .seconds(2), operationTimeout: .seconds(4),
+            consistency: .stale, clientName: "integration-test-stale"))
+    }
+
+    // MARK: Locating the binary, ports
+
+    /// The `almanac` executable next to the test bundle in the build products directory
+    /// (or $ALMANAC_BINARY).
+    static func locateBinary() throws -> String {
+        if let explicit = ProcessInfo.processInfo.environment["ALMANAC_BINARY"] { return explicit }
+        var candidates: [String] = []
+        let argv0 = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        var directory = argv0.deletingLastPathComponent()
+        for _ in 0..<4 {
+            candidates.append(directory.appendingPathComponent("almanac").path)
+            directory = directory.deletingLastPathComponent()
+        }
+        var root = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { root = root.deletingLastPathComponent() }
+        candidates.append(root.appendingPathComponent(".build/debug/almanac").path)
+        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        throw ClusterError("the almanac executable was not found (looked at \(candidates)); run `swift build` first or set ALMANAC_BINARY")
+    }
+
+    /// Ports the kernel hands out for port 0, released again for the nodes to bind.
+    static func freePorts(count: Int) throws -> [Int] {
+        var sockets: [Int32] = []
+        defer { for socket in sockets { close(socket) } }
+        var ports: [Int] = []
+        for _ in 0..<count {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw ClusterError("socket() failed") }
+            sockets.append(fd)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = 0
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else { throw ClusterError("bind() failed") }
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
+            ports.append(Int(UInt16(bigEndian: address.sin_port)))
+        }
+        return ports
+    }
+}
+
+struct ClusterError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,6 +1,0 @@
-import Testing
-@testable import AlmanacRaft
-
-@Test func moduleLinks() {
-    #expect(Bool(true))
-}
