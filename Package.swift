@@ -156,5 +156,6 @@ let package = Package(
         ),
         .testTarget(name: "AlmanacPredictTests", dependencies: ["AlmanacPredict"]),
         .testTarget(name: "AlmanacPlacementTests", dependencies: ["AlmanacPlacement"]),
+        .testTarget(name: "AlmanacBenchTests", dependencies: ["almanac", .product(name: "Histogram", package: "hdrhistogram-swift")]),
     ]
 )

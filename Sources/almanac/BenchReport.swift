@@ -44,8 +44,9 @@ struct LatencySummary: Codable, Sendable, Equatable {
     var max_ms: Double
 
     init(_ histogram: Histogram<UInt64>) {
-        ops = histogram.totalCount
-        func ms(_ microseconds: UInt64) -> Double { ops == 0 ? 0 : Double(microseconds) / 1000 }
+        let count = histogram.totalCount
+        ops = count
+        func ms(_ microseconds: UInt64) -> Double { count == 0 ? 0 : Double(microseconds) / 1000 }
         p50_ms = ms(histogram.valueAtPercentile(50))
         p90_ms = ms(histogram.valueAtPercentile(90))
         p99_ms = ms(histogram.valueAtPercentile(99))

@@ -16,8 +16,8 @@ enum BenchOperation: String, CaseIterable, Sendable, Codable {
 /// A weighted operation mix. Pure: picks an operation from a uniform random number.
 struct BenchMix: Sendable, Equatable, CustomStringConvertible {
     /// Operations with positive integer weights, in a fixed order.
-    let weights: [(operation: BenchOperation, weight: Int)]
     let name: String
+    let weights: [(operation: BenchOperation, weight: Int)]
 
     static func == (lhs: BenchMix, rhs: BenchMix) -> Bool {
         lhs.name == rhs.name && lhs.weights.map(\.operation) == rhs.weights.map(\.operation)
