@@ -10,7 +10,7 @@
 # 1000 ops, Almanac/etcd ratios). Stops everything it started and deletes its namespaces on exit.
 #
 # usage: sudo bench/compare.sh [--delays "0 0.5"] [--clients "1 16 64"] [--duration 8] [--warmup 2]
-#          [--systems "etcd almanac"] [--shards 1] [--zones auto|shared|netem] [--work DIR]
+#          [--systems "etcd almanac"] [--shards 1] [--almanac-snapshot-every N] [--zones auto|shared|netem] [--work DIR]
 #          [--almanac PATH] [--results FILE] [--no-install] [--rebuild]
 # See docs/benchmarks.md ("Almanac vs etcd").
 set -euo pipefail
@@ -23,6 +23,7 @@ DURATION=8
 WARMUP=2
 SYSTEMS="etcd almanac"
 SHARDS=1
+SNAPSHOT_EVERY=""
 ZONES_MODE=auto
 WORK=/var/tmp/almanac-compare
 ALMANAC=""
@@ -40,6 +41,7 @@ while [ $# -gt 0 ]; do
     --warmup) WARMUP=$2; shift 2 ;;
     --systems) SYSTEMS=$2; shift 2 ;;
     --shards) SHARDS=$2; shift 2 ;;
+    --almanac-snapshot-every) SNAPSHOT_EVERY=$2; shift 2 ;;
     --zones) ZONES_MODE=$2; shift 2 ;;
     --work) WORK=$2; shift 2 ;;
     --almanac) ALMANAC=$2; shift 2 ;;
@@ -254,9 +256,22 @@ start_almanac() {
   done
   for i in 0 1 2; do
     mkdir -p "$DATA/almanac/n$((i + 1))"
-    spawn "${ZONE_NS[$i]}" "$LOGS/almanac-n$((i + 1)).log" \
-      "$ALMANAC" serve --id "$((i + 1))" --zone "az$((i + 1))" --data-dir "$DATA/almanac/n$((i + 1))" \
-        --shards "$SHARDS" --log-level warning "${members[@]}"
+    if [ -n "$SNAPSHOT_EVERY" ]; then
+      # Non-default snapshot interval: only the JSON configuration carries it.
+      python3 - "$WORK/almanac-n$((i + 1)).json" "$((i + 1))" "$DATA/almanac/n$((i + 1))" "$SHARDS" "$SNAPSHOT_EVERY" "${ZONE_IP[@]}" <<'PY'
+import json, sys
+path, me, data, shards, every, ips = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6:9]
+members = [{"id": i + 1, "zone": f"az{i + 1}", "peerAddress": f"{ip}:7001", "apiAddress": f"{ip}:7100"} for i, ip in enumerate(ips)]
+json.dump({"id": me, "zone": f"az{me}", "dataDirectory": data, "shards": shards, "clusterID": "almanac",
+           "members": members, "snapshotEveryEntries": every}, open(path, "w"))
+PY
+      spawn "${ZONE_NS[$i]}" "$LOGS/almanac-n$((i + 1)).log" \
+        "$ALMANAC" serve --config "$WORK/almanac-n$((i + 1)).json" --log-level warning
+    else
+      spawn "${ZONE_NS[$i]}" "$LOGS/almanac-n$((i + 1)).log" \
+        "$ALMANAC" serve --id "$((i + 1))" --zone "az$((i + 1))" --data-dir "$DATA/almanac/n$((i + 1))" \
+          --shards "$SHARDS" --log-level warning "${members[@]}"
+    fi
     ALMANAC_PIDS+=("$LAST_PID")
   done
   for i in 0 1 2; do
@@ -268,7 +283,7 @@ start_almanac() {
     done
     [ "$ok" = 1 ] || { echo "compare.sh: almanac node $((i + 1)) did not start:" >&2; tail -20 "$LOGS/almanac-n$((i + 1)).log" >&2; exit 1; }
   done
-  log "almanac up ($ALMANAC_EPS, $SHARDS shard(s)), pids ${ALMANAC_PIDS[*]}"
+  log "almanac up ($ALMANAC_EPS, $SHARDS shard(s), snapshot every ${SNAPSHOT_EVERY:-default} entries), pids ${ALMANAC_PIDS[*]}"
 }
 
 summary() { python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("%.0f ops/s p50 %.2f ms p99 %.2f ms errors %d" % (r["ops_s"], r["p50_ms"], r["p99_ms"], r["errors"]))' "$1"; }
@@ -306,7 +321,7 @@ bench_almanac() { # delay clients floor_before
 # ---------------------------------------------------------------- the run
 log "zones: $ZONES_MODE; delays: $DELAYS ms one way; clients: $CLIENTS; ${WARMUP}+${DURATION} s per run; data: $DATA"
 topology_up
-emit "{\"kind\":\"machine\",\"cores\":$(nproc),\"kernel\":\"$(uname -r)\",\"zones\":\"$ZONES_MODE\",\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"disk\":\"$(df --output=source "$DATA" | tail -1)\",\"date\":\"$(date -u +%FT%TZ)\"}"
+emit "{\"kind\":\"machine\",\"almanac_shards\":$SHARDS,\"almanac_snapshot_every\":\"${SNAPSHOT_EVERY:-default}\",\"cores\":$(nproc),\"kernel\":\"$(uname -r)\",\"zones\":\"$ZONES_MODE\",\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"disk\":\"$(df --output=source "$DATA" | tail -1)\",\"date\":\"$(date -u +%FT%TZ)\"}"
 # Both clusters stay up for the whole run (the idle one costs little) so that the two systems'
 # runs at each setting are adjacent in time: this disk's sync latency drifts between quiet and
 # slow phases. The order alternates (etcd first, then Almanac first, ...) and the floor is

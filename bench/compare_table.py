@@ -37,6 +37,8 @@ def main():
         print(f"machine: {machine['cores']} cores, kernel {machine['kernel']}, zones via {machine['zones']}, "
               f"data on {machine['disk']}, load average {machine['loadavg']} at start"
               + (f", {end['loadavg']} at end; {end['seconds']} s" if end else "") + f" ({machine['date']})")
+        if "almanac_shards" in machine:
+            print(f"Almanac: {machine['almanac_shards']} shard(s), snapshot every {machine['almanac_snapshot_every']} entries")
         print()
 
     delays = sorted({r["delay_ms"] for r in floors + runs})
