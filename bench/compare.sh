@@ -118,7 +118,7 @@ cleanup() {
   trap - EXIT INT TERM
   for pid in "${STARTED_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${STARTED_PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
   if [ "$TOPOLOGY_UP" = 1 ]; then topology_down; fi
@@ -187,17 +187,9 @@ spawn() { # ns logfile cmd...: start in the background inside ns; prints the pid
   local ns=$1 logf=$2; shift 2
   ip netns exec "$ns" "$@" >"$logf" 2>&1 </dev/null &
   local pid=$!
+  disown "$pid" 2>/dev/null || true   # stopped by cleanup; no job-control noise
   STARTED_PIDS+=("$pid")
   LAST_PID=$pid
-}
-stop_pids() {
-  local pid
-  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "$@"; do
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
 }
 cpu_seconds() { # total utime+stime of pids, in seconds
   local tck total=0 pid
