@@ -74,8 +74,8 @@ import Testing
         latencies.merge(other)
         let summary = LatencySummary(latencies.all)
         #expect(summary.ops == 1001)
-        #expect(abs(summary.p50_ms - 5.0) < 0.01)
-        #expect(abs(summary.p99_ms - 9.9) < 0.02)
+        #expect(abs(summary.p50_ms - 5.0) < 0.03)  // 3 significant digits + the 1001st sample
+        #expect(abs(summary.p99_ms - 9.9) < 0.05)
         #expect(abs(summary.max_ms - 20.0) < 0.03)
         #expect(latencies.errors == ["EEXIST": 2])
         #expect(latencies.byOperation[.getattr]?.totalCount == 1)
