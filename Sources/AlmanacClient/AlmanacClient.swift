@@ -23,6 +23,8 @@ public actor AlmanacClient {
     private var sessions: [UInt16: SessionState] = [:]
     private var openingSessions: [UInt16: Task<UInt64, any Error>] = [:]
     private var keepAliveTask: Task<Void, Never>?
+    private var requestsInFlight = 0
+    private var requestWaiters: [CheckedContinuation<Void, Never>] = []
     private var closed = false
 
     struct SessionState {
@@ -118,6 +120,8 @@ public actor AlmanacClient {
         guard !endpoints.isEmpty else { throw AlmanacClientError(.invalidArgument, "no endpoints configured") }
         let clock = ContinuousClock()
         let deadline = clock.now + .nanoseconds(timeout.nanoseconds)
+        await acquireRequestSlot()
+        defer { releaseRequestSlot() }
         var target = shard.flatMap { leaderByShard[$0] } ?? endpoints[endpointCursor % endpoints.count]
         var backoff = configuration.initialBackoff
         var lastError = AlmanacClientError(.unavailable, "no endpoint answered")
@@ -189,6 +193,22 @@ public actor AlmanacClient {
                 "gave up after \(timeout.nanoseconds / 1_000_000) ms: \(lastError.message)")
         }
         throw lastError
+    }
+
+    private func acquireRequestSlot() async {
+        if requestsInFlight < configuration.maxInFlightRequests {
+            requestsInFlight += 1
+            return
+        }
+        await withCheckedContinuation { requestWaiters.append($0) }  // the releaser hands its slot over
+    }
+
+    private func releaseRequestSlot() {
+        if requestWaiters.isEmpty {
+            requestsInFlight -= 1
+        } else {
+            requestWaiters.removeFirst().resume()
+        }
     }
 
     private static func nanoseconds(_ duration: Duration) -> Int64 {

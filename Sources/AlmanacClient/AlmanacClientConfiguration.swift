@@ -16,6 +16,9 @@ public struct AlmanacClientConfiguration: Sendable {
     /// Writes in flight per session. Must not exceed the servers' session result window (16 by
     /// default), so that every in-flight sequence number stays retryable.
     public var maxInFlightWritesPerSession: Int
+    /// Requests in flight from this client at once (further callers wait). Keep it below the
+    /// servers' per-connection limit (1024 by default) so pipelining never trips it.
+    public var maxInFlightRequests: Int
     public var durability: Almanac_Api_V1_Durability
     public var consistency: Almanac_Api_V1_ReadConsistency
     public var maxFrameSize: Int
@@ -25,7 +28,7 @@ public struct AlmanacClientConfiguration: Sendable {
     public init(
         endpoints: [String], attemptTimeout: TimeAmount = .seconds(5), operationTimeout: TimeAmount = .seconds(30),
         connectTimeout: TimeAmount = .seconds(2), initialBackoff: TimeAmount = .milliseconds(20),
-        maxBackoff: TimeAmount = .milliseconds(500), maxInFlightWritesPerSession: Int = 16,
+        maxBackoff: TimeAmount = .milliseconds(500), maxInFlightWritesPerSession: Int = 16, maxInFlightRequests: Int = 512,
         durability: Almanac_Api_V1_Durability = .majority, consistency: Almanac_Api_V1_ReadConsistency = .linearizable,
         maxFrameSize: Int = WireLimits.defaultClientMaxFrameSize, clientName: String = "almanac-swift-client"
     ) {
@@ -36,6 +39,7 @@ public struct AlmanacClientConfiguration: Sendable {
         self.initialBackoff = initialBackoff
         self.maxBackoff = maxBackoff
         self.maxInFlightWritesPerSession = max(1, maxInFlightWritesPerSession)
+        self.maxInFlightRequests = max(1, maxInFlightRequests)
         self.durability = durability
         self.consistency = consistency
         self.maxFrameSize = maxFrameSize

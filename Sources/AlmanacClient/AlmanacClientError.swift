@@ -40,8 +40,18 @@ public struct AlmanacClientError: Error, Sendable, Hashable, CustomStringConvert
         }
     }
 
-    /// The short name of the code, e.g. "ENOENT" or "NOT_LEADER".
-    public var codeName: String { Self.name(of: code) }
+    /// The short name of the code, e.g. "ENOENT" or "NOT_LEADER"; for failures without a server
+    /// code, the kind's equivalent ("UNAVAILABLE", "TIMEOUT", "PROTOCOL_ERROR", "EINVAL").
+    public var codeName: String {
+        guard code == .ok else { return Self.name(of: code) }
+        switch kind {
+        case .operation: return Self.name(of: code)
+        case .unavailable: return "UNAVAILABLE"
+        case .timeout: return "TIMEOUT"
+        case .protocolViolation: return "PROTOCOL_ERROR"
+        case .invalidArgument: return "EINVAL"
+        }
+    }
 
     public var description: String { "\(message) (\(codeName))" }
 

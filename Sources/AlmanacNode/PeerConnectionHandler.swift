@@ -24,6 +24,14 @@ final class PeerConnectionHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        core.register(context.channel)
+        if !dialed {
+            // An accepted connection must introduce itself promptly.
+            let timeout = core.configuration.helloTimeout
+            closeDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+                if self.peer == nil { self.reject("no hello within \(timeout)", context: context) }
+            }
+        }
         if let peer, dialed {
             // Batches wait for the acceptor's hello: if it refuses us, nothing was in flight.
             context.writeAndFlush(wrapOutboundOut(.hello(core.hello())), promise: nil)
@@ -123,6 +131,8 @@ final class PeerConnectionHandler: ChannelInboundHandler {
             return
         }
         peer = hello.nodeID
+        closeDeadline?.cancel()
+        closeDeadline = nil
         context.writeAndFlush(wrapOutboundOut(.hello(core.hello())), promise: nil)
         core.heard(from: hello.nodeID)
         core.attach(peer: hello.nodeID, channel: context.channel, ready: false)
@@ -131,6 +141,7 @@ final class PeerConnectionHandler: ChannelInboundHandler {
 
     /// Sends a protocol error and closes, like the codec does for malformed input.
     private func reject(_ message: String, context: ChannelHandlerContext) {
+        guard !rejected else { return }
         rejected = true
         core.logRejection(message, remote: context.remoteAddress)
         var error = Almanac_Api_V1_Error()
@@ -142,6 +153,7 @@ final class PeerConnectionHandler: ChannelInboundHandler {
             context.close(mode: .output, promise: halfClosed)
             halfClosed.futureResult.assumeIsolated().whenFailure { _ in context.close(promise: nil) }
         }
+        closeDeadline?.cancel()
         closeDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) {
             context.close(promise: nil)
         }

@@ -35,6 +35,8 @@ public struct PeerTransportConfiguration: Sendable {
     /// Reconnect backoff for peers this node dials.
     public var reconnectBackoff = ReconnectBackoff()
     public var connectTimeout: TimeAmount = .seconds(1)
+    /// An accepted connection that sends no hello within this time is refused and closed.
+    public var helloTimeout: TimeAmount = .seconds(5)
     /// How often connected peers are pinged and health is evaluated.
     public var pingInterval: TimeAmount = .milliseconds(200)
     public var healthThresholds = HealthThresholds()

@@ -48,7 +48,6 @@ final class TransportCore {
                     try channel.pipeline.syncOperations.addWireCodec(
                         inbound: PeerFrame.self, outbound: PeerFrame.self, maxFrameSize: maxFrameSize)
                     try channel.pipeline.syncOperations.addHandler(PeerConnectionHandler(core: core, dialedPeer: nil))
-                    core.register(channel)
                 }
             }
             .bind(host: configuration.local.host, port: configuration.local.port)
@@ -239,7 +238,6 @@ final class TransportCore {
                     try channel.pipeline.syncOperations.addWireCodec(
                         inbound: PeerFrame.self, outbound: PeerFrame.self, maxFrameSize: maxFrameSize)
                     try channel.pipeline.syncOperations.addHandler(PeerConnectionHandler(core: core, dialedPeer: peer))
-                    core.register(channel)
                 }
             }
             .connect(host: link.address.host, port: link.address.port)
@@ -268,7 +266,13 @@ final class TransportCore {
         }
     }
 
+    /// Tracks an active connection so ``stop()`` can close it. Registered on activation (a connect that
+    /// fails never becomes active and is never tracked), removed in ``channelClosed(_:peer:)``.
     func register(_ channel: any Channel) {
+        guard !stopped else {
+            channel.close(promise: nil)
+            return
+        }
         openChannels[ObjectIdentifier(channel)] = channel
     }
 

@@ -1,5 +1,6 @@
 import AlmanacWire
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// Serves one client connection: decoded requests are dispatched to the ``RequestExecutor`` off
@@ -17,12 +18,18 @@ final class APIConnectionHandler: ChannelDuplexHandler {
     private let executor: RequestExecutor
     private let configuration: APIServerConfiguration
     private let logger: Logger
+    private let statistics: NIOLockedValueBox<APIServerStatistics>
     /// Outstanding request ids and their deadline timers.
     private var outstanding: [UInt64: Scheduled<Void>] = [:]
     private var readPending = false
     private var open = true
+    private var flushScheduled = false
 
-    init(executor: RequestExecutor, configuration: APIServerConfiguration, logger: Logger) {
+    init(
+        executor: RequestExecutor, configuration: APIServerConfiguration, logger: Logger,
+        statistics: NIOLockedValueBox<APIServerStatistics>
+    ) {
+        self.statistics = statistics
         self.executor = executor
         self.configuration = configuration
         self.logger = logger
@@ -47,11 +54,13 @@ final class APIConnectionHandler: ChannelDuplexHandler {
             return
         }
         guard outstanding.count < configuration.maxOutstandingPerConnection else {
+            statistics.withLockedValue { $0.refusedOverLimit += 1 }
             send(translator.errorResponse(requestID: id, APIError(
                 .unavailable, "too many outstanding requests on this connection (limit \(configuration.maxOutstandingPerConnection)); nothing was applied")),
                 context: context)
             return
         }
+        statistics.withLockedValue { $0.requests += 1 }
         var timeout = configuration.defaultTimeout
         if request.timeoutMs != 0 { timeout = min(.milliseconds(Int64(request.timeoutMs)), configuration.maxTimeout) }
         let loop = context.eventLoop
@@ -82,9 +91,16 @@ final class APIConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Writes a response; responses completing in the same event-loop tick share one flush.
     private func send(_ response: Almanac_Api_V1_Response, context: ChannelHandlerContext) {
         guard open else { return }
-        context.writeAndFlush(wrapOutboundOut(.response(response)), promise: nil)
+        context.write(wrapOutboundOut(.response(response)), promise: nil)
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushScheduled = false
+            if self.open { context.flush() }
+        }
     }
 
     func read(context: ChannelHandlerContext) {
@@ -98,6 +114,7 @@ final class APIConnectionHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let violation = event as? WireProtocolViolation {
             logger.info("protocol violation; closing the connection", metadata: ["error": "\(violation.error)"])
+            statistics.withLockedValue { $0.protocolViolations += 1 }
             // The codec sends the protocol-error frame and closes; no more responses go out.
             open = false
             outstanding.values.forEach { $0.cancel() }

@@ -12,10 +12,15 @@ import NIOPosix
 public final class APIServer: Sendable {
     private let serverChannel: any Channel
     private let connections: NIOLockedValueBox<[ObjectIdentifier: any Channel]>
+    private let statisticsBox: NIOLockedValueBox<APIServerStatistics>
     /// The bound address (useful with port 0).
     public let localAddress: SocketAddress
 
-    private init(serverChannel: any Channel, connections: NIOLockedValueBox<[ObjectIdentifier: any Channel]>, localAddress: SocketAddress) {
+    private init(
+        serverChannel: any Channel, connections: NIOLockedValueBox<[ObjectIdentifier: any Channel]>,
+        statistics: NIOLockedValueBox<APIServerStatistics>, localAddress: SocketAddress
+    ) {
+        self.statisticsBox = statistics
         self.serverChannel = serverChannel
         self.connections = connections
         self.localAddress = localAddress
@@ -34,6 +39,7 @@ public final class APIServer: Sendable {
     ) async throws -> APIServer {
         let executor = RequestExecutor(service: service, translator: configuration.translator)
         let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+        let statistics = NIOLockedValueBox(APIServerStatistics())
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -47,7 +53,8 @@ public final class APIServer: Sendable {
                     try sync.addWireCodec(
                         inbound: APIClientFrame.self, outbound: APIServerFrame.self,
                         maxFrameSize: configuration.maxFrameSize, drainTimeout: configuration.protocolErrorDrainTimeout)
-                    try sync.addHandler(APIConnectionHandler(executor: executor, configuration: configuration, logger: logger))
+                    try sync.addHandler(APIConnectionHandler(
+                        executor: executor, configuration: configuration, logger: logger, statistics: statistics))
                 }
             }
             .bind(host: configuration.host, port: configuration.port)
@@ -57,8 +64,11 @@ public final class APIServer: Sendable {
             throw APIServerError("the listener has no local address")
         }
         logger.info("API server listening", metadata: ["address": "\(address)"])
-        return APIServer(serverChannel: channel, connections: connections, localAddress: address)
+        return APIServer(serverChannel: channel, connections: connections, statistics: statistics, localAddress: address)
     }
+
+    /// Counters since the server started.
+    public var statistics: APIServerStatistics { statisticsBox.withLockedValue { $0 } }
 
     /// Number of open client connections.
     public var connectionCount: Int { connections.withLockedValue { $0.count } }
@@ -76,4 +86,16 @@ public struct APIServerError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+/// Counters of an ``APIServer``.
+public struct APIServerStatistics: Sendable, Hashable {
+    /// Requests dispatched to the service.
+    public var requests = 0
+    /// Requests answered UNAVAILABLE because their connection was at its outstanding limit.
+    public var refusedOverLimit = 0
+    /// Connections closed for a protocol violation.
+    public var protocolViolations = 0
+
+    public init() {}
 }

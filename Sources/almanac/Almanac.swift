@@ -8,10 +8,11 @@ struct Almanac: AsyncParsableCommand {
         abstract: "Almanac: a multi-zone, predictively journaled metadata service.",
         subcommands: [
             // Each subcommand lives in its own file in this directory.
+            StorageBench.self, StorageCrashChild.self,
+            PredictEval.self,
             CtlCommand.self,
             ServeCommand.self,
             DevCommand.self,
-            StorageBench.self, StorageCrashChild.self,
             BenchCommand.self,
         ]
     )

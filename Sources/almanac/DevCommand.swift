@@ -1,3 +1,4 @@
+import AlmanacClient
 import AlmanacNode
 import ArgumentParser
 import Foundation
@@ -27,7 +28,14 @@ struct DevCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "Log level of the nodes (their logs go to node<i>.log).")
     var logLevel: String = "info"
 
+    @Option(name: .customLong("measure-creates"),
+            help: "Measure: once up, time this many sequential creates from one client, print p50/p99, then stop.")
+    var measureCreates: Int?
+
     func validate() throws {
+        if let measureCreates, !(1...1_000_000).contains(measureCreates) {
+            throw ValidationError("--measure-creates must be in 1...1000000")
+        }
         guard (1...65_000).contains(basePort) else { throw ValidationError("--base-port must be in 1...65000") }
         guard (1...4096).contains(shards) else { throw ValidationError("--shards must be in 1...4096") }
     }
@@ -111,6 +119,20 @@ struct DevCommand: AsyncParsableCommand {
             (or `swift run almanac ctl ...` from the repository). Press Ctrl-C to stop the cluster.
             """)
 
+        if let measureCreates {
+            let failed: Bool
+            do {
+                try await Self.measureCreateLatency(endpoints: members.map(\.apiAddress), count: measureCreates)
+                failed = false
+            } catch {
+                Self.say("error: measurement failed: \(error)")
+                failed = true
+            }
+            Self.say("Stopping the cluster ...")
+            Self.stop(children.map(\.process))
+            if failed { throw ExitCode.failure }
+            return
+        }
         var failed = false
         while signals.received == nil {
             if children.contains(where: { !$0.process.isRunning }) {
@@ -148,5 +170,40 @@ struct DevCommand: AsyncParsableCommand {
     static func executablePath() -> String {
         if let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return resolved }
         return URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+    }
+
+    /// Times `count` sequential creates (one client, one session, majority durability) after a
+    /// warm-up, and prints the percentiles in microseconds.
+    static func measureCreateLatency(endpoints: [String], count: Int) async throws {
+        let client = AlmanacClient(endpoints: endpoints)
+        defer { Task { await client.shutdown() } }
+        let clock = ContinuousClock()
+        var directory: UInt64 = 0
+        for attempt in 0..<100 {
+            do {
+                directory = try await client.mkdir(parent: rootInode, name: "latency-\(Int(Date().timeIntervalSince1970 * 1000))").inode
+                break
+            } catch {
+                if attempt == 99 { throw error }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        for i in 0..<min(200, count) { _ = try await client.create(parent: directory, name: "warm-\(i)") }
+        var samples: [Duration] = []
+        samples.reserveCapacity(count)
+        let start = clock.now
+        for i in 0..<count {
+            let begin = clock.now
+            _ = try await client.create(parent: directory, name: "f-\(i)")
+            samples.append(clock.now - begin)
+        }
+        let total = clock.now - start
+        samples.sort()
+        func micros(_ d: Duration) -> Double { Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12 }
+        func at(_ p: Double) -> String { String(format: "%.0f", micros(samples[min(samples.count - 1, Int(Double(samples.count) * p))])) }
+        let mean = micros(total) / Double(count)
+        say("create latency over \(count) sequential creates (one client, majority durability, 3 nodes on loopback):")
+        say("  p50 \(at(0.50)) us   p90 \(at(0.90)) us   p99 \(at(0.99)) us   max \(at(1.0)) us   mean \(String(format: "%.0f", mean)) us   "
+            + "(\(String(format: "%.0f", Double(count) / (micros(total) / 1e6))) creates/s)")
     }
 }

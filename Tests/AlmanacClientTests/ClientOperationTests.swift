@@ -34,6 +34,8 @@ func clientError<T>(_ body: () async throws -> T) async -> AlmanacClientError? {
         // touch: existing regular file returned unchanged; create without openExisting: EEXIST.
         #expect(try await client.create(parent: dir.inode, name: "a.txt", openExisting: true).inode == file.inode)
         #expect(await clientError { try await client.create(parent: dir.inode, name: "a.txt") }?.code == .eexist)
+        // touch of an existing directory: EEXIST (only regular files are returned).
+        #expect(await clientError { try await client.create(parent: rootInode, name: "docs", openExisting: true) }?.code == .eexist)
 
         let hard = try await client.link(file.inode, newParent: rootInode, newName: "hard")
         #expect(hard.inode == file.inode && hard.nlink == 2)

@@ -144,4 +144,30 @@ import Testing
         #expect(await cluster.service.state.sessionCount == 0)
         await cluster.stop()
     }
+
+    @Test func clientInFlightBoundKeepsBelowTheServerLimit() async throws {
+        let cluster = try await TestServer.start(configuration: APIServerConfiguration(maxOutstandingPerConnection: 8))
+        await cluster.service.setDelay(.milliseconds(5))
+        let client = AlmanacClient(configuration: AlmanacClientConfiguration(
+            endpoints: [cluster.endpoint], maxInFlightRequests: 8))
+        let found = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<100 { group.addTask { try await client.getattr(rootInode).inode == rootInode ? 1 : 0 } }
+            return try await group.reduce(0, +)
+        }
+        #expect(found == 100)
+        #expect(await cluster.service.maxConcurrent <= 8)
+        #expect(cluster.server.statistics.refusedOverLimit == 0)
+        // Without the client-side bound the server has to refuse (and the client retries).
+        let eager = AlmanacClient(configuration: AlmanacClientConfiguration(
+            endpoints: [cluster.endpoint], initialBackoff: .milliseconds(1), maxInFlightRequests: 512))
+        let eagerFound = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<100 { group.addTask { try await eager.getattr(rootInode).inode == rootInode ? 1 : 0 } }
+            return try await group.reduce(0, +)
+        }
+        #expect(eagerFound == 100)
+        #expect(cluster.server.statistics.refusedOverLimit > 0)
+        await eager.shutdown()
+        await client.shutdown()
+        await cluster.stop()
+    }
 }

@@ -87,7 +87,7 @@ struct CtlCommandTests {
         // Cluster unavailable: exit 3.
         let down = try CLI.run(["ctl", "ls", "/", "--endpoints", "127.0.0.1:1", "--timeout", "0.5"])
         #expect(down.status == 3)
-        #expect(down.stderr.hasPrefix("ls: "))
+        #expect(down.stderr.hasPrefix("ls: /: ") && down.stderr.hasSuffix("(UNAVAILABLE)\n"))
         await cluster.stop()
     }
 }

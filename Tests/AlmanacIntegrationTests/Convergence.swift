@@ -44,8 +44,35 @@ enum Convergence {
             } catch {
                 problems.append("linearizable dump failed: \(error)")
             }
+            if problems.isEmpty { problems = await digestsDiffer(cluster: cluster, nodes: nodes) }
             if problems.isEmpty { return [] }
             try? await Task.sleep(for: .milliseconds(300))
+        }
+        return problems
+    }
+
+    /// Every node's own state-machine digest of every shard (status API), at the same applied index.
+    static func digestsDiffer(cluster: TestCluster, nodes: [UInt64]) async -> [String] {
+        var views: [UInt64: [UInt64: (applied: UInt64, digest: UInt64)]] = [:]
+        for node in nodes {
+            let client = cluster.staleClient(node)
+            defer { Task { await client.shutdown() } }
+            guard let status = try? await client.status(), status.responderNodeID == node else {
+                return ["node \(node) did not answer the status request itself"]
+            }
+            views[node] = Dictionary(status.shards.map { ($0.shardID, ($0.appliedIndex, $0.stateDigest)) }, uniquingKeysWith: { a, _ in a })
+        }
+        var problems: [String] = []
+        for shard in 0..<UInt64(cluster.shards) {
+            let seen = nodes.compactMap { views[$0]?[shard] }
+            guard seen.count == nodes.count else {
+                problems.append("shard \(shard) is missing from some node's status")
+                continue
+            }
+            if seen.contains(where: { $0.digest == 0 }) { problems.append("shard \(shard): a node reports no digest") }
+            if Set(seen.map(\.applied)).count != 1 || Set(seen.map(\.digest)).count != 1 {
+                problems.append("shard \(shard): applied/digest differ: \(nodes.map { "node \($0): \(views[$0]?[shard].map { "\($0.applied)/\(String($0.digest, radix: 16))" } ?? "?")" })")
+            }
         }
         return problems
     }

@@ -110,6 +110,8 @@ struct FailoverTests {
             let log = (try? String(contentsOfFile: cluster.logPath(victimID), encoding: .utf8)) ?? ""
             let lastLaunch = log.range(of: "=== launch", options: .backwards).map { String(log[$0.lowerBound...]) } ?? ""
             #expect(lastLaunch.contains("installed snapshot"), "node \(victimID) did not catch up from a snapshot")
+            // ... sent in several 4 KiB chunks of the snapshot file and reassembled.
+            #expect(lastLaunch.contains("snapshot received"), "node \(victimID) did not reassemble a chunked snapshot")
         }
     }
 

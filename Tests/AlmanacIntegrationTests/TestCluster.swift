@@ -29,7 +29,7 @@ final class TestCluster: Sendable {
         for member in members {
             let config = NodeConfigFile(id: member.id, zone: member.zone, dataDirectory: "\(root)/node\(member.id)",
                                         shards: shards, clusterID: "it-\(name)", members: members,
-                                        snapshotEveryEntries: snapshotEvery)
+                                        snapshotEveryEntries: snapshotEvery, snapshotChunkBytes: 4096)
             try config.encoded().write(to: URL(fileURLWithPath: "\(root)/node\(member.id).json"))
         }
         let cluster = TestCluster(root: root, members: members, binary: binary, shards: shards)

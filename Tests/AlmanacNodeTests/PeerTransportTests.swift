@@ -258,6 +258,14 @@ import Testing
             #expect(error.code == .protocolError)
             #expect(reply.closed)
         }
+        // A connection that stays silent is refused after the hello timeout (shortened below).
+        var quiet = T.configuration(id: 4, zone: "d")
+        quiet.helloTimeout = .milliseconds(100)
+        let d = try await T.start(quiet, inbox: Inbox())
+        let silent = try await RawPeerClient.exchange(port: d.localAddress.port, frames: [])
+        #expect(silent.frames.count == 1)
+        #expect(silent.closed)
+        try await d.stop()
         // Frames before the hello are refused too.
         let early = try await RawPeerClient.exchange(port: b.localAddress.port, frames: [.ping(nonce: 1, sentAtNanos: 1)])
         #expect(early.frames.count == 1)

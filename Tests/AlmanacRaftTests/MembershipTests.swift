@@ -134,7 +134,7 @@ import Testing
         #expect(node.status.role == .leader)
     }
 
-    @Test func section6_removedLeaderStepsDownAndHandsOver() throws {
+    @Test func section6_removedLeaderHandsOverLeadership() throws {
         var net = TestNetwork(voters: [1, 2, 3])
         net.campaign(1)
         try net.nodes[1]!.proposeConfChange(ConfChange([ConfChangeSingle(.removeNode, 1)]))
@@ -156,5 +156,19 @@ import Testing
         net.tickAll(3)
         #expect(net.status(4).confState.voters == [1, 2, 3, 4])
         #expect(net.status(4).confState.learners.isEmpty)
+    }
+
+    @Test func section6_voterLearnsCommitFromVoteResponseOnlyForMatchingEntry() {
+        // Entries 1...3 are bootstrap (term 1); append 4 and 5 of term 2, commit stays 3.
+        var node = freshNode(RaftConfig(id: 1), voters: [1, 2, 3])
+        node.step(Message(type: .append, from: 2, to: 1, term: 2, logTerm: 1, index: 3,
+                          entries: [Entry(term: 2, index: 4), Entry(term: 2, index: 5)], commit: 3))
+        #expect(node.status.commit == 3)
+        // A response claiming index 5 of a different term is ignored.
+        node.step(Message(type: .preVoteResponse, from: 3, to: 1, term: 3, logTerm: 9, commit: 5, reject: true))
+        #expect(node.status.commit == 3)
+        // The same entry (index 5, term 2) committed elsewhere: adopt it.
+        node.step(Message(type: .preVoteResponse, from: 3, to: 1, term: 2, logTerm: 2, commit: 5, reject: true))
+        #expect(node.status.commit == 5)
     }
 }

@@ -80,6 +80,7 @@ private func expectServing(_ server: APIServer) async throws {
         #expect(await bystander.wait { $0.responses.count == 1 })
         #expect(!bystander.isClosed)
         try await expectServing(server)
+        #expect(server.statistics.protocolViolations == 1)
         await bystander.close()
         await server.shutdown()
     }

@@ -18,6 +18,11 @@ struct ReadWaiter<Machine> {
     var fail: (HostError) -> Void
 }
 
+struct SnapshotKey: Hashable {
+    var index: LogIndex
+    var term: Term
+}
+
 /// One group hosted on this node: its Raft replica, its state machine and what waits on them.
 /// Confined to the host's event loop.
 final class GroupReplica<Machine: ReplicatedStateMachine> {
@@ -37,6 +42,12 @@ final class GroupReplica<Machine: ReplicatedStateMachine> {
     var pendingCheckpoint: (snapshot: Snapshot, reference: SnapshotReference)?
     /// The checkpoint in the batch being written; Raft compacts once it is durable.
     var checkpointInFlight: Snapshot?
+    /// Snapshot files known to be in the snapshot store, by (index, term): sending reads them in chunks.
+    var snapshotFiles: [SnapshotKey: SnapshotReference] = [:]
+    /// A snapshot arriving in chunks: the receiver and the first chunk's message (the template).
+    var incomingSnapshot: (receiver: SnapshotReceiver, template: Message)?
+    /// A snapshot fully received and verified, waiting for Raft to hand it out in a Ready.
+    var receivedSnapshot: SnapshotReference?
 
     init(id: UInt64, raft: RaftNode, machine: Machine, applied: LogIndex, appliedTerm: Term) {
         self.id = id

@@ -21,6 +21,8 @@ public struct HostConfiguration: Sendable {
     public var snapshotEveryEntries: UInt64 = 2_000
     /// Purge WAL segments after every this many snapshots taken on this node.
     public var purgeEverySnapshots = 4
+    /// Size of the pieces a snapshot file is sent in.
+    public var snapshotChunkBytes = 1 << 20
     /// Default bound on waiting for a proposal or read.
     public var requestTimeout: TimeAmount = .seconds(5)
 

@@ -32,6 +32,8 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     private(set) var stoppedReason: String?
     private(set) var quiescedTicksSkipped: UInt64 = 0
     private(set) var batches: UInt64 = 0
+    private(set) var snapshotsInstalled: UInt64 = 0
+    private(set) var snapshotsSent: UInt64 = 0
     private var snapshotsSincePurge = 0
     private var purgeRunning = false
 
@@ -138,6 +140,11 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                 continue
             }
             var message = envelope.message
+            if message.type == .installSnapshot, let chunk = SnapshotChunkContext(message.context) {
+                if group.quiesced { wake(group) }
+                guard let complete = receiveChunk(message, chunk, in: group) else { continue }
+                message = complete
+            }
             let quiesceHeartbeat = message.type == .heartbeat && message.context == QuiescePolicy.quiesceContext
             if quiesceHeartbeat { message.context = [] }
             if group.quiesced && QuiescePolicy.wakes(envelope.message) { wake(group) }
@@ -154,11 +161,11 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         scheduleReady()
     }
 
+    /// Messages to `peer` were dropped. Raft retries on its own (probing again); the group is not
+    /// woken, so groups with a down follower can still quiesce.
     func unreachable(_ peer: NodeID, groups ids: Set<UInt64>) {
         for id in ids {
-            guard let group = groups[id] else { continue }
-            group.raft.reportUnreachable(peer)
-            wake(group)
+            groups[id]?.raft.reportUnreachable(peer)
         }
         scheduleReady()
     }
@@ -194,6 +201,10 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         }
         let requestID = takeRequestID()
         let term = group.raft.status.term
+        if let replaced = group.proposals[index] {
+            // An earlier proposal at this index (an older term) was overwritten without being applied.
+            replaced.promise.fail(HostError.unavailable("entry \(index) was replaced by a new leader; nothing was applied"))
+        }
         group.proposals[index] = ProposalWaiter(id: requestID, term: term, promise: promise)
         loop.assumeIsolated().scheduleTask(in: timeout) {
             guard let waiter = group.proposals[index], waiter.id == requestID else { return }
@@ -280,10 +291,19 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                 let rd = group.raft.ready()
                 ready = rd
                 if let soft = rd.softState { roleChanged(group, soft) }
-                for message in rd.messages { enqueue(group.id, message) }
+                for message in rd.messages {
+                    if message.type == .installSnapshot { enqueueSnapshot(message, of: group) } else { enqueue(group.id, message) }
+                }
                 if let snapshot = rd.snapshot {
                     do throws(StorageError) {
-                        write.installSnapshot = try snapshotStore.write(group: id, snapshot: snapshot)
+                        let key = SnapshotKey(index: snapshot.metadata.index, term: snapshot.metadata.term)
+                        if let received = group.receivedSnapshot, received.index == key.index, received.term == key.term {
+                            write.installSnapshot = received
+                        } else {
+                            write.installSnapshot = try snapshotStore.write(group: id, snapshot: snapshot)
+                        }
+                        group.receivedSnapshot = nil
+                        group.snapshotFiles = [key: write.installSnapshot].compactMapValues { $0 }
                     } catch {
                         fail(storage: error)
                         return
@@ -388,6 +408,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         group.applied = snapshot.metadata.index
         group.appliedTerm = snapshot.metadata.term
         group.snapshotIndex = snapshot.metadata.index
+        snapshotsInstalled += 1
         logger.info("installed snapshot", metadata: ["group": "\(group.id)", "index": "\(snapshot.metadata.index)"])
         for (index, waiter) in group.proposals where index <= snapshot.metadata.index {
             group.proposals.removeValue(forKey: index)
@@ -432,6 +453,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         do throws(StorageError) {
             let reference = try snapshotStore.write(group: group.id, snapshot: snapshot)
             group.pendingCheckpoint = (snapshot, reference)
+            group.snapshotFiles = [SnapshotKey(index: metadata.index, term: metadata.term): reference]
             group.snapshotIndex = group.applied
             logger.info("snapshot taken", metadata: [
                 "group": "\(group.id)", "index": "\(metadata.index)", "bytes": "\(snapshot.data.count)"])
@@ -465,6 +487,70 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         }
     }
 
+    // MARK: Snapshot transfer in chunks
+
+    /// Sends the snapshot of an `installSnapshot` message as chunks of its snapshot file.
+    private func enqueueSnapshot(_ message: Message, of group: GroupReplica<Machine>) {
+        guard let snapshot = message.snapshot else { return }
+        let key = SnapshotKey(index: snapshot.metadata.index, term: snapshot.metadata.term)
+        do throws(StorageError) {
+            let reference: SnapshotReference
+            if let known = group.snapshotFiles[key] {
+                reference = known
+            } else {
+                reference = try snapshotStore.write(group: group.id, snapshot: snapshot)
+                group.snapshotFiles[key] = reference
+            }
+            let reader = try snapshotStore.chunks(of: reference, chunkSize: configuration.snapshotChunkBytes)
+            var chunks = 0
+            while let chunk = try reader.next() {
+                var part = message
+                part.snapshot = Snapshot(metadata: snapshot.metadata, data: chunk.bytes)
+                part.context = SnapshotChunkContext(offset: chunk.offset, totalSize: chunk.totalSize).encoded
+                enqueue(group.id, part)
+                chunks += 1
+            }
+            snapshotsSent += 1
+            logger.info("sending snapshot", metadata: [
+                "group": "\(group.id)", "to": "\(message.to)", "index": "\(key.index)", "bytes": "\(reference.fileSize)",
+                "chunks": "\(chunks)"])
+        } catch {
+            logger.error("snapshot cannot be sent", metadata: ["group": "\(group.id)", "to": "\(message.to)", "error": "\(error)"])
+            group.raft.reportSnapshot(message.to, success: false)
+        }
+    }
+
+    /// Adds one chunk to the snapshot being received; returns the original message (with the whole
+    /// snapshot) once the file is complete and verified.
+    private func receiveChunk(_ message: Message, _ context: SnapshotChunkContext, in group: GroupReplica<Machine>) -> Message? {
+        guard let part = message.snapshot else { return nil }
+        let chunk = SnapshotChunk(group: group.id, index: part.metadata.index, term: part.metadata.term,
+                                  offset: context.offset, totalSize: context.totalSize, bytes: part.data)
+        do throws(StorageError) {
+            if context.offset == 0 {
+                group.incomingSnapshot = (try snapshotStore.receiver(for: chunk), message)
+            }
+            guard let incoming = group.incomingSnapshot else { return nil }
+            try incoming.receiver.receive(chunk)
+            guard incoming.receiver.isComplete else { return nil }
+            group.incomingSnapshot = nil
+            let reference = try incoming.receiver.finish()
+            let snapshot = try snapshotStore.read(reference)
+            group.receivedSnapshot = reference
+            var whole = incoming.template
+            whole.snapshot = snapshot
+            whole.context = []
+            logger.info("snapshot received", metadata: [
+                "group": "\(group.id)", "index": "\(reference.index)", "bytes": "\(reference.fileSize)"])
+            return whole
+        } catch {
+            // Out of order, from another leader, or corrupt: drop it; the leader resends after a timeout.
+            logger.warning("snapshot chunk dropped", metadata: ["group": "\(group.id)", "error": "\(error)"])
+            group.incomingSnapshot = nil
+            return nil
+        }
+    }
+
     // MARK: Outbound
 
     private func enqueue(_ group: UInt64, _ message: Message) {
@@ -492,6 +578,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                                    snapshotIndex: group.snapshotIndex, quiesced: group.quiesced,
                                    stateDigest: group.machine.stateDigest)
             },
-            health: nil, healthNow: 0, quiescedTicksSkipped: quiescedTicksSkipped, batches: batches)
+            health: nil, healthNow: 0, quiescedTicksSkipped: quiescedTicksSkipped, batches: batches,
+            snapshotsInstalled: snapshotsInstalled, snapshotsSent: snapshotsSent)
     }
 }

@@ -41,4 +41,8 @@ public struct HostStatus: Sendable {
     public var quiescedTicksSkipped: UInt64
     /// Group-commit batches written and the fsyncs they cost, since start.
     public var batches: UInt64
+    /// Snapshots received from leaders (reassembled from chunks) and installed, since start.
+    public var snapshotsInstalled: UInt64
+    /// Snapshot transfers started to lagging followers, since start.
+    public var snapshotsSent: UInt64
 }

@@ -19,9 +19,12 @@ public struct NodeConfigFile: Codable, Sendable, Hashable {
     public var snapshotEveryEntries: UInt64?
     /// Raft tick length in milliseconds; nil: the default (50 ms).
     public var tickMilliseconds: Int?
+    /// Size of the chunks snapshots are sent in; nil: the default (1 MiB).
+    public var snapshotChunkBytes: Int?
 
     public init(id: NodeID, zone: String, dataDirectory: String, shards: Int, clusterID: String,
-                members: [ClusterMember], snapshotEveryEntries: UInt64? = nil, tickMilliseconds: Int? = nil) {
+                members: [ClusterMember], snapshotEveryEntries: UInt64? = nil, tickMilliseconds: Int? = nil,
+                snapshotChunkBytes: Int? = nil) {
         self.id = id
         self.zone = zone
         self.dataDirectory = dataDirectory
@@ -30,6 +33,7 @@ public struct NodeConfigFile: Codable, Sendable, Hashable {
         self.members = members
         self.snapshotEveryEntries = snapshotEveryEntries
         self.tickMilliseconds = tickMilliseconds
+        self.snapshotChunkBytes = snapshotChunkBytes
     }
 
     /// Reads and validates a JSON file.
@@ -76,6 +80,9 @@ public struct NodeConfigFile: Codable, Sendable, Hashable {
             }
         }
         if let snapshotEveryEntries, snapshotEveryEntries == 0 { throw NodeConfigError("snapshotEveryEntries must be positive") }
+        if let snapshotChunkBytes, !(1...(32 << 20)).contains(snapshotChunkBytes) {
+            throw NodeConfigError("snapshotChunkBytes must be in 1...33554432")
+        }
         if let tickMilliseconds, !(1...10_000).contains(tickMilliseconds) { throw NodeConfigError("tickMilliseconds must be in 1...10000") }
     }
 
@@ -83,6 +90,7 @@ public struct NodeConfigFile: Codable, Sendable, Hashable {
     public var hostConfiguration: HostConfiguration {
         var configuration = HostConfiguration(nodeID: id, members: members, groupCount: shards)
         if let snapshotEveryEntries { configuration.snapshotEveryEntries = snapshotEveryEntries }
+        if let snapshotChunkBytes { configuration.snapshotChunkBytes = snapshotChunkBytes }
         if let tickMilliseconds { configuration.tickInterval = .milliseconds(Int64(tickMilliseconds)) }
         return configuration
     }

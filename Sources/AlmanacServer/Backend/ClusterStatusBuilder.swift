@@ -11,6 +11,7 @@ public enum ClusterStatusBuilder {
         if let health = status.health {
             result.nodes = health.nodeStatuses(now: status.healthNow).map { node in
                 var node = node
+                if node.nodeID == status.nodeID { node.lastHeardMs = 0 }
                 if let member = byID[node.nodeID] {
                     node.peerAddress = member.peerAddress
                     node.clientAddress = member.apiAddress
@@ -36,6 +37,7 @@ public enum ClusterStatusBuilder {
             shard.term = group.raft.term
             shard.commitIndex = group.raft.commit
             shard.appliedIndex = group.applied
+            shard.stateDigest = group.stateDigest
             let conf = group.raft.confState
             shard.replicas = (conf.voters + conf.learners).sorted().map { id in
                 var replica = Almanac_Api_V1_ReplicaStatus()

@@ -1556,6 +1556,10 @@ public nonisolated struct Almanac_Api_V1_ShardStatus: Sendable {
 
   public var replicas: [Almanac_Api_V1_ReplicaStatus] = []
 
+  /// Digest of the responding replica's state machine at applied_index (FNV-1a 64 of its canonical
+  /// snapshot body, docs/metadata.md). Replicas at the same applied index must report the same value.
+  public var stateDigest: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3472,7 +3476,7 @@ nonisolated extension Almanac_Api_V1_ReplicaStatus: SwiftProtobuf.Message, Swift
 
 nonisolated extension Almanac_Api_V1_ShardStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ShardStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{3}leader_node_id\0\u{1}term\0\u{3}commit_index\0\u{3}applied_index\0\u{1}replicas\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{3}leader_node_id\0\u{1}term\0\u{3}commit_index\0\u{3}applied_index\0\u{1}replicas\0\u{3}state_digest\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3486,6 +3490,7 @@ nonisolated extension Almanac_Api_V1_ShardStatus: SwiftProtobuf.Message, SwiftPr
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.commitIndex) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.appliedIndex) }()
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.replicas) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.stateDigest) }()
       default: break
       }
     }
@@ -3510,6 +3515,9 @@ nonisolated extension Almanac_Api_V1_ShardStatus: SwiftProtobuf.Message, SwiftPr
     if !self.replicas.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.replicas, fieldNumber: 6)
     }
+    if self.stateDigest != 0 {
+      try visitor.visitSingularUInt64Field(value: self.stateDigest, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3520,6 +3528,7 @@ nonisolated extension Almanac_Api_V1_ShardStatus: SwiftProtobuf.Message, SwiftPr
     if lhs.commitIndex != rhs.commitIndex {return false}
     if lhs.appliedIndex != rhs.appliedIndex {return false}
     if lhs.replicas != rhs.replicas {return false}
+    if lhs.stateDigest != rhs.stateDigest {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

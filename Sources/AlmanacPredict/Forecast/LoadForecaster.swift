@@ -22,3 +22,10 @@ public protocol LoadForecaster: Sendable {
     /// Forecasts buckets 1...horizon after the end of `history`.
     func forecast(history: [Double], horizon: Int) -> [ForecastPoint]
 }
+
+extension LoadForecaster {
+    /// Total forecast load over buckets 1...horizon (the quantity hot-set ranking uses).
+    public func totalLoad(history: [Double], horizon: Int) -> Double {
+        forecast(history: history, horizon: horizon).reduce(0) { $0 + $1.value }
+    }
+}

@@ -1,6 +1,0 @@
-import Testing
-@testable import AlmanacPredict
-
-@Test func moduleLinks() {
-    #expect(Bool(true))
-}
