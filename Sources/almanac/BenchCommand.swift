@@ -61,6 +61,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Free text copied to the JSON output.")
     var label: String = ""
 
+    @Option(help: "Deadline of one operation in seconds, retries included (setup fails after it too).")
+    var timeout: Double = 10
+
     @Option(help: "Seed of the operation choices.")
     var seed: UInt64 = 1
 
@@ -81,6 +84,7 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--duration must be > 0 and --warmup >= 0")
         }
         guard (1...255).contains(nameBytes) else { throw ValidationError("--name-bytes must be 1...255 (the name length limit)") }
+        guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be in (0, 3600] seconds") }
         guard filesPerClient >= 0 else { throw ValidationError("--files-per-client must be >= 0") }
         guard ["majority", "leader"].contains(durability) else { throw ValidationError("--durability: majority or leader") }
         guard ["linearizable", "stale"].contains(consistency) else { throw ValidationError("--consistency: linearizable or stale") }
@@ -106,7 +110,7 @@ struct BenchCommand: AsyncParsableCommand {
                 endpoints: endpointList, clients: clients, connections: connections == 0 ? min(clients, 8) : min(connections, clients),
                 rate: rate, mix: try BenchMix.parse(mix), duration: duration, warmup: warmup, nameBytes: nameBytes,
                 filesPerClient: filesPerClient, durability: durability, consistency: consistency, label: label, seed: seed,
-                cpuPids: pidList ?? [])
+                cpuPids: pidList ?? [], timeoutMilliseconds: Int64(timeout * 1000))
         } catch {
             throw ValidationError(error.description)
         }
@@ -139,6 +143,8 @@ struct BenchConfiguration: Sendable {
     var seed: UInt64
     /// Server processes whose CPU time is sampled over the measured window.
     var cpuPids: [Int32] = []
+    /// Deadline of one operation, retries included.
+    var timeoutMilliseconds: Int64 = 10_000
 }
 
 /// Operations completed so far, for the progress line (the histograms stay worker-local).
@@ -156,7 +162,9 @@ struct BenchRunner {
         let c = configuration
         let clients = (0..<c.connections).map { index in
             AlmanacClient(configuration: AlmanacClientConfiguration(
-                endpoints: c.endpoints, durability: c.durability == "leader" ? .leader : .majority,
+                endpoints: c.endpoints, attemptTimeout: .milliseconds(min(c.timeoutMilliseconds, 5000)),
+                operationTimeout: .milliseconds(c.timeoutMilliseconds), connectTimeout: .milliseconds(min(c.timeoutMilliseconds, 2000)),
+                durability: c.durability == "leader" ? .leader : .majority,
                 consistency: c.consistency == "stale" ? .stale : .linearizable, clientName: "almanac-bench-\(index)"))
         }
         do {
@@ -230,6 +238,7 @@ struct BenchRunner {
         let elapsed = clock.now - start
         let cpu = Self.processCPUSeconds() - cpuBefore
         progress?.cancel()
+        await progress?.value
         if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         var report = BenchReport(configuration: c, latencies: merged, windowSeconds: c.duration, loaderCPUCores: cpu / max(seconds, 1e-9))
@@ -260,6 +269,7 @@ struct BenchRunner {
         var lastTime = start
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(500))
+            if Task.isCancelled { return }
             let now = clock.now
             let count = counters.completed.load(ordering: .relaxed)
             let failed = counters.failed.load(ordering: .relaxed)
