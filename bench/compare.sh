@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
     --results) RESULTS=$2; shift 2 ;;
     --no-install) INSTALL=0; shift ;;
     --rebuild) REBUILD=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -135,7 +135,7 @@ shared)
   export PB_ROOT=$WORK/pb
   ZONE_NS=(pb-az1 pb-az2 pb-az3); ZONE_IP=(10.99.0.1 10.99.0.2 10.99.0.3); CLI_NS=pb-cli
   if [ -e /var/run/netns/pb-core ]; then
-    echo "compare.sh: namespace pb-core exists: another zones run is active; not touching it" >&2
+    echo "compare.sh: namespace pb-core exists: another zones run is active (or a crashed one left it: $SHARED_ZONES/zones-down.sh removes it); not touching it" >&2
     exit 1
   fi
   topology_up() { TOPOLOGY_UP=1; "$SHARED_ZONES/zones-up.sh" 0 0 >/dev/null; }
