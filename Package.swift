@@ -156,6 +156,13 @@ let package = Package(
         ),
         .testTarget(name: "AlmanacPredictTests", dependencies: ["AlmanacPredict"]),
         .testTarget(name: "AlmanacPlacementTests", dependencies: ["AlmanacPlacement"]),
-        .testTarget(name: "AlmanacBenchTests", dependencies: ["almanac", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+        .testTarget(
+            name: "AlmanacBenchTests",
+            dependencies: [
+                "almanac", "AlmanacServer", "AlmanacServerTestSupport",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
     ]
 )
