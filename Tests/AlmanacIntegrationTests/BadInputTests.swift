@@ -69,6 +69,14 @@ struct BadInputTests {
         #expect(after.nlink == 1)
         let status = try await client.status()
         #expect(status.shards.count == 2)
+
+        // A client that only knows a follower is redirected by the NOT_LEADER hint (the leader's address).
+        let leader = try await FailoverTests.waitForLeader(client)
+        let follower = try #require([UInt64(1), 2, 3].first { $0 != leader })
+        let redirected = AlmanacClient(endpoints: [cluster.member(follower).apiAddress])
+        defer { Task { await redirected.shutdown() } }
+        let viaFollower = try await redirected.create(parent: directory.inode, name: "via-follower")
+        #expect(try await client.lookup(parent: directory.inode, name: "via-follower").inode == viaFollower.inode)
     }
 
     private func expectProtocolError(port: Int, send bytes: [UInt8], expected: Set<Almanac_Api_V1_ErrorCode>,
