@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // Pure consensus core: standard library only. No Foundation, no NIO, no clock.
@@ -98,6 +99,7 @@ let package = Package(
                 "AlmanacNode", "AlmanacServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(name: "AlmanacRaftTests", dependencies: ["AlmanacRaft"]),
@@ -154,5 +156,13 @@ let package = Package(
         ),
         .testTarget(name: "AlmanacPredictTests", dependencies: ["AlmanacPredict"]),
         .testTarget(name: "AlmanacPlacementTests", dependencies: ["AlmanacPlacement"]),
+        .testTarget(
+            name: "AlmanacBenchTests",
+            dependencies: [
+                "almanac", "AlmanacServer", "AlmanacServerTestSupport",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
     ]
 )

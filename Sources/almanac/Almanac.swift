@@ -15,6 +15,7 @@ struct Almanac: AsyncParsableCommand {
             ServeCommand.self,
             DevCommand.self,
             SimulateCommand.self,
+            BenchCommand.self,
         ]
     )
 
