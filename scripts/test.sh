@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SOCKET_SUITES='AlmanacServerTests|AlmanacClientTests|AlmanacNodeTests|AlmanacWireTests'
+SOCKET_SUITES='AlmanacServerTests|AlmanacClientTests|AlmanacNodeTests|AlmanacWireTests|AlmanacBenchTests'
 PROCESS_SUITES='AlmanacIntegrationTests'
 
 swift build --build-tests
