@@ -8,6 +8,7 @@ struct Almanac: ParsableCommand {
         subcommands: [
             // Each subcommand lives in its own file in this directory.
             SimulateCommand.self,
+            StorageBench.self, StorageCrashChild.self,
         ]
     )
 }

@@ -1,0 +1,145 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// The concurrent front end of a ``LogEngine``: writers from any number of groups enqueue batches;
+/// one writer thread takes everything queued, encodes it, issues ONE fdatasync for all of it, then
+/// completes every waiter. Nothing is acknowledged before the sync that covers it has returned.
+/// After a failed sync every waiter, and every later call, gets ``StorageError/stopped(reason:)``.
+public final class GroupCommitLog: Sendable {
+    /// Counters of the front end.
+    public struct Statistics: Sendable {
+        /// Batches acknowledged durable.
+        public var batches = 0
+        public var entries = 0
+        /// fdatasync calls issued for group commits.
+        public var syncs = 0
+    }
+
+    private struct Request: Sendable {
+        var batch: WriteBatch
+        var completion: @Sendable (Result<Void, StorageError>) -> Void
+    }
+
+    private struct Queue: Sendable {
+        var requests: [Request] = []
+        var closing = false
+        var stopped: StorageError?
+        var statistics = Statistics()
+    }
+
+    /// The engine; touched only while holding `engineLock` (the writer thread, or `withEngine`).
+    private nonisolated(unsafe) let engine: LogEngine
+    private let engineLock = Mutex(())
+    private let queue = Mutex(Queue())
+    private let wakeup = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// Takes ownership of an opened engine and starts the writer thread.
+    public init(engine: sending LogEngine) {
+        self.engine = engine
+        let thread = Thread { [self] in self.writerLoop() }
+        thread.name = "almanac-wal-writer"
+        thread.start()
+    }
+
+    /// Enqueues a batch; `completion` runs on the writer thread once the batch is durable (or failed).
+    public func append(_ batch: WriteBatch, completion: @escaping @Sendable (Result<Void, StorageError>) -> Void) {
+        let rejected: StorageError? = queue.withLock { queue in
+            if let stopped = queue.stopped { return stopped }
+            if queue.closing { return .stopped(reason: "log closed") }
+            queue.requests.append(Request(batch: batch, completion: completion))
+            return nil
+        }
+        if let rejected {
+            completion(.failure(rejected))
+        } else {
+            wakeup.signal()
+        }
+    }
+
+    /// Appends a batch and returns once it is durable.
+    public func append(_ batch: WriteBatch) async throws(StorageError) {
+        let result: Result<Void, StorageError> = await withCheckedContinuation { continuation in
+            append(batch) { continuation.resume(returning: $0) }
+        }
+        try result.get()
+    }
+
+    /// Runs `body` with exclusive access to the engine (reads, purge, snapshots). It waits for
+    /// an in-flight group commit to finish.
+    public func withEngine<R>(_ body: (LogEngine) throws(StorageError) -> R) throws(StorageError) -> R {
+        try engineLock.withLock { (_) throws(StorageError) -> R in try body(engine) }
+    }
+
+    public var statistics: Statistics { queue.withLock { $0.statistics } }
+
+    /// Stops accepting writes, completes what is queued, stops the writer thread and closes the engine.
+    public func close() {
+        let alreadyClosing = queue.withLock { queue in
+            defer { queue.closing = true }
+            return queue.closing
+        }
+        guard !alreadyClosing else { return }
+        wakeup.signal()
+        finished.wait()
+        engineLock.withLock { _ in engine.close() }
+    }
+
+    private func writerLoop() {
+        while true {
+            wakeup.wait()
+            let (requests, closing) = queue.withLock { queue in
+                defer { queue.requests.removeAll() }
+                return (queue.requests, queue.closing)
+            }
+            if !requests.isEmpty { commit(requests) }
+            if closing && queue.withLock({ $0.requests.isEmpty }) {
+                finished.signal()
+                return
+            }
+        }
+    }
+
+    private func commit(_ requests: [Request]) {
+        var results = [Result<Void, StorageError>](repeating: .success(()), count: requests.count)
+        let fatal: StorageError? = engineLock.withLock { _ in
+            for (position, request) in requests.enumerated() {
+                do throws(StorageError) {
+                    try engine.write(request.batch)
+                } catch {
+                    results[position] = .failure(error)
+                    if case .stopped = error { return error }
+                }
+            }
+            do throws(StorageError) {
+                try engine.sync()
+            } catch {
+                return error
+            }
+            return nil
+        }
+        let entries = zip(requests, results).reduce(0) { total, pair in
+            if case .success = pair.1 { return total + pair.0.batch.entryCount }
+            return total
+        }
+        let stranded: [Request] = queue.withLock { queue in
+            if let fatal {
+                queue.stopped = fatal
+                defer { queue.requests.removeAll() }
+                return queue.requests
+            } else {
+                queue.statistics.syncs += 1
+                queue.statistics.batches += results.filter { if case .success = $0 { true } else { false } }.count
+                queue.statistics.entries += entries
+                return []
+            }
+        }
+        for (request, result) in zip(requests, results) {
+            request.completion(fatal.map { .failure($0) } ?? result)
+        }
+        if let fatal {
+            for request in stranded { request.completion(.failure(fatal)) }
+        }
+    }
+}

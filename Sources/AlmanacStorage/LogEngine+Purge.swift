@@ -1,0 +1,166 @@
+import AlmanacRaft
+
+/// What a purge did, and which groups keep old segments alive.
+public struct PurgeReport: Sendable, Equatable {
+    /// A group whose live entries pin the oldest segment that could not be purged. The node
+    /// should snapshot it (and compact) so the segment can go.
+    public struct BlockingGroup: Sendable, Equatable {
+        public var group: GroupID
+        public var liveEntries: Int
+        public var liveBytes: Int
+        public var firstLiveIndex: LogIndex
+    }
+
+    /// Segments deleted because no live record was left in them.
+    public var deletedSegments: [String] = []
+    /// Segments whose few live records were copied forward, then deleted.
+    public var rewrittenSegments: [String] = []
+    public var recordsCopied = 0
+    /// The oldest remaining sealed segment (nil when only the active segment is left).
+    public var oldestRemainingSegment: String?
+    /// Groups with live entries in `oldestRemainingSegment`, most bytes first.
+    public var blockingGroups: [BlockingGroup] = []
+    /// Superseded snapshot files removed.
+    public var deletedSnapshots: [String] = []
+}
+
+extension LogEngine {
+    private enum LiveKind { case entry(LogIndex), hardState, snapshot, compaction, truncation(Int) }
+
+    private struct LiveRecord {
+        var group: GroupID
+        var location: RecordLocation
+        var kind: LiveKind
+    }
+
+    /// Live records per segment, except truncation markers (their liveness depends on which
+    /// segments remain, see `truncationIsLive`).
+    private func liveRecordsBySegment() -> [UInt64: [LiveRecord]] {
+        var live: [UInt64: [LiveRecord]] = [:]
+        for (group, log) in groups {
+            for (offset, entry) in log.entries.enumerated() {
+                live[entry.location.segment, default: []].append(
+                    LiveRecord(group: group, location: entry.location, kind: .entry(log.firstIndex + LogIndex(offset))))
+            }
+            if let location = log.hardStateLocation {
+                live[location.segment, default: []].append(LiveRecord(group: group, location: location, kind: .hardState))
+            }
+            if let location = log.snapshotLocation {
+                live[location.segment, default: []].append(LiveRecord(group: group, location: location, kind: .snapshot))
+            }
+            if let location = log.compactionLocation {
+                live[location.segment, default: []].append(LiveRecord(group: group, location: location, kind: .compaction))
+            }
+        }
+        return live
+    }
+
+    /// A truncation marker matters while an older segment still holds an entry it removed.
+    private func truncationIsLive(_ marker: TruncationMarker, group: GroupID) -> Bool {
+        segments.values.contains { segment in
+            segment.sequence < marker.location.segment && (segment.maxEntryIndex[group] ?? 0) >= marker.index
+        }
+    }
+
+    private func liveTruncations(in sequence: UInt64) -> [LiveRecord] {
+        var result: [LiveRecord] = []
+        for (group, log) in groups {
+            for (position, marker) in log.truncations.enumerated()
+            where marker.location.segment == sequence && truncationIsLive(marker, group: group) {
+                result.append(LiveRecord(group: group, location: marker.location, kind: .truncation(position)))
+            }
+        }
+        return result
+    }
+
+    private func deleteSegment(_ sequence: UInt64) throws(StorageError) {
+        guard let segment = segments.removeValue(forKey: sequence) else { return }
+        segment.file.close()
+        try fileSystem.delete(segment.path)
+        try fileSystem.syncDirectory(walDirectory)
+    }
+
+    /// Reclaims space: deletes sealed segments with no live record (oldest first), rewrites the
+    /// oldest sealed segments while they hold at most `options.rewriteLiveBytesLimit` live bytes
+    /// (copying their live records to the tail, syncing, then deleting them), removes superseded
+    /// snapshot files, and reports the groups whose entries pin the oldest remaining segment.
+    ///
+    /// Rewrites only ever take the oldest segment: records copied forward then replay after all
+    /// others, which is safe because nothing older remains for them to be ordered against.
+    public func purge() throws(StorageError) -> PurgeReport {
+        try sync()
+        var report = PurgeReport()
+        let staticLive = liveRecordsBySegment()
+        try fatalOnError { () throws(StorageError) in
+            for sequence in segments.keys.sorted() where sequence != activeSequence {
+                if (staticLive[sequence] ?? []).isEmpty && liveTruncations(in: sequence).isEmpty {
+                    report.deletedSegments.append(SegmentFile.name(sequence: sequence))
+                    try deleteSegment(sequence)
+                }
+            }
+            let activeAtStart = activeSequence
+            while let oldest = segments.keys.min(), oldest < activeAtStart {
+                let live = ((staticLive[oldest] ?? []) + liveTruncations(in: oldest)).sorted { $0.location.offset < $1.location.offset }
+                let liveBytes = live.reduce(0) { $0 + $1.location.length }
+                guard liveBytes <= options.rewriteLiveBytesLimit else { break }
+                for record in live { try copyForward(record) }
+                report.recordsCopied += live.count
+                try sync()
+                report.rewrittenSegments.append(SegmentFile.name(sequence: oldest))
+                try deleteSegment(oldest)
+            }
+        }
+        if let oldest = segments.keys.min(), oldest != activeSequence {
+            report.oldestRemainingSegment = SegmentFile.name(sequence: oldest)
+            var blocking: [GroupID: PurgeReport.BlockingGroup] = [:]
+            for record in staticLive[oldest] ?? [] {
+                guard case let .entry(index) = record.kind else { continue }
+                var entry = blocking[record.group] ?? .init(group: record.group, liveEntries: 0, liveBytes: 0, firstLiveIndex: index)
+                entry.liveEntries += 1
+                entry.liveBytes += record.location.length
+                entry.firstLiveIndex = min(entry.firstLiveIndex, index)
+                blocking[record.group] = entry
+            }
+            report.blockingGroups = blocking.values.sorted { ($0.liveBytes, $1.group) > ($1.liveBytes, $0.group) }
+        }
+        for (group, log) in groups where !log.truncations.isEmpty {
+            groups[group]?.truncations = log.truncations.filter {
+                segments[$0.location.segment] != nil && truncationIsLive($0, group: group)
+            }
+        }
+        report.deletedSnapshots = try removeSupersededSnapshots()
+        return report
+    }
+
+    private func copyForward(_ record: LiveRecord) throws(StorageError) {
+        let (header, payload) = try readRecord(record.location)
+        let moved = try appendRecord(header.type, entryType: header.entryType, group: header.group, index: header.index,
+                                     term: header.term, payload: payload)
+        guard var log = groups[record.group] else { return }
+        switch record.kind {
+        case let .entry(index): log.entries[Int(index - log.firstIndex)].location = moved
+        case .hardState: log.hardStateLocation = moved
+        case .snapshot: log.snapshotLocation = moved
+        case .compaction: log.compactionLocation = moved
+        case let .truncation(position): log.truncations[position].location = moved
+        }
+        groups[record.group] = log
+    }
+
+    /// Deletes snapshot files older than their group's recorded snapshot (newer, not yet
+    /// installed files are kept).
+    private func removeSupersededSnapshots() throws(StorageError) -> [String] {
+        var deleted: [String] = []
+        for name in try fileSystem.list(snapshots.directory) where name.hasSuffix(".snap") {
+            let parts = name.dropLast(5).split(separator: "-")
+            guard parts.count == 3, parts[0].hasPrefix("g"), parts[1].hasPrefix("i"),
+                  let group = GroupID(parts[0].dropFirst()), let index = LogIndex(parts[1].dropFirst()),
+                  let current = groups[group]?.snapshot, index < current.index || (index == current.index && name != current.fileName)
+            else { continue }
+            try fileSystem.delete(joinPath(snapshots.directory, name))
+            deleted.append(name)
+        }
+        if !deleted.isEmpty { try fileSystem.syncDirectory(snapshots.directory) }
+        return deleted
+    }
+}

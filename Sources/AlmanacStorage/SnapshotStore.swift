@@ -1,0 +1,233 @@
+import AlmanacRaft
+
+/// A snapshot file as the log refers to it: the snapshot marker record carries all of this.
+public struct SnapshotReference: Sendable, Hashable {
+    public var group: GroupID
+    public var index: LogIndex
+    public var term: Term
+    public var confState: ConfState
+    /// File name inside the snapshot directory.
+    public var fileName: String
+    /// CRC32C trailer of the file (over everything before it).
+    public var fileChecksum: UInt32
+    public var fileSize: UInt64
+
+    public var metadata: SnapshotMetadata { SnapshotMetadata(index: index, term: term, confState: confState) }
+}
+
+/// Snapshot files. Layout (little-endian):
+///
+/// ```
+/// "ALMSNAP1" | u64 group | u64 index | u64 term | conf state | u64 data length | data | u32 CRC32C of all before
+/// ```
+/// conf state = four lists (u32 count, u64 ids: voters, learners, outgoing voters, next learners), u8 auto-leave.
+/// Files are written under a temporary name, fsynced, renamed, and the directory fsynced.
+public struct SnapshotStore: Sendable {
+    public let fileSystem: any StorageFileSystem
+    public let directory: String
+    static let magic: [UInt8] = Array("ALMSNAP1".utf8)
+
+    public init(fileSystem: any StorageFileSystem, directory: String) {
+        self.fileSystem = fileSystem
+        self.directory = directory
+    }
+
+    static func fileName(group: GroupID, index: LogIndex, term: Term) -> String {
+        "g\(group)-i\(index)-t\(term).snap"
+    }
+
+    /// Encodes a snapshot file image.
+    static func encode(group: GroupID, snapshot: Snapshot) -> [UInt8] {
+        var writer = ByteWriter(capacity: snapshot.data.count + 128)
+        writer.raw(magic)
+        writer.u64(group)
+        writer.u64(snapshot.metadata.index)
+        writer.u64(snapshot.metadata.term)
+        RecordPayload.confState(snapshot.metadata.confState, into: &writer)
+        writer.u64(UInt64(snapshot.data.count))
+        writer.raw(snapshot.data)
+        writer.u32(CRC32C.checksum(writer.bytes))
+        return writer.bytes
+    }
+
+    /// Verifies and decodes a snapshot file image.
+    static func decode(_ bytes: [UInt8], name: String) throws(StorageError) -> (group: GroupID, snapshot: Snapshot, checksum: UInt32) {
+        guard bytes.count >= magic.count + 4, Array(bytes[0..<magic.count]) == magic else {
+            throw .corruptFile(file: name, reason: "not a snapshot file (bad magic or too short)")
+        }
+        let stored: UInt32 = readLE(bytes, bytes.count - 4)
+        let computed = CRC32C.checksum(bytes[0..<(bytes.count - 4)])
+        guard stored == computed else {
+            throw .corruptFile(file: name, reason: "checksum mismatch (stored \(hex(stored)), computed \(hex(computed)))")
+        }
+        var reader = ByteReader(Array(bytes[0..<(bytes.count - 4)]), position: magic.count)
+        do {
+            let group = try reader.u64()
+            let index = try reader.u64()
+            let term = try reader.u64()
+            let conf = try RecordPayload.decodeConfState(&reader)
+            let length = try reader.u64()
+            guard length == UInt64(reader.remaining) else { throw ByteReader.Truncated() }
+            let data = try reader.raw(Int(length))
+            return (group, Snapshot(metadata: SnapshotMetadata(index: index, term: term, confState: conf), data: data),
+                    stored)
+        } catch {
+            throw .corruptFile(file: name, reason: "malformed snapshot header")
+        }
+    }
+
+    /// Writes a snapshot file crash-safely and returns the reference to record in the log.
+    public func write(group: GroupID, snapshot: Snapshot) throws(StorageError) -> SnapshotReference {
+        let bytes = Self.encode(group: group, snapshot: snapshot)
+        let name = Self.fileName(group: group, index: snapshot.metadata.index, term: snapshot.metadata.term)
+        try fileSystem.writeFileAtomically(joinPath(directory, name), bytes: bytes)
+        return SnapshotReference(group: group, index: snapshot.metadata.index, term: snapshot.metadata.term,
+                                 confState: snapshot.metadata.confState, fileName: name,
+                                 fileChecksum: readLE(bytes, bytes.count - 4), fileSize: UInt64(bytes.count))
+    }
+
+    /// Reads and verifies the snapshot a reference names.
+    public func read(_ reference: SnapshotReference) throws(StorageError) -> Snapshot {
+        let path = joinPath(directory, reference.fileName)
+        let bytes = try fileSystem.readFile(path)
+        let decoded = try Self.decode(bytes, name: path)
+        guard decoded.group == reference.group, decoded.snapshot.metadata.index == reference.index,
+              decoded.snapshot.metadata.term == reference.term, decoded.checksum == reference.fileChecksum
+        else {
+            throw .corruptFile(file: path, reason: "does not match the log's snapshot record "
+                + "(group \(reference.group), index \(reference.index), term \(reference.term))")
+        }
+        return decoded.snapshot
+    }
+
+    /// A chunked reader over a stored snapshot file, for streaming to a lagging follower.
+    public func chunks(of reference: SnapshotReference, chunkSize: Int = 1 << 20) throws(StorageError) -> SnapshotChunkReader {
+        guard chunkSize > 0 else { throw .invalidRequest("chunk size must be positive") }
+        let file = try fileSystem.open(joinPath(directory, reference.fileName), create: false)
+        return SnapshotChunkReader(file: file, reference: reference, chunkSize: chunkSize)
+    }
+
+    /// Starts receiving a snapshot streamed in chunks; the first chunk describes it.
+    public func receiver(for first: SnapshotChunk) throws(StorageError) -> SnapshotReceiver {
+        let name = Self.fileName(group: first.group, index: first.index, term: first.term)
+        let temporary = joinPath(directory, name + ".recv.tmp")
+        let file = try fileSystem.open(temporary, create: true)
+        try file.truncate(to: 0)
+        return SnapshotReceiver(store: self, file: file, name: name, group: first.group, index: first.index,
+                                term: first.term, totalSize: first.totalSize)
+    }
+}
+
+/// One piece of a snapshot file in transit.
+public struct SnapshotChunk: Sendable, Hashable {
+    public var group: GroupID
+    public var index: LogIndex
+    public var term: Term
+    /// Offset of `bytes` in the file.
+    public var offset: UInt64
+    public var totalSize: UInt64
+    public var bytes: [UInt8]
+
+    public init(group: GroupID, index: LogIndex, term: Term, offset: UInt64, totalSize: UInt64, bytes: [UInt8]) {
+        self.group = group
+        self.index = index
+        self.term = term
+        self.offset = offset
+        self.totalSize = totalSize
+        self.bytes = bytes
+    }
+
+    public var isLast: Bool { offset + UInt64(bytes.count) >= totalSize }
+}
+
+/// Reads a snapshot file chunk by chunk.
+public final class SnapshotChunkReader {
+    private let file: any StorageFile
+    public let reference: SnapshotReference
+    private let chunkSize: Int
+    private var offset: UInt64 = 0
+
+    init(file: any StorageFile, reference: SnapshotReference, chunkSize: Int) {
+        self.file = file
+        self.reference = reference
+        self.chunkSize = chunkSize
+    }
+
+    deinit { file.close() }
+
+    /// The next chunk, or nil after the last one.
+    public func next() throws(StorageError) -> SnapshotChunk? {
+        guard offset < reference.fileSize else { return nil }
+        let count = Int(min(UInt64(chunkSize), reference.fileSize - offset))
+        let bytes = try file.read(at: Int(offset), count: count)
+        guard bytes.count == count else {
+            throw .corruptFile(file: file.path, reason: "shorter than the \(reference.fileSize) bytes recorded")
+        }
+        defer { offset += UInt64(count) }
+        return SnapshotChunk(group: reference.group, index: reference.index, term: reference.term, offset: offset,
+                             totalSize: reference.fileSize, bytes: bytes)
+    }
+}
+
+/// Assembles a streamed snapshot: chunks must arrive in order (a resent chunk already received is
+/// ignored). `finish()` verifies the checksum and metadata, fsyncs, renames into place and fsyncs
+/// the directory; the caller then installs it in the log with a ``GroupWrite``.
+public final class SnapshotReceiver {
+    private let store: SnapshotStore
+    private let file: any StorageFile
+    private let name: String
+    public let group: GroupID
+    public let index: LogIndex
+    public let term: Term
+    public let totalSize: UInt64
+    public private(set) var received: UInt64 = 0
+
+    init(store: SnapshotStore, file: any StorageFile, name: String, group: GroupID, index: LogIndex, term: Term,
+         totalSize: UInt64) {
+        self.store = store
+        self.file = file
+        self.name = name
+        self.group = group
+        self.index = index
+        self.term = term
+        self.totalSize = totalSize
+    }
+
+    deinit { file.close() }
+
+    public func receive(_ chunk: SnapshotChunk) throws(StorageError) {
+        guard chunk.group == group, chunk.index == index, chunk.term == term, chunk.totalSize == totalSize else {
+            throw .invalidRequest("chunk for snapshot (group \(chunk.group), index \(chunk.index), term \(chunk.term)) "
+                + "sent to the receiver of (group \(group), index \(index), term \(term))")
+        }
+        if chunk.offset + UInt64(chunk.bytes.count) <= received { return }
+        guard chunk.offset == received else {
+            throw .invalidRequest("snapshot chunk at offset \(chunk.offset), expected \(received)")
+        }
+        guard received + UInt64(chunk.bytes.count) <= totalSize else {
+            throw .invalidRequest("snapshot chunk runs past the announced size \(totalSize)")
+        }
+        try file.write(chunk.bytes, at: Int(chunk.offset))
+        received += UInt64(chunk.bytes.count)
+    }
+
+    public var isComplete: Bool { received == totalSize }
+
+    /// Verifies the assembled file and moves it into place.
+    public func finish() throws(StorageError) -> SnapshotReference {
+        guard isComplete else { throw .invalidRequest("snapshot incomplete: \(received) of \(totalSize) bytes") }
+        let bytes = try file.read(at: 0, count: Int(totalSize))
+        let decoded = try SnapshotStore.decode(bytes, name: file.path)
+        let meta = decoded.snapshot.metadata
+        guard decoded.group == group, meta.index == index, meta.term == term else {
+            throw .corruptFile(file: file.path, reason: "contents describe (group \(decoded.group), index \(meta.index), "
+                + "term \(meta.term)), announced (group \(group), index \(index), term \(term))")
+        }
+        try file.sync()
+        let path = joinPath(store.directory, name)
+        try store.fileSystem.rename(file.path, to: path)
+        try store.fileSystem.syncDirectory(store.directory)
+        return SnapshotReference(group: group, index: index, term: term, confState: meta.confState, fileName: name,
+                                 fileChecksum: decoded.checksum, fileSize: totalSize)
+    }
+}

@@ -1,6 +1,0 @@
-import Testing
-@testable import AlmanacStorage
-
-@Test func moduleLinks() {
-    #expect(Bool(true))
-}
