@@ -31,8 +31,6 @@ public struct WALStorageStatistics: Sendable, Hashable {
     public var segmentsDeleted = 0
     public var segmentsRewritten = 0
     public var recordsWritten = 0
-    /// Highest segment sequence opened so far (rotations plus reopens).
-    public var segmentsOpened = 0
 }
 
 /// A simulated node's disk backed by the real AlmanacStorage ``LogEngine`` over a faulty
@@ -74,7 +72,11 @@ public struct WALRaftStorage: SimulatedRaftStorage {
     public var hasUnsyncedWrites: Bool { disk.unsynced }
     public var anomalies: [String] { disk.anomalies }
     /// Counters of what the engine did (shared by every copy of this value).
-    public var statistics: WALStorageStatistics { disk.statistics }
+    public var statistics: WALStorageStatistics {
+        var total = disk.statistics
+        total.recordsWritten += disk.engine?.statistics.recordsWritten ?? 0
+        return total
+    }
 }
 
 /// The mutable engine state behind ``WALRaftStorage``. The simulator is single-threaded and owns
@@ -239,7 +241,6 @@ private final class WALDisk: @unchecked Sendable {
             engine = opened
             statistics.recoveries += 1
             statistics.tornTailsCut += opened.recovery.tornTails.count
-            statistics.segmentsOpened = max(statistics.segmentsOpened, opened.segmentNames.count)
             durable = try image(of: opened)
             cachedVisible = durable
         } catch {

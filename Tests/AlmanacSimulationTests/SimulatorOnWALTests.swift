@@ -6,7 +6,7 @@ import Testing
 /// "The simulator on the real engine").
 enum WALSimulationBudget {
     /// Seeds 1...N of the in-memory CI budget (same options: 10,000 steps, 3 or 5 voters).
-    static let seeds: [UInt64] = Array(1...24)
+    static let seeds: [UInt64] = Array(1...150)
     /// Every 32nd sync of each node also recovers the engine from the file system and compares.
     static let storageOptions = WALStorageOptions(segmentSize: 64 << 10, recoveryAuditInterval: 32)
 
