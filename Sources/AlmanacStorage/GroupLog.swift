@@ -91,18 +91,8 @@ struct GroupReplay {
     /// The final index; entries must be contiguous right after the compaction point.
     func finish(group: GroupID) -> Result<GroupLog, StorageError> {
         var result = log
-        var entries = self.entries
-        // A snapshot record is written only once its file is durable, but a crash can keep it and
-        // lose the truncation and compaction records that followed it. Finish the install here:
-        // the log keeps its suffix only if it holds the snapshot's own entry (as `apply` does);
-        // otherwise the snapshot replaces it.
-        if let snapshot = log.snapshot, snapshot.index > log.compactedIndex {
-            if entries[snapshot.index]?.term != snapshot.term { entries = [:] }
-            result.compactedIndex = snapshot.index
-            result.compactedTerm = snapshot.term
-        }
-        let live = entries.filter { $0.key > result.compactedIndex }.sorted { $0.key < $1.key }
-        var expected = result.compactedIndex + 1
+        let live = entries.filter { $0.key > log.compactedIndex }.sorted { $0.key < $1.key }
+        var expected = log.compactedIndex + 1
         for (index, entry) in live {
             guard index == expected else {
                 return .failure(.corruptFile(file: "group \(group)",

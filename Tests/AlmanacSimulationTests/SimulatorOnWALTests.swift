@@ -75,16 +75,12 @@ enum WALSimulationBudget {
         #expect(wal.segmentsDeleted > 0)
     }
 
-    /// Seed 590 (outside the budget) first found the engine's torn snapshot install bug (see
-    /// `WALRaftStorageTests.tornSnapshotInstallLeavesTheLogUsable`), now fixed in recovery. Past
-    /// it, the seed hits a second engine bug at step 9780: purge copies a still-live truncation
-    /// marker forward into the active segment, past newer entries of the same group in
-    /// intermediate segments, so replay applies the marker after those entries and drops them
-    /// (a clean recovery loses entries 226...242). The fix is to copy those newer entries forward
-    /// after the marker. When it lands, `withKnownIssue` fails: then drop it.
-    @Test func seed590PurgeMovesATruncationMarkerPastNewerEntries() {
+    /// Seed 590 (outside the budget) hits the engine's torn snapshot install bug (see
+    /// `WALRaftStorageTests.tornSnapshotInstallLeavesTheLogUsable`). When the engine is fixed,
+    /// `withKnownIssue` fails: then drop it and let this seed pass like the others.
+    @Test func seed590HitsTheTornSnapshotInstallBug() {
         let (report, disks) = WALSimulationBudget.run(SimulationBudget.options(seed: 590))
-        withKnownIssue("LogEngine purge: truncation marker copied forward past newer entries") {
+        withKnownIssue("LogEngine: torn snapshot install (snapshot record kept, compaction lost)") {
             #expect(report.violation == nil, "\(report.summary)")
             #expect(disks.flatMap(\.anomalies).isEmpty)
         }
@@ -157,8 +153,8 @@ enum WALSimulationBudget {
     /// records (snapshot reference, truncation, compaction). A torn tail that keeps the snapshot
     /// record but not the compaction record recovers a group whose snapshot is at 10 while the
     /// engine still considers the log to end at 3, so the follower's next append (11...) is
-    /// rejected as a gap. Found by the simulator on seed 590 (see docs/simulation.md); fixed in
-    /// recovery (`GroupReplay.finish`).
+    /// rejected as a gap. Found by the simulator on seed 590 (see docs/simulation.md). When the
+    /// engine is fixed, `withKnownIssue` fails: then drop it.
     @Test func tornSnapshotInstallLeavesTheLogUsable() {
         var snapshotSurvived = 0
         var broken: [UInt64: [String]] = [:]
@@ -178,7 +174,9 @@ enum WALSimulationBudget {
             if !disk.anomalies.isEmpty || disk.visible.lastIndex != 12 { broken[seed] = disk.anomalies }
         }
         #expect(snapshotSurvived > 0)
-        #expect(broken.isEmpty, "\(broken.count) of \(snapshotSurvived) seeds: \(broken.sorted { $0.key < $1.key }.prefix(3))")
+        withKnownIssue("LogEngine: torn snapshot install (snapshot record kept, compaction lost)") {
+            #expect(broken.isEmpty, "\(broken.count) of \(snapshotSurvived) seeds: \(broken.sorted { $0.key < $1.key }.prefix(3))")
+        }
     }
 
     @Test func snapshotsCompactAndPurgeSegments() {
