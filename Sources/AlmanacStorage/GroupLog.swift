@@ -85,6 +85,12 @@ struct GroupReplay {
                 log.snapshot = reference
                 log.snapshotLocation = location
             }
+            if header.entryType == RecordType.installedSnapshotFlag, header.index > log.compactedIndex {
+                let holdsSnapshotEntry = entries[header.index]?.term == header.term
+                if !holdsSnapshotEntry { entries.removeAll() }
+                log.compactedIndex = header.index
+                log.compactedTerm = header.term
+            }
         }
     }
 

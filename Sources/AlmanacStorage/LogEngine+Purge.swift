@@ -134,7 +134,10 @@ extension LogEngine {
 
     private func copyForward(_ record: LiveRecord) throws(StorageError) {
         let (header, payload) = try readRecord(record.location)
-        let moved = try appendRecord(header.type, entryType: header.entryType, group: header.group, index: header.index,
+        // A copied snapshot record loses the install flag: its install is complete and durable
+        // (purge syncs first), and replayed after newer entries the flag would drop them.
+        let entryType = header.type == .snapshot ? 0 : header.entryType
+        let moved = try appendRecord(header.type, entryType: entryType, group: header.group, index: header.index,
                                      term: header.term, payload: payload)
         guard var log = groups[record.group] else { return }
         switch record.kind {

@@ -376,7 +376,8 @@ public final class LogEngine {
         defer { groups[id] = log }
         if let install = write.installSnapshot {
             let keepsSuffix = install.index <= log.lastIndex && log.term(at: install.index) == install.term
-            log.snapshotLocation = try appendRecord(.snapshot, group: id, index: install.index, term: install.term,
+            log.snapshotLocation = try appendRecord(.snapshot, entryType: RecordType.installedSnapshotFlag, group: id,
+                                                    index: install.index, term: install.term,
                                                     payload: RecordPayload.snapshotReference(install))
             log.snapshot = install
             if !keepsSuffix {

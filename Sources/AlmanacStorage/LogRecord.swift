@@ -13,8 +13,16 @@ public enum RecordType: UInt8, Sendable, Hashable {
     case compaction = 3
     /// Entries from `index` on are removed (a log conflict); written, never done in place.
     case truncation = 4
-    /// A snapshot file at (`index`, `term`); payload = a ``SnapshotReference``.
+    /// A snapshot file at (`index`, `term`); payload = a ``SnapshotReference``. Entry type
+    /// ``RecordType/installedSnapshotFlag`` marks a snapshot received from the leader (see there).
     case snapshot = 5
+
+    /// Entry type of a `.snapshot` record that installs a snapshot received from the leader: the
+    /// log keeps its suffix only if it holds the snapshot's own entry, and is compacted through
+    /// it. The truncation and compaction records that follow say the same, but a crash can keep
+    /// this record and lose them, so recovery applies the install here, in log order. Purge runs
+    /// only after a sync (when those records are durable) and copies the record forward unflagged.
+    static let installedSnapshotFlag: UInt8 = 1
 }
 
 /// A record header as stored (little-endian, 40 bytes):

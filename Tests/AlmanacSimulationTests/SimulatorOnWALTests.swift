@@ -75,15 +75,12 @@ enum WALSimulationBudget {
         #expect(wal.segmentsDeleted > 0)
     }
 
-    /// Seed 590 (outside the budget) hits the engine's torn snapshot install bug (see
-    /// `WALRaftStorageTests.tornSnapshotInstallLeavesTheLogUsable`). When the engine is fixed,
-    /// `withKnownIssue` fails: then drop it and let this seed pass like the others.
-    @Test func seed590HitsTheTornSnapshotInstallBug() {
+    /// Seed 590 (outside the budget) found the engine's torn snapshot install bug (see
+    /// `WALRaftStorageTests.tornSnapshotInstallLeavesTheLogUsable`); it must pass now.
+    @Test func seed590TornSnapshotInstallRecovers() {
         let (report, disks) = WALSimulationBudget.run(SimulationBudget.options(seed: 590))
-        withKnownIssue("LogEngine: torn snapshot install (snapshot record kept, compaction lost)") {
-            #expect(report.violation == nil, "\(report.summary)")
-            #expect(disks.flatMap(\.anomalies).isEmpty)
-        }
+        #expect(report.violation == nil, "\(report.summary)")
+        #expect(disks.flatMap(\.anomalies).isEmpty)
     }
 
     @Test func sameSeedGivesIdenticalTraceOnWAL() {
@@ -149,12 +146,12 @@ enum WALSimulationBudget {
         #expect(tornTails > 0)
     }
 
-    /// Known engine bug (AlmanacStorage, LogEngine): a received snapshot is installed as several
-    /// records (snapshot reference, truncation, compaction). A torn tail that keeps the snapshot
-    /// record but not the compaction record recovers a group whose snapshot is at 10 while the
-    /// engine still considers the log to end at 3, so the follower's next append (11...) is
-    /// rejected as a gap. Found by the simulator on seed 590 (see docs/simulation.md). When the
-    /// engine is fixed, `withKnownIssue` fails: then drop it.
+    /// A received snapshot is installed as several records (snapshot reference, truncation,
+    /// compaction). A torn tail that kept the snapshot record but not the compaction record used
+    /// to recover a group whose snapshot is at 10 while the engine still considered the log to
+    /// end at 3, so the follower's next append (11...) was rejected as a gap. Found by the
+    /// simulator on seed 590; fixed by flagging the install's snapshot record
+    /// (`RecordType.installedSnapshotFlag`), which recovery applies in log order.
     @Test func tornSnapshotInstallLeavesTheLogUsable() {
         var snapshotSurvived = 0
         var broken: [UInt64: [String]] = [:]
@@ -174,9 +171,7 @@ enum WALSimulationBudget {
             if !disk.anomalies.isEmpty || disk.visible.lastIndex != 12 { broken[seed] = disk.anomalies }
         }
         #expect(snapshotSurvived > 0)
-        withKnownIssue("LogEngine: torn snapshot install (snapshot record kept, compaction lost)") {
-            #expect(broken.isEmpty, "\(broken.count) of \(snapshotSurvived) seeds: \(broken.sorted { $0.key < $1.key }.prefix(3))")
-        }
+        #expect(broken.isEmpty, "\(broken.count) of \(snapshotSurvived) seeds: \(broken.sorted { $0.key < $1.key }.prefix(3))")
     }
 
     @Test func snapshotsCompactAndPurgeSegments() {
