@@ -7,6 +7,10 @@
 /// 4. Apply `snapshot` (if set), then `committedEntries` in order, to the state machine.
 /// 5. Serve `readStates` once the state machine has applied their index.
 /// 6. Call `advance(ready)`.
+///
+/// Step 4 may also run before step 2 completes: `committedEntries` are already durable on a
+/// majority, so a driver may apply them (and answer their proposers) while this Ready persists.
+/// Only `messagesAfterPersist` must wait for durability.
 public struct Ready: Sendable {
     /// Set when leader or role changed since the last Ready.
     public var softState: SoftState?
