@@ -13,6 +13,7 @@ final class PeerConnectionHandler: ChannelInboundHandler {
     private var peer: NodeID?
     private let dialed: Bool
     private var pendingAck: UInt64 = 0
+    private var pendingAckBatches = 0
     private var needsFlush = false
     private var rejected = false
     private var closeDeadline: Scheduled<Void>?
@@ -56,6 +57,7 @@ final class PeerConnectionHandler: ChannelInboundHandler {
         case .batch(let sequence, let envelopes):
             core.deliver(from: peer, envelopes: envelopes)
             pendingAck = max(pendingAck, sequence)
+            pendingAckBatches += 1
         case .ack(let sequence):
             core.acknowledged(peer: peer, sequence: sequence, channel: context.channel)
         case .ping(let nonce, let sentAt):
@@ -73,9 +75,15 @@ final class PeerConnectionHandler: ChannelInboundHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         if pendingAck > 0 {
-            context.write(wrapOutboundOut(.ack(sequence: pendingAck)), promise: nil)
+            let deferred = peer.map {
+                core.receivedBatches(peer: $0, upTo: pendingAck, count: pendingAckBatches, channel: context.channel)
+            } ?? false
+            if !deferred {
+                context.write(wrapOutboundOut(.ack(sequence: pendingAck)), promise: nil)
+                needsFlush = true
+            }
             pendingAck = 0
-            needsFlush = true
+            pendingAckBatches = 0
         }
         if needsFlush {
             needsFlush = false

@@ -34,6 +34,12 @@ final class PeerLink {
     var reconnectTask: Scheduled<Void>?
     var backoff: ReconnectBackoff
     var flushScheduled = false
+    /// The highest batch sequence received from the peer on `channel` and not acknowledged yet.
+    var ackToSend: UInt64 = 0
+    /// Batches received since the last acknowledgement went out.
+    var batchesToAck = 0
+    /// Sends `ackToSend` on its own if no batch carries it first.
+    var ackTimer: Scheduled<Void>?
     var statistics: PeerLinkStatistics
 
     init(address: PeerAddress, localID: NodeID, backoff: ReconnectBackoff) {
@@ -46,6 +52,10 @@ final class PeerLink {
     /// Forgets the connection; returns the envelopes that were in flight on it.
     func detachConnection() -> [PeerEnvelope] {
         let lost = inFlight.flatMap(\.envelopes)
+        ackTimer?.cancel()
+        ackTimer = nil
+        ackToSend = 0
+        batchesToAck = 0
         channel = nil
         ready = false
         nextSequence = 1

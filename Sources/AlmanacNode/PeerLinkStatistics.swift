@@ -9,6 +9,8 @@ public struct PeerLinkStatistics: Sendable, Hashable {
     public var inFlightBatches = 0
     public var sentMessages = 0
     public var sentBatches = 0
+    /// Acknowledgements written as frames of their own (not riding in front of a batch).
+    public var sentAcks = 0
     public var receivedMessages = 0
     public var receivedBatches = 0
     /// Messages dropped: queue overflow, lost in flight on a broken connection, failed connects, oversize.

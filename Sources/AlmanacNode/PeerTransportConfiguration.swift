@@ -37,6 +37,11 @@ public struct PeerTransportConfiguration: Sendable {
     public var connectTimeout: TimeAmount = .seconds(1)
     /// An accepted connection that sends no hello within this time is refused and closed.
     public var helloTimeout: TimeAmount = .seconds(5)
+    /// The longest a received batch waits for its acknowledgement. Acks ride in front of the next
+    /// batch going back to the peer (Raft's responses usually follow within a sync); only when none
+    /// goes out within this delay, or half the peer's in-flight window is unacknowledged, is a
+    /// separate ack frame written. Zero acknowledges every read burst at once.
+    public var ackDelay: TimeAmount = .milliseconds(5)
     /// How often connected peers are pinged and health is evaluated.
     public var pingInterval: TimeAmount = .milliseconds(200)
     public var healthThresholds = HealthThresholds()

@@ -198,6 +198,7 @@ final class TransportCore {
             link.inFlightBytes += bytes
             link.statistics.sentBatches += 1
             link.statistics.sentMessages += envelopes.count
+            if !wrote { _ = writePendingAck(link, on: channel) }
             let promise = loop.makePromise(of: Void.self)
             promise.futureResult.assumeIsolated().whenFailure { error in
                 self.batchWriteFailed(link: link, channel: channel, sequence: sequence, error: error)
@@ -356,6 +357,41 @@ final class TransportCore {
         }
         guard !envelopes.isEmpty else { return }
         handlers.onReceive(peer, envelopes)
+    }
+
+    /// Batches up to `sequence` (`count` of them since the last call) arrived from `peer` on
+    /// `channel`. Returns false when the caller must acknowledge them itself (not the link's current
+    /// connection, or acks are not delayed); otherwise the ack goes in front of the next batch to the
+    /// peer, or on its own after `ackDelay`.
+    func receivedBatches(peer: NodeID, upTo sequence: UInt64, count: Int, channel: any Channel) -> Bool {
+        guard configuration.ackDelay > .zero, let link = links[peer], link.channel === channel, link.ready else { return false }
+        link.ackToSend = max(link.ackToSend, sequence)
+        link.batchesToAck += count
+        if link.batchesToAck * 2 >= configuration.maxInFlightBatches {
+            sendAck(link)
+        } else if link.ackTimer == nil {
+            link.ackTimer = loop.assumeIsolated().scheduleTask(in: configuration.ackDelay) {
+                link.ackTimer = nil
+                self.sendAck(link)
+            }
+        }
+        return true
+    }
+
+    /// Writes the pending ack of `link` as its own frame.
+    private func sendAck(_ link: PeerLink) {
+        guard let channel = link.channel, writePendingAck(link, on: channel) else { return }
+        channel.flush()
+    }
+
+    /// Writes (without flushing) the pending ack of `link`, if any.
+    private func writePendingAck(_ link: PeerLink, on channel: any Channel) -> Bool {
+        guard link.ackToSend > 0 else { return false }
+        channel.write(PeerFrame.ack(sequence: link.ackToSend), promise: nil)
+        link.ackToSend = 0
+        link.batchesToAck = 0
+        link.statistics.sentAcks += 1
+        return true
     }
 
     func acknowledged(peer: NodeID, sequence: UInt64, channel: any Channel) {

@@ -178,6 +178,9 @@ public struct RaftNode: Sendable {
         return true
     }
 
+    /// The current term, without building a whole ``status`` (which copies the progress map).
+    public var currentTerm: Term { term }
+
     /// Observable state.
     public var status: RaftStatus {
         var progress: [NodeID: FollowerProgress] = [:]

@@ -19,8 +19,10 @@ final class APIConnectionHandler: ChannelDuplexHandler {
     private let configuration: APIServerConfiguration
     private let logger: Logger
     private let statistics: NIOLockedValueBox<APIServerStatistics>
-    /// Outstanding request ids and their deadline timers.
-    private var outstanding: [UInt64: Scheduled<Void>] = [:]
+    /// Outstanding request ids and their deadlines.
+    private var outstanding: [UInt64: NIODeadline] = [:]
+    /// One timer per connection, armed for the earliest deadline (not one timer per request).
+    private var deadlineTimer: (deadline: NIODeadline, task: Scheduled<Void>)?
     private var readPending = false
     private var open = true
     private var flushScheduled = false
@@ -65,30 +67,60 @@ final class APIConnectionHandler: ChannelDuplexHandler {
         if request.timeoutMs != 0 { timeout = min(.milliseconds(Int64(request.timeoutMs)), configuration.maxTimeout) }
         let loop = context.eventLoop
         let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
-        outstanding[id] = loop.assumeIsolated().scheduleTask(in: timeout) {
-            let (handler, context) = bound.value
-            handler.finish(translator.errorResponse(requestID: id, APIError(
-                .timeout, "no result within \(timeout.nanoseconds / 1_000_000) ms; the outcome is unknown, retry with the same session and sequence")),
-                context: context, timedOut: true)
-        }
-        let executor = self.executor
-        Task {
-            let response = await executor.execute(request)
-            loop.execute {
+        let deadline = NIODeadline.now() + timeout
+        outstanding[id] = deadline
+        armDeadlineTimer(for: deadline, context: context)
+        executor.execute(request) { response in
+            if loop.inEventLoop {
                 let (handler, context) = bound.value
-                handler.finish(response, context: context, timedOut: false)
+                handler.finish(response, context: context)
+            } else {
+                loop.execute {
+                    let (handler, context) = bound.value
+                    handler.finish(response, context: context)
+                }
             }
         }
     }
 
-    private func finish(_ response: Almanac_Api_V1_Response, context: ChannelHandlerContext, timedOut: Bool) {
-        guard let timer = outstanding.removeValue(forKey: response.requestID) else { return }  // already answered
-        if !timedOut { timer.cancel() }
+    private func finish(_ response: Almanac_Api_V1_Response, context: ChannelHandlerContext) {
+        guard outstanding.removeValue(forKey: response.requestID) != nil else { return }  // already answered
         send(response, context: context)
         if readPending, outstanding.count < configuration.maxOutstandingPerConnection {
             readPending = false
             context.read()
         }
+    }
+
+    private func armDeadlineTimer(for deadline: NIODeadline, context: ChannelHandlerContext) {
+        if let armed = deadlineTimer {
+            guard deadline < armed.deadline else { return }
+            armed.task.cancel()
+        }
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        let task = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            let (handler, context) = bound.value
+            handler.deadlineTimer = nil
+            handler.expire(now: .now(), context: context)
+        }
+        deadlineTimer = (deadline, task)
+    }
+
+    /// Answers TIMEOUT to every request past its deadline, then re-arms for the earliest left.
+    private func expire(now: NIODeadline, context: ChannelHandlerContext) {
+        guard open else { return }
+        var earliest: NIODeadline?
+        for (id, deadline) in outstanding {
+            if deadline <= now {
+                let translator = configuration.translator
+                finish(translator.errorResponse(requestID: id, APIError(
+                    .timeout, "no result within the request's deadline; the outcome is unknown, retry with the same session and sequence")),
+                    context: context)
+            } else if earliest.map({ deadline < $0 }) ?? true {
+                earliest = deadline
+            }
+        }
+        if let earliest { armDeadlineTimer(for: earliest, context: context) }
     }
 
     /// Writes a response; responses completing in the same event-loop tick share one flush.
@@ -117,17 +149,21 @@ final class APIConnectionHandler: ChannelDuplexHandler {
             statistics.withLockedValue { $0.protocolViolations += 1 }
             // The codec sends the protocol-error frame and closes; no more responses go out.
             open = false
-            outstanding.values.forEach { $0.cancel() }
-            outstanding.removeAll()
+            cancelDeadlines()
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         open = false
-        outstanding.values.forEach { $0.cancel() }
-        outstanding.removeAll()
+        cancelDeadlines()
         context.fireChannelInactive()
+    }
+
+    private func cancelDeadlines() {
+        deadlineTimer?.task.cancel()
+        deadlineTimer = nil
+        outstanding.removeAll()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -25,6 +25,47 @@ public protocol MetadataService: Sendable {
 
     /// How long a session lives without requests, in milliseconds (reported to clients).
     var sessionLeaseMilliseconds: UInt32 { get }
+
+    /// ``submit(shard:operation:session:durability:)`` without suspending the caller: `completion`
+    /// runs exactly once, on any thread. The default runs the async method in a task; a backend
+    /// with its own event loop answers from there and saves the hops through the task pool.
+    func submit(
+        shard: ShardID, operation: MetadataOperation, session: SessionRef?, durability: Durability,
+        completion: @escaping @Sendable (Result<WriteOutcome, ServiceError>) -> Void)
+
+    /// ``read(shard:consistency:query:)`` without suspending the caller: `completion` runs exactly
+    /// once, on any thread.
+    func read(
+        shard: ShardID, consistency: ReadConsistency, query: MetadataQuery,
+        completion: @escaping @Sendable (Result<ReadOutcome, ServiceError>) -> Void)
+}
+
+extension MetadataService {
+    public func submit(
+        shard: ShardID, operation: MetadataOperation, session: SessionRef?, durability: Durability,
+        completion: @escaping @Sendable (Result<WriteOutcome, ServiceError>) -> Void
+    ) {
+        Task {
+            do throws(ServiceError) {
+                completion(.success(try await submit(shard: shard, operation: operation, session: session, durability: durability)))
+            } catch {
+                completion(.failure(error))
+            }
+        }
+    }
+
+    public func read(
+        shard: ShardID, consistency: ReadConsistency, query: MetadataQuery,
+        completion: @escaping @Sendable (Result<ReadOutcome, ServiceError>) -> Void
+    ) {
+        Task {
+            do throws(ServiceError) {
+                completion(.success(try await read(shard: shard, consistency: consistency, query: query)))
+            } catch {
+                completion(.failure(error))
+            }
+        }
+    }
 }
 
 extension MetadataService {

@@ -7,6 +7,9 @@ struct ProposalWaiter<Result: Sendable> {
     var id: UInt64
     var term: Term
     var promise: EventLoopPromise<AppliedResult<Result>>
+    /// When the proposer stops waiting (checked on every tick).
+    var deadline: NIODeadline
+    var timeout: TimeAmount
 }
 
 /// A linearizable read waiting for its ReadIndex, then for the state machine to reach it.
@@ -16,6 +19,9 @@ struct ReadWaiter<Machine> {
     var index: LogIndex?
     var serve: (Machine, LogIndex) -> Void
     var fail: (HostError) -> Void
+    /// When the reader stops waiting (checked on every tick).
+    var deadline: NIODeadline
+    var timeout: TimeAmount
 }
 
 struct SnapshotKey: Hashable {

@@ -27,6 +27,14 @@ public struct HostConfiguration: Sendable {
     public var snapshotChunkBytes = 1 << 20
     /// Default bound on waiting for a proposal or read.
     public var requestTimeout: TimeAmount = .seconds(5)
+    /// Ready rounds whose WAL batch may be in flight at once. More than one lets a round replicate
+    /// new entries and apply newly committed ones while the previous batch syncs; the WAL writer
+    /// merges batches queued behind a sync into its next one.
+    public var maxBatchesInFlight = 4
+    /// Run the peer transport on the host's own event loop (one thread per node for Raft, apply and
+    /// peer I/O; the WAL writer has its own thread). Saves two thread hand-offs per message, which
+    /// matters most when nodes share few cores; set false to give the transport a loop of its own.
+    public var transportOnHostLoop = true
 
     public init(nodeID: NodeID, members: [ClusterMember], groupCount: Int) {
         self.nodeID = nodeID

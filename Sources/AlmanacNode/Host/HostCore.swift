@@ -11,9 +11,12 @@ import NIOCore
 /// Ready loop: one round takes the `Ready` of every group that has one, sends their `messages` at
 /// once (one transport call per peer, so the transport coalesces the heartbeats of all groups), and
 /// writes all their entries / hard states / snapshots as ONE group-commit batch (one fdatasync on the
-/// storage's writer thread). When the batch is durable the round sends `messagesAfterPersist`,
-/// applies committed entries, serves reads and calls `advance`. One batch is in flight at a time;
-/// whatever arrives meanwhile goes into the next batch.
+/// storage's writer thread). Committed entries are applied (and their proposers answered) at once:
+/// they are durable on a majority, because the leader counts its own copy only after `advance`.
+/// When the batch is durable the round sends `messagesAfterPersist`, serves reads and calls
+/// `advance`. Up to `maxBatchesInFlight` batches are in flight: a new round does not wait for the
+/// previous sync (new entries are replicated and newly committed ones applied meanwhile); rounds
+/// are finished strictly in the order they were taken, as the Ready contract requires.
 final class HostCore<Machine: ReplicatedStateMachine> {
     let loop: any EventLoop
     let configuration: HostConfiguration
@@ -25,7 +28,10 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     var liveness: [NodeID: NodeLiveness] = [:]
 
     private var outbound: [NodeID: [PeerEnvelope]] = [:]
-    private var batchInFlight = false
+    /// Rounds taken and not finished yet, oldest first; a round without a write waits behind them.
+    private var pipeline = CircularBuffer<Stage>()
+    private var batchesInFlight = 0
+    private var nextStageID: UInt64 = 1
     private var readyScheduled = false
     private var nextRequestID: UInt64 = 1
     private var tickTask: Scheduled<Void>?
@@ -35,6 +41,8 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     private(set) var snapshotsInstalled: UInt64 = 0
     private(set) var snapshotsSent: UInt64 = 0
     private var snapshotsSincePurge = 0
+    /// The earliest deadline of any proposal or read (or later: it is only lowered when waiters come).
+    private var nextDeadline = NIODeadline.distantFuture
     private var purgeRunning = false
 
     init(loop: any EventLoop, configuration: HostConfiguration, logger: Logger, log: GroupCommitLog,
@@ -84,6 +92,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
 
     private func tick() {
         guard stoppedReason == nil else { return }
+        expireWaiters(now: .now())
         for group in groups.values {
             if group.quiesced {
                 quiescedTicksSkipped += 1
@@ -180,6 +189,41 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         }
     }
 
+    // MARK: Deadlines
+
+    /// Called for every new waiter; the tick sweeps only once the earliest deadline has passed.
+    private func noteDeadline(_ deadline: NIODeadline) {
+        if deadline < nextDeadline { nextDeadline = deadline }
+    }
+
+    /// Fails the proposals and reads whose deadline has passed (one sweep per tick at most, instead
+    /// of one scheduled timer per request).
+    private func expireWaiters(now: NIODeadline) {
+        guard now >= nextDeadline else { return }
+        var earliest = NIODeadline.distantFuture
+        for group in groups.values {
+            for (index, waiter) in group.proposals {
+                if waiter.deadline <= now {
+                    group.proposals.removeValue(forKey: index)
+                    waiter.promise.fail(HostError.timeout(
+                        "entry \(index) of group \(group.id) not applied within \(waiter.timeout.nanoseconds / 1_000_000) ms"))
+                } else if waiter.deadline < earliest {
+                    earliest = waiter.deadline
+                }
+            }
+            for (id, read) in group.reads {
+                if read.deadline <= now {
+                    group.reads.removeValue(forKey: id)
+                    read.fail(HostError.timeout(
+                        "read index of group \(group.id) not confirmed within \(read.timeout.nanoseconds / 1_000_000) ms"))
+                } else if read.deadline < earliest {
+                    earliest = read.deadline
+                }
+            }
+        }
+        nextDeadline = earliest
+    }
+
     // MARK: Requests
 
     private func takeRequestID() -> UInt64 {
@@ -200,17 +244,14 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             return promise.fail(Self.hostError(error, group: id))
         }
         let requestID = takeRequestID()
-        let term = group.raft.status.term
+        let term = group.raft.currentTerm
         if let replaced = group.proposals[index] {
             // An earlier proposal at this index (an older term) was overwritten without being applied.
             replaced.promise.fail(HostError.unavailable("entry \(index) was replaced by a new leader; nothing was applied"))
         }
-        group.proposals[index] = ProposalWaiter(id: requestID, term: term, promise: promise)
-        loop.assumeIsolated().scheduleTask(in: timeout) {
-            guard let waiter = group.proposals[index], waiter.id == requestID else { return }
-            group.proposals.removeValue(forKey: index)
-            waiter.promise.fail(HostError.timeout("entry \(index) of group \(id) not applied within \(timeout.nanoseconds / 1_000_000) ms"))
-        }
+        let deadline = NIODeadline.now() + timeout
+        group.proposals[index] = ProposalWaiter(id: requestID, term: term, promise: promise, deadline: deadline, timeout: timeout)
+        noteDeadline(deadline)
         scheduleReady()
     }
 
@@ -230,14 +271,12 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         } catch {
             return promise.fail(Self.hostError(error, group: id))
         }
+        let deadline = NIODeadline.now() + timeout
         group.reads[requestID] = ReadWaiter(
             id: requestID, index: nil,
             serve: { machine, applied in promise.succeed(ReadResult(value: body(machine), appliedIndex: applied)) },
-            fail: { promise.fail($0) })
-        loop.assumeIsolated().scheduleTask(in: timeout) {
-            guard let waiter = group.reads.removeValue(forKey: requestID) else { return }
-            waiter.fail(HostError.timeout("read index of group \(id) not confirmed within \(timeout.nanoseconds / 1_000_000) ms"))
-        }
+            fail: { promise.fail($0) }, deadline: deadline, timeout: timeout)
+        noteDeadline(deadline)
         scheduleReady()
     }
 
@@ -272,10 +311,19 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     private struct Work {
         var group: GroupReplica<Machine>
         var ready: Ready?
+        /// A checkpoint recorded by this round's write: Raft compacts once it is durable.
+        var checkpoint: Snapshot?
+    }
+
+    /// One Ready round: its work, and whether its write (if any) is durable.
+    private struct Stage {
+        var id: UInt64
+        var work: [Work]
+        var durable: Bool
     }
 
     private func runReady() {
-        guard stoppedReason == nil, !batchInFlight else {
+        guard stoppedReason == nil, batchesInFlight < configuration.maxBatchesInFlight else {
             flushOutbound()
             return
         }
@@ -334,38 +382,56 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                 }
                 for entry in rd.committedEntries { apply(entry, in: group) }
             }
+            var checkpointSnapshot: Snapshot?
             if let checkpoint = group.pendingCheckpoint, write.installSnapshot == nil {
                 write.checkpoint = checkpoint.reference
                 write.compactThrough = checkpoint.snapshot.metadata.index
                 group.checkpointInFlight = checkpoint.snapshot
+                checkpointSnapshot = checkpoint.snapshot
                 group.pendingCheckpoint = nil
             }
             if write.installSnapshot != nil || write.checkpoint != nil || !write.entries.isEmpty || write.hardState != nil {
                 writes.append(write)
             }
-            work.append(Work(group: group, ready: ready))
+            work.append(Work(group: group, ready: ready, checkpoint: checkpointSnapshot))
         }
         flushOutbound()
         guard !work.isEmpty else { return }
         if writes.isEmpty {
-            finish(work)
+            // Nothing to persist; still finished only after the rounds before it.
+            if pipeline.isEmpty { finish(work) } else { pipeline.append(Stage(id: 0, work: work, durable: true)) }
             return
         }
-        batchInFlight = true
+        batchesInFlight += 1
         batches += 1
+        let stageID = nextStageID
+        nextStageID += 1
+        pipeline.append(Stage(id: stageID, work: work, durable: false))
         let loop = self.loop
         let box = NIOLoopBound(self, eventLoop: loop)
-        let pending = NIOLoopBound(work, eventLoop: loop)
         log.append(WriteBatch(writes)) { result in
             loop.execute {
                 let core = box.value
-                core.batchInFlight = false
+                core.batchesInFlight -= 1
                 switch result {
-                case .success: core.finish(pending.value)
+                case .success: core.stageDurable(stageID)
                 case .failure(let error): core.fail(storage: error)
                 }
             }
         }
+    }
+
+    /// The write of round `id` is durable: finish every round at the head that is now complete.
+    private func stageDurable(_ id: UInt64) {
+        guard stoppedReason == nil else { return }
+        if let position = pipeline.firstIndex(where: { $0.id == id }) {
+            pipeline[position].durable = true
+        }
+        while let head = pipeline.first, head.durable {
+            pipeline.removeFirst()
+            finish(head.work)
+        }
+        if groups.values.contains(where: { $0.raft.hasReady || $0.pendingCheckpoint != nil }) { scheduleReady() }
     }
 
     private func fail(storage error: StorageError) {
@@ -377,7 +443,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     private func finish(_ work: [Work]) {
         for item in work {
             let group = item.group
-            if let snapshot = group.checkpointInFlight {
+            if let snapshot = item.checkpoint {
                 group.checkpointInFlight = nil
                 do throws(RaftError) {
                     try group.raft.compact(snapshot: snapshot)

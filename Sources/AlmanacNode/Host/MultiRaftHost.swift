@@ -83,9 +83,9 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
         }
         let log = GroupCommitLog(engine: engine)
 
-        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: configuration.transportOnHostLoop ? 1 : 2)
         let hostLoop = loops.next()
-        let transportLoop = loops.next()
+        let transportLoop = configuration.transportOnHostLoop ? hostLoop : loops.next()
         let box = NIOLoopBoundBox<HostCore<Machine>?>.makeEmptyBox(valueType: HostCore<Machine>.self, eventLoop: hostLoop)
         let seeds = recovered
         try await hostLoop.submit {
@@ -103,7 +103,14 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
             clusterID: clusterID, peers: peers)
         transportConfiguration.pingInterval = .milliseconds(100)
         let handlers = PeerTransportHandlers(
-            onReceive: { from, envelopes in hostLoop.execute { box.value?.receive(from: from, envelopes) } },
+            onReceive: { from, envelopes in
+                // On a shared loop the messages are stepped right away, without a hop.
+                if hostLoop.inEventLoop {
+                    box.value?.receive(from: from, envelopes)
+                } else {
+                    hostLoop.execute { box.value?.receive(from: from, envelopes) }
+                }
+            },
             onUnreachable: { peer, groups in hostLoop.execute { box.value?.unreachable(peer, groups: groups) } },
             onHealthEvent: { event in hostLoop.execute { box.value?.healthChanged(event) } })
         let transport: PeerTransport
@@ -130,14 +137,22 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
     public func propose(group: UInt64, data: [UInt8], timeout: TimeAmount? = nil)
         async throws(HostError) -> AppliedResult<Machine.ApplyResult>
     {
+        try await Self.outcome(of: proposing(group: group, data: data, timeout: timeout))
+    }
+
+    /// ``propose(group:data:timeout:)`` without suspending: the future completes on the host loop,
+    /// failed with a ``HostError``. Called on the host loop, the proposal enters Raft at once.
+    public func proposing(group: UInt64, data: [UInt8], timeout: TimeAmount? = nil)
+        -> EventLoopFuture<AppliedResult<Machine.ApplyResult>>
+    {
         let promise = eventLoop.makePromise(of: AppliedResult<Machine.ApplyResult>.self)
         let core = self.core
         let wait = timeout ?? configuration.requestTimeout
-        eventLoop.execute {
+        onHostLoop {
             guard let value = core.value else { return promise.fail(HostError.stopped("host stopped")) }
             value.propose(group: group, data: data, timeout: wait, promise: promise)
         }
-        return try await Self.outcome(of: promise.futureResult)
+        return promise.futureResult
     }
 
     /// Runs `body` on `group`'s state machine. Linearizable: this node must lead the group; the read
@@ -146,14 +161,27 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
     public func read<Value: Sendable>(group: UInt64, linearizable: Bool, timeout: TimeAmount? = nil,
                                       _ body: @escaping @Sendable (Machine) -> Value) async throws(HostError) -> ReadResult<Value>
     {
+        try await Self.outcome(of: reading(group: group, linearizable: linearizable, timeout: timeout, body))
+    }
+
+    /// ``read(group:linearizable:timeout:_:)`` without suspending: the future completes on the host
+    /// loop, failed with a ``HostError``.
+    public func reading<Value: Sendable>(group: UInt64, linearizable: Bool, timeout: TimeAmount? = nil,
+                                         _ body: @escaping @Sendable (Machine) -> Value) -> EventLoopFuture<ReadResult<Value>>
+    {
         let promise = eventLoop.makePromise(of: ReadResult<Value>.self)
         let core = self.core
         let wait = timeout ?? configuration.requestTimeout
-        eventLoop.execute {
+        onHostLoop {
             guard let value = core.value else { return promise.fail(HostError.stopped("host stopped")) }
             value.read(group: group, linearizable: linearizable, timeout: wait, body: body, promise: promise)
         }
-        return try await Self.outcome(of: promise.futureResult)
+        return promise.futureResult
+    }
+
+    /// Runs `work` on the host loop: right away when already there, else as a task of the loop.
+    private func onHostLoop(_ work: @escaping @Sendable () -> Void) {
+        if eventLoop.inEventLoop { work() } else { eventLoop.execute(work) }
     }
 
     /// Groups, roles, indexes, quiescence and the peers' health.

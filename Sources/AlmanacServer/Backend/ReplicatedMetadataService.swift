@@ -33,19 +33,28 @@ public final class ReplicatedMetadataService: MetadataService {
 
     public func submit(shard: ShardID, operation: MetadataOperation, session: SessionRef?,
                        durability: Durability) async throws(ServiceError) -> WriteOutcome {
-        try checkShard(shard)
-        let envelope = CommandEnvelope(
-            shardID: shard, migrationTimestamp: 0, sessionID: session?.id ?? 0, sequence: session?.sequence ?? 0,
-            time: Self.now(), operation: operation)
-        let data = envelope.encoded()
-        guard data.count <= maxEntryBytes else {
-            throw ServiceError(.tooLarge, "the encoded entry has \(data.count) bytes; the limit is \(maxEntryBytes)")
-        }
+        let data = try entry(shard: shard, operation: operation, session: session)
         do throws(HostError) {
             let applied = try await host.propose(group: UInt64(shard), data: data)
             return WriteOutcome(result: applied.result, index: applied.index)
         } catch {
             throw serviceError(error, shard: shard)
+        }
+    }
+
+    public func submit(shard: ShardID, operation: MetadataOperation, session: SessionRef?, durability: Durability,
+                       completion: @escaping @Sendable (Result<WriteOutcome, ServiceError>) -> Void) {
+        let data: [UInt8]
+        do throws(ServiceError) {
+            data = try entry(shard: shard, operation: operation, session: session)
+        } catch {
+            return completion(.failure(error))
+        }
+        host.proposing(group: UInt64(shard), data: data).whenComplete { result in
+            switch result {
+            case .success(let applied): completion(.success(WriteOutcome(result: applied.result, index: applied.index)))
+            case .failure(let error): completion(.failure(self.serviceError(Self.hostError(error), shard: shard)))
+            }
         }
     }
 
@@ -59,6 +68,40 @@ public final class ReplicatedMetadataService: MetadataService {
         } catch {
             throw serviceError(error, shard: shard)
         }
+    }
+
+    public func read(shard: ShardID, consistency: ReadConsistency, query: MetadataQuery,
+                     completion: @escaping @Sendable (Result<ReadOutcome, ServiceError>) -> Void) {
+        do throws(ServiceError) {
+            try checkShard(shard)
+        } catch {
+            return completion(.failure(error))
+        }
+        host.reading(group: UInt64(shard), linearizable: consistency == .linearizable) { replica in
+            query.evaluate(on: replica.state)
+        }.whenComplete { result in
+            switch result {
+            case .success(let outcome): completion(.success(ReadOutcome(result: outcome.value, appliedIndex: outcome.appliedIndex)))
+            case .failure(let error): completion(.failure(self.serviceError(Self.hostError(error), shard: shard)))
+            }
+        }
+    }
+
+    /// The journal entry for `operation`: the leader's time, the session and sequence, the shard.
+    private func entry(shard: ShardID, operation: MetadataOperation, session: SessionRef?) throws(ServiceError) -> [UInt8] {
+        try checkShard(shard)
+        let envelope = CommandEnvelope(
+            shardID: shard, migrationTimestamp: 0, sessionID: session?.id ?? 0, sequence: session?.sequence ?? 0,
+            time: Self.now(), operation: operation)
+        let data = envelope.encoded()
+        guard data.count <= maxEntryBytes else {
+            throw ServiceError(.tooLarge, "the encoded entry has \(data.count) bytes; the limit is \(maxEntryBytes)")
+        }
+        return data
+    }
+
+    private static func hostError(_ error: any Error) -> HostError {
+        (error as? HostError) ?? .unavailable("\(error)")
     }
 
     public func clusterStatus() async throws(ServiceError) -> Almanac_Api_V1_ClusterStatus {
