@@ -51,6 +51,8 @@ final class GroupReplica<Machine: ReplicatedStateMachine> {
     /// the group's next entries instead of costing an fdatasync of its own.
     var deferredHardState: HardState?
     var pendingCheckpoint: (snapshot: Snapshot, reference: SnapshotReference)?
+    /// A checkpoint is being encoded and written off the loop.
+    var checkpointEncoding = false
     /// The checkpoint in the batch being written; Raft compacts once it is durable.
     var checkpointInFlight: Snapshot?
     /// Snapshot files known to be in the snapshot store, by (index, term): sending reads them in chunks.

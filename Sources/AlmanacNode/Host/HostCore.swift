@@ -531,22 +531,56 @@ final class HostCore<Machine: ReplicatedStateMachine> {
 
     // MARK: Snapshots and compaction
 
+    /// Starts a checkpoint when enough entries were applied since the last one. The state machine
+    /// is a value: the loop keeps a copy (copy-on-write) and a background queue encodes it and
+    /// writes the file; the loop only records the result (see ``checkpointWritten``).
     private func maybeCheckpoint(_ group: GroupReplica<Machine>) {
-        guard group.pendingCheckpoint == nil, group.checkpointInFlight == nil,
+        guard !group.checkpointEncoding, group.pendingCheckpoint == nil, group.checkpointInFlight == nil,
               group.applied >= group.snapshotIndex + configuration.snapshotEveryEntries else { return }
         let metadata = SnapshotMetadata(index: group.applied, term: group.appliedTerm, confState: group.raft.status.confState)
-        let snapshot = Snapshot(metadata: metadata, data: group.machine.snapshotData())
-        do throws(StorageError) {
-            let reference = try snapshotStore.write(group: group.id, snapshot: snapshot)
+        let machine = group.machine
+        let store = snapshotStore
+        let id = group.id
+        let loop = self.loop
+        let box = NIOLoopBound(self, eventLoop: loop)
+        group.checkpointEncoding = true
+        DispatchQueue.global(qos: .userInitiated).async {
+            let snapshot = Snapshot(metadata: metadata, data: machine.snapshotData())
+            let outcome: Result<SnapshotReference, StorageError>
+            do throws(StorageError) {
+                outcome = .success(try store.write(group: id, snapshot: snapshot))
+            } catch {
+                outcome = .failure(error)
+            }
+            loop.execute { box.value.checkpointWritten(group: id, snapshot: snapshot, outcome: outcome) }
+        }
+    }
+
+    /// A background checkpoint is on disk (or failed): the next Ready round records it in the WAL,
+    /// and Raft compacts once that record is durable. A checkpoint overtaken by an installed
+    /// snapshot is dropped (the purge deletes its file).
+    private func checkpointWritten(group id: UInt64, snapshot: Snapshot, outcome: Result<SnapshotReference, StorageError>) {
+        guard let group = groups[id] else { return }
+        group.checkpointEncoding = false
+        guard stoppedReason == nil else { return }
+        let metadata = snapshot.metadata
+        switch outcome {
+        case .success(let reference):
+            guard metadata.index > group.snapshotIndex else {
+                logger.info("checkpoint overtaken by an installed snapshot; dropped", metadata: [
+                    "group": "\(id)", "index": "\(metadata.index)", "installed": "\(group.snapshotIndex)"])
+                return
+            }
             group.pendingCheckpoint = (snapshot, reference)
             group.snapshotFiles = [SnapshotKey(index: metadata.index, term: metadata.term): reference]
-            group.snapshotIndex = group.applied
+            group.snapshotIndex = metadata.index
             logger.info("snapshot taken", metadata: [
-                "group": "\(group.id)", "index": "\(metadata.index)", "bytes": "\(snapshot.data.count)"])
-        } catch {
+                "group": "\(id)", "index": "\(metadata.index)", "bytes": "\(snapshot.data.count)"])
+            scheduleReady()
+        case .failure(let error):
             logger.error("snapshot could not be written; compaction postponed",
-                         metadata: ["group": "\(group.id)", "error": "\(error)"])
-            group.snapshotIndex = group.applied
+                         metadata: ["group": "\(id)", "error": "\(error)"])
+            group.snapshotIndex = max(group.snapshotIndex, metadata.index)
         }
     }
 
