@@ -74,11 +74,11 @@ struct PredictEvalCSV: ParsableCommand {
     @Option(help: "Validation mode: drop this final fraction of every series first (e.g. 0.3), so tuning never sees the test part.") var dropTail: Double = 0
     @Option(help: "Also score this hot-set ranker: 'default' (HotSetRanker.hourlyDefault) or 'learned' (the online learned ranker, configured by the --learned-* options).") var hotRanker: String?
     @Option(help: "Learned ranker features, ','-separated: last, mean<N>, lag<N>, or forecaster names (their forecast); 'default' for the chosen set.") var learnedFeatures: String = "default"
-    @Option(help: "Learned ranker model: ridge or pairwise.") var learnedModel: String = "ridge"
+    @Option(help: "Learned ranker model: ridge, pairwise, or pairwise-topk (pairs straddling the actual top k only); 'default' for the chosen model (with --learned-features default).") var learnedModel: String = "default"
     @Option(help: "Learned ridge: weight kept by past origins per origin, in (0, 1].") var forgetting: Double = 1
     @Option(help: "Learned ridge: L2 penalty on the feature weights.") var ridge: Double = 10
-    @Option(help: "Learned pairwise: SGD learning rate.") var learningRate: Double = 0.01
-    @Option(help: "Learned pairwise: L2 penalty.") var l2: Double = 0
+    @Option(help: "Learned pairwise: SGD learning rate.") var learningRate: Double = 0.003
+    @Option(help: "Learned pairwise: L2 penalty.") var l2: Double = 0.01
     @Option(help: "Learned ranker: first origin (bucket index) it trains from, if before the scored window.") var trainFrom: Int = 168
 
     func run() throws {
@@ -153,15 +153,19 @@ extension PredictEvalCSV {
     /// The learned hot-set ranker described by the --learned-* options.
     func learnedRanker() throws -> LearnedHotSetRanker {
         guard trainFrom >= 1 else { throw ValidationError("train-from must be >= 1") }
+        let chosen: LearnedHotSetRanker
+        do { chosen = try LearnedHotSetRanker.hourlyDefault(horizon: hotHorizon) } catch { throw ValidationError("\(error)") }
         let model: LearnedHotSetRanker.Model
         switch learnedModel {
+        case "default": model = chosen.model
         case "ridge": model = .ridge(forgetting: forgetting, ridge: ridge)
         case "pairwise": model = .pairwise(learningRate: learningRate, l2: l2)
-        default: throw ValidationError("unknown learned-model '\(learnedModel)'; known: ridge, pairwise")
+        case "pairwise-topk": model = .pairwise(learningRate: learningRate, l2: l2, boundaryK: k)
+        default: throw ValidationError("unknown learned-model '\(learnedModel)'; known: default, ridge, pairwise, pairwise-topk")
         }
         let features: [HotSetFeature]
         if learnedFeatures == "default" {
-            features = try LearnedHotSetRanker.hourlyDefault(horizon: hotHorizon).features
+            features = chosen.features
         } else {
             features = try learnedFeatures.split(separator: ",").map(String.init).map { n in
                 guard let f = HotSetFeature.named(n) else {

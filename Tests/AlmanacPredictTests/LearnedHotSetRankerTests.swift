@@ -29,20 +29,36 @@ private func precision(_ hotSets: [(origin: Int, hot: [Int])], segments: [[Doubl
     @Test func ridgeLearnsWhichFeaturePredictsTheFutureTotal() throws {
         let segments = periodicSegments(count: 7, period: 12, length: 240, seed: 11)
         let ranker = try LearnedHotSetRanker(features: features, horizon: 3, model: .ridge(forgetting: 1, ridge: 1e-3))
-        let run = ForecastEvaluation.learnedHotSets(segments: segments, learned: ranker, k: 2, from: 1, through: 240)
+        // From origin 12 on, every feature is defined (no short-history fallback), so the relation is exact.
+        let run = ForecastEvaluation.learnedHotSets(segments: segments, learned: ranker, k: 2, from: 12, through: 240)
         // The untrained ranker (first feature = last bucket) is poor, so this is not a free pass.
         let naive = try LearnedHotSetRanker(features: [.lastBucket], horizon: 3, model: .ridge(forgetting: 1, ridge: 1e-3))
-        let naiveRun = ForecastEvaluation.learnedHotSets(segments: segments, learned: naive, k: 2, from: 1, through: 240)
+        let naiveRun = ForecastEvaluation.learnedHotSets(segments: segments, learned: naive, k: 2, from: 12, through: 240)
         #expect(precision(naiveRun.hotSets, segments: segments, k: 2, h: 3, from: 60) < 0.8)
         #expect(precision(run.hotSets, segments: segments, k: 2, h: 3, from: 60) == 1)
-        #expect(run.ranker.realisedOrigins == 237 - 3 + 1 - 1)
+        #expect(run.ranker.realisedOrigins == 237 - 3 - 12 + 1)
     }
 
     @Test func pairwiseLearnsTheSameRanking() throws {
         let segments = periodicSegments(count: 5, period: 12, length: 300, seed: 5)
         let ranker = try LearnedHotSetRanker(features: features, horizon: 3, model: .pairwise(learningRate: 0.05, l2: 0))
-        let run = ForecastEvaluation.learnedHotSets(segments: segments, learned: ranker, k: 2, from: 1, through: 300)
+        let run = ForecastEvaluation.learnedHotSets(segments: segments, learned: ranker, k: 2, from: 12, through: 300)
         #expect(precision(run.hotSets, segments: segments, k: 2, h: 3, from: 150) >= 0.95)
+    }
+
+    @Test func boundaryPairsAreOnlyThoseStraddlingTheTopK() throws {
+        var all = try PairwiseLogisticRanker(dimension: 1, learningRate: 0.1)
+        var boundary = all
+        let xs: [[Double]] = [[1], [5], [2], [4], [3]], ys: [Double] = [1, 5, 2, 4, 3]
+        try all.learn(features: xs, targets: ys)
+        try boundary.learn(features: xs, targets: ys, boundaryK: 2)
+        #expect(all.pairs == 10)
+        #expect(boundary.pairs == 6)
+        #expect(boundary.weights[0] > 0 && all.weights[0] > 0)
+        let segments = periodicSegments(count: 6, period: 12, length: 600, seed: 8)
+        let ranker = try LearnedHotSetRanker(features: features, horizon: 3, model: .pairwise(learningRate: 0.05, l2: 0, boundaryK: 2))
+        let run = ForecastEvaluation.learnedHotSets(segments: segments, learned: ranker, k: 2, from: 12, through: 600)
+        #expect(precision(run.hotSets, segments: segments, k: 2, h: 3, from: 300) >= 0.95)
     }
 
     @Test func labelsAreLearnedOnlyOnceAllTheirBucketsAreObserved() throws {
@@ -97,6 +113,7 @@ private func precision(_ hotSets: [(origin: Int, hot: [Int])], segments: [[Doubl
         #expect(throws: LearnedHotSetRanker.Failure.badHorizon(0)) { try LearnedHotSetRanker(features: [.lastBucket], horizon: 0, model: .ridge(forgetting: 1, ridge: 1)) }
         #expect(throws: LearnedHotSetRanker.Failure.self) { try LearnedHotSetRanker(features: [.lastBucket], horizon: 6, model: .ridge(forgetting: 1.5, ridge: 1)) }
         #expect(throws: LearnedHotSetRanker.Failure.self) { try LearnedHotSetRanker(features: [.lastBucket], horizon: 6, model: .pairwise(learningRate: 0, l2: 0)) }
+        #expect(throws: LearnedHotSetRanker.Failure.badModel("boundary k must be >= 1, got 0")) { try LearnedHotSetRanker(features: [.lastBucket], horizon: 6, model: .pairwise(learningRate: 0.1, l2: 0, boundaryK: 0)) }
         #expect(throws: OnlineRidgeRegression.Failure.dimensionMismatch(expected: 2, got: 3)) {
             var r = try OnlineRidgeRegression(dimension: 2)
             try r.learn([1, 2, 3], target: 1)

@@ -18,12 +18,13 @@ public struct LearnedHotSetRanker: Sendable {
         /// exponential forgetting per origin. Ranks by the predicted load.
         case ridge(forgetting: Double, ridge: Double)
         /// Linear pairwise logistic ranking (RankNet), one SGD pass over the segment pairs of each realised origin.
-        case pairwise(learningRate: Double, l2: Double)
+        /// With `boundaryK`, only pairs straddling the actual top k are learned (the swaps that change precision@k).
+        case pairwise(learningRate: Double, l2: Double, boundaryK: Int? = nil)
 
         public var description: String {
             switch self {
             case let .ridge(f, r): return "ridge(forgetting \(f), ridge \(r))"
-            case let .pairwise(lr, l2): return "pairwise(lr \(lr), l2 \(l2))"
+            case let .pairwise(lr, l2, b): return "pairwise(lr \(lr), l2 \(l2)" + (b.map { ", top-\($0) boundary" } ?? "") + ")"
             }
         }
     }
@@ -68,28 +69,23 @@ public struct LearnedHotSetRanker: Sendable {
         self.features = features
         self.horizon = horizon
         self.model = model
-        do {
-            switch model {
-            case let .ridge(forgetting, ridge):
-                regression = try OnlineRidgeRegression(dimension: features.count, forgetting: forgetting, ridge: ridge)
-            case let .pairwise(lr, l2):
-                pairwise = try PairwiseLogisticRanker(dimension: features.count, learningRate: lr, l2: l2)
-            }
-        } catch let e as OnlineRidgeRegression.Failure {
-            throw .badModel(e.description)
-        } catch let e as PairwiseLogisticRanker.Failure {
-            throw .badModel(e.description)
-        } catch {
-            throw .badModel("\(error)")
+        switch model {
+        case let .ridge(forgetting, ridge):
+            do { regression = try OnlineRidgeRegression(dimension: features.count, forgetting: forgetting, ridge: ridge) } catch { throw .badModel(error.description) }
+        case let .pairwise(lr, l2, boundary):
+            if let boundary, boundary < 1 { throw .badModel("boundary k must be >= 1, got \(boundary)") }
+            do { pairwise = try PairwiseLogisticRanker(dimension: features.count, learningRate: lr, l2: l2) } catch { throw .badModel(error.description) }
         }
     }
 
-    /// The hourly configuration chosen on NAB validation windows (see docs/prediction.md): ridge (no forgetting,
-    /// ridge 10) on the last hour, the last-24-hour mean, the weekly seasonal mean forecast and EWMA.
+    /// The configuration chosen on NAB validation windows (see docs/prediction.md): pairwise logistic ranking
+    /// (learning rate 0.003, l2 0.01) on the last bucket, the last-24-bucket mean, and the forecasts of the weekly
+    /// seasonal mean (168×4), EWMA and the default combination.
     public static func hourlyDefault(horizon: Int) throws(Failure) -> LearnedHotSetRanker {
         try LearnedHotSetRanker(
-            features: [.lastBucket, .recentMean(24), .forecast(SeasonalMeanForecaster(period: 168, seasons: 4), name: "seasonal-mean"), .forecast(EWMAForecaster(), name: "ewma")],
-            horizon: horizon, model: .ridge(forgetting: 1, ridge: 10))
+            features: [.lastBucket, .recentMean(24), .forecast(SeasonalMeanForecaster(period: 168, seasons: 4), name: "seasonal-mean"),
+                       .forecast(EWMAForecaster(), name: "ewma"), .forecast(CombinationForecaster.hourlyDefault(), name: "combination")],
+            horizon: horizon, model: .pairwise(learningRate: 0.003, l2: 0.01))
     }
 
     /// Advances to a new origin and returns the `k` segments predicted hottest over its next `horizon` buckets.
@@ -163,7 +159,7 @@ public struct LearnedHotSetRanker: Sendable {
             regression = r
         }
         if var p = pairwise {
-            try? p.learn(features: xs, targets: ys)
+            if case let .pairwise(_, _, b) = model { try? p.learn(features: xs, targets: ys, boundaryK: b) }
             pairwise = p
         }
         realisedOrigins += 1

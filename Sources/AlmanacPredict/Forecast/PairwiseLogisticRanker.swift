@@ -37,11 +37,19 @@ public struct PairwiseLogisticRanker: Sendable, Hashable {
     }
 
     /// One SGD pass over every ordered pair of items with different targets (one ranking query, e.g. one origin).
-    public mutating func learn(features: [[Double]], targets: [Double]) throws(Failure) {
+    /// With `boundaryK`, only the pairs that straddle the actual top k (i in it, j outside; ties by index) are
+    /// learned: the only swaps that change precision@k.
+    public mutating func learn(features: [[Double]], targets: [Double], boundaryK: Int? = nil) throws(Failure) {
         guard features.count == targets.count else { throw .dimensionMismatch(expected: features.count, got: targets.count) }
         for x in features where x.count != dimension { throw .dimensionMismatch(expected: dimension, got: x.count) }
-        for i in features.indices where targets[i].isFinite {
-            for j in features.indices where targets[j].isFinite && targets[i] > targets[j] {
+        var inTop = Array(repeating: true, count: features.count)
+        if let k = boundaryK {
+            let order = features.indices.sorted { targets[$0] != targets[$1] ? targets[$0] > targets[$1] : $0 < $1 }
+            inTop = Array(repeating: false, count: features.count)
+            for i in order.prefix(Swift.max(0, k)) { inTop[i] = true }
+        }
+        for i in features.indices where targets[i].isFinite && inTop[i] {
+            for j in features.indices where targets[j].isFinite && targets[i] > targets[j] && (boundaryK == nil || !inTop[j]) {
                 var z = 0.0
                 for d in 0..<dimension { z += weights[d] * (features[i][d] - features[j][d]) }
                 // d/dw of log(1 + exp(-z)) = -σ(-z) · (x_i − x_j).
