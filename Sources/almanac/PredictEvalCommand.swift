@@ -84,6 +84,10 @@ struct PredictEvalCSV: ParsableCommand {
     func run() throws {
         guard (0..<0.9).contains(dropTail) else { throw ValidationError("drop-tail must be in [0, 0.9)") }
         guard bucket > 0, k > 0, hotHorizon > 0, step > 0 else { throw ValidationError("bucket, k, hot-horizon and step must be > 0") }
+        if let hotRanker {
+            guard ["default", "learned"].contains(hotRanker) else { throw ValidationError("unknown hot-ranker '\(hotRanker)'; known: default, learned") }
+            if hotRanker == "learned" { _ = try learnedRanker() }  // reject a bad configuration before the slow part
+        }
         var series: [[Double]] = []
         var starts: [Int64] = []
         for path in files {
