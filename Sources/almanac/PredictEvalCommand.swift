@@ -72,10 +72,22 @@ struct PredictEvalCSV: ParsableCommand {
     @Option(help: "Also score blended hot-set rankers: ';'-separated groups of ','-separated forecaster names (geometric mean of their totals), or 'default' for the chosen hot-set ranker.") var hotBlend: String?
     @Option(help: "Write per-origin hot-set totals (forecaster,origin,segment,predicted,actual) to this CSV file.") var dumpHot: String?
     @Option(help: "Validation mode: drop this final fraction of every series first (e.g. 0.3), so tuning never sees the test part.") var dropTail: Double = 0
+    @Option(help: "Also score this hot-set ranker: 'default' (HotSetRanker.hourlyDefault) or 'learned' (the online learned ranker, configured by the --learned-* options).") var hotRanker: String?
+    @Option(help: "Learned ranker features, ','-separated: last, mean<N>, lag<N>, or forecaster names (their forecast); 'default' for the chosen set.") var learnedFeatures: String = "default"
+    @Option(help: "Learned ranker model: ridge, pairwise, or pairwise-topk (pairs straddling the actual top k only); 'default' for the chosen model (with --learned-features default).") var learnedModel: String = "default"
+    @Option(help: "Learned ridge: weight kept by past origins per origin, in (0, 1].") var forgetting: Double = 1
+    @Option(help: "Learned ridge: L2 penalty on the feature weights.") var ridge: Double = 10
+    @Option(help: "Learned pairwise: SGD learning rate.") var learningRate: Double = 0.003
+    @Option(help: "Learned pairwise: L2 penalty.") var l2: Double = 0.01
+    @Option(help: "Learned ranker: first origin (bucket index) it trains from, if before the scored window.") var trainFrom: Int = 168
 
     func run() throws {
         guard (0..<0.9).contains(dropTail) else { throw ValidationError("drop-tail must be in [0, 0.9)") }
         guard bucket > 0, k > 0, hotHorizon > 0, step > 0 else { throw ValidationError("bucket, k, hot-horizon and step must be > 0") }
+        if let hotRanker {
+            guard ["default", "learned"].contains(hotRanker) else { throw ValidationError("unknown hot-ranker '\(hotRanker)'; known: default, learned") }
+            if hotRanker == "learned" { _ = try learnedRanker() }  // reject a bad configuration before the slow part
+        }
         var series: [[Double]] = []
         var starts: [Int64] = []
         for path in files {
@@ -116,6 +128,20 @@ struct PredictEvalCSV: ParsableCommand {
                 print("\(f.name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(format: "%3d", s.horizon)) \(fmt(s.sMAPE)) \(fmt(s.MASE)) \(fmt(s.logMSE, 4)) \(s.count)  | \(hot) \(fmt(dt, 1))")
             }
         }
+        if let hotRanker, aligned.count > k {
+            switch hotRanker {
+            case "default":
+                let r = ForecastEvaluation.hotSetPrecision(segments: aligned, ranker: HotSetRanker.hourlyDefault(), k: k, horizon: hotHorizon, step: step)
+                print("hot-set ranker \(HotSetRanker.hourlyDefault().name): P@\(k) h=\(hotHorizon) (sum 1..h) \(fmt(r.precision)) (\(r.origins) origins)")
+            case "learned":
+                let ranker = try learnedRanker()
+                let t0 = Date()
+                let r = ForecastEvaluation.hotSetPrecision(segments: aligned, learned: ranker, k: k, trainFrom: trainFrom, step: step)
+                print("hot-set ranker \(ranker.name): P@\(k) h=\(hotHorizon) (sum 1..h) \(fmt(r.precision)) (\(r.origins) origins, trained on \(r.ranker.realisedOrigins) realised origins) \(fmt(Date().timeIntervalSince(t0), 1))s")
+            default:
+                throw ValidationError("unknown hot-ranker '\(hotRanker)'; known: default, learned")
+            }
+        }
         if let hotBlend, aligned.count > k {
             for group in hotBlend.split(separator: ";").map(String.init) {
                 let ranker = group == "default" ? HotSetRanker.hourlyDefault() : HotSetRanker(forecasters: try forecasters(group))
@@ -124,6 +150,35 @@ struct PredictEvalCSV: ParsableCommand {
                 print("hot-set ranker \(ranker.name): P@\(k) h=\(hotHorizon) (sum 1..h) \(fmt(r.precision)) (\(r.origins) origins) \(fmt(Date().timeIntervalSince(t0), 1))s")
             }
         }
+    }
+}
+
+extension PredictEvalCSV {
+    /// The learned hot-set ranker described by the --learned-* options.
+    func learnedRanker() throws -> LearnedHotSetRanker {
+        guard trainFrom >= 1 else { throw ValidationError("train-from must be >= 1") }
+        let chosen: LearnedHotSetRanker
+        do { chosen = try LearnedHotSetRanker.hourlyDefault(horizon: hotHorizon) } catch { throw ValidationError("\(error)") }
+        let model: LearnedHotSetRanker.Model
+        switch learnedModel {
+        case "default": model = chosen.model
+        case "ridge": model = .ridge(forgetting: forgetting, ridge: ridge)
+        case "pairwise": model = .pairwise(learningRate: learningRate, l2: l2)
+        case "pairwise-topk": model = .pairwise(learningRate: learningRate, l2: l2, boundaryK: k)
+        default: throw ValidationError("unknown learned-model '\(learnedModel)'; known: default, ridge, pairwise, pairwise-topk")
+        }
+        let features: [HotSetFeature]
+        if learnedFeatures == "default" {
+            features = chosen.features
+        } else {
+            features = try learnedFeatures.split(separator: ",").map(String.init).map { n in
+                guard let f = HotSetFeature.named(n) else {
+                    throw ValidationError("unknown learned feature '\(n)'; known: last, mean<N>, lag<N>, \(ForecasterCatalog.names.joined(separator: ", "))")
+                }
+                return f
+            }
+        }
+        do { return try LearnedHotSetRanker(features: features, horizon: hotHorizon, model: model) } catch { throw ValidationError("\(error)") }
     }
 }
 
