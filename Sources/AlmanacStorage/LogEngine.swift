@@ -401,7 +401,8 @@ public final class LogEngine {
                 log.truncate(from: first.index)
                 log.truncations.append(TruncationMarker(index: first.index, location: location))
             }
-            log.entries.reserveCapacity(log.entries.count + write.entries.count)
+            // No reserveCapacity here: reserving an exact size on every batch defeats the array's
+            // geometric growth and copies the whole entry index each time (measured: 10% of a leader).
             for entry in write.entries {
                 let location = try appendRecord(.entry, entryType: entry.type.rawValue, group: id, index: entry.index,
                                                 term: entry.term, payload: entry.data)
