@@ -6,21 +6,28 @@ struct BenchLatencies: Sendable {
     /// Highest latency the histogram tracks exactly (larger values are clamped): 120 s.
     static let highestMicroseconds: UInt64 = 120_000_000
 
-    var all = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: highestMicroseconds, numberOfSignificantValueDigits: .three)
     var byOperation: [BenchOperation: Histogram<UInt64>] = [:]
     var errors: [String: Int] = [:]
 
+    private static func emptyHistogram() -> Histogram<UInt64> {
+        Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: highestMicroseconds, numberOfSignificantValueDigits: .three)
+    }
+
+    /// All operations together (the per-operation histograms added up; each latency is recorded once).
+    var all: Histogram<UInt64> {
+        var total = Self.emptyHistogram()
+        for histogram in byOperation.values { total.add(histogram) }
+        return total
+    }
+
     mutating func record(_ operation: BenchOperation, microseconds: UInt64) {
         let value = min(max(microseconds, 1), Self.highestMicroseconds)
-        _ = all.record(value)
-        _ = byOperation[operation, default: Histogram<UInt64>(
-            lowestDiscernibleValue: 1, highestTrackableValue: Self.highestMicroseconds, numberOfSignificantValueDigits: .three)].record(value)
+        _ = byOperation[operation, default: Self.emptyHistogram()].record(value)
     }
 
     mutating func recordError(_ kind: String) { errors[kind, default: 0] += 1 }
 
     mutating func merge(_ other: BenchLatencies) {
-        all.add(other.all)
         for (operation, histogram) in other.byOperation {
             if byOperation[operation] == nil {
                 byOperation[operation] = histogram
