@@ -136,9 +136,8 @@ public actor AlmanacClient {
             let outcome: AttemptResult
             switch await connection(to: target) {
             case .success(let connection):
-                let maxFrameSize = configuration.maxFrameSize
                 outcome = await withUnsafeContinuation { continuation in
-                    connection.send(request, timeout: attempt, maxFrameSize: maxFrameSize, continuation: continuation)
+                    connection.send(request, timeout: attempt, continuation: continuation)
                 }
             case .failure(let failure):
                 outcome = .failure(failure)

@@ -18,27 +18,46 @@ enum ConnectionFailure: Error, Sendable {
 /// The outcome of one attempt: the server's response or why there is none.
 typealias AttemptResult = Result<Almanac_Api_V1_Response, ConnectionFailure>
 
-/// Client side of one connection: writes requests, matches responses to them by request id, times
-/// them out, and fails everything outstanding when the connection goes away.
+/// Client side of one connection: frames and writes requests, parses the server's frames, matches
+/// responses to requests by request id, times them out, and fails everything outstanding when the
+/// connection goes away.
 ///
-/// Everything runs on the connection's event loop. Per request there is no promise and no timer:
-/// writes issued in the same event-loop tick share one flush (one syscall), and one timer per
-/// connection, armed for the earliest deadline, times requests out.
+/// Everything runs on the connection's event loop, in this one handler (no codec handlers, no
+/// type-erased hand-offs between them). Per request there is one buffer (header and body encoded
+/// in place), no promise and no timer: writes issued in the same event-loop tick share one flush
+/// (one syscall), and one timer per connection, armed for the earliest deadline, times requests
+/// out. Frames are validated by the shared ``FrameDecoder`` and ``APIServerFrame``; a violation is
+/// answered like ``WireCodecHandler`` does: a protocol-error frame, a half-close, a full close
+/// when the server closes or after `drainTimeout`.
 final class ClientConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = APIServerFrame
-    typealias OutboundOut = RequestFrame
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private struct Waiter {
         var continuation: UnsafeContinuation<AttemptResult, Never>
         var timeout: TimeAmount
     }
 
+    private let maxFrameSize: Int
+    private let drainTimeout: TimeAmount
+    private var decoder: FrameDecoder
+    /// Received bytes of an incomplete frame.
+    private var inbound: ByteBuffer?
     private var pending = PendingRequests<Waiter>(capacity: 64)
     private var nextRequestID: UInt64 = 1
     private var context: ChannelHandlerContext?
     private var closed = false
+    private var violated = false
     private var flushScheduled = false
     private var timer: Scheduled<Void>?
+    private var drainDeadline: Scheduled<Void>?
+
+    /// `maxFrameSize` bounds the frames both ways (the length prefix: type byte plus body).
+    init(maxFrameSize: Int, drainTimeout: TimeAmount = .seconds(2)) {
+        self.maxFrameSize = maxFrameSize
+        self.drainTimeout = drainTimeout
+        self.decoder = FrameDecoder(maxFrameSize: max(1, maxFrameSize))
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -46,15 +65,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         failAll(.connection("connection closed"))
+        drainDeadline?.cancel()
         self.context = nil
     }
 
     /// Writes `request` (assigning its request id) and resumes `continuation` exactly once: with the
     /// response, on timeout after `timeout`, or when the connection fails. Must run on the event loop.
-    func send(
-        _ request: Almanac_Api_V1_Request, timeout: TimeAmount, maxFrameSize: Int,
-        continuation: UnsafeContinuation<AttemptResult, Never>
-    ) {
+    func send(_ request: Almanac_Api_V1_Request, timeout: TimeAmount, continuation: UnsafeContinuation<AttemptResult, Never>) {
         guard !closed, let context else {
             continuation.resume(returning: .failure(.connection("connection is closed")))
             return
@@ -63,9 +80,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         let id = nextRequestID
         nextRequestID &+= 1
         request.requestID = id
-        let frame: RequestFrame
+        let frame: ByteBuffer
         do {
-            frame = try RequestFrame(request, maxFrameSize: maxFrameSize)
+            frame = try ClientFrameEncoder.encode(request, type: .apiRequest, maxFrameSize: maxFrameSize)
         } catch {
             switch error {
             case .tooLarge(let message): continuation.resume(returning: .failure(.unsendable(.tooLarge, message)))
@@ -113,25 +130,63 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .response(let response):
-            // Absent if it timed out earlier.
-            pending.remove(response.requestID)?.continuation.resume(returning: .success(response))
-        case .protocolError(let error):
-            failAll(.protocolViolation("server reported a protocol error: \(error.message)"))
+        guard !violated else { return }  // draining after a violation
+        var buffer = unwrapInboundIn(data)
+        if var earlier = inbound {
+            inbound = nil
+            earlier.writeBuffer(&buffer)
+            buffer = earlier
+        }
+        do {
+            while !closed, let frame = try decoder.decode(buffer: &buffer) {
+                switch try APIServerFrame(frame: frame) {
+                case .response(let response):
+                    // Absent if it timed out earlier.
+                    pending.remove(response.requestID)?.continuation.resume(returning: .success(response))
+                case .protocolError(let error):
+                    failAll(.protocolViolation("server reported a protocol error: \(error.message)"))
+                    context.close(promise: nil)
+                    return
+                }
+            }
+        } catch let error as WireProtocolError {
+            reportViolation(error, context: context)
+            return
+        } catch {
+            reportViolation(WireProtocolError(.malformedBody, "\(error)"), context: context)
+            return
+        }
+        if buffer.readableBytes > 0 {
+            // Keep only the incomplete frame (not the bytes already parsed in front of it).
+            buffer.discardReadBytes()
+            inbound = buffer
+        }
+    }
+
+    /// The server sent an invalid frame: fail everything, tell the server why, half-close so it
+    /// reads that before EOF, and close fully when it closes or after `drainTimeout`.
+    private func reportViolation(_ error: WireProtocolError, context: ChannelHandlerContext) {
+        violated = true
+        inbound = nil
+        failAll(.protocolViolation("server sent an invalid frame: \(error)"))
+        guard let frame = try? ClientFrameEncoder.encode(Almanac_Api_V1_Error(error), type: .protocolError, maxFrameSize: Int(UInt32.max)) else {
+            context.close(promise: nil)
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in
+            let halfClosed = context.eventLoop.makePromise(of: Void.self)
+            context.close(mode: .output, promise: halfClosed)
+            halfClosed.futureResult.assumeIsolated().whenFailure { _ in context.close(promise: nil) }
+        }
+        drainDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: drainTimeout) {
             context.close(promise: nil)
         }
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let violation = event as? WireProtocolViolation {
-            failAll(.protocolViolation("server sent an invalid frame: \(violation.error)"))
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
     func channelInactive(context: ChannelHandlerContext) {
         failAll(.connection("connection closed by the server"))
+        drainDeadline?.cancel()
+        drainDeadline = nil
         context.fireChannelInactive()
     }
 
@@ -168,10 +223,8 @@ final class ClientConnection: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        let sync = channel.pipeline.syncOperations
-                        try sync.addWireCodec(inbound: APIServerFrame.self, outbound: RequestFrame.self, maxFrameSize: maxFrameSize)
-                        let handler = ClientConnectionHandler()
-                        try sync.addHandler(handler)
+                        let handler = ClientConnectionHandler(maxFrameSize: maxFrameSize)
+                        try channel.pipeline.syncOperations.addHandler(handler)
                         return (channel, NIOLoopBound(handler, eventLoop: channel.eventLoop))
                     }
                 }
@@ -182,18 +235,15 @@ final class ClientConnection: Sendable {
     }
 
     /// Sends `request` (its request id is assigned here) and resumes `continuation` once with the
-    /// outcome; see ``ClientConnectionHandler/send(_:timeout:maxFrameSize:continuation:)``. On the
-    /// connection's event loop the request is written at once; from elsewhere it is handed to the loop.
-    func send(
-        _ request: Almanac_Api_V1_Request, timeout: TimeAmount, maxFrameSize: Int,
-        continuation: UnsafeContinuation<AttemptResult, Never>
-    ) {
+    /// outcome; see ``ClientConnectionHandler/send(_:timeout:continuation:)``. On the connection's
+    /// event loop the request is written at once; from elsewhere it is handed to the loop.
+    func send(_ request: Almanac_Api_V1_Request, timeout: TimeAmount, continuation: UnsafeContinuation<AttemptResult, Never>) {
         if handler.eventLoop.inEventLoop {
-            handler.value.send(request, timeout: timeout, maxFrameSize: maxFrameSize, continuation: continuation)
+            handler.value.send(request, timeout: timeout, continuation: continuation)
         } else {
             let handler = self.handler
             handler.eventLoop.execute {
-                handler.value.send(request, timeout: timeout, maxFrameSize: maxFrameSize, continuation: continuation)
+                handler.value.send(request, timeout: timeout, continuation: continuation)
             }
         }
     }

@@ -227,6 +227,13 @@ struct BenchRunner {
         let progress: Task<Void, Never>? = showProgress ? Task {
             await Self.showProgress(counters: counters, start: start, windowStart: windowStart, windowEnd: windowEnd)
         } : nil
+        // This process's CPU inside the window only (setup, warm-up and a slow tail excluded).
+        let loaderWindowCPU = Task<Double, Never> {
+            try? await Task.sleep(until: windowStart, clock: clock)
+            let before = Self.processCPUSeconds()
+            try? await Task.sleep(until: windowEnd, clock: clock)
+            return Self.processCPUSeconds() - before
+        }
         let serverCPU: Task<Double?, Never>? = c.cpuPids.isEmpty ? nil : Task {
             try? await Task.sleep(until: windowStart, clock: clock)
             guard let before = ProcessCPU.seconds(of: c.cpuPids) else { return nil }
@@ -255,6 +262,9 @@ struct BenchRunner {
         if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         var report = BenchReport(configuration: c, latencies: merged, windowSeconds: c.duration, loaderCPUCores: cpu / max(seconds, 1e-9))
+        let loaderSeconds = await loaderWindowCPU.value
+        report.loader_cpu_window_s = loaderSeconds
+        report.loader_cpu_s_per_1000_ops = report.ops > 0 ? loaderSeconds / Double(report.ops) * 1000 : nil
         if let serverSeconds = await serverCPU?.value {
             report.server_cpu_s = serverSeconds
             report.server_cpu_s_per_1000_ops = report.ops > 0 ? serverSeconds / Double(report.ops) * 1000 : nil
