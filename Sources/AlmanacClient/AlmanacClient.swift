@@ -276,7 +276,7 @@ public actor AlmanacClient {
 
     /// The session of `shard`, opened on first use.
     private func session(for shard: UInt16) async throws(AlmanacClientError) -> UInt64 {
-        if let state = sessions[shard] { return state.id }
+        if let id = sessions[shard]?.id { return id }  // (not a copy of the whole state)
         let task: Task<UInt64, any Error>
         if let inProgress = openingSessions[shard] {
             task = inProgress
