@@ -11,9 +11,14 @@ import NIOPosix
 ///   session and sequence, so the server applies it once and answers with the first result.
 /// - Follows NOT_LEADER hints to the shard's leader and remembers it; falls back to trying the other
 ///   endpoints with backoff until the operation's deadline.
+/// - All its connections use one event loop of `group`. A caller running on that loop (a task with
+///   that loop as its task executor preference) is served without any thread hop: the request is
+///   written on the spot, writes of the same loop tick share one flush, and the answer resumes the
+///   caller on the same thread. That is the cheapest way to issue many operations per second (see
+///   `almanac bench`); other callers cost one hop to the loop and one back per attempt.
 public actor AlmanacClient {
     public let configuration: AlmanacClientConfiguration
-    private let group: any EventLoopGroup
+    private let eventLoop: any EventLoop
     private var connections: [String: ClientConnection] = [:]
     private var connecting: [String: Task<ClientConnection, any Error>] = [:]
     /// Endpoints learned from redirects, after the configured ones.
@@ -30,8 +35,9 @@ public actor AlmanacClient {
     struct SessionState {
         var id: UInt64
         var nextSequence: UInt64 = 1
-        /// Sequence numbers sent and not yet answered.
-        var outstanding: Set<UInt64> = []
+        /// Sequence numbers sent and not yet answered, ascending (at most
+        /// `maxInFlightWritesPerSession` of them, so a linear search is cheap).
+        var outstanding: [UInt64] = []
         var waiters: [CheckedContinuation<Void, Never>] = []
         var leaseMilliseconds: UInt32
         var lastUsed: ContinuousClock.Instant
@@ -39,7 +45,7 @@ public actor AlmanacClient {
 
     public init(configuration: AlmanacClientConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.configuration = configuration
-        self.group = group
+        self.eventLoop = group.next()
         self.endpoints = configuration.endpoints
     }
 
@@ -127,12 +133,14 @@ public actor AlmanacClient {
         while clock.now < deadline {
             var pause = true
             let attempt = min(configuration.attemptTimeout, .nanoseconds(max(1, Self.nanoseconds(deadline - clock.now))))
-            let outcome: Result<Almanac_Api_V1_Response, ConnectionFailure>
-            do throws(ConnectionFailure) {
-                let connection = try await connection(to: target)
-                outcome = .success(try await connection.send(request, timeout: attempt))
-            } catch {
-                outcome = .failure(error)
+            let outcome: AttemptResult
+            switch await connection(to: target) {
+            case .success(let connection):
+                outcome = await withUnsafeContinuation { continuation in
+                    connection.send(request, timeout: attempt, continuation: continuation)
+                }
+            case .failure(let failure):
+                outcome = .failure(failure)
             }
             switch outcome {
             case .success(let response):
@@ -177,6 +185,8 @@ public actor AlmanacClient {
             case .failure(.protocolViolation(let message)):
                 drop(target)
                 throw AlmanacClientError(.protocolViolation, message)
+            case .failure(.unsendable(let code, let message)):
+                throw AlmanacClientError(.invalidArgument, code: code, message)
             }
             if pause {
                 let remaining = Self.nanoseconds(deadline - clock.now)
@@ -232,18 +242,19 @@ public actor AlmanacClient {
         }
     }
 
-    private func connection(to endpoint: String) async throws(ConnectionFailure) -> ClientConnection {
-        if let existing = connections[endpoint], existing.isActive { return existing }
+    /// The open connection to `endpoint`, connecting (once, however many callers wait) if needed.
+    private func connection(to endpoint: String) async -> Result<ClientConnection, ConnectionFailure> {
+        if let existing = connections[endpoint], existing.isActive { return .success(existing) }
         connections[endpoint] = nil
         let task: Task<ClientConnection, any Error>
         if let inProgress = connecting[endpoint] {
             task = inProgress
         } else {
-            let group = self.group
+            let eventLoop = self.eventLoop
             let timeout = configuration.connectTimeout
             let maxFrameSize = configuration.maxFrameSize
             task = Task {
-                try await ClientConnection.connect(to: endpoint, group: group, timeout: timeout, maxFrameSize: maxFrameSize)
+                try await ClientConnection.connect(to: endpoint, eventLoop: eventLoop, timeout: timeout, maxFrameSize: maxFrameSize)
             }
             connecting[endpoint] = task
         }
@@ -251,13 +262,13 @@ public actor AlmanacClient {
             let connection = try await task.value
             connecting[endpoint] = nil
             connections[endpoint] = connection
-            return connection
+            return .success(connection)
         } catch let failure as ConnectionFailure {
             connecting[endpoint] = nil
-            throw failure
+            return .failure(failure)
         } catch {
             connecting[endpoint] = nil
-            throw .connection("\(error)")
+            return .failure(.connection("\(error)"))
         }
     }
 
@@ -265,7 +276,7 @@ public actor AlmanacClient {
 
     /// The session of `shard`, opened on first use.
     private func session(for shard: UInt16) async throws(AlmanacClientError) -> UInt64 {
-        if let state = sessions[shard] { return state.id }
+        if let id = sessions[shard]?.id { return id }  // (not a copy of the whole state)
         let task: Task<UInt64, any Error>
         if let inProgress = openingSessions[shard] {
             task = inProgress
@@ -309,28 +320,30 @@ public actor AlmanacClient {
     /// would push it out). Returns nil if the session was replaced meanwhile.
     private func reserveSequence(shard: UInt16, session: UInt64) async -> UInt64? {
         while true {
-            guard var state = sessions[shard], state.id == session else { return nil }
-            let oldest = state.outstanding.min() ?? state.nextSequence
-            if state.nextSequence - oldest < UInt64(configuration.maxInFlightWritesPerSession) {
-                let sequence = state.nextSequence
-                state.nextSequence += 1
-                state.outstanding.insert(sequence)
-                state.lastUsed = .now
-                sessions[shard] = state
+            // Mutated in place (through the index), so the state's arrays are never copied.
+            guard let index = sessions.index(forKey: shard), sessions.values[index].id == session else { return nil }
+            let oldest = sessions.values[index].outstanding.first ?? sessions.values[index].nextSequence
+            if sessions.values[index].nextSequence - oldest < UInt64(configuration.maxInFlightWritesPerSession) {
+                let sequence = sessions.values[index].nextSequence
+                sessions.values[index].nextSequence += 1
+                sessions.values[index].outstanding.append(sequence)
+                sessions.values[index].lastUsed = .now
                 return sequence
             }
             await withCheckedContinuation { continuation in
-                sessions[shard]?.waiters.append(continuation)
+                sessions.values[index].waiters.append(continuation)
             }
         }
     }
 
     private func releaseSequence(_ sequence: UInt64, shard: UInt16, session: UInt64) {
-        guard var state = sessions[shard], state.id == session else { return }
-        state.outstanding.remove(sequence)
-        let waiters = state.waiters
-        state.waiters = []
-        sessions[shard] = state
+        guard let index = sessions.index(forKey: shard), sessions.values[index].id == session else { return }
+        if let position = sessions.values[index].outstanding.firstIndex(of: sequence) {
+            sessions.values[index].outstanding.remove(at: position)
+        }
+        guard !sessions.values[index].waiters.isEmpty else { return }
+        let waiters = sessions.values[index].waiters
+        sessions.values[index].waiters = []
         waiters.forEach { $0.resume() }
     }
 

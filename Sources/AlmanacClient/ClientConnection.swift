@@ -1,5 +1,4 @@
 import AlmanacWire
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -9,86 +8,185 @@ enum ConnectionFailure: Error, Sendable {
     case connection(String)
     /// No answer within the attempt's deadline.
     case timedOut(String)
-    /// A protocol-error frame came from the server (or we could not encode the request).
+    /// A protocol-error frame came from the server.
     case protocolViolation(String)
+    /// The request cannot be sent at all (larger than the frame limit, or not encodable); it was
+    /// not written, so no retry can help.
+    case unsendable(Almanac_Api_V1_ErrorCode, String)
 }
 
-/// A request waiting to be written, with the promise its response completes.
-struct PendingRequest {
-    var request: Almanac_Api_V1_Request
-    var promise: EventLoopPromise<Almanac_Api_V1_Response>
-    var timeout: TimeAmount
-}
+/// The outcome of one attempt: the server's response or why there is none.
+typealias AttemptResult = Result<Almanac_Api_V1_Response, ConnectionFailure>
 
-/// Client side of one connection: matches responses to requests by id, times requests out, and
-/// fails everything outstanding when the connection goes away.
-final class ClientConnectionHandler: ChannelDuplexHandler {
-    typealias InboundIn = APIServerFrame
-    typealias OutboundIn = PendingRequest
-    typealias OutboundOut = APIClientFrame
+/// Client side of one connection: frames and writes requests, parses the server's frames, matches
+/// responses to requests by request id, times them out, and fails everything outstanding when the
+/// connection goes away.
+///
+/// Everything runs on the connection's event loop, in this one handler (no codec handlers, no
+/// type-erased hand-offs between them). Per request there is one buffer (header and body encoded
+/// in place), no promise and no timer: writes issued in the same event-loop tick share one flush
+/// (one syscall), and one timer per connection, armed for the earliest deadline, times requests
+/// out. Frames are validated by the shared ``FrameDecoder`` and ``APIServerFrame``; a violation is
+/// answered like ``WireCodecHandler`` does: a protocol-error frame, a half-close, a full close
+/// when the server closes or after `drainTimeout`.
+final class ClientConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
-    private var pending: [UInt64: (promise: EventLoopPromise<Almanac_Api_V1_Response>, timer: Scheduled<Void>)] = [:]
-    private var closed = false
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let item = unwrapOutboundIn(data)
-        let id = item.request.requestID
-        guard !closed else {
-            item.promise.fail(ConnectionFailure.connection("connection is closed"))
-            promise?.fail(ConnectionFailure.connection("connection is closed"))
-            return
-        }
-        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
-        let timeout = item.timeout
-        let timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
-            bound.value.handler.fail(id, ConnectionFailure.timedOut("no response within \(timeout.nanoseconds / 1_000_000) ms"))
-        }
-        pending[id] = (item.promise, timer)
-        let written = context.eventLoop.makePromise(of: Void.self)
-        written.futureResult.assumeIsolated().whenFailure { error in
-            bound.value.handler.fail(id, ConnectionFailure.connection("write failed: \(error)"))
-        }
-        context.write(wrapOutboundOut(.request(item.request)), promise: written)
-        promise?.succeed()
+    private struct Waiter {
+        var continuation: UnsafeContinuation<AttemptResult, Never>
+        var timeout: TimeAmount
     }
 
-    private func fail(_ id: UInt64, _ failure: ConnectionFailure) {
-        guard let entry = pending.removeValue(forKey: id) else { return }
-        entry.timer.cancel()
-        entry.promise.fail(failure)
+    private let maxFrameSize: Int
+    private let drainTimeout: TimeAmount
+    private var decoder: FrameDecoder
+    /// Received bytes of an incomplete frame.
+    private var inbound: ByteBuffer?
+    private var pending = PendingRequests<Waiter>(capacity: 64)
+    private var nextRequestID: UInt64 = 1
+    private var context: ChannelHandlerContext?
+    private var closed = false
+    private var violated = false
+    private var flushScheduled = false
+    private var timer: Scheduled<Void>?
+    private var drainDeadline: Scheduled<Void>?
+
+    /// `maxFrameSize` bounds the frames both ways (the length prefix: type byte plus body).
+    init(maxFrameSize: Int, drainTimeout: TimeAmount = .seconds(2)) {
+        self.maxFrameSize = maxFrameSize
+        self.drainTimeout = drainTimeout
+        self.decoder = FrameDecoder(maxFrameSize: max(1, maxFrameSize))
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        failAll(.connection("connection closed"))
+        drainDeadline?.cancel()
+        self.context = nil
+    }
+
+    /// Writes `request` (assigning its request id) and resumes `continuation` exactly once: with the
+    /// response, on timeout after `timeout`, or when the connection fails. Must run on the event loop.
+    func send(_ request: Almanac_Api_V1_Request, timeout: TimeAmount, continuation: UnsafeContinuation<AttemptResult, Never>) {
+        guard !closed, let context else {
+            continuation.resume(returning: .failure(.connection("connection is closed")))
+            return
+        }
+        var request = request
+        let id = nextRequestID
+        nextRequestID &+= 1
+        request.requestID = id
+        let frame: ByteBuffer
+        do {
+            frame = try ClientFrameEncoder.encode(request, type: .apiRequest, maxFrameSize: maxFrameSize)
+        } catch {
+            switch error {
+            case .tooLarge(let message): continuation.resume(returning: .failure(.unsendable(.tooLarge, message)))
+            case .unencodable(let message): continuation.resume(returning: .failure(.unsendable(.einval, message)))
+            }
+            return
+        }
+        if let rearm = pending.insert(id, waiter: Waiter(continuation: continuation, timeout: timeout), deadline: .now() + timeout) {
+            armTimer(for: rearm, context: context)
+        }
+        // A failed write closes the channel, and channelInactive fails every pending request.
+        context.write(wrapOutboundOut(frame), promise: nil)
+        if !flushScheduled {
+            flushScheduled = true
+            // Runs after the jobs already queued on this loop, so their writes share this flush.
+            context.eventLoop.assumeIsolated().execute { [self] in
+                flushScheduled = false
+                self.context?.flush()
+            }
+        }
+    }
+
+    private func armTimer(for deadline: NIODeadline, context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            expireOverdue()
+        }
+    }
+
+    /// Fails the requests past their deadline and re-arms the timer for the earliest remaining one.
+    private func expireOverdue() {
+        timer = nil
+        let (overdue, rearm) = pending.expire(now: .now())
+        if let rearm, let context, !closed { armTimer(for: rearm, context: context) }
+        for waiter in overdue {
+            waiter.continuation.resume(returning: .failure(.timedOut("no response within \(waiter.timeout.nanoseconds / 1_000_000) ms")))
+        }
     }
 
     private func failAll(_ failure: ConnectionFailure) {
         closed = true
-        let all = pending
-        pending.removeAll()
-        for entry in all.values {
-            entry.timer.cancel()
-            entry.promise.fail(failure)
-        }
+        timer?.cancel()
+        timer = nil
+        for waiter in pending.removeAll() { waiter.continuation.resume(returning: .failure(failure)) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .response(let response):
-            guard let entry = pending.removeValue(forKey: response.requestID) else { return }  // timed out earlier
-            entry.timer.cancel()
-            entry.promise.succeed(response)
-        case .protocolError(let error):
-            failAll(.protocolViolation("server reported a protocol error: \(error.message)"))
+        guard !violated else { return }  // draining after a violation
+        var buffer = unwrapInboundIn(data)
+        if var earlier = inbound {
+            inbound = nil
+            earlier.writeBuffer(&buffer)
+            buffer = earlier
+        }
+        do {
+            while !closed, let frame = try decoder.decode(buffer: &buffer) {
+                switch try APIServerFrame(frame: frame) {
+                case .response(let response):
+                    // Absent if it timed out earlier.
+                    pending.remove(response.requestID)?.continuation.resume(returning: .success(response))
+                case .protocolError(let error):
+                    failAll(.protocolViolation("server reported a protocol error: \(error.message)"))
+                    context.close(promise: nil)
+                    return
+                }
+            }
+        } catch let error as WireProtocolError {
+            reportViolation(error, context: context)
+            return
+        } catch {
+            reportViolation(WireProtocolError(.malformedBody, "\(error)"), context: context)
+            return
+        }
+        if buffer.readableBytes > 0 {
+            // Keep only the incomplete frame (not the bytes already parsed in front of it).
+            buffer.discardReadBytes()
+            inbound = buffer
+        }
+    }
+
+    /// The server sent an invalid frame: fail everything, tell the server why, half-close so it
+    /// reads that before EOF, and close fully when it closes or after `drainTimeout`.
+    private func reportViolation(_ error: WireProtocolError, context: ChannelHandlerContext) {
+        violated = true
+        inbound = nil
+        failAll(.protocolViolation("server sent an invalid frame: \(error)"))
+        guard let frame = try? ClientFrameEncoder.encode(Almanac_Api_V1_Error(error), type: .protocolError, maxFrameSize: Int(UInt32.max)) else {
+            context.close(promise: nil)
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in
+            let halfClosed = context.eventLoop.makePromise(of: Void.self)
+            context.close(mode: .output, promise: halfClosed)
+            halfClosed.futureResult.assumeIsolated().whenFailure { _ in context.close(promise: nil) }
+        }
+        drainDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: drainTimeout) {
             context.close(promise: nil)
         }
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let violation = event as? WireProtocolViolation {
-            failAll(.protocolViolation("server sent an invalid frame: \(violation.error)"))
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
     func channelInactive(context: ChannelHandlerContext) {
         failAll(.connection("connection closed by the server"))
+        drainDeadline?.cancel()
+        drainDeadline = nil
         context.fireChannelInactive()
     }
 
@@ -102,60 +200,51 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 final class ClientConnection: Sendable {
     let endpoint: String
     private let channel: any Channel
-    private let nextRequestID = NIOLockedValueBox<UInt64>(1)
+    private let handler: NIOLoopBound<ClientConnectionHandler>
 
-    private init(endpoint: String, channel: any Channel) {
+    private init(endpoint: String, channel: any Channel, handler: NIOLoopBound<ClientConnectionHandler>) {
         self.endpoint = endpoint
         self.channel = channel
+        self.handler = handler
     }
 
     var isActive: Bool { channel.isActive }
 
+    /// Connects on `eventLoop` (the loop the connection's users run on).
     static func connect(
-        to endpoint: String, group: any EventLoopGroup, timeout: TimeAmount, maxFrameSize: Int
+        to endpoint: String, eventLoop: any EventLoop, timeout: TimeAmount, maxFrameSize: Int
     ) async throws(ConnectionFailure) -> ClientConnection {
         guard let (host, port) = Endpoint.parse(endpoint) else {
             throw .connection("bad endpoint \"\(endpoint)\" (expected host:port)")
         }
         do {
-            let channel = try await ClientBootstrap(group: group)
+            let (channel, handler) = try await ClientBootstrap(group: eventLoop)
                 .connectTimeout(timeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
+                .connect(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        let sync = channel.pipeline.syncOperations
-                        try sync.addWireCodec(inbound: APIServerFrame.self, outbound: APIClientFrame.self, maxFrameSize: maxFrameSize)
-                        try sync.addHandler(ClientConnectionHandler())
+                        let handler = ClientConnectionHandler(maxFrameSize: maxFrameSize)
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                        return (channel, NIOLoopBound(handler, eventLoop: channel.eventLoop))
                     }
                 }
-                .connect(host: host, port: port)
-                .get()
-            return ClientConnection(endpoint: endpoint, channel: channel)
+            return ClientConnection(endpoint: endpoint, channel: channel, handler: handler)
         } catch {
             throw .connection("cannot connect to \(endpoint): \(error)")
         }
     }
 
-    /// Sends `request` (its request id is assigned here) and waits for the response.
-    func send(_ request: Almanac_Api_V1_Request, timeout: TimeAmount) async throws(ConnectionFailure) -> Almanac_Api_V1_Response {
-        var request = request
-        request.requestID = nextRequestID.withLockedValue { id in
-            defer { id &+= 1 }
-            return id
-        }
-        let promise = channel.eventLoop.makePromise(of: Almanac_Api_V1_Response.self)
-        let written = channel.eventLoop.makePromise(of: Void.self)
-        channel.writeAndFlush(PendingRequest(request: request, promise: promise, timeout: timeout), promise: written)
-        // If the channel closed before the handler saw the write, nobody else completes the promise.
-        written.futureResult.whenFailure { error in
-            promise.fail(ConnectionFailure.connection("cannot send on \(self.endpoint): \(error)"))
-        }
-        do {
-            return try await promise.futureResult.get()
-        } catch let failure as ConnectionFailure {
-            throw failure
-        } catch {
-            throw .connection("\(error)")
+    /// Sends `request` (its request id is assigned here) and resumes `continuation` once with the
+    /// outcome; see ``ClientConnectionHandler/send(_:timeout:continuation:)``. On the connection's
+    /// event loop the request is written at once; from elsewhere it is handed to the loop.
+    func send(_ request: Almanac_Api_V1_Request, timeout: TimeAmount, continuation: UnsafeContinuation<AttemptResult, Never>) {
+        if handler.eventLoop.inEventLoop {
+            handler.value.send(request, timeout: timeout, continuation: continuation)
+        } else {
+            let handler = self.handler
+            handler.eventLoop.execute {
+                handler.value.send(request, timeout: timeout, continuation: continuation)
+            }
         }
     }
 

@@ -3,6 +3,8 @@ import AlmanacWire
 import ArgumentParser
 import Foundation
 import Glibc
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// `almanac bench`: a load generator for a running cluster's client API (through `AlmanacClient`).
@@ -33,6 +35,9 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Option(help: "AlmanacClient instances (connections) shared by the workers; 0 = min(clients, 8).")
     var connections: Int = 0
+
+    @Option(name: .customLong("loader-threads"), help: "Event-loop threads of the load generator (clients, connections and workers run on them).")
+    var loaderThreads: Int = 1
 
     @Option(help: "Open loop: total operations per second (0 = closed loop).")
     var rate: Double = 0
@@ -79,6 +84,7 @@ struct BenchCommand: AsyncParsableCommand {
     func validate() throws {
         guard clients >= 1, clients <= 10_000 else { throw ValidationError("--clients must be 1...10000") }
         guard connections >= 0 else { throw ValidationError("--connections must be >= 0") }
+        guard (1...64).contains(loaderThreads) else { throw ValidationError("--loader-threads must be 1...64") }
         guard rate >= 0, rate.isFinite else { throw ValidationError("--rate must be >= 0") }
         guard duration > 0, duration.isFinite, warmup >= 0, warmup.isFinite else {
             throw ValidationError("--duration must be > 0 and --warmup >= 0")
@@ -110,7 +116,7 @@ struct BenchCommand: AsyncParsableCommand {
                 endpoints: endpointList, clients: clients, connections: connections == 0 ? min(clients, 8) : min(connections, clients),
                 rate: rate, mix: try BenchMix.parse(mix), duration: duration, warmup: warmup, nameBytes: nameBytes,
                 filesPerClient: filesPerClient, durability: durability, consistency: consistency, label: label, seed: seed,
-                cpuPids: pidList ?? [], timeoutMilliseconds: Int64(timeout * 1000))
+                cpuPids: pidList ?? [], timeoutMilliseconds: Int64(timeout * 1000), loaderThreads: loaderThreads)
         } catch {
             throw ValidationError(error.description)
         }
@@ -145,6 +151,8 @@ struct BenchConfiguration: Sendable {
     var cpuPids: [Int32] = []
     /// Deadline of one operation, retries included.
     var timeoutMilliseconds: Int64 = 10_000
+    /// Event-loop threads the clients, their connections and the workers run on.
+    var loaderThreads: Int = 1
 }
 
 /// Operations completed so far, for the progress line (the histograms stay worker-local).
@@ -160,24 +168,29 @@ struct BenchRunner {
 
     func run() async throws -> BenchReport {
         let c = configuration
-        let clients = (0..<c.connections).map { index in
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: max(1, c.loaderThreads))
+        // Each client stays on one loop; its workers run there too (see BenchEventLoopExecutor).
+        let executors = (0..<c.connections).map { _ in BenchEventLoopExecutor(loops.next()) }
+        let clients = executors.enumerated().map { index, executor in
             AlmanacClient(configuration: AlmanacClientConfiguration(
                 endpoints: c.endpoints, attemptTimeout: .milliseconds(min(c.timeoutMilliseconds, 5000)),
                 operationTimeout: .milliseconds(c.timeoutMilliseconds), connectTimeout: .milliseconds(min(c.timeoutMilliseconds, 2000)),
                 durability: c.durability == "leader" ? .leader : .majority,
-                consistency: c.consistency == "stale" ? .stale : .linearizable, clientName: "almanac-bench-\(index)"))
+                consistency: c.consistency == "stale" ? .stale : .linearizable, clientName: "almanac-bench-\(index)"),
+                group: executor.eventLoop)
         }
+        let outcome: Result<BenchReport, any Error>
         do {
-            let report = try await measure(clients: clients)
-            for client in clients { await client.shutdown() }
-            return report
+            outcome = .success(try await measure(clients: clients, executors: executors))
         } catch {
-            for client in clients { await client.shutdown() }
-            throw error
+            outcome = .failure(error)
         }
+        for client in clients { await client.shutdown() }
+        try? await loops.shutdownGracefully()
+        return try outcome.get()
     }
 
-    private func measure(clients: [AlmanacClient]) async throws -> BenchReport {
+    private func measure(clients: [AlmanacClient], executors: [BenchEventLoopExecutor]) async throws -> BenchReport {
         let c = configuration
         // Setup (not measured): a run directory in the root, one directory per worker, optional files.
         let runName = "bench-\(getpid())-\(Int(Date().timeIntervalSince1970))" + (c.label.isEmpty ? "" : "-" + Self.sanitized(c.label))
@@ -190,12 +203,12 @@ struct BenchRunner {
         var workers: [BenchWorker] = []
         for index in 0..<c.clients {
             workers.append(BenchWorker(
-                index: index, client: clients[index % clients.count], directory: 0, names: BenchNames(length: c.nameBytes, worker: index),
+                index: index, client: clients[index % clients.count], executor: executors[index % clients.count], directory: 0, names: BenchNames(length: c.nameBytes, worker: index),
                 random: SplitMix64(seed: c.seed &+ UInt64(index) &* 0x1000_0001), keepsFiles: c.mix.needsPopulatedFiles))
         }
         try await withThrowingTaskGroup(of: (Int, BenchWorker).self) { group in
             for worker in workers {
-                group.addTask {
+                group.addTask(executorPreference: worker.executor) {
                     var worker = worker
                     try await worker.prepare(runDirectory: runDirectory, files: c.mix.needsPopulatedFiles ? c.filesPerClient : 0)
                     return (worker.index, worker)
@@ -214,6 +227,13 @@ struct BenchRunner {
         let progress: Task<Void, Never>? = showProgress ? Task {
             await Self.showProgress(counters: counters, start: start, windowStart: windowStart, windowEnd: windowEnd)
         } : nil
+        // This process's CPU inside the window only (setup, warm-up and a slow tail excluded).
+        let loaderWindowCPU = Task<Double, Never> {
+            try? await Task.sleep(until: windowStart, clock: clock)
+            let before = Self.processCPUSeconds()
+            try? await Task.sleep(until: windowEnd, clock: clock)
+            return Self.processCPUSeconds() - before
+        }
         let serverCPU: Task<Double?, Never>? = c.cpuPids.isEmpty ? nil : Task {
             try? await Task.sleep(until: windowStart, clock: clock)
             guard let before = ProcessCPU.seconds(of: c.cpuPids) else { return nil }
@@ -225,11 +245,11 @@ struct BenchRunner {
         var merged = BenchLatencies()
         await withTaskGroup(of: BenchLatencies.self) { group in
             for worker in workers {
-                group.addTask {
+                group.addTask(executorPreference: worker.executor) {
                     var worker = worker
                     let phase = interval.map { $0 * Double(worker.index) / Double(c.clients) } ?? 0
                     return await worker.run(
-                        mix: c.mix, clock: clock, start: start, windowStart: windowStart, windowEnd: windowEnd,
+                        on: worker.client, mix: c.mix, clock: clock, start: start, windowStart: windowStart, windowEnd: windowEnd,
                         interval: interval, phase: phase, counters: counters)
                 }
             }
@@ -242,6 +262,9 @@ struct BenchRunner {
         if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         var report = BenchReport(configuration: c, latencies: merged, windowSeconds: c.duration, loaderCPUCores: cpu / max(seconds, 1e-9))
+        let loaderSeconds = await loaderWindowCPU.value
+        report.loader_cpu_window_s = loaderSeconds
+        report.loader_cpu_s_per_1000_ops = report.ops > 0 ? loaderSeconds / Double(report.ops) * 1000 : nil
         if let serverSeconds = await serverCPU?.value {
             report.server_cpu_s = serverSeconds
             report.server_cpu_s_per_1000_ops = report.ops > 0 ? serverSeconds / Double(report.ops) * 1000 : nil
@@ -300,10 +323,14 @@ struct BenchSetupError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// One simulated client: its own directory, names, random stream and files.
+/// One simulated client: its own directory, names, random stream and files. It runs on its client's
+/// event loop, and its measured loop is isolated to the client, so an operation costs no executor
+/// hop and no thread wake-up: the load generator shares the machine with the servers it measures.
 struct BenchWorker: Sendable {
     let index: Int
     let client: AlmanacClient
+    /// The client's event loop, where the worker runs.
+    let executor: BenchEventLoopExecutor
     var directory: UInt64
     let names: BenchNames
     var random: SplitMix64
@@ -313,9 +340,13 @@ struct BenchWorker: Sendable {
     /// (inode, name sequence) of files this worker created and has not removed.
     var files: [(inode: UInt64, sequence: Int)] = []
 
-    init(index: Int, client: AlmanacClient, directory: UInt64, names: BenchNames, random: SplitMix64, keepsFiles: Bool) {
+    init(
+        index: Int, client: AlmanacClient, executor: BenchEventLoopExecutor, directory: UInt64, names: BenchNames,
+        random: SplitMix64, keepsFiles: Bool
+    ) {
         self.index = index
         self.client = client
+        self.executor = executor
         self.directory = directory
         self.names = names
         self.random = random
@@ -325,13 +356,13 @@ struct BenchWorker: Sendable {
     mutating func prepare(runDirectory: UInt64, files count: Int) async throws {
         do {
             directory = try await client.mkdir(parent: runDirectory, name: "w\(index)").inode
-            for _ in 0..<count { try await create() }
+            for _ in 0..<count { try await create(on: client) }
         } catch {
             throw BenchSetupError(message: "worker \(index) setup: \(error)")
         }
     }
 
-    private mutating func create() async throws(AlmanacClientError) {
+    private mutating func create(on client: isolated AlmanacClient) async throws(AlmanacClientError) {
         let sequence = nextSequence
         nextSequence += 1
         let attributes = try await client.create(parent: directory, name: names.name(sequence))
@@ -344,22 +375,22 @@ struct BenchWorker: Sendable {
 
     /// Executes one operation of kind `operation` (falling back to create when it needs a file and
     /// there is none to spare). Returns the operation actually executed.
-    mutating func execute(_ operation: BenchOperation) async throws(AlmanacClientError) -> BenchOperation {
+    mutating func execute(_ operation: BenchOperation, on client: isolated AlmanacClient) async throws(AlmanacClientError) -> BenchOperation {
         switch operation {
         case .create:
-            try await create()
+            try await create(on: client)
         case .getattr:
             if let i = randomFile() { _ = try await client.getattr(files[i].inode) } else { _ = try await client.getattr(directory) }
         case .lookup:
-            guard let i = randomFile() else { try await create(); return .create }
+            guard let i = randomFile() else { try await create(on: client); return .create }
             _ = try await client.lookup(parent: directory, name: names.name(files[i].sequence))
         case .readdir:
             _ = try await client.readdirPage(directory, limit: 32)
         case .setattr:
-            guard let i = randomFile() else { try await create(); return .create }
+            guard let i = randomFile() else { try await create(on: client); return .create }
             _ = try await client.setattr(files[i].inode, AttributeChanges(mode: random.next() & 1 == 0 ? 0o600 : 0o644))
         case .unlink:
-            guard files.count > 1, let i = randomFile() else { try await create(); return .create }
+            guard files.count > 1, let i = randomFile() else { try await create(on: client); return .create }
             let victim = files[i]
             files[i] = files[files.count - 1]
             files.removeLast()
@@ -369,7 +400,7 @@ struct BenchWorker: Sendable {
             nextSequence += 1
             _ = try await client.mkdir(parent: directory, name: names.name(sequence))
         case .rename:
-            guard let i = randomFile() else { try await create(); return .create }
+            guard let i = randomFile() else { try await create(on: client); return .create }
             let sequence = nextSequence
             nextSequence += 1
             try await client.rename(parent: directory, name: names.name(files[i].sequence), newParent: directory, newName: names.name(sequence))
@@ -378,10 +409,11 @@ struct BenchWorker: Sendable {
         return operation
     }
 
-    /// The worker's loop until `windowEnd`. Closed loop when `interval` is nil; otherwise one
-    /// operation every `interval` seconds from `start + phase`, latency measured from the schedule.
+    /// The worker's loop until `windowEnd`, isolated to `client` (the worker's own client). Closed
+    /// loop when `interval` is nil; otherwise one operation every `interval` seconds from
+    /// `start + phase`, latency measured from the schedule.
     mutating func run(
-        mix: BenchMix, clock: ContinuousClock, start: ContinuousClock.Instant, windowStart: ContinuousClock.Instant,
+        on client: isolated AlmanacClient, mix: BenchMix, clock: ContinuousClock, start: ContinuousClock.Instant, windowStart: ContinuousClock.Instant,
         windowEnd: ContinuousClock.Instant, interval: Double?, phase: Double, counters: BenchCounters
     ) async -> BenchLatencies {
         var latencies = BenchLatencies()
@@ -401,7 +433,7 @@ struct BenchWorker: Sendable {
             let chosen = mix.operation(forDraw: Int(random.next() % UInt64(total)))
             let outcome: Result<BenchOperation, AlmanacClientError>
             do throws(AlmanacClientError) {
-                outcome = .success(try await execute(chosen))
+                outcome = .success(try await execute(chosen, on: client))
             } catch {
                 outcome = .failure(error)
             }

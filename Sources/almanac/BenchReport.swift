@@ -6,21 +6,28 @@ struct BenchLatencies: Sendable {
     /// Highest latency the histogram tracks exactly (larger values are clamped): 120 s.
     static let highestMicroseconds: UInt64 = 120_000_000
 
-    var all = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: highestMicroseconds, numberOfSignificantValueDigits: .three)
     var byOperation: [BenchOperation: Histogram<UInt64>] = [:]
     var errors: [String: Int] = [:]
 
+    private static func emptyHistogram() -> Histogram<UInt64> {
+        Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: highestMicroseconds, numberOfSignificantValueDigits: .three)
+    }
+
+    /// All operations together (the per-operation histograms added up; each latency is recorded once).
+    var all: Histogram<UInt64> {
+        var total = Self.emptyHistogram()
+        for histogram in byOperation.values { total.add(histogram) }
+        return total
+    }
+
     mutating func record(_ operation: BenchOperation, microseconds: UInt64) {
         let value = min(max(microseconds, 1), Self.highestMicroseconds)
-        _ = all.record(value)
-        _ = byOperation[operation, default: Histogram<UInt64>(
-            lowestDiscernibleValue: 1, highestTrackableValue: Self.highestMicroseconds, numberOfSignificantValueDigits: .three)].record(value)
+        _ = byOperation[operation, default: Self.emptyHistogram()].record(value)
     }
 
     mutating func recordError(_ kind: String) { errors[kind, default: 0] += 1 }
 
     mutating func merge(_ other: BenchLatencies) {
-        all.add(other.all)
         for (operation, histogram) in other.byOperation {
             if byOperation[operation] == nil {
                 byOperation[operation] = histogram
@@ -79,7 +86,11 @@ struct BenchReport: Codable, Sendable {
     var p999_ms: Double
     var max_ms: Double
     var per_op: [String: LatencySummary]
+    /// CPU of this process over the whole run (warm-up and measured window) per second of it.
     var loader_cpu_cores: Double
+    /// CPU seconds of this process inside the measured window, and per 1000 operations of the window.
+    var loader_cpu_window_s: Double?
+    var loader_cpu_s_per_1000_ops: Double?
     /// CPU seconds the --cpu-pids processes used during the window, and per 1000 operations.
     var server_cpu_s: Double?
     var server_cpu_s_per_1000_ops: Double?
@@ -131,7 +142,8 @@ struct BenchReport: Codable, Sendable {
         }
         for (name, summary) in per_op.sorted(by: { $0.key < $1.key }) { lines.append(row(name, summary)) }
         lines.append(row("all", LatencySummary(ops: ops, p50: p50_ms, p90: p90_ms, p99: p99_ms, p999: p999_ms, max: max_ms)))
-        lines.append("  load generator CPU: " + String(format: "%.2f", loader_cpu_cores) + " cores")
+        lines.append("  load generator CPU: " + String(format: "%.2f", loader_cpu_cores) + " cores"
+                     + (loader_cpu_s_per_1000_ops.map { String(format: ", %.4f s per 1000 ops in the window", $0) } ?? ""))
         if let server_cpu_s, let perK = server_cpu_s_per_1000_ops {
             lines.append("  server CPU in the window: " + String(format: "%.2f s, %.3f s per 1000 ops", server_cpu_s, perK))
         }

@@ -100,8 +100,15 @@ struct BenchNames: Sendable {
 
     func name(_ sequence: Int) -> String {
         let core = "\(prefix)-\(sequence)-"
-        guard core.utf8.count < length else { return core }
-        return core + String(repeating: "x", count: length - core.utf8.count)
+        let coreBytes = core.utf8.count
+        guard coreBytes < length else { return core }
+        // Built in one allocation: this runs once per create in the load generator's hot loop.
+        return String(unsafeUninitializedCapacity: length) { bytes in
+            guard let base = bytes.baseAddress else { return 0 }
+            _ = UnsafeMutableBufferPointer(start: base, count: coreBytes).initialize(from: core.utf8)
+            (base + coreBytes).initialize(repeating: UInt8(ascii: "x"), count: length - coreBytes)
+            return length
+        }
     }
 }
 

@@ -41,6 +41,8 @@ import Testing
             #expect(executed.isSubset(of: Set(mix.weights.map(\.operation.rawValue)).union(["create"])))
             #expect(report.per_op.values.reduce(0) { $0 + $1.ops } == report.ops)
             #expect(report.server_cpu_s != nil)
+            #expect((report.loader_cpu_window_s ?? -1) >= 0)
+            #expect((report.loader_cpu_s_per_1000_ops ?? -1) >= 0)
         }
     }
 

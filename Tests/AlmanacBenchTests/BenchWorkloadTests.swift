@@ -49,6 +49,9 @@ import Testing
         #expect(BenchNames(length: 255, worker: 1).name(23) != BenchNames(length: 255, worker: 12).name(3))
         #expect(BenchNames(length: 4, worker: 3).name(12345) == "w3-12345-")  // never truncated into a collision
         #expect(BenchNames(length: 999, worker: 0).length == 255)
+        #expect(BenchNames(length: 12, worker: 5).name(7) == "w5-7-xxxxxxx")
+        #expect(BenchNames(length: 6, worker: 5).name(77) == "w5-77-")
+        #expect(BenchNames(length: 1, worker: 0).name(0) == "w0-0-")
     }
 
     @Test func procStatParsingSurvivesOddCommandNames() {

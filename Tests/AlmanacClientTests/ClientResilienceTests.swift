@@ -2,6 +2,7 @@ import AlmanacClient
 import AlmanacServer
 import AlmanacWire
 import NIOCore
+import NIOPosix
 import Testing
 
 @Suite struct ClientResilienceTests {
@@ -170,4 +171,56 @@ import Testing
         await client.shutdown()
         await cluster.stop()
     }
+
+    @Test func anOversizedRequestFailsAtOnceAndKeepsTheConnection() async throws {
+        let cluster = try await TestServer.start()
+        let client = AlmanacClient(configuration: AlmanacClientConfiguration(
+            endpoints: [cluster.endpoint], operationTimeout: .seconds(20), maxFrameSize: 4096))
+        _ = try await client.mkdir(parent: rootInode, name: "small")
+        let before = await cluster.service.state.inodeCount
+        // Never written: a typed TOO_LARGE error, not retries until the deadline (which would end
+        // in UNAVAILABLE or TIMEOUT after 20 s).
+        let error = await clientError {
+            try await client.symlink(parent: rootInode, name: "big", target: String(repeating: "t", count: 10_000))
+        }
+        #expect(error?.kind == .invalidArgument)
+        #expect(error?.code == .tooLarge)
+        #expect(await cluster.service.state.inodeCount == before)
+        // The connection and the session go on (the unsent sequence number is only a gap).
+        #expect(try await client.symlink(parent: rootInode, name: "fits", target: "small").type == .symlink)
+        #expect(cluster.server.connectionCount == 1)
+        await client.shutdown()
+        await cluster.stop()
+    }
+
+    @Test func requestsFromTheClientsOwnEventLoopAreServedThere() async throws {
+        let cluster = try await TestServer.start()
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let client = AlmanacClient(configuration: AlmanacClientConfiguration(endpoints: [cluster.endpoint]), group: loop)
+        let dir = try await client.mkdir(parent: rootInode, name: "on-loop")
+        // Many concurrent callers on the connection's loop: writes share flushes, answers resume
+        // the callers on the same thread; every one is applied exactly once.
+        let count = 200
+        let inodes = try await withThrowingTaskGroup(of: UInt64.self) { group in
+            for i in 0..<count {
+                group.addTask(executorPreference: EventLoopTaskExecutor(loop)) {
+                    #expect(loop.inEventLoop)
+                    return try await client.create(parent: dir.inode, name: "f\(i)").inode
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(Set(inodes).count == count)
+        #expect(try await client.readdir(dir.inode).collect().count == count)
+        #expect(cluster.server.connectionCount == 1)
+        await client.shutdown()
+        await cluster.stop()
+    }
+}
+
+/// An event loop as a task executor (tasks preferring it run on the loop's thread).
+private final class EventLoopTaskExecutor: TaskExecutor {
+    let eventLoop: any EventLoop
+    init(_ eventLoop: any EventLoop) { self.eventLoop = eventLoop }
+    func enqueue(_ job: consuming ExecutorJob) { eventLoop.executor.enqueue(job) }
 }
