@@ -35,12 +35,15 @@ public final class PeerTransport: Sendable {
         return PeerTransport(eventLoop: eventLoop, core: box, localAddress: local)
     }
 
-    /// Queues `envelopes` for `peer` and schedules a flush. Never blocks. Messages for unknown peers and
+    /// Queues `envelopes` for `peer` and flushes them (at once when called on the transport's loop,
+    /// else as the loop's next task). Never blocks. Messages for unknown peers and
     /// messages that do not fit the peer's queue are dropped and reported through `onUnreachable`.
     public func send(to peer: NodeID, _ envelopes: [PeerEnvelope]) {
         guard !envelopes.isEmpty else { return }
         if eventLoop.inEventLoop {
-            core.value?.enqueue(envelopes, to: peer)
+            // The caller already gathered this round's messages for the peer: write them now
+            // rather than after whatever else the loop has queued (the WAL hand-off, for one).
+            core.value?.enqueue(envelopes, to: peer, flushNow: true)
         } else {
             let core = self.core
             eventLoop.execute { core.value?.enqueue(envelopes, to: peer) }

@@ -111,7 +111,7 @@ final class TransportCore {
 
     // MARK: Sending
 
-    func enqueue(_ envelopes: [PeerEnvelope], to peer: NodeID) {
+    func enqueue(_ envelopes: [PeerEnvelope], to peer: NodeID, flushNow: Bool = false) {
         guard !stopped, let link = links[peer] else {
             if !stopped {
                 logger.debug("dropping messages for unknown peer", metadata: ["peer": "\(peer)"])
@@ -159,7 +159,7 @@ final class TransportCore {
             link.statistics.droppedMessages += droppedCount
             handlers.onUnreachable(peer, dropped)
         }
-        scheduleFlush(link)
+        if flushNow { flush(link) } else { scheduleFlush(link) }
     }
 
     private func isFull(_ link: PeerLink, adding size: Int) -> Bool {

@@ -59,6 +59,45 @@ public final class GroupCommitLog: Sendable {
     }
 
     /// Appends a batch and returns once it is durable.
+    /// Writes and syncs `batch` on the calling thread when the writer has nothing queued and the
+    /// engine is free; returns nil (nothing written) otherwise, and the caller uses
+    /// ``append(_:completion:)``. Saves the two thread hand-offs of the writer thread for a lone
+    /// small batch; the caller must not have batches of its own still in flight.
+    public func writeNowIfIdle(_ batch: WriteBatch) -> Result<Void, StorageError>? {
+        let admission: Result<Void, StorageError>? = queue.withLock { queue in
+            if let stopped = queue.stopped { return .failure(stopped) }
+            if queue.closing { return .failure(.stopped(reason: "log closed")) }
+            return queue.requests.isEmpty ? .success(()) : nil
+        }
+        guard let admission else { return nil }
+        guard case .success = admission else { return admission }
+        let written: (result: Result<Void, StorageError>, fatal: StorageError?)? = engineLock.withLockIfAvailable { _ in
+            do throws(StorageError) {
+                try engine.write(batch)
+            } catch {
+                if case .stopped = error { return (.failure(error), error) }
+                return (.failure(error), nil)
+            }
+            do throws(StorageError) {
+                try engine.sync()
+            } catch {
+                return (.failure(error), error)
+            }
+            return (.success(()), nil)
+        }
+        guard let written else { return nil }
+        queue.withLock { queue in
+            if let fatal = written.fatal {
+                queue.stopped = fatal
+            } else if case .success = written.result {
+                queue.statistics.syncs += 1
+                queue.statistics.batches += 1
+                queue.statistics.entries += batch.entryCount
+            }
+        }
+        return written.result
+    }
+
     public func append(_ batch: WriteBatch) async throws(StorageError) {
         let result: Result<Void, StorageError> = await withCheckedContinuation { continuation in
             append(batch) { continuation.resume(returning: $0) }

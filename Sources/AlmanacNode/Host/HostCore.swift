@@ -402,6 +402,19 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             if pipeline.isEmpty { finish(work) } else { pipeline.append(Stage(id: 0, work: work, durable: true)) }
             return
         }
+        let batch = WriteBatch(writes)
+        // A follower's lone small write is synced right here (see `inlineSyncMaxEntries`). Never a
+        // leader's: its loop must stay free to take the followers' acks while its own copy syncs.
+        if batchesInFlight == 0, pipeline.isEmpty, batch.entryCount <= configuration.inlineSyncMaxEntries,
+           !work.contains(where: { $0.group.role == .leader }),
+           let outcome = log.writeNowIfIdle(batch) {
+            batches += 1
+            switch outcome {
+            case .success: finish(work)
+            case .failure(let error): fail(storage: error)
+            }
+            return
+        }
         batchesInFlight += 1
         batches += 1
         let stageID = nextStageID
@@ -409,7 +422,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         pipeline.append(Stage(id: stageID, work: work, durable: false))
         let loop = self.loop
         let box = NIOLoopBound(self, eventLoop: loop)
-        log.append(WriteBatch(writes)) { result in
+        log.append(batch) { result in
             loop.execute {
                 let core = box.value
                 core.batchesInFlight -= 1
