@@ -381,6 +381,7 @@ final class TransportCore {
     /// Writes the pending ack of `link` as its own frame.
     private func sendAck(_ link: PeerLink) {
         guard let channel = link.channel, writePendingAck(link, on: channel) else { return }
+        link.statistics.sentAcks += 1
         channel.flush()
     }
 
@@ -390,7 +391,6 @@ final class TransportCore {
         channel.write(PeerFrame.ack(sequence: link.ackToSend), promise: nil)
         link.ackToSend = 0
         link.batchesToAck = 0
-        link.statistics.sentAcks += 1
         return true
     }
 

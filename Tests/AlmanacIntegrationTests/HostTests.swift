@@ -250,4 +250,51 @@ struct HostClusterTests {
         #expect((status?.snapshotsInstalled ?? 0) >= 1, "the restarted node did not catch up from a snapshot")
         for host in hosts { await host.stop() }
     }
+
+    @Test("a leader cut off from its followers fails proposals and reads with TIMEOUT at their deadline, and keeps serving once they return")
+    func deadlinesOfProposalsAndReads() async throws {
+        let (started, root, members) = try await startHosts(groups: 1)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var hosts = started
+        _ = try await propose(hosts, group: 0, [1])
+        var leaderIndex = 0
+        for (i, host) in hosts.enumerated() where (try? await host.read(group: 0, linearizable: true, { _ in 0 })) != nil {
+            leaderIndex = i
+        }
+        let followers = hosts.indices.filter { $0 != leaderIndex }
+        for i in followers { await hosts[i].stop() }
+        let leader = hosts[leaderIndex]
+
+        let clock = ContinuousClock()
+        let began = clock.now
+        var proposalError: HostError?
+        do throws(HostError) {
+            _ = try await leader.propose(group: 0, data: [2], timeout: .milliseconds(300))
+        } catch {
+            proposalError = error
+        }
+        let waited = clock.now - began
+        guard case .timeout = proposalError else {
+            Issue.record("expected a timeout, got \(String(describing: proposalError))")
+            return
+        }
+        #expect(waited >= .milliseconds(300) && waited < .seconds(2), "timed out after \(waited)")
+
+        var readError: HostError?
+        do throws(HostError) {
+            _ = try await leader.read(group: 0, linearizable: true, timeout: .milliseconds(300)) { $0.items.count }
+        } catch {
+            readError = error
+        }
+        // The leader may also have stepped down (CheckQuorum) meanwhile: then it says so instead.
+        switch readError {
+        case .timeout?, .notLeader?: break
+        default: Issue.record("expected a timeout or notLeader, got \(String(describing: readError))")
+        }
+
+        // The followers come back: the group serves writes again.
+        for i in followers { hosts[i] = try await start(NodeID(i + 1), members: members, groups: 1, root: root, snapshotEvery: 50) }
+        _ = try await propose(hosts, group: 0, [3])
+        for host in hosts { await host.stop() }
+    }
 }

@@ -190,6 +190,41 @@ import Testing
         try await slow.stop()
     }
 
+    /// Acks ride in front of the receiver's next batch; with nothing going back they follow on their
+    /// own within `ackDelay`, so the sender's window never stays full.
+    @Test func acknowledgementsRideOnRepliesOrFollowWithinTheAckDelay() async throws {
+        let inboxA = Inbox(), inboxB = Inbox()
+        var configA = T.configuration(id: 1, zone: "a")
+        configA.maxInFlightBatches = 4
+        var configB = T.configuration(id: 2, zone: "b")
+        configB.ackDelay = .milliseconds(300)
+        let a = try await T.start(configA, inbox: inboxA)
+        let b = try await T.start(configB, inbox: inboxB)
+        try await a.setPeers([b.localAddress])
+        try await b.setPeers([a.localAddress])
+
+        // Nothing goes back: b acknowledges on its own, and a's window empties.
+        a.send(to: 2, [T.append(group: 1, index: 1, from: 1, to: 2)])
+        #expect(await T.eventually { inboxB.count(from: 1) == 1 })
+        #expect(try await T.eventually { try await a.statistics()[2]?.inFlightBatches == 0 })
+        let standalone = try #require(try await b.statistics()[1]).sentAcks
+        #expect(standalone >= 1)
+
+        // Ping-pong: each reply from b carries the ack of a's batch.
+        for round in 1...10 {
+            a.send(to: 2, [T.append(group: 1, index: LogIndex(round + 1), from: 1, to: 2)])
+            #expect(await T.eventually { inboxB.count(from: 1) == round + 1 })
+            b.send(to: 1, [T.heartbeat(group: 1, from: 2, to: 1, commit: LogIndex(round))])
+            #expect(await T.eventually { inboxA.count(from: 2) == round })
+        }
+        #expect(try await T.eventually { try await a.statistics()[2]?.inFlightBatches == 0 })
+        let afterPingPong = try #require(try await b.statistics()[1]).sentAcks
+        #expect(afterPingPong - standalone < 10, "acks must ride on b's replies")
+
+        try await a.stop()
+        try await b.stop()
+    }
+
     @Test func messagesSurviveAnAcceptorThatDoesNotKnowTheDialerYet() async throws {
         let inboxA = Inbox(), inboxB = Inbox()
         let b = try await T.start(T.configuration(id: 2, zone: "b"), inbox: inboxB)
