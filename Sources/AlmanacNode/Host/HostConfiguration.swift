@@ -32,11 +32,12 @@ public struct HostConfiguration: Sendable {
     /// merges batches queued behind a sync into its next one.
     public var maxBatchesInFlight = 4
     /// A round whose batch has at most this many entries, taken while nothing else is in flight and
-    /// leading none of its groups, is written and synced on the host loop itself: a follower's lone
-    /// small write (light load) saves the two thread hand-offs to the WAL writer and back. Bigger
-    /// batches (load) and leaders' batches go to the writer thread, so that the loop keeps
-    /// replicating and applying while they sync. 0 disables it.
-    public var inlineSyncMaxEntries = 2
+    /// leading none of its groups, is written and synced on the host loop itself: a follower's
+    /// write saves the two thread hand-offs to the WAL writer and back (a follower has nothing else
+    /// to do for those groups until its copy is durable). Leaders' batches always go to the writer
+    /// thread, so that the loop keeps taking acks, replicating and applying while they sync.
+    /// 0 disables it.
+    public var inlineSyncMaxEntries = 64
     /// Run the peer transport on the host's own event loop (one thread per node for Raft, apply and
     /// peer I/O; the WAL writer has its own thread). Saves two thread hand-offs per message, which
     /// matters most when nodes share few cores; set false to give the transport a loop of its own.
