@@ -3,13 +3,15 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// Serves one client connection: decoded requests are dispatched to the ``RequestExecutor`` off
-/// the event loop and answered as they complete, in any order (request ids pair them up).
+/// Serves one client connection: decoded requests go to the ``RequestExecutor``'s completion API
+/// (no task per request; a backend on this same event loop answers without any thread hop) and
+/// are answered as they complete, in any order (request ids pair them up).
 ///
 /// At most `maxOutstanding` requests are in progress per connection: at the limit the handler stops
 /// reading from the socket (TCP back-pressure) and a request that was already decoded beyond it gets
 /// UNAVAILABLE without being executed. Each request has a deadline; when it passes first, the
-/// client gets TIMEOUT (the outcome of a write is then unknown: retry with the same sequence).
+/// client gets TIMEOUT (the outcome of a write is then unknown: retry with the same sequence). One
+/// timer per connection is armed for the earliest deadline.
 final class APIConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = APIClientFrame
     typealias OutboundIn = APIServerFrame

@@ -83,4 +83,22 @@ import Testing
         fs.crash(.loseUnsynced)
         _ = try fs.lock("/d/LOCK")
     }
+
+    @Test func atomicWritesInPiecesKeepEveryByteAndAreDurableOnlyWhole() throws {
+        let fs = InMemoryFileSystem()
+        try fs.createDirectory("/d")
+        let bytes = (0..<20_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8) }
+        // Crash with the syncs failing part-way: the name never appears half-written.
+        fs.failSyncs(after: 2)
+        #expect(throws: (any Error).self) { try fs.writeFileAtomically("/d/big", bytes: bytes, syncEveryBytes: 4096) }
+        fs.crash(.loseUnsynced)
+        #expect(!fs.exists("/d/big"))
+
+        let healthy = InMemoryFileSystem()
+        try healthy.createDirectory("/d")
+        try healthy.writeFileAtomically("/d/big", bytes: bytes, syncEveryBytes: 4096)
+        healthy.crash(.loseUnsynced)
+        #expect(try healthy.contents("/d/big") == bytes)
+        #expect(!healthy.exists("/d/big.tmp"))
+    }
 }

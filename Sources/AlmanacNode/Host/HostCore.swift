@@ -557,7 +557,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         let loop = self.loop
         let box = NIOLoopBound(self, eventLoop: loop)
         group.checkpointEncoding = true
-        DispatchQueue.global(qos: .userInitiated).async {
+        BackgroundPriority.run(name: "almanac-snapshot") {
             let snapshot = Snapshot(metadata: metadata, data: machine.snapshotData())
             let outcome: Result<SnapshotReference, StorageError>
             do throws(StorageError) {
