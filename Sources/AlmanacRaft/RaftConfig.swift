@@ -37,6 +37,11 @@ public struct RaftConfig: Sendable {
     public var preVote: Bool
     public var checkQuorum: Bool
     public var readOnlyOption: ReadOnlyOption
+    /// When the leader's commit index moves, send it to the followers at once (an empty append
+    /// where no entries are pending; etcd's behaviour). Off, the new commit index rides on the next
+    /// append or heartbeat: fewer messages under load, followers apply later (stale reads lag by up
+    /// to a heartbeat interval). Safety does not depend on it.
+    public var broadcastCommit = true
     /// Test-only safety bugs. Must stay empty outside tests.
     public var testingFaults: Set<SafetyFault>
 

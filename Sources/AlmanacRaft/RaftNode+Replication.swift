@@ -99,7 +99,7 @@ extension RaftNode {
         let old = log.committed
         commit(to: index)
         uncommittedSize = max(0, uncommittedSize - log.payloadBytes(from: old + 1, through: index))
-        commitBroadcastPending = true
+        if config.broadcastCommit { commitBroadcastPending = true }
         releasePendingReads()
         return true
     }

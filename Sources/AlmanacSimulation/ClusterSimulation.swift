@@ -259,11 +259,16 @@ public struct ClusterSimulation: Sendable {
     // MARK: - Node lifecycle
 
     func raftConfig(for slot: Int) -> RaftConfig {
-        RaftConfig(id: replicas[slot].id, electionTick: options.electionTick, heartbeatTick: options.heartbeatTick,
-                   maxSizePerMsg: maxSizePerMsg, maxInflightMsgs: maxInflightMsgs,
-                   maxInflightBytes: maxInflightBytes == 0 ? 0 : max(maxInflightBytes, maxSizePerMsg),
-                   maxUncommittedEntriesSize: 64 << 10, maxEntrySize: 1 << 10, preVote: true, checkQuorum: true,
-                   readOnlyOption: .safe, testingFaults: options.fault.map { [$0] } ?? [])
+        var config = RaftConfig(
+            id: replicas[slot].id, electionTick: options.electionTick, heartbeatTick: options.heartbeatTick,
+            maxSizePerMsg: maxSizePerMsg, maxInflightMsgs: maxInflightMsgs,
+            maxInflightBytes: maxInflightBytes == 0 ? 0 : max(maxInflightBytes, maxSizePerMsg),
+            maxUncommittedEntriesSize: 64 << 10, maxEntrySize: 1 << 10, preVote: true, checkQuorum: true,
+            readOnlyOption: .safe, testingFaults: options.fault.map { [$0] } ?? [])
+        // Half the seeds (of both cluster sizes) run without the eager commit broadcast, as the
+        // node runtime does: the commit index then travels only on appends and heartbeats.
+        config.broadcastCommit = (options.seed / 2) % 2 == 0
+        return config
     }
 
     mutating func startNode(_ slot: Int) {

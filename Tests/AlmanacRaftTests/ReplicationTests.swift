@@ -15,6 +15,30 @@ import Testing
         }
     }
 
+    /// With `broadcastCommit` off the leader sends no empty append when only its commit index
+    /// moves; followers learn the commit on the next append or heartbeat instead.
+    @Test func commitWithoutBroadcastTravelsOnTheNextHeartbeat() throws {
+        for broadcast in [true, false] {
+            var net = TestNetwork(voters: [1, 2, 3]) { $0.broadcastCommit = broadcast }
+            net.campaign(1)
+            net.delivered = []
+            try net.propose(1, .bytes("x"))
+            net.stabilize()
+            let leaderCommit = net.status(1).commit
+            let emptyAppends = net.delivered.filter { $0.type == .append && $0.entries.isEmpty && $0.from == 1 }
+            if broadcast {
+                #expect(!emptyAppends.isEmpty, "the new commit index is broadcast at once")
+                #expect(net.status(2).commit == leaderCommit)
+            } else {
+                #expect(emptyAppends.isEmpty, "no empty append for a commit-only change")
+                #expect(net.status(2).commit < leaderCommit)
+                net.tickAll(2)
+                #expect(net.status(2).commit == leaderCommit && net.status(3).commit == leaderCommit)
+                #expect(net.appliedData(2).last == .bytes("x"))
+            }
+        }
+    }
+
     @Test func section5_3_followerRejectsProposals() {
         var net = TestNetwork(voters: [1, 2, 3])
         net.campaign(1)

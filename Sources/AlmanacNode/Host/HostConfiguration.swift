@@ -38,6 +38,8 @@ public struct HostConfiguration: Sendable {
     /// thread, so that the loop keeps taking acks, replicating and applying while they sync.
     /// 0 disables it.
     public var inlineSyncMaxEntries = 64
+    /// See ``RaftConfig/broadcastCommit``.
+    public var broadcastCommit = false
     /// Run the peer transport on the host's own event loop (one thread per node for Raft, apply and
     /// peer I/O; the WAL writer has its own thread). Saves two thread hand-offs per message, which
     /// matters most when nodes share few cores; set false to give the transport a loop of its own.

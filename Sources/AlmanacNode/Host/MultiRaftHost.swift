@@ -72,8 +72,9 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
                 applied = snapshot.metadata.index
                 appliedTerm = snapshot.metadata.term
             }
-            let raftConfig = RaftConfig(id: configuration.nodeID, electionTick: configuration.electionTicks,
+            var raftConfig = RaftConfig(id: configuration.nodeID, electionTick: configuration.electionTicks,
                                         heartbeatTick: configuration.heartbeatTicks)
+            raftConfig.broadcastCommit = configuration.broadcastCommit
             try raftConfig.validate()
             let raft = RaftNode(config: raftConfig, initialState: initial, random: SystemRandomNumberGenerator())
             recovered.append(GroupSeed(id: id, raft: raft, machine: machine, applied: applied, appliedTerm: appliedTerm))
