@@ -12,48 +12,39 @@ public struct RequestExecutor: Sendable {
         self.translator = translator
     }
 
+    /// Serves `request` and returns the response (see ``execute(_:completion:)``).
     public func execute(_ request: Almanac_Api_V1_Request) async -> Almanac_Api_V1_Response {
-        let id = request.requestID
-        let routed: RoutedRequest
-        switch translator.route(request) {
-        case .success(let value): routed = value
-        case .failure(let error): return translator.errorResponse(requestID: id, error)
-        }
-        do throws(ServiceError) {
-            switch routed {
-            case .write(let shard, let operation, let session, let durability):
-                let outcome = try await service.submit(shard: shard, operation: operation, session: session, durability: durability)
-                return translator.response(requestID: id, shard: shard, write: outcome)
-            case .createOrOpenExisting(let shard, let operation, let session, let durability):
-                let outcome = try await service.submit(shard: shard, operation: operation, session: session, durability: durability)
-                guard outcome.result.errorCode == .eexist, case .create(let parent, let name, _, _, _) = operation else {
-                    return translator.response(requestID: id, shard: shard, write: outcome)
-                }
-                let existing = try await service.read(shard: shard, consistency: .linearizable, query: .lookup(parent: parent, name: name))
-                if case .success(.attributes(let attributes)) = existing.result, attributes.type == .regular {
-                    return translator.response(requestID: id, shard: shard, read: existing)
-                }
-                return translator.response(requestID: id, shard: shard, write: outcome)
-            case .read(let shard, let consistency, let query):
-                let outcome = try await service.read(shard: shard, consistency: consistency, query: query)
-                return translator.response(requestID: id, shard: shard, read: outcome)
-            case .openSession(let shard):
-                let (session, index) = try await service.registerSession(shard: shard)
-                return translator.response(
-                    requestID: id, shard: shard, session: session, index: index, leaseMilliseconds: service.sessionLeaseMilliseconds)
-            case .clusterStatus:
-                var response = Almanac_Api_V1_Response()
-                response.requestID = id
-                response.clusterStatus = try await service.clusterStatus()
-                return response
-            }
-        } catch {
-            return translator.errorResponse(requestID: id, shard: routed.shard, RequestTranslator.apiError(error))
+        await withCheckedContinuation { continuation in
+            execute(request) { continuation.resume(returning: $0) }
         }
     }
 
-    /// ``execute(_:)`` without suspending: writes and reads go through the service's completion
-    /// API (no task per request); `completion` runs exactly once, on any thread.
+    /// Registers a session (rare): through the service's async API.
+    private func openSession(shard: ShardID, requestID id: UInt64) async -> Almanac_Api_V1_Response {
+        do throws(ServiceError) {
+            let (session, index) = try await service.registerSession(shard: shard)
+            return translator.response(
+                requestID: id, shard: shard, session: session, index: index, leaseMilliseconds: service.sessionLeaseMilliseconds)
+        } catch {
+            return translator.errorResponse(requestID: id, shard: shard, RequestTranslator.apiError(error))
+        }
+    }
+
+    /// The cluster's status (rare): through the service's async API.
+    private func clusterStatus(requestID id: UInt64) async -> Almanac_Api_V1_Response {
+        do throws(ServiceError) {
+            var response = Almanac_Api_V1_Response()
+            response.requestID = id
+            response.clusterStatus = try await service.clusterStatus()
+            return response
+        } catch {
+            return translator.errorResponse(requestID: id, shard: nil, RequestTranslator.apiError(error))
+        }
+    }
+
+    /// Serves `request`: writes and reads go through the service's completion API (no task per
+    /// request; a backend on the caller's event loop answers without a thread hop); `completion`
+    /// runs exactly once, on any thread. Never fails: every failure is a response with a typed error.
     public func execute(_ request: Almanac_Api_V1_Request, completion: @escaping @Sendable (Almanac_Api_V1_Response) -> Void) {
         let id = request.requestID
         let routed: RoutedRequest
@@ -101,9 +92,12 @@ public struct RequestExecutor: Sendable {
                 case .failure(let error): completion(translator.errorResponse(requestID: id, shard: shard, RequestTranslator.apiError(error)))
                 }
             }
-        case .openSession, .clusterStatus:
+        case .openSession(let shard):
             let executor = self
-            Task { completion(await executor.execute(request)) }
+            Task { completion(await executor.openSession(shard: shard, requestID: id)) }
+        case .clusterStatus:
+            let executor = self
+            Task { completion(await executor.clusterStatus(requestID: id)) }
         }
     }
 }

@@ -4,7 +4,6 @@ import NIOCore
 
 /// A proposal waiting for its entry to be applied.
 struct ProposalWaiter<Result: Sendable> {
-    var id: UInt64
     var term: Term
     var promise: EventLoopPromise<AppliedResult<Result>>
     /// When the proposer stops waiting (checked on every tick).
@@ -14,7 +13,6 @@ struct ProposalWaiter<Result: Sendable> {
 
 /// A linearizable read waiting for its ReadIndex, then for the state machine to reach it.
 struct ReadWaiter<Machine> {
-    var id: UInt64
     /// The read index once Raft confirmed it.
     var index: LogIndex?
     var serve: (Machine, LogIndex) -> Void

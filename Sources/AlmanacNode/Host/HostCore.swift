@@ -243,14 +243,13 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         } catch {
             return promise.fail(Self.hostError(error, group: id))
         }
-        let requestID = takeRequestID()
         let term = group.raft.currentTerm
         if let replaced = group.proposals[index] {
             // An earlier proposal at this index (an older term) was overwritten without being applied.
             replaced.promise.fail(HostError.unavailable("entry \(index) was replaced by a new leader; nothing was applied"))
         }
         let deadline = NIODeadline.now() + timeout
-        group.proposals[index] = ProposalWaiter(id: requestID, term: term, promise: promise, deadline: deadline, timeout: timeout)
+        group.proposals[index] = ProposalWaiter(term: term, promise: promise, deadline: deadline, timeout: timeout)
         noteDeadline(deadline)
         scheduleReady()
     }
@@ -273,7 +272,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         }
         let deadline = NIODeadline.now() + timeout
         group.reads[requestID] = ReadWaiter(
-            id: requestID, index: nil,
+            index: nil,
             serve: { machine, applied in promise.succeed(ReadResult(value: body(machine), appliedIndex: applied)) },
             fail: { promise.fail($0) }, deadline: deadline, timeout: timeout)
         noteDeadline(deadline)

@@ -33,13 +33,10 @@ public final class ReplicatedMetadataService: MetadataService {
 
     public func submit(shard: ShardID, operation: MetadataOperation, session: SessionRef?,
                        durability: Durability) async throws(ServiceError) -> WriteOutcome {
-        let data = try entry(shard: shard, operation: operation, session: session)
-        do throws(HostError) {
-            let applied = try await host.propose(group: UInt64(shard), data: data)
-            return WriteOutcome(result: applied.result, index: applied.index)
-        } catch {
-            throw serviceError(error, shard: shard)
+        let result = await withCheckedContinuation { continuation in
+            submit(shard: shard, operation: operation, session: session, durability: durability) { continuation.resume(returning: $0) }
         }
+        return try result.get()
     }
 
     public func submit(shard: ShardID, operation: MetadataOperation, session: SessionRef?, durability: Durability,
@@ -59,15 +56,10 @@ public final class ReplicatedMetadataService: MetadataService {
     }
 
     public func read(shard: ShardID, consistency: ReadConsistency, query: MetadataQuery) async throws(ServiceError) -> ReadOutcome {
-        try checkShard(shard)
-        do throws(HostError) {
-            let outcome = try await host.read(group: UInt64(shard), linearizable: consistency == .linearizable) { replica in
-                query.evaluate(on: replica.state)
-            }
-            return ReadOutcome(result: outcome.value, appliedIndex: outcome.appliedIndex)
-        } catch {
-            throw serviceError(error, shard: shard)
+        let result = await withCheckedContinuation { continuation in
+            read(shard: shard, consistency: consistency, query: query) { continuation.resume(returning: $0) }
         }
+        return try result.get()
     }
 
     public func read(shard: ShardID, consistency: ReadConsistency, query: MetadataQuery,
