@@ -58,7 +58,6 @@ public final class GroupCommitLog: Sendable {
         }
     }
 
-    /// Appends a batch and returns once it is durable.
     /// Writes and syncs `batch` on the calling thread when the writer has nothing queued and the
     /// engine is free; returns nil (nothing written) otherwise, and the caller uses
     /// ``append(_:completion:)``. Saves the two thread hand-offs of the writer thread for a lone
@@ -71,33 +70,16 @@ public final class GroupCommitLog: Sendable {
         }
         guard let admission else { return nil }
         guard case .success = admission else { return admission }
-        let written: (result: Result<Void, StorageError>, fatal: StorageError?)? = engineLock.withLockIfAvailable { _ in
-            do throws(StorageError) {
-                try engine.write(batch)
-            } catch {
-                if case .stopped = error { return (.failure(error), error) }
-                return (.failure(error), nil)
-            }
-            do throws(StorageError) {
-                try engine.sync()
-            } catch {
-                return (.failure(error), error)
-            }
-            return (.success(()), nil)
+        guard let (results, fatal) = engineLock.withLockIfAvailable({ _ in writeAndSync([batch]) }) else { return nil }
+        let stranded = record([batch], results: results, fatal: fatal)
+        if let fatal {
+            for request in stranded { request.completion(.failure(fatal)) }
+            return .failure(fatal)
         }
-        guard let written else { return nil }
-        queue.withLock { queue in
-            if let fatal = written.fatal {
-                queue.stopped = fatal
-            } else if case .success = written.result {
-                queue.statistics.syncs += 1
-                queue.statistics.batches += 1
-                queue.statistics.entries += batch.entryCount
-            }
-        }
-        return written.result
+        return results[0]
     }
 
+    /// Appends a batch and returns once it is durable.
     public func append(_ batch: WriteBatch) async throws(StorageError) {
         let result: Result<Void, StorageError> = await withCheckedContinuation { continuation in
             append(batch) { continuation.resume(returning: $0) }
@@ -141,44 +123,54 @@ public final class GroupCommitLog: Sendable {
     }
 
     private func commit(_ requests: [Request]) {
-        var results = [Result<Void, StorageError>](repeating: .success(()), count: requests.count)
-        let fatal: StorageError? = engineLock.withLock { _ in
-            for (position, request) in requests.enumerated() {
-                do throws(StorageError) {
-                    try engine.write(request.batch)
-                } catch {
-                    results[position] = .failure(error)
-                    if case .stopped = error { return error }
-                }
-            }
-            do throws(StorageError) {
-                try engine.sync()
-            } catch {
-                return error
-            }
-            return nil
-        }
-        let entries = zip(requests, results).reduce(0) { total, pair in
-            if case .success = pair.1 { return total + pair.0.batch.entryCount }
-            return total
-        }
-        let stranded: [Request] = queue.withLock { queue in
-            if let fatal {
-                queue.stopped = fatal
-                defer { queue.requests.removeAll() }
-                return queue.requests
-            } else {
-                queue.statistics.syncs += 1
-                queue.statistics.batches += results.filter { if case .success = $0 { true } else { false } }.count
-                queue.statistics.entries += entries
-                return []
-            }
-        }
+        let batches = requests.map(\.batch)
+        let (results, fatal) = engineLock.withLock { _ in writeAndSync(batches) }
+        let stranded = record(batches, results: results, fatal: fatal)
         for (request, result) in zip(requests, results) {
             request.completion(fatal.map { .failure($0) } ?? result)
         }
         if let fatal {
             for request in stranded { request.completion(.failure(fatal)) }
+        }
+    }
+
+    /// Writes `batches` in order and syncs once; the caller holds `engineLock`. A write failing with
+    /// `.stopped`, or a failed sync, is fatal; other write failures fail only their batch.
+    private func writeAndSync(_ batches: [WriteBatch]) -> (results: [Result<Void, StorageError>], fatal: StorageError?) {
+        var results = [Result<Void, StorageError>](repeating: .success(()), count: batches.count)
+        for (position, batch) in batches.enumerated() {
+            do throws(StorageError) {
+                try engine.write(batch)
+            } catch {
+                results[position] = .failure(error)
+                if case .stopped = error { return (results, error) }
+            }
+        }
+        do throws(StorageError) {
+            try engine.sync()
+        } catch {
+            return (results, error)
+        }
+        return (results, nil)
+    }
+
+    /// Counts a group commit, or stops the log after a fatal error and returns the requests still
+    /// queued (the caller fails them).
+    private func record(_ batches: [WriteBatch], results: [Result<Void, StorageError>], fatal: StorageError?) -> [Request] {
+        let entries = zip(batches, results).reduce(0) { total, pair in
+            if case .success = pair.1 { return total + pair.0.entryCount }
+            return total
+        }
+        return queue.withLock { queue in
+            if let fatal {
+                queue.stopped = fatal
+                defer { queue.requests.removeAll() }
+                return queue.requests
+            }
+            queue.statistics.syncs += 1
+            queue.statistics.batches += results.filter { if case .success = $0 { true } else { false } }.count
+            queue.statistics.entries += entries
+            return []
         }
     }
 }

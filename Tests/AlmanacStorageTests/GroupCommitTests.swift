@@ -37,6 +37,35 @@ import Testing
         reopened.close()
     }
 
+    @Test func aBatchWrittenOnTheCallersThreadIsDurableAndCounted() async throws {
+        let fs = InMemoryFileSystem()
+        let log = GroupCommitLog(engine: try LogEngine.open(fileSystem: fs, directory: "/data", options: small))
+        let first = log.writeNowIfIdle(WriteBatch([GroupWrite(group: 1, entries: [entry(1, 1)], hardState: HardState(term: 1, commit: 1))]))
+        guard case .success? = first else {
+            Issue.record("an idle log must take the batch on the caller's thread, got \(String(describing: first))")
+            return
+        }
+        // An invalid batch fails alone, as through the writer thread; the log keeps working.
+        let gap = log.writeNowIfIdle(WriteBatch([GroupWrite(group: 1, entries: [entry(1, 5)])]))
+        guard case .failure? = gap else {
+            Issue.record("a batch with a gap must fail, got \(String(describing: gap))")
+            return
+        }
+        try await log.append(WriteBatch([GroupWrite(group: 1, entries: [entry(1, 2)])]))
+        let stats = log.statistics
+        #expect(stats.batches == 2 && stats.entries == 2)
+        log.close()
+        fs.crash(.loseUnsynced)
+        let reopened = try LogEngine.open(fileSystem: fs, directory: "/data", options: small)
+        #expect(try reopened.entries(group: 1, 1..<3) == [entry(1, 1), entry(1, 2)])
+        reopened.close()
+        // A closed log refuses instead of writing.
+        guard case .failure? = log.writeNowIfIdle(WriteBatch([GroupWrite(group: 1, entries: [entry(1, 3)])])) else {
+            Issue.record("a closed log must refuse")
+            return
+        }
+    }
+
     @Test func invalidBatchFailsOnlyItsWaiter() async throws {
         let log = GroupCommitLog(engine: try LogEngine.open(fileSystem: InMemoryFileSystem(), directory: "/data", options: small))
         try await log.append(WriteBatch([GroupWrite(group: 1, entries: [entry(1, 1)])]))

@@ -556,7 +556,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         let loop = self.loop
         let box = NIOLoopBound(self, eventLoop: loop)
         group.checkpointEncoding = true
-        BackgroundPriority.run(name: "almanac-snapshot") {
+        LowPriorityThread.run(name: "almanac-snapshot") {
             let snapshot = Snapshot(metadata: metadata, data: machine.snapshotData())
             let outcome: Result<SnapshotReference, StorageError>
             do throws(StorageError) {

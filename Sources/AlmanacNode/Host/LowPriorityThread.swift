@@ -7,7 +7,7 @@ import Glibc
 /// Runs background work (snapshot encoding) on a thread of its own at a lower scheduling priority,
 /// so that on few cores it does not take the CPU the write path needs. Linux applies `nice` per
 /// thread (`setpriority` with who = 0 is the calling thread); elsewhere the priority is unchanged.
-enum BackgroundPriority {
+enum LowPriorityThread {
     /// The nice value background work runs at.
     static let niceness: Int32 = 10
 
