@@ -7,6 +7,7 @@ let package = Package(
     name: "Almanac",
     platforms: [.macOS(.v14)],
     products: [
+        .library(name: "AlmanacKeyspace", targets: ["AlmanacKeyspace"]),
         .library(name: "AlmanacRaft", targets: ["AlmanacRaft"]),
         .library(name: "AlmanacStorage", targets: ["AlmanacStorage"]),
         .library(name: "AlmanacMetadata", targets: ["AlmanacMetadata"]),
@@ -23,8 +24,13 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
+        // The shared vocabulary: node, zone, shard, segment, epoch, inode ids, segment keying and
+        // the shard map records (standard library only).
+        .target(name: "AlmanacKeyspace"),
         // Pure consensus core: standard library only. No Foundation, no NIO, no clock.
-        .target(name: "AlmanacRaft"),
+        .target(name: "AlmanacRaft", dependencies: ["AlmanacKeyspace"]),
+        // The shard map service: one store protocol, the embedded and etcd backends.
+        .target(name: "AlmanacShardMap", dependencies: ["AlmanacKeyspace"]),
         // Shared write-ahead log and snapshots for many Raft groups.
         .target(name: "AlmanacStorage", dependencies: ["AlmanacRaft"]),
         // Deterministic whole-cluster simulator (test support).
@@ -50,7 +56,7 @@ let package = Package(
             ]
         ),
         // Namespace state machine and client sessions.
-        .target(name: "AlmanacMetadata"),
+        .target(name: "AlmanacMetadata", dependencies: ["AlmanacKeyspace"]),
         // Client API server: request translation, NIO listener, MetadataService boundary (docs/api.md).
         .target(
             name: "AlmanacServer",
@@ -106,6 +112,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AlmanacRaftTests", dependencies: ["AlmanacRaft"]),
+        .testTarget(name: "AlmanacKeyspaceTests", dependencies: ["AlmanacKeyspace"]),
         // Real `almanac serve` processes on loopback (SIGKILL failover, convergence, bad inputs).
         .testTarget(
             name: "AlmanacIntegrationTests",

@@ -1,5 +1,6 @@
-/// Identifier of a Raft peer. `0` means "none".
-public typealias NodeID = UInt64
+// A Raft peer is a node: `NodeID` comes from the shared vocabulary (0 means "none").
+@_exported import AlmanacKeyspace
+
 /// A Raft term.
 public typealias Term = UInt64
 /// A position in the replicated log. Index 0 is the empty prefix.

@@ -1,0 +1,168 @@
+/// One replica of a shard: the node that hosts it and that node's zone.
+public struct ReplicaLocation: Sendable, Hashable, Codable {
+    public var node: NodeID
+    public var zone: ZoneName
+
+    public init(node: NodeID, zone: ZoneName) {
+        self.node = node
+        self.zone = zone
+    }
+}
+
+/// The map's record of one shard: its replicas (one per zone), a leader hint and its epoch.
+public struct ShardRecord: Sendable, Hashable, Codable {
+    public var id: ShardID
+    /// Voters, sorted by zone; at most one per zone.
+    public var replicas: [ReplicaLocation]
+    /// The last leader the map heard of; 0 when unknown. A hint only: routing follows NOT_LEADER.
+    public var leaderHint: NodeID
+    /// Bumped whenever this shard's segments, replicas or leader change.
+    public var epoch: Epoch
+
+    public init(id: ShardID, replicas: [ReplicaLocation], leaderHint: NodeID = 0, epoch: Epoch = 1) {
+        self.id = id
+        self.replicas = replicas.sorted { ($0.zone, $0.node) < ($1.zone, $1.node) }
+        self.leaderHint = leaderHint
+        self.epoch = epoch
+    }
+}
+
+/// Where a key lives: the answer of `get_shard_location(key)`.
+public struct ShardLocation: Sendable, Hashable {
+    public var shard: ShardID
+    public var segment: SegmentID
+    public var leader: NodeID
+    public var replicas: [ReplicaLocation]
+    /// The shard's epoch.
+    public var epoch: Epoch
+    /// The whole map's epoch.
+    public var mapEpoch: Epoch
+}
+
+/// The shard map: segment -> shard, shard -> replicas, leader hints, and epochs.
+///
+/// A plain value. The shard map service (module AlmanacShardMap) stores it in the embedded system
+/// group or in etcd and hands it to nodes and clients; routers cache it. Every change bumps
+/// ``epoch`` and the epoch of every shard whose record or segments changed.
+public struct ShardMap: Sendable, Hashable {
+    public let keying: SegmentKeying
+    /// Version of the whole map.
+    public private(set) var epoch: Epoch
+    /// `owners[segment]` is the shard owning the segment.
+    public private(set) var owners: [ShardID]
+    /// The shards, by id.
+    public private(set) var shards: [ShardID: ShardRecord]
+
+    /// A map from explicit parts, validated (see ``validate(knownNodes:)`` for the node check).
+    public init(keying: SegmentKeying, epoch: Epoch, owners: [ShardID], shards: [ShardRecord]) throws(KeyspaceError) {
+        guard epoch > 0 else { throw KeyspaceError.invalid("map epoch must be > 0") }
+        guard owners.count == keying.segmentCount else {
+            throw KeyspaceError.invalid("map assigns \(owners.count) segments, the keying has \(keying.segmentCount)")
+        }
+        var byID: [ShardID: ShardRecord] = [:]
+        for shard in shards {
+            guard byID.updateValue(shard, forKey: shard.id) == nil else {
+                throw KeyspaceError.invalid("shard \(shard.id) appears twice in the map")
+            }
+            guard !shard.replicas.isEmpty else { throw KeyspaceError.invalid("shard \(shard.id) has no replicas") }
+            guard Set(shard.replicas.map(\.zone)).count == shard.replicas.count else {
+                throw KeyspaceError.invalid("shard \(shard.id) has two replicas in one zone")
+            }
+            guard Set(shard.replicas.map(\.node)).count == shard.replicas.count else {
+                throw KeyspaceError.invalid("shard \(shard.id) lists a node twice")
+            }
+            if shard.leaderHint != 0 && !shard.replicas.contains(where: { $0.node == shard.leaderHint }) {
+                throw KeyspaceError.invalid("shard \(shard.id) names leader \(shard.leaderHint), which is not one of its replicas")
+            }
+        }
+        for (segment, owner) in owners.enumerated() where byID[owner] == nil {
+            throw KeyspaceError.invalid("segment \(segment) is assigned to shard \(owner), which the map does not define")
+        }
+        self.keying = keying
+        self.epoch = epoch
+        self.owners = owners
+        self.shards = byID
+    }
+
+    /// The initial map of a new cluster: `shardCount` shards, segments dealt out in contiguous
+    /// ranges of equal size (new directories hash over all segments, so ranges spread them evenly
+    /// and a later split cuts a range in two).
+    public static func initial(
+        keying: SegmentKeying, shardCount: Int, replicas: (ShardID) -> [ReplicaLocation]
+    ) throws(KeyspaceError) -> ShardMap {
+        guard (1...min(keying.segmentCount, Int(ShardID.max))).contains(shardCount) else {
+            throw KeyspaceError.invalid("shard count \(shardCount) must be in 1...\(min(keying.segmentCount, Int(ShardID.max))) for \(keying.segmentCount) segments")
+        }
+        let owners = (0..<keying.segmentCount).map { ShardID($0 * shardCount / keying.segmentCount) }
+        let shards = (0..<shardCount).map { ShardRecord(id: ShardID($0), replicas: replicas(ShardID($0))) }
+        return try ShardMap(keying: keying, epoch: 1, owners: owners, shards: shards)
+    }
+
+    /// The shard owning `segment`.
+    public func shard(ofSegment segment: SegmentID) -> ShardID? {
+        Int(segment) < owners.count ? owners[Int(segment)] : nil
+    }
+
+    /// The shard owning the segment of `id`.
+    public func shard(of id: InodeID) -> ShardID? { shard(ofSegment: id.segment) }
+
+    /// The segments a shard owns, ascending.
+    public func segments(of shard: ShardID) -> [SegmentID] {
+        owners.indices.filter { owners[$0] == shard }.map { SegmentID($0) }
+    }
+
+    /// `get_shard_location(key)`: shard, leader hint, replicas and epochs of the segment of `id`.
+    public func location(of id: InodeID) -> ShardLocation? { location(ofSegment: id.segment) }
+
+    public func location(ofSegment segment: SegmentID) -> ShardLocation? {
+        guard let shard = shard(ofSegment: segment), let record = shards[shard] else { return nil }
+        return ShardLocation(shard: shard, segment: segment, leader: record.leaderHint, replicas: record.replicas,
+                             epoch: record.epoch, mapEpoch: epoch)
+    }
+
+    /// Checks that every replica names a known node in its zone.
+    public func validate(knownNodes: [NodeID: ZoneName]) throws(KeyspaceError) {
+        for shard in shards.values.sorted(by: { $0.id < $1.id }) {
+            for replica in shard.replicas {
+                guard let zone = knownNodes[replica.node] else {
+                    throw KeyspaceError.invalid("shard \(shard.id) names node \(replica.node), which is not a member of the cluster")
+                }
+                guard zone == replica.zone else {
+                    throw KeyspaceError.invalid("shard \(shard.id) places node \(replica.node) in zone \(replica.zone), but the node is in zone \(zone)")
+                }
+            }
+        }
+    }
+
+    // MARK: - Changes (each bumps the map epoch and the epochs of the shards it touches)
+
+    /// Records `leader` as the leader hint of `shard` (no change if already so).
+    public mutating func setLeaderHint(_ leader: NodeID, of shard: ShardID) throws(KeyspaceError) {
+        guard var record = shards[shard] else { throw KeyspaceError.invalid("unknown shard \(shard)") }
+        guard record.leaderHint != leader else { return }
+        guard leader == 0 || record.replicas.contains(where: { $0.node == leader }) else {
+            throw KeyspaceError.invalid("node \(leader) is not a replica of shard \(shard)")
+        }
+        record.leaderHint = leader
+        record.epoch += 1
+        shards[shard] = record
+        epoch += 1
+    }
+
+    /// Moves `segments` to shard `target` (creating it with `replicas` if it does not exist yet).
+    public mutating func assign(_ segments: [SegmentID], to target: ShardID, replicas: [ReplicaLocation]? = nil) throws(KeyspaceError) {
+        if shards[target] == nil {
+            guard let replicas, !replicas.isEmpty else { throw KeyspaceError.invalid("new shard \(target) needs replicas") }
+            shards[target] = ShardRecord(id: target, replicas: replicas, epoch: 0)
+        }
+        var touched: Set<ShardID> = [target]
+        for segment in segments {
+            guard Int(segment) < owners.count else { throw KeyspaceError.invalid("segment \(segment) does not exist") }
+            touched.insert(owners[Int(segment)])
+            owners[Int(segment)] = target
+        }
+        for shard in touched { shards[shard]?.epoch += 1 }
+        // A shard left without segments stays defined (merge target bookkeeping is the caller's).
+        epoch += 1
+    }
+}
