@@ -44,6 +44,8 @@ public enum OperationOutcome: Hashable, Sendable {
     case opened(handle: HandleID, attributes: InodeAttributes, created: Bool)
     /// Success with nothing to return (unlink, rmdir, rename, close, keepAlive, closeSession).
     case done
+    /// `prepareTransaction`: the ids allocated for its `createDirectory` steps, in step order.
+    case prepared(allocated: [InodeID])
 }
 
 /// The outcome of applying one entry. Semantic errors are results, not thrown, so every

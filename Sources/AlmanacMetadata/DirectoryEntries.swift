@@ -7,6 +7,9 @@
 struct DirectoryEntries: Hashable, Sendable {
     private(set) var sortedNames: [ByteString] = []
     private(set) var children: [ByteString: InodeID] = [:]
+    /// The type of each child, kept with the entry: the child's own record may live in a segment of
+    /// another shard (a subdirectory), and rmdir, rename and readdir need its type without asking.
+    private(set) var types: [ByteString: FileType] = [:]
 
     init() {}
 
@@ -15,8 +18,15 @@ struct DirectoryEntries: Hashable, Sendable {
 
     subscript(name: ByteString) -> InodeID? { children[name] }
 
+    /// The type of the child `name`.
+    func type(of name: ByteString) -> FileType? { types[name] }
+
+    /// Number of entries that are directories (a directory's nlink is 2 plus this).
+    var subdirectoryCount: Int { types.values.reduce(0) { $0 + ($1 == .directory ? 1 : 0) } }
+
     /// Adds or replaces the entry `name`.
-    mutating func set(_ name: ByteString, to child: InodeID) {
+    mutating func set(_ name: ByteString, to child: InodeID, type: FileType) {
+        types[name] = type
         if children.updateValue(child, forKey: name) == nil {
             sortedNames.insert(name, at: firstIndex(notBelow: name))
         }
@@ -26,6 +36,7 @@ struct DirectoryEntries: Hashable, Sendable {
     @discardableResult
     mutating func remove(_ name: ByteString) -> InodeID? {
         guard let child = children.removeValue(forKey: name) else { return nil }
+        types.removeValue(forKey: name)
         let index = firstIndex(notBelow: name)
         if index < sortedNames.count, sortedNames[index] == name { sortedNames.remove(at: index) }
         return child
@@ -44,14 +55,15 @@ struct DirectoryEntries: Hashable, Sendable {
 
     /// Builds the map from names already in strictly ascending order (snapshot restore).
     /// Returns nil if the names are not strictly ascending.
-    static func fromSorted(_ pairs: [(ByteString, InodeID)]) -> DirectoryEntries? {
+    static func fromSorted(_ pairs: [(ByteString, InodeID, FileType)]) -> DirectoryEntries? {
         var entries = DirectoryEntries()
         entries.sortedNames.reserveCapacity(pairs.count)
         entries.children.reserveCapacity(pairs.count)
-        for (name, child) in pairs {
+        for (name, child, type) in pairs {
             if let last = entries.sortedNames.last, !(last < name) { return nil }
             entries.sortedNames.append(name)
             entries.children[name] = child
+            entries.types[name] = type
         }
         return entries
     }

@@ -2,6 +2,8 @@
 public struct MetadataConfig: Hashable, Sendable {
     /// The shard this state machine serves; envelopes for another shard are refused.
     public var shardID: ShardID
+    /// How the namespace is cut into segments (the same on every shard of a cluster).
+    public var keying: SegmentKeying
     /// Limits on request sizes.
     public var limits: MetadataLimits
     /// A session with no command for longer than this (command time, nanoseconds) expires.
@@ -11,13 +13,27 @@ public struct MetadataConfig: Hashable, Sendable {
     public var sessionResultWindow: UInt64
 
     public init(
-        shardID: ShardID = 0, limits: MetadataLimits = MetadataLimits(),
+        shardID: ShardID = 0, keying: SegmentKeying = MetadataConfig.defaultKeying, limits: MetadataLimits = MetadataLimits(),
         sessionTimeoutNanoseconds: Int64 = 60 * 1_000_000_000, sessionResultWindow: UInt64 = 16
     ) {
         self.shardID = shardID
+        self.keying = keying
         self.limits = limits
         self.sessionTimeoutNanoseconds = max(1, sessionTimeoutNanoseconds)
         self.sessionResultWindow = max(1, sessionResultWindow)
+    }
+}
+
+extension MetadataConfig {
+    /// ``SegmentKeying/defaultSegmentCount`` segments.
+    public static var defaultKeying: SegmentKeying {
+        // The default count is inside the valid range, so this cannot fail; fall back to one segment.
+        (try? SegmentKeying(segmentCount: SegmentKeying.defaultSegmentCount)) ?? MetadataConfig.oneSegment
+    }
+
+    private static var oneSegment: SegmentKeying {
+        guard let keying = try? SegmentKeying(segmentCount: 1) else { preconditionFailure("one segment is always valid") }
+        return keying
     }
 }
 

@@ -48,6 +48,14 @@ public enum ErrorCode: UInt16, Sendable, Hashable, CaseIterable, CustomStringCon
     case badEntry = 1006
     /// The state violates an internal invariant (should never happen; reported, not crashed on).
     case internalInconsistency = 1007
+    /// The operation touches records of segments this shard does not own: the server runs it as a
+    /// cross-shard transaction. Never recorded in a session and never returned to clients.
+    case crossShard = 1008
+    /// A record the operation needs is locked by a cross-shard transaction in progress; nothing
+    /// happened and the same request may be retried (not recorded in the session).
+    case conflict = 1009
+    /// The cross-shard transaction was aborted (by recovery, or a participant refused it).
+    case transactionAborted = 1010
 
     /// The POSIX-style name, e.g. `ENOENT`.
     public var description: String {
@@ -74,6 +82,9 @@ public enum ErrorCode: UInt16, Sendable, Hashable, CaseIterable, CustomStringCon
         case .alreadyApplied: "ALREADY_APPLIED"
         case .badEntry: "BAD_ENTRY"
         case .internalInconsistency: "INTERNAL_INCONSISTENCY"
+        case .crossShard: "CROSS_SHARD"
+        case .conflict: "CONFLICT"
+        case .transactionAborted: "TRANSACTION_ABORTED"
         }
     }
 }
@@ -89,4 +100,10 @@ public struct MetadataError: Error, Hashable, Sendable, CustomStringConvertible 
     }
 
     public var description: String { "\(code): \(message)" }
+
+    /// Whether the command was refused before it executed (routing, locks): such results are not
+    /// recorded in the session, so the same sequence number can be applied later.
+    public var isRefusalBeforeExecution: Bool {
+        code == .wrongShard || code == .crossShard || code == .conflict
+    }
 }

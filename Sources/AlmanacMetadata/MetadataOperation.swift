@@ -31,6 +31,22 @@ public enum MetadataOperation: Hashable, Sendable {
     /// Creates a symbolic link.
     case symlink(parent: InodeID, name: ByteString, target: ByteString, uid: UInt32, gid: UInt32)
 
+    // Cross-shard transactions (docs/sharding.md). Participant commands carry session 0.
+    /// Checks the steps' preconditions, locks their records and allocates new directories' ids.
+    case prepareTransaction(TransactionID, steps: [TransactionStep])
+    /// Applies a prepared transaction's steps and releases its locks (no-op if not prepared here).
+    case commitTransaction(TransactionID)
+    /// Releases a prepared transaction's locks without applying anything (no-op if not prepared).
+    case abortTransaction(TransactionID)
+    /// On the coordinator shard: the commit point. Records the transaction as committed and
+    /// `outcome` as the result of `session`'s `sequence`, unless the transaction was aborted or the
+    /// sequence already has a result.
+    case commitDecision(TransactionID, session: SessionID, sequence: SequenceNumber, outcome: OperationOutcome)
+    /// On the coordinator shard: records the transaction as aborted unless it committed.
+    case abortDecision(TransactionID)
+    /// On the coordinator shard: drops the decision once every participant applied it.
+    case forgetDecision(TransactionID)
+
     /// A short name for logs and metrics.
     public var name: String {
         switch self {
@@ -47,6 +63,22 @@ public enum MetadataOperation: Hashable, Sendable {
         case .close: "close"
         case .link: "link"
         case .symlink: "symlink"
+        case .prepareTransaction: "prepareTransaction"
+        case .commitTransaction: "commitTransaction"
+        case .abortTransaction: "abortTransaction"
+        case .commitDecision: "commitDecision"
+        case .abortDecision: "abortDecision"
+        case .forgetDecision: "forgetDecision"
+        }
+    }
+
+    /// Whether this is a transaction-protocol command (carried with session 0, outside sessions).
+    public var isTransactionProtocol: Bool {
+        switch self {
+        case .prepareTransaction, .commitTransaction, .abortTransaction, .commitDecision, .abortDecision, .forgetDecision:
+            return true
+        default:
+            return false
         }
     }
 }

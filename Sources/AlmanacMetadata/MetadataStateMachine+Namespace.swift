@@ -3,13 +3,33 @@
 extension MetadataStateMachine {
     // MARK: - Lookup helpers
 
-    /// Whether `id` lies in this shard's id range (the root belongs to every shard for now).
-    func isLocal(_ id: InodeID) -> Bool { id == .root || id.shard == config.shardID }
+    /// Whether the record of `id` lies in a segment this shard owns.
+    func isLocal(_ id: InodeID) -> Bool { ownership.owns(id) }
 
+    /// Checks the inode a request was routed by: it must be valid, owned here (else `WRONG_SHARD`,
+    /// the client's map is stale) and not locked by a transaction in progress.
     func checkID(_ id: InodeID, _ role: String) throws(MetadataError) {
         if id.rawValue == 0 { throw MetadataError(.einval, "\(role) inode id 0 is invalid") }
         if !isLocal(id) {
-            throw MetadataError(.wrongShard, "\(role) inode \(id) belongs to shard \(id.shard), this is shard \(config.shardID)")
+            throw MetadataError(
+                .wrongShard,
+                "\(role) inode \(id) is in segment \(id.segment), which shard \(config.shardID) does not own (shard epoch \(ownership.epoch)); refresh the shard map")
+        }
+        try checkUnlocked(id, role)
+    }
+
+    /// Checks another record the operation touches: owned here (else the operation is a cross-shard
+    /// one, `CROSS_SHARD`) and not locked.
+    func checkTouched(_ id: InodeID, _ role: String) throws(MetadataError) {
+        if !isLocal(id) {
+            throw MetadataError(.crossShard, "\(role) inode \(id) is in segment \(id.segment), owned by another shard")
+        }
+        try checkUnlocked(id, role)
+    }
+
+    func checkUnlocked(_ id: InodeID, _ role: String) throws(MetadataError) {
+        if let transaction = locks[id] {
+            throw MetadataError(.conflict, "\(role) inode \(id) is locked by \(transaction) in progress; retry")
         }
     }
 
@@ -39,6 +59,9 @@ extension MetadataStateMachine {
     /// The child named `name` in directory `parent`, read without copying the entry table.
     func entry(_ parent: InodeID, _ name: ByteString) -> InodeID? { inodes[parent]?.entries[name] }
 
+    /// The type of the child named `name` in directory `parent`.
+    func entryType(_ parent: InodeID, _ name: ByteString) -> FileType? { inodes[parent]?.entries.type(of: name) }
+
     /// The inode named by an entry; a missing one is a broken invariant.
     func child(_ id: InodeID) throws(MetadataError) -> Inode {
         guard let node = inodes[id] else {
@@ -55,10 +78,25 @@ extension MetadataStateMachine {
         if let error = Validation.owner(uid, "uid") ?? Validation.owner(gid, "gid") { throw error }
     }
 
-    func checkIDAvailable() throws(MetadataError) {
-        if nextInodeCounter > InodeID.maxCounter {
-            throw MetadataError(.enospc, "shard \(config.shardID) has allocated all of its inode ids")
+    /// The next counter of `segment`.
+    func nextCounter(_ segment: SegmentID) -> UInt64 { segmentCounters[segment] ?? 1 }
+
+    func checkIDAvailable(in segment: SegmentID) throws(MetadataError) {
+        if nextCounter(segment) > InodeID.maxCounter {
+            throw MetadataError(.enospc, "segment \(segment) has allocated all of its inode ids")
         }
+    }
+
+    /// Allocates the next id of `segment` (callers checked ``checkIDAvailable(in:)``).
+    mutating func allocateID(in segment: SegmentID) -> InodeID {
+        let counter = nextCounter(segment)
+        segmentCounters[segment] = counter + 1
+        return InodeID(segment: segment, counter: counter)
+    }
+
+    /// The segment a new inode of `type` named `name` in `parent` is allocated in.
+    func segmentForNew(_ type: FileType, parent: InodeID, name: ByteString) -> SegmentID {
+        type == .directory ? config.keying.segmentForNewDirectory(parent: parent, name: name.string.utf8) : parent.segment
     }
 
     // MARK: - Creation
@@ -68,15 +106,14 @@ extension MetadataStateMachine {
         _ type: FileType, mode: UInt32, uid: UInt32, gid: UInt32, size: UInt64, symlinkTarget: ByteString?,
         parent: InodeID, name: ByteString, now: Timestamp
     ) -> InodeAttributes {
-        let id = InodeID(shard: config.shardID, counter: nextInodeCounter)
-        nextInodeCounter += 1
+        let id = allocateID(in: segmentForNew(type, parent: parent, name: name))
         let attributes = InodeAttributes(
             id: id, type: type, mode: mode & FileType.permissionMask, uid: uid, gid: gid, size: size,
             nlink: type == .directory ? 2 : 1, atime: now, mtime: now, ctime: now, version: 1)
         inodes[id] = Inode(
             attributes: attributes, parent: type == .directory ? parent : InodeID(0), entries: DirectoryEntries(),
             symlinkTarget: symlinkTarget)
-        inodes[parent]?.entries.set(name, to: id)
+        inodes[parent]?.entries.set(name, to: id, type: type)
         if type == .directory { inodes[parent]?.attributes.nlink += 1 }
         inodes[parent]?.touchModify(now)
         return attributes
@@ -93,7 +130,11 @@ extension MetadataStateMachine {
         if directory.nlink >= config.limits.maxLinks {
             throw MetadataError(.emlink, "directory \(parent) has the maximum of \(config.limits.maxLinks) links")
         }
-        try checkIDAvailable()
+        let segment = segmentForNew(.directory, parent: parent, name: name)
+        if !ownership.owns(segment) {
+            throw MetadataError(.crossShard, "the new directory's segment \(segment) is owned by another shard")
+        }
+        try checkIDAvailable(in: segment)
         return .attributes(insertNew(
             .directory, mode: mode, uid: uid, gid: gid, size: 0, symlinkTarget: nil, parent: parent, name: name, now: now))
     }
@@ -106,7 +147,7 @@ extension MetadataStateMachine {
         try checkOwners(uid: uid, gid: gid)
         _ = try liveDirectory(parent, "parent")
         if entry(parent, name) != nil { throw MetadataError(.eexist, "\"\(name)\" already exists in \(parent)") }
-        try checkIDAvailable()
+        try checkIDAvailable(in: parent.segment)
         return .attributes(insertNew(
             .regular, mode: mode, uid: uid, gid: gid, size: 0, symlinkTarget: nil, parent: parent, name: name, now: now))
     }
@@ -119,7 +160,7 @@ extension MetadataStateMachine {
         try checkOwners(uid: uid, gid: gid)
         _ = try liveDirectory(parent, "parent")
         if entry(parent, name) != nil { throw MetadataError(.eexist, "\"\(name)\" already exists in \(parent)") }
-        try checkIDAvailable()
+        try checkIDAvailable(in: parent.segment)
         return .attributes(insertNew(
             .symlink, mode: 0o777, uid: uid, gid: gid, size: UInt64(target.byteCount), symlinkTarget: target,
             parent: parent, name: name, now: now))
@@ -129,19 +170,17 @@ extension MetadataStateMachine {
         target: InodeID, parent: InodeID, name: ByteString, now: Timestamp
     ) throws(MetadataError) -> OperationOutcome {
         try checkName(name)
-        for (id, role) in [(target, "link target"), (parent, "parent")] where id.rawValue != 0 && !isLocal(id) {
-            throw MetadataError(
-                .exdev, "\(role) \(id) is in shard \(id.shard); links across shards are not supported")
-        }
-        let node = try existingInode(target, "link target")
         _ = try liveDirectory(parent, "parent")
         if entry(parent, name) != nil { throw MetadataError(.eexist, "\"\(name)\" already exists in \(parent)") }
+        if target.rawValue == 0 { throw MetadataError(.einval, "link target inode id 0 is invalid") }
+        try checkTouched(target, "link target")
+        let node = try existingInode(target, "link target")
         if node.isDirectory { throw MetadataError(.eperm, "cannot hard-link directory \(target)") }
         if node.isOrphan { throw MetadataError(.enoent, "inode \(target) has no links left") }
         if node.attributes.nlink >= config.limits.maxLinks {
             throw MetadataError(.emlink, "inode \(target) has the maximum of \(config.limits.maxLinks) links")
         }
-        inodes[parent]?.entries.set(name, to: target)
+        inodes[parent]?.entries.set(name, to: target, type: node.type)
         inodes[parent]?.touchModify(now)
         inodes[target]?.attributes.nlink += 1
         inodes[target]?.touchChange(now)
@@ -176,7 +215,8 @@ extension MetadataStateMachine {
         try checkName(name)
         _ = try liveDirectory(parent, "parent")
         guard let id = entry(parent, name) else { throw MetadataError(.enoent, "\"\(name)\" does not exist in \(parent)") }
-        if try child(id).isDirectory { throw MetadataError(.eisdir, "\"\(name)\" is a directory; use rmdir") }
+        if entryType(parent, name) == .directory { throw MetadataError(.eisdir, "\"\(name)\" is a directory; use rmdir") }
+        try checkTouched(id, "entry")
         inodes[parent]?.entries.remove(name)
         inodes[parent]?.touchModify(now)
         dropLink(id, now: now)
@@ -187,8 +227,9 @@ extension MetadataStateMachine {
         try checkName(name)
         _ = try liveDirectory(parent, "parent")
         guard let id = entry(parent, name) else { throw MetadataError(.enoent, "\"\(name)\" does not exist in \(parent)") }
+        if entryType(parent, name) != .directory { throw MetadataError(.enotdir, "\"\(name)\" is not a directory") }
+        try checkTouched(id, "directory")
         let node = try child(id)
-        if !node.isDirectory { throw MetadataError(.enotdir, "\"\(name)\" is not a directory") }
         if !node.entries.isEmpty { throw MetadataError(.enotempty, "directory \"\(name)\" has \(node.entries.count) entries") }
         inodes[parent]?.entries.remove(name)
         inodes[parent]?.attributes.nlink -= 1
@@ -204,19 +245,18 @@ extension MetadataStateMachine {
     ) throws(MetadataError) -> OperationOutcome {
         try checkName(fromName)
         try checkName(toName)
-        for (id, role) in [(fromParent, "source parent"), (toParent, "destination parent")]
-        where id.rawValue != 0 && !isLocal(id) {
-            throw MetadataError(
-                .exdev, "\(role) \(id) is in shard \(id.shard); cross-shard rename is not supported yet")
-        }
         _ = try liveDirectory(fromParent, "source parent")
-        let destination = try liveDirectory(toParent, "destination parent")
         guard let movedID = entry(fromParent, fromName) else {
             throw MetadataError(.enoent, "\"\(fromName)\" does not exist in \(fromParent)")
         }
-        let moved = try child(movedID)
+        if toParent.rawValue == 0 { throw MetadataError(.einval, "destination parent inode id 0 is invalid") }
+        try checkTouched(toParent, "destination parent")
+        let destination = try liveDirectory(toParent, "destination parent")
         let replacedID = entry(toParent, toName)
         if replacedID == movedID { return .done }  // same entry, or two links to the same inode
+        try checkTouched(movedID, "renamed entry")
+        if let replacedID { try checkTouched(replacedID, "replaced entry") }
+        let moved = try child(movedID)
 
         if moved.isDirectory {
             // Refuse moving a directory into itself or its own subtree.
@@ -227,6 +267,10 @@ extension MetadataStateMachine {
                     throw MetadataError(.einval, "cannot move directory \(movedID) into its own subtree")
                 }
                 if cursor == .root { break }
+                // An ancestor on another shard: only the coordinator can check the whole chain.
+                if !isLocal(cursor) {
+                    throw MetadataError(.crossShard, "an ancestor of \(toParent) lives on another shard")
+                }
                 guard let up = inodes[cursor]?.parent, steps <= inodes.count else {
                     throw MetadataError(.internalInconsistency, "broken parent chain at \(cursor)")
                 }
@@ -264,7 +308,7 @@ extension MetadataStateMachine {
             }
         }
         inodes[fromParent]?.entries.remove(fromName)
-        inodes[toParent]?.entries.set(toName, to: movedID)
+        inodes[toParent]?.entries.set(toName, to: movedID, type: moved.type)
         if changesParent {
             inodes[fromParent]?.attributes.nlink -= 1
             inodes[toParent]?.attributes.nlink += 1
@@ -333,6 +377,7 @@ extension MetadataStateMachine {
         let created: Bool
         if let id = entry(parent, name) {
             if flags.create && flags.exclusive { throw MetadataError(.eexist, "\"\(name)\" already exists in \(parent)") }
+            try checkTouched(id, "entry")
             let node = try child(id)
             switch node.type {
             case .symlink:
@@ -352,7 +397,7 @@ extension MetadataStateMachine {
             created = false
         } else {
             if !flags.create { throw MetadataError(.enoent, "\"\(name)\" does not exist in \(parent)") }
-            try checkIDAvailable()
+            try checkIDAvailable(in: parent.segment)
             attributes = insertNew(
                 .regular, mode: mode, uid: uid, gid: gid, size: 0, symlinkTarget: nil, parent: parent, name: name, now: now)
             created = true

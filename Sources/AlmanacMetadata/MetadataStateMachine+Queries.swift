@@ -6,12 +6,27 @@ extension MetadataStateMachine {
         try existingInode(id, "target").attributes
     }
 
-    /// The attributes of the entry `name` in directory `parent`.
+    /// The attributes of the entry `name` in directory `parent` (`CROSS_SHARD` if the child's record
+    /// lives on another shard: see ``lookupEntry(parent:name:)``).
     public func lookup(parent: InodeID, name: ByteString) throws(MetadataError) -> InodeAttributes {
+        let found = try lookupEntry(parent: parent, name: name)
+        guard let attributes = found.attributes else {
+            throw MetadataError(.crossShard, "\"\(name)\" is inode \(found.id), whose record lives on another shard")
+        }
+        return attributes
+    }
+
+    /// The entry `name` in directory `parent`: the child's id and type, and its attributes when the
+    /// child's record lives on this shard (a subdirectory's usually does not: ask its shard).
+    public func lookupEntry(parent: InodeID, name: ByteString) throws(MetadataError) -> EntryLookup {
         try checkName(name)
         _ = try liveDirectory(parent, "parent")
-        guard let id = entry(parent, name) else { throw MetadataError(.enoent, "\"\(name)\" does not exist in \(parent)") }
-        return try child(id).attributes
+        guard let id = entry(parent, name), let type = entryType(parent, name) else {
+            throw MetadataError(.enoent, "\"\(name)\" does not exist in \(parent)")
+        }
+        guard isLocal(id) else { return EntryLookup(id: id, type: type, attributes: nil) }
+        try checkUnlocked(id, "entry")
+        return EntryLookup(id: id, type: type, attributes: try child(id).attributes)
     }
 
     /// Up to `limit` entries of `directory` after `cursor` (from the start if nil).
@@ -30,8 +45,8 @@ extension MetadataStateMachine {
         var entries: [DirectoryEntry] = []
         entries.reserveCapacity(names.count)
         for name in names {
-            guard let id = node.entries[name] else { continue }
-            entries.append(DirectoryEntry(name: name, id: id, type: try child(id).type))
+            guard let id = node.entries[name], let type = node.entries.type(of: name) else { continue }
+            entries.append(DirectoryEntry(name: name, id: id, type: type))
         }
         var next: ReaddirCursor?
         if let last = entries.last, node.entries.hasEntries(after: last.name) { next = ReaddirCursor(after: last.name) }
@@ -47,6 +62,9 @@ extension MetadataStateMachine {
         return target
     }
 
+    /// The attributes of `id` if its record lives on this shard (nil otherwise).
+    public func localAttributes(_ id: InodeID) -> InodeAttributes? { isLocal(id) ? inodes[id]?.attributes : nil }
+
     /// Resolves an absolute path ("/a/b") component by component, without following symlinks.
     /// A convenience for tools and tests; clients resolve paths with `lookup`.
     public func resolve(path: String) throws(MetadataError) -> InodeAttributes {
@@ -57,4 +75,12 @@ extension MetadataStateMachine {
         }
         return current
     }
+}
+
+/// What ``MetadataStateMachine/lookupEntry(parent:name:)`` found.
+public struct EntryLookup: Hashable, Sendable {
+    public var id: InodeID
+    public var type: FileType
+    /// Nil when the child's record lives on another shard.
+    public var attributes: InodeAttributes?
 }

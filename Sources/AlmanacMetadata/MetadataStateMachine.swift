@@ -14,8 +14,17 @@ public struct MetadataStateMachine: Equatable, Sendable {
     /// The largest migration timestamp seen in an applied envelope.
     public internal(set) var migrationTimestamp: UInt64
 
+    /// The segments this shard owns (fencing: records elsewhere are refused or coordinated).
+    public internal(set) var ownership: SegmentOwnership
     var inodes: [InodeID: Inode]
-    var nextInodeCounter: UInt64
+    /// Next counter to allocate per owned segment (absent: 1).
+    var segmentCounters: [SegmentID: UInt64]
+    /// Cross-shard transactions prepared here and not yet committed or aborted.
+    var preparedTransactions: [TransactionID: PreparedTransaction]
+    /// Records locked by a prepared transaction (derived from `preparedTransactions`).
+    var locks: [InodeID: TransactionID]
+    /// Decisions of the transactions this shard coordinates, until forgotten.
+    var decisions: [TransactionID: TransactionDecision]
     var sessions: [SessionID: ClientSession]
     var handles: [HandleID: OpenHandle]
     var nextHandle: HandleID
@@ -24,17 +33,26 @@ public struct MetadataStateMachine: Equatable, Sendable {
     /// Command time at or after which the next sweep of expired sessions runs.
     var nextSessionSweep: Timestamp
 
-    /// A fresh namespace holding only the root directory (id 1, mode 0o755, owned by 0:0).
-    public init(config: MetadataConfig = MetadataConfig()) {
+    /// A fresh namespace owning `ownership`'s segments; the owner of segment 0 holds the root
+    /// directory (id 1, mode 0o755, owned by 0:0). By default a shard owns every segment.
+    public init(config: MetadataConfig = MetadataConfig(), ownership: SegmentOwnership? = nil) {
         self.config = config
+        self.ownership = ownership ?? .all(config.keying)
         self.appliedIndex = 0
         self.clock = .zero
         self.migrationTimestamp = 0
         let root = InodeAttributes(
             id: .root, type: .directory, mode: 0o755, uid: 0, gid: 0, size: 0, nlink: 2,
             atime: .zero, mtime: .zero, ctime: .zero, version: 1)
-        self.inodes = [.root: Inode(attributes: root, parent: .root, entries: DirectoryEntries(), symlinkTarget: nil)]
-        self.nextInodeCounter = 2
+        self.inodes = [:]
+        self.segmentCounters = [:]
+        self.preparedTransactions = [:]
+        self.locks = [:]
+        self.decisions = [:]
+        if self.ownership.owns(InodeID.root) {
+            inodes[.root] = Inode(attributes: root, parent: .root, entries: DirectoryEntries(), symlinkTarget: nil)
+            segmentCounters[InodeID.root.segment] = InodeID.root.counter + 1
+        }
         self.sessions = [:]
         self.handles = [:]
         self.nextHandle = 1
@@ -73,6 +91,10 @@ public struct MetadataStateMachine: Equatable, Sendable {
                 .wrongShard, "entry is for shard \(envelope.shardID), this is shard \(config.shardID)"))
         }
         if envelope.migrationTimestamp > migrationTimestamp { migrationTimestamp = envelope.migrationTimestamp }
+
+        if envelope.operation.isTransactionProtocol {
+            return applyTransactionProtocol(envelope.operation, sessionID: envelope.sessionID, sequence: envelope.sequence, now: now)
+        }
 
         if case .registerSession = envelope.operation {
             guard envelope.sessionID == 0, envelope.sequence == 0 else {
@@ -116,6 +138,9 @@ public struct MetadataStateMachine: Equatable, Sendable {
         do {
             result = .success(try execute(envelope.operation, session: sessionID, now: now))
         } catch {
+            // Refused before executing (wrong shard, cross-shard, locked): nothing changed, so the
+            // sequence stays free for the retry or for the cross-shard transaction's decision.
+            if error.isRefusalBeforeExecution { return .failure(error) }
             result = .failure(error)
         }
         sessions[sessionID]?.record(envelope.sequence, result, window: config.sessionResultWindow)
@@ -153,6 +178,8 @@ public struct MetadataStateMachine: Equatable, Sendable {
             return try link(target: target, parent: parent, name: name, now: now)
         case let .symlink(parent, name, target, uid, gid):
             return try symlink(parent: parent, name: name, target: target, uid: uid, gid: gid, now: now)
+        case .prepareTransaction, .commitTransaction, .abortTransaction, .commitDecision, .abortDecision, .forgetDecision:
+            throw MetadataError(.internalInconsistency, "transaction protocol command reached execute")
         }
     }
 

@@ -4,7 +4,7 @@ import Testing
 @Suite("Journal codec")
 struct CodecTests {
     static let attributes = InodeAttributes(
-        id: InodeID(shard: 3, counter: 77), type: .symlink, mode: 0o4755, uid: 1000, gid: UInt32.max - 1,
+        id: InodeID(segment: 3, counter: 77), type: .symlink, mode: 0o4755, uid: 1000, gid: UInt32.max - 1,
         size: UInt64.max, nlink: 3, atime: Timestamp(nanoseconds: -5), mtime: Timestamp(nanoseconds: .max),
         ctime: Timestamp(nanoseconds: .min), version: 12)
 
@@ -47,7 +47,7 @@ struct CodecTests {
     @Test func envelopesAreCompact() {
         let envelope = CommandEnvelope(
             shardID: 1, sessionID: 17, sequence: 3, time: Timestamp(seconds: 1_700_000_000),
-            operation: .create(parent: InodeID(shard: 1, counter: 42), name: "file.txt", mode: 0o644, uid: 1000, gid: 1000))
+            operation: .create(parent: InodeID(segment: 1, counter: 42), name: "file.txt", mode: 0o644, uid: 1000, gid: 1000))
         #expect(envelope.encoded().count <= 40, "\(envelope.encoded().count) bytes")
     }
 

@@ -10,7 +10,7 @@ struct GoldenTests {
     @Test func envelopeEncodingIsPinned() {
         let envelope = CommandEnvelope(
             shardID: 1, migrationTimestamp: 2, sessionID: 300, sequence: 4, time: Timestamp(nanoseconds: -3),
-            operation: .create(parent: InodeID(shard: 1, counter: 5), name: "ab", mode: 0o644, uid: 1000, gid: 0))
+            operation: .create(parent: InodeID(segment: 1, counter: 5), name: "ab", mode: 0o644, uid: 1000, gid: 0))
         let hex = envelope.encoded().map { String($0, radix: 16) }.map { $0.count == 1 ? "0" + $0 : $0 }.joined()
         let fields = [
             "45", "01",  // magic "E", version 1

@@ -69,13 +69,15 @@ struct NamespaceTests {
         h.fails(.einval, .create(parent: dir, name: "g", mode: 0o644, uid: 0, gid: UInt32.max))
     }
 
-    @Test func idsComeFromTheShardRange() {
+    @Test func idsComeFromTheirSegment() {
         var h = Harness(config: MetadataConfig(shardID: 5))
         let a = h.mkdir(.root, "a")
         let b = h.create(a, "b")
-        #expect(a.shard == 5 && b.shard == 5)
-        #expect(a.counter == 2 && b.counter == 3)
-        #expect(a.rawValue == (5 << 48) | 2)
+        let c = h.create(.root, "c")
+        // A directory gets the hashed segment of (parent, name); its children share it.
+        #expect(a.segment == h.machine.config.keying.segmentForNewDirectory(parent: .root, name: Array("a".utf8)))
+        #expect(b.segment == a.segment && a.counter == 1 && b.counter == 2)
+        #expect(c.segment == InodeID.root.segment && c.counter == 2)
     }
 
     @Test func lookupAndGetattrErrors() {
@@ -87,7 +89,7 @@ struct NamespaceTests {
         #expect(queryError { () throws(MetadataError) in try h.machine.lookup(parent: .root, name: "..") } == .einval)
         #expect(queryError { () throws(MetadataError) in try h.machine.getattr(InodeID(12345)) } == .enoent)
         #expect(queryError { () throws(MetadataError) in try h.machine.getattr(InodeID(0)) } == .einval)
-        #expect(queryError { () throws(MetadataError) in try h.machine.getattr(InodeID(shard: 9, counter: 2)) } == .wrongShard)
+        #expect(queryError { () throws(MetadataError) in try h.foreignMachine().getattr(InodeID(segment: Harness.foreignSegment, counter: 2)) } == .wrongShard)
         #expect(queryError { () throws(MetadataError) in try h.machine.resolve(path: "/f") } == nil)
         #expect(queryError { () throws(MetadataError) in try h.machine.resolve(path: "f") } == .einval)
         #expect(queryError { () throws(MetadataError) in try h.machine.resolve(path: "/f/x") } == .enotdir)
@@ -133,7 +135,8 @@ struct NamespaceTests {
         h.fails(.einval, .setattr(id: file, changes: SetAttributes(uid: UInt32.max)))
         h.fails(.enoent, .setattr(id: InodeID(777), changes: SetAttributes(mode: 0o644)))
         h.fails(.einval, .setattr(id: InodeID(0), changes: SetAttributes(mode: 0o644)))
-        h.fails(.wrongShard, .setattr(id: InodeID(shard: 3, counter: 9), changes: SetAttributes(mode: 0o644)))
+        h.disownForeignSegment()
+        h.fails(.wrongShard, .setattr(id: InodeID(segment: Harness.foreignSegment, counter: 9), changes: SetAttributes(mode: 0o644)))
         // A failing change set changes nothing, not even the valid parts of it.
         h.fails(.eisdir, .setattr(id: dir, changes: SetAttributes(mode: 0o700, size: 1)))
     }
@@ -182,8 +185,10 @@ struct NamespaceTests {
         h.fails(.eperm, .link(target: dir, parent: .root, name: "dirlink"))
         h.fails(.enoent, .link(target: InodeID(4242), parent: .root, name: "x"))
         h.fails(.enotdir, .link(target: file, parent: file, name: "x"))
-        h.fails(.exdev, .link(target: InodeID(shard: 2, counter: 7), parent: .root, name: "x"))
-        h.fails(.exdev, .link(target: file, parent: InodeID(shard: 2, counter: 7), name: "x"))
+        var foreign = h
+        foreign.disownForeignSegment()
+        foreign.fails(.crossShard, .link(target: InodeID(segment: Harness.foreignSegment, counter: 7), parent: .root, name: "x"))
+        foreign.fails(.wrongShard, .link(target: file, parent: InodeID(segment: Harness.foreignSegment, counter: 7), name: "x"))
         h.ok(.unlink(parent: .root, name: "f"))
         #expect(try h.machine.getattr(file).nlink == 1)
         h.ok(.unlink(parent: dir, name: "g"))

@@ -57,7 +57,7 @@ struct RandomWorkload {
         let nonDirs = ids.filter { machine.inodes[$0]?.isDirectory == false }
         func anyID(_ rng: inout SeededGenerator, _ from: [InodeID]) -> InodeID {
             if from.isEmpty || Int.random(in: 0..<100, using: &rng) < 3 {
-                return [InodeID(0), InodeID(999_999), InodeID(shard: 9, counter: 2)][Int.random(in: 0..<3, using: &rng)]
+                return [InodeID(0), InodeID(999_999), InodeID(segment: 9, counter: 2)][Int.random(in: 0..<3, using: &rng)]
             }
             return from[Int.random(in: 0..<from.count, using: &rng)]
         }

@@ -133,8 +133,9 @@ struct RenameTests {
         h.fails(.enotdir, .rename(fromParent: file, fromName: "x", toParent: .root, toName: "x"))
         h.fails(.enotdir, .rename(fromParent: .root, fromName: "f", toParent: file, toName: "x"))
         h.fails(.enoent, .rename(fromParent: .root, fromName: "f", toParent: d, toName: "x"))
-        h.fails(.exdev, .rename(fromParent: .root, fromName: "f", toParent: InodeID(shard: 4, counter: 2), toName: "x"))
-        h.fails(.exdev, .rename(fromParent: InodeID(shard: 4, counter: 2), fromName: "f", toParent: .root, toName: "x"))
+        h.disownForeignSegment()
+        h.fails(.crossShard, .rename(fromParent: .root, fromName: "f", toParent: InodeID(segment: Harness.foreignSegment, counter: 2), toName: "x"))
+        h.fails(.wrongShard, .rename(fromParent: InodeID(segment: Harness.foreignSegment, counter: 2), fromName: "f", toParent: .root, toName: "x"))
     }
 
     @Test func renameDirectoryRespectsTheLinkLimit() {

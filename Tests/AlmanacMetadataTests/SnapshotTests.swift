@@ -95,7 +95,7 @@ struct SnapshotTests {
         let file = h.create(dir, "f")
         // An entry naming a missing inode.
         var dangling = h.machine
-        dangling.inodes[dir]?.entries.set("ghost", to: InodeID(777))
+        dangling.inodes[dir]?.entries.set("ghost", to: InodeID(segment: dir.segment, counter: 777), type: .regular)
         #expect(throws: CodecError.self) { try MetadataStateMachine(restoringFrom: dangling.snapshot()) }
         // A link count that does not match the entries.
         var badLinks = h.machine
@@ -103,7 +103,7 @@ struct SnapshotTests {
         #expect(throws: CodecError.self) { try MetadataStateMachine(restoringFrom: badLinks.snapshot()) }
         // An allocation counter behind an existing id.
         var badCounter = h.machine
-        badCounter.nextInodeCounter = 2
+        badCounter.segmentCounters[file.segment] = 1
         #expect(throws: CodecError.self) { try MetadataStateMachine(restoringFrom: badCounter.snapshot()) }
         // A missing root.
         var noRoot = h.machine

@@ -28,6 +28,19 @@ struct Harness {
         session = registerSession()
     }
 
+    /// A segment the foreign-id tests take away from the harness's shard.
+    static let foreignSegment: SegmentID = 4095
+
+    /// Makes ``foreignSegment`` belong to another shard.
+    mutating func disownForeignSegment() { machine.ownership.remove(Self.foreignSegment) }
+
+    /// A copy of the machine without ``foreignSegment``.
+    func foreignMachine() -> MetadataStateMachine {
+        var copy = machine
+        copy.ownership.remove(Self.foreignSegment)
+        return copy
+    }
+
     mutating func nextIndex() -> UInt64 {
         index += 1
         return index
@@ -121,7 +134,7 @@ let placeholderAttributes = InodeAttributes(
 extension MetadataStateMachine {
     /// Whether the namespace and handles are equal (ignoring the applied index, clock and session bookkeeping).
     func namespaceEquals(_ other: MetadataStateMachine) -> Bool {
-        inodes == other.inodes && handles == other.handles && nextInodeCounter == other.nextInodeCounter
+        inodes == other.inodes && handles == other.handles && segmentCounters == other.segmentCounters
             && nextHandle == other.nextHandle && openCounts == other.openCounts
     }
 }

@@ -83,12 +83,14 @@ struct ValidationTests {
         for operation in Self.operations(withID: InodeID(0), file: file, dir: dir) {
             h.fails(.einval, operation)
         }
-        // Ids of another shard: EXDEV for rename and link (refused honestly, no faked
-        // cross-shard atomicity), wrongShard (re-route) for everything else.
-        let foreign = InodeID(shard: 7, counter: 2)
+        // Ids of a segment owned elsewhere: CROSS_SHARD (run as a cross-shard transaction) where the
+        // id is not the one the request is routed by, WRONG_SHARD (re-route) where it is.
+        h.disownForeignSegment()
+        let foreign = InodeID(segment: Harness.foreignSegment, counter: 2)
         for operation in Self.operations(withID: foreign, file: file, dir: dir) {
             switch operation {
-            case .rename, .link: h.fails(.exdev, operation)
+            case .rename(let from, _, _, _) where from != foreign: h.fails(.crossShard, operation)
+            case .link(let target, let parent, _) where target == foreign && parent != foreign: h.fails(.crossShard, operation)
             default: h.fails(.wrongShard, operation)
             }
         }

@@ -46,6 +46,7 @@ extension CommandEnvelope {
 
 extension MetadataOperation {
     func encode(to writer: inout BinaryWriter) {
+        if encodeTransactionProtocol(to: &writer) { return }
         switch self {
         case .registerSession:
             writer.byte(1)
@@ -108,6 +109,8 @@ extension MetadataOperation {
             writer.string(target)
             writer.varint(uid)
             writer.varint(gid)
+        case .prepareTransaction, .commitTransaction, .abortTransaction, .commitDecision, .abortDecision, .forgetDecision:
+            break  // encoded above
         }
     }
 
@@ -161,6 +164,8 @@ extension MetadataOperation {
             let uid = try reader.varint32("uid")
             let gid = try reader.varint32("gid")
             return .symlink(parent: parent, name: name, target: target, uid: uid, gid: gid)
+        case 14...19:
+            return try decodeTransactionProtocol(tag: tag, from: &reader)
         default:
             throw .unknownTag(field: "operation", value: UInt64(tag))
         }
@@ -297,6 +302,10 @@ extension CommandResult {
                 writer.bool(created)
             case .done:
                 writer.byte(4)
+            case .prepared(let allocated):
+                writer.byte(5)
+                writer.varint(UInt64(allocated.count))
+                for id in allocated { writer.varint(id.rawValue) }
             }
         case .failure(let error):
             writer.byte(1)
@@ -317,6 +326,12 @@ extension CommandResult {
                 let attributes = try InodeAttributes.decode(from: &reader)
                 return .success(.opened(handle: handle, attributes: attributes, created: try reader.bool("created")))
             case 4: return .success(.done)
+            case 5:
+                let count = try reader.count("allocated count")
+                guard count <= 64 else { throw .valueOutOfRange(field: "allocated count", value: UInt64(count)) }
+                var allocated: [InodeID] = []
+                for _ in 0..<count { allocated.append(InodeID(try reader.varint())) }
+                return .success(.prepared(allocated: allocated))
             default: throw .unknownTag(field: "outcome", value: UInt64(tag))
             }
         case 1:

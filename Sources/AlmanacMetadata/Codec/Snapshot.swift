@@ -1,12 +1,14 @@
 // Snapshot codec: the whole state, canonically ordered, so equal states encode to equal bytes.
 //
 //   snapshot = "ALMD" version(1) body checksum(8 bytes little-endian FNV-1a 64 of everything before)
-//   body     = config appliedIndex clock migrationTimestamp nextInodeCounter nextHandle nextSessionSweep
-//              inodes(sorted by id) sessions(sorted by id) handles(sorted by id)
+//   body     = config(shardID segmentCount limits...) appliedIndex clock migrationTimestamp nextHandle
+//              nextSessionSweep ownership(epoch runs) segmentCounters(sorted) inodes(sorted by id; a
+//              directory's entries carry the child's type) sessions(sorted by id) handles(sorted by id)
+//              preparedTransactions(sorted) decisions(sorted)
 
 enum SnapshotFormat {
     static let magic: [UInt8] = [0x41, 0x4C, 0x4D, 0x44]  // "ALMD"
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
 }
 
 extension MetadataStateMachine {
@@ -37,7 +39,7 @@ extension MetadataStateMachine {
             throw .truncated(offset: bytes.count, needed: SnapshotFormat.magic.count + 9 - bytes.count)
         }
         var reader = BinaryReader(bytes)
-        _ = try reader.header(magic: SnapshotFormat.magic, kind: "metadata snapshot", supported: 1...1)
+        _ = try reader.header(magic: SnapshotFormat.magic, kind: "metadata snapshot", supported: 2...2)
         let bodyEnd = bytes.count - 8
         var checksumReader = BinaryReader(Array(bytes[bodyEnd...]))
         guard try checksumReader.littleEndian64() == StateDigest(of: bytes[..<bodyEnd]).value else {
@@ -51,6 +53,7 @@ extension MetadataStateMachine {
 
     private func encodeBody(to writer: inout BinaryWriter) {
         writer.varint(config.shardID)
+        writer.varint(UInt64(config.keying.segmentCount))
         writer.varint(UInt64(config.limits.maxNameBytes))
         writer.varint(UInt64(config.limits.maxSymlinkTargetBytes))
         writer.varint(UInt64(config.limits.maxRequestBytes))
@@ -62,9 +65,25 @@ extension MetadataStateMachine {
         writer.varint(appliedIndex)
         writer.timestamp(clock)
         writer.varint(migrationTimestamp)
-        writer.varint(nextInodeCounter)
         writer.varint(nextHandle)
         writer.timestamp(nextSessionSweep)
+
+        writer.varint(ownership.epoch)
+        let owned = ownership.segments
+        var runs: [(SegmentID, SegmentID)] = []
+        for segment in owned {
+            if let last = runs.last, last.1 &+ 1 == segment { runs[runs.count - 1].1 = segment } else { runs.append((segment, segment)) }
+        }
+        writer.varint(UInt64(runs.count))
+        for (first, last) in runs {
+            writer.varint(first)
+            writer.varint(last)
+        }
+        writer.varint(UInt64(segmentCounters.count))
+        for segment in segmentCounters.keys.sorted() {
+            writer.varint(segment)
+            writer.varint(segmentCounters[segment] ?? 1)
+        }
 
         writer.varint(UInt64(inodes.count))
         for id in inodes.keys.sorted() {
@@ -77,6 +96,7 @@ extension MetadataStateMachine {
                 for name in node.entries.sortedNames {
                     writer.string(name)
                     writer.varint(node.entries[name]?.rawValue ?? 0)
+                    writer.byte(node.entries.type(of: name)?.rawValue ?? 0)
                 }
             case .symlink:
                 writer.string(node.symlinkTarget ?? "")
@@ -106,10 +126,31 @@ extension MetadataStateMachine {
             writer.varint(handle.inode.rawValue)
             writer.byte(handle.access.rawValue)
         }
+
+        writer.varint(UInt64(preparedTransactions.count))
+        for id in preparedTransactions.keys.sorted() {
+            guard let transaction = preparedTransactions[id] else { continue }
+            id.encode(to: &writer)
+            writer.timestamp(transaction.preparedAt)
+            writer.varint(UInt64(transaction.steps.count))
+            for step in transaction.steps { step.encode(to: &writer) }
+            writer.varint(UInt64(transaction.allocated.count))
+            for allocated in transaction.allocated { writer.varint(allocated.rawValue) }
+        }
+        writer.varint(UInt64(decisions.count))
+        for id in decisions.keys.sorted() {
+            id.encode(to: &writer)
+            writer.byte(decisions[id]?.rawValue ?? 0)
+        }
     }
 
     private static func decodeBody(from reader: inout BinaryReader) throws(CodecError) -> MetadataStateMachine {
         let shardID = try reader.varint16("shard id")
+        let keying: SegmentKeying
+        let segmentCount = try reader.count("segment count")
+        do throws(KeyspaceError) { keying = try SegmentKeying(segmentCount: segmentCount) } catch {
+            throw .inconsistent(error.description)
+        }
         let limits = MetadataLimits(
             maxNameBytes: Int(try reader.varint32("maxNameBytes")),
             maxSymlinkTargetBytes: Int(try reader.varint32("maxSymlinkTargetBytes")),
@@ -121,13 +162,33 @@ extension MetadataStateMachine {
         guard timeout >= 1 else { throw .inconsistent("session timeout \(timeout) is not positive") }
         guard window >= 1 else { throw .inconsistent("session result window is 0") }
         var state = MetadataStateMachine(config: MetadataConfig(
-            shardID: shardID, limits: limits, sessionTimeoutNanoseconds: timeout, sessionResultWindow: window))
+            shardID: shardID, keying: keying, limits: limits, sessionTimeoutNanoseconds: timeout, sessionResultWindow: window))
         state.appliedIndex = try reader.varint()
         state.clock = try reader.timestamp()
         state.migrationTimestamp = try reader.varint()
-        state.nextInodeCounter = try reader.varint()
         state.nextHandle = try reader.varint()
         state.nextSessionSweep = try reader.timestamp()
+
+        let epoch = try reader.varint()
+        var owned: [SegmentID] = []
+        let runCount = try reader.count("ownership run count")
+        for _ in 0..<runCount {
+            let first = try reader.varint16("segment")
+            let last = try reader.varint16("segment")
+            guard first <= last, Int(last) < keying.segmentCount, owned.last.map({ $0 < first }) ?? true else {
+                throw .inconsistent("owned segment run \(first)...\(last) is out of order or outside the keying")
+            }
+            owned.append(contentsOf: first...last)
+        }
+        state.ownership = SegmentOwnership(keying: keying, owned: owned, epoch: epoch)
+        state.segmentCounters = [:]
+        let counterCount = try reader.count("segment counter count")
+        for _ in 0..<counterCount {
+            let segment = try reader.varint16("segment")
+            guard state.segmentCounters.updateValue(try reader.varint(), forKey: segment) == nil else {
+                throw .inconsistent("segment \(segment) has two counters")
+            }
+        }
 
         state.inodes = [:]
         let inodeCount = try reader.count("inode count")
@@ -141,12 +202,15 @@ extension MetadataStateMachine {
             case .directory:
                 node.parent = InodeID(try reader.varint())
                 let entryCount = try reader.count("entry count")
-                var pairs: [(ByteString, InodeID)] = []
+                var pairs: [(ByteString, InodeID, FileType)] = []
                 pairs.reserveCapacity(entryCount)
                 for _ in 0..<entryCount {
                     let name = try reader.string("entry name")
                     if let error = Validation.name(name, limits: limits) { throw .inconsistent("entry name: \(error.message)") }
-                    pairs.append((name, InodeID(try reader.varint())))
+                    let child = InodeID(try reader.varint())
+                    let typeTag = try reader.byte()
+                    guard let type = FileType(rawValue: typeTag) else { throw .unknownTag(field: "entry type", value: UInt64(typeTag)) }
+                    pairs.append((name, child, type))
                 }
                 guard let entries = DirectoryEntries.fromSorted(pairs) else {
                     throw .inconsistent("entries of \(attributes.id) are not in strictly ascending order")
@@ -191,17 +255,45 @@ extension MetadataStateMachine {
             state.handles[id] = OpenHandle(id: id, session: session, inode: inode, access: access)
             state.openCounts[inode, default: 0] += 1
         }
+
+        let preparedCount = try reader.count("prepared transaction count")
+        for _ in 0..<preparedCount {
+            let id = try TransactionID.decode(from: &reader)
+            let preparedAt = try reader.timestamp()
+            let stepCount = try reader.count("step count")
+            var steps: [TransactionStep] = []
+            for _ in 0..<stepCount { steps.append(try TransactionStep.decode(from: &reader)) }
+            let allocatedCount = try reader.count("allocated count")
+            var allocated: [InodeID] = []
+            for _ in 0..<allocatedCount { allocated.append(InodeID(try reader.varint())) }
+            guard state.preparedTransactions[id] == nil else { throw .inconsistent("\(id) is prepared twice") }
+            state.preparedTransactions[id] = PreparedTransaction(id: id, steps: steps, allocated: allocated, preparedAt: preparedAt)
+            for step in steps { for record in step.touched { state.locks[record] = id } }
+            for record in allocated { state.locks[record] = id }
+        }
+        let decisionCount = try reader.count("decision count")
+        for _ in 0..<decisionCount {
+            let id = try TransactionID.decode(from: &reader)
+            let tag = try reader.byte()
+            guard let decision = TransactionDecision(rawValue: tag) else { throw .unknownTag(field: "decision", value: UInt64(tag)) }
+            state.decisions[id] = decision
+        }
         try state.checkInvariants()
         return state
     }
 
-    /// Structural invariants every restored state must satisfy.
+    /// Structural invariants every restored state must satisfy. Records of other shards are out of
+    /// sight, so cross-record checks apply where both ends are local; link counts of non-directories
+    /// are checked exactly only when this shard owns every segment.
     func checkInvariants() throws(CodecError) {
-        guard let root = inodes[.root], root.isDirectory, root.parent == .root, !root.isOrphan else {
-            throw .inconsistent("the root directory is missing or malformed")
+        if ownership.owns(InodeID.root) {
+            guard let root = inodes[.root], root.isDirectory, root.parent == .root, !root.isOrphan else {
+                throw .inconsistent("the root directory is missing or malformed")
+            }
         }
         for node in inodes.values {
-            if node.isDirectory && !node.isOrphan {
+            guard ownership.owns(node.id) else { throw .inconsistent("inode \(node.id) lies in segment \(node.id.segment), not owned here") }
+            if node.isDirectory && !node.isOrphan && isLocal(node.parent) {
                 guard let parent = inodes[node.parent], parent.isDirectory else {
                     throw .inconsistent("directory \(node.id) has no parent directory \(node.parent)")
                 }
@@ -209,45 +301,43 @@ extension MetadataStateMachine {
             if node.isOrphan && openCounts[node.id] == nil {
                 throw .inconsistent("inode \(node.id) has no links and no open handles")
             }
-            if node.id.shard == config.shardID && node.id != .root && node.id.counter >= nextInodeCounter {
-                throw .inconsistent("inode \(node.id) is not below the allocation counter")
+            if node.id != .root && node.id.counter >= nextCounter(node.id.segment) {
+                throw .inconsistent("inode \(node.id) is not below its segment's allocation counter")
             }
             for name in node.entries.sortedNames {
-                guard let child = node.entries[name], inodes[child] != nil else {
-                    throw .inconsistent("entry \"\(name)\" of \(node.id) names a missing inode")
+                guard let child = node.entries[name], let type = node.entries.type(of: name) else {
+                    throw .inconsistent("entry \"\(name)\" of \(node.id) has no child or type")
                 }
-            }
-        }
-        // Link counts must match the entries, so later nlink arithmetic cannot underflow.
-        var references: [InodeID: UInt64] = [:]
-        var subdirectories: [InodeID: UInt64] = [:]
-        for node in inodes.values {
-            for name in node.entries.sortedNames {
-                guard let child = node.entries[name], let target = inodes[child] else { continue }
-                references[child, default: 0] += 1
-                if target.isDirectory {
-                    guard target.parent == node.id else {
+                if isLocal(child) {
+                    guard let target = inodes[child] else { throw .inconsistent("entry \"\(name)\" of \(node.id) names a missing inode") }
+                    guard target.type == type else { throw .inconsistent("entry \"\(name)\" of \(node.id) records the wrong type") }
+                    if target.isDirectory && target.parent != node.id {
                         throw .inconsistent("directory \(child) is listed in \(node.id) but its parent is \(target.parent)")
                     }
-                    subdirectories[node.id, default: 0] += 1
                 }
             }
+            if node.isDirectory && !node.isOrphan && UInt64(node.attributes.nlink) != 2 + UInt64(node.entries.subdirectoryCount) {
+                throw .inconsistent("directory \(node.id) has nlink \(node.attributes.nlink) but \(node.entries.subdirectoryCount) subdirectories")
+            }
         }
-        for node in inodes.values {
-            let links = UInt64(node.attributes.nlink)
-            if node.isDirectory {
-                let expectedReferences: UInt64 = node.id == .root || node.isOrphan ? 0 : 1
-                let expectedLinks = node.isOrphan ? 0 : 2 + (subdirectories[node.id] ?? 0)
-                guard references[node.id, default: 0] == expectedReferences, links == expectedLinks else {
-                    throw .inconsistent("directory \(node.id) has nlink \(links) or a wrong number of entries naming it")
+        if ownership.ownsEverything {
+            var references: [InodeID: UInt64] = [:]
+            for node in inodes.values {
+                for name in node.entries.sortedNames { if let child = node.entries[name] { references[child, default: 0] += 1 } }
+            }
+            for node in inodes.values {
+                let expected: UInt64 = node.isDirectory ? (node.id == .root || node.isOrphan ? 0 : 1) : UInt64(node.attributes.nlink)
+                guard references[node.id, default: 0] == expected else {
+                    throw .inconsistent("inode \(node.id) has nlink \(node.attributes.nlink) but \(references[node.id, default: 0]) entries")
                 }
-            } else if links != references[node.id, default: 0] {
-                throw .inconsistent("inode \(node.id) has nlink \(links) but \(references[node.id, default: 0]) entries")
             }
         }
         for handle in handles.values {
-            guard sessions[handle.session] != nil, inodes[handle.inode] != nil, handle.id < nextHandle else {
-                throw .inconsistent("handle \(handle.id) refers to a missing session or inode")
+            guard sessions[handle.session] != nil, handle.id < nextHandle else {
+                throw .inconsistent("handle \(handle.id) refers to a missing session")
+            }
+            if isLocal(handle.inode) && inodes[handle.inode] == nil {
+                throw .inconsistent("handle \(handle.id) refers to a missing inode")
             }
         }
     }
