@@ -39,7 +39,7 @@ let package = Package(
         .target(
             name: "AlmanacWire",
             dependencies: [
-                "AlmanacRaft",
+                "AlmanacRaft", "AlmanacKeyspace",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -72,7 +72,7 @@ let package = Package(
         .target(
             name: "AlmanacClient",
             dependencies: [
-                "AlmanacWire",
+                "AlmanacWire", "AlmanacKeyspace",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -101,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "almanac",
             dependencies: [
-                "AlmanacRaft", "AlmanacStorage", "AlmanacSimulation", "AlmanacMetadata",
+                "AlmanacKeyspace", "AlmanacShardMap", "AlmanacRaft", "AlmanacStorage", "AlmanacSimulation", "AlmanacMetadata",
                 "AlmanacPredict", "AlmanacPlacement", "AlmanacClient", "AlmanacWire",
                 "AlmanacNode", "AlmanacServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -21,7 +21,7 @@ extension AlmanacClient {
         m.parent = parent; m.name = name; m.mode = mode; m.uid = uid; m.gid = gid
         var request = Almanac_Api_V1_Request()
         request.mkdir = m
-        return try Self.attributes(try await write(request, shard: shard(ofInode: parent)), "mkdir")
+        return try Self.attributes(try await writeRouted(request, inode: parent), "mkdir")
     }
 
     /// Creates a regular file. With `openExisting`, an existing regular file is returned unchanged (touch).
@@ -32,7 +32,7 @@ extension AlmanacClient {
         c.parent = parent; c.name = name; c.mode = mode; c.uid = uid; c.gid = gid; c.openExisting = openExisting
         var request = Almanac_Api_V1_Request()
         request.create = c
-        return try Self.attributes(try await write(request, shard: shard(ofInode: parent)), "create")
+        return try Self.attributes(try await writeRouted(request, inode: parent), "create")
     }
 
     public func lookup(parent: UInt64, name: String) async throws(AlmanacClientError) -> FileAttributes {
@@ -40,7 +40,7 @@ extension AlmanacClient {
         l.parent = parent; l.name = name
         var request = Almanac_Api_V1_Request()
         request.lookup = l
-        return try Self.attributes(try await read(request, shard: shard(ofInode: parent)), "lookup")
+        return try Self.attributes(try await readRouted(request, inode: parent), "lookup")
     }
 
     public func getattr(_ inode: UInt64) async throws(AlmanacClientError) -> FileAttributes {
@@ -48,7 +48,7 @@ extension AlmanacClient {
         g.inode = inode
         var request = Almanac_Api_V1_Request()
         request.getattr = g
-        return try Self.attributes(try await read(request, shard: shard(ofInode: inode)), "getattr")
+        return try Self.attributes(try await readRouted(request, inode: inode), "getattr")
     }
 
     public func setattr(_ inode: UInt64, _ changes: AttributeChanges) async throws(AlmanacClientError) -> FileAttributes {
@@ -56,7 +56,7 @@ extension AlmanacClient {
         s.inode = inode
         var request = Almanac_Api_V1_Request()
         request.setattr = s
-        return try Self.attributes(try await write(request, shard: shard(ofInode: inode)), "setattr")
+        return try Self.attributes(try await writeRouted(request, inode: inode), "setattr")
     }
 
     public func rename(parent: UInt64, name: String, newParent: UInt64, newName: String) async throws(AlmanacClientError) {
@@ -64,7 +64,7 @@ extension AlmanacClient {
         r.parent = parent; r.name = name; r.newParent = newParent; r.newName = newName
         var request = Almanac_Api_V1_Request()
         request.rename = r
-        try Self.empty(try await write(request, shard: shard(ofInode: parent)), "rename")
+        try Self.empty(try await writeRouted(request, inode: parent), "rename")
     }
 
     public func unlink(parent: UInt64, name: String) async throws(AlmanacClientError) {
@@ -72,7 +72,7 @@ extension AlmanacClient {
         u.parent = parent; u.name = name
         var request = Almanac_Api_V1_Request()
         request.unlink = u
-        try Self.empty(try await write(request, shard: shard(ofInode: parent)), "unlink")
+        try Self.empty(try await writeRouted(request, inode: parent), "unlink")
     }
 
     public func rmdir(parent: UInt64, name: String) async throws(AlmanacClientError) {
@@ -80,7 +80,7 @@ extension AlmanacClient {
         r.parent = parent; r.name = name
         var request = Almanac_Api_V1_Request()
         request.rmdir = r
-        try Self.empty(try await write(request, shard: shard(ofInode: parent)), "rmdir")
+        try Self.empty(try await writeRouted(request, inode: parent), "rmdir")
     }
 
     /// One page of `directory` after `cursor` (nil: from the start). `limit` 0 = the server's default.
@@ -91,7 +91,7 @@ extension AlmanacClient {
         r.inode = directory; r.cursor = cursor ?? Data(); r.limit = limit; r.withAttributes = withAttributes
         var request = Almanac_Api_V1_Request()
         request.readdir = r
-        let response = try await read(request, shard: shard(ofInode: directory))
+        let response = try await readRouted(request, inode: directory)
         guard case .readdir(let page)? = response.result else {
             throw AlmanacClientError(.protocolViolation, "readdir: response carries no page")
         }
@@ -111,7 +111,7 @@ extension AlmanacClient {
         o.parent = parent; o.name = name; o.flags = flags.rawValue; o.mode = mode; o.uid = uid; o.gid = gid
         var request = Almanac_Api_V1_Request()
         request.open = o
-        let target = shard(ofInode: parent)
+        let target = try await shard(ofInode: parent)
         let response = try await write(request, shard: target)
         guard case .open(let opened)? = response.result else {
             throw AlmanacClientError(.protocolViolation, "open: response carries no handle")
@@ -133,7 +133,7 @@ extension AlmanacClient {
         l.inode = inode; l.newParent = newParent; l.newName = newName
         var request = Almanac_Api_V1_Request()
         request.link = l
-        return try Self.attributes(try await write(request, shard: shard(ofInode: newParent)), "link")
+        return try Self.attributes(try await writeRouted(request, inode: newParent), "link")
     }
 
     public func symlink(parent: UInt64, name: String, target: String, uid: UInt32 = 0, gid: UInt32 = 0) async throws(AlmanacClientError) -> FileAttributes {
@@ -141,7 +141,7 @@ extension AlmanacClient {
         s.parent = parent; s.name = name; s.target = target; s.uid = uid; s.gid = gid
         var request = Almanac_Api_V1_Request()
         request.symlink = s
-        return try Self.attributes(try await write(request, shard: shard(ofInode: parent)), "symlink")
+        return try Self.attributes(try await writeRouted(request, inode: parent), "symlink")
     }
 
     public func readlink(_ inode: UInt64) async throws(AlmanacClientError) -> String {
@@ -149,7 +149,7 @@ extension AlmanacClient {
         r.inode = inode
         var request = Almanac_Api_V1_Request()
         request.readlink = r
-        let response = try await read(request, shard: shard(ofInode: inode))
+        let response = try await readRouted(request, inode: inode)
         guard case .readlink(let link)? = response.result else {
             throw AlmanacClientError(.protocolViolation, "readlink: response carries no target")
         }

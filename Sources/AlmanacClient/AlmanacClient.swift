@@ -1,3 +1,4 @@
+import AlmanacKeyspace
 import AlmanacWire
 import NIOCore
 import NIOPosix
@@ -25,6 +26,8 @@ public actor AlmanacClient {
     private var endpoints: [String]
     private var endpointCursor = 0
     private var leaderByShard: [UInt16: String] = [:]
+    /// The cached shard map (fetched on first use, refreshed after WRONG_SHARD).
+    var shardMap: ShardMap?
     private var sessions: [UInt16: SessionState] = [:]
     private var openingSessions: [UInt16: Task<UInt64, any Error>] = [:]
     private var keepAliveTask: Task<Void, Never>?

@@ -82,6 +82,7 @@ public struct AlmanacClientError: Error, Sendable, Hashable, CustomStringConvert
         case .unsupported: "UNSUPPORTED"
         case .internal: "INTERNAL"
         case .wrongShard: "WRONG_SHARD"
+        case .conflict: "CONFLICT"
         case .UNRECOGNIZED(let raw): "CODE_\(raw)"
         }
     }

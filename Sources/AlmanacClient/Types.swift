@@ -13,8 +13,8 @@ public typealias FileKind = Almanac_Api_V1_FileType
 /// The root directory's inode id.
 public let rootInode: UInt64 = 1
 
-/// The shard an inode id (or client session id) belongs to: its high 16 bits.
-public func shard(ofInode inode: UInt64) -> UInt16 { UInt16(truncatingIfNeeded: inode >> 48) }
+/// The segment an inode id belongs to: its high 16 bits (the shard map says which shard owns it).
+public func segment(ofInode inode: UInt64) -> UInt16 { UInt16(truncatingIfNeeded: inode >> 48) }
 
 /// An open file handle. Close it with ``AlmanacClient/close(_:)``.
 public struct OpenFile: Sendable, Hashable {

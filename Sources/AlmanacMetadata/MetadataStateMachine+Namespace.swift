@@ -170,11 +170,12 @@ extension MetadataStateMachine {
         target: InodeID, parent: InodeID, name: ByteString, now: Timestamp
     ) throws(MetadataError) -> OperationOutcome {
         try checkName(name)
-        _ = try liveDirectory(parent, "parent")
-        if entry(parent, name) != nil { throw MetadataError(.eexist, "\"\(name)\" already exists in \(parent)") }
+        try checkID(parent, "parent")
         if target.rawValue == 0 { throw MetadataError(.einval, "link target inode id 0 is invalid") }
         try checkTouched(target, "link target")
         let node = try existingInode(target, "link target")
+        _ = try liveDirectory(parent, "parent")
+        if entry(parent, name) != nil { throw MetadataError(.eexist, "\"\(name)\" already exists in \(parent)") }
         if node.isDirectory { throw MetadataError(.eperm, "cannot hard-link directory \(target)") }
         if node.isOrphan { throw MetadataError(.enoent, "inode \(target) has no links left") }
         if node.attributes.nlink >= config.limits.maxLinks {
@@ -246,12 +247,12 @@ extension MetadataStateMachine {
         try checkName(fromName)
         try checkName(toName)
         _ = try liveDirectory(fromParent, "source parent")
-        guard let movedID = entry(fromParent, fromName) else {
-            throw MetadataError(.enoent, "\"\(fromName)\" does not exist in \(fromParent)")
-        }
         if toParent.rawValue == 0 { throw MetadataError(.einval, "destination parent inode id 0 is invalid") }
         try checkTouched(toParent, "destination parent")
         let destination = try liveDirectory(toParent, "destination parent")
+        guard let movedID = entry(fromParent, fromName) else {
+            throw MetadataError(.enoent, "\"\(fromName)\" does not exist in \(fromParent)")
+        }
         let replacedID = entry(toParent, toName)
         if replacedID == movedID { return .done }  // same entry, or two links to the same inode
         try checkTouched(movedID, "renamed entry")

@@ -1,3 +1,4 @@
+import AlmanacKeyspace
 import AlmanacWire
 
 /// A request-level error as the client protocol reports it: a typed code plus a message.
@@ -5,11 +6,14 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
     public var code: Almanac_Api_V1_ErrorCode
     public var message: String
     public var leaderHint: LeaderHint?
+    /// With `WRONG_SHARD`: the epoch of the map or ownership that refused the request.
+    public var shardEpoch: Epoch?
 
-    public init(_ code: Almanac_Api_V1_ErrorCode, _ message: String, leaderHint: LeaderHint? = nil) {
+    public init(_ code: Almanac_Api_V1_ErrorCode, _ message: String, leaderHint: LeaderHint? = nil, shardEpoch: Epoch? = nil) {
         self.code = code
         self.message = message
         self.leaderHint = leaderHint
+        self.shardEpoch = shardEpoch
     }
 
     /// The `Error` message of a response.
@@ -17,6 +21,7 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
         var error = Almanac_Api_V1_Error()
         error.code = code
         error.message = message
+        if let shardEpoch { error.shardEpoch = shardEpoch }
         if let leaderHint {
             error.leaderHint.nodeID = leaderHint.nodeID
             error.leaderHint.address = leaderHint.address

@@ -98,6 +98,11 @@ public struct RequestExecutor: Sendable {
         case .clusterStatus:
             let executor = self
             Task { completion(await executor.clusterStatus(requestID: id)) }
+        case .shardMap:
+            var response = Almanac_Api_V1_Response()
+            response.requestID = id
+            response.shardMap = translator.map.wire(backend: translator.mapBackend, clientAddresses: translator.clientAddresses)
+            completion(response)
         }
     }
 }

@@ -4,18 +4,31 @@ import Foundation
 
 /// Pure translation between the client protocol (api.proto) and the namespace model.
 ///
-/// Routing rule: a request goes to the shard in the high 16 bits of the inode id it names first —
+/// Routing rule: a request goes to the shard that the shard map assigns the segment of the inode id it
+/// names first (an id's high 16 bits are its segment) —
 /// the parent directory for name-based operations (mkdir, create, lookup, unlink, rmdir, rename's
 /// source parent, symlink, open), the target inode for inode-based ones (getattr, setattr, readdir,
 /// readlink), `new_parent` for link — and to the session's shard for close, keep_alive and
-/// close_session. The root (inode 1) is in shard 0. Writes must carry a session of that shard.
+/// close_session. Writes must carry a session of that shard. The owning shard's state machine checks
+/// the segment again (fencing), so a stale map can only cause a refusal, never a misplaced write.
 public struct RequestTranslator: Sendable {
+    /// The shard map requests are routed with (a single shard owning every segment by default).
+    public var map: ShardMap
+    /// Each node's client endpoint, for the map handed to clients.
+    public var clientAddresses: [NodeID: String]
+    /// The shard map service's backend, reported with the map.
+    public var mapBackend: String
     /// Page size used when a readdir request says `limit = 0`.
     public var defaultReaddirLimit: Int
     /// Larger readdir limits are clamped to this (the state machine's maximum page).
     public var maxReaddirLimit: Int
 
-    public init(defaultReaddirLimit: Int = 512, maxReaddirLimit: Int = MetadataLimits().maxReaddirPage) {
+    public init(defaultReaddirLimit: Int = 512, maxReaddirLimit: Int = MetadataLimits().maxReaddirPage,
+                map: ShardMap = RequestTranslator.singleShardMap, clientAddresses: [NodeID: String] = [:],
+                mapBackend: String = "static") {
+        self.map = map
+        self.clientAddresses = clientAddresses
+        self.mapBackend = mapBackend
         self.maxReaddirLimit = max(1, maxReaddirLimit)
         self.defaultReaddirLimit = min(max(1, defaultReaddirLimit), self.maxReaddirLimit)
     }
@@ -38,35 +51,35 @@ public struct RequestTranslator: Sendable {
         switch operation {
         case .mkdir(let m):
             let parent = InodeID(m.parent)
-            return try write(request, shard: parent.shard, .mkdir(parent: parent, name: ByteString(m.name), mode: m.mode, uid: m.uid, gid: m.gid))
+            return try write(request, shard: try shard(of: parent), .mkdir(parent: parent, name: ByteString(m.name), mode: m.mode, uid: m.uid, gid: m.gid))
         case .create(let c):
             let parent = InodeID(c.parent)
             let op = MetadataOperation.create(parent: parent, name: ByteString(c.name), mode: c.mode, uid: c.uid, gid: c.gid)
-            let (session, durability) = try writeKey(request, shard: parent.shard)
+            let (session, durability) = try writeKey(request, shard: try shard(of: parent))
             return c.openExisting
-                ? .createOrOpenExisting(shard: parent.shard, operation: op, session: session, durability: durability)
-                : .write(shard: parent.shard, operation: op, session: session, durability: durability)
+                ? .createOrOpenExisting(shard: try shard(of: parent), operation: op, session: session, durability: durability)
+                : .write(shard: try shard(of: parent), operation: op, session: session, durability: durability)
         case .lookup(let l):
             let parent = InodeID(l.parent)
-            return try read(request, shard: parent.shard, .lookup(parent: parent, name: ByteString(l.name)))
+            return try read(request, shard: try shard(of: parent), .lookup(parent: parent, name: ByteString(l.name)))
         case .getattr(let g):
             let id = InodeID(g.inode)
-            return try read(request, shard: id.shard, .getattr(id))
+            return try read(request, shard: try shard(of: id), .getattr(id))
         case .setattr(let s):
             let id = InodeID(s.inode)
-            return try write(request, shard: id.shard, .setattr(id: id, changes: try Self.changes(s)))
+            return try write(request, shard: try shard(of: id), .setattr(id: id, changes: try Self.changes(s)))
         case .rename(let r):
             if r.flags & ~UInt32(1) != 0 { throw APIError(.einval, "unknown rename flags 0x\(String(r.flags, radix: 16))") }
             if r.flags & 1 != 0 { throw APIError(.unsupported, "RENAME_FLAG_NOREPLACE is not supported yet") }
             let parent = InodeID(r.parent)
-            return try write(request, shard: parent.shard, .rename(
+            return try write(request, shard: try shard(of: parent), .rename(
                 fromParent: parent, fromName: ByteString(r.name), toParent: InodeID(r.newParent), toName: ByteString(r.newName)))
         case .unlink(let u):
             let parent = InodeID(u.parent)
-            return try write(request, shard: parent.shard, .unlink(parent: parent, name: ByteString(u.name)))
+            return try write(request, shard: try shard(of: parent), .unlink(parent: parent, name: ByteString(u.name)))
         case .rmdir(let r):
             let parent = InodeID(r.parent)
-            return try write(request, shard: parent.shard, .rmdir(parent: parent, name: ByteString(r.name)))
+            return try write(request, shard: try shard(of: parent), .rmdir(parent: parent, name: ByteString(r.name)))
         case .readdir(let r):
             let id = InodeID(r.inode)
             var cursor: ReaddirCursor?
@@ -77,29 +90,31 @@ public struct RequestTranslator: Sendable {
                 cursor = ReaddirCursor(after: ByteString(name))
             }
             let limit = r.limit == 0 ? defaultReaddirLimit : min(Int(r.limit), maxReaddirLimit)
-            return try read(request, shard: id.shard, .readdir(id, after: cursor, limit: limit, withAttributes: r.withAttributes))
+            return try read(request, shard: try shard(of: id), .readdir(id, after: cursor, limit: limit, withAttributes: r.withAttributes))
         case .open(let o):
             if o.parent == 0 && o.inode != 0 {
                 throw APIError(.unsupported, "open by inode id is not supported; send parent and name")
             }
             let parent = InodeID(o.parent)
-            return try write(request, shard: parent.shard, .open(
+            return try write(request, shard: try shard(of: parent), .open(
                 parent: parent, name: ByteString(o.name), flags: try Self.openFlags(o.flags), mode: o.mode, uid: o.uid, gid: o.gid))
         case .close(let c):
             let shard = APISessionID.decode(request.sessionID).shard
             return try write(request, shard: shard, .close(handle: c.handle))
         case .link(let l):
             let parent = InodeID(l.newParent)
-            return try write(request, shard: parent.shard, .link(target: InodeID(l.inode), parent: parent, name: ByteString(l.newName)))
+            return try write(request, shard: try shard(of: parent), .link(target: InodeID(l.inode), parent: parent, name: ByteString(l.newName)))
         case .symlink(let s):
             let parent = InodeID(s.parent)
-            return try write(request, shard: parent.shard, .symlink(
+            return try write(request, shard: try shard(of: parent), .symlink(
                 parent: parent, name: ByteString(s.name), target: ByteString(s.target), uid: s.uid, gid: s.gid))
         case .readlink(let r):
             let id = InodeID(r.inode)
-            return try read(request, shard: id.shard, .readlink(id))
+            return try read(request, shard: try shard(of: id), .readlink(id))
         case .clusterStatus:
             return .clusterStatus
+        case .getShardMap:
+            return .shardMap
         case .openSession(let o):
             guard let shard = ShardID(exactly: o.shardID) else {
                 throw APIError(.einval, "shard id \(o.shardID) is out of range (16 bits)")
@@ -110,6 +125,23 @@ public struct RequestTranslator: Sendable {
         case .closeSession:
             return try write(request, shard: APISessionID.decode(request.sessionID).shard, .closeSession)
         }
+    }
+
+    /// The shard owning the segment of `id` in ``map``.
+    public func shard(of id: InodeID) throws(APIError) -> ShardID {
+        guard let shard = map.shard(of: id) else {
+            throw APIError(.wrongShard, "inode \(id) names segment \(id.segment), outside the map's \(map.keying.segmentCount) segments", shardEpoch: map.epoch)
+        }
+        return shard
+    }
+
+    /// A map of one shard (0) owning every segment, with no replicas known.
+    public static var singleShardMap: ShardMap {
+        // Valid by construction (one shard, every segment): the fallback is never taken.
+        guard let map = try? ShardMap.initial(keying: MetadataConfig.defaultKeying, shardCount: 1, replicas: { _ in
+            [ReplicaLocation(node: 1, zone: "local")]
+        }) else { preconditionFailure("a one-shard map over the default keying is always valid") }
+        return map
     }
 
     private func write(_ request: Almanac_Api_V1_Request, shard: ShardID, _ operation: MetadataOperation) throws(APIError) -> RoutedRequest {
@@ -207,6 +239,8 @@ public struct RequestTranslator: Sendable {
         case .success(.sessionRegistered(let local)):
             // Answered through openSessionResponse; reaching here means a translation bug.
             response.error = APIError(.internal, "session \(local) registered by a plain write").proto
+        case .success(.prepared):
+            response.error = APIError(.internal, "a transaction prepare reached a client").proto
         }
         return response
     }
@@ -295,6 +329,9 @@ public struct RequestTranslator: Sendable {
         case .eloop: APIError(.eloop, error.message)
         case .emsgsize: APIError(.tooLarge, "\(error.code): \(error.message)")
         case .wrongShard: APIError(.wrongShard, error.message)
+        case .crossShard: APIError(.unsupported, "this operation spans shards, and this server does not run cross-shard transactions yet: \(error.message)")
+        case .conflict: APIError(.conflict, error.message)
+        case .transactionAborted: APIError(.unavailable, "\(error.code): \(error.message)")
         case .unknownSession, .sessionExpired, .staleSequence: APIError(.staleSession, "\(error.code): \(error.message)")
         case .alreadyApplied, .badEntry, .internalInconsistency: APIError(.internal, "\(error.code): \(error.message)")
         }

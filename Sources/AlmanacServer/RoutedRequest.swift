@@ -12,6 +12,8 @@ public enum RoutedRequest: Sendable, Hashable {
     /// Registers a session on `shard`.
     case openSession(shard: ShardID)
     case clusterStatus
+    /// The shard map (answered from the translator's map).
+    case shardMap
 
     /// The shard the request is served by, if any.
     public var shard: ShardID? {
@@ -19,7 +21,7 @@ public enum RoutedRequest: Sendable, Hashable {
         case .write(let shard, _, _, _), .createOrOpenExisting(let shard, _, _, _), .read(let shard, _, _),
             .openSession(let shard):
             shard
-        case .clusterStatus: nil
+        case .clusterStatus, .shardMap: nil
         }
     }
 }

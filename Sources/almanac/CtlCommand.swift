@@ -288,7 +288,7 @@ struct CtlStat: AsyncParsableCommand {
                     if a.type == .symlink, let link = try? await client.readlink(a.inode) { target = " -> \(link)" }
                     output.line("""
                           path: \(path)\(target)
-                         inode: \(a.inode) (shard \(shard(ofInode: a.inode)))
+                         inode: \(a.inode) (segment \(segment(ofInode: a.inode)), shard \((try? await client.shard(ofInode: a.inode)).map { String($0) } ?? "?"))
                           type: \(typeName(a.type))
                           mode: \(String(format: "%04o", a.mode)) (\(modeString(a)))
                          owner: \(a.uid):\(a.gid)

@@ -1,3 +1,4 @@
+import AlmanacKeyspace
 import AlmanacNode
 import AlmanacServer
 import ArgumentParser
@@ -102,10 +103,21 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let service = ReplicatedMetadataService(host: host)
+        let map: ShardMap
+        do {
+            map = try MetadataReplica.initialMap(shardCount: file.shards, members: file.members)
+        } catch {
+            logger.critical("cannot build the shard map: \(error)")
+            await host.stop()
+            throw ExitCode.failure
+        }
+        let translator = RequestTranslator(
+            map: map, clientAddresses: Dictionary(file.members.map { ($0.id, $0.apiAddress) }, uniquingKeysWith: { first, _ in first }),
+            mapBackend: "static")
         let server: APIServer
         do {
             server = try await APIServer.start(
-                service: service, configuration: APIServerConfiguration(host: api.host, port: api.port),
+                service: service, configuration: APIServerConfiguration(host: api.host, port: api.port, translator: translator),
                 // Client connections share the host's event loop: a request is decoded, proposed,
                 // applied and answered on one thread, without hand-offs.
                 group: host.eventLoop, logger: Logger(label: "almanac.api"))

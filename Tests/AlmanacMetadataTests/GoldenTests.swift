@@ -31,6 +31,7 @@ struct GoldenTests {
             let (envelope, index) = workload.next(for: machine)
             _ = machine.apply(envelope, at: index)
         }
-        #expect(machine.digest.description == "a2854c16587d57f7")
+        // Snapshot format 2 (segments, typed entries, transactions): re-pinned when the format changed.
+        #expect(machine.digest.description == "1ad652894534411b")
     }
 }

@@ -19,12 +19,23 @@ private func request(
     return (try? Almanac_Api_V1_Request(serializedBytes: bytes)) ?? request
 }
 
-private let translator = RequestTranslator()
+/// Segment s belongs to shard s mod 8, so the tests can name a shard by the segment of an id.
+private let routingMap: ShardMap = {
+    let keying = MetadataConfig.defaultKeying
+    let replicas = [ReplicaLocation(node: 1, zone: "z1")]
+    guard let map = try? ShardMap(keying: keying, epoch: 1, owners: (0..<keying.segmentCount).map { ShardID($0 % 8) },
+                                  shards: (0..<8).map { ShardRecord(id: ShardID($0), replicas: replicas) }) else {
+        preconditionFailure("test map")
+    }
+    return map
+}()
+
+private let translator = RequestTranslator(map: routingMap)
 private let sessionKey = SessionRef(id: 7, sequence: 5)
 
 @Suite struct RequestTranslatorTests {
     @Test func routesEveryWriteOperation() throws {
-        let shard3Dir = InodeID(shard: 3, counter: 9)
+        let shard3Dir = InodeID(segment: 3, counter: 9)
         let s3 = APISessionID.encode(shard: 3, local: 7)!
         let cases: [(Almanac_Api_V1_Request, RoutedRequest)] = [
             (request { var m = Almanac_Api_V1_MkdirRequest(); m.parent = 1; m.name = "d"; m.mode = 0o750; m.uid = 3; m.gid = 4; $0.mkdir = m },
@@ -78,7 +89,7 @@ private let sessionKey = SessionRef(id: 7, sequence: 5)
     }
 
     @Test func routesEveryQuery() throws {
-        let far = InodeID(shard: 7, counter: 1)
+        let far = InodeID(segment: 7, counter: 1)
         let cases: [(Almanac_Api_V1_Request, RoutedRequest)] = [
             (request(session: 0, sequence: 0) { var l = Almanac_Api_V1_LookupRequest(); l.parent = 1; l.name = "a"; $0.lookup = l },
              .read(shard: 0, consistency: .linearizable, query: .lookup(parent: .root, name: "a"))),

@@ -147,8 +147,8 @@ extension MetadataStateMachine {
     private static func decodeBody(from reader: inout BinaryReader) throws(CodecError) -> MetadataStateMachine {
         let shardID = try reader.varint16("shard id")
         let keying: SegmentKeying
-        let segmentCount = try reader.count("segment count")
-        do throws(KeyspaceError) { keying = try SegmentKeying(segmentCount: segmentCount) } catch {
+        let segmentCount = try reader.varint()
+        do throws(KeyspaceError) { keying = try SegmentKeying(segmentCount: Int(clamping: segmentCount)) } catch {
             throw .inconsistent(error.description)
         }
         let limits = MetadataLimits(

@@ -9,8 +9,26 @@ public struct MetadataReplica: ReplicatedStateMachine {
 
     public init(state: MetadataStateMachine) { self.state = state }
 
+    /// A fresh shard. Until cross-shard transactions run in the server, the initial map gives every
+    /// segment to shard 0 (``initialMap(shardCount:members:)``); the other shards start empty.
     public static func initial(group: UInt64) -> MetadataReplica {
-        MetadataReplica(state: MetadataStateMachine(config: MetadataConfig(shardID: ShardID(truncatingIfNeeded: group))))
+        let config = MetadataConfig(shardID: ShardID(truncatingIfNeeded: group))
+        let owned = group == 0 ? (0..<config.keying.segmentCount).map { SegmentID($0) } : []
+        return MetadataReplica(state: MetadataStateMachine(
+            config: config, ownership: SegmentOwnership(keying: config.keying, owned: owned, epoch: 1)))
+    }
+
+    /// The shard map a new cluster starts with: `shardCount` shards with their replicas placed one per
+    /// zone, and every segment in shard 0 (the state every shard's initial state machine agrees with).
+    public static func initialMap(shardCount: Int, members: [ClusterMember]) throws(KeyspaceError) -> ShardMap {
+        let keying = MetadataConfig.defaultKeying
+        let zones = Dictionary(members.map { ($0.id, $0.zone) }, uniquingKeysWith: { first, _ in first })
+        let shards = (0..<max(1, shardCount)).map { shard in
+            ShardRecord(id: ShardID(shard), replicas: ReplicaPlacement.replicas(of: UInt64(shard), members: members).map {
+                ReplicaLocation(node: $0, zone: zones[$0] ?? "")
+            })
+        }
+        return try ShardMap(keying: keying, epoch: 1, owners: Array(repeating: 0, count: keying.segmentCount), shards: shards)
     }
 
     public static func restore(group: UInt64, from data: [UInt8]) throws -> MetadataReplica {

@@ -192,8 +192,11 @@ public nonisolated enum Almanac_Api_V1_ErrorCode: SwiftProtobuf.Enum, Swift.Case
   /// a bug or an unexpected server-side failure
   case `internal` // = 27
 
-  /// the inode or session belongs to a shard this server does not serve
+  /// the inode or session belongs to a shard this server does not serve; refresh the map
   case wrongShard // = 28
+
+  /// a cross-shard operation in progress holds the entry; nothing happened, retry
+  case conflict // = 29
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -226,6 +229,7 @@ public nonisolated enum Almanac_Api_V1_ErrorCode: SwiftProtobuf.Enum, Swift.Case
     case 26: self = .unsupported
     case 27: self = .internal
     case 28: self = .wrongShard
+    case 29: self = .conflict
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -256,6 +260,7 @@ public nonisolated enum Almanac_Api_V1_ErrorCode: SwiftProtobuf.Enum, Swift.Case
     case .unsupported: return 26
     case .internal: return 27
     case .wrongShard: return 28
+    case .conflict: return 29
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -286,6 +291,7 @@ public nonisolated enum Almanac_Api_V1_ErrorCode: SwiftProtobuf.Enum, Swift.Case
     .unsupported,
     .internal,
     .wrongShard,
+    .conflict,
   ]
 
 }
@@ -791,6 +797,14 @@ public nonisolated struct Almanac_Api_V1_Request: Sendable {
     set {operation = .clusterStatus(newValue)}
   }
 
+  public var getShardMap: Almanac_Api_V1_GetShardMapRequest {
+    get {
+      if case .getShardMap(let v)? = operation {return v}
+      return Almanac_Api_V1_GetShardMapRequest()
+    }
+    set {operation = .getShardMap(newValue)}
+  }
+
   public var openSession: Almanac_Api_V1_OpenSessionRequest {
     get {
       if case .openSession(let v)? = operation {return v}
@@ -833,6 +847,7 @@ public nonisolated struct Almanac_Api_V1_Request: Sendable {
     case symlink(Almanac_Api_V1_SymlinkRequest)
     case readlink(Almanac_Api_V1_ReadlinkRequest)
     case clusterStatus(Almanac_Api_V1_ClusterStatusRequest)
+    case getShardMap(Almanac_Api_V1_GetShardMapRequest)
     case openSession(Almanac_Api_V1_OpenSessionRequest)
     case closeSession(Almanac_Api_V1_CloseSessionRequest)
     case keepAlive(Almanac_Api_V1_KeepAliveRequest)
@@ -931,6 +946,14 @@ public nonisolated struct Almanac_Api_V1_Response: @unchecked Sendable {
     set {_uniqueStorage()._result = .clusterStatus(newValue)}
   }
 
+  public var shardMap: Almanac_Api_V1_ShardMap {
+    get {
+      if case .shardMap(let v)? = _storage._result {return v}
+      return Almanac_Api_V1_ShardMap()
+    }
+    set {_uniqueStorage()._result = .shardMap(newValue)}
+  }
+
   public var openSession: Almanac_Api_V1_OpenSessionResponse {
     get {
       if case .openSession(let v)? = _storage._result {return v}
@@ -950,6 +973,7 @@ public nonisolated struct Almanac_Api_V1_Response: @unchecked Sendable {
     case `open`(Almanac_Api_V1_OpenResponse)
     case readlink(Almanac_Api_V1_ReadlinkResponse)
     case clusterStatus(Almanac_Api_V1_ClusterStatus)
+    case shardMap(Almanac_Api_V1_ShardMap)
     case openSession(Almanac_Api_V1_OpenSessionResponse)
 
   }
@@ -977,6 +1001,9 @@ public nonisolated struct Almanac_Api_V1_Error: Sendable {
   public var hasLeaderHint: Bool {self._leaderHint != nil}
   /// Clears the value of `leaderHint`. Subsequent reads from it will return its default value.
   public mutating func clearLeaderHint() {self._leaderHint = nil}
+
+  /// with ERROR_CODE_WRONG_SHARD: the epoch of the refusing shard's ownership
+  public var shardEpoch: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1397,6 +1424,10 @@ public nonisolated struct Almanac_Api_V1_EntryResponse: Sendable {
   /// Clears the value of `attributes`. Subsequent reads from it will return its default value.
   public mutating func clearAttributes() {self._attributes = nil}
 
+  /// Set by lookup when the entry is a subdirectory whose record lives on another shard: only
+  /// attributes.inode and attributes.type are filled; getattr(inode) on its shard has the rest.
+  public var attributesElsewhere: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1471,6 +1502,92 @@ public nonisolated struct Almanac_Api_V1_ClusterStatusRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_GetShardMapRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_SegmentRun: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// first segment of the run
+  public var first: UInt32 = 0
+
+  /// last segment of the run (inclusive)
+  public var last: UInt32 = 0
+
+  /// the shard owning them
+  public var shard: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_ShardReplica: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var nodeID: UInt64 = 0
+
+  public var zone: String = String()
+
+  /// "host:port" of the node's client endpoint
+  public var clientAddress: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_ShardRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shardID: UInt32 = 0
+
+  public var replicas: [Almanac_Api_V1_ShardReplica] = []
+
+  /// 0 when unknown
+  public var leaderHint: UInt64 = 0
+
+  public var epoch: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_ShardMap: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var epoch: UInt64 = 0
+
+  public var segmentCount: UInt32 = 0
+
+  public var segments: [Almanac_Api_V1_SegmentRun] = []
+
+  public var shards: [Almanac_Api_V1_ShardRecord] = []
+
+  /// the shard map service's backend ("embedded", "etcd")
+  public var backend: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1596,7 +1713,7 @@ nonisolated extension Almanac_Api_V1_ReadConsistency: SwiftProtobuf._ProtoNamePr
 }
 
 nonisolated extension Almanac_Api_V1_ErrorCode: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_OK\0\u{1}ERROR_CODE_ENOENT\0\u{1}ERROR_CODE_EEXIST\0\u{1}ERROR_CODE_ENOTDIR\0\u{1}ERROR_CODE_EISDIR\0\u{1}ERROR_CODE_ENOTEMPTY\0\u{1}ERROR_CODE_EINVAL\0\u{1}ERROR_CODE_ENAMETOOLONG\0\u{1}ERROR_CODE_EXDEV\0\u{1}ERROR_CODE_EBADF\0\u{1}ERROR_CODE_EMLINK\0\u{1}ERROR_CODE_ELOOP\0\u{1}ERROR_CODE_EPERM\0\u{1}ERROR_CODE_EFBIG\0\u{1}ERROR_CODE_ENOSPC\0\u{2}\u{6}ERROR_CODE_NOT_LEADER\0\u{1}ERROR_CODE_UNAVAILABLE\0\u{1}ERROR_CODE_TIMEOUT\0\u{1}ERROR_CODE_PROTOCOL_ERROR\0\u{1}ERROR_CODE_TOO_LARGE\0\u{1}ERROR_CODE_STALE_SESSION\0\u{1}ERROR_CODE_UNSUPPORTED\0\u{1}ERROR_CODE_INTERNAL\0\u{1}ERROR_CODE_WRONG_SHARD\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_OK\0\u{1}ERROR_CODE_ENOENT\0\u{1}ERROR_CODE_EEXIST\0\u{1}ERROR_CODE_ENOTDIR\0\u{1}ERROR_CODE_EISDIR\0\u{1}ERROR_CODE_ENOTEMPTY\0\u{1}ERROR_CODE_EINVAL\0\u{1}ERROR_CODE_ENAMETOOLONG\0\u{1}ERROR_CODE_EXDEV\0\u{1}ERROR_CODE_EBADF\0\u{1}ERROR_CODE_EMLINK\0\u{1}ERROR_CODE_ELOOP\0\u{1}ERROR_CODE_EPERM\0\u{1}ERROR_CODE_EFBIG\0\u{1}ERROR_CODE_ENOSPC\0\u{2}\u{6}ERROR_CODE_NOT_LEADER\0\u{1}ERROR_CODE_UNAVAILABLE\0\u{1}ERROR_CODE_TIMEOUT\0\u{1}ERROR_CODE_PROTOCOL_ERROR\0\u{1}ERROR_CODE_TOO_LARGE\0\u{1}ERROR_CODE_STALE_SESSION\0\u{1}ERROR_CODE_UNSUPPORTED\0\u{1}ERROR_CODE_INTERNAL\0\u{1}ERROR_CODE_WRONG_SHARD\0\u{1}ERROR_CODE_CONFLICT\0")
 }
 
 nonisolated extension Almanac_Api_V1_FileType: SwiftProtobuf._ProtoNameProviding {
@@ -1629,7 +1746,7 @@ nonisolated extension Almanac_Api_V1_ReplicaRole: SwiftProtobuf._ProtoNameProvid
 
 nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}session_id\0\u{1}sequence\0\u{3}acked_sequence\0\u{1}durability\0\u{1}consistency\0\u{3}timeout_ms\0\u{2}\u{3}mkdir\0\u{1}create\0\u{1}lookup\0\u{1}getattr\0\u{1}setattr\0\u{1}rename\0\u{1}unlink\0\u{1}rmdir\0\u{1}readdir\0\u{1}open\0\u{1}close\0\u{1}link\0\u{1}symlink\0\u{1}readlink\0\u{4}\u{7}cluster_status\0\u{4}\u{a}open_session\0\u{3}close_session\0\u{3}keep_alive\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}session_id\0\u{1}sequence\0\u{3}acked_sequence\0\u{1}durability\0\u{1}consistency\0\u{3}timeout_ms\0\u{2}\u{3}mkdir\0\u{1}create\0\u{1}lookup\0\u{1}getattr\0\u{1}setattr\0\u{1}rename\0\u{1}unlink\0\u{1}rmdir\0\u{1}readdir\0\u{1}open\0\u{1}close\0\u{1}link\0\u{1}symlink\0\u{1}readlink\0\u{4}\u{7}cluster_status\0\u{3}get_shard_map\0\u{4}\u{9}open_session\0\u{3}close_session\0\u{3}keep_alive\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1839,6 +1956,19 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
           self.operation = .clusterStatus(v)
         }
       }()
+      case 31: try {
+        var v: Almanac_Api_V1_GetShardMapRequest?
+        var hadOneofValue = false
+        if let current = self.operation {
+          hadOneofValue = true
+          if case .getShardMap(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.operation = .getShardMap(v)
+        }
+      }()
       case 40: try {
         var v: Almanac_Api_V1_OpenSessionRequest?
         var hadOneofValue = false
@@ -1970,6 +2100,10 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
       guard case .clusterStatus(let v)? = self.operation else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
     }()
+    case .getShardMap?: try {
+      guard case .getShardMap(let v)? = self.operation else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
+    }()
     case .openSession?: try {
       guard case .openSession(let v)? = self.operation else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
@@ -2003,7 +2137,7 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}error\0\u{3}applied_index\0\u{3}shard_id\0\u{2}\u{6}entry\0\u{1}empty\0\u{1}readdir\0\u{1}open\0\u{1}readlink\0\u{4}\u{10}cluster_status\0\u{4}\u{a}open_session\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}error\0\u{3}applied_index\0\u{3}shard_id\0\u{2}\u{6}entry\0\u{1}empty\0\u{1}readdir\0\u{1}open\0\u{1}readlink\0\u{4}\u{10}cluster_status\0\u{3}shard_map\0\u{4}\u{9}open_session\0")
 
   fileprivate class _StorageClass {
     var _requestID: UInt64 = 0
@@ -2126,6 +2260,19 @@ nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProto
             _storage._result = .clusterStatus(v)
           }
         }()
+        case 31: try {
+          var v: Almanac_Api_V1_ShardMap?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .shardMap(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .shardMap(v)
+          }
+        }()
         case 40: try {
           var v: Almanac_Api_V1_OpenSessionResponse?
           var hadOneofValue = false
@@ -2188,6 +2335,10 @@ nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProto
         guard case .clusterStatus(let v)? = _storage._result else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
       }()
+      case .shardMap?: try {
+        guard case .shardMap(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
+      }()
       case .openSession?: try {
         guard case .openSession(let v)? = _storage._result else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
@@ -2219,7 +2370,7 @@ nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Almanac_Api_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Error"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}message\0\u{3}leader_hint\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}message\0\u{3}leader_hint\0\u{3}shard_epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2230,6 +2381,7 @@ nonisolated extension Almanac_Api_V1_Error: SwiftProtobuf.Message, SwiftProtobuf
       case 1: try { try decoder.decodeSingularEnumField(value: &self.code) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._leaderHint) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.shardEpoch) }()
       default: break
       }
     }
@@ -2249,6 +2401,9 @@ nonisolated extension Almanac_Api_V1_Error: SwiftProtobuf.Message, SwiftProtobuf
     try { if let v = self._leaderHint {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     } }()
+    if self.shardEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.shardEpoch, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2256,6 +2411,7 @@ nonisolated extension Almanac_Api_V1_Error: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.code != rhs.code {return false}
     if lhs.message != rhs.message {return false}
     if lhs._leaderHint != rhs._leaderHint {return false}
+    if lhs.shardEpoch != rhs.shardEpoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3156,7 +3312,7 @@ nonisolated extension Almanac_Api_V1_ReadlinkResponse: SwiftProtobuf.Message, Sw
 
 nonisolated extension Almanac_Api_V1_EntryResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".EntryResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attributes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attributes\0\u{3}attributes_elsewhere\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3165,6 +3321,7 @@ nonisolated extension Almanac_Api_V1_EntryResponse: SwiftProtobuf.Message, Swift
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._attributes) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.attributesElsewhere) }()
       default: break
       }
     }
@@ -3178,11 +3335,15 @@ nonisolated extension Almanac_Api_V1_EntryResponse: SwiftProtobuf.Message, Swift
     try { if let v = self._attributes {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    if self.attributesElsewhere != false {
+      try visitor.visitSingularBoolField(value: self.attributesElsewhere, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Almanac_Api_V1_EntryResponse, rhs: Almanac_Api_V1_EntryResponse) -> Bool {
     if lhs._attributes != rhs._attributes {return false}
+    if lhs.attributesElsewhere != rhs.attributesElsewhere {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3329,6 +3490,200 @@ nonisolated extension Almanac_Api_V1_ClusterStatusRequest: SwiftProtobuf.Message
   }
 
   public static func ==(lhs: Almanac_Api_V1_ClusterStatusRequest, rhs: Almanac_Api_V1_ClusterStatusRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_GetShardMapRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetShardMapRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_GetShardMapRequest, rhs: Almanac_Api_V1_GetShardMapRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_SegmentRun: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SegmentRun"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}first\0\u{1}last\0\u{1}shard\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.first) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.last) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.shard) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.first != 0 {
+      try visitor.visitSingularUInt32Field(value: self.first, fieldNumber: 1)
+    }
+    if self.last != 0 {
+      try visitor.visitSingularUInt32Field(value: self.last, fieldNumber: 2)
+    }
+    if self.shard != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shard, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_SegmentRun, rhs: Almanac_Api_V1_SegmentRun) -> Bool {
+    if lhs.first != rhs.first {return false}
+    if lhs.last != rhs.last {return false}
+    if lhs.shard != rhs.shard {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ShardReplica: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ShardReplica"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}zone\0\u{3}client_address\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.nodeID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.zone) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.clientAddress) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.nodeID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.nodeID, fieldNumber: 1)
+    }
+    if !self.zone.isEmpty {
+      try visitor.visitSingularStringField(value: self.zone, fieldNumber: 2)
+    }
+    if !self.clientAddress.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientAddress, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ShardReplica, rhs: Almanac_Api_V1_ShardReplica) -> Bool {
+    if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.zone != rhs.zone {return false}
+    if lhs.clientAddress != rhs.clientAddress {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ShardRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ShardRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{1}replicas\0\u{3}leader_hint\0\u{1}epoch\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.replicas) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.leaderHint) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.shardID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 1)
+    }
+    if !self.replicas.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.replicas, fieldNumber: 2)
+    }
+    if self.leaderHint != 0 {
+      try visitor.visitSingularUInt64Field(value: self.leaderHint, fieldNumber: 3)
+    }
+    if self.epoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ShardRecord, rhs: Almanac_Api_V1_ShardRecord) -> Bool {
+    if lhs.shardID != rhs.shardID {return false}
+    if lhs.replicas != rhs.replicas {return false}
+    if lhs.leaderHint != rhs.leaderHint {return false}
+    if lhs.epoch != rhs.epoch {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ShardMap: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ShardMap"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{3}segment_count\0\u{1}segments\0\u{1}shards\0\u{1}backend\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.segmentCount) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.segments) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.shards) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.backend) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.epoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 1)
+    }
+    if self.segmentCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.segmentCount, fieldNumber: 2)
+    }
+    if !self.segments.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.segments, fieldNumber: 3)
+    }
+    if !self.shards.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shards, fieldNumber: 4)
+    }
+    if !self.backend.isEmpty {
+      try visitor.visitSingularStringField(value: self.backend, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ShardMap, rhs: Almanac_Api_V1_ShardMap) -> Bool {
+    if lhs.epoch != rhs.epoch {return false}
+    if lhs.segmentCount != rhs.segmentCount {return false}
+    if lhs.segments != rhs.segments {return false}
+    if lhs.shards != rhs.shards {return false}
+    if lhs.backend != rhs.backend {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
