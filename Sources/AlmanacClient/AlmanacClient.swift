@@ -50,6 +50,7 @@ public actor AlmanacClient {
         self.configuration = configuration
         self.eventLoop = group.next()
         self.endpoints = configuration.endpoints
+        self.shardMap = configuration.initialShardMap
     }
 
     /// A client for `endpoints` with default settings.

@@ -1,3 +1,4 @@
+import AlmanacKeyspace
 import AlmanacWire
 import NIOCore
 
@@ -25,6 +26,9 @@ public struct AlmanacClientConfiguration: Sendable {
     public var maxFrameSize: Int
     /// Reported to the server when opening sessions (diagnostics only).
     public var clientName: String
+    /// A shard map to start with instead of fetching one on first use (it is still refreshed after
+    /// WRONG_SHARD). Nil: fetch from the cluster.
+    public var initialShardMap: ShardMap? = nil
 
     public init(
         endpoints: [String], attemptTimeout: TimeAmount = .seconds(5), operationTimeout: TimeAmount = .seconds(30),

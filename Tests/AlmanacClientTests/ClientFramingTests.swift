@@ -1,4 +1,5 @@
 import AlmanacClient
+import AlmanacKeyspace
 import AlmanacWire
 import NIOCore
 import NIOPosix
@@ -10,8 +11,13 @@ import Testing
 @Suite struct ClientFramingTests {
     @Test func reassemblesSplitFramesAndAnswersAnInvalidFrameWithAProtocolError() async throws {
         let server = try await ScriptedServer.start()
-        let client = AlmanacClient(configuration: AlmanacClientConfiguration(
-            endpoints: [server.endpoint], attemptTimeout: .seconds(2), operationTimeout: .seconds(4)))
+        var configuration = AlmanacClientConfiguration(
+            endpoints: [server.endpoint], attemptTimeout: .seconds(2), operationTimeout: .seconds(4))
+        // The scripted server answers two requests only: give the client its map up front.
+        configuration.initialShardMap = try ShardMap.initial(keying: SegmentKeying(), shardCount: 1) { _ in
+            [ReplicaLocation(node: 1, zone: "z1")]
+        }
+        let client = AlmanacClient(configuration: configuration)
         // 1st request: the answer arrives one byte per TCP write (and read).
         let root = try await client.getattr(rootInode)
         #expect(root.inode == rootInode && root.type == .directory)

@@ -145,6 +145,7 @@ private let sessionKey = SessionRef(id: 7, sequence: 5)
             .enametoolong: .enametoolong, .enotempty: .enotempty, .eloop: .eloop, .emsgsize: .tooLarge,
             .wrongShard: .wrongShard, .unknownSession: .staleSession, .sessionExpired: .staleSession,
             .staleSequence: .staleSession, .alreadyApplied: .internal, .badEntry: .internal, .internalInconsistency: .internal,
+            .crossShard: .unsupported, .conflict: .conflict, .transactionAborted: .unavailable,
         ]
         #expect(expected.count == AlmanacMetadata.ErrorCode.allCases.count)
         for code in AlmanacMetadata.ErrorCode.allCases {
