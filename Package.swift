@@ -68,6 +68,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Cross-shard transactions: the coordinator (plans, prepares, decides, commits through the
+        // client protocol) and the resolver that finishes transactions whose coordinator died.
+        .target(
+            name: "AlmanacCoordinator",
+            dependencies: [
+                "AlmanacServer", "AlmanacClient", "AlmanacMetadata", "AlmanacWire", "AlmanacNode",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // Swift client library for the client protocol.
         .target(
             name: "AlmanacClient",
@@ -101,7 +111,7 @@ let package = Package(
         .executableTarget(
             name: "almanac",
             dependencies: [
-                "AlmanacKeyspace", "AlmanacShardMap", "AlmanacRaft", "AlmanacStorage", "AlmanacSimulation", "AlmanacMetadata",
+                "AlmanacKeyspace", "AlmanacShardMap", "AlmanacCoordinator", "AlmanacRaft", "AlmanacStorage", "AlmanacSimulation", "AlmanacMetadata",
                 "AlmanacPredict", "AlmanacPlacement", "AlmanacClient", "AlmanacWire",
                 "AlmanacNode", "AlmanacServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

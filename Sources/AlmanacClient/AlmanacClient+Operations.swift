@@ -40,7 +40,39 @@ extension AlmanacClient {
         l.parent = parent; l.name = name
         var request = Almanac_Api_V1_Request()
         request.lookup = l
-        return try Self.attributes(try await readRouted(request, inode: parent), "lookup")
+        let response = try await readRouted(request, inode: parent)
+        guard case .entry(let entry)? = response.result else {
+            throw AlmanacClientError(.protocolViolation, "lookup: response carries no entry")
+        }
+        // A subdirectory whose record lives on another shard: its shard has the attributes.
+        if entry.attributesElsewhere { return try await getattr(entry.attributes.inode) }
+        return entry.attributes
+    }
+
+    /// The entry `name` of `parent` as its directory records it: the child's id and type, without
+    /// asking the child's own shard (cross-shard transactions plan with this).
+    public func entry(parent: UInt64, name: String) async throws(AlmanacClientError) -> (inode: UInt64, type: Almanac_Api_V1_FileType) {
+        var l = Almanac_Api_V1_LookupRequest()
+        l.parent = parent; l.name = name
+        var request = Almanac_Api_V1_Request()
+        request.lookup = l
+        let attributes = try Self.attributes(try await readRouted(request, inode: parent), "lookup")
+        return (attributes.inode, attributes.type)
+    }
+
+    /// Journals one command of the cross-shard transaction protocol on `shard` (node-to-node use;
+    /// see docs/sharding.md) and returns the encoded result.
+    public func shardCommand(shard: UInt16, operation: [UInt8]) async throws(AlmanacClientError) -> (result: [UInt8], index: UInt64) {
+        var command = Almanac_Api_V1_ShardCommandRequest()
+        command.shardID = UInt32(shard)
+        command.operation = Data(operation)
+        var request = Almanac_Api_V1_Request()
+        request.shardCommand = command
+        let response = try await read(request, shard: shard)
+        guard case .shardCommand(let answer)? = response.result else {
+            throw AlmanacClientError(.protocolViolation, "shard command: response carries no result")
+        }
+        return (Array(answer.result), response.appliedIndex)
     }
 
     public func getattr(_ inode: UInt64) async throws(AlmanacClientError) -> FileAttributes {
@@ -95,7 +127,15 @@ extension AlmanacClient {
         guard case .readdir(let page)? = response.result else {
             throw AlmanacClientError(.protocolViolation, "readdir: response carries no page")
         }
-        return DirectoryPage(entries: page.entries, nextCursor: page.end ? nil : page.nextCursor)
+        var entries = page.entries
+        if withAttributes {
+            // Children whose records live on other shards (subdirectories, usually) come without
+            // attributes: ask their shards. A child removed meanwhile keeps only its id and type.
+            for index in entries.indices where !entries[index].hasAttributes {
+                if let attributes = try? await getattr(entries[index].inode) { entries[index].attributes = attributes }
+            }
+        }
+        return DirectoryPage(entries: entries, nextCursor: page.end ? nil : page.nextCursor)
     }
 
     /// All entries of `directory`, fetched page by page as the sequence is iterated.

@@ -170,6 +170,10 @@ public actor AlmanacClient {
                 case .unavailable:
                     lastError = AlmanacClientError(response: error)
                     target = nextEndpoint(after: target)
+                case .conflict:
+                    // A cross-shard transaction holds a record this request needs, for a few
+                    // milliseconds: nothing happened, so wait (backoff) and send the same request again.
+                    lastError = AlmanacClientError(response: error)
                 case .timeout:
                     ambiguous = true
                     lastError = AlmanacClientError(response: error)

@@ -62,6 +62,12 @@ extension MetadataStateMachine {
         return target
     }
 
+    /// The parent of directory `id` (the root is its own), if `id` is a directory of this shard.
+    public func directoryParent(_ id: InodeID) -> InodeID? {
+        guard isLocal(id), let node = inodes[id], node.isDirectory else { return nil }
+        return node.parent
+    }
+
     /// The attributes of `id` if its record lives on this shard (nil otherwise).
     public func localAttributes(_ id: InodeID) -> InodeAttributes? { isLocal(id) ? inodes[id]?.attributes : nil }
 

@@ -135,6 +135,11 @@ extension MetadataStateMachine {
                 let node = try existingInode(directory, "directory")
                 if !node.isDirectory { throw MetadataError(.enotdir, "inode \(directory) is not a directory") }
                 if parent.rawValue == 0 { throw MetadataError(.einval, "parent inode id 0 is invalid") }
+            case let .assertParent(directory, parent):
+                let node = try existingInode(directory, "directory")
+                guard node.isDirectory, !node.isOrphan, node.parent == parent else {
+                    throw MetadataError(.conflict, "the parent of \(directory) changed since the transaction was planned")
+                }
             }
         }
         for (segment, counter) in reservedCounters { segmentCounters[segment] = counter }
@@ -145,8 +150,9 @@ extension MetadataStateMachine {
     }
 
     private mutating func commit(_ id: TransactionID, now: Timestamp) {
-        guard let transaction = preparedTransactions.removeValue(forKey: id) else { return }
+        guard let transaction = preparedTransactions[id] else { return }
         releaseLocks(of: id)
+        preparedTransactions.removeValue(forKey: id)
         var allocated = transaction.allocated[...]
         for step in transaction.steps {
             switch step {
@@ -189,6 +195,8 @@ extension MetadataStateMachine {
             case let .reparent(directory, parent):
                 inodes[directory]?.parent = parent
                 inodes[directory]?.touchChange(now)
+            case .assertParent:
+                break
             }
         }
     }

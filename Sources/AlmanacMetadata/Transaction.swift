@@ -41,6 +41,11 @@ public enum TransactionStep: Hashable, Sendable {
     case removeDirectory(directory: InodeID)
     /// Makes `parent` the parent of directory `directory`.
     case reparent(directory: InodeID, parent: InodeID)
+    /// Changes nothing; requires that `parent` is the parent of directory `directory` and locks it
+    /// until the transaction ends. A rename that moves a directory asserts every ancestor of its
+    /// destination, so no concurrent rename can make the destination a descendant of the moved
+    /// directory between the coordinator's check and the commit.
+    case assertParent(directory: InodeID, parent: InodeID)
 
     /// The records the step reads or changes (locked from prepare to commit or abort).
     var touched: [InodeID] {
@@ -49,7 +54,7 @@ public enum TransactionStep: Hashable, Sendable {
             return [directory]
         case .createDirectory: return []
         case .adjustLinks(let inode, _): return [inode]
-        case .removeDirectory(let directory), .reparent(let directory, _): return [directory]
+        case .removeDirectory(let directory), .reparent(let directory, _), .assertParent(let directory, _): return [directory]
         }
     }
 }

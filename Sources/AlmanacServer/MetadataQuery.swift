@@ -14,17 +14,19 @@ public enum MetadataQuery: Sendable, Hashable {
         do throws(MetadataError) {
             switch self {
             case .getattr(let id):
-                return .success(.attributes(try state.getattr(id)))
+                let attributes = try state.getattr(id)
+                if let parent = state.directoryParent(id) { return .success(.directory(attributes, parent: parent)) }
+                return .success(.attributes(attributes))
             case .lookup(let parent, let name):
-                return .success(.attributes(try state.lookup(parent: parent, name: name)))
+                let found = try state.lookupEntry(parent: parent, name: name)
+                guard let attributes = found.attributes else { return .success(.remoteEntry(found.id, found.type)) }
+                return .success(.attributes(attributes))
             case .readdir(let directory, let cursor, let limit, let withAttributes):
                 let page = try state.readdir(directory, after: cursor, limit: limit)
-                var attributes: [InodeAttributes]?
+                var attributes: [InodeAttributes?]?
                 if withAttributes {
-                    var all: [InodeAttributes] = []
-                    all.reserveCapacity(page.entries.count)
-                    for entry in page.entries { all.append(try state.getattr(entry.id)) }
-                    attributes = all
+                    // Children whose record lives on another shard (subdirectories, usually) have none.
+                    attributes = page.entries.map { state.localAttributes($0.id) }
                 }
                 return .success(.page(page, attributes: attributes))
             case .readlink(let id):
@@ -39,7 +41,12 @@ public enum MetadataQuery: Sendable, Hashable {
 /// What a successful ``MetadataQuery`` returns.
 public enum QueryResult: Sendable, Hashable {
     case attributes(InodeAttributes)
-    /// A readdir page; `attributes` (same order as the entries) when requested.
-    case page(ReaddirPage, attributes: [InodeAttributes]?)
+    /// getattr of a directory: its attributes and its parent (cross-shard renames check ancestry).
+    case directory(InodeAttributes, parent: InodeID)
+    /// lookup of an entry whose record lives on another shard: its id and type only.
+    case remoteEntry(InodeID, FileType)
+    /// A readdir page; `attributes` (same order as the entries; nil for a child whose record lives on
+    /// another shard) when requested.
+    case page(ReaddirPage, attributes: [InodeAttributes?]?)
     case symlinkTarget(ByteString)
 }

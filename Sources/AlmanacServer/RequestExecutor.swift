@@ -1,4 +1,5 @@
 import AlmanacMetadata
+import Foundation
 import AlmanacWire
 
 /// Serves one request: translate, call the ``MetadataService``, translate the answer back.
@@ -98,6 +99,22 @@ public struct RequestExecutor: Sendable {
         case .clusterStatus:
             let executor = self
             Task { completion(await executor.clusterStatus(requestID: id)) }
+        case .shardCommand(let shard, let operation):
+            service.submit(shard: shard, operation: operation, session: nil, durability: .majority) { result in
+                switch result {
+                case .success(let outcome):
+                    var response = Almanac_Api_V1_Response()
+                    response.requestID = id
+                    response.shardID = UInt64(shard)
+                    response.appliedIndex = outcome.index
+                    var command = Almanac_Api_V1_ShardCommandResponse()
+                    command.result = Data(outcome.result.encoded())
+                    response.shardCommand = command
+                    completion(response)
+                case .failure(let error):
+                    completion(translator.errorResponse(requestID: id, shard: shard, RequestTranslator.apiError(error)))
+                }
+            }
         case .shardMap:
             var response = Almanac_Api_V1_Response()
             response.requestID = id

@@ -115,6 +115,20 @@ public struct RequestTranslator: Sendable {
             return .clusterStatus
         case .getShardMap:
             return .shardMap
+        case .shardCommand(let command):
+            guard let shard = ShardID(exactly: command.shardID) else {
+                throw APIError(.einval, "shard id \(command.shardID) is out of range (16 bits)")
+            }
+            let operation: MetadataOperation
+            do throws(CodecError) {
+                operation = try MetadataOperation(decodingOperation: Array(command.operation))
+            } catch {
+                throw APIError(.einval, "shard command: \(error)")
+            }
+            guard operation.isTransactionProtocol else {
+                throw APIError(.einval, "shard commands carry only the cross-shard transaction protocol, not \(operation.name)")
+            }
+            return .shardCommand(shard: shard, operation: operation)
         case .openSession(let o):
             guard let shard = ShardID(exactly: o.shardID) else {
                 throw APIError(.einval, "shard id \(o.shardID) is out of range (16 bits)")
@@ -256,6 +270,16 @@ public struct RequestTranslator: Sendable {
             response.error = Self.apiError(error).proto
         case .success(.attributes(let attributes)):
             response.entry = Self.entry(attributes)
+        case .success(.directory(let attributes, let parent)):
+            var entry = Self.entry(attributes)
+            entry.attributes.parent = parent.rawValue
+            response.entry = entry
+        case .success(.remoteEntry(let id, let type)):
+            var entry = Almanac_Api_V1_EntryResponse()
+            entry.attributes.inode = id.rawValue
+            entry.attributes.type = Self.fileType(type)
+            entry.attributesElsewhere = true
+            response.entry = entry
         case .success(.page(let page, let attributes)):
             var readdir = Almanac_Api_V1_ReaddirResponse()
             readdir.entries = page.entries.enumerated().map { index, entry in
@@ -263,7 +287,7 @@ public struct RequestTranslator: Sendable {
                 dirEntry.name = entry.name.string
                 dirEntry.inode = entry.id.rawValue
                 dirEntry.type = Self.fileType(entry.type)
-                if let attributes, index < attributes.count { dirEntry.attributes = Self.attributes(attributes[index]) }
+                if let attributes, index < attributes.count, let child = attributes[index] { dirEntry.attributes = Self.attributes(child) }
                 return dirEntry
             }
             if let next = page.nextCursor {

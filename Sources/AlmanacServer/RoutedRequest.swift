@@ -14,12 +14,14 @@ public enum RoutedRequest: Sendable, Hashable {
     case clusterStatus
     /// The shard map (answered from the translator's map).
     case shardMap
+    /// A cross-shard transaction command for `shard`, journaled outside any session.
+    case shardCommand(shard: ShardID, operation: MetadataOperation)
 
     /// The shard the request is served by, if any.
     public var shard: ShardID? {
         switch self {
         case .write(let shard, _, _, _), .createOrOpenExisting(let shard, _, _, _), .read(let shard, _, _),
-            .openSession(let shard):
+            .openSession(let shard), .shardCommand(let shard, _):
             shard
         case .clusterStatus, .shardMap: nil
         }

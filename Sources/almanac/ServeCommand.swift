@@ -1,3 +1,5 @@
+import AlmanacClient
+import AlmanacCoordinator
 import AlmanacKeyspace
 import AlmanacNode
 import AlmanacServer
@@ -94,23 +96,32 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
-        let host: MultiRaftHost<MetadataReplica>
-        do {
-            host = try await MultiRaftHost<MetadataReplica>.start(
-                configuration: file.hostConfiguration, dataDirectory: file.dataDirectory, clusterID: file.clusterID, logger: logger)
-        } catch {
-            logger.critical("node failed to start: \(error)")
-            throw ExitCode.failure
-        }
-        let service = ReplicatedMetadataService(host: host)
         let map: ShardMap
         do {
             map = try MetadataReplica.initialMap(shardCount: file.shards, members: file.members)
         } catch {
             logger.critical("cannot build the shard map: \(error)")
-            await host.stop()
             throw ExitCode.failure
         }
+        let host: MultiRaftHost<MetadataReplica>
+        do {
+            host = try await MultiRaftHost<MetadataReplica>.start(
+                configuration: file.hostConfiguration, dataDirectory: file.dataDirectory, clusterID: file.clusterID, logger: logger,
+                initialMachine: { MetadataReplica.initial(group: $0, map: map) })
+        } catch {
+            logger.critical("node failed to start: \(error)")
+            throw ExitCode.failure
+        }
+        // Cross-shard operations are coordinated through the client protocol (any node reaches every
+        // shard's leader); the resolver settles transactions whose coordinator died.
+        var coordinatorClientConfiguration = AlmanacClientConfiguration(endpoints: file.members.map(\.apiAddress))
+        coordinatorClientConfiguration.initialShardMap = map
+        coordinatorClientConfiguration.clientName = "almanac-coordinator-\(file.id)"
+        let coordinator = TransactionCoordinator(
+            client: AlmanacClient(configuration: coordinatorClientConfiguration), logger: Logger(label: "almanac.coordinator"))
+        let service = ReplicatedMetadataService(host: host, crossShard: coordinator)
+        let resolver = TransactionResolver(host: host, coordinator: coordinator, logger: Logger(label: "almanac.resolver"))
+        let resolving = Task { await resolver.run() }
         let translator = RequestTranslator(
             map: map, clientAddresses: Dictionary(file.members.map { ($0.id, $0.apiAddress) }, uniquingKeysWith: { first, _ in first }),
             mapBackend: "static")
@@ -131,6 +142,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let signal = await signals.wait()
         logger.notice("signal \(signal) received; stopping")
+        resolving.cancel()
         await server.shutdown()
         await host.stop()
         logger.notice("stopped")

@@ -2,7 +2,7 @@
 //
 //   transactionID = coordinator number
 //   step          = tag(1 addEntry | 2 removeEntry | 3 replaceEntry | 4 createDirectory | 5 adjustLinks
-//                       | 6 removeDirectory | 7 reparent) fields
+//                       | 6 removeDirectory | 7 reparent | 8 assertParent) fields
 //   outcome       = the result codec's outcome body
 
 extension TransactionID {
@@ -55,6 +55,10 @@ extension TransactionStep {
             writer.byte(7)
             writer.varint(directory.rawValue)
             writer.varint(parent.rawValue)
+        case let .assertParent(directory, parent):
+            writer.byte(8)
+            writer.varint(directory.rawValue)
+            writer.varint(parent.rawValue)
         }
     }
 
@@ -92,6 +96,9 @@ extension TransactionStep {
         case 7:
             let directory = InodeID(try reader.varint())
             return .reparent(directory: directory, parent: InodeID(try reader.varint()))
+        case 8:
+            let directory = InodeID(try reader.varint())
+            return .assertParent(directory: directory, parent: InodeID(try reader.varint()))
         default:
             throw .unknownTag(field: "transaction step", value: UInt64(tag))
         }
@@ -159,5 +166,22 @@ extension MetadataOperation {
         case 19: return .forgetDecision(id)
         default: throw .unknownTag(field: "operation", value: UInt64(tag))
         }
+    }
+}
+
+extension MetadataOperation {
+    /// The operation alone in the journal codec (the internal shard-command request carries it).
+    public func encodedOperation() -> [UInt8] {
+        var writer = BinaryWriter()
+        encode(to: &writer)
+        return writer.bytes
+    }
+
+    /// Decodes ``encodedOperation()`` bytes, refusing inputs over `maxBytes`.
+    public init(decodingOperation bytes: [UInt8], maxBytes: Int = MetadataLimits().maxRequestBytes) throws(CodecError) {
+        guard bytes.count <= maxBytes else { throw .tooLarge(size: bytes.count, limit: maxBytes) }
+        var reader = BinaryReader(bytes)
+        self = try MetadataOperation.decode(from: &reader)
+        try reader.finish()
     }
 }

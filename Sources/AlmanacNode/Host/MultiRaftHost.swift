@@ -36,8 +36,11 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
 
     /// Opens the storage under `dataDirectory` (recovering every group), starts the peer transport
     /// on `peerHost:peerPort` and starts ticking.
+    /// `initialMachine` builds a group's state machine before anything was applied (default:
+    /// ``ReplicatedStateMachine/initial(group:)``).
     public static func start(configuration: HostConfiguration, dataDirectory: String, clusterID: String,
-                             logger: Logger) async throws -> MultiRaftHost {
+                             logger: Logger,
+                             initialMachine: (GroupID) -> Machine = { Machine.initial(group: $0) }) async throws -> MultiRaftHost {
         try ReplicaPlacement.validate(configuration.members)
         guard let local = configuration.localMember else {
             throw HostStartError("node \(configuration.nodeID) is not in the member list")
@@ -64,7 +67,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
             let voters = ReplicaPlacement.replicas(of: id, members: configuration.members)
             var initial = try engine.initialState(group: id)
             initial.bootstrap = ConfState(voters: voters)
-            var machine = Machine.initial(group: id)
+            var machine = initialMachine(id)
             var applied: LogIndex = 0
             var appliedTerm: Term = 0
             if let snapshot = initial.snapshot {

@@ -9,26 +9,29 @@ public struct MetadataReplica: ReplicatedStateMachine {
 
     public init(state: MetadataStateMachine) { self.state = state }
 
-    /// A fresh shard. Until cross-shard transactions run in the server, the initial map gives every
-    /// segment to shard 0 (``initialMap(shardCount:members:)``); the other shards start empty.
+    /// A fresh shard owning every segment (a one-shard namespace; clusters use ``initial(group:map:)``).
     public static func initial(group: UInt64) -> MetadataReplica {
-        let config = MetadataConfig(shardID: ShardID(truncatingIfNeeded: group))
-        let owned = group == 0 ? (0..<config.keying.segmentCount).map { SegmentID($0) } : []
+        MetadataReplica(state: MetadataStateMachine(config: MetadataConfig(shardID: ShardID(truncatingIfNeeded: group))))
+    }
+
+    /// A fresh shard owning the segments `map` gives it.
+    public static func initial(group: UInt64, map: ShardMap) -> MetadataReplica {
+        let shard = ShardID(truncatingIfNeeded: group)
+        let config = MetadataConfig(shardID: shard, keying: map.keying)
         return MetadataReplica(state: MetadataStateMachine(
-            config: config, ownership: SegmentOwnership(keying: config.keying, owned: owned, epoch: 1)))
+            config: config,
+            ownership: SegmentOwnership(keying: map.keying, owned: map.segments(of: shard), epoch: map.shards[shard]?.epoch ?? 1)))
     }
 
     /// The shard map a new cluster starts with: `shardCount` shards with their replicas placed one per
-    /// zone, and every segment in shard 0 (the state every shard's initial state machine agrees with).
+    /// zone, and the segments dealt out in equal contiguous ranges (new directories hash over all
+    /// segments, so every shard gets its share). Every node computes the same map from the same
+    /// configuration, and every shard's first state agrees with it.
     public static func initialMap(shardCount: Int, members: [ClusterMember]) throws(KeyspaceError) -> ShardMap {
-        let keying = MetadataConfig.defaultKeying
         let zones = Dictionary(members.map { ($0.id, $0.zone) }, uniquingKeysWith: { first, _ in first })
-        let shards = (0..<max(1, shardCount)).map { shard in
-            ShardRecord(id: ShardID(shard), replicas: ReplicaPlacement.replicas(of: UInt64(shard), members: members).map {
-                ReplicaLocation(node: $0, zone: zones[$0] ?? "")
-            })
+        return try ShardMap.initial(keying: MetadataConfig.defaultKeying, shardCount: max(1, shardCount)) { shard in
+            ReplicaPlacement.replicas(of: UInt64(shard), members: members).map { ReplicaLocation(node: $0, zone: zones[$0] ?? "") }
         }
-        return try ShardMap(keying: keying, epoch: 1, owners: Array(repeating: 0, count: keying.segmentCount), shards: shards)
     }
 
     public static func restore(group: UInt64, from data: [UInt8]) throws -> MetadataReplica {

@@ -21,10 +21,13 @@ public final class ReplicatedMetadataService: MetadataService {
     public let sessionLeaseMilliseconds: UInt32
     private let members: [NodeID: ClusterMember]
     private let maxEntryBytes: Int
+    /// Runs the operations a shard answers `CROSS_SHARD` to; nil: they fail with UNSUPPORTED.
+    private let crossShard: (any CrossShardExecutor)?
 
     public init(host: MultiRaftHost<MetadataReplica>, sessionLeaseMilliseconds: UInt32 = 60_000,
-                maxEntryBytes: Int = MetadataLimits().maxRequestBytes) {
+                maxEntryBytes: Int = MetadataLimits().maxRequestBytes, crossShard: (any CrossShardExecutor)? = nil) {
         self.host = host
+        self.crossShard = crossShard
         self.shardCount = host.configuration.groupCount
         self.sessionLeaseMilliseconds = sessionLeaseMilliseconds
         self.members = Dictionary(host.configuration.members.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
@@ -47,9 +50,14 @@ public final class ReplicatedMetadataService: MetadataService {
         } catch {
             return completion(.failure(error))
         }
+        let crossShard = self.crossShard
         host.proposing(group: UInt64(shard), data: data).whenComplete { result in
             switch result {
-            case .success(let applied): completion(.success(WriteOutcome(result: applied.result, index: applied.index)))
+            case .success(let applied):
+                if applied.result.errorCode == .crossShard, let crossShard, let session {
+                    return crossShard.execute(operation, primary: shard, session: session, completion: completion)
+                }
+                completion(.success(WriteOutcome(result: applied.result, index: applied.index)))
             case .failure(let error): completion(.failure(self.serviceError(Self.hostError(error), shard: shard)))
             }
         }

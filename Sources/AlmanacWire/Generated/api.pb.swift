@@ -829,6 +829,14 @@ public nonisolated struct Almanac_Api_V1_Request: Sendable {
     set {operation = .keepAlive(newValue)}
   }
 
+  public var shardCommand: Almanac_Api_V1_ShardCommandRequest {
+    get {
+      if case .shardCommand(let v)? = operation {return v}
+      return Almanac_Api_V1_ShardCommandRequest()
+    }
+    set {operation = .shardCommand(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Operation: Equatable, Sendable {
@@ -851,6 +859,7 @@ public nonisolated struct Almanac_Api_V1_Request: Sendable {
     case openSession(Almanac_Api_V1_OpenSessionRequest)
     case closeSession(Almanac_Api_V1_CloseSessionRequest)
     case keepAlive(Almanac_Api_V1_KeepAliveRequest)
+    case shardCommand(Almanac_Api_V1_ShardCommandRequest)
 
   }
 
@@ -954,6 +963,14 @@ public nonisolated struct Almanac_Api_V1_Response: @unchecked Sendable {
     set {_uniqueStorage()._result = .shardMap(newValue)}
   }
 
+  public var shardCommand: Almanac_Api_V1_ShardCommandResponse {
+    get {
+      if case .shardCommand(let v)? = _storage._result {return v}
+      return Almanac_Api_V1_ShardCommandResponse()
+    }
+    set {_uniqueStorage()._result = .shardCommand(newValue)}
+  }
+
   public var openSession: Almanac_Api_V1_OpenSessionResponse {
     get {
       if case .openSession(let v)? = _storage._result {return v}
@@ -974,6 +991,7 @@ public nonisolated struct Almanac_Api_V1_Response: @unchecked Sendable {
     case readlink(Almanac_Api_V1_ReadlinkResponse)
     case clusterStatus(Almanac_Api_V1_ClusterStatus)
     case shardMap(Almanac_Api_V1_ShardMap)
+    case shardCommand(Almanac_Api_V1_ShardCommandResponse)
     case openSession(Almanac_Api_V1_OpenSessionResponse)
 
   }
@@ -1058,6 +1076,9 @@ public nonisolated struct Almanac_Api_V1_InodeAttributes: Sendable {
 
   /// increases on every change to the inode
   public var version: UInt64 = 0
+
+  /// getattr of a directory: its parent directory (the root is its own); 0 otherwise
+  public var parent: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1518,6 +1539,36 @@ public nonisolated struct Almanac_Api_V1_GetShardMapRequest: Sendable {
   public init() {}
 }
 
+/// Internal (node to node): one command of the cross-shard transaction protocol (docs/sharding.md),
+/// journaled on `shard_id` by its leader outside any session. Other operations are refused (EINVAL).
+public nonisolated struct Almanac_Api_V1_ShardCommandRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shardID: UInt32 = 0
+
+  /// a MetadataOperation in the journal codec (docs/metadata.md)
+  public var operation: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_ShardCommandResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the CommandResult in the journal codec
+  public var result: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Almanac_Api_V1_SegmentRun: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1746,7 +1797,7 @@ nonisolated extension Almanac_Api_V1_ReplicaRole: SwiftProtobuf._ProtoNameProvid
 
 nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}session_id\0\u{1}sequence\0\u{3}acked_sequence\0\u{1}durability\0\u{1}consistency\0\u{3}timeout_ms\0\u{2}\u{3}mkdir\0\u{1}create\0\u{1}lookup\0\u{1}getattr\0\u{1}setattr\0\u{1}rename\0\u{1}unlink\0\u{1}rmdir\0\u{1}readdir\0\u{1}open\0\u{1}close\0\u{1}link\0\u{1}symlink\0\u{1}readlink\0\u{4}\u{7}cluster_status\0\u{3}get_shard_map\0\u{4}\u{9}open_session\0\u{3}close_session\0\u{3}keep_alive\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}session_id\0\u{1}sequence\0\u{3}acked_sequence\0\u{1}durability\0\u{1}consistency\0\u{3}timeout_ms\0\u{2}\u{3}mkdir\0\u{1}create\0\u{1}lookup\0\u{1}getattr\0\u{1}setattr\0\u{1}rename\0\u{1}unlink\0\u{1}rmdir\0\u{1}readdir\0\u{1}open\0\u{1}close\0\u{1}link\0\u{1}symlink\0\u{1}readlink\0\u{4}\u{7}cluster_status\0\u{3}get_shard_map\0\u{4}\u{9}open_session\0\u{3}close_session\0\u{3}keep_alive\0\u{4}\u{8}shard_command\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2008,6 +2059,19 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
           self.operation = .keepAlive(v)
         }
       }()
+      case 50: try {
+        var v: Almanac_Api_V1_ShardCommandRequest?
+        var hadOneofValue = false
+        if let current = self.operation {
+          hadOneofValue = true
+          if case .shardCommand(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.operation = .shardCommand(v)
+        }
+      }()
       default: break
       }
     }
@@ -2116,6 +2180,10 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
       guard case .keepAlive(let v)? = self.operation else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
     }()
+    case .shardCommand?: try {
+      guard case .shardCommand(let v)? = self.operation else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -2137,7 +2205,7 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}error\0\u{3}applied_index\0\u{3}shard_id\0\u{2}\u{6}entry\0\u{1}empty\0\u{1}readdir\0\u{1}open\0\u{1}readlink\0\u{4}\u{10}cluster_status\0\u{3}shard_map\0\u{4}\u{9}open_session\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}error\0\u{3}applied_index\0\u{3}shard_id\0\u{2}\u{6}entry\0\u{1}empty\0\u{1}readdir\0\u{1}open\0\u{1}readlink\0\u{4}\u{10}cluster_status\0\u{3}shard_map\0\u{4}\u{9}open_session\0\u{4}\u{a}shard_command\0")
 
   fileprivate class _StorageClass {
     var _requestID: UInt64 = 0
@@ -2286,6 +2354,19 @@ nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProto
             _storage._result = .openSession(v)
           }
         }()
+        case 50: try {
+          var v: Almanac_Api_V1_ShardCommandResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .shardCommand(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .shardCommand(v)
+          }
+        }()
         default: break
         }
       }
@@ -2342,6 +2423,10 @@ nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProto
       case .openSession?: try {
         guard case .openSession(let v)? = _storage._result else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
+      }()
+      case .shardCommand?: try {
+        guard case .shardCommand(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
       }()
       case nil: break
       }
@@ -2459,7 +2544,7 @@ nonisolated extension Almanac_Api_V1_LeaderHint: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Almanac_Api_V1_InodeAttributes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".InodeAttributes"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}inode\0\u{1}type\0\u{1}mode\0\u{1}uid\0\u{1}gid\0\u{1}size\0\u{1}nlink\0\u{3}atime_ns\0\u{3}mtime_ns\0\u{3}ctime_ns\0\u{1}version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}inode\0\u{1}type\0\u{1}mode\0\u{1}uid\0\u{1}gid\0\u{1}size\0\u{1}nlink\0\u{3}atime_ns\0\u{3}mtime_ns\0\u{3}ctime_ns\0\u{1}version\0\u{1}parent\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2478,6 +2563,7 @@ nonisolated extension Almanac_Api_V1_InodeAttributes: SwiftProtobuf.Message, Swi
       case 9: try { try decoder.decodeSingularInt64Field(value: &self.mtimeNs) }()
       case 10: try { try decoder.decodeSingularInt64Field(value: &self.ctimeNs) }()
       case 11: try { try decoder.decodeSingularUInt64Field(value: &self.version) }()
+      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.parent) }()
       default: break
       }
     }
@@ -2517,6 +2603,9 @@ nonisolated extension Almanac_Api_V1_InodeAttributes: SwiftProtobuf.Message, Swi
     if self.version != 0 {
       try visitor.visitSingularUInt64Field(value: self.version, fieldNumber: 11)
     }
+    if self.parent != 0 {
+      try visitor.visitSingularUInt64Field(value: self.parent, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2532,6 +2621,7 @@ nonisolated extension Almanac_Api_V1_InodeAttributes: SwiftProtobuf.Message, Swi
     if lhs.mtimeNs != rhs.mtimeNs {return false}
     if lhs.ctimeNs != rhs.ctimeNs {return false}
     if lhs.version != rhs.version {return false}
+    if lhs.parent != rhs.parent {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3509,6 +3599,71 @@ nonisolated extension Almanac_Api_V1_GetShardMapRequest: SwiftProtobuf.Message, 
   }
 
   public static func ==(lhs: Almanac_Api_V1_GetShardMapRequest, rhs: Almanac_Api_V1_GetShardMapRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ShardCommandRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ShardCommandRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{1}operation\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.operation) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.shardID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 1)
+    }
+    if !self.operation.isEmpty {
+      try visitor.visitSingularBytesField(value: self.operation, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ShardCommandRequest, rhs: Almanac_Api_V1_ShardCommandRequest) -> Bool {
+    if lhs.shardID != rhs.shardID {return false}
+    if lhs.operation != rhs.operation {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ShardCommandResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ShardCommandResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}result\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.result) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.result.isEmpty {
+      try visitor.visitSingularBytesField(value: self.result, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ShardCommandResponse, rhs: Almanac_Api_V1_ShardCommandResponse) -> Bool {
+    if lhs.result != rhs.result {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

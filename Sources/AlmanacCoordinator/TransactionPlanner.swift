@@ -1,0 +1,189 @@
+import AlmanacClient
+import AlmanacMetadata
+import AlmanacWire
+
+/// Works out a cross-shard operation's per-shard steps from linearizable reads of the shards that
+/// hold the records it touches. Every read fact becomes a precondition of a step (an entry still
+/// names the same child, a directory is still empty, a parent is still the parent), so prepare
+/// refuses the plan if anything changed in between and the coordinator plans again.
+struct TransactionPlanner: Sendable {
+    let client: AlmanacClient
+    let map: ShardMap
+
+    func plan(_ operation: MetadataOperation, now: Timestamp) async throws(PlanFailure) -> TransactionPlan {
+        switch operation {
+        case let .mkdir(parent, name, mode, uid, gid):
+            let segment = map.keying.segmentForNewDirectory(parent: parent, name: name.string.utf8)
+            let parentShard = try shard(of: parent)
+            guard let newShard = map.shard(ofSegment: segment) else {
+                throw .namespace(MetadataError(.einval, "segment \(segment) is outside the map"))
+            }
+            let attributes: @Sendable (InodeID) -> InodeAttributes = { id in
+                InodeAttributes(id: id, type: .directory, mode: mode & FileType.permissionMask, uid: uid, gid: gid, size: 0,
+                                nlink: 2, atime: now, mtime: now, ctime: now, version: 1)
+            }
+            return TransactionPlan(
+                fragments: [:],
+                newDirectory: .init(shard: newShard, step: .createDirectory(segment: segment, parent: parent, mode: mode, uid: uid, gid: gid),
+                                    parent: parent, parentShard: parentShard, name: name, attributes: attributes),
+                outcome: .done)
+        case let .unlink(parent, name):
+            let (child, type) = try await entry(parent, name)
+            if type == .directory { throw .namespace(MetadataError(.eisdir, "\"\(name)\" is a directory; use rmdir")) }
+            var plan = TransactionPlan(fragments: [:], outcome: .done)
+            try add(&plan, .removeEntry(directory: parent, name: name, child: child), on: parent)
+            try add(&plan, .adjustLinks(inode: child, delta: -1), on: child)
+            return plan
+        case let .rmdir(parent, name):
+            let (child, type) = try await entry(parent, name)
+            if type != .directory { throw .namespace(MetadataError(.enotdir, "\"\(name)\" is not a directory")) }
+            var plan = TransactionPlan(fragments: [:], outcome: .done)
+            try add(&plan, .removeEntry(directory: parent, name: name, child: child), on: parent)
+            try add(&plan, .removeDirectory(directory: child), on: child)
+            return plan
+        case let .link(target, parent, name):
+            let attributes = try await getattr(target)
+            if attributes.type == .directory { throw .namespace(MetadataError(.eperm, "cannot hard-link directory \(target)")) }
+            _ = try await directory(parent)
+            var plan = TransactionPlan(fragments: [:], outcome: .done)
+            try add(&plan, .addEntry(directory: parent, name: name, child: target, type: Self.fileType(attributes.type)), on: parent)
+            try add(&plan, .adjustLinks(inode: target, delta: 1), on: target)
+            var linked = Self.metadataAttributes(attributes)
+            linked.nlink += 1
+            linked.ctime = now
+            linked.version &+= 1
+            plan.outcome = .attributes(linked)
+            return plan
+        case let .rename(fromParent, fromName, toParent, toName):
+            return try await planRename(fromParent: fromParent, fromName: fromName, toParent: toParent, toName: toName)
+        default:
+            throw .namespace(MetadataError(.einval, "\(operation.name) never spans shards"))
+        }
+    }
+
+    private func planRename(fromParent: InodeID, fromName: ByteString, toParent: InodeID, toName: ByteString) async throws(PlanFailure) -> TransactionPlan {
+        _ = try await directory(toParent)
+        let (moved, movedType) = try await entry(fromParent, fromName)
+        var replaced: (id: InodeID, type: FileType)?
+        do {
+            replaced = try await entry(toParent, toName)
+        } catch .namespace(let error) where error.code == .enoent {
+            replaced = nil
+        }
+        var plan = TransactionPlan(fragments: [:], outcome: .done)
+        if replaced?.id == moved { return plan }  // same inode: nothing to do
+        if let replaced {
+            if movedType == .directory && replaced.type != .directory {
+                throw .namespace(MetadataError(.enotdir, "cannot replace non-directory \"\(toName)\" with a directory"))
+            }
+            if movedType != .directory && replaced.type == .directory {
+                throw .namespace(MetadataError(.eisdir, "cannot replace directory \"\(toName)\" with a non-directory"))
+            }
+        }
+        if movedType == .directory && fromParent != toParent {
+            // Refuse moving a directory into its own subtree: walk the destination's ancestors and
+            // assert each parent link (locked until the end, so the chain cannot change meanwhile).
+            var cursor = toParent
+            for _ in 0..<4096 {
+                if cursor == moved {
+                    throw .namespace(MetadataError(.einval, "cannot move directory \(moved) into its own subtree"))
+                }
+                let (_, parent) = try await directory(cursor)
+                try add(&plan, .assertParent(directory: cursor, parent: parent), on: cursor)
+                if cursor == .root { break }
+                cursor = parent
+            }
+            try add(&plan, .reparent(directory: moved, parent: toParent), on: moved)
+        }
+        try add(&plan, .removeEntry(directory: fromParent, name: fromName, child: moved), on: fromParent)
+        if let replaced {
+            try add(&plan, .replaceEntry(directory: toParent, name: toName, old: replaced.id, new: moved, newType: movedType), on: toParent)
+            if replaced.type == .directory {
+                try add(&plan, .removeDirectory(directory: replaced.id), on: replaced.id)
+            } else {
+                try add(&plan, .adjustLinks(inode: replaced.id, delta: -1), on: replaced.id)
+            }
+        } else {
+            try add(&plan, .addEntry(directory: toParent, name: toName, child: moved, type: movedType), on: toParent)
+        }
+        return plan
+    }
+
+    // MARK: - Reads
+
+    func shard(of id: InodeID) throws(PlanFailure) -> ShardID {
+        guard let shard = map.shard(of: id) else {
+            throw .namespace(MetadataError(.einval, "inode \(id) names segment \(id.segment), outside the map"))
+        }
+        return shard
+    }
+
+    private func add(_ plan: inout TransactionPlan, _ step: TransactionStep, on record: InodeID) throws(PlanFailure) {
+        plan.fragments[try shard(of: record), default: []].append(step)
+    }
+
+    private func entry(_ parent: InodeID, _ name: ByteString) async throws(PlanFailure) -> (InodeID, FileType) {
+        do {
+            let found = try await client.entry(parent: parent.rawValue, name: name.string)
+            return (InodeID(found.inode), Self.fileType(found.type))
+        } catch {
+            throw Self.failure(error)
+        }
+    }
+
+    private func getattr(_ id: InodeID) async throws(PlanFailure) -> FileAttributes {
+        do {
+            return try await client.getattr(id.rawValue)
+        } catch {
+            throw Self.failure(error)
+        }
+    }
+
+    /// A live directory's attributes and parent.
+    private func directory(_ id: InodeID) async throws(PlanFailure) -> (FileAttributes, InodeID) {
+        let attributes = try await getattr(id)
+        guard attributes.type == .directory else { throw .namespace(MetadataError(.enotdir, "inode \(id) is not a directory")) }
+        guard attributes.nlink > 0 else { throw .namespace(MetadataError(.enoent, "directory \(id) was removed")) }
+        return (attributes, InodeID(attributes.parent))
+    }
+
+    static func failure(_ error: AlmanacClientError) -> PlanFailure {
+        if let code = namespaceCode(error.code) { return .namespace(MetadataError(code, error.message)) }
+        return .unavailable("\(error)")
+    }
+
+    static func namespaceCode(_ code: Almanac_Api_V1_ErrorCode) -> ErrorCode? {
+        switch code {
+        case .enoent: .enoent
+        case .eexist: .eexist
+        case .enotdir: .enotdir
+        case .eisdir: .eisdir
+        case .enotempty: .enotempty
+        case .einval: .einval
+        case .enametoolong: .enametoolong
+        case .ebadf: .ebadf
+        case .emlink: .emlink
+        case .eloop: .eloop
+        case .eperm: .eperm
+        case .efbig: .efbig
+        case .enospc: .enospc
+        case .conflict: .conflict
+        default: nil
+        }
+    }
+
+    static func fileType(_ type: Almanac_Api_V1_FileType) -> FileType {
+        switch type {
+        case .directory: .directory
+        case .symlink: .symlink
+        default: .regular
+        }
+    }
+
+    static func metadataAttributes(_ a: FileAttributes) -> InodeAttributes {
+        InodeAttributes(
+            id: InodeID(a.inode), type: fileType(a.type), mode: a.mode, uid: a.uid, gid: a.gid, size: a.size, nlink: a.nlink,
+            atime: Timestamp(nanoseconds: a.atimeNs), mtime: Timestamp(nanoseconds: a.mtimeNs),
+            ctime: Timestamp(nanoseconds: a.ctimeNs), version: a.version)
+    }
+}
