@@ -123,6 +123,13 @@ let package = Package(
         ),
         .testTarget(name: "AlmanacRaftTests", dependencies: ["AlmanacRaft"]),
         .testTarget(name: "AlmanacKeyspaceTests", dependencies: ["AlmanacKeyspace"]),
+        .testTarget(
+            name: "AlmanacCoordinatorTests",
+            dependencies: [
+                "AlmanacCoordinator", "AlmanacMetadata", "AlmanacServer",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Real `almanac serve` processes on loopback (SIGKILL failover, convergence, bad inputs).
         .testTarget(
             name: "AlmanacIntegrationTests",

@@ -1,4 +1,3 @@
-import AlmanacClient
 import AlmanacMetadata
 import AlmanacServer
 import Foundation
@@ -9,18 +8,18 @@ import Logging
 /// the commit decision on the primary shard together with the client's session result, then commit
 /// the participants and forget the decision.
 ///
-/// It talks to every shard through the client protocol (an ``AlmanacClient`` of the cluster), so
-/// participants on other nodes are reached over real sockets and leader changes are followed. It
+/// It reaches every shard through a ``TransactionTransport`` (in production the client protocol, so
+/// participants on other nodes are reached over real sockets and leader changes are followed). It
 /// keeps no state of its own: a coordinator that dies leaves prepared participants, which the
 /// ``TransactionResolver`` of their leaders finishes from the primary's decision.
 public final class TransactionCoordinator: CrossShardExecutor {
-    let client: AlmanacClient
+    let transport: any TransactionTransport
     let logger: Logger
     /// Attempts (plan + prepare) before giving up with CONFLICT.
     let maxAttempts: Int
 
-    public init(client: AlmanacClient, logger: Logger, maxAttempts: Int = 8) {
-        self.client = client
+    public init(transport: any TransactionTransport, logger: Logger, maxAttempts: Int = 8) {
+        self.transport = transport
         self.logger = logger
         self.maxAttempts = maxAttempts
     }
@@ -38,10 +37,10 @@ public final class TransactionCoordinator: CrossShardExecutor {
         var pause: UInt64 = 2_000_000
         for _ in 0..<maxAttempts {
             let map: ShardMap
-            do { map = try await client.currentShardMap() } catch {
+            do { map = try await transport.shardMap() } catch {
                 return .failure(ServiceError(.unavailable, "cross-shard \(operation.name): no shard map: \(error)"))
             }
-            let planner = TransactionPlanner(client: client, map: map)
+            let planner = TransactionPlanner(transport: transport, map: map)
             let plan: TransactionPlan
             do throws(PlanFailure) {
                 plan = try await planner.plan(operation, now: Self.now())
@@ -179,24 +178,14 @@ public final class TransactionCoordinator: CrossShardExecutor {
     }
 
     func commandWithIndex(_ operation: MetadataOperation, on shard: ShardID) async -> Result<(CommandResult, UInt64), CommandFailure> {
-        do {
-            let answer = try await client.shardCommand(shard: shard, operation: operation.encodedOperation())
-            return .success((try CommandResult(decoding: answer.result), answer.index))
-        } catch {
-            return .failure(CommandFailure(reason: "\(error)"))
-        }
+        await transport.command(operation, on: shard)
     }
 
-    static func now() -> Timestamp {
+    public static func now() -> Timestamp {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         return Timestamp(nanoseconds: Int64(spec.tv_sec) &* 1_000_000_000 &+ Int64(spec.tv_nsec))
     }
-}
-
-/// A shard command whose outcome is unknown (no answer, no leader, timeout).
-struct CommandFailure: Error {
-    var reason: String
 }
 
 extension Array where Element: Hashable {

@@ -24,10 +24,3 @@ struct TransactionPlan: Sendable {
     var participants: [ShardID] { fragments.keys.sorted() }
 }
 
-/// Why planning stopped.
-enum PlanFailure: Error {
-    /// A namespace error: the operation fails with it (ENOENT, ENOTDIR, ...).
-    case namespace(MetadataError)
-    /// The cluster could not answer the reads; the outcome is not decided.
-    case unavailable(String)
-}

@@ -1,13 +1,11 @@
-import AlmanacClient
 import AlmanacMetadata
-import AlmanacWire
 
 /// Works out a cross-shard operation's per-shard steps from linearizable reads of the shards that
 /// hold the records it touches. Every read fact becomes a precondition of a step (an entry still
 /// names the same child, a directory is still empty, a parent is still the parent), so prepare
 /// refuses the plan if anything changed in between and the coordinator plans again.
 struct TransactionPlanner: Sendable {
-    let client: AlmanacClient
+    let transport: any TransactionTransport
     let map: ShardMap
 
     func plan(_ operation: MetadataOperation, now: Timestamp) async throws(PlanFailure) -> TransactionPlan {
@@ -42,13 +40,14 @@ struct TransactionPlanner: Sendable {
             try add(&plan, .removeDirectory(directory: child), on: child)
             return plan
         case let .link(target, parent, name):
-            let attributes = try await getattr(target)
+            let (attributes, _) = try await transport.attributes(of: target)
             if attributes.type == .directory { throw .namespace(MetadataError(.eperm, "cannot hard-link directory \(target)")) }
+            if attributes.nlink == 0 { throw .namespace(MetadataError(.enoent, "inode \(target) has no links left")) }
             _ = try await directory(parent)
             var plan = TransactionPlan(fragments: [:], outcome: .done)
-            try add(&plan, .addEntry(directory: parent, name: name, child: target, type: Self.fileType(attributes.type)), on: parent)
+            try add(&plan, .addEntry(directory: parent, name: name, child: target, type: attributes.type), on: parent)
             try add(&plan, .adjustLinks(inode: target, delta: 1), on: target)
-            var linked = Self.metadataAttributes(attributes)
+            var linked = attributes
             linked.nlink += 1
             linked.ctime = now
             linked.version &+= 1
@@ -88,7 +87,7 @@ struct TransactionPlanner: Sendable {
                 if cursor == moved {
                     throw .namespace(MetadataError(.einval, "cannot move directory \(moved) into its own subtree"))
                 }
-                let (_, parent) = try await directory(cursor)
+                let parent = try await directory(cursor)
                 try add(&plan, .assertParent(directory: cursor, parent: parent), on: cursor)
                 if cursor == .root { break }
                 cursor = parent
@@ -123,67 +122,16 @@ struct TransactionPlanner: Sendable {
     }
 
     private func entry(_ parent: InodeID, _ name: ByteString) async throws(PlanFailure) -> (InodeID, FileType) {
-        do {
-            let found = try await client.entry(parent: parent.rawValue, name: name.string)
-            return (InodeID(found.inode), Self.fileType(found.type))
-        } catch {
-            throw Self.failure(error)
-        }
+        try await transport.entry(parent: parent, name: name)
     }
 
-    private func getattr(_ id: InodeID) async throws(PlanFailure) -> FileAttributes {
-        do {
-            return try await client.getattr(id.rawValue)
-        } catch {
-            throw Self.failure(error)
+    /// A live directory's parent.
+    private func directory(_ id: InodeID) async throws(PlanFailure) -> InodeID {
+        let (attributes, parent) = try await transport.attributes(of: id)
+        guard attributes.type == .directory, let parent else {
+            throw .namespace(MetadataError(.enotdir, "inode \(id) is not a directory"))
         }
-    }
-
-    /// A live directory's attributes and parent.
-    private func directory(_ id: InodeID) async throws(PlanFailure) -> (FileAttributes, InodeID) {
-        let attributes = try await getattr(id)
-        guard attributes.type == .directory else { throw .namespace(MetadataError(.enotdir, "inode \(id) is not a directory")) }
         guard attributes.nlink > 0 else { throw .namespace(MetadataError(.enoent, "directory \(id) was removed")) }
-        return (attributes, InodeID(attributes.parent))
-    }
-
-    static func failure(_ error: AlmanacClientError) -> PlanFailure {
-        if let code = namespaceCode(error.code) { return .namespace(MetadataError(code, error.message)) }
-        return .unavailable("\(error)")
-    }
-
-    static func namespaceCode(_ code: Almanac_Api_V1_ErrorCode) -> ErrorCode? {
-        switch code {
-        case .enoent: .enoent
-        case .eexist: .eexist
-        case .enotdir: .enotdir
-        case .eisdir: .eisdir
-        case .enotempty: .enotempty
-        case .einval: .einval
-        case .enametoolong: .enametoolong
-        case .ebadf: .ebadf
-        case .emlink: .emlink
-        case .eloop: .eloop
-        case .eperm: .eperm
-        case .efbig: .efbig
-        case .enospc: .enospc
-        case .conflict: .conflict
-        default: nil
-        }
-    }
-
-    static func fileType(_ type: Almanac_Api_V1_FileType) -> FileType {
-        switch type {
-        case .directory: .directory
-        case .symlink: .symlink
-        default: .regular
-        }
-    }
-
-    static func metadataAttributes(_ a: FileAttributes) -> InodeAttributes {
-        InodeAttributes(
-            id: InodeID(a.inode), type: fileType(a.type), mode: a.mode, uid: a.uid, gid: a.gid, size: a.size, nlink: a.nlink,
-            atime: Timestamp(nanoseconds: a.atimeNs), mtime: Timestamp(nanoseconds: a.mtimeNs),
-            ctime: Timestamp(nanoseconds: a.ctimeNs), version: a.version)
+        return parent
     }
 }

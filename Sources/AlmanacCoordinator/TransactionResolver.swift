@@ -1,7 +1,4 @@
-import AlmanacClient
 import AlmanacMetadata
-import AlmanacNode
-import AlmanacServer
 import Foundation
 import Logging
 
@@ -12,14 +9,11 @@ import Logging
 /// journals the matching commit or abort on the participant. Presumed abort: a transaction without
 /// a commit decision is aborted, never committed by a resolver.
 public final class TransactionResolver: Sendable {
-    let host: MultiRaftHost<MetadataReplica>
     let coordinator: TransactionCoordinator
     let inDoubtAfterNanoseconds: Int64
     let logger: Logger
 
-    public init(host: MultiRaftHost<MetadataReplica>, coordinator: TransactionCoordinator,
-                inDoubtAfter: Duration = .seconds(2), logger: Logger) {
-        self.host = host
+    public init(coordinator: TransactionCoordinator, inDoubtAfter: Duration = .seconds(2), logger: Logger) {
         self.coordinator = coordinator
         let parts = inDoubtAfter.components
         self.inDoubtAfterNanoseconds = parts.seconds &* 1_000_000_000 &+ parts.attoseconds / 1_000_000_000
@@ -36,18 +30,10 @@ public final class TransactionResolver: Sendable {
 
     /// One pass over the shards this node leads; returns the transactions it settled.
     @discardableResult
-    public func pass() async -> [(TransactionID, TransactionDecision)] {
-        guard let status = await host.status() else { return [] }
+    public func pass(now: Timestamp = TransactionCoordinator.now()) async -> [(TransactionID, TransactionDecision)] {
         var settled: [(TransactionID, TransactionDecision)] = []
-        let now = TransactionCoordinator.now()
-        for group in status.groups where group.raft.leader == status.nodeID {
-            let shard = ShardID(truncatingIfNeeded: group.group)
-            let inDoubt: [(id: TransactionID, preparedAt: Timestamp)]
-            do {
-                inDoubt = try await host.reading(group: group.group, linearizable: false) { $0.state.transactionsInDoubt }.get().value
-            } catch {
-                continue
-            }
+        for shard in await coordinator.transport.ledShards() {
+            guard let inDoubt = await coordinator.transport.transactionsInDoubt(on: shard) else { continue }
             for (id, preparedAt) in inDoubt where now.nanoseconds &- preparedAt.nanoseconds > inDoubtAfterNanoseconds {
                 switch await coordinator.command(.abortDecision(id), on: id.coordinator) {
                 case .success(.success):

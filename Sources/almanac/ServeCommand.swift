@@ -118,9 +118,10 @@ struct ServeCommand: AsyncParsableCommand {
         coordinatorClientConfiguration.initialShardMap = map
         coordinatorClientConfiguration.clientName = "almanac-coordinator-\(file.id)"
         let coordinator = TransactionCoordinator(
-            client: AlmanacClient(configuration: coordinatorClientConfiguration), logger: Logger(label: "almanac.coordinator"))
+            transport: ClientTransactionTransport(client: AlmanacClient(configuration: coordinatorClientConfiguration), host: host),
+            logger: Logger(label: "almanac.coordinator"))
         let service = ReplicatedMetadataService(host: host, crossShard: coordinator)
-        let resolver = TransactionResolver(host: host, coordinator: coordinator, logger: Logger(label: "almanac.resolver"))
+        let resolver = TransactionResolver(coordinator: coordinator, logger: Logger(label: "almanac.resolver"))
         let resolving = Task { await resolver.run() }
         let translator = RequestTranslator(
             map: map, clientAddresses: Dictionary(file.members.map { ($0.id, $0.apiAddress) }, uniquingKeysWith: { first, _ in first }),

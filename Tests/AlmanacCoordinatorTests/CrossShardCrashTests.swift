@@ -1,0 +1,106 @@
+@testable import AlmanacCoordinator
+@testable import AlmanacMetadata
+import AlmanacServer
+import Logging
+import Testing
+
+/// The cross-shard protocol with the coordinator crashing at every step boundary (before a command
+/// lands, and after it landed but before its answer came back), then the resolver settling what was
+/// left in doubt. The checker reads the whole namespace across the shards after each run:
+/// - the operation happened entirely or not at all (the tree equals the one before or the one a
+///   single-shard reference reaches by applying it);
+/// - global invariants hold (every entry names a live inode on its shard, link counts match the
+///   entries naming an inode anywhere, directories' parents match the entries naming them);
+/// - nothing stays locked or prepared;
+/// - if the client's session recorded a result, the operation happened, exactly once.
+@Suite struct CrossShardCrashTests {
+    static let shardCount = 4
+
+    @Test func everyOperationSurvivesACoordinatorCrashAtEveryStepBoundary() async throws {
+        let scenarios: [String] = ["mkdir", "renameFile", "renameDirectory", "renameOverFile", "rmdir", "unlinkMoved", "link", "loop"]
+        var runs = 0
+        for scenario in scenarios {
+            // How many commands the uncrashed run takes bounds the crash points.
+            let total = try await Scenario(scenario).run(crashAfter: nil, losingTheLastAnswer: false).commands
+            #expect(total > 0 || scenario == "loop", "\(scenario) never ran the protocol")
+            for crashPoint in 0...total {
+                for losing in [false, true] {
+                    let outcome = try await Scenario(scenario).run(crashAfter: crashPoint, losingTheLastAnswer: losing)
+                    #expect(outcome.violations.isEmpty, "\(scenario) crash after \(crashPoint) (answer lost: \(losing)): \(outcome.violations)")
+                    runs += 1
+                }
+            }
+        }
+        #expect(runs > 60)
+    }
+
+    @Test func aRetryOfACommittedRequestReturnsTheFirstResultWithoutApplyingTwice() async throws {
+        let scenario = try Scenario("renameFile")
+        let outcome = try await scenario.run(crashAfter: nil, losingTheLastAnswer: false)
+        #expect(outcome.violations.isEmpty)
+        // The client retries the same session and sequence (its answer was lost).
+        let retry = scenario.shards.apply(scenario.operation, on: scenario.primary, session: scenario.session, sequence: scenario.sequence)
+        #expect(retry == .success(.done))
+        let again = await TransactionCoordinator(transport: scenario.shards, logger: Logger(label: "t"))
+            .run(scenario.operation, primary: scenario.primary, session: SessionRef(id: scenario.session, sequence: scenario.sequence))
+        // A second transaction for the same sequence loses at the decision and commits nothing.
+        if case .success(let second) = again { #expect(second.result.errorCode != nil || second.result == .success(.done)) }
+        #expect(try scenario.tree() == scenario.after)
+        #expect(scenario.lockedOrPrepared().isEmpty)
+    }
+
+    @Test func aLockedRecordRefusesOtherOperationsUntilTheTransactionEnds() throws {
+        let keying = try SegmentKeying(segmentCount: 8)
+        var machine = MetadataStateMachine(config: MetadataConfig(shardID: 0, keying: keying))
+        var index: UInt64 = 0
+        func apply(_ operation: MetadataOperation, session: SessionID = 0, sequence: SequenceNumber = 0) -> CommandResult {
+            index += 1
+            return machine.apply(CommandEnvelope(shardID: 0, sessionID: session, sequence: sequence, time: Timestamp(seconds: Int64(index)), operation: operation), at: index)
+        }
+        guard case .success(.sessionRegistered(let session)) = apply(.registerSession) else { Issue.record("session"); return }
+        guard case .success(.attributes(let file)) = apply(.create(parent: .root, name: "f", mode: 0o644, uid: 0, gid: 0), session: session, sequence: 1) else {
+            Issue.record("create"); return
+        }
+        let txn = TransactionID(coordinator: 0, number: 7)
+        #expect(apply(.prepareTransaction(txn, steps: [.removeEntry(directory: .root, name: "f", child: file.id)])).errorCode == nil)
+        // The root is locked: a create in it is refused with CONFLICT and not recorded (the same
+        // sequence applies once the lock is gone).
+        #expect(apply(.create(parent: .root, name: "g", mode: 0o644, uid: 0, gid: 0), session: session, sequence: 2).errorCode == .conflict)
+        #expect(throws: MetadataError.self) { try machine.lookup(parent: .root, name: "f") }
+        // A second transaction touching the same record cannot prepare.
+        let other = TransactionID(coordinator: 0, number: 8)
+        #expect(apply(.prepareTransaction(other, steps: [.removeEntry(directory: .root, name: "f", child: file.id)])).errorCode == .conflict)
+        // The snapshot carries the prepared transaction and its locks.
+        let restored = try MetadataStateMachine(restoringFrom: machine.snapshot())
+        #expect(restored.transactionsInDoubt.map(\.id) == [txn])
+        #expect(restored == machine)
+        _ = apply(.abortTransaction(txn))
+        #expect(apply(.create(parent: .root, name: "g", mode: 0o644, uid: 0, gid: 0), session: session, sequence: 2).errorCode == nil)
+        #expect(try machine.lookup(parent: .root, name: "f").id == file.id)
+        #expect(machine.transactionsInDoubt.isEmpty)
+    }
+
+    @Test func decisionsAreDecidedOnceInJournalOrder() throws {
+        var machine = MetadataStateMachine(config: MetadataConfig(shardID: 3, keying: try SegmentKeying(segmentCount: 8)))
+        var index: UInt64 = 0
+        func apply(_ operation: MetadataOperation, session: SessionID = 0) -> CommandResult {
+            index += 1
+            return machine.apply(CommandEnvelope(shardID: 3, sessionID: session, sequence: 0, time: Timestamp(seconds: Int64(index)), operation: operation), at: index)
+        }
+        guard case .success(.sessionRegistered(let session)) = apply(.registerSession) else { Issue.record("session"); return }
+        let first = TransactionID(coordinator: 3, number: 1)
+        let second = TransactionID(coordinator: 3, number: 2)
+        // An abort recorded first wins over a late commit decision.
+        #expect(apply(.abortDecision(first)).errorCode == nil)
+        #expect(apply(.commitDecision(first, session: session, sequence: 1, outcome: .done)).errorCode == .transactionAborted)
+        // A commit decision wins over a later abort; a second transaction for the same sequence loses.
+        #expect(apply(.commitDecision(second, session: session, sequence: 1, outcome: .done)).errorCode == nil)
+        #expect(apply(.abortDecision(second)).errorCode == .eexist)
+        let third = TransactionID(coordinator: 3, number: 3)
+        #expect(apply(.commitDecision(third, session: session, sequence: 1, outcome: .done)).errorCode == .alreadyApplied)
+        #expect(machine.decision(of: third) == .aborted)
+        #expect(machine.sessionResult(session: session, sequence: 1) == .success(.done))
+        // A decision for a transaction another shard coordinates is refused.
+        #expect(apply(.abortDecision(TransactionID(coordinator: 1, number: 9))).errorCode == .einval)
+    }
+}
