@@ -224,7 +224,7 @@ extension MetadataStateMachine {
             var steps = 0
             while true {
                 if cursor == movedID {
-                    throw MetadataError(.einval, "cannot move directory \(movedID) into its own subtree")
+                    throw MetadataError(.eloop, "cannot move directory \(movedID) into its own subtree")
                 }
                 if cursor == .root { break }
                 guard let up = inodes[cursor]?.parent, steps <= inodes.count else {
