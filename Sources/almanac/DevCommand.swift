@@ -55,6 +55,12 @@ struct DevCommand: AsyncParsableCommand {
         for member in members {
             let config = NodeConfigFile(id: member.id, zone: member.zone, dataDirectory: "\(root)/node\(member.id)",
                                         shards: shards, clusterID: "almanac-dev", members: members)
+            do {
+                try config.validate()  // e.g. at least 3 distinct zones
+            } catch {
+                for child in children { child.process.terminate() }
+                throw ValidationError("node \(member.id): \(error)")
+            }
             let configPath = "\(root)/node\(member.id).json"
             let logPath = "\(root)/node\(member.id).log"
             try config.encoded().write(to: URL(fileURLWithPath: configPath))

@@ -49,6 +49,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Flag(name: .customLong("allow-fewer-zones"),
+          help: "Accept fewer than 3 distinct zones (single-machine tests only: such a cluster does not survive a zone failure).")
+    var allowFewerZones = false
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         if config == nil {
@@ -59,7 +63,20 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func nodeConfig() throws -> NodeConfigFile {
-        if let config { return try NodeConfigFile.load(path: config) }
+        if let config {
+            guard allowFewerZones else { return try NodeConfigFile.load(path: config) }
+            // The flag overrides the file; load without validating, then validate with the opt-in.
+            guard let data = FileManager.default.contents(atPath: config) else { throw NodeConfigError("cannot read config file \(config)") }
+            var file: NodeConfigFile
+            do {
+                file = try JSONDecoder().decode(NodeConfigFile.self, from: data)
+            } catch {
+                throw NodeConfigError("config file \(config) is not valid: \(error)")
+            }
+            file.allowFewerZones = true
+            try file.validate()
+            return file
+        }
         guard let id, let zone, let dataDir else { throw ValidationError("--id, --zone and --data-dir are required") }
         var list = try members.map { text throws(NodeConfigError) in try NodeConfigFile.parseMember(text) }
         if !list.contains(where: { $0.id == id }) {
@@ -68,7 +85,8 @@ struct ServeCommand: AsyncParsableCommand {
             }
             list.append(ClusterMember(id: id, zone: zone, peerAddress: peerListen, apiAddress: apiListen))
         }
-        let file = NodeConfigFile(id: id, zone: zone, dataDirectory: dataDir, shards: shards, clusterID: clusterID, members: list)
+        let file = NodeConfigFile(id: id, zone: zone, dataDirectory: dataDir, shards: shards, clusterID: clusterID, members: list,
+                                  allowFewerZones: allowFewerZones ? true : nil)
         try file.validate()
         return file
     }
@@ -85,6 +103,10 @@ struct ServeCommand: AsyncParsableCommand {
             file = try nodeConfig()
         } catch let error as NodeConfigError {
             throw ValidationError(error.description)
+        }
+        if file.allowFewerZones == true, Set(file.members.map(\.zone)).count < ReplicaPlacement.minimumZones {
+            FileHandle.standardError.write(Data(("warning: \(Set(file.members.map(\.zone)).count) zone(s) accepted by the opt-in; "
+                + "this cluster does not survive the loss of a zone\n").utf8))
         }
         var logger = Logger(label: "almanac.node")
         logger[metadataKey: "node"] = "\(file.id)"

@@ -38,7 +38,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
     /// on `peerHost:peerPort` and starts ticking.
     public static func start(configuration: HostConfiguration, dataDirectory: String, clusterID: String,
                              logger: Logger) async throws -> MultiRaftHost {
-        try ReplicaPlacement.validate(configuration.members)
+        try ReplicaPlacement.validate(configuration.members, minimumZones: configuration.minimumZones)
         guard let local = configuration.localMember else {
             throw HostStartError("node \(configuration.nodeID) is not in the member list")
         }
