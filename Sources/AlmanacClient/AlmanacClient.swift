@@ -18,13 +18,13 @@ import NIOPosix
 ///   `almanac bench`); other callers cost one hop to the loop and one back per attempt.
 public actor AlmanacClient {
     public let configuration: AlmanacClientConfiguration
-    private let eventLoop: any EventLoop
+    let eventLoop: any EventLoop
     private var connections: [String: ClientConnection] = [:]
     private var connecting: [String: Task<ClientConnection, any Error>] = [:]
     /// Endpoints learned from redirects, after the configured ones.
-    private var endpoints: [String]
+    private(set) var endpoints: [String]
     private var endpointCursor = 0
-    private var leaderByShard: [UInt16: String] = [:]
+    private(set) var leaderByShard: [UInt16: String] = [:]
     private var sessions: [UInt16: SessionState] = [:]
     private var openingSessions: [UInt16: Task<UInt64, any Error>] = [:]
     private var keepAliveTask: Task<Void, Never>?
@@ -133,15 +133,11 @@ public actor AlmanacClient {
         while clock.now < deadline {
             var pause = true
             let attempt = min(configuration.attemptTimeout, .nanoseconds(max(1, Self.nanoseconds(deadline - clock.now))))
-            let outcome: AttemptResult
-            switch await connection(to: target) {
-            case .success(let connection):
-                outcome = await withUnsafeContinuation { continuation in
-                    connection.send(request, timeout: attempt, continuation: continuation)
-                }
-            case .failure(let failure):
-                outcome = .failure(failure)
-            }
+            // Hedged: a hung node does not hold the request for the whole attempt (see hedgedAttempt).
+            let answer = await hedgedAttempt(request, shard: shard, target: target, timeout: attempt)
+            let outcome = answer.outcome
+            target = answer.target
+            if answer.abandonedOthers { ambiguous = true }
             switch outcome {
             case .success(let response):
                 guard response.hasError, response.error.code != Almanac_Api_V1_ErrorCode.ok else {
@@ -219,11 +215,11 @@ public actor AlmanacClient {
         }
     }
 
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
+    static func nanoseconds(_ duration: Duration) -> Int64 {
         duration.components.seconds &* 1_000_000_000 &+ duration.components.attoseconds / 1_000_000_000
     }
 
-    private func learn(_ endpoint: String) {
+    func learn(_ endpoint: String) {
         if !endpoints.contains(endpoint) { endpoints.append(endpoint) }
     }
 
@@ -236,14 +232,14 @@ public actor AlmanacClient {
         return endpoints[endpointCursor]
     }
 
-    private func drop(_ endpoint: String) {
+    func drop(_ endpoint: String) {
         if let connection = connections.removeValue(forKey: endpoint) {
             Task { await connection.close() }
         }
     }
 
     /// The open connection to `endpoint`, connecting (once, however many callers wait) if needed.
-    private func connection(to endpoint: String) async -> Result<ClientConnection, ConnectionFailure> {
+    func connection(to endpoint: String) async -> Result<ClientConnection, ConnectionFailure> {
         if let existing = connections[endpoint], existing.isActive { return .success(existing) }
         connections[endpoint] = nil
         let task: Task<ClientConnection, any Error>

@@ -90,6 +90,13 @@ final class TestCluster: Sendable {
         process.waitUntilExit()
     }
 
+    /// Sends `signal` (e.g. SIGSTOP/SIGCONT) to node `id`'s process; false if it is not running.
+    @discardableResult
+    func signal(_ id: UInt64, _ signal: Int32) -> Bool {
+        guard let process = processes.withLock({ $0[id] }), process.isRunning else { return false }
+        return Glibc.kill(process.processIdentifier, signal) == 0
+    }
+
     func restart(_ id: UInt64) async throws {
         try launch(id)
         try await waitReady(id)
