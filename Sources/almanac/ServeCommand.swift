@@ -49,6 +49,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Option(name: .customLong("debug-storage-failure-signal"), help: .hidden)
+    var debugStorageFailureSignal: Int32?
+
     @Flag(name: .customLong("allow-fewer-zones"),
           help: "Accept fewer than 3 distinct zones (single-machine tests only: such a cluster does not survive a zone failure).")
     var allowFewerZones = false
@@ -139,8 +142,38 @@ struct ServeCommand: AsyncParsableCommand {
         FileHandle.standardOutput.write(Data(("almanac node \(file.id) (zone \(file.zone)) ready: api=\(server.endpoint) "
             + "peer=\(me.peerAddress) shards=\(file.shards) data=\(file.dataDirectory)\n").utf8))
 
-        let signal = await signals.wait()
-        logger.notice("signal \(signal) received; stopping")
+        // Failure drills and tests: this signal makes the host behave as if its WAL had failed.
+        let drill = debugStorageFailureSignal.map { SignalWaiter(signals: [$0]) }
+        if let drill {
+            Task {
+                let number = await drill.wait()
+                host.injectStorageFailure("injected by signal \(number) (--debug-storage-failure-signal)")
+            }
+        }
+        // Whichever comes first: a stop signal (nil) or the host stopping itself (the reason).
+        let stopLogger = logger
+        let stopped: String? = await withCheckedContinuation { continuation in
+            let once = OnceFlag()
+            Task {
+                let signal = await signals.wait()
+                guard once.claim() else { return }
+                stopLogger.notice("signal \(signal) received; stopping")
+                continuation.resume(returning: nil)
+            }
+            host.stopped.whenComplete { result in
+                guard once.claim() else { return }
+                continuation.resume(returning: (try? result.get()) ?? "the host stopped")
+            }
+        }
+        if let reason = stopped {
+            // The log cannot be trusted: do not linger as a half-alive member. The host already
+            // stopped its groups and peer traffic; close the client API and exit non-zero so a
+            // supervisor (or `almanac dev`) shows the failure.
+            logger.critical("node \(file.id) stops serving and exits: \(reason); the other replicas elect new leaders. Check the disk under \(file.dataDirectory) before restarting it.")
+            await server.shutdown()
+            await host.stop()
+            throw ExitCode.failure
+        }
         await server.shutdown()
         await host.stop()
         logger.notice("stopped")
@@ -185,4 +218,15 @@ final class SignalBox: Sendable {
     private let storage = Mutex<Int32?>(nil)
     var value: Int32? { storage.withLock { $0 } }
     func set(_ number: Int32) { storage.withLock { $0 = number } }
+}
+
+/// True for the first caller of `claim()` only (thread-safe).
+final class OnceFlag: Sendable {
+    private let claimed = Mutex(false)
+    func claim() -> Bool {
+        claimed.withLock { claimed in
+            defer { claimed = true }
+            return !claimed
+        }
+    }
 }
