@@ -53,6 +53,76 @@ final class AttemptMailbox: Sendable {
     }
 }
 
+/// The timer of all hedged attempts of one client: one repeating tick (every `resolution`, only
+/// while attempts are registered) instead of a NIO timer per request, whose cancellation would cost
+/// a linear search of the loop's scheduled tasks on every answered request.
+final class HedgeTicker: Sendable {
+    private struct Entry {
+        var mailbox: AttemptMailbox
+        var due: NIODeadline
+        var generation: Int
+    }
+
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var nextID: UInt64 = 0
+        var running = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let eventLoop: any EventLoop
+    private let resolution: TimeAmount
+
+    init(eventLoop: any EventLoop, resolution: TimeAmount) {
+        self.eventLoop = eventLoop
+        self.resolution = .nanoseconds(max(1_000_000, resolution.nanoseconds))
+    }
+
+    /// Delivers `.tick(generation)` to `mailbox` once `due` has passed (within `resolution`).
+    func register(_ mailbox: AttemptMailbox, due: NIODeadline, generation: Int) -> UInt64 {
+        let (id, start) = state.withLockedValue { state in
+            state.nextID += 1
+            state.entries[state.nextID] = Entry(mailbox: mailbox, due: due, generation: generation)
+            defer { state.running = true }
+            return (state.nextID, !state.running)
+        }
+        if start { scheduleFire() }
+        return id
+    }
+
+    func reschedule(_ id: UInt64, due: NIODeadline, generation: Int) {
+        state.withLockedValue { state in
+            state.entries[id]?.due = due
+            state.entries[id]?.generation = generation
+        }
+    }
+
+    func unregister(_ id: UInt64) {
+        state.withLockedValue { _ = $0.entries.removeValue(forKey: id) }
+    }
+
+    private func scheduleFire() {
+        eventLoop.scheduleTask(in: resolution) { self.fire() }
+    }
+
+    private func fire() {
+        let now = NIODeadline.now()
+        let (due, keepRunning) = state.withLockedValue { state -> ([(AttemptMailbox, Int)], Bool) in
+            let ids = state.entries.compactMap { $0.value.due <= now ? $0.key : nil }
+            var due: [(AttemptMailbox, Int)] = []
+            for id in ids {
+                guard let entry = state.entries[id] else { continue }
+                due.append((entry.mailbox, entry.generation))
+                state.entries[id]?.due = .distantFuture  // one shot until rescheduled
+            }
+            if state.entries.isEmpty { state.running = false }
+            return (due, state.running)
+        }
+        for (mailbox, generation) in due { mailbox.deliver(.tick(generation)) }
+        if keepRunning { scheduleFire() }
+    }
+}
+
 extension AlmanacClient {
     /// What one (possibly hedged) attempt of `call` produced: the endpoint that answered, its
     /// outcome, and whether another attempt of the same request was still unanswered (then the
@@ -91,15 +161,19 @@ extension AlmanacClient {
         var targets: [String] = []  // by tag
         var inFlight: Set<Int> = []
         var generation = 0
-        var timer: Scheduled<Void>?
-        defer { timer?.cancel() }
+        var ticket: UInt64?
+        defer { if let ticket { hedgeTicker.unregister(ticket) } }
         let interval = TimeAmount.nanoseconds(max(1_000_000, hedgeDelay.nanoseconds / 2))
 
         func schedule(_ delay: TimeAmount) {
-            timer?.cancel()
             generation += 1
-            let tick = generation
-            timer = eventLoop.scheduleTask(in: delay) { mailbox.deliver(.tick(tick)) }
+            if delay.nanoseconds <= 0 {
+                mailbox.deliver(.tick(generation))
+            } else if let ticket {
+                hedgeTicker.reschedule(ticket, due: .now() + delay, generation: generation)
+            } else {
+                ticket = hedgeTicker.register(mailbox, due: .now() + delay, generation: generation)
+            }
         }
         func isInFlight(_ endpoint: String) -> Bool { inFlight.contains { targets[$0] == endpoint } }
         func remaining() -> TimeAmount { .nanoseconds(max(1, Self.nanoseconds(deadline - clock.now))) }

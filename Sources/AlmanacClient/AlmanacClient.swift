@@ -31,6 +31,8 @@ public actor AlmanacClient {
     private var requestsInFlight = 0
     private var requestWaiters: [CheckedContinuation<Void, Never>] = []
     private var closed = false
+    /// Times the hedges of slow attempts (see hedgedAttempt).
+    let hedgeTicker: HedgeTicker
 
     struct SessionState {
         var id: UInt64
@@ -47,6 +49,7 @@ public actor AlmanacClient {
         self.configuration = configuration
         self.eventLoop = group.next()
         self.endpoints = configuration.endpoints
+        self.hedgeTicker = HedgeTicker(eventLoop: eventLoop, resolution: .nanoseconds((configuration.hedgeDelay?.nanoseconds ?? 200_000_000) / 4))
     }
 
     /// A client for `endpoints` with default settings.
