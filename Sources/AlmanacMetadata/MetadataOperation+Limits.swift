@@ -20,7 +20,7 @@ extension MetadataOperation {
         case .symlink(_, let name, let symlinkTarget, _, _):
             names = [name]
             target = symlinkTarget
-        case .registerSession, .keepAlive, .closeSession, .setattr, .close:
+        default:  // no name or target (sessions, setattr, close, and any case added later)
             return nil
         }
         let nameTooLong = names.contains { $0.byteCount > limits.maxNameBytes }
