@@ -35,6 +35,16 @@ struct DevCommandTests {
         } == 0
     }
 
+    /// Cleanup after a failed test: SIGTERM (so dev stops its nodes: a SIGKILLed dev would leave
+    /// them running), SIGKILL after 15 s.
+    static func stopDev(_ dev: Process) {
+        guard dev.isRunning else { return }
+        kill(dev.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(15)
+        while dev.isRunning && Date() < deadline { usleep(50_000) }
+        if dev.isRunning { kill(dev.processIdentifier, SIGKILL) }
+    }
+
     static func isListening(_ port: Int) -> Bool {
         guard let connection = try? RawConnection(port: port) else { return false }
         connection.close()
@@ -74,7 +84,7 @@ struct DevCommandTests {
         defer { try? FileManager.default.removeItem(atPath: output) }
 
         let first = try runDev(root: root, base: base, output: output)
-        defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
+        defer { Self.stopDev(first) }
         try await waitFor("Cluster is up", in: output, process: first)
         let printed = try String(contentsOfFile: output, encoding: .utf8)
         #expect(printed.contains("export ALMANAC_ENDPOINTS=\(endpoints.joined(separator: ","))"))
@@ -95,7 +105,7 @@ struct DevCommandTests {
         #expect(endpoints.allSatisfy { Self.isFree(Int($0.split(separator: ":")[1]) ?? 0) }, "a node still holds its port")
 
         let second = try runDev(root: root, base: base, output: output)
-        defer { if second.isRunning { kill(second.processIdentifier, SIGKILL) } }
+        defer { Self.stopDev(second) }
         try await waitFor("Cluster is up", in: output, process: second)
         let again = AlmanacClient(endpoints: endpoints)
         let names = try await again.readdir(docs.inode).collect().map(\.name)
@@ -160,7 +170,7 @@ struct DevCommandTests {
         defer { try? FileManager.default.removeItem(atPath: output) }
 
         let dev = try runDev(root: root, base: base, output: output)
-        defer { if dev.isRunning { kill(dev.processIdentifier, SIGKILL) } }
+        defer { Self.stopDev(dev) }
         try await waitFor("Cluster is up", in: output, process: dev)
         let client = AlmanacClient(configuration: AlmanacClientConfiguration(
             endpoints: endpoints, attemptTimeout: .seconds(2), operationTimeout: .seconds(20)))
