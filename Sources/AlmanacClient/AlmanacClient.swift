@@ -19,13 +19,13 @@ import NIOPosix
 ///   `almanac bench`); other callers cost one hop to the loop and one back per attempt.
 public actor AlmanacClient {
     public let configuration: AlmanacClientConfiguration
-    private let eventLoop: any EventLoop
+    let eventLoop: any EventLoop
     private var connections: [String: ClientConnection] = [:]
     private var connecting: [String: Task<ClientConnection, any Error>] = [:]
     /// Endpoints learned from redirects, after the configured ones.
-    private var endpoints: [String]
+    private(set) var endpoints: [String]
     private var endpointCursor = 0
-    private var leaderByShard: [UInt16: String] = [:]
+    private(set) var leaderByShard: [UInt16: String] = [:]
     /// The cached shard map (fetched on first use, refreshed after WRONG_SHARD).
     var shardMap: ShardMap?
     private var sessions: [UInt16: SessionState] = [:]
@@ -34,6 +34,8 @@ public actor AlmanacClient {
     private var requestsInFlight = 0
     private var requestWaiters: [CheckedContinuation<Void, Never>] = []
     private var closed = false
+    /// Times the hedges of slow attempts (see hedgedAttempt).
+    let hedgeTicker: HedgeTicker
 
     struct SessionState {
         var id: UInt64
@@ -51,6 +53,7 @@ public actor AlmanacClient {
         self.eventLoop = group.next()
         self.endpoints = configuration.endpoints
         self.shardMap = configuration.initialShardMap
+        self.hedgeTicker = HedgeTicker(eventLoop: eventLoop, resolution: .nanoseconds((configuration.hedgeDelay?.nanoseconds ?? 200_000_000) / 4))
     }
 
     /// A client for `endpoints` with default settings.
@@ -137,15 +140,11 @@ public actor AlmanacClient {
         while clock.now < deadline {
             var pause = true
             let attempt = min(configuration.attemptTimeout, .nanoseconds(max(1, Self.nanoseconds(deadline - clock.now))))
-            let outcome: AttemptResult
-            switch await connection(to: target) {
-            case .success(let connection):
-                outcome = await withUnsafeContinuation { continuation in
-                    connection.send(request, timeout: attempt, continuation: continuation)
-                }
-            case .failure(let failure):
-                outcome = .failure(failure)
-            }
+            // Hedged: a hung node does not hold the request for the whole attempt (see hedgedAttempt).
+            let answer = await hedgedAttempt(request, shard: shard, target: target, timeout: attempt)
+            let outcome = answer.outcome
+            target = answer.target
+            if answer.abandonedOthers { ambiguous = true }
             switch outcome {
             case .success(let response):
                 guard response.hasError, response.error.code != Almanac_Api_V1_ErrorCode.ok else {
@@ -227,11 +226,11 @@ public actor AlmanacClient {
         }
     }
 
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
+    static func nanoseconds(_ duration: Duration) -> Int64 {
         duration.components.seconds &* 1_000_000_000 &+ duration.components.attoseconds / 1_000_000_000
     }
 
-    private func learn(_ endpoint: String) {
+    func learn(_ endpoint: String) {
         if !endpoints.contains(endpoint) { endpoints.append(endpoint) }
     }
 
@@ -244,14 +243,14 @@ public actor AlmanacClient {
         return endpoints[endpointCursor]
     }
 
-    private func drop(_ endpoint: String) {
+    func drop(_ endpoint: String) {
         if let connection = connections.removeValue(forKey: endpoint) {
             Task { await connection.close() }
         }
     }
 
     /// The open connection to `endpoint`, connecting (once, however many callers wait) if needed.
-    private func connection(to endpoint: String) async -> Result<ClientConnection, ConnectionFailure> {
+    func connection(to endpoint: String) async -> Result<ClientConnection, ConnectionFailure> {
         if let existing = connections[endpoint], existing.isActive { return .success(existing) }
         connections[endpoint] = nil
         let task: Task<ClientConnection, any Error>

@@ -8,6 +8,10 @@ public struct AlmanacClientConfiguration: Sendable {
     public var endpoints: [String]
     /// Deadline of one attempt on one connection.
     public var attemptTimeout: TimeAmount
+    /// An attempt not answered after this long is also sent (same session and sequence) to another
+    /// endpoint, and again every half of it until something useful comes back, so that a hung node
+    /// (e.g. a paused leader) does not hold requests for the whole `attemptTimeout`; nil disables it.
+    public var hedgeDelay: TimeAmount?
     /// Deadline of a whole operation, retries and redirects included.
     public var operationTimeout: TimeAmount
     public var connectTimeout: TimeAmount
@@ -35,8 +39,10 @@ public struct AlmanacClientConfiguration: Sendable {
         connectTimeout: TimeAmount = .seconds(2), initialBackoff: TimeAmount = .milliseconds(20),
         maxBackoff: TimeAmount = .milliseconds(500), maxInFlightWritesPerSession: Int = 16, maxInFlightRequests: Int = 512,
         durability: Almanac_Api_V1_Durability = .majority, consistency: Almanac_Api_V1_ReadConsistency = .linearizable,
-        maxFrameSize: Int = WireLimits.defaultClientMaxFrameSize, clientName: String = "almanac-swift-client"
+        maxFrameSize: Int = WireLimits.defaultClientMaxFrameSize, clientName: String = "almanac-swift-client",
+        hedgeDelay: TimeAmount? = .milliseconds(200)
     ) {
+        self.hedgeDelay = hedgeDelay
         self.endpoints = endpoints
         self.attemptTimeout = attemptTimeout
         self.operationTimeout = operationTimeout

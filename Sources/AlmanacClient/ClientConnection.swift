@@ -18,6 +18,20 @@ enum ConnectionFailure: Error, Sendable {
 /// The outcome of one attempt: the server's response or why there is none.
 typealias AttemptResult = Result<Almanac_Api_V1_Response, ConnectionFailure>
 
+/// Who is told an attempt's outcome: a suspended caller (the common case, no allocation) or a
+/// callback (hedged attempts, whose outcomes are collected by an ``AttemptMailbox``).
+enum AttemptCompletion: Sendable {
+    case continuation(UnsafeContinuation<AttemptResult, Never>)
+    case callback(@Sendable (AttemptResult) -> Void)
+
+    func resume(returning result: AttemptResult) {
+        switch self {
+        case .continuation(let continuation): continuation.resume(returning: result)
+        case .callback(let callback): callback(result)
+        }
+    }
+}
+
 /// Client side of one connection: frames and writes requests, parses the server's frames, matches
 /// responses to requests by request id, times them out, and fails everything outstanding when the
 /// connection goes away.
@@ -34,7 +48,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private struct Waiter {
-        var continuation: UnsafeContinuation<AttemptResult, Never>
+        var continuation: AttemptCompletion
         var timeout: TimeAmount
     }
 
@@ -71,7 +85,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     /// Writes `request` (assigning its request id) and resumes `continuation` exactly once: with the
     /// response, on timeout after `timeout`, or when the connection fails. Must run on the event loop.
-    func send(_ request: Almanac_Api_V1_Request, timeout: TimeAmount, continuation: UnsafeContinuation<AttemptResult, Never>) {
+    func send(_ request: Almanac_Api_V1_Request, timeout: TimeAmount, continuation: AttemptCompletion) {
         guard !closed, let context else {
             continuation.resume(returning: .failure(.connection("connection is closed")))
             return
@@ -238,6 +252,11 @@ final class ClientConnection: Sendable {
     /// outcome; see ``ClientConnectionHandler/send(_:timeout:continuation:)``. On the connection's
     /// event loop the request is written at once; from elsewhere it is handed to the loop.
     func send(_ request: Almanac_Api_V1_Request, timeout: TimeAmount, continuation: UnsafeContinuation<AttemptResult, Never>) {
+        send(request, timeout: timeout, completion: .continuation(continuation))
+    }
+
+    /// Like ``send(_:timeout:continuation:)``, reporting the outcome to `completion`.
+    func send(_ request: Almanac_Api_V1_Request, timeout: TimeAmount, completion continuation: AttemptCompletion) {
         if handler.eventLoop.inEventLoop {
             handler.value.send(request, timeout: timeout, continuation: continuation)
         } else {

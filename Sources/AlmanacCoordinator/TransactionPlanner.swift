@@ -85,7 +85,7 @@ struct TransactionPlanner: Sendable {
             var cursor = toParent
             for _ in 0..<4096 {
                 if cursor == moved {
-                    throw .namespace(MetadataError(.einval, "cannot move directory \(moved) into its own subtree"))
+                    throw .namespace(MetadataError(.eloop, "cannot move directory \(moved) into its own subtree"))
                 }
                 let parent = try await directory(cursor)
                 try add(&plan, .assertParent(directory: cursor, parent: parent), on: cursor)

@@ -265,7 +265,7 @@ extension MetadataStateMachine {
             var steps = 0
             while true {
                 if cursor == movedID {
-                    throw MetadataError(.einval, "cannot move directory \(movedID) into its own subtree")
+                    throw MetadataError(.eloop, "cannot move directory \(movedID) into its own subtree")
                 }
                 if cursor == .root { break }
                 // An ancestor on another shard: only the coordinator can check the whole chain.

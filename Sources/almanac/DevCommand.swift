@@ -2,6 +2,7 @@ import AlmanacClient
 import AlmanacNode
 import ArgumentParser
 import Foundation
+import NIOCore
 
 /// `almanac dev`: a 3-zone cluster on this machine, as three `almanac serve` child processes on loopback.
 struct DevCommand: AsyncParsableCommand {
@@ -11,8 +12,10 @@ struct DevCommand: AsyncParsableCommand {
         discussion: """
             Node i (1...3) is in zone-<a|b|c>, serves clients on 127.0.0.1:<base-port + i> and peers on
             127.0.0.1:<base-port + 10 + i>. Data and logs go under --data-dir (node<i>/, node<i>.json,
-            node<i>.log); a restart on the same directory recovers the cluster. Exit codes: 0 stopped by
-            Ctrl-C/SIGTERM, 1 a node failed, 2 usage.
+            node<i>.log); a restart on the same directory recovers the cluster. A node that dies is reported and
+            the others keep running; `almanac ctl node stop|kill|start|status N --data-dir DIR` stops, kills
+            and restarts nodes through the control socket DIR/dev.sock. Exit codes: 0 stopped by
+            Ctrl-C/SIGTERM, 1 start-up failed, 2 usage.
             """
     )
 
@@ -49,56 +52,61 @@ struct DevCommand: AsyncParsableCommand {
             ClusterMember(id: UInt64(i), zone: Self.zones[i - 1], peerAddress: "127.0.0.1:\(basePort + 10 + i)",
                           apiAddress: "127.0.0.1:\(basePort + i)")
         }
-        let executable = Self.executablePath()
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
-        var children: [(member: ClusterMember, process: Process, log: String)] = []
         for member in members {
             let config = NodeConfigFile(id: member.id, zone: member.zone, dataDirectory: "\(root)/node\(member.id)",
                                         shards: shards, clusterID: "almanac-dev", members: members)
-            let configPath = "\(root)/node\(member.id).json"
-            let logPath = "\(root)/node\(member.id).log"
-            try config.encoded().write(to: URL(fileURLWithPath: configPath))
-            FileManager.default.createFile(atPath: logPath, contents: nil)
-            guard let logHandle = FileHandle(forWritingAtPath: logPath) else {
-                throw ValidationError("cannot write \(logPath)")
-            }
-            logHandle.seekToEndOfFile()
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = ["serve", "--config", configPath, "--log-level", logLevel]
-            process.standardOutput = logHandle
-            process.standardError = logHandle
-            process.standardInput = FileHandle.nullDevice
             do {
-                try process.run()
+                try config.validate()  // e.g. at least 3 distinct zones
             } catch {
-                for child in children { child.process.terminate() }
-                Self.say("error: cannot start node \(member.id): \(error)")
+                throw ValidationError("node \(member.id): \(error)")
+            }
+            try config.encoded().write(to: URL(fileURLWithPath: "\(root)/node\(member.id).json"))
+        }
+        let supervisor = DevSupervisor(members: members, root: root, executable: Self.executablePath(), logLevel: logLevel,
+                                       say: { Self.say($0) })
+        // The control socket first: it also refuses a second dev on the same directory.
+        let control: (any Channel)?
+        do {
+            control = try await DevControlServer.start(root: root, supervisor: supervisor)
+        } catch {
+            if error.description.hasPrefix("another almanac dev") { throw ValidationError(error.description) }
+            Self.say("warning: \(error.description); `almanac ctl node` will not work for this cluster")
+            control = nil
+        }
+        func shutdown() async {
+            try? await control?.close()
+            try? FileManager.default.removeItem(atPath: DevControlServer.socketPath(root: root))
+            await supervisor.stopAll()
+        }
+        for member in members {
+            do {
+                _ = try await supervisor.launch(member.id)
+            } catch {
+                Self.say("error: \(error.description)")
+                await shutdown()
                 throw ExitCode.failure
             }
-            children.append((member, process, logPath))
         }
 
         Self.say("Starting a 3-zone Almanac cluster (data: \(root)) ...")
         let deadline = Date().addingTimeInterval(60)
-        var pending = Set(children.map(\.member.id))
+        var pending = Set(members.map(\.id))
         while !pending.isEmpty && Date() < deadline {
-            for child in children where pending.contains(child.member.id) {
-                if !child.process.isRunning {
-                    Self.say("error: node \(child.member.id) exited during start-up (status \(child.process.terminationStatus)); see \(child.log)")
-                    Self.stop(children.map(\.process))
+            for id in pending.sorted() {
+                do {
+                    if try await supervisor.isReady(id) { pending.remove(id) }
+                } catch {
+                    Self.say("error: \(error.description)")
+                    await shutdown()
                     throw ExitCode.failure
-                }
-                if let text = try? String(contentsOfFile: child.log, encoding: .utf8), text.contains("almanac node \(child.member.id) "),
-                   text.contains("ready:") {
-                    pending.remove(child.member.id)
                 }
             }
             try await Task.sleep(for: .milliseconds(100))
         }
         guard pending.isEmpty else {
             Self.say("error: nodes \(pending.sorted()) did not become ready within 60 s; see their logs in \(root)")
-            Self.stop(children.map(\.process))
+            await shutdown()
             throw ExitCode.failure
         }
         let endpoints = members.map(\.apiAddress).joined(separator: ",")
@@ -116,7 +124,13 @@ struct DevCommand: AsyncParsableCommand {
               almanac ctl ls /docs
               almanac ctl status
 
-            (or `swift run almanac ctl ...` from the repository). Press Ctrl-C to stop the cluster.
+            (or `swift run almanac ctl ...` from the repository). Failure drills, from this directory:
+
+              almanac ctl node kill 2 --data-dir \(root)     (SIGKILL; also: stop = SIGTERM)
+              almanac ctl node start 2 --data-dir \(root)
+              almanac ctl node status --data-dir \(root)
+
+            A node that dies is reported here; the others keep running. Press Ctrl-C to stop the cluster.
             """)
 
         if let measureCreates {
@@ -129,41 +143,22 @@ struct DevCommand: AsyncParsableCommand {
                 failed = true
             }
             Self.say("Stopping the cluster ...")
-            Self.stop(children.map(\.process))
+            await shutdown()
             if failed { throw ExitCode.failure }
             return
         }
-        var failed = false
         while signals.received == nil {
-            if children.contains(where: { !$0.process.isRunning }) {
-                failed = true
-                break
-            }
+            _ = await supervisor.reportUnexpectedExits()
             try? await Task.sleep(for: .milliseconds(200))
         }
-        if failed {
-            for child in children where !child.process.isRunning {
-                Self.say("error: node \(child.member.id) exited (status \(child.process.terminationStatus)); see \(child.log)")
-            }
-        }
         Self.say("Stopping the cluster ...")
-        Self.stop(children.map(\.process))
+        await shutdown()
         Self.say("Stopped. Data kept in \(root).")
-        if failed { throw ExitCode.failure }
     }
 
     /// Writes a line to stdout unbuffered (the output may be a pipe).
     static func say(_ line: String) {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
-    }
-
-    /// SIGTERM to every running child, then SIGKILL after 10 s.
-    static func stop(_ processes: [Process]) {
-        for process in processes where process.isRunning { process.terminate() }
-        let deadline = Date().addingTimeInterval(10)
-        while processes.contains(where: \.isRunning) && Date() < deadline { usleep(50_000) }
-        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        for process in processes { process.waitUntilExit() }
     }
 
     /// This executable (so `dev` starts the same build's `serve`).

@@ -52,6 +52,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Option(name: .customLong("debug-storage-failure-signal"), help: .hidden)
+    var debugStorageFailureSignal: Int32?
+
+    @Flag(name: .customLong("allow-fewer-zones"),
+          help: "Accept fewer than 3 distinct zones (single-machine tests only: such a cluster does not survive a zone failure).")
+    var allowFewerZones = false
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         if config == nil {
@@ -62,7 +69,20 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func nodeConfig() throws -> NodeConfigFile {
-        if let config { return try NodeConfigFile.load(path: config) }
+        if let config {
+            guard allowFewerZones else { return try NodeConfigFile.load(path: config) }
+            // The flag overrides the file; load without validating, then validate with the opt-in.
+            guard let data = FileManager.default.contents(atPath: config) else { throw NodeConfigError("cannot read config file \(config)") }
+            var file: NodeConfigFile
+            do {
+                file = try JSONDecoder().decode(NodeConfigFile.self, from: data)
+            } catch {
+                throw NodeConfigError("config file \(config) is not valid: \(error)")
+            }
+            file.allowFewerZones = true
+            try file.validate()
+            return file
+        }
         guard let id, let zone, let dataDir else { throw ValidationError("--id, --zone and --data-dir are required") }
         var list = try members.map { text throws(NodeConfigError) in try NodeConfigFile.parseMember(text) }
         if !list.contains(where: { $0.id == id }) {
@@ -71,7 +91,8 @@ struct ServeCommand: AsyncParsableCommand {
             }
             list.append(ClusterMember(id: id, zone: zone, peerAddress: peerListen, apiAddress: apiListen))
         }
-        let file = NodeConfigFile(id: id, zone: zone, dataDirectory: dataDir, shards: shards, clusterID: clusterID, members: list)
+        let file = NodeConfigFile(id: id, zone: zone, dataDirectory: dataDir, shards: shards, clusterID: clusterID, members: list,
+                                  allowFewerZones: allowFewerZones ? true : nil)
         try file.validate()
         return file
     }
@@ -88,6 +109,10 @@ struct ServeCommand: AsyncParsableCommand {
             file = try nodeConfig()
         } catch let error as NodeConfigError {
             throw ValidationError(error.description)
+        }
+        if file.allowFewerZones == true, Set(file.members.map(\.zone)).count < ReplicaPlacement.minimumZones {
+            FileHandle.standardError.write(Data(("warning: \(Set(file.members.map(\.zone)).count) zone(s) accepted by the opt-in; "
+                + "this cluster does not survive the loss of a zone\n").utf8))
         }
         var logger = Logger(label: "almanac.node")
         logger[metadataKey: "node"] = "\(file.id)"
@@ -141,9 +166,39 @@ struct ServeCommand: AsyncParsableCommand {
         FileHandle.standardOutput.write(Data(("almanac node \(file.id) (zone \(file.zone)) ready: api=\(server.endpoint) "
             + "peer=\(me.peerAddress) shards=\(file.shards) data=\(file.dataDirectory)\n").utf8))
 
-        let signal = await signals.wait()
-        logger.notice("signal \(signal) received; stopping")
+        // Failure drills and tests: this signal makes the host behave as if its WAL had failed.
+        let drill = debugStorageFailureSignal.map { SignalWaiter(signals: [$0]) }
+        if let drill {
+            Task {
+                let number = await drill.wait()
+                host.injectStorageFailure("injected by signal \(number) (--debug-storage-failure-signal)")
+            }
+        }
+        // Whichever comes first: a stop signal (nil) or the host stopping itself (the reason).
+        let stopLogger = logger
+        let stopped: String? = await withCheckedContinuation { continuation in
+            let once = OnceFlag()
+            Task {
+                let signal = await signals.wait()
+                guard once.claim() else { return }
+                stopLogger.notice("signal \(signal) received; stopping")
+                continuation.resume(returning: nil)
+            }
+            host.stopped.whenComplete { result in
+                guard once.claim() else { return }
+                continuation.resume(returning: (try? result.get()) ?? "the host stopped")
+            }
+        }
         resolving.cancel()
+        if let reason = stopped {
+            // The log cannot be trusted: do not linger as a half-alive member. The host already
+            // stopped its groups and peer traffic; close the client API and exit non-zero so a
+            // supervisor (or `almanac dev`) shows the failure.
+            logger.critical("node \(file.id) stops serving and exits: \(reason); the other replicas elect new leaders. Check the disk under \(file.dataDirectory) before restarting it.")
+            await server.shutdown()
+            await host.stop()
+            throw ExitCode.failure
+        }
         await server.shutdown()
         await host.stop()
         logger.notice("stopped")
@@ -188,4 +243,15 @@ final class SignalBox: Sendable {
     private let storage = Mutex<Int32?>(nil)
     var value: Int32? { storage.withLock { $0 } }
     func set(_ number: Int32) { storage.withLock { $0 = number } }
+}
+
+/// True for the first caller of `claim()` only (thread-safe).
+final class OnceFlag: Sendable {
+    private let claimed = Mutex(false)
+    func claim() -> Bool {
+        claimed.withLock { claimed in
+            defer { claimed = true }
+            return !claimed
+        }
+    }
 }

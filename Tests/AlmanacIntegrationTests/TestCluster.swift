@@ -13,12 +13,14 @@ final class TestCluster: Sendable {
     let members: [ClusterMember]
     let binary: String
     let shards: Int
+    /// Extra `almanac serve` arguments for every node.
+    let extraArguments: [String]
     private let processes = Mutex<[UInt64: Process]>([:])
 
     static let zones = ["zone-a", "zone-b", "zone-c"]
 
     /// Starts the three nodes and waits until each serves.
-    static func start(name: String, shards: Int = 2, snapshotEvery: UInt64 = 100) async throws -> TestCluster {
+    static func start(name: String, shards: Int = 2, snapshotEvery: UInt64 = 100, extraArguments: [String] = []) async throws -> TestCluster {
         let binary = try locateBinary()
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("almanac-it-\(name)-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -32,13 +34,14 @@ final class TestCluster: Sendable {
                                         snapshotEveryEntries: snapshotEvery, snapshotChunkBytes: 4096)
             try config.encoded().write(to: URL(fileURLWithPath: "\(root)/node\(member.id).json"))
         }
-        let cluster = TestCluster(root: root, members: members, binary: binary, shards: shards)
+        let cluster = TestCluster(root: root, members: members, binary: binary, shards: shards, extraArguments: extraArguments)
         for member in members { try cluster.launch(member.id) }
         for member in members { try await cluster.waitReady(member.id) }
         return cluster
     }
 
-    private init(root: String, members: [ClusterMember], binary: String, shards: Int) {
+    private init(root: String, members: [ClusterMember], binary: String, shards: Int, extraArguments: [String]) {
+        self.extraArguments = extraArguments
         self.root = root
         self.members = members
         self.binary = binary
@@ -60,7 +63,7 @@ final class TestCluster: Sendable {
         handle.write(Data("=== launch \(Date()) ===\n".utf8))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", "--config", "\(root)/node\(id).json", "--log-level", "info"]
+        process.arguments = ["serve", "--config", "\(root)/node\(id).json", "--log-level", "info"] + extraArguments
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
@@ -89,6 +92,16 @@ final class TestCluster: Sendable {
         Glibc.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
+
+    /// Sends `signal` (e.g. SIGSTOP/SIGCONT) to node `id`'s process; false if it is not running.
+    @discardableResult
+    func signal(_ id: UInt64, _ signal: Int32) -> Bool {
+        guard let process = processes.withLock({ $0[id] }), process.isRunning else { return false }
+        return Glibc.kill(process.processIdentifier, signal) == 0
+    }
+
+    /// Node `id`'s process while it runs (nil once it exited or was killed).
+    func process(_ id: UInt64) -> Process? { processes.withLock { $0[id] } }
 
     func restart(_ id: UInt64) async throws {
         try launch(id)

@@ -160,7 +160,7 @@ struct ReferenceModel {
         let destination = Self.join(toParent, toName)
         guard let sourceKind = kind(source) else { return .enoent }
         if paths[destination] == paths[source] { return nil }
-        if sourceKind == .dir && isUnder(toParent, source) { return .einval }
+        if sourceKind == .dir && isUnder(toParent, source) { return .eloop }
         if let destinationKind = kind(destination) {
             if sourceKind == .dir && destinationKind != .dir { return .enotdir }
             if sourceKind != .dir && destinationKind == .dir { return .eisdir }

@@ -101,9 +101,9 @@ struct RenameTests {
         let a = h.mkdir(.root, "a")
         let b = h.mkdir(a, "b")
         let c = h.mkdir(b, "c")
-        h.fails(.einval, .rename(fromParent: .root, fromName: "a", toParent: a, toName: "self"))
-        h.fails(.einval, .rename(fromParent: .root, fromName: "a", toParent: c, toName: "loop"))
-        h.fails(.einval, .rename(fromParent: a, fromName: "b", toParent: c, toName: "loop"))
+        h.fails(.eloop, .rename(fromParent: .root, fromName: "a", toParent: a, toName: "self"))
+        h.fails(.eloop, .rename(fromParent: .root, fromName: "a", toParent: c, toName: "loop"))
+        h.fails(.eloop, .rename(fromParent: a, fromName: "b", toParent: c, toName: "loop"))
         // Moving up is fine.
         h.ok(.rename(fromParent: b, fromName: "c", toParent: .root, toName: "c"))
         #expect(h.names(.root) == ["a", "c"])

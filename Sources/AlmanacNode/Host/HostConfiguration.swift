@@ -9,6 +9,9 @@ public struct HostConfiguration: Sendable {
     public var members: [ClusterMember]
     /// The groups of the cluster, numbered 0..<groupCount; this node hosts those placed on it.
     public var groupCount: Int
+    /// Distinct zones `members` must span (`ReplicaPlacement.minimumZones`, 3); lower it only for
+    /// single-machine tests (`NodeConfigFile.allowFewerZones`).
+    public var minimumZones = ReplicaPlacement.minimumZones
     /// Length of one Raft tick.
     public var tickInterval: TimeAmount = .milliseconds(50)
     /// Ticks between heartbeats and before an election (see ``RaftConfig``).

@@ -44,9 +44,13 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     /// The earliest deadline of any proposal or read (or later: it is only lowered when waiters come).
     private var nextDeadline = NIODeadline.distantFuture
     private var purgeRunning = false
+    /// Completed once, when the host stops: with the reason if its storage failed, nil otherwise.
+    let stopped: EventLoopPromise<String?>
+    private var stoppedCompleted = false
 
     init(loop: any EventLoop, configuration: HostConfiguration, logger: Logger, log: GroupCommitLog,
-         snapshotStore: SnapshotStore, groups: [UInt64: GroupReplica<Machine>]) {
+         snapshotStore: SnapshotStore, groups: [UInt64: GroupReplica<Machine>], stopped: EventLoopPromise<String?>) {
+        self.stopped = stopped
         self.loop = loop
         self.configuration = configuration
         self.logger = logger
@@ -71,7 +75,11 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         }
     }
 
-    func stop(reason: String) {
+    func stop(reason: String, storageFailed: Bool = false) {
+        if !stoppedCompleted {
+            stoppedCompleted = true
+            stopped.succeed(storageFailed ? reason : nil)
+        }
         guard stoppedReason == nil else { return }
         stoppedReason = reason
         tickTask?.cancel()
@@ -446,9 +454,13 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         if groups.values.contains(where: { $0.raft.hasReady || $0.pendingCheckpoint != nil }) { scheduleReady() }
     }
 
-    private func fail(storage error: StorageError) {
-        logger.critical("storage failed; the node stops serving", metadata: ["error": "\(error)"])
-        stop(reason: "storage failed: \(error)")
+    /// The log cannot be trusted any more: stop the groups, and (through `stopped`, see
+    /// `MultiRaftHost`) stop talking to peers, so that they stop hearing from this node and elect
+    /// new leaders for the groups it led, quiesced ones included.
+    func fail(storage error: StorageError) {
+        guard stoppedReason == nil else { return }
+        logger.critical("storage failed; the node stops serving (no more Raft, peer or client traffic)", metadata: ["error": "\(error)"])
+        stop(reason: "storage failed: \(error)", storageFailed: true)
     }
 
     /// The batch is durable: send what had to wait for it, serve reads, advance.
@@ -711,6 +723,6 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                                    stateDigest: group.machine.stateDigest)
             },
             health: nil, healthNow: 0, quiescedTicksSkipped: quiescedTicksSkipped, batches: batches,
-            snapshotsInstalled: snapshotsInstalled, snapshotsSent: snapshotsSent)
+            snapshotsInstalled: snapshotsInstalled, snapshotsSent: snapshotsSent, stoppedReason: stoppedReason)
     }
 }

@@ -20,9 +20,13 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
     private let log: GroupCommitLog
     private let transport: PeerTransport
     private let ownedLoops: MultiThreadedEventLoopGroup
+    /// Completes when the host stops: with the reason if its storage failed, nil if it was stopped.
+    public let stopped: EventLoopFuture<String?>
 
     private init(configuration: HostConfiguration, eventLoop: any EventLoop, core: NIOLoopBoundBox<HostCore<Machine>?>,
-                 log: GroupCommitLog, transport: PeerTransport, ownedLoops: MultiThreadedEventLoopGroup) {
+                 log: GroupCommitLog, transport: PeerTransport, ownedLoops: MultiThreadedEventLoopGroup,
+                 stopped: EventLoopFuture<String?>) {
+        self.stopped = stopped
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.core = core
@@ -41,7 +45,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
     public static func start(configuration: HostConfiguration, dataDirectory: String, clusterID: String,
                              logger: Logger,
                              initialMachine: (GroupID) -> Machine = { Machine.initial(group: $0) }) async throws -> MultiRaftHost {
-        try ReplicaPlacement.validate(configuration.members)
+        try ReplicaPlacement.validate(configuration.members, minimumZones: configuration.minimumZones)
         guard let local = configuration.localMember else {
             throw HostStartError("node \(configuration.nodeID) is not in the member list")
         }
@@ -92,6 +96,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
         let transportLoop = configuration.transportOnHostLoop ? hostLoop : loops.next()
         let box = NIOLoopBoundBox<HostCore<Machine>?>.makeEmptyBox(valueType: HostCore<Machine>.self, eventLoop: hostLoop)
         let seeds = recovered
+        let stopped = hostLoop.makePromise(of: String?.self)
         try await hostLoop.submit {
             var groups: [UInt64: GroupReplica<Machine>] = [:]
             for seed in seeds {
@@ -99,7 +104,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
                                                applied: seed.applied, appliedTerm: seed.appliedTerm)
             }
             box.value = HostCore(loop: hostLoop, configuration: configuration, logger: logger, log: log,
-                                 snapshotStore: snapshotStore, groups: groups)
+                                 snapshotStore: snapshotStore, groups: groups, stopped: stopped)
         }.get()
 
         var transportConfiguration = PeerTransportConfiguration(
@@ -122,9 +127,17 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
             transport = try await PeerTransport.start(configuration: transportConfiguration, eventLoop: transportLoop,
                                                       logger: logger, handlers: handlers)
         } catch {
+            try? await hostLoop.submit { box.value?.stop(reason: "start failed") }.get()
             log.close()
             try? await loops.shutdownGracefully()
             throw HostStartError("peer transport cannot listen on \(local.peerAddress): \(error)")
+        }
+        // A failed storage stops the host; then it stops answering peers too (pings included), so
+        // the others see it go silent and elect new leaders, quiesced groups included.
+        stopped.futureResult.whenSuccess { reason in
+            guard let reason else { return }
+            logger.critical("closing the peer transport: this node no longer takes part in any group", metadata: ["reason": "\(reason)"])
+            Task { try? await transport.stop() }
         }
         try await hostLoop.submit {
             box.value?.transport = transport
@@ -133,7 +146,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
         logger.info("multi-raft host started", metadata: [
             "node": "\(local.id)", "zone": "\(local.zone)", "groups": "\(placement)", "peers": "\(transport.localAddress)"])
         return MultiRaftHost(configuration: configuration, eventLoop: hostLoop, core: box, log: log,
-                             transport: transport, ownedLoops: loops)
+                             transport: transport, ownedLoops: loops, stopped: stopped.futureResult)
     }
 
     /// Proposes `data` to `group` (this node must lead it) and returns what the state machine
@@ -202,6 +215,18 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
     /// Per-peer transport counters.
     public func transportStatistics() async -> [NodeID: PeerLinkStatistics] {
         (try? await transport.statistics()) ?? [:]
+    }
+
+    /// Behaves exactly as if the write-ahead log had failed (a failed fsync): for failure drills
+    /// and tests (`almanac serve --debug-storage-failure-signal`).
+    public func injectStorageFailure(_ reason: String) {
+        let core = self.core
+        onHostLoop { core.value?.fail(storage: .stopped(reason: reason)) }
+    }
+
+    /// Waits until the host stops; returns the reason if its storage failed, nil if it was stopped.
+    public func waitUntilStopped() async -> String? {
+        (try? await stopped.get()) ?? nil
     }
 
     /// Stops ticking, fails what waits, closes the transport and the storage.

@@ -21,10 +21,13 @@ public struct NodeConfigFile: Codable, Sendable, Hashable {
     public var tickMilliseconds: Int?
     /// Size of the chunks snapshots are sent in; nil: the default (1 MiB).
     public var snapshotChunkBytes: Int?
+    /// Accept fewer than 3 distinct zones (`ReplicaPlacement.minimumZones`): for single-machine tests
+    /// only, such a cluster does not survive the loss of a zone. nil/false: refuse them.
+    public var allowFewerZones: Bool?
 
     public init(id: NodeID, zone: String, dataDirectory: String, shards: Int, clusterID: String,
                 members: [ClusterMember], snapshotEveryEntries: UInt64? = nil, tickMilliseconds: Int? = nil,
-                snapshotChunkBytes: Int? = nil) {
+                snapshotChunkBytes: Int? = nil, allowFewerZones: Bool? = nil) {
         self.id = id
         self.zone = zone
         self.dataDirectory = dataDirectory
@@ -34,6 +37,7 @@ public struct NodeConfigFile: Codable, Sendable, Hashable {
         self.snapshotEveryEntries = snapshotEveryEntries
         self.tickMilliseconds = tickMilliseconds
         self.snapshotChunkBytes = snapshotChunkBytes
+        self.allowFewerZones = allowFewerZones
     }
 
     /// Reads and validates a JSON file.
@@ -66,9 +70,11 @@ public struct NodeConfigFile: Codable, Sendable, Hashable {
         guard (1...4096).contains(shards) else { throw NodeConfigError("shards must be in 1...4096 (got \(shards))") }
         guard !clusterID.isEmpty else { throw NodeConfigError("cluster id must not be empty") }
         do {
-            try ReplicaPlacement.validate(members)
+            try ReplicaPlacement.validate(members, minimumZones: allowFewerZones == true ? 1 : ReplicaPlacement.minimumZones)
         } catch {
-            throw NodeConfigError("bad member list: \(error)")
+            let optIn = Set(members.map(\.zone)).count < ReplicaPlacement.minimumZones
+                ? " (for a single-machine test only: \"allowFewerZones\": true, or serve --allow-fewer-zones)" : ""
+            throw NodeConfigError("bad member list: \(error)\(optIn)")
         }
         guard let me = members.first(where: { $0.id == id }) else {
             throw NodeConfigError("node \(id) is not in the member list")
@@ -92,6 +98,7 @@ public struct NodeConfigFile: Codable, Sendable, Hashable {
         if let snapshotEveryEntries { configuration.snapshotEveryEntries = snapshotEveryEntries }
         if let snapshotChunkBytes { configuration.snapshotChunkBytes = snapshotChunkBytes }
         if let tickMilliseconds { configuration.tickInterval = .milliseconds(Int64(tickMilliseconds)) }
+        if allowFewerZones == true { configuration.minimumZones = 1 }
         return configuration
     }
 

@@ -18,17 +18,23 @@ public enum ReplicaPlacement {
         }.sorted()
     }
 
-    /// Checks a member list: unique non-zero ids, non-empty zones, at least `minimumZones` zones.
-    public static func validate(_ members: [ClusterMember], minimumZones: Int = 1) throws(PlacementError) {
+    /// Distinct zones a cluster needs: each group has one replica per zone and commits on a
+    /// majority, so only with at least 3 zones does a majority survive the loss of any one zone
+    /// (with 2 zones, losing either loses the majority; with 1 there is no zone redundancy at all).
+    public static let minimumZones = 3
+
+    /// Checks a member list: unique non-zero ids, non-empty zones, at least `minimumZones` distinct zones.
+    public static func validate(_ members: [ClusterMember], minimumZones: Int = ReplicaPlacement.minimumZones) throws(PlacementError) {
         var ids = Set<NodeID>()
         for member in members {
             if member.id == 0 { throw PlacementError(description: "node id 0 is reserved") }
             if !ids.insert(member.id).inserted { throw PlacementError(description: "node id \(member.id) appears twice") }
             if member.zone.isEmpty { throw PlacementError(description: "node \(member.id) has an empty zone label") }
         }
-        let zones = Set(members.map(\.zone)).count
-        if zones < minimumZones {
-            throw PlacementError(description: "\(zones) zone(s) configured, at least \(minimumZones) needed (one replica per zone)")
+        let zones = Set(members.map(\.zone))
+        if zones.count < minimumZones {
+            throw PlacementError(description: "\(zones.count) distinct zone(s) configured (\(zones.sorted().joined(separator: ", "))), "
+                + "at least \(minimumZones) needed: one replica per zone, and a majority must survive the loss of a zone")
         }
     }
 }

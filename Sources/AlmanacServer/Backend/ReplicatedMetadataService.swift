@@ -23,15 +23,19 @@ public final class ReplicatedMetadataService: MetadataService {
     private let maxEntryBytes: Int
     /// Runs the operations a shard answers `CROSS_SHARD` to; nil: they fail with UNSUPPORTED.
     private let crossShard: (any CrossShardExecutor)?
+    /// The state machine's name and symlink-target limits, checked before an entry is encoded.
+    private let limits: MetadataLimits
 
     public init(host: MultiRaftHost<MetadataReplica>, sessionLeaseMilliseconds: UInt32 = 60_000,
-                maxEntryBytes: Int = MetadataLimits().maxRequestBytes, crossShard: (any CrossShardExecutor)? = nil) {
+                maxEntryBytes: Int = MetadataLimits().maxRequestBytes, limits: MetadataLimits = MetadataLimits(),
+                crossShard: (any CrossShardExecutor)? = nil) {
         self.host = host
         self.crossShard = crossShard
         self.shardCount = host.configuration.groupCount
         self.sessionLeaseMilliseconds = sessionLeaseMilliseconds
         self.members = Dictionary(host.configuration.members.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.maxEntryBytes = maxEntryBytes
+        self.limits = limits
     }
 
     public func submit(shard: ShardID, operation: MetadataOperation, session: SessionRef?,
@@ -46,6 +50,11 @@ public final class ReplicatedMetadataService: MetadataService {
                        completion: @escaping @Sendable (Result<WriteOutcome, ServiceError>) -> Void) {
         let data: [UInt8]
         do throws(ServiceError) {
+            try checkShard(shard)
+            // A name over 255 bytes is ENAMETOOLONG whatever its size (not TOO_LARGE for the entry).
+            if let error = operation.lengthLimitError(limits: limits) {
+                return completion(.success(WriteOutcome(result: .failure(error), index: 0)))
+            }
             data = try entry(shard: shard, operation: operation, session: session)
         } catch {
             return completion(.failure(error))
