@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "AlmanacMetadata", targets: ["AlmanacMetadata"]),
         .library(name: "AlmanacPredict", targets: ["AlmanacPredict"]),
         .library(name: "AlmanacPlacement", targets: ["AlmanacPlacement"]),
+        // The Swift client (docs/api.md; a sample package in examples/client-sample).
+        .library(name: "AlmanacClient", targets: ["AlmanacClient"]),
         .executable(name: "almanac", targets: ["almanac"]),
     ],
     dependencies: [
@@ -21,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
     ],
     targets: [
         // Pure consensus core: standard library only. No Foundation, no NIO, no clock.
@@ -88,6 +92,20 @@ let package = Package(
             ],
             path: "Tests/APILatencyTool"
         ),
+        // Operations: metrics (swift-metrics -> Prometheus), the /metrics /healthz /readyz HTTP
+        // endpoint (NIOHTTP1), JSON logs (docs/operations.md).
+        .target(
+            name: "AlmanacOperations",
+            dependencies: [
+                "AlmanacNode", "AlmanacServer", "AlmanacStorage", "AlmanacRaft", "AlmanacWire",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Pure predictive models: next-operation prediction and load forecasting.
         .target(name: "AlmanacPredict"),
         // Pure placement deciders and the placement simulator.
@@ -97,7 +115,7 @@ let package = Package(
             dependencies: [
                 "AlmanacRaft", "AlmanacStorage", "AlmanacSimulation", "AlmanacMetadata",
                 "AlmanacPredict", "AlmanacPlacement", "AlmanacClient", "AlmanacWire",
-                "AlmanacNode", "AlmanacServer",
+                "AlmanacNode", "AlmanacServer", "AlmanacOperations",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -152,6 +170,15 @@ let package = Package(
             name: "AlmanacClientTests",
             dependencies: [
                 "AlmanacClient", "AlmanacServer", "AlmanacServerTestSupport", "AlmanacMetadata", "AlmanacWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "AlmanacOperationsTests",
+            dependencies: [
+                "AlmanacOperations", "AlmanacNode", "AlmanacServer", "AlmanacRaft",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,5 +1,6 @@
 import AlmanacClient
 import AlmanacNode
+import AlmanacOperations
 import ArgumentParser
 import Foundation
 
@@ -10,7 +11,8 @@ struct DevCommand: AsyncParsableCommand {
         abstract: "Start a local 3-zone cluster (three node processes on loopback) and stop it on Ctrl-C.",
         discussion: """
             Node i (1...3) is in zone-<a|b|c>, serves clients on 127.0.0.1:<base-port + i> and peers on
-            127.0.0.1:<base-port + 10 + i>. Data and logs go under --data-dir (node<i>/, node<i>.json,
+            127.0.0.1:<base-port + 10 + i>, and serves /metrics, /healthz and /readyz on
+            127.0.0.1:<base-port + 20 + i> (docs/operations.md). Data and logs go under --data-dir (node<i>/, node<i>.json,
             node<i>.log); a restart on the same directory recovers the cluster. Exit codes: 0 stopped by
             Ctrl-C/SIGTERM, 1 a node failed, 2 usage.
             """
@@ -28,6 +30,9 @@ struct DevCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "Log level of the nodes (their logs go to node<i>.log).")
     var logLevel: String = "info"
 
+    @Option(name: .customLong("log-format"), help: "Log format of the nodes: text or json.")
+    var logFormat: String = "text"
+
     @Option(name: .customLong("measure-creates"),
             help: "Measure: once up, time this many sequential creates from one client, print p50/p99, then stop.")
     var measureCreates: Int?
@@ -38,6 +43,7 @@ struct DevCommand: AsyncParsableCommand {
         }
         guard (1...65_000).contains(basePort) else { throw ValidationError("--base-port must be in 1...65000") }
         guard (1...4096).contains(shards) else { throw ValidationError("--shards must be in 1...4096") }
+        do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
     }
 
     static let zones = ["zone-a", "zone-b", "zone-c"]
@@ -65,7 +71,8 @@ struct DevCommand: AsyncParsableCommand {
             logHandle.seekToEndOfFile()
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = ["serve", "--config", configPath, "--log-level", logLevel]
+            process.arguments = ["serve", "--config", configPath, "--log-level", logLevel, "--log-format", logFormat,
+                                 "--metrics-listen", metricsAddress(member)]
             process.standardOutput = logHandle
             process.standardError = logHandle
             process.standardInput = FileHandle.nullDevice
@@ -105,6 +112,10 @@ struct DevCommand: AsyncParsableCommand {
         Self.say("")
         for member in members {
             Self.say("  node \(member.id)  \(member.zone)  client API \(member.apiAddress)  peers \(member.peerAddress)  log \(root)/node\(member.id).log")
+        }
+        for member in members {
+            let base = "http://\(metricsAddress(member))"
+            Self.say("  node \(member.id)  metrics \(base)/metrics  health \(base)/healthz  ready \(base)/readyz")
         }
         Self.say("""
 
@@ -151,6 +162,9 @@ struct DevCommand: AsyncParsableCommand {
         Self.say("Stopped. Data kept in \(root).")
         if failed { throw ExitCode.failure }
     }
+
+    /// The operations endpoint of a node: 127.0.0.1:<base-port + 20 + id>.
+    func metricsAddress(_ member: ClusterMember) -> String { "127.0.0.1:\(basePort + 20 + Int(member.id))" }
 
     /// Writes a line to stdout unbuffered (the output may be a pipe).
     static func say(_ line: String) {
