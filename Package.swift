@@ -130,6 +130,8 @@ let package = Package(
             dependencies: [
                 "AlmanacClient", "AlmanacNode", "AlmanacWire", "AlmanacRaft",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -178,7 +180,7 @@ let package = Package(
         .testTarget(
             name: "AlmanacOperationsTests",
             dependencies: [
-                "AlmanacOperations", "AlmanacNode", "AlmanacServer", "AlmanacRaft",
+                "AlmanacOperations", "AlmanacNode", "AlmanacServer", "AlmanacRaft", "AlmanacStorage", "AlmanacWire",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

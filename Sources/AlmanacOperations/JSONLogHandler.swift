@@ -43,6 +43,7 @@ public enum LogFormat: String, Sendable, CaseIterable {
 /// An unknown `--log-format` value.
 public struct LogFormatError: Error, Sendable, Equatable, CustomStringConvertible {
     public var value: String
+    public init(value: String) { self.value = value }
     public var description: String { "unknown log format '\(value)' (expected json or text)" }
 }
 
