@@ -12,7 +12,8 @@ if ! command -v promtool >/dev/null; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
-if ! command -v kubernetes-validate >/dev/null || ! command -v yamllint >/dev/null; then
+# Run as python3 modules: the console scripts may not be on PATH (pyenv shims, ~/.local/bin).
+if ! python3 -c 'import kubernetes_validate, yamllint' 2>/dev/null; then
   echo "== installing kubernetes-validate and yamllint (pip)"
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore kubernetes-validate yamllint
 fi
@@ -23,9 +24,9 @@ echo "== promtool test rules"
 (cd deploy/prometheus && promtool test rules almanac-rules.test.yml)
 
 echo "== kubernetes-validate"
-kubernetes-validate --strict --quiet deploy/kubernetes/*.yaml
+python3 -m kubernetes_validate --strict --quiet deploy/kubernetes/*.yaml
 echo "== yamllint"
-yamllint --strict -c .yamllint.yml deploy/
+python3 -m yamllint --strict -c .yamllint.yml deploy/
 
 # The node configs in the ConfigMap must be valid JSON with one member per zone and matching ids.
 python3 - <<'PY'
