@@ -39,7 +39,7 @@ struct OperationsEndpointTests {
         func logPath(_ id: UInt64) -> String { "\(root)/node\(id).log" }
 
         func launch(_ id: UInt64, extra: [String] = []) throws {
-            FileManager.default.createFile(atPath: logPath(id), contents: nil)
+            _ = FileManager.default.createFile(atPath: logPath(id), contents: nil)
             guard let handle = FileHandle(forWritingAtPath: logPath(id)) else { throw ClusterError("cannot open \(logPath(id))") }
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
