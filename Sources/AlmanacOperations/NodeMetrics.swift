@@ -191,11 +191,15 @@ struct NodeRequestObserver: RequestObserver {
     func requestFinished(_ observation: RequestObservation, response: Almanac_Api_V1_Response) {
         let now = DispatchTime.now().uptimeNanoseconds
         // cluster_status has no shard; everything else is labelled with the shard that answered.
-        let shard = observation.operation == 15 ? NodeMetrics.noShard : UInt32(truncatingIfNeeded: response.shardID)
+        let shard = observation.operation == Self.clusterStatus ? NodeMetrics.noShard : UInt32(truncatingIfNeeded: response.shardID)
         metrics.recordRequest(operation: observation.operation, shard: shard, outcome: Self.outcome(of: response),
                               nanoseconds: now >= observation.startNanos ? now - observation.startNanos : 0)
     }
 
+    /// The code of `cluster_status` (index in ``NodeMetrics/operationNames``).
+    static let clusterStatus: UInt16 = 15
+
+    /// Index of the request's operation in ``NodeMetrics/operationNames`` (0: unknown).
     static func operation(of request: Almanac_Api_V1_Request) -> UInt16 {
         switch request.operation {
         case .mkdir: 1
@@ -212,7 +216,7 @@ struct NodeRequestObserver: RequestObserver {
         case .link: 12
         case .symlink: 13
         case .readlink: 14
-        case .clusterStatus: 15
+        case .clusterStatus: clusterStatus
         case .openSession: 16
         case .closeSession: 17
         case .keepAlive: 18

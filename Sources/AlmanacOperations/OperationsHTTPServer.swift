@@ -111,6 +111,7 @@ final class OperationsHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         promise.futureResult.whenSuccess { response in
             let (handler, context) = bound.value
+            guard context.channel.isActive else { return }  // the client went away meanwhile
             handler.write(response, version: head.version, keepAlive: keepAlive, omitBody: isHead, context: context)
         }
     }

@@ -19,12 +19,12 @@ public enum Probes {
     }
 
     /// `/readyz`: healthy, and every hosted group knows a leader and has applied all but at most
-    /// `maxApplyLag` of its committed entries ("caught up and serving").
+    /// `maxApplyLag` of its committed entries ("caught up and serving"). A node hosting no group
+    /// (more nodes in its zone than shards) has nothing to catch up and is ready when healthy.
     public static func readiness(_ snapshot: NodeSnapshot?, maxApplyLag: UInt64) -> Verdict {
         let health = health(snapshot)
         guard health.ok, let snapshot else { return health }
         var reasons: [String] = []
-        if snapshot.groups.isEmpty { reasons.append("no groups hosted") }
         for group in snapshot.groups {
             if group.leader == 0 { reasons.append("shard \(group.group): no leader known (term \(group.term))") }
             if group.applyLag > maxApplyLag {
