@@ -181,6 +181,7 @@ let package = Package(
             name: "AlmanacOperationsTests",
             dependencies: [
                 "AlmanacOperations", "AlmanacNode", "AlmanacServer", "AlmanacRaft", "AlmanacStorage", "AlmanacWire",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -69,6 +69,13 @@ public final class NodeMetrics: Sendable {
         walBatchRounds = CoreMetrics.Recorder(label: "almanac_wal_sync_batches", aggregate: true, factory: factory)
     }
 
+    /// Makes this node's registry the process-wide swift-metrics backend, so that metrics created
+    /// anywhere with the global API (`Counter(label:)`, e.g. by the placement control plane) are
+    /// exported on the same `/metrics`. Once per process (swift-metrics' rule): `almanac serve`.
+    public func bootstrapMetricsSystem() {
+        MetricsSystem.bootstrap(factory)
+    }
+
     /// The Prometheus text exposition of every metric.
     public func exposition() -> [UInt8] { registry.emitToBuffer() }
 

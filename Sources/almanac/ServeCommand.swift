@@ -98,6 +98,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         let metrics = metricsAddress.map { _ in NodeMetrics() }
+        metrics?.bootstrapMetricsSystem()
         let file: NodeConfigFile
         do {
             file = try nodeConfig()

@@ -5,6 +5,7 @@ import AlmanacStorage
 import AlmanacWire
 import Foundation
 import Logging
+import Metrics
 import Synchronization
 import Testing
 
@@ -118,6 +119,14 @@ struct NodeMetricsTests {
         #expect(text.contains(#"almanac_wal_fsync_duration_seconds_bucket{le="0.0005"} 0"#))
         #expect(text.contains("almanac_wal_sync_entries_sum 40"))
         #expect(text.contains("almanac_wal_sync_batches_sum 2"))
+    }
+
+    @Test func theGlobalMetricsAPIExportsThroughTheNodeRegistryOnceBootstrapped() {
+        let metrics = NodeMetrics()
+        metrics.bootstrapMetricsSystem()
+        Counter(label: "almanac_migrations_total").increment(by: 3)
+        let text = String(decoding: metrics.exposition(), as: UTF8.self)
+        #expect(text.contains("almanac_migrations_total 3"))
     }
 
     @Test func stateGaugesFollowTheSnapshot() {
