@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "AlmanacMetadata", targets: ["AlmanacMetadata"]),
         .library(name: "AlmanacPredict", targets: ["AlmanacPredict"]),
         .library(name: "AlmanacPlacement", targets: ["AlmanacPlacement"]),
+        // The Swift client (docs/api.md; a sample package in examples/client-sample).
+        .library(name: "AlmanacClient", targets: ["AlmanacClient"]),
         .executable(name: "almanac", targets: ["almanac"]),
     ],
     dependencies: [
@@ -22,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
     ],
     targets: [
         // The shared vocabulary: node, zone, shard, segment, epoch, inode ids, segment keying and
@@ -104,6 +108,20 @@ let package = Package(
             ],
             path: "Tests/APILatencyTool"
         ),
+        // Operations: metrics (swift-metrics -> Prometheus), the /metrics /healthz /readyz HTTP
+        // endpoint (NIOHTTP1), JSON logs (docs/operations.md).
+        .target(
+            name: "AlmanacOperations",
+            dependencies: [
+                "AlmanacNode", "AlmanacServer", "AlmanacStorage", "AlmanacRaft", "AlmanacWire",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Pure predictive models: next-operation prediction and load forecasting.
         .target(name: "AlmanacPredict"),
         // Pure placement deciders and the placement simulator.
@@ -113,7 +131,7 @@ let package = Package(
             dependencies: [
                 "AlmanacKeyspace", "AlmanacShardMap", "AlmanacCoordinator", "AlmanacRaft", "AlmanacStorage", "AlmanacSimulation", "AlmanacMetadata",
                 "AlmanacPredict", "AlmanacPlacement", "AlmanacClient", "AlmanacWire",
-                "AlmanacNode", "AlmanacServer",
+                "AlmanacNode", "AlmanacServer", "AlmanacOperations",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -136,6 +154,8 @@ let package = Package(
             dependencies: [
                 "AlmanacClient", "AlmanacNode", "AlmanacWire", "AlmanacRaft",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -176,6 +196,16 @@ let package = Package(
             name: "AlmanacClientTests",
             dependencies: [
                 "AlmanacClient", "AlmanacServer", "AlmanacServerTestSupport", "AlmanacMetadata", "AlmanacWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "AlmanacOperationsTests",
+            dependencies: [
+                "AlmanacOperations", "AlmanacNode", "AlmanacServer", "AlmanacRaft", "AlmanacStorage", "AlmanacWire",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SOCKET_SUITES='AlmanacServerTests|AlmanacClientTests|AlmanacNodeTests|AlmanacWireTests|AlmanacBenchTests'
+SOCKET_SUITES='AlmanacServerTests|AlmanacOperationsTests|AlmanacClientTests|AlmanacNodeTests|AlmanacWireTests|AlmanacBenchTests'
 PROCESS_SUITES='AlmanacIntegrationTests'
 
 swift build --build-tests

@@ -37,7 +37,8 @@ public final class APIServer: Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "almanac.api")
     ) async throws -> APIServer {
-        let executor = RequestExecutor(service: service, translator: configuration.translator)
+        let executor = RequestExecutor(
+            service: service, translator: configuration.translator, observer: configuration.requestObserver)
         let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
         let statistics = NIOLockedValueBox(APIServerStatistics())
         let channel = try await ServerBootstrap(group: group)

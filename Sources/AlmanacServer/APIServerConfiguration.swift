@@ -18,6 +18,8 @@ public struct APIServerConfiguration: Sendable {
     /// Grace period after a protocol error before the connection is closed without the peer's FIN.
     public var protocolErrorDrainTimeout: TimeAmount
     public var translator: RequestTranslator
+    /// Sees every request and its response (metrics, see docs/operations.md); nil: none.
+    public var requestObserver: (any RequestObserver)? = nil
 
     public init(
         host: String = "127.0.0.1", port: Int = 0, maxFrameSize: Int = WireLimits.defaultClientMaxFrameSize,

@@ -7,10 +7,14 @@ import AlmanacWire
 public struct RequestExecutor: Sendable {
     public let service: any MetadataService
     public let translator: RequestTranslator
+    /// Sees every request and its response (metrics); nil costs nothing.
+    public let observer: (any RequestObserver)?
 
-    public init(service: any MetadataService, translator: RequestTranslator = RequestTranslator()) {
+    public init(service: any MetadataService, translator: RequestTranslator = RequestTranslator(),
+                observer: (any RequestObserver)? = nil) {
         self.service = service
         self.translator = translator
+        self.observer = observer
     }
 
     /// Serves `request` and returns the response (see ``execute(_:completion:)``).
@@ -46,7 +50,8 @@ public struct RequestExecutor: Sendable {
     /// Serves `request`: writes and reads go through the service's completion API (no task per
     /// request; a backend on the caller's event loop answers without a thread hop); `completion`
     /// runs exactly once, on any thread. Never fails: every failure is a response with a typed error.
-    public func execute(_ request: Almanac_Api_V1_Request, completion: @escaping @Sendable (Almanac_Api_V1_Response) -> Void) {
+    public func execute(_ request: Almanac_Api_V1_Request, completion answer: @escaping @Sendable (Almanac_Api_V1_Response) -> Void) {
+        let completion = observed(request, answer)
         let id = request.requestID
         let routed: RoutedRequest
         switch translator.route(request) {
@@ -120,6 +125,18 @@ public struct RequestExecutor: Sendable {
             response.requestID = id
             response.shardMap = translator.map.wire(backend: translator.mapBackend, clientAddresses: translator.clientAddresses)
             completion(response)
+        }
+    }
+
+    /// `answer`, preceded by the observer's `requestFinished` when there is an observer.
+    private func observed(_ request: Almanac_Api_V1_Request, _ answer: @escaping @Sendable (Almanac_Api_V1_Response) -> Void)
+        -> @Sendable (Almanac_Api_V1_Response) -> Void
+    {
+        guard let observer else { return answer }
+        let observation = observer.requestStarted(request)
+        return { response in
+            observer.requestFinished(observation, response: response)
+            answer(response)
         }
     }
 }

@@ -34,10 +34,14 @@ public final class GroupCommitLog: Sendable {
     private let queue = Mutex(Queue())
     private let wakeup = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
+    /// Told about every successful group commit (metrics); nil costs nothing.
+    private let observer: (@Sendable (GroupCommitSample) -> Void)?
 
-    /// Takes ownership of an opened engine and starts the writer thread.
-    public init(engine: sending LogEngine) {
+    /// Takes ownership of an opened engine and starts the writer thread. `observer` runs after every
+    /// successful sync, on the thread that synced (the writer thread or an inline caller): keep it cheap.
+    public init(engine: sending LogEngine, observer: (@Sendable (GroupCommitSample) -> Void)? = nil) {
         self.engine = engine
+        self.observer = observer
         let thread = Thread { [self] in self.writerLoop() }
         thread.name = "almanac-wal-writer"
         thread.start()
@@ -138,6 +142,7 @@ public final class GroupCommitLog: Sendable {
     /// `.stopped`, or a failed sync, is fatal; other write failures fail only their batch.
     private func writeAndSync(_ batches: [WriteBatch]) -> (results: [Result<Void, StorageError>], fatal: StorageError?) {
         var results = [Result<Void, StorageError>](repeating: .success(()), count: batches.count)
+        let started = observer == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         for (position, batch) in batches.enumerated() {
             do throws(StorageError) {
                 try engine.write(batch)
@@ -146,10 +151,16 @@ public final class GroupCommitLog: Sendable {
                 if case .stopped = error { return (results, error) }
             }
         }
+        let written = observer == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         do throws(StorageError) {
             try engine.sync()
         } catch {
             return (results, error)
+        }
+        if let observer {
+            let synced = DispatchTime.now().uptimeNanoseconds
+            observer(GroupCommitSample(batches: batches.count, entries: batches.reduce(0) { $0 + $1.entryCount },
+                                       writeNanos: written - started, syncNanos: synced - written))
         }
         return (results, nil)
     }

@@ -1,5 +1,6 @@
 import AlmanacClient
 import AlmanacNode
+import AlmanacOperations
 import ArgumentParser
 import Foundation
 import NIOCore
@@ -11,7 +12,8 @@ struct DevCommand: AsyncParsableCommand {
         abstract: "Start a local 3-zone cluster (three node processes on loopback) and stop it on Ctrl-C.",
         discussion: """
             Node i (1...3) is in zone-<a|b|c>, serves clients on 127.0.0.1:<base-port + i> and peers on
-            127.0.0.1:<base-port + 10 + i>. Data and logs go under --data-dir (node<i>/, node<i>.json,
+            127.0.0.1:<base-port + 10 + i>, and serves /metrics, /healthz and /readyz on
+            127.0.0.1:<base-port + 20 + i> (docs/operations.md). Data and logs go under --data-dir (node<i>/, node<i>.json,
             node<i>.log); a restart on the same directory recovers the cluster. A node that dies is reported and
             the others keep running; `almanac ctl node stop|kill|start|status N --data-dir DIR` stops, kills
             and restarts nodes through the control socket DIR/dev.sock. Exit codes: 0 stopped by
@@ -31,6 +33,9 @@ struct DevCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "Log level of the nodes (their logs go to node<i>.log).")
     var logLevel: String = "info"
 
+    @Option(name: .customLong("log-format"), help: "Log format of the nodes: text or json.")
+    var logFormat: String = "text"
+
     @Option(name: .customLong("measure-creates"),
             help: "Measure: once up, time this many sequential creates from one client, print p50/p99, then stop.")
     var measureCreates: Int?
@@ -41,6 +46,7 @@ struct DevCommand: AsyncParsableCommand {
         }
         guard (1...65_000).contains(basePort) else { throw ValidationError("--base-port must be in 1...65000") }
         guard (1...4096).contains(shards) else { throw ValidationError("--shards must be in 1...4096") }
+        do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
     }
 
     static let zones = ["zone-a", "zone-b", "zone-c"]
@@ -63,8 +69,11 @@ struct DevCommand: AsyncParsableCommand {
             }
             try config.encoded().write(to: URL(fileURLWithPath: "\(root)/node\(member.id).json"))
         }
+        let extraArguments = Dictionary(uniqueKeysWithValues: members.map {
+            ($0.id, ["--log-format", logFormat, "--metrics-listen", metricsAddress($0)])
+        })
         let supervisor = DevSupervisor(members: members, root: root, executable: Self.executablePath(), logLevel: logLevel,
-                                       say: { Self.say($0) })
+                                       extraArguments: extraArguments, say: { Self.say($0) })
         // The control socket first: it also refuses a second dev on the same directory.
         let control: (any Channel)?
         do {
@@ -114,6 +123,10 @@ struct DevCommand: AsyncParsableCommand {
         for member in members {
             Self.say("  node \(member.id)  \(member.zone)  client API \(member.apiAddress)  peers \(member.peerAddress)  log \(root)/node\(member.id).log")
         }
+        for member in members {
+            let base = "http://\(metricsAddress(member))"
+            Self.say("  node \(member.id)  metrics \(base)/metrics  health \(base)/healthz  ready \(base)/readyz")
+        }
         Self.say("""
 
             Cluster is up (\(shards) shards, one replica per zone). Try, in another terminal:
@@ -155,6 +168,9 @@ struct DevCommand: AsyncParsableCommand {
         await shutdown()
         Self.say("Stopped. Data kept in \(root).")
     }
+
+    /// The operations endpoint of a node: 127.0.0.1:<base-port + 20 + id>.
+    func metricsAddress(_ member: ClusterMember) -> String { "127.0.0.1:\(basePort + 20 + Int(member.id))" }
 
     /// Writes a line to stdout unbuffered (the output may be a pipe).
     static func say(_ line: String) {

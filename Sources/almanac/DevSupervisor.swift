@@ -21,10 +21,13 @@ actor DevSupervisor {
     private var nodes: [UInt64: Node]
     private let executable: String
     private let logLevel: String
+    /// Further `serve` arguments per node (log format, metrics address).
+    private let extraArguments: [UInt64: [String]]
     private let root: String
     private let say: @Sendable (String) -> Void
 
-    init(members: [ClusterMember], root: String, executable: String, logLevel: String, say: @escaping @Sendable (String) -> Void) {
+    init(members: [ClusterMember], root: String, executable: String, logLevel: String, extraArguments: [UInt64: [String]] = [:],
+         say: @escaping @Sendable (String) -> Void) {
         var nodes: [UInt64: Node] = [:]
         for member in members {
             nodes[member.id] = Node(member: member, configPath: "\(root)/node\(member.id).json", logPath: "\(root)/node\(member.id).log")
@@ -32,6 +35,7 @@ actor DevSupervisor {
         self.nodes = nodes
         self.executable = executable
         self.logLevel = logLevel
+        self.extraArguments = extraArguments
         self.root = root
         self.say = say
     }
@@ -52,7 +56,7 @@ actor DevSupervisor {
         logHandle.write(Data("=== almanac dev: launching node \(id) at \(Date()) ===\n".utf8))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["serve", "--config", node.configPath, "--log-level", logLevel]
+        process.arguments = ["serve", "--config", node.configPath, "--log-level", logLevel] + (extraArguments[id] ?? [])
         process.standardOutput = logHandle
         process.standardError = logHandle
         process.standardInput = FileHandle.nullDevice

@@ -2,6 +2,7 @@ import AlmanacClient
 import AlmanacCoordinator
 import AlmanacKeyspace
 import AlmanacNode
+import AlmanacOperations
 import AlmanacServer
 import ArgumentParser
 import Dispatch
@@ -59,8 +60,21 @@ struct ServeCommand: AsyncParsableCommand {
           help: "Accept fewer than 3 distinct zones (single-machine tests only: such a cluster does not survive a zone failure).")
     var allowFewerZones = false
 
+    @Option(name: .customLong("log-format"), help: "text (default) or json (one JSON object per line on stderr).")
+    var logFormat: String = "text"
+
+    @Option(name: .customLong("metrics-listen"),
+            help: "host:port for the operations endpoint: /metrics (Prometheus), /healthz, /readyz (off when absent).")
+    var metricsListen: String?
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        do {
+            _ = try LogFormat.parse(logFormat)
+            if let metricsListen { _ = try ListenAddress.parse(metricsListen) }
+        } catch {
+            throw ValidationError("\(error)")
+        }
         if config == nil {
             guard id != nil, zone != nil, dataDir != nil else {
                 throw ValidationError("give --config FILE, or --id, --zone, --data-dir and the addresses")
@@ -99,11 +113,16 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        LoggingSystem.bootstrap((LogFormat(rawValue: logFormat) ?? .text).makeHandlerFactory(level: level))
+        // Metrics only when an endpoint serves them (no observers, no cost, otherwise).
+        let metricsAddress: ListenAddress?
+        do {
+            metricsAddress = try metricsListen.map { text throws(ListenAddressError) in try ListenAddress.parse(text) }
+        } catch {
+            throw ValidationError("\(error)")
         }
+        let metrics = metricsAddress.map { _ in NodeMetrics() }
+        metrics?.bootstrapMetricsSystem()
         let file: NodeConfigFile
         do {
             file = try nodeConfig()
@@ -130,8 +149,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let host: MultiRaftHost<MetadataReplica>
         do {
+            var configuration = file.hostConfiguration
+            if let metrics { configuration.observer = metrics.hostObserver }
             host = try await MultiRaftHost<MetadataReplica>.start(
-                configuration: file.hostConfiguration, dataDirectory: file.dataDirectory, clusterID: file.clusterID, logger: logger,
+                configuration: configuration, dataDirectory: file.dataDirectory, clusterID: file.clusterID, logger: logger,
                 initialMachine: { MetadataReplica.initial(group: $0, map: map) })
         } catch {
             logger.critical("node failed to start: \(error)")
@@ -152,9 +173,11 @@ struct ServeCommand: AsyncParsableCommand {
             map: map, clientAddresses: Dictionary(file.members.map { ($0.id, $0.apiAddress) }, uniquingKeysWith: { first, _ in first }),
             mapBackend: "static")
         let server: APIServer
+        var apiConfiguration = APIServerConfiguration(host: api.host, port: api.port, translator: translator)
+        apiConfiguration.requestObserver = metrics?.requestObserver
         do {
             server = try await APIServer.start(
-                service: service, configuration: APIServerConfiguration(host: api.host, port: api.port, translator: translator),
+                service: service, configuration: apiConfiguration,
                 // Client connections share the host's event loop: a request is decoded, proposed,
                 // applied and answered on one thread, without hand-offs.
                 group: host.eventLoop, logger: Logger(label: "almanac.api"))
@@ -162,6 +185,22 @@ struct ServeCommand: AsyncParsableCommand {
             logger.critical("client API cannot listen on \(me.apiAddress): \(error)")
             await host.stop()
             throw ExitCode.failure
+        }
+        var operations: OperationsHTTPServer?
+        if let metrics, let metricsAddress {
+            do {
+                operations = try await NodeOperations.start(host: host, metrics: metrics, address: metricsAddress,
+                                                            logger: Logger(label: "almanac.operations"))
+            } catch {
+                logger.critical("operations endpoint cannot listen on \(metricsAddress): \(error)")
+                await server.shutdown()
+                await host.stop()
+                throw ExitCode.failure
+            }
+        }
+        if let operations {
+            FileHandle.standardOutput.write(Data(("almanac node \(file.id) operations: \(operations.baseURL)/metrics "
+                + "\(operations.baseURL)/healthz \(operations.baseURL)/readyz\n").utf8))
         }
         FileHandle.standardOutput.write(Data(("almanac node \(file.id) (zone \(file.zone)) ready: api=\(server.endpoint) "
             + "peer=\(me.peerAddress) shards=\(file.shards) data=\(file.dataDirectory)\n").utf8))
@@ -199,6 +238,10 @@ struct ServeCommand: AsyncParsableCommand {
             await host.stop()
             throw ExitCode.failure
         }
+
+        let signal = await signals.wait()
+        logger.notice("signal \(signal) received; stopping")
+        await operations?.shutdown()
         await server.shutdown()
         await host.stop()
         logger.notice("stopped")

@@ -9,14 +9,15 @@ import Glibc
 /// SIGTERM stops every child cleanly, and a second run recovers the data.
 @Suite("almanac dev", .serialized, .timeLimit(.minutes(2)))
 struct DevCommandTests {
-    /// A base port whose client (base+1...3) and peer (base+11...13) ports are free right now.
+    /// A base port whose client (base+1...3), peer (base+11...13) and metrics (base+21...23) ports
+    /// are free right now.
     /// Drawn below the kernel's ephemeral range (32768 and up by default), so that the local
     /// port of some other test's outgoing connection cannot take one between this check and
     /// the nodes' bind.
     static func freeBasePort() throws -> Int {
         for _ in 0..<50 {
             let base = Int.random(in: 20_000...32_000)
-            let ports = [1, 2, 3, 11, 12, 13].map { base + $0 }
+            let ports = [1, 2, 3, 11, 12, 13, 21, 22, 23].map { base + $0 }
             if ports.allSatisfy(isFree) { return base }
         }
         throw ClusterError("no free port range found")
@@ -89,6 +90,11 @@ struct DevCommandTests {
         let printed = try String(contentsOfFile: output, encoding: .utf8)
         #expect(printed.contains("export ALMANAC_ENDPOINTS=\(endpoints.joined(separator: ","))"))
         #expect(printed.contains("almanac ctl"))
+        for node in 1...3 {
+            #expect(printed.contains("metrics http://127.0.0.1:\(base + 20 + node)/metrics"))
+            let ready = try await httpRequest(host: "127.0.0.1", port: base + 20 + node, path: "/healthz")
+            #expect(ready.status == 200)
+        }
 
         let client = AlmanacClient(endpoints: endpoints)
         let docs = try await client.mkdir(parent: rootInode, name: "docs")

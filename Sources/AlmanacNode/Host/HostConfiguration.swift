@@ -47,6 +47,8 @@ public struct HostConfiguration: Sendable {
     /// peer I/O; the WAL writer has its own thread). Saves two thread hand-offs per message, which
     /// matters most when nodes share few cores; set false to give the transport a loop of its own.
     public var transportOnHostLoop = true
+    /// Metrics hooks (none by default).
+    public var observer = HostObserver()
 
     public init(nodeID: NodeID, members: [ClusterMember], groupCount: Int) {
         self.nodeID = nodeID

@@ -537,6 +537,9 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         }
         let result = group.machine.apply(entry.data, at: entry.index)
         guard let waiter else { return }
+        if let committed = configuration.observer.committed {
+            committed(group.id, UInt64(max(0, (NIODeadline.now() - (waiter.deadline - waiter.timeout)).nanoseconds)))
+        }
         if waiter.term == entry.term {
             waiter.promise.succeed(AppliedResult(result: result, index: entry.index))
         } else {
@@ -713,14 +716,14 @@ final class HostCore<Machine: ReplicatedStateMachine> {
 
     // MARK: Status
 
-    func status() -> HostStatus {
+    func status(digests: Bool = true) -> HostStatus {
         HostStatus(
             nodeID: nodeID,
             groups: groups.keys.sorted().compactMap { id in
                 guard let group = groups[id] else { return nil }
                 return GroupStatus(group: id, raft: group.raft.status, applied: group.applied,
                                    snapshotIndex: group.snapshotIndex, quiesced: group.quiesced,
-                                   stateDigest: group.machine.stateDigest)
+                                   stateDigest: digests ? group.machine.stateDigest : 0)
             },
             health: nil, healthNow: 0, quiescedTicksSkipped: quiescedTicksSkipped, batches: batches,
             snapshotsInstalled: snapshotsInstalled, snapshotsSent: snapshotsSent, stoppedReason: stoppedReason)

@@ -45,6 +45,6 @@ public struct HostStatus: Sendable {
     public var snapshotsInstalled: UInt64
     /// Snapshot transfers started to lagging followers, since start.
     public var snapshotsSent: UInt64
-    /// Why the host stopped serving (e.g. "storage failed: ..."), nil while it serves.
+    /// Why the host stopped serving (a storage failure, or shutdown); nil while it serves.
     public var stoppedReason: String? = nil
 }

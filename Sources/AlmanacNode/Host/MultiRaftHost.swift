@@ -89,7 +89,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
                 "group": "\(id)", "voters": "\(voters)", "snapshot": "\(applied)",
                 "entries": "\(initial.entries.count)", "term": "\(initial.hardState.term)"])
         }
-        let log = GroupCommitLog(engine: engine)
+        let log = GroupCommitLog(engine: engine, observer: configuration.observer.walSync)
 
         let loops = MultiThreadedEventLoopGroup(numberOfThreads: configuration.transportOnHostLoop ? 1 : 2)
         let hostLoop = loops.next()
@@ -201,10 +201,11 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
         if eventLoop.inEventLoop { work() } else { eventLoop.execute(work) }
     }
 
-    /// Groups, roles, indexes, quiescence and the peers' health.
-    public func status() async -> HostStatus? {
+    /// Groups, roles, indexes, quiescence and the peers' health. `digests: false` skips the
+    /// state-machine digests (O(state size) each, on the host loop): for periodic sampling.
+    public func status(digests: Bool = true) async -> HostStatus? {
         let core = self.core
-        var status = try? await eventLoop.submit { core.value?.status() }.get()
+        var status = try? await eventLoop.submit { core.value?.status(digests: digests) }.get()
         if let health = try? await transport.health() {
             status?.health = health
             status?.healthNow = NIODeadline.now().uptimeNanoseconds

@@ -1,0 +1,58 @@
+import AlmanacNode
+import Logging
+import NIOHTTP1
+
+/// The operations endpoint of a node: `/metrics` (Prometheus text; the state gauges are refreshed
+/// from the host's status at each scrape), `/healthz` and `/readyz` (see ``Probes``).
+public struct NodeOperationsResponder: OperationsResponder {
+    public let metrics: NodeMetrics
+    public let snapshot: @Sendable () async -> NodeSnapshot?
+    public let maxApplyLag: UInt64
+
+    public init(metrics: NodeMetrics, maxApplyLag: UInt64 = NodeOperations.defaultMaxApplyLag,
+                snapshot: @escaping @Sendable () async -> NodeSnapshot?) {
+        self.metrics = metrics
+        self.snapshot = snapshot
+        self.maxApplyLag = maxApplyLag
+    }
+
+    public func respond(toPath path: String) async -> OperationsResponse {
+        switch path {
+        case "/metrics":
+            metrics.update(from: await snapshot(), maxApplyLag: maxApplyLag)
+            return OperationsResponse(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                                      body: metrics.exposition())
+        case "/healthz":
+            return Self.answer(Probes.health(await snapshot()), okText: "ok")
+        case "/readyz":
+            return Self.answer(Probes.readiness(await snapshot(), maxApplyLag: maxApplyLag), okText: "ready")
+        case "/":
+            return OperationsResponse(status: .ok, text: "/metrics /healthz /readyz\n")
+        default:
+            return OperationsResponse(status: .notFound, text: "not found: \(path) (try /metrics, /healthz, /readyz)\n")
+        }
+    }
+
+    static func answer(_ verdict: Probes.Verdict, okText: String) -> OperationsResponse {
+        verdict.ok
+            ? OperationsResponse(status: .ok, text: okText + "\n")
+            : OperationsResponse(status: .serviceUnavailable, text: verdict.reasons.joined(separator: "\n") + "\n")
+    }
+}
+
+/// Starts a node's operations endpoint.
+public enum NodeOperations {
+    /// `/readyz` fails while a hosted group has more committed entries than this not yet applied.
+    public static let defaultMaxApplyLag: UInt64 = 1_000
+
+    public static func start<Machine: ReplicatedStateMachine>(
+        host: MultiRaftHost<Machine>, metrics: NodeMetrics, address: ListenAddress,
+        maxApplyLag: UInt64 = defaultMaxApplyLag, logger: Logger = Logger(label: "almanac.operations")
+    ) async throws -> OperationsHTTPServer {
+        let responder = NodeOperationsResponder(metrics: metrics, maxApplyLag: maxApplyLag) {
+            guard let status = await host.status(digests: false) else { return nil }
+            return NodeSnapshot(status)
+        }
+        return try await OperationsHTTPServer.start(address: address, responder: responder, logger: logger)
+    }
+}
