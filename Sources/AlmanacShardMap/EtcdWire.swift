@@ -124,11 +124,33 @@ enum EtcdWire {
         var error: GatewayError?
     }
 
-    /// The gateway's error body (HTTP status >= 400, or a stream's error line).
+    /// The gateway's error body (HTTP status >= 400, or a stream's error line). Unary calls put
+    /// the text in `error` and `message`; streams nest an object: `{"error":{"grpc_code":14,"message":...}}`.
     struct GatewayError: Decodable {
         var error: String?
         var message: String?
         var code: Int?
+
+        private struct Nested: Decodable {
+            var message: String?
+            var grpc_code: Int?
+            var http_status: String?
+        }
+
+        private enum CodingKeys: String, CodingKey { case error, message, code, grpc_code }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            message = try? container.decodeIfPresent(String.self, forKey: .message)
+            code = (try? container.decodeIfPresent(Int.self, forKey: .code)) ?? (try? container.decodeIfPresent(Int.self, forKey: .grpc_code))
+            if let text = try? container.decodeIfPresent(String.self, forKey: .error) {
+                error = text
+            } else if let nested = try? container.decodeIfPresent(Nested.self, forKey: .error) {
+                error = nested.message ?? nested.http_status
+                message = message ?? nested.message
+                code = code ?? nested.grpc_code
+            }
+        }
 
         var text: String { message ?? error ?? "code \(code ?? -1)" }
     }

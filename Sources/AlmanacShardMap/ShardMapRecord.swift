@@ -34,8 +34,9 @@ public enum ShardMapRecord {
         }
         switch error {
         case .dataCorrupted(let context):
-            if let underlying = context.underlyingError, context.codingPath.isEmpty {
-                return "not valid JSON (\(context.debugDescription) \(underlying.localizedDescription))"
+            if context.codingPath.isEmpty, context.underlyingError != nil || context.debugDescription.contains("valid JSON") {
+                let detail = context.underlyingError.map { "\($0)" } ?? context.debugDescription
+                return "not valid JSON (\(detail.prefix(200)))"
             }
             return "\(path(context.codingPath)): \(context.debugDescription)"
         case .keyNotFound(let key, let context):

@@ -1,0 +1,274 @@
+import AlmanacKeyspace
+@testable import AlmanacShardMap
+import Foundation
+import Testing
+
+/// The etcd instance of the conformance suite, on a real 3-member etcd cluster on loopback
+/// (started once for the suite, torn down after it). Without `etcd` on PATH the suite is skipped,
+/// unless CI is set: then it fails and says so.
+struct EtcdHarness: ShardMapStoreHarness {
+    let cluster: EtcdTestCluster
+
+    func makeStore(clusterID: String, knownNodes: [NodeID: ZoneName]?) async throws -> any ShardMapStore {
+        try EtcdShardMapStore(url: cluster.url, clusterID: clusterID, attemptTimeout: .seconds(1), knownNodes: knownNodes)
+    }
+
+    func release(_ store: any ShardMapStore) async {
+        await (store as? EtcdShardMapStore)?.shutdown()
+    }
+
+    func writeRawRecord(_ bytes: [UInt8], clusterID: String) async throws {
+        let store = try EtcdShardMapStore(url: cluster.url, clusterID: clusterID)
+        do {
+            _ = try await store.putRawRecord(bytes)
+        } catch {
+            await store.shutdown()
+            throw error
+        }
+        await store.shutdown()
+    }
+
+    /// Kills the first running member: the one fresh stores and their watches talk to first.
+    func crashOneReplica() async throws {
+        guard let victim = cluster.running.first else { throw EtcdTestError("no member is running") }
+        cluster.kill(victim)
+        try await waitServing()
+    }
+
+    func crashMajority() async throws {
+        while cluster.running.count > cluster.members.count / 2, let victim = cluster.running.first {
+            cluster.kill(victim)
+        }
+    }
+
+    func restartCrashed() async throws {
+        try await cluster.restartStopped()
+    }
+
+    func checkWatchReconnected(_ watch: any ShardMapWatch) {
+        guard let watch = watch as? EtcdShardMapWatch else { Issue.record("not an etcd watch"); return }
+        #expect(watch.streamsOpened >= 2, "the watch never reconnected (last problem: \(watch.lastProblem ?? "none"))")
+    }
+
+    /// Waits until the running members have a leader again.
+    private func waitServing() async throws {
+        for index in cluster.running {
+            try await cluster.waitHealthy(index..<(index + 1))
+        }
+    }
+}
+
+enum EtcdEnvironment {
+    @TaskLocal static var cluster: EtcdTestCluster?
+
+    static var isCI: Bool { ProcessInfo.processInfo.environment["CI"].map { !$0.isEmpty && $0 != "0" && $0 != "false" } ?? false }
+    static var etcdInstalled: Bool { EtcdTestCluster.locateBinary() != nil }
+
+    static func harness() throws -> EtcdHarness {
+        guard let cluster else { throw EtcdTestError("no etcd cluster in scope") }
+        return EtcdHarness(cluster: cluster)
+    }
+
+    static func clusterID(_ test: String = #function) -> String {
+        "\(test.prefix { $0 != "(" })-\(UUID().uuidString.prefix(8))"
+    }
+}
+
+/// Starts the 3-member etcd cluster around the whole suite and tears it down afterwards.
+struct EtcdClusterTrait: SuiteTrait, TestScoping {
+    var isRecursive: Bool { false }
+
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        guard EtcdEnvironment.etcdInstalled else {
+            throw EtcdTestError("etcd is not installed (no `etcd` on PATH): the etcd shard map suite needs a real etcd 3.4+; run `bash scripts/install-test-deps.sh` (Debian package etcd-server)")
+        }
+        let cluster = try await EtcdTestCluster.start()
+        defer { cluster.shutdown() }
+        try await EtcdEnvironment.$cluster.withValue(cluster) { try await function() }
+    }
+}
+
+@Suite(
+    "EtcdShardMapStore on a real 3-member etcd cluster",
+    .serialized,
+    .enabled(if: EtcdEnvironment.etcdInstalled || EtcdEnvironment.isCI,
+             "etcd is not installed; run scripts/install-test-deps.sh (with CI set, this suite fails instead)"),
+    EtcdClusterTrait()
+)
+struct EtcdShardMapStoreTests {
+    // MARK: The conformance suite
+
+    @Test func loadOfEmptyStore() async throws {
+        try await ShardMapStoreConformance.loadOfEmptyStore(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+    }
+
+    @Test func createIfAbsent() async throws {
+        try await ShardMapStoreConformance.createIfAbsent(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+    }
+
+    @Test func compareAndSwapSucceedsAndConflicts() async throws {
+        try await ShardMapStoreConformance.compareAndSwap(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+    }
+
+    @Test func concurrentWritersExactlyOneWins() async throws {
+        try await ShardMapStoreConformance.concurrentWritersExactlyOneWins(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+    }
+
+    @Test func revisionsAreMonotonic() async throws {
+        try await ShardMapStoreConformance.revisionsAreMonotonic(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+    }
+
+    @Test func watchDeliversEveryChangeInOrder() async throws {
+        try await ShardMapStoreConformance.watchDeliversEveryChangeInOrder(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+    }
+
+    @Test func malformedRecords() async throws {
+        try await ShardMapStoreConformance.malformedRecords(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+    }
+
+    @Test func mapWithUnknownNodesIsInvalid() async throws {
+        try await ShardMapStoreConformance.mapWithUnknownNodesIsInvalid(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+    }
+
+    @Test func healthOfAServingStore() async throws {
+        try await ShardMapStoreConformance.healthOfAServingStore(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+    }
+
+    /// Last: it kills members (and restarts them).
+    @Test func survivesMemberKills() async throws {
+        try await ShardMapStoreConformance.survivesReplicaCrashes(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+    }
+
+    // MARK: etcd specifics
+
+    /// The key layout and value format: `<prefix>/<clusterID>/shardmap` holds the map's JSON.
+    @Test func recordLayout() async throws {
+        let harness = try EtcdEnvironment.harness()
+        let clusterID = EtcdEnvironment.clusterID()
+        let store = try EtcdShardMapStore(url: harness.cluster.url, clusterID: clusterID)
+        #expect(store.configuration.mapKey == "/almanac/\(clusterID)/shardmap")
+        let stored = try await store.compareAndSwap(expectedRevision: 0, map: try TestMaps.initial())
+        let raw = try #require(try await store.rawRecord())
+        #expect(raw.revision == stored.revision)
+        #expect(raw.bytes == (try ShardMapRecord.encode(stored.map)))
+        let text = String(decoding: raw.bytes, as: UTF8.self)
+        #expect(text.contains(#""segments":[{"first":0,"last":15,"shard":0}"#), "\(text)")
+        await store.shutdown()
+    }
+
+    /// A watch whose start revision was compacted away re-loads and delivers the newest version.
+    @Test func watchAfterCompactionDeliversNewest() async throws {
+        let harness = try EtcdEnvironment.harness()
+        let store = try EtcdShardMapStore(url: harness.cluster.url, clusterID: EtcdEnvironment.clusterID())
+        var current = try await store.compareAndSwap(expectedRevision: 0, map: try TestMaps.initial())
+        let first = current
+        for _ in 0..<3 {
+            current = try await store.compareAndSwap(expectedRevision: current.revision, map: try TestMaps.next(current.map))
+        }
+        try await store.compact(revision: current.revision)
+        let recorder = WatchRecorder()
+        let watch = try await store.watch(afterRevision: first.revision, onChange: recorder.callback)
+        try await recorder.wait(forRevision: current.revision)
+        #expect(recorder.versions == [current])
+        let next = try await store.compareAndSwap(expectedRevision: current.revision, map: try TestMaps.next(current.map))
+        try await recorder.wait(forRevision: next.revision)
+        #expect(recorder.versions == [current, next])
+        watch.cancel()
+        await store.shutdown()
+    }
+
+    /// A dead first endpoint costs nothing but a refused connection: calls go on to the next one.
+    @Test func failsOverPastADeadEndpoint() async throws {
+        let harness = try EtcdEnvironment.harness()
+        let dead = try EtcdTestCluster.freePorts(count: 1)[0]
+        let live = harness.cluster.members.map { "127.0.0.1:\($0.clientPort)" }
+        let store = try EtcdShardMapStore(url: "etcd://127.0.0.1:\(dead)," + live.joined(separator: ","), clusterID: EtcdEnvironment.clusterID())
+        let created = try await store.compareAndSwap(expectedRevision: 0, map: try TestMaps.initial())
+        #expect(try await store.load() == created)
+        await store.shutdown()
+    }
+}
+
+/// Needs no etcd: parsing and an unreachable cluster.
+@Suite struct EtcdShardMapStoreOfflineTests {
+    @Test func parsesEndpointURLs() throws {
+        let parsed = try EtcdShardMapStoreConfiguration.parse(url: "etcd://10.0.0.1:2379, etcd-b:22379,[::1]:32379")
+        #expect(parsed.endpoints == [EtcdEndpoint(host: "10.0.0.1", port: 2379), EtcdEndpoint(host: "etcd-b", port: 22379),
+                                     EtcdEndpoint(host: "::1", port: 32379)])
+        #expect(parsed.keyPrefix == nil)
+        #expect(try EtcdShardMapStoreConfiguration.parse(url: "ETCD://h:1/tenants/a/").keyPrefix == "/tenants/a")
+        let configuration = try EtcdShardMapStoreConfiguration(url: "etcd://h:1,h:2/p", clusterID: "c1")
+        #expect(configuration.mapKey == "/p/c1/shardmap")
+        #expect(try EtcdShardMapStoreConfiguration(url: "etcd://h:1", clusterID: "c1").mapKey == "/almanac/c1/shardmap")
+    }
+
+    @Test(arguments: [
+        ("http://h:2379", "unknown scheme"),
+        ("h:2379", "not a URL"),
+        ("etcd://", "no endpoints"),
+        ("etcd://,", "no endpoints"),
+        ("etcd://h:1,,h:2", "empty endpoint"),
+        ("etcd://h", "no port"),
+        ("etcd://h:", "no port"),
+        ("etcd://:2379", "no host"),
+        ("etcd://h:port", "not a number"),
+        ("etcd://h:0", "not a number"),
+        ("etcd://h:65536", "not a number"),
+        ("etcd://h:-1", "not a number"),
+        ("etcd://::1:2379", "brackets"),
+        ("etcd://[::1", "unclosed"),
+        ("etcd://user@h:1", "no user"),
+    ])
+    func rejectsBadURLs(url: String, expected: String) {
+        do {
+            _ = try EtcdShardMapStoreConfiguration.parse(url: url)
+            Issue.record("\(url) parsed")
+        } catch {
+            guard case .configuration(let message) = error else { Issue.record("\(url): \(error)"); return }
+            #expect(message.contains(expected), "\(url): \(message)")
+        }
+    }
+
+    @Test func rejectsBadClusterIDs() {
+        #expect(throws: ShardMapStoreError.self) { try EtcdShardMapStore(url: "etcd://h:1", clusterID: "") }
+        #expect(throws: ShardMapStoreError.self) { try EtcdShardMapStore(url: "etcd://h:1", clusterID: "a/b") }
+    }
+
+    /// Nothing listens: every call fails with `.unavailable` at once (connection refused), a watch
+    /// cannot start, health says why.
+    @Test func unreachableClusterIsUnavailableQuickly() async throws {
+        let ports = try EtcdTestCluster.freePorts(count: 3)
+        let store = try EtcdShardMapStore(url: "etcd://" + ports.map { "127.0.0.1:\($0)" }.joined(separator: ","), clusterID: "down")
+        let clock = ContinuousClock()
+        let started = clock.now
+        do {
+            _ = try await store.load()
+            Issue.record("load succeeded")
+        } catch {
+            guard case .unavailable(let message) = error else { Issue.record("\(error)"); return }
+            #expect(message.contains("127.0.0.1:\(ports[0])"))
+        }
+        await #expect(throws: ShardMapStoreError.self) {
+            try await store.compareAndSwap(expectedRevision: 0, map: try TestMaps.initial())
+        }
+        await #expect(throws: ShardMapStoreError.self) {
+            try await store.watch(afterRevision: 0) { _ in }
+        }
+        let health = await store.health()
+        #expect(!health.healthy)
+        #expect(health.detail.hasPrefix("0/3"), "\(health.detail)")
+        #expect(clock.now - started < .seconds(3))
+        await store.shutdown()
+    }
+
+    @Test func recordDecodingSaysWhatIsWrong() throws {
+        for (record, expected) in [("[", "k: not valid JSON"), (#"{"segmentCount":"x"}"#, "k: segmentCount: expected Int")] {
+            do {
+                _ = try ShardMapRecord.decode(Array(record.utf8), source: "k")
+                Issue.record("\(record) decoded")
+            } catch {
+                #expect(error.description.contains(expected), "\(error)")
+            }
+        }
+    }
+}
