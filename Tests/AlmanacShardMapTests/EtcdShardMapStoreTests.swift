@@ -64,8 +64,11 @@ enum EtcdEnvironment {
     static var isCI: Bool { ProcessInfo.processInfo.environment["CI"].map { !$0.isEmpty && $0 != "0" && $0 != "false" } ?? false }
     static var etcdInstalled: Bool { EtcdTestCluster.locateBinary() != nil }
 
-    static func harness() throws -> EtcdHarness {
+    /// The suite's cluster, with every member running (a test that failed half-way through a
+    /// crash leaves no dead members behind for the next one).
+    static func harness() async throws -> EtcdHarness {
         guard let cluster else { throw EtcdTestError("no etcd cluster in scope") }
+        try await cluster.restartStopped()
         return EtcdHarness(cluster: cluster)
     }
 
@@ -99,51 +102,51 @@ struct EtcdShardMapStoreTests {
     // MARK: The conformance suite
 
     @Test func loadOfEmptyStore() async throws {
-        try await ShardMapStoreConformance.loadOfEmptyStore(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+        try await ShardMapStoreConformance.loadOfEmptyStore(await EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
     }
 
     @Test func createIfAbsent() async throws {
-        try await ShardMapStoreConformance.createIfAbsent(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+        try await ShardMapStoreConformance.createIfAbsent(await EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
     }
 
     @Test func compareAndSwapSucceedsAndConflicts() async throws {
-        try await ShardMapStoreConformance.compareAndSwap(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+        try await ShardMapStoreConformance.compareAndSwap(await EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
     }
 
     @Test func concurrentWritersExactlyOneWins() async throws {
-        try await ShardMapStoreConformance.concurrentWritersExactlyOneWins(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+        try await ShardMapStoreConformance.concurrentWritersExactlyOneWins(await EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
     }
 
     @Test func revisionsAreMonotonic() async throws {
-        try await ShardMapStoreConformance.revisionsAreMonotonic(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+        try await ShardMapStoreConformance.revisionsAreMonotonic(await EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
     }
 
     @Test func watchDeliversEveryChangeInOrder() async throws {
-        try await ShardMapStoreConformance.watchDeliversEveryChangeInOrder(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+        try await ShardMapStoreConformance.watchDeliversEveryChangeInOrder(await EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
     }
 
     @Test func malformedRecords() async throws {
-        try await ShardMapStoreConformance.malformedRecords(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+        try await ShardMapStoreConformance.malformedRecords(await EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
     }
 
     @Test func mapWithUnknownNodesIsInvalid() async throws {
-        try await ShardMapStoreConformance.mapWithUnknownNodesIsInvalid(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+        try await ShardMapStoreConformance.mapWithUnknownNodesIsInvalid(await EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
     }
 
     @Test func healthOfAServingStore() async throws {
-        try await ShardMapStoreConformance.healthOfAServingStore(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+        try await ShardMapStoreConformance.healthOfAServingStore(await EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
     }
 
     /// Last: it kills members (and restarts them).
     @Test func survivesMemberKills() async throws {
-        try await ShardMapStoreConformance.survivesReplicaCrashes(EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+        try await ShardMapStoreConformance.survivesReplicaCrashes(await EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
     }
 
     // MARK: etcd specifics
 
     /// The key layout and value format: `<prefix>/<clusterID>/shardmap` holds the map's JSON.
     @Test func recordLayout() async throws {
-        let harness = try EtcdEnvironment.harness()
+        let harness = try await EtcdEnvironment.harness()
         let clusterID = EtcdEnvironment.clusterID()
         let store = try EtcdShardMapStore(url: harness.cluster.url, clusterID: clusterID)
         #expect(store.configuration.mapKey == "/almanac/\(clusterID)/shardmap")
@@ -158,7 +161,7 @@ struct EtcdShardMapStoreTests {
 
     /// A watch whose start revision was compacted away re-loads and delivers the newest version.
     @Test func watchAfterCompactionDeliversNewest() async throws {
-        let harness = try EtcdEnvironment.harness()
+        let harness = try await EtcdEnvironment.harness()
         let store = try EtcdShardMapStore(url: harness.cluster.url, clusterID: EtcdEnvironment.clusterID())
         var current = try await store.compareAndSwap(expectedRevision: 0, map: try TestMaps.initial())
         let first = current
@@ -179,7 +182,7 @@ struct EtcdShardMapStoreTests {
 
     /// A dead first endpoint costs nothing but a refused connection: calls go on to the next one.
     @Test func failsOverPastADeadEndpoint() async throws {
-        let harness = try EtcdEnvironment.harness()
+        let harness = try await EtcdEnvironment.harness()
         let dead = try EtcdTestCluster.freePorts(count: 1)[0]
         let live = harness.cluster.members.map { "127.0.0.1:\($0.clientPort)" }
         let store = try EtcdShardMapStore(url: "etcd://127.0.0.1:\(dead)," + live.joined(separator: ","), clusterID: EtcdEnvironment.clusterID())
