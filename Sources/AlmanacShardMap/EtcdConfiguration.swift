@@ -32,13 +32,16 @@ public struct EtcdShardMapStoreConfiguration: Sendable {
     /// If set, `compareAndSwap` refuses (``ShardMapStoreError/invalid(_:)``) a map whose replicas
     /// name nodes that are not in this membership or not in their zone (``ShardMap/validate(knownNodes:)``).
     public var knownNodes: [NodeID: ZoneName]?
-    /// First and largest pause between watch reconnections.
+    /// First and largest pause between watch reconnections (after every endpoint failed once).
     public var reconnectBackoff: (initial: Duration, maximum: Duration)
+    /// How often a watch checks, with a quorum read, that the member streaming to it still answers.
+    public var watchLivenessInterval: Duration
 
     public init(
         endpoints: [EtcdEndpoint], clusterID: String, keyPrefix: String = "/almanac",
         attemptTimeout: Duration = .seconds(1), knownNodes: [NodeID: ZoneName]? = nil,
-        reconnectBackoff: (initial: Duration, maximum: Duration) = (.milliseconds(50), .seconds(1))
+        reconnectBackoff: (initial: Duration, maximum: Duration) = (.milliseconds(50), .seconds(1)),
+        watchLivenessInterval: Duration = .seconds(5)
     ) {
         self.endpoints = endpoints
         self.clusterID = clusterID
@@ -46,6 +49,7 @@ public struct EtcdShardMapStoreConfiguration: Sendable {
         self.attemptTimeout = attemptTimeout
         self.knownNodes = knownNodes
         self.reconnectBackoff = reconnectBackoff
+        self.watchLivenessInterval = watchLivenessInterval
     }
 
     /// A configuration from `etcd://host:port,host:port,...[/key-prefix]`.
@@ -73,6 +77,9 @@ public struct EtcdShardMapStoreConfiguration: Sendable {
             throw .configuration("key prefix '\(keyPrefix)' must start with '/' and not end with '/'")
         }
         guard attemptTimeout > .zero else { throw .configuration("attempt timeout must be positive") }
+        guard watchLivenessInterval > .zero, reconnectBackoff.initial > .zero, reconnectBackoff.maximum >= reconnectBackoff.initial else {
+            throw .configuration("watch liveness interval and reconnect backoff must be positive (initial <= maximum)")
+        }
         var copy = self
         if copy.keyPrefix == "/" { copy.keyPrefix = "" }
         return copy

@@ -106,6 +106,11 @@ public final class EtcdShardMapStore: ShardMapStore {
     }
 
     public func watch(afterRevision: UInt64, onChange: @escaping @Sendable (VersionedShardMap) -> Void) async throws(ShardMapStoreError) -> ShardMapWatch {
+        try await etcdWatch(afterRevision: afterRevision, onChange: onChange)
+    }
+
+    /// ``watch(afterRevision:onChange:)`` returning the concrete watch (reconnection count, last problem).
+    public func etcdWatch(afterRevision: UInt64, onChange: @escaping @Sendable (VersionedShardMap) -> Void) async throws(ShardMapStoreError) -> EtcdShardMapWatch {
         guard afterRevision < UInt64(Int64.max) else { throw .configuration("watch revision \(afterRevision) is out of range") }
         let watch = EtcdShardMapWatch()
         let started: Result<Void, ShardMapStoreError> = await withCheckedContinuation { continuation in

@@ -35,7 +35,7 @@ enum EtcdWire {
 
     struct RangeRequest: Encodable {
         var key: String
-        var serializable: Bool? = nil
+        var count_only: Bool? = nil
     }
 
     struct PutRequest: Encodable {

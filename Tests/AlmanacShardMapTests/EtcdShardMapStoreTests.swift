@@ -180,6 +180,39 @@ struct EtcdShardMapStoreTests {
         await store.shutdown()
     }
 
+    /// A member that hangs without closing its connections (SIGSTOP) is noticed by the watch's
+    /// liveness check; the watch resumes on another member and misses nothing.
+    @Test func watchLeavesAFrozenMember() async throws {
+        let harness = try await EtcdEnvironment.harness()
+        let cluster = harness.cluster
+        let clusterID = EtcdEnvironment.clusterID()
+        let endpoints = try EtcdShardMapStoreConfiguration.parse(url: cluster.url).endpoints
+        let reader = try EtcdShardMapStore(configuration: EtcdShardMapStoreConfiguration(
+            endpoints: endpoints, clusterID: clusterID, attemptTimeout: .milliseconds(500),
+            watchLivenessInterval: .milliseconds(500)))
+        let writer = try EtcdShardMapStore(configuration: EtcdShardMapStoreConfiguration(
+            endpoints: Array(endpoints.dropFirst()), clusterID: clusterID))
+        var current = try await writer.compareAndSwap(expectedRevision: 0, map: try TestMaps.initial())
+        var committed = [current]
+        let recorder = WatchRecorder()
+        let watch = try await reader.etcdWatch(afterRevision: 0, onChange: recorder.callback)
+        try await recorder.wait(forRevision: current.revision)
+
+        cluster.freeze(0)
+        defer { cluster.thaw(0) }
+        try await cluster.waitHealthy(1..<3)  // the other two have (re-)elected a leader
+        for _ in 0..<3 {
+            current = try await writer.compareAndSwap(expectedRevision: current.revision, map: try TestMaps.next(current.map))
+            committed.append(current)
+        }
+        try await recorder.wait(forRevision: current.revision, timeout: .seconds(15))
+        #expect(recorder.versions == committed)
+        #expect(watch.streamsOpened >= 2, "last problem: \(watch.lastProblem ?? "none")")
+        watch.cancel()
+        await reader.shutdown()
+        await writer.shutdown()
+    }
+
     /// A dead first endpoint costs nothing but a refused connection: calls go on to the next one.
     @Test func failsOverPastADeadEndpoint() async throws {
         let harness = try await EtcdEnvironment.harness()

@@ -102,6 +102,19 @@ final class EtcdTestCluster: Sendable {
         process.waitUntilExit()
     }
 
+    /// SIGSTOP: the member keeps its sockets open but answers nothing (a hung process, or a
+    /// partition that drops packets instead of resetting connections).
+    func freeze(_ index: Int) {
+        guard let process = processes.withLock({ $0[index] }) else { return }
+        Glibc.kill(process.processIdentifier, SIGSTOP)
+    }
+
+    /// SIGCONT: undoes ``freeze(_:)``.
+    func thaw(_ index: Int) {
+        guard let process = processes.withLock({ $0[index] }) else { return }
+        Glibc.kill(process.processIdentifier, SIGCONT)
+    }
+
     var running: [Int] { processes.withLock { Array($0.keys).sorted() } }
 
     /// Restarts every member that is not running and waits until all are healthy.
