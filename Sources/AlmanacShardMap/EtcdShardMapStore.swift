@@ -17,7 +17,8 @@ import NIOHTTP1
 ///   per attempt, starting with the member that answered last. Requests carry gRPC's
 ///   `hasleader` metadata, so a member cut off from the majority answers at once instead of waiting.
 ///
-/// Call ``shutdown()`` before dropping the store.
+/// Call ``shutdown()`` when done: it stops the store's watches (a running watch keeps its store
+/// alive). All stores share one process-wide HTTP client unless one is passed in.
 public final class EtcdShardMapStore: ShardMapStore {
     public let backendName = "etcd"
     public let configuration: EtcdShardMapStoreConfiguration
@@ -34,17 +35,32 @@ public final class EtcdShardMapStore: ShardMapStore {
         var shutDown = false
     }
 
-    public init(configuration: EtcdShardMapStoreConfiguration) throws(ShardMapStoreError) {
+    /// The HTTP client of every store that was not given one: lives as long as the process, so a
+    /// store can be dropped at any time (AsyncHTTPClient traps in debug builds when a client that
+    /// was not shut down is deallocated).
+    static let sharedClient: HTTPClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+                                                     configuration: recommendedHTTPConfiguration)
+
+    /// The HTTP client settings the store relies on: HTTP/1.1, no redirects, and a connection that
+    /// cannot be made fails the request at once (instead of retrying until the connect timeout),
+    /// so that the next endpoint is tried.
+    public static var recommendedHTTPConfiguration: HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration()
+        configuration.httpVersion = .http1Only
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout = .init(connect: .seconds(2))
+        configuration.redirectConfiguration = .disallow
+        configuration.decompression = .disabled
+        return configuration
+    }
+
+    /// A store; `httpClient` (owned by the caller, see ``recommendedHTTPConfiguration``) defaults
+    /// to a process-wide one. Every attempt is bounded by the configuration's `attemptTimeout`
+    /// whatever the client's own timeouts.
+    public init(configuration: EtcdShardMapStoreConfiguration, httpClient: HTTPClient? = nil) throws(ShardMapStoreError) {
         self.configuration = try configuration.validated()
         self.keyBase64 = EtcdWire.base64(self.configuration.mapKey)
-        var httpConfiguration = HTTPClient.Configuration()
-        httpConfiguration.httpVersion = .http1Only
-        // Fail a request as soon as its connection cannot be made, so that the next endpoint is tried.
-        httpConfiguration.connectionPool.retryConnectionEstablishment = false
-        httpConfiguration.timeout = .init(connect: .nanoseconds(Int64(Self.nanoseconds(self.configuration.attemptTimeout))))
-        httpConfiguration.redirectConfiguration = .disallow
-        httpConfiguration.decompression = .disabled
-        self.client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+        self.client = httpClient ?? Self.sharedClient
     }
 
     /// A store for `etcd://host:port,host:port,...[/key-prefix]` (see ``EtcdShardMapStoreConfiguration/parse(url:)``).
@@ -54,7 +70,7 @@ public final class EtcdShardMapStore: ShardMapStore {
             url: url, clusterID: clusterID, attemptTimeout: attemptTimeout, knownNodes: knownNodes))
     }
 
-    /// Stops every watch and closes the connections.
+    /// Stops every watch of this store (and refuses new ones). Idempotent.
     public func shutdown() async {
         let tasks = watches.withLockedValue { registry in
             registry.shutDown = true
@@ -63,7 +79,6 @@ public final class EtcdShardMapStore: ShardMapStore {
         }
         for task in tasks { task.cancel() }
         for task in tasks { await task.value }
-        try? await client.shutdown()
     }
 
     // MARK: - ShardMapStore
@@ -333,6 +348,13 @@ extension EtcdShardMapStore {
         guard let kv = response.kvs?.first else { return nil }
         guard let data = Data(base64Encoded: kv.value ?? "") else { throw .malformed("etcd value is not base64") }
         return (Array(data), UInt64(max(0, kv.mod_revision?.value ?? 0)))
+    }
+
+    /// Deletes the map record (not part of the protocol: tests and repair tools).
+    func deleteRecord() async throws(ShardMapStoreError) {
+        struct DeleteRangeRequest: Encodable { var key: String }
+        struct DeleteRangeResponse: Decodable, Sendable { var header: EtcdWire.ResponseHeader? }
+        _ = try await call("/v3/kv/deleterange", DeleteRangeRequest(key: keyBase64), as: DeleteRangeResponse.self)
     }
 
     /// Compacts etcd's history up to `revision` (all keys of the etcd cluster).

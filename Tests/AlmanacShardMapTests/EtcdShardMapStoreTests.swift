@@ -213,6 +213,33 @@ struct EtcdShardMapStoreTests {
         await writer.shutdown()
     }
 
+    /// A deleted record (not something Almanac does) reads as absent, can be created again, and
+    /// watchers skip the delete and see the re-creation.
+    @Test func deletedRecordReadsAsAbsent() async throws {
+        let harness = try await EtcdEnvironment.harness()
+        let store = try EtcdShardMapStore(url: harness.cluster.url, clusterID: EtcdEnvironment.clusterID())
+        let first = try await store.compareAndSwap(expectedRevision: 0, map: try TestMaps.initial())
+        let recorder = WatchRecorder()
+        let watch = try await store.etcdWatch(afterRevision: first.revision, onChange: recorder.callback)
+        try await store.deleteRecord()
+        #expect(try await store.load() == nil)
+        let again = try await store.compareAndSwap(expectedRevision: 0, map: try TestMaps.initial(shards: 2))
+        try await recorder.wait(forRevision: again.revision)
+        #expect(recorder.versions == [again])
+        #expect(watch.lastProblem?.contains("deleted") == true, "\(watch.lastProblem ?? "none")")
+        watch.cancel()
+        await store.shutdown()
+    }
+
+    /// Stores can be dropped without `shutdown()` (no watch running): nothing traps.
+    @Test func droppingAStoreIsSafe() async throws {
+        let harness = try await EtcdEnvironment.harness()
+        for _ in 0..<3 {
+            let store = try EtcdShardMapStore(url: harness.cluster.url, clusterID: EtcdEnvironment.clusterID())
+            #expect(try await store.load() == nil)
+        }
+    }
+
     /// A dead first endpoint costs nothing but a refused connection: calls go on to the next one.
     @Test func failsOverPastADeadEndpoint() async throws {
         let harness = try await EtcdEnvironment.harness()
