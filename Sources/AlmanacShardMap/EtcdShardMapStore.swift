@@ -180,13 +180,20 @@ public final class EtcdShardMapStore: ShardMapStore {
 
     /// The stored version with the range's header revision (where a watch can resume).
     func loadWithHeader() async throws(ShardMapStoreError) -> (version: VersionedShardMap?, headerRevision: Int64) {
+        let (record, header) = try await rangeRecord()
+        guard let record else { return (nil, header) }
+        let map = try decodeValue(record.value, revision: record.revision)
+        return (VersionedShardMap(map: map, revision: UInt64(record.revision)), header)
+    }
+
+    /// The undecoded record (base64 value and mod revision) and the range's header revision.
+    func rangeRecord() async throws(ShardMapStoreError) -> (record: (value: String?, revision: Int64)?, headerRevision: Int64) {
         let (response, _) = try await call("/v3/kv/range", EtcdWire.RangeRequest(key: keyBase64), as: EtcdWire.RangeResponse.self)
         let header = response.header?.revision?.value ?? 0
         guard let kv = response.kvs?.first else { return (nil, header) }
         let revision = kv.mod_revision?.value ?? 0
-        guard revision > 0 else { throw .malformed("etcd returned the key without a mod revision") }
-        let map = try decodeValue(kv.value, revision: revision)
-        return (VersionedShardMap(map: map, revision: UInt64(revision)), header)
+        guard revision > 0 else { throw .malformed("etcd returned \(configuration.mapKey) without a mod revision") }
+        return ((kv.value, revision), header)
     }
 
     /// The map in a base64 value from etcd.

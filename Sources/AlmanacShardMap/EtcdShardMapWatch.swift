@@ -163,8 +163,15 @@ final class EtcdWatchLoop: Sendable {
 
     /// Loads the newest version after a compaction and delivers it if it is newer than the last one.
     private func reload() async throws(ShardMapStoreError) {
-        let (version, header) = try await store.loadWithHeader()
-        if let version { deliver(version) }
+        let (record, header) = try await store.rangeRecord()
+        if let record, record.revision > progress.withLockedValue({ $0.delivered }) {
+            do {
+                let map = try store.decodeValue(record.value, revision: record.revision)
+                deliver(VersionedShardMap(map: map, revision: UInt64(record.revision)))
+            } catch {
+                skip(record.revision, because: error.description)
+            }
+        }
         progress.withLockedValue { progress in
             progress.next = max(progress.next, header + 1)
             progress.needsReload = false

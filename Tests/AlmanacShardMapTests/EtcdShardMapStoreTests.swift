@@ -180,6 +180,32 @@ struct EtcdShardMapStoreTests {
         await store.shutdown()
     }
 
+    /// Behind a compaction the newest record is malformed: the watch skips it (no spinning on
+    /// re-loads) and delivers the repair.
+    @Test func watchAfterCompactionSkipsAMalformedNewest() async throws {
+        let harness = try await EtcdEnvironment.harness()
+        let store = try EtcdShardMapStore(url: harness.cluster.url, clusterID: EtcdEnvironment.clusterID())
+        let first = try await store.compareAndSwap(expectedRevision: 0, map: try TestMaps.initial())
+        _ = try await store.compareAndSwap(expectedRevision: first.revision, map: try TestMaps.next(first.map))
+        let bad = try await store.putRawRecord(Array("{oops".utf8))
+        try await store.compact(revision: bad)
+        let recorder = WatchRecorder()
+        let watch = try await store.etcdWatch(afterRevision: first.revision, onChange: recorder.callback)
+        // The first stream is cancelled for the compaction; after the re-load skipped the bad
+        // record, a second stream follows the key from there.
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(5))
+        while watch.streamsOpened < 2 && clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(watch.streamsOpened == 2, "\(watch.lastProblem ?? "none")")
+        #expect(watch.lastProblem?.contains("not valid JSON") == true, "\(watch.lastProblem ?? "none")")
+        #expect(recorder.versions.isEmpty)
+        let repaired = try await store.compareAndSwap(expectedRevision: bad, map: try TestMaps.next(first.map))
+        try await recorder.wait(forRevision: repaired.revision)
+        #expect(recorder.versions == [repaired])
+        watch.cancel()
+        await store.shutdown()
+    }
+
     /// A member that hangs without closing its connections (SIGSTOP) is noticed by the watch's
     /// liveness check; the watch resumes on another member and misses nothing.
     @Test func watchLeavesAFrozenMember() async throws {
