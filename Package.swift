@@ -124,7 +124,15 @@ let package = Package(
         .testTarget(name: "AlmanacRaftTests", dependencies: ["AlmanacRaft"]),
         .testTarget(name: "AlmanacKeyspaceTests", dependencies: ["AlmanacKeyspace"]),
         // The shard map store conformance suite (etcd instance: a real 3-member etcd cluster on loopback).
-        .testTarget(name: "AlmanacShardMapTests", dependencies: ["AlmanacShardMap", "AlmanacKeyspace"]),
+        .testTarget(
+            name: "AlmanacShardMapTests",
+            dependencies: [
+                "AlmanacShardMap", "AlmanacKeyspace",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // Real `almanac serve` processes on loopback (SIGKILL failover, convergence, bad inputs).
         .testTarget(
             name: "AlmanacIntegrationTests",

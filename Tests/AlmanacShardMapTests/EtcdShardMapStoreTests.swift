@@ -266,6 +266,34 @@ struct EtcdShardMapStoreTests {
         }
     }
 
+    /// The first attempt commits but its answer is lost (the connection closes); the retry on
+    /// the next member loses its compare against our own write and reports the write as ours
+    /// instead of a conflict.
+    @Test func casWhoseAnswerWasLostIsRecognisedAsOurs() async throws {
+        let harness = try await EtcdEnvironment.harness()
+        let clusterID = EtcdEnvironment.clusterID()
+        let members = try EtcdShardMapStoreConfiguration.parse(url: harness.cluster.url).endpoints
+        let direct = try EtcdShardMapStore(url: harness.cluster.url, clusterID: clusterID)
+        let proxy = try await AnswerLosingProxy.start(forwardingTo: members[0], via: direct)
+        let store = try EtcdShardMapStore(configuration: EtcdShardMapStoreConfiguration(
+            endpoints: [EtcdEndpoint(host: "127.0.0.1", port: proxy.port)] + members, clusterID: clusterID))
+        let created = try await store.compareAndSwap(expectedRevision: 0, map: try TestMaps.initial())
+        #expect(try await direct.load() == created)
+        // Again with a revision compare (the store now prefers a real member: force the proxy first).
+        let viaProxy = try EtcdShardMapStore(configuration: EtcdShardMapStoreConfiguration(
+            endpoints: [EtcdEndpoint(host: "127.0.0.1", port: proxy.port)] + members, clusterID: clusterID))
+        let next = try await viaProxy.compareAndSwap(expectedRevision: created.revision, map: try TestMaps.next(created.map))
+        #expect(next.revision > created.revision)
+        #expect(try await direct.load() == next)
+        // A genuinely stale write through the proxy is still a conflict.
+        await #expect(throws: ShardMapStoreError.conflict(expected: created.revision, actual: next.revision)) {
+            let stale = try EtcdShardMapStore(configuration: EtcdShardMapStoreConfiguration(
+                endpoints: [EtcdEndpoint(host: "127.0.0.1", port: proxy.port)] + members, clusterID: clusterID))
+            _ = try await stale.compareAndSwap(expectedRevision: created.revision, map: try TestMaps.initial(shards: 2))
+        }
+        await proxy.stop()
+    }
+
     /// A dead first endpoint costs nothing but a refused connection: calls go on to the next one.
     @Test func failsOverPastADeadEndpoint() async throws {
         let harness = try await EtcdEnvironment.harness()
