@@ -41,13 +41,16 @@ public final class EtcdShardMapStore: ShardMapStore {
     static let sharedClient: HTTPClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
                                                      configuration: recommendedHTTPConfiguration)
 
-    /// The HTTP client settings the store relies on: HTTP/1.1, no redirects, and a connection that
-    /// cannot be made fails the request at once (instead of retrying until the connect timeout),
-    /// so that the next endpoint is tried.
+    /// The HTTP client settings the store relies on: HTTP/1.1, no redirects, room for many
+    /// connections per member (a watch holds one), and a connection that cannot be made fails the
+    /// request at once (instead of retrying until the connect timeout), so that the next endpoint
+    /// is tried.
     public static var recommendedHTTPConfiguration: HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration()
         configuration.httpVersion = .http1Only
         configuration.connectionPool.retryConnectionEstablishment = false
+        // Each watch holds one connection for its lifetime; calls must never queue behind them.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         configuration.timeout = .init(connect: .seconds(2))
         configuration.redirectConfiguration = .disallow
         configuration.decompression = .disabled

@@ -294,6 +294,35 @@ struct EtcdShardMapStoreTests {
         await proxy.stop()
     }
 
+    /// Many watches in one process (each holds a connection) do not starve calls.
+    @Test func manyWatchesDoNotStarveCalls() async throws {
+        let harness = try await EtcdEnvironment.harness()
+        let store = try EtcdShardMapStore(url: harness.cluster.url, clusterID: EtcdEnvironment.clusterID())
+        var current = try await store.compareAndSwap(expectedRevision: 0, map: try TestMaps.initial())
+        var watches: [EtcdShardMapWatch] = []
+        var recorders: [WatchRecorder] = []
+        for _ in 0..<12 {
+            let recorder = WatchRecorder()
+            watches.append(try await store.etcdWatch(afterRevision: current.revision, onChange: recorder.callback))
+            recorders.append(recorder)
+        }
+        var committed: [VersionedShardMap] = []
+        let clock = ContinuousClock()
+        let started = clock.now
+        for _ in 0..<2 {
+            current = try await store.compareAndSwap(expectedRevision: current.revision, map: try TestMaps.next(current.map))
+            committed.append(current)
+        }
+        // Queued behind the watches' connections, a call would wait out an attempt timeout (1 s).
+        #expect(clock.now - started < .milliseconds(900), "\(clock.now - started)")
+        for recorder in recorders {
+            try await recorder.wait(forRevision: current.revision)
+            #expect(recorder.versions == committed)
+        }
+        for watch in watches { watch.cancel() }
+        await store.shutdown()
+    }
+
     /// A dead first endpoint costs nothing but a refused connection: calls go on to the next one.
     @Test func failsOverPastADeadEndpoint() async throws {
         let harness = try await EtcdEnvironment.harness()
