@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // The shared vocabulary: node, zone, shard, segment, epoch, inode ids, segment keying and
@@ -34,7 +35,16 @@ let package = Package(
         // Pure consensus core: standard library only. No Foundation, no NIO, no clock.
         .target(name: "AlmanacRaft", dependencies: ["AlmanacKeyspace"]),
         // The shard map service: one store protocol, the embedded and etcd backends.
-        .target(name: "AlmanacShardMap", dependencies: ["AlmanacKeyspace"]),
+        .target(
+            name: "AlmanacShardMap",
+            dependencies: [
+                "AlmanacKeyspace",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         // Shared write-ahead log and snapshots for many Raft groups.
         .target(name: "AlmanacStorage", dependencies: ["AlmanacRaft"]),
         // Deterministic whole-cluster simulator (test support).
@@ -146,6 +156,16 @@ let package = Package(
             dependencies: [
                 "AlmanacCoordinator", "AlmanacMetadata", "AlmanacServer",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The shard map store conformance suite (etcd instance: a real 3-member etcd cluster on loopback).
+        .testTarget(
+            name: "AlmanacShardMapTests",
+            dependencies: [
+                "AlmanacShardMap", "AlmanacKeyspace",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // Real `almanac serve` processes on loopback (SIGKILL failover, convergence, bad inputs).
