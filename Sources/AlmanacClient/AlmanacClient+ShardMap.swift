@@ -68,3 +68,17 @@ extension AlmanacClient {
         }
     }
 }
+
+extension AlmanacClient {
+    /// The shard map as the cluster serves it (with its backend's name), refreshing the cache.
+    public func shardMapMessage() async throws(AlmanacClientError) -> Almanac_Api_V1_ShardMap {
+        var request = Almanac_Api_V1_Request()
+        request.getShardMap = Almanac_Api_V1_GetShardMapRequest()
+        let response = try await read(request, shard: nil)
+        guard case .shardMap(let wire)? = response.result else {
+            throw AlmanacClientError(.protocolViolation, "get_shard_map: response carries no map")
+        }
+        if let map = try? ShardMap(wire: wire), (shardMap?.epoch ?? 0) <= map.epoch { shardMap = map }
+        return wire
+    }
+}

@@ -123,7 +123,7 @@ public struct RequestExecutor: Sendable {
         case .shardMap:
             var response = Almanac_Api_V1_Response()
             response.requestID = id
-            response.shardMap = translator.map.wire(backend: translator.mapBackend, clientAddresses: translator.clientAddresses)
+            response.shardMap = translator.currentMap.wire(backend: translator.currentBackend, clientAddresses: translator.clientAddresses)
             completion(response)
         }
     }

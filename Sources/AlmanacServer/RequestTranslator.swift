@@ -12,8 +12,11 @@ import Foundation
 /// close_session. Writes must carry a session of that shard. The owning shard's state machine checks
 /// the segment again (fencing), so a stale map can only cause a refusal, never a misplaced write.
 public struct RequestTranslator: Sendable {
-    /// The shard map requests are routed with (a single shard owning every segment by default).
+    /// The shard map requests are routed with (a single shard owning every segment by default),
+    /// unless ``live`` is set.
     public var map: ShardMap
+    /// A map kept current by the shard map service; when set, it is the one requests are routed with.
+    public var live: LiveShardMap?
     /// Each node's client endpoint, for the map handed to clients.
     public var clientAddresses: [NodeID: String]
     /// The shard map service's backend, reported with the map.
@@ -25,8 +28,9 @@ public struct RequestTranslator: Sendable {
 
     public init(defaultReaddirLimit: Int = 512, maxReaddirLimit: Int = MetadataLimits().maxReaddirPage,
                 map: ShardMap = RequestTranslator.singleShardMap, clientAddresses: [NodeID: String] = [:],
-                mapBackend: String = "static") {
+                mapBackend: String = "static", live: LiveShardMap? = nil) {
         self.map = map
+        self.live = live
         self.clientAddresses = clientAddresses
         self.mapBackend = mapBackend
         self.maxReaddirLimit = max(1, maxReaddirLimit)
@@ -142,7 +146,14 @@ public struct RequestTranslator: Sendable {
     }
 
     /// The shard owning the segment of `id` in ``map``.
+    /// The map requests are routed with now.
+    public var currentMap: ShardMap { live?.current ?? map }
+
+    /// The backend the current map comes from.
+    public var currentBackend: String { live?.backend ?? mapBackend }
+
     public func shard(of id: InodeID) throws(APIError) -> ShardID {
+        let map = currentMap
         guard let shard = map.shard(of: id) else {
             throw APIError(.wrongShard, "inode \(id) names segment \(id.segment), outside the map's \(map.keying.segmentCount) segments", shardEpoch: map.epoch)
         }

@@ -16,7 +16,7 @@ struct CtlCommand: AsyncParsableCommand {
             """,
         subcommands: [
             CtlMkdir.self, CtlTouch.self, CtlLs.self, CtlStat.self, CtlMv.self, CtlRm.self, CtlRmdir.self,
-            CtlTree.self, CtlStatus.self, CtlNode.self,
+            CtlTree.self, CtlStatus.self, CtlShards.self, CtlLocate.self, CtlNode.self,
         ]
     )
 }
@@ -307,7 +307,7 @@ struct CtlStat: AsyncParsableCommand {
 }
 
 struct CtlMv: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "mv", abstract: "Rename or move (within one shard).")
+    static let configuration = CommandConfiguration(commandName: "mv", abstract: "Rename or move (across shards too: a cross-shard transaction).")
     @OptionGroup var options: CtlOptions
     @Argument(help: "Source path.") var source: String
     @Argument(help: "Destination path (an existing directory: move into it).") var destination: String
@@ -449,6 +449,9 @@ struct CtlStatus: AsyncParsableCommand {
                 return
             }
             output.line("responder: node \(status.responderNodeID)")
+            if let map = try? await client.shardMapMessage() {
+                output.line("shard map: backend \(map.backend), epoch \(map.epoch), \(map.shards.count) shards over \(map.segmentCount) segments")
+            }
             output.line("NODES")
             for node in status.nodes {
                 output.line("  node \(node.nodeID)  zone \(node.zone)  \(String(describing: node.health))  client \(node.clientAddress)  peer \(node.peerAddress)  last heard \(node.lastHeardMs) ms ago")

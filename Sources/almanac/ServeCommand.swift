@@ -47,6 +47,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Number of journal shards (Raft groups) in the cluster.")
     var shards: Int = 4
 
+    @Option(name: .customLong("shard-map"),
+            help: "Where the shard map lives: static (computed from the configuration) or etcd://host:port,...[/prefix].")
+    var shardMapOption: String = "static"
+
     @Option(name: .customLong("cluster-id"), help: "Cluster name; nodes refuse peers of another cluster.")
     var clusterID: String = "almanac"
 
@@ -140,13 +144,17 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
-        let map: ShardMap
+        let loadedMap: ShardMapBootstrap.Loaded
         do {
-            map = try MetadataReplica.initialMap(shardCount: file.shards, members: file.members)
+            loadedMap = try await ShardMapBootstrap.load(option: shardMapOption, file: file, logger: logger)
+        } catch let error as ValidationError {
+            throw error
         } catch {
             logger.critical("cannot build the shard map: \(error)")
             throw ExitCode.failure
         }
+        let map = loadedMap.map
+        let liveMap = LiveShardMap(map: map, backend: loadedMap.backend)
         let host: MultiRaftHost<MetadataReplica>
         do {
             var configuration = file.hostConfiguration
@@ -171,7 +179,8 @@ struct ServeCommand: AsyncParsableCommand {
         let resolving = Task { await resolver.run() }
         let translator = RequestTranslator(
             map: map, clientAddresses: Dictionary(file.members.map { ($0.id, $0.apiAddress) }, uniquingKeysWith: { first, _ in first }),
-            mapBackend: "static")
+            mapBackend: loadedMap.backend, live: liveMap)
+        let mapWatch = await ShardMapBootstrap.watch(loadedMap, live: liveMap, file: file, logger: logger)
         let server: APIServer
         var apiConfiguration = APIServerConfiguration(host: api.host, port: api.port, translator: translator)
         apiConfiguration.requestObserver = metrics?.requestObserver
@@ -229,7 +238,10 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         resolving.cancel()
+        mapWatch?.cancel()
+        await loadedMap.store?.shutdown()
         if let reason = stopped {
+            await operations?.shutdown()
             // The log cannot be trusted: do not linger as a half-alive member. The host already
             // stopped its groups and peer traffic; close the client API and exit non-zero so a
             // supervisor (or `almanac dev`) shows the failure.
@@ -238,9 +250,6 @@ struct ServeCommand: AsyncParsableCommand {
             await host.stop()
             throw ExitCode.failure
         }
-
-        let signal = await signals.wait()
-        logger.notice("signal \(signal) received; stopping")
         await operations?.shutdown()
         await server.shutdown()
         await host.stop()

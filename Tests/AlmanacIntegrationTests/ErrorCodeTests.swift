@@ -28,7 +28,7 @@ struct ErrorCodeTests {
         let sub = try await client.mkdir(parent: directory.inode, name: "sub")
         let deeper = try await client.mkdir(parent: sub.inode, name: "deeper")
         _ = try await client.symlink(parent: directory.inode, name: "symlink", target: "file")
-        let otherShard = (UInt64(1) << 48) | 1  // an id in shard 1 (the cluster serves shards 0 and 1)
+        let otherShard = (UInt64(3000) << 48) | 1  // an id in a segment of shard 1 that nobody allocated
 
         // Namespace errors.
         await expectCode(.enoent, "lookup of a missing name") { _ = try await client.lookup(parent: directory.inode, name: "missing") }
@@ -37,10 +37,12 @@ struct ErrorCodeTests {
         await expectCode(.eisdir, "unlink of a directory") { try await client.unlink(parent: directory.inode, name: "sub") }
         await expectCode(.enotempty, "rmdir of a non-empty directory") { try await client.rmdir(parent: directory.inode, name: "sub") }
         await expectCode(.einval, "a name with a slash") { _ = try await client.mkdir(parent: directory.inode, name: "a/b") }
-        await expectCode(.exdev, "rename into another shard") {
+        // Ids are global: an id nobody allocated is ENOENT wherever its segment lives (rename and link
+        // across shards are transactions now, never EXDEV).
+        await expectCode(.enoent, "rename into a directory nobody created") {
             try await client.rename(parent: directory.inode, name: "file", newParent: otherShard, newName: "moved")
         }
-        await expectCode(.exdev, "link from another shard") { _ = try await client.link(file.inode, newParent: otherShard, newName: "l") }
+        await expectCode(.enoent, "link into a directory nobody created") { _ = try await client.link(file.inode, newParent: otherShard, newName: "l") }
         let opened = try await client.open(parent: directory.inode, name: "file")
         try await client.close(opened)
         await expectCode(.ebadf, "close of a closed handle") { try await client.close(opened) }
@@ -89,12 +91,17 @@ struct ErrorCodeTests {
         await expectCode(.einval, "a 100 KB name with a slash") {
             _ = try await client.mkdir(parent: directory.inode, name: "a/" + String(repeating: "n", count: 100_000))
         }
-        await expectCode(.wrongShard, "an id of a shard the cluster does not serve") { _ = try await client.getattr((UInt64(77) << 48) | 5) }
+        // WRONG_SHARD needs a stale map (the client routes with the cluster's own); a segment
+        // outside the keying is refused by the client's router.
+        await expectCode(.einval, "an id of a segment outside the keying") { _ = try await client.getattr((UInt64(5000) << 48) | 5) }
         // None of this changed the directory.
         #expect(try await client.readdir(directory.inode).collect().map(\.name) == ["file", "sub", "symlink"])
 
         // Codes the client library does not let through: raw frames.
-        let leader = try await FailoverTests.waitForLeader(client)
+        _ = try await FailoverTests.waitForLeader(client)
+        // The directory's shard (its segment's owner in the map) and that shard's leader.
+        let directoryShard = try await client.shard(ofInode: directory.inode)
+        let leader = try #require(await FailoverTests.leader(of: client, shard: UInt64(directoryShard)))
         let follower = try #require([UInt64(1), 2, 3].first { $0 != leader })
         let atLeader = try RawConnection(port: Self.port(cluster.member(leader).apiAddress))
         defer { atLeader.close() }
@@ -114,7 +121,7 @@ struct ErrorCodeTests {
         create.create.mode = 0o644
         let noSession = try atLeader.roundTrip(create, id: 2)
         #expect(noSession.error.code == .staleSession, "\(noSession.error)")
-        create.sessionID = 999_999  // shard 0, never registered
+        create.sessionID = (UInt64(directoryShard) << 48) | 999_999  // the directory's shard, never registered
         create.sequence = 1
         let unknownSession = try atLeader.roundTrip(create, id: 3)
         #expect(unknownSession.error.code == .staleSession, "\(unknownSession.error)")
@@ -124,7 +131,7 @@ struct ErrorCodeTests {
         #expect(sequenceZero.error.code == .einval, "\(sequenceZero.error)")
 
         var noReplace = Almanac_Api_V1_Request()
-        noReplace.sessionID = 999_999
+        noReplace.sessionID = (UInt64(directoryShard) << 48) | 999_999
         noReplace.sequence = 2
         noReplace.rename.parent = directory.inode
         noReplace.rename.name = "file"

@@ -1,0 +1,25 @@
+import AlmanacKeyspace
+import NIOConcurrencyHelpers
+
+/// The shard map a node routes with, replaced when the shard map service announces a newer one
+/// (the etcd backend's watch). Reads take an uncontended lock; never older than what it was.
+public final class LiveShardMap: Sendable {
+    private let state: NIOLockedValueBox<(map: ShardMap, backend: String)>
+
+    public init(map: ShardMap, backend: String) {
+        state = NIOLockedValueBox((map, backend))
+    }
+
+    public var current: ShardMap { state.withLockedValue { $0.map } }
+    public var backend: String { state.withLockedValue { $0.backend } }
+
+    /// Takes `map` if its epoch is newer; returns whether it did.
+    @discardableResult
+    public func update(_ map: ShardMap) -> Bool {
+        state.withLockedValue { state in
+            guard map.epoch > state.map.epoch else { return false }
+            state.map = map
+            return true
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import AlmanacClient
+import AlmanacKeyspace
+import AlmanacWire
+import ArgumentParser
+import Foundation
+
+/// `almanac ctl shards`: the shard map (segments per shard, replicas, leaders, epochs) next to the
+/// live status of every shard.
+struct CtlShards: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "shards", abstract: "Segments, replicas, leaders and epochs of every shard.")
+    @OptionGroup var options: CtlOptions
+
+    func run() async throws {
+        try await CtlRunner.run(options, command: "shards") { client, output throws(CtlFailure) in
+            let map = try await onPath(nil) { () async throws(AlmanacClientError) in try await client.shardMapMessage() }
+            let status = try await onPath(nil) { () async throws(AlmanacClientError) in try await client.status() }
+            if output.json {
+                output.line((try? map.jsonString()) ?? "{}")
+                return
+            }
+            output.line("shard map: backend \(map.backend), epoch \(map.epoch), \(map.segmentCount) segments")
+            let live = Dictionary(status.shards.map { ($0.shardID, $0) }, uniquingKeysWith: { first, _ in first })
+            for shard in map.shards {
+                let runs = map.segments.filter { $0.shard == shard.shardID }
+                let count = runs.reduce(0) { $0 + Int($1.last - $1.first + 1) }
+                let ranges = runs.map { $0.first == $0.last ? "\($0.first)" : "\($0.first)-\($0.last)" }.joined(separator: ",")
+                let state = live[UInt64(shard.shardID)]
+                let leader = state.map { $0.leaderNodeID == 0 ? "none" : "node \($0.leaderNodeID)" } ?? "unknown"
+                output.line("shard \(shard.shardID)  epoch \(shard.epoch)  leader \(leader)  segments \(count) [\(ranges)]"
+                    + (state.map { "  commit \($0.commitIndex)" } ?? ""))
+                for replica in shard.replicas {
+                    output.line("    node \(replica.nodeID)  zone \(replica.zone)  client \(replica.clientAddress)")
+                }
+            }
+        }
+    }
+}
+
+/// `almanac ctl locate PATH`: the segment, shard, leader and replicas a path's record lives on
+/// (the seed's `get_shard_location(key)`).
+struct CtlLocate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "locate", abstract: "The segment, shard and leader of a path.")
+    @OptionGroup var options: CtlOptions
+    @Argument(help: "Absolute path.") var path: String
+
+    func run() async throws {
+        let path = self.path
+        try await CtlRunner.run(options, command: "locate") { client, output throws(CtlFailure) in
+            let attributes = try await onPath(path) { () async throws(AlmanacClientError) in try await client.resolve(path) }
+            let location = try await onPath(path) { () async throws(AlmanacClientError) in try await client.location(ofInode: attributes.inode) }
+            let status = try await onPath(nil) { () async throws(AlmanacClientError) in try await client.status() }
+            guard let location else {
+                throw AlmanacClientError(.invalidArgument, code: .einval, "its segment is outside the shard map").at(path)
+            }
+            let leader = status.shards.first { $0.shardID == UInt64(location.shard) }?.leaderNodeID ?? location.leader
+            if output.json {
+                struct Located: Encodable {
+                    var path: String, inode: UInt64, segment: UInt16, shard: UInt16, leader: UInt64, replicas: [UInt64], shardEpoch: UInt64, mapEpoch: UInt64
+                }
+                output.emit(Located(path: path, inode: attributes.inode, segment: location.segment, shard: location.shard, leader: leader,
+                                    replicas: location.replicas.map(\.node), shardEpoch: location.epoch, mapEpoch: location.mapEpoch))
+                return
+            }
+            output.line("""
+                  path: \(path)
+                 inode: \(attributes.inode)
+               segment: \(location.segment)\(attributes.type == .directory ? " (its entries and its files' attributes)" : "")
+                 shard: \(location.shard)  (shard epoch \(location.epoch), map epoch \(location.mapEpoch))
+                leader: \(leader == 0 ? "none" : "node \(leader)")
+              replicas: \(location.replicas.map { "node \($0.node) (\($0.zone))" }.joined(separator: ", "))
+            """)
+        }
+    }
+}
