@@ -172,7 +172,7 @@ let package = Package(
         .testTarget(
             name: "AlmanacIntegrationTests",
             dependencies: [
-                "AlmanacClient", "AlmanacNode", "AlmanacWire", "AlmanacRaft",
+                "AlmanacClient", "AlmanacNode", "AlmanacWire", "AlmanacRaft", "AlmanacKeyspace",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

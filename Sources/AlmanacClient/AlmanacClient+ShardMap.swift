@@ -18,6 +18,7 @@ extension AlmanacClient {
     public func refreshShardMap() async throws(AlmanacClientError) -> ShardMap {
         var request = Almanac_Api_V1_Request()
         request.getShardMap = Almanac_Api_V1_GetShardMapRequest()
+        shardMapFetches += 1
         let response = try await read(request, shard: nil)
         guard case .shardMap(let wire)? = response.result else {
             throw AlmanacClientError(.protocolViolation, "get_shard_map: response carries no map")

@@ -28,6 +28,8 @@ public actor AlmanacClient {
     private(set) var leaderByShard: [UInt16: String] = [:]
     /// The cached shard map (fetched on first use, refreshed after WRONG_SHARD).
     var shardMap: ShardMap?
+    /// How many times the map was fetched from the cluster (each fetch is one round trip).
+    public internal(set) var shardMapFetches = 0
     private var sessions: [UInt16: SessionState] = [:]
     private var openingSessions: [UInt16: Task<UInt64, any Error>] = [:]
     private var keepAliveTask: Task<Void, Never>?

@@ -180,8 +180,11 @@ public struct RequestTranslator: Sendable {
         }
         let (sessionShard, local) = APISessionID.decode(request.sessionID)
         guard sessionShard == shard else {
-            throw APIError(.staleSession,
-                "session \(request.sessionID) belongs to shard \(sessionShard) but the request goes to shard \(shard); open a session on shard \(shard)")
+            // The client chose the shard of its session with its map; ours says otherwise: its map
+            // is stale (or it sent another shard's session). Either way: refresh the map, resend.
+            throw APIError(.wrongShard,
+                "session \(request.sessionID) belongs to shard \(sessionShard) but the shard map sends this request to shard \(shard); refresh the shard map",
+                shardEpoch: currentMap.shards[shard]?.epoch)
         }
         guard request.sequence != 0 else { throw APIError(.einval, "sequence numbers start at 1") }
         let durability: Durability

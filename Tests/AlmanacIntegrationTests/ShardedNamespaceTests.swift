@@ -1,4 +1,5 @@
 import AlmanacClient
+import AlmanacKeyspace
 import AlmanacWire
 import Foundation
 import Synchronization
@@ -24,6 +25,41 @@ struct ShardedNamespaceTests {
     @Test("random operations across shards with nodes SIGKILLed and restarted: all-or-nothing, nothing acknowledged lost")
     func randomOperationsSurviveKills() async throws {
         try await run(name: "sharded-kill", operations: 60, kills: true)
+    }
+
+    @Test("a client with a stale map is refused (WRONG_SHARD), refreshes once and never misplaces a write")
+    func staleMapsAreRefusedAndRefreshedOnce() async throws {
+        let cluster = try await TestCluster.start(name: "stale-map", shards: Self.shards)
+        defer { cluster.shutdown() }
+        let admin = cluster.client()
+        defer { Task { await admin.shutdown() } }
+        _ = try await FailoverTests.waitForLeader(admin)
+        let truth = try await admin.currentShardMap()
+        // A map from "before" a move: every segment in shard 0, same epoch as the real one.
+        let stale = try ShardMap(keying: truth.keying, epoch: truth.epoch, owners: Array(repeating: 0, count: truth.keying.segmentCount),
+                                 shards: truth.shards.values.sorted { $0.id < $1.id })
+        var configuration = AlmanacClientConfiguration(endpoints: cluster.endpoints, clientName: "stale")
+        configuration.initialShardMap = stale
+        let client = AlmanacClient(configuration: configuration)
+        defer { Task { await client.shutdown() } }
+        var created: [String] = []
+        for i in 0..<12 {
+            let directory = try await client.mkdir(parent: rootInode, name: "stale-\(i)")
+            _ = try await client.create(parent: directory.inode, name: "f")
+            created.append("stale-\(i)")
+        }
+        // One refresh (one round trip) put the client right; writes went to the owners.
+        #expect(await client.shardMapFetches == 1)
+        #expect(try await client.currentShardMap() == truth)
+        let listed = try await admin.readdir(rootInode).collect().map(\.name).filter { $0.hasPrefix("stale-") }.sorted()
+        #expect(listed == created.sorted())
+        var shards: Set<UInt16> = []
+        for name in created {
+            let directory = try await admin.lookup(parent: rootInode, name: name)
+            #expect(try await admin.lookup(parent: directory.inode, name: "f").type == .regular)
+            shards.insert(try await admin.shard(ofInode: directory.inode))
+        }
+        #expect(shards.count > 1, "the directories should have landed on several shards")
     }
 
     func run(name: String, operations: Int, kills: Bool) async throws {

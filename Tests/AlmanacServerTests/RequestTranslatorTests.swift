@@ -114,7 +114,7 @@ private let sessionKey = SessionRef(id: 7, sequence: 5)
         let cases: [(Almanac_Api_V1_Request, Almanac_Api_V1_ErrorCode)] = [
             (request { _ in }, .unsupported),  // no operation
             (request(session: 0) { var m = Almanac_Api_V1_MkdirRequest(); m.parent = 1; m.name = "a"; $0.mkdir = m }, .staleSession),
-            (request(session: APISessionID.encode(shard: 2, local: 7)!) { var m = Almanac_Api_V1_MkdirRequest(); m.parent = 1; m.name = "a"; $0.mkdir = m }, .staleSession),
+            (request(session: APISessionID.encode(shard: 2, local: 7)!) { var m = Almanac_Api_V1_MkdirRequest(); m.parent = 1; m.name = "a"; $0.mkdir = m }, .wrongShard),
             (request(session: s0, sequence: 0) { var m = Almanac_Api_V1_MkdirRequest(); m.parent = 1; m.name = "a"; $0.mkdir = m }, .einval),
             (request { var s = Almanac_Api_V1_SetattrRequest(); s.inode = 1; s.mask = 256; $0.setattr = s }, .einval),
             (request { var s = Almanac_Api_V1_SetattrRequest(); s.inode = 1; s.mask = 16 | 64; $0.setattr = s }, .einval),
