@@ -14,14 +14,14 @@ final class AttemptMailbox: Sendable {
 
     private struct State {
         var queue: [Event] = []
-        var waiter: UnsafeContinuation<Event, Never>?
+        var waiter: CheckedContinuation<Event, Never>?
         var closed = false
     }
 
     private let state = NIOLockedValueBox(State())
 
     func deliver(_ event: Event) {
-        let waiter: UnsafeContinuation<Event, Never>? = state.withLockedValue { state in
+        let waiter: CheckedContinuation<Event, Never>? = state.withLockedValue { state in
             guard !state.closed else { return nil }
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -35,7 +35,7 @@ final class AttemptMailbox: Sendable {
 
     /// The next event (waits for one).
     func next() async -> Event {
-        await withUnsafeContinuation { continuation in
+        await withCheckedContinuation { continuation in
             let ready: Event? = state.withLockedValue { state in
                 if !state.queue.isEmpty { return state.queue.removeFirst() }
                 state.waiter = continuation
@@ -123,6 +123,41 @@ final class HedgeTicker: Sendable {
     }
 }
 
+/// The bookkeeping of one hedged attempt: which endpoint each tag went to, which are unanswered,
+/// and the attempt's timer registration. Used by one task at a time (the caller's).
+final class HedgeState: @unchecked Sendable {
+    let mailbox: AttemptMailbox
+    let ticker: HedgeTicker
+    var targets: [String] = []
+    var inFlight: Set<Int> = []
+    var generation = 0
+    var ticket: UInt64?
+
+    init(mailbox: AttemptMailbox, ticker: HedgeTicker) {
+        self.mailbox = mailbox
+        self.ticker = ticker
+    }
+
+    /// Delivers a tick of a new generation after `delay` (at once when it is not positive).
+    func schedule(_ delay: TimeAmount) {
+        generation += 1
+        if delay.nanoseconds <= 0 {
+            mailbox.deliver(.tick(generation))
+        } else if let ticket {
+            ticker.reschedule(ticket, due: .now() + delay, generation: generation)
+        } else {
+            ticket = ticker.register(mailbox, due: .now() + delay, generation: generation)
+        }
+    }
+
+    func isInFlight(_ endpoint: String) -> Bool { inFlight.contains { targets[$0] == endpoint } }
+
+    func finish() {
+        if let ticket { ticker.unregister(ticket) }
+        ticket = nil
+    }
+}
+
 extension AlmanacClient {
     /// What one (possibly hedged) attempt of `call` produced: the endpoint that answered, its
     /// outcome, and whether another attempt of the same request was still unanswered (then the
@@ -155,63 +190,51 @@ extension AlmanacClient {
                                 abandonedOthers: false)
         }
         let mailbox = AttemptMailbox()
-        defer { mailbox.close() }
         let clock = ContinuousClock()
         let deadline = clock.now + .nanoseconds(attempt.nanoseconds)
-        var targets: [String] = []  // by tag
-        var inFlight: Set<Int> = []
-        var generation = 0
-        var ticket: UInt64?
-        defer { if let ticket { hedgeTicker.unregister(ticket) } }
         let interval = TimeAmount.nanoseconds(max(1_000_000, hedgeDelay.nanoseconds / 2))
-
-        func schedule(_ delay: TimeAmount) {
-            generation += 1
-            if delay.nanoseconds <= 0 {
-                mailbox.deliver(.tick(generation))
-            } else if let ticket {
-                hedgeTicker.reschedule(ticket, due: .now() + delay, generation: generation)
-            } else {
-                ticket = hedgeTicker.register(mailbox, due: .now() + delay, generation: generation)
-            }
+        // The attempt's bookkeeping lives in a reference of its own: no local function captures
+        // mutable locals across suspension points (a release build crashed on such captures).
+        let state = HedgeState(mailbox: mailbox, ticker: hedgeTicker)
+        defer {
+            state.finish()
+            mailbox.close()
         }
-        func isInFlight(_ endpoint: String) -> Bool { inFlight.contains { targets[$0] == endpoint } }
         func remaining() -> TimeAmount { .nanoseconds(max(1, Self.nanoseconds(deadline - clock.now))) }
-
-        targets.append(target)
-        inFlight.insert(0)
+        state.targets.append(target)
+        state.inFlight.insert(0)
         switch await connection(to: target) {
         case .success(let connection):
             connection.send(request, timeout: attempt, completion: .callback { mailbox.deliver(.answer(0, $0)) })
         case .failure(let failure):
             return HedgedAnswer(target: target, outcome: .failure(failure), abandonedOthers: false)
         }
-        schedule(hedgeDelay)
+        state.schedule(hedgeDelay)
         var hint: String?
         var cursor = target
         while true {
             switch await mailbox.next() {
             case .tick(let tick):
-                guard tick == generation, clock.now < deadline else { continue }
+                guard tick == state.generation, clock.now < deadline else { continue }
                 // Where to hedge: a fresh hint, else the shard's leader as others learned it, else
                 // the next endpoint round-robin; never where an attempt is still in flight.
                 var next: String?
-                if let candidate = hint, !isInFlight(candidate) { next = candidate }
+                if let candidate = hint, !state.isInFlight(candidate) { next = candidate }
                 hint = nil
-                if next == nil, let shard, let known = leaderByShard[shard], !isInFlight(known) { next = known }
+                if next == nil, let shard, let known = leaderByShard[shard], !state.isInFlight(known) { next = known }
                 if next == nil {
                     for _ in 0..<endpoints.count {
                         cursor = endpointAfter(cursor)
-                        if !isInFlight(cursor) {
+                        if !state.isInFlight(cursor) {
                             next = cursor
                             break
                         }
                     }
                 }
                 if let next {
-                    let tag = targets.count
-                    targets.append(next)
-                    inFlight.insert(tag)
+                    let tag = state.targets.count
+                    state.targets.append(next)
+                    state.inFlight.insert(tag)
                     switch await connection(to: next) {
                     case .success(let connection):
                         connection.send(request, timeout: remaining(), completion: .callback { mailbox.deliver(.answer(tag, $0)) })
@@ -219,36 +242,36 @@ extension AlmanacClient {
                         mailbox.deliver(.answer(tag, .failure(failure)))
                     }
                 }
-                if clock.now < deadline { schedule(min(interval, remaining())) }
+                if clock.now < deadline { state.schedule(min(interval, remaining())) }
             case .answer(let tag, let outcome):
-                inFlight.remove(tag)
-                let from = targets[tag]
+                state.inFlight.remove(tag)
+                let from = state.targets[tag]
                 if tag == 0 {
-                    return HedgedAnswer(target: from, outcome: outcome, abandonedOthers: !inFlight.isEmpty)
+                    return HedgedAnswer(target: from, outcome: outcome, abandonedOthers: !state.inFlight.isEmpty)
                 }
                 switch outcome {
                 case .success(let response) where !response.hasError || response.error.code == .ok:
-                    return HedgedAnswer(target: from, outcome: outcome, abandonedOthers: !inFlight.isEmpty)
+                    return HedgedAnswer(target: from, outcome: outcome, abandonedOthers: !state.inFlight.isEmpty)
                 case .success(let response):
                     switch response.error.code {
                     case .notLeader:
                         let address = response.error.leaderHint.address
-                        if !address.isEmpty, !isInFlight(address) {
+                        if !address.isEmpty, !state.isInFlight(address) {
                             learn(address)
                             hint = address
-                            schedule(.nanoseconds(0))  // follow it now
+                            state.schedule(.nanoseconds(0))  // follow it now
                         }
                     case .unavailable, .timeout:
                         break  // the next tick tries elsewhere
                     default:
-                        return HedgedAnswer(target: from, outcome: outcome, abandonedOthers: !inFlight.isEmpty)
+                        return HedgedAnswer(target: from, outcome: outcome, abandonedOthers: !state.inFlight.isEmpty)
                     }
                 case .failure(.connection):
                     drop(from)
                 case .failure(.timedOut):
                     break
                 case .failure(.protocolViolation), .failure(.unsendable):
-                    return HedgedAnswer(target: from, outcome: outcome, abandonedOthers: !inFlight.isEmpty)
+                    return HedgedAnswer(target: from, outcome: outcome, abandonedOthers: !state.inFlight.isEmpty)
                 }
             }
         }

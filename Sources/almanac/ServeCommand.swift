@@ -180,7 +180,7 @@ struct ServeCommand: AsyncParsableCommand {
         let translator = RequestTranslator(
             map: map, clientAddresses: Dictionary(file.members.map { ($0.id, $0.apiAddress) }, uniquingKeysWith: { first, _ in first }),
             mapBackend: loadedMap.backend, live: liveMap)
-        let mapWatch = await ShardMapBootstrap.watch(loadedMap, live: liveMap, file: file, logger: logger)
+        let mapWatch = ShardMapBootstrap.watch(loadedMap, live: liveMap, file: file, logger: logger)
         let server: APIServer
         var apiConfiguration = APIServerConfiguration(host: api.host, port: api.port, translator: translator)
         apiConfiguration.requestObserver = metrics?.requestObserver

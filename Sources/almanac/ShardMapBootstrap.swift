@@ -16,7 +16,7 @@ import Logging
 ///   the member list, caches it in its data directory and watches etcd for newer versions. If etcd
 ///   is down at start, the cached copy serves (the data plane keeps running; map changes wait).
 enum ShardMapBootstrap {
-    struct Loaded {
+    struct Loaded: Sendable {
         var map: ShardMap
         var backend: String
         var store: EtcdShardMapStore?
@@ -83,28 +83,42 @@ enum ShardMapBootstrap {
         do { try map.validate(knownNodes: knownNodes) } catch { throw .invalid(error.description) }
     }
 
-    /// Follows newer maps: routing switches to them, the cache file is refreshed.
-    static func watch(_ loaded: Loaded, live: LiveShardMap, file: NodeConfigFile, logger: Logger) async -> (any ShardMapWatch)? {
+    /// Follows newer maps: routing switches to them, the cache file is refreshed. If etcd cannot be
+    /// watched yet (down at start), keeps trying every 2 s in the background until it can.
+    static func watch(_ loaded: Loaded, live: LiveShardMap, file: NodeConfigFile, logger: Logger) -> Task<Void, Never>? {
         guard let store = loaded.store else { return nil }
         let knownNodes = Dictionary(file.members.map { ($0.id, $0.zone) }, uniquingKeysWith: { first, _ in first })
         let cachePath = "\(file.dataDirectory)/shardmap.json"
         let initial = loaded.map
-        do {
-            return try await store.watch(afterRevision: loaded.revision) { versioned in
+        return Task {
+            var warned = false
+            while !Task.isCancelled {
                 do {
-                    try check(versioned.map, against: initial, knownNodes: knownNodes)
-                } catch {
-                    logger.error("ignoring an invalid shard map from etcd", metadata: ["revision": "\(versioned.revision)", "error": "\(error)"])
+                    let watch = try await store.watch(afterRevision: loaded.revision) { versioned in
+                        do {
+                            try check(versioned.map, against: initial, knownNodes: knownNodes)
+                        } catch {
+                            logger.error("ignoring an invalid shard map from etcd", metadata: ["revision": "\(versioned.revision)", "error": "\(error)"])
+                            return
+                        }
+                        if live.update(versioned.map) {
+                            try? JSONEncoder().encode(versioned.map).write(to: URL(fileURLWithPath: cachePath))
+                            logger.notice("shard map changed", metadata: ["epoch": "\(versioned.map.epoch)", "revision": "\(versioned.revision)"])
+                        }
+                    }
+                    if warned { logger.notice("watching the shard map in etcd again") }
+                    // Held until the node stops (the store reconnects an established watch itself).
+                    while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                    watch.cancel()
                     return
-                }
-                if live.update(versioned.map) {
-                    try? JSONEncoder().encode(versioned.map).write(to: URL(fileURLWithPath: cachePath))
-                    logger.notice("shard map changed", metadata: ["epoch": "\(versioned.map.epoch)", "revision": "\(versioned.revision)"])
+                } catch {
+                    if !warned {
+                        logger.warning("cannot watch the shard map in etcd yet; routing keeps the loaded map, retrying", metadata: ["error": "\(error)"])
+                        warned = true
+                    }
+                    try? await Task.sleep(for: .seconds(2))
                 }
             }
-        } catch {
-            logger.warning("cannot watch the shard map in etcd; routing keeps the loaded map", metadata: ["error": "\(error)"])
-            return nil
         }
     }
 }
