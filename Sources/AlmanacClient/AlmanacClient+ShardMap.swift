@@ -16,13 +16,7 @@ extension AlmanacClient {
     /// Fetches the shard map from the cluster and caches it.
     @discardableResult
     public func refreshShardMap() async throws(AlmanacClientError) -> ShardMap {
-        var request = Almanac_Api_V1_Request()
-        request.getShardMap = Almanac_Api_V1_GetShardMapRequest()
-        shardMapFetches += 1
-        let response = try await read(request, shard: nil)
-        guard case .shardMap(let wire)? = response.result else {
-            throw AlmanacClientError(.protocolViolation, "get_shard_map: response carries no map")
-        }
+        let wire = try await fetchShardMap()
         let map: ShardMap
         do throws(KeyspaceError) {
             map = try ShardMap(wire: wire)
@@ -73,13 +67,20 @@ extension AlmanacClient {
 extension AlmanacClient {
     /// The shard map as the cluster serves it (with its backend's name), refreshing the cache.
     public func shardMapMessage() async throws(AlmanacClientError) -> Almanac_Api_V1_ShardMap {
+        let wire = try await fetchShardMap()
+        if let map = try? ShardMap(wire: wire), (shardMap?.epoch ?? 0) <= map.epoch { shardMap = map }
+        return wire
+    }
+
+    /// One `get_shard_map` round trip (counted in ``shardMapFetches``).
+    private func fetchShardMap() async throws(AlmanacClientError) -> Almanac_Api_V1_ShardMap {
         var request = Almanac_Api_V1_Request()
         request.getShardMap = Almanac_Api_V1_GetShardMapRequest()
+        shardMapFetches += 1
         let response = try await read(request, shard: nil)
         guard case .shardMap(let wire)? = response.result else {
             throw AlmanacClientError(.protocolViolation, "get_shard_map: response carries no map")
         }
-        if let map = try? ShardMap(wire: wire), (shardMap?.epoch ?? 0) <= map.epoch { shardMap = map }
         return wire
     }
 }
