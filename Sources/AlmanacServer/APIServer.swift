@@ -38,7 +38,8 @@ public final class APIServer: Sendable {
         logger: Logger = Logger(label: "almanac.api")
     ) async throws -> APIServer {
         let executor = RequestExecutor(
-            service: service, translator: configuration.translator, observer: configuration.requestObserver)
+            service: service, translator: configuration.translator, observer: configuration.requestObserver,
+            access: configuration.accessMonitor)
         let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
         let statistics = NIOLockedValueBox(APIServerStatistics())
         let channel = try await ServerBootstrap(group: group)

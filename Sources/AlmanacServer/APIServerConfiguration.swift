@@ -20,6 +20,8 @@ public struct APIServerConfiguration: Sendable {
     public var translator: RequestTranslator
     /// Sees every request and its response (metrics, see docs/operations.md); nil: none.
     public var requestObserver: (any RequestObserver)? = nil
+    /// Counts requests per segment for the access monitor (`ctl shards`, the placement deciders).
+    public var accessMonitor: SegmentAccessMonitor? = nil
 
     public init(
         host: String = "127.0.0.1", port: Int = 0, maxFrameSize: Int = WireLimits.defaultClientMaxFrameSize,

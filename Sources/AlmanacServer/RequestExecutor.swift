@@ -10,8 +10,12 @@ public struct RequestExecutor: Sendable {
     /// Sees every request and its response (metrics); nil costs nothing.
     public let observer: (any RequestObserver)?
 
+    /// Counts every served request per segment (`update_access_pattern`); nil: not counted.
+    public let access: SegmentAccessMonitor?
+
     public init(service: any MetadataService, translator: RequestTranslator = RequestTranslator(),
-                observer: (any RequestObserver)? = nil) {
+                observer: (any RequestObserver)? = nil, access: SegmentAccessMonitor? = nil) {
+        self.access = access
         self.service = service
         self.translator = translator
         self.observer = observer
@@ -41,6 +45,10 @@ public struct RequestExecutor: Sendable {
             var response = Almanac_Api_V1_Response()
             response.requestID = id
             response.clusterStatus = try await service.clusterStatus()
+            if let access {
+                response.clusterStatus.segmentLoads = access.wire(map: translator.currentMap)
+                response.clusterStatus.accessWindowSeconds = UInt32(access.windowSeconds)
+            }
             return response
         } catch {
             return translator.errorResponse(requestID: id, shard: nil, RequestTranslator.apiError(error))
@@ -58,6 +66,7 @@ public struct RequestExecutor: Sendable {
         case .success(let value): routed = value
         case .failure(let error): return completion(translator.errorResponse(requestID: id, error))
         }
+        access?.record(routed)
         let translator = self.translator
         let service = self.service
         switch routed {

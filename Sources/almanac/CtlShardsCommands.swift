@@ -14,11 +14,19 @@ struct CtlShards: AsyncParsableCommand {
         try await CtlRunner.run(options, command: "shards") { client, output throws(CtlFailure) in
             let map = try await onPath(nil) { () async throws(AlmanacClientError) in try await client.shardMapMessage() }
             let status = try await onPath(nil) { () async throws(AlmanacClientError) in try await client.status() }
+            // Every node counts the requests it served: ask each one and add them up.
+            let loads = await Self.segmentLoads(nodes: status.nodes)
             if output.json {
                 output.line((try? map.jsonString()) ?? "{}")
                 return
             }
             output.line("shard map: backend \(map.backend), epoch \(map.epoch), \(map.segmentCount) segments")
+            let window = loads.window > 0 ? "last \(loads.window / 60) min" : "no access counted yet"
+            output.line("access monitor (\(window), requests served per segment, all nodes):")
+            let hottest = loads.bySegment.sorted { ($0.value.reads + $0.value.writes, $1.key) > ($1.value.reads + $1.value.writes, $0.key) }.prefix(5)
+            for (segment, load) in hottest {
+                output.line("  segment \(segment) (shard \(load.shard)): \(load.reads) reads, \(load.writes) writes")
+            }
             let live = Dictionary(status.shards.map { ($0.shardID, $0) }, uniquingKeysWith: { first, _ in first })
             for shard in map.shards {
                 let runs = map.segments.filter { $0.shard == shard.shardID }
@@ -26,13 +34,45 @@ struct CtlShards: AsyncParsableCommand {
                 let ranges = runs.map { $0.first == $0.last ? "\($0.first)" : "\($0.first)-\($0.last)" }.joined(separator: ",")
                 let state = live[UInt64(shard.shardID)]
                 let leader = state.map { $0.leaderNodeID == 0 ? "none" : "node \($0.leaderNodeID)" } ?? "unknown"
+                let shardLoads = loads.bySegment.values.filter { $0.shard == shard.shardID }
+                let reads = shardLoads.reduce(0) { $0 + $1.reads }
+                let writes = shardLoads.reduce(0) { $0 + $1.writes }
                 output.line("shard \(shard.shardID)  epoch \(shard.epoch)  leader \(leader)  segments \(count) [\(ranges)]"
-                    + (state.map { "  commit \($0.commitIndex)" } ?? ""))
+                    + (state.map { "  commit \($0.commitIndex)" } ?? "")
+                    + "  load \(reads) reads, \(writes) writes in \(shardLoads.count) active segments")
                 for replica in shard.replicas {
                     output.line("    node \(replica.nodeID)  zone \(replica.zone)  client \(replica.clientAddress)")
                 }
             }
         }
+    }
+}
+
+extension CtlShards {
+    struct Load {
+        var shard: UInt32
+        var reads: UInt64
+        var writes: UInt64
+    }
+
+    /// Every node's access monitor, added up per segment (nodes that do not answer are skipped).
+    static func segmentLoads(nodes: [Almanac_Api_V1_NodeStatus]) async -> (bySegment: [UInt32: Load], window: UInt32) {
+        var bySegment: [UInt32: Load] = [:]
+        var window: UInt32 = 0
+        for node in nodes where !node.clientAddress.isEmpty {
+            let one = AlmanacClient(configuration: AlmanacClientConfiguration(
+                endpoints: [node.clientAddress], attemptTimeout: .seconds(2), operationTimeout: .seconds(3), clientName: "ctl-shards"))
+            defer { Task { await one.shutdown() } }
+            guard let status = try? await one.status(), status.responderNodeID == node.nodeID else { continue }
+            window = max(window, status.accessWindowSeconds)
+            for load in status.segmentLoads {
+                var total = bySegment[load.segment] ?? Load(shard: load.shard, reads: 0, writes: 0)
+                total.reads += load.reads
+                total.writes += load.writes
+                bySegment[load.segment] = total
+            }
+        }
+        return (bySegment, window)
     }
 }
 

@@ -184,6 +184,9 @@ struct ServeCommand: AsyncParsableCommand {
         let server: APIServer
         var apiConfiguration = APIServerConfiguration(host: api.host, port: api.port, translator: translator)
         apiConfiguration.requestObserver = metrics?.requestObserver
+        let zones = Set(file.members.map(\.zone)).sorted()
+        apiConfiguration.accessMonitor = try? SegmentAccessMonitor(
+            zones: zones.count, zone: zones.firstIndex(of: file.zone) ?? 0, segmentCount: map.keying.segmentCount)
         do {
             server = try await APIServer.start(
                 service: service, configuration: apiConfiguration,

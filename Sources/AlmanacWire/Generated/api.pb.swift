@@ -1746,6 +1746,31 @@ public nonisolated struct Almanac_Api_V1_ClusterStatus: Sendable {
 
   public var shards: [Almanac_Api_V1_ShardStatus] = []
 
+  /// The responder's access monitor: requests it served per segment over its window (the last hour
+  /// by default), segments with no access left out. Each node counts what it served (mostly the
+  /// shards it leads); `ctl shards` adds up every node's.
+  public var segmentLoads: [Almanac_Api_V1_SegmentLoad] = []
+
+  public var accessWindowSeconds: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_SegmentLoad: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var segment: UInt32 = 0
+
+  public var shard: UInt32 = 0
+
+  public var reads: UInt64 = 0
+
+  public var writes: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -4046,7 +4071,7 @@ nonisolated extension Almanac_Api_V1_ShardStatus: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}responder_node_id\0\u{1}nodes\0\u{1}zones\0\u{1}shards\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}responder_node_id\0\u{1}nodes\0\u{1}zones\0\u{1}shards\0\u{3}segment_loads\0\u{3}access_window_seconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4058,6 +4083,8 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.nodes) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.zones) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.shards) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.segmentLoads) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.accessWindowSeconds) }()
       default: break
       }
     }
@@ -4076,6 +4103,12 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
     if !self.shards.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.shards, fieldNumber: 4)
     }
+    if !self.segmentLoads.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.segmentLoads, fieldNumber: 5)
+    }
+    if self.accessWindowSeconds != 0 {
+      try visitor.visitSingularUInt32Field(value: self.accessWindowSeconds, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4084,6 +4117,53 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
     if lhs.nodes != rhs.nodes {return false}
     if lhs.zones != rhs.zones {return false}
     if lhs.shards != rhs.shards {return false}
+    if lhs.segmentLoads != rhs.segmentLoads {return false}
+    if lhs.accessWindowSeconds != rhs.accessWindowSeconds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_SegmentLoad: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SegmentLoad"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}segment\0\u{1}shard\0\u{1}reads\0\u{1}writes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.segment) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.shard) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.reads) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.writes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.segment != 0 {
+      try visitor.visitSingularUInt32Field(value: self.segment, fieldNumber: 1)
+    }
+    if self.shard != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shard, fieldNumber: 2)
+    }
+    if self.reads != 0 {
+      try visitor.visitSingularUInt64Field(value: self.reads, fieldNumber: 3)
+    }
+    if self.writes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.writes, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_SegmentLoad, rhs: Almanac_Api_V1_SegmentLoad) -> Bool {
+    if lhs.segment != rhs.segment {return false}
+    if lhs.shard != rhs.shard {return false}
+    if lhs.reads != rhs.reads {return false}
+    if lhs.writes != rhs.writes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

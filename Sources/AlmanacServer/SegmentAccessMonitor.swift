@@ -1,0 +1,108 @@
+import AlmanacMetadata
+import struct AlmanacPlacement.AccessMonitor
+import struct AlmanacPlacement.AccessMonitorConfig
+import enum AlmanacPlacement.AccessType
+import struct AlmanacPlacement.SegmentKeying
+import AlmanacWire
+import Foundation
+import NIOConcurrencyHelpers
+
+/// `update_access_pattern(key, access_type)` on a running node: every request the node serves is
+/// counted for the segment of the inode it is routed by, as a read or a write, from this node's zone
+/// (the protocol does not say where a client is; the receiving node's zone stands for it), in
+/// ``AlmanacPlacement``'s ``AccessMonitor`` (fixed buckets over a sliding window). Cheap on the
+/// request path: one uncontended lock and one ring update.
+public final class SegmentAccessMonitor: Sendable {
+    private let monitor: NIOLockedValueBox<AccessMonitor>
+    private let zone: Int
+    public let windowSeconds: Double
+    private let bucketSeconds: Double
+
+    /// `zones` is the number of zones, `zone` this node's (0-based, zones sorted by name).
+    public init(zones: Int, zone: Int, bucketSeconds: Double = 60, windowBuckets: Int = 60, segmentCount: Int) throws {
+        let config = try AccessMonitorConfig(bucketSeconds: bucketSeconds, windowBuckets: windowBuckets, zoneCount: max(1, zones))
+        let keying = try AlmanacPlacement.SegmentKeying(segmentSize: 1, segmentCount: segmentCount)
+        monitor = NIOLockedValueBox(AccessMonitor(config: config, keying: keying))
+        self.zone = min(max(0, zone), max(1, zones) - 1)
+        self.bucketSeconds = bucketSeconds
+        windowSeconds = bucketSeconds * Double(windowBuckets)
+    }
+
+    /// Counts one routed request (session commands and status requests name no segment).
+    public func record(_ routed: RoutedRequest, now: Double = Date().timeIntervalSince1970) {
+        let segment: SegmentID
+        let type: AccessType
+        switch routed {
+        case .write(_, let operation, _, _), .createOrOpenExisting(_, let operation, _, _):
+            guard let id = operation.routingInode else { return }
+            segment = id.segment
+            type = .write
+        case .read(_, _, let query):
+            segment = query.routingInode.segment
+            type = .read
+        case .openSession, .clusterStatus, .shardMap, .shardCommand:
+            return
+        }
+        let zone = self.zone
+        monitor.withLockedValue { try? $0.record(segment: Int(segment), accessType: type, zone: zone, time: now, count: 1) }
+    }
+
+    /// Reads and writes per segment over the window (all zones), segments with no access left out.
+    public func loads(now: Double = Date().timeIntervalSince1970) -> [(segment: SegmentID, reads: UInt64, writes: UInt64)] {
+        monitor.withLockedValue { monitor in
+            let current = monitor.config.bucket(at: now)
+            let window = monitor.config.windowBuckets
+            return monitor.rings.keys.sorted().compactMap { segment in
+                guard let ring = monitor.rings[segment] else { return nil }
+                var reads = 0.0
+                var writes = 0.0
+                for bucket in (current - Int64(window) + 1)...current {
+                    for zone in 0..<monitor.config.zoneCount {
+                        reads += ring.count(bucket: bucket, zone: zone, type: .read)
+                        writes += ring.count(bucket: bucket, zone: zone, type: .write)
+                    }
+                }
+                guard reads + writes > 0, let id = SegmentID(exactly: segment) else { return nil }
+                return (id, UInt64(reads), UInt64(writes))
+            }
+        }
+    }
+
+    /// The loads as the status message carries them, with each segment's shard in `map`.
+    public func wire(map: ShardMap) -> [Almanac_Api_V1_SegmentLoad] {
+        loads().map { load in
+            var wire = Almanac_Api_V1_SegmentLoad()
+            wire.segment = UInt32(load.segment)
+            wire.shard = UInt32(map.shard(ofSegment: load.segment) ?? 0)
+            wire.reads = load.reads
+            wire.writes = load.writes
+            return wire
+        }
+    }
+}
+
+extension MetadataOperation {
+    /// The inode a request carrying this operation is routed by (nil for session commands).
+    public var routingInode: InodeID? {
+        switch self {
+        case .mkdir(let parent, _, _, _, _), .create(let parent, _, _, _, _), .rename(let parent, _, _, _),
+             .unlink(let parent, _), .rmdir(let parent, _), .open(let parent, _, _, _, _, _), .link(_, let parent, _),
+             .symlink(let parent, _, _, _, _):
+            return parent
+        case .setattr(let id, _):
+            return id
+        default:
+            return nil
+        }
+    }
+}
+
+extension MetadataQuery {
+    /// The inode a request carrying this query is routed by.
+    public var routingInode: InodeID {
+        switch self {
+        case .getattr(let id), .readdir(let id, _, _, _), .readlink(let id): return id
+        case .lookup(let parent, _): return parent
+        }
+    }
+}
