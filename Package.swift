@@ -103,6 +103,15 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // Test-only helpers shared by the socket and process suites (an HTTP GET, free loopback ports).
+        .target(
+            name: "AlmanacTestSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/AlmanacTestSupport"
+        ),
         // Test-only: an in-process MetadataService over one MetadataStateMachine (a test double).
         .target(
             name: "AlmanacServerTestSupport",
@@ -162,7 +171,7 @@ let package = Package(
         .testTarget(
             name: "AlmanacShardMapTests",
             dependencies: [
-                "AlmanacShardMap", "AlmanacKeyspace",
+                "AlmanacShardMap", "AlmanacKeyspace", "AlmanacTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -172,7 +181,7 @@ let package = Package(
         .testTarget(
             name: "AlmanacIntegrationTests",
             dependencies: [
-                "AlmanacClient", "AlmanacNode", "AlmanacWire", "AlmanacRaft", "AlmanacKeyspace",
+                "AlmanacClient", "AlmanacNode", "AlmanacWire", "AlmanacRaft", "AlmanacKeyspace", "AlmanacTestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -224,7 +233,7 @@ let package = Package(
         .testTarget(
             name: "AlmanacOperationsTests",
             dependencies: [
-                "AlmanacOperations", "AlmanacNode", "AlmanacServer", "AlmanacRaft", "AlmanacStorage", "AlmanacWire",
+                "AlmanacOperations", "AlmanacNode", "AlmanacServer", "AlmanacRaft", "AlmanacStorage", "AlmanacWire", "AlmanacTestSupport",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -124,8 +124,10 @@ final class HedgeTicker: Sendable {
 }
 
 /// The bookkeeping of one hedged attempt: which endpoint each tag went to, which are unanswered,
-/// and the attempt's timer registration. Used by one task at a time (the caller's).
-final class HedgeState: @unchecked Sendable {
+/// and the attempt's timer registration. Not `Sendable`: it lives and dies inside one call of the
+/// client actor's `hedgedAttempt`, and only the mailbox and the ticker (both lock-protected) are
+/// handed to other threads.
+final class HedgeState {
     let mailbox: AttemptMailbox
     let ticker: HedgeTicker
     var targets: [String] = []

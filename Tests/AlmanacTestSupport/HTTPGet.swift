@@ -4,17 +4,17 @@ import NIOPosix
 
 /// A minimal HTTP/1.1 client for tests: one request per connection (`Connection: close`), reads the
 /// whole answer until the server closes.
-struct HTTPAnswer: Sendable {
-    var status: Int
-    var headers: [String: String]
-    var body: String
+public struct HTTPAnswer: Sendable {
+    public var status: Int
+    public var headers: [String: String]
+    public var body: String
 }
 
-struct HTTPGetError: Error, CustomStringConvertible {
-    var description: String
+public struct HTTPGetError: Error, CustomStringConvertible {
+    public var description: String
 }
 
-func httpRequest(host: String, port: Int, path: String, method: String = "GET") async throws -> HTTPAnswer {
+public func httpRequest(host: String, port: Int, path: String, method: String = "GET") async throws -> HTTPAnswer {
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .connect(host: host, port: port) { channel in
             channel.eventLoop.makeCompletedFuture {
