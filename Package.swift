@@ -38,7 +38,7 @@ let package = Package(
         .target(
             name: "AlmanacShardMap",
             dependencies: [
-                "AlmanacKeyspace",
+                "AlmanacKeyspace", "AlmanacClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -107,6 +107,7 @@ let package = Package(
         .target(
             name: "AlmanacTestSupport",
             dependencies: [
+                "AlmanacClient", "AlmanacNode",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -19,3 +19,10 @@ public typealias SegmentID = UInt16
 /// A monotonically increasing version of the shard map (the whole map or one shard's record).
 /// Bumped by every change of ownership, membership or leadership.
 public typealias Epoch = UInt64
+
+/// The cluster's system Raft group: the embedded shard map store (``SystemRegister``), replicated
+/// one voter per zone like every shard. Its group id lies outside the 16-bit shard ids, so it can
+/// never be mistaken for a shard.
+public enum SystemGroup {
+    public static let groupID: UInt64 = 1 << 32
+}

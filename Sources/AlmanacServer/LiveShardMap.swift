@@ -13,6 +13,13 @@ public final class LiveShardMap: Sendable {
     public var current: ShardMap { state.withLockedValue { $0.map } }
     public var backend: String { state.withLockedValue { $0.backend } }
 
+    private let storeHealth = NIOLockedValueBox<(healthy: Bool, detail: String)?>(nil)
+
+    /// The map store's health as last probed (nil: never probed, or no store).
+    public var health: (healthy: Bool, detail: String)? { storeHealth.withLockedValue { $0 } }
+
+    public func setHealth(healthy: Bool, detail: String) { storeHealth.withLockedValue { $0 = (healthy, detail) } }
+
     /// Takes `map` if its epoch is newer; returns whether it did.
     @discardableResult
     public func update(_ map: ShardMap) -> Bool {

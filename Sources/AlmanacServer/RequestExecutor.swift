@@ -55,6 +55,35 @@ public struct RequestExecutor: Sendable {
         }
     }
 
+    /// A call on the system group's register (rare, control path): through the service's async API.
+    private func systemStore(key: String, call: SystemStoreCall, requestID id: UInt64) async -> Almanac_Api_V1_Response {
+        guard let store = service as? any SystemStoreService else {
+            return translator.errorResponse(requestID: id, shard: nil, APIError(.unsupported, "this node serves no system group"))
+        }
+        do throws(ServiceError) {
+            let outcome = try await store.systemStore(key: key, call: call)
+            var response = Almanac_Api_V1_Response()
+            response.requestID = id
+            var result = Almanac_Api_V1_SystemStoreResponse()
+            if let record = outcome.record {
+                result.found = true
+                result.value = Data(record.value)
+                result.revision = record.revision
+            }
+            result.conflict = outcome.conflict
+            result.versions = outcome.versions.map { version in
+                var wire = Almanac_Api_V1_SystemStoreVersion()
+                wire.value = Data(version.value)
+                wire.revision = version.revision
+                return wire
+            }
+            response.systemStore = result
+            return response
+        } catch {
+            return translator.errorResponse(requestID: id, shard: nil, RequestTranslator.apiError(error))
+        }
+    }
+
     /// Serves `request`: writes and reads go through the service's completion API (no task per
     /// request; a backend on the caller's event loop answers without a thread hop); `completion`
     /// runs exactly once, on any thread. Never fails: every failure is a response with a typed error.
@@ -129,10 +158,17 @@ public struct RequestExecutor: Sendable {
                     completion(translator.errorResponse(requestID: id, shard: shard, RequestTranslator.apiError(error)))
                 }
             }
+        case .systemStore(let key, let call):
+            let executor = self
+            Task { completion(await executor.systemStore(key: key, call: call, requestID: id)) }
         case .shardMap:
             var response = Almanac_Api_V1_Response()
             response.requestID = id
             response.shardMap = translator.currentMap.wire(backend: translator.currentBackend, clientAddresses: translator.clientAddresses)
+            if let health = translator.live?.health {
+                response.shardMap.backendHealthy = health.healthy
+                response.shardMap.backendDetail = health.detail
+            }
             completion(response)
         }
     }

@@ -133,6 +133,15 @@ public struct RequestTranslator: Sendable {
                 throw APIError(.einval, "shard commands carry only the cross-shard transaction protocol, not \(operation.name)")
             }
             return .shardCommand(shard: shard, operation: operation)
+        case .systemStore(let store):
+            switch store.call {
+            case .load?: return .systemStore(key: store.key, call: .load)
+            case .compareAndSwap(let cas)?:
+                return .systemStore(key: store.key, call: .compareAndSwap(expectedRevision: cas.expectedRevision, value: Array(cas.value)))
+            case .watch(let watch)?:
+                return .systemStore(key: store.key, call: .watch(afterRevision: watch.afterRevision, waitMilliseconds: watch.waitMs))
+            case nil: throw APIError(.einval, "system_store needs a call: load, compare_and_swap or watch")
+            }
         case .openSession(let o):
             guard let shard = ShardID(exactly: o.shardID) else {
                 throw APIError(.einval, "shard id \(o.shardID) is out of range (16 bits)")
@@ -385,6 +394,7 @@ public struct RequestTranslator: Sendable {
             case .tooLarge: .tooLarge
             case .wrongShard: .wrongShard
             case .unsupported: .unsupported
+            case .invalidArgument: .einval
             case .internal: .internal
             }
         return APIError(code, error.message, leaderHint: error.code == .notLeader ? error.leaderHint : nil)

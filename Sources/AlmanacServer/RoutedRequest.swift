@@ -16,6 +16,8 @@ public enum RoutedRequest: Sendable, Hashable {
     case shardMap
     /// A cross-shard transaction command for `shard`, journaled outside any session.
     case shardCommand(shard: ShardID, operation: MetadataOperation)
+    /// A call on the system group's register (the embedded shard map store).
+    case systemStore(key: String, call: SystemStoreCall)
 
     /// The shard the request is served by, if any.
     public var shard: ShardID? {
@@ -23,7 +25,7 @@ public enum RoutedRequest: Sendable, Hashable {
         case .write(let shard, _, _, _), .createOrOpenExisting(let shard, _, _, _), .read(let shard, _, _),
             .openSession(let shard), .shardCommand(let shard, _):
             shard
-        case .clusterStatus, .shardMap: nil
+        case .clusterStatus, .shardMap, .systemStore: nil
         }
     }
 }

@@ -40,7 +40,7 @@ public final class SegmentAccessMonitor: Sendable {
         case .read(_, _, let query):
             segment = query.routingInode.segment
             type = .read
-        case .openSession, .clusterStatus, .shardMap, .shardCommand:
+        case .openSession, .clusterStatus, .shardMap, .shardCommand, .systemStore:
             return
         }
         let zone = self.zone

@@ -27,6 +27,8 @@ public struct ServiceError: Error, Sendable, Hashable, CustomStringConvertible {
         case wrongShard
         /// Not supported by this backend.
         case unsupported
+        /// The request's arguments are invalid for the backend (EINVAL).
+        case invalidArgument
         /// An unexpected failure (a bug).
         case `internal`
     }

@@ -61,6 +61,9 @@ public protocol ShardMapStore: Sendable {
 
     /// Whether the store answers right now, and a short explanation ("3/3 members up", ...).
     func health() async -> ShardMapStoreHealth
+
+    /// Stops the store's watches and releases its connections. Idempotent.
+    func shutdown() async
 }
 
 /// A running watch; cancel it to stop notifications.

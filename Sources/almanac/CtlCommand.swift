@@ -438,6 +438,12 @@ struct CtlTree: AsyncParsableCommand {
 }
 
 struct CtlStatus: AsyncParsableCommand {
+    /// " (healthy: ...)" / " (UNHEALTHY: ...)" after the backend's name, when the node probed its store.
+    static func storeHealth(_ map: Almanac_Api_V1_ShardMap) -> String {
+        guard !map.backendDetail.isEmpty else { return "" }
+        return map.backendHealthy ? " (healthy: \(map.backendDetail))" : " (UNHEALTHY: \(map.backendDetail))"
+    }
+
     static let configuration = CommandConfiguration(commandName: "status", abstract: "Nodes, zones, health, shards, leaders, commit indexes.")
     @OptionGroup var options: CtlOptions
 
@@ -450,7 +456,7 @@ struct CtlStatus: AsyncParsableCommand {
             }
             output.line("responder: node \(status.responderNodeID)")
             if let map = try? await client.shardMapMessage() {
-                output.line("shard map: backend \(map.backend), epoch \(map.epoch), \(map.shards.count) shards over \(map.segmentCount) segments")
+                output.line("shard map: backend \(map.backend)\(Self.storeHealth(map)), epoch \(map.epoch), \(map.shards.count) shards over \(map.segmentCount) segments")
             }
             output.line("NODES")
             for node in status.nodes {
@@ -459,6 +465,11 @@ struct CtlStatus: AsyncParsableCommand {
             output.line("ZONES")
             for zone in status.zones {
                 output.line("  \(zone.zone)  \(String(describing: zone.health))  nodes \(zone.nodeIds.map(String.init).joined(separator: ","))")
+            }
+            if status.hasSystemGroup {
+                let system = status.systemGroup
+                let leader = system.leaderNodeID == 0 ? "none" : "node \(system.leaderNodeID)"
+                output.line("SYSTEM GROUP (embedded shard map store)  leader \(leader)  term \(system.term)  commit \(system.commitIndex)  applied \(system.appliedIndex)")
             }
             output.line("SHARDS")
             for shard in status.shards {

@@ -20,7 +20,7 @@ struct CtlShards: AsyncParsableCommand {
                 output.line((try? map.jsonString()) ?? "{}")
                 return
             }
-            output.line("shard map: backend \(map.backend), epoch \(map.epoch), \(map.segmentCount) segments")
+            output.line("shard map: backend \(map.backend)\(CtlStatus.storeHealth(map)), epoch \(map.epoch), \(map.segmentCount) segments")
             let window = loads.window > 0 ? "last \(loads.window / 60) min" : "no access counted yet"
             output.line("access monitor (\(window), requests served per segment, all nodes):")
             let hottest = loads.bySegment.sorted { ($0.value.reads + $0.value.writes, $1.key) > ($1.value.reads + $1.value.writes, $0.key) }.prefix(5)

@@ -4,6 +4,7 @@ import AlmanacKeyspace
 import AlmanacNode
 import AlmanacOperations
 import AlmanacServer
+import AlmanacShardMap
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -48,8 +49,8 @@ struct ServeCommand: AsyncParsableCommand {
     var shards: Int = 4
 
     @Option(name: .customLong("shard-map"),
-            help: "Where the shard map lives: static (computed from the configuration) or etcd://host:port,...[/prefix].")
-    var shardMapOption: String = "static"
+            help: "Where the shard map lives: embedded (the cluster's system Raft group), static (computed from the configuration, never changes) or etcd://host:port,...[/prefix].")
+    var shardMapOption: String = "embedded"
 
     @Option(name: .customLong("cluster-id"), help: "Cluster name; nodes refuse peers of another cluster.")
     var clusterID: String = "almanac"
@@ -155,10 +156,17 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let map = loadedMap.map
         let liveMap = LiveShardMap(map: map, backend: loadedMap.backend)
+        let systemApplied = AppliedIndexSignal()
         let host: MultiRaftHost<MetadataReplica>
         do {
             var configuration = file.hostConfiguration
             if let metrics { configuration.observer = metrics.hostObserver }
+            if loadedMap.embedded {
+                configuration.systemGroups = [SystemGroup.groupID]
+                configuration.observer.applied = { group, index in
+                    if group == SystemGroup.groupID { systemApplied.advance(to: index) }
+                }
+            }
             host = try await MultiRaftHost<MetadataReplica>.start(
                 configuration: configuration, dataDirectory: file.dataDirectory, clusterID: file.clusterID, logger: logger,
                 initialMachine: { MetadataReplica.initial(group: $0, map: map) })
@@ -174,7 +182,8 @@ struct ServeCommand: AsyncParsableCommand {
         let coordinator = TransactionCoordinator(
             transport: ClientTransactionTransport(client: AlmanacClient(configuration: coordinatorClientConfiguration), host: host),
             logger: Logger(label: "almanac.coordinator"))
-        let service = ReplicatedMetadataService(host: host, crossShard: coordinator)
+        let service = ReplicatedMetadataService(host: host, crossShard: coordinator,
+                                                systemApplied: loadedMap.embedded ? systemApplied : nil)
         let resolver = TransactionResolver(coordinator: coordinator, logger: Logger(label: "almanac.resolver"))
         let resolving = Task { await resolver.run() }
         let translator = RequestTranslator(
@@ -214,6 +223,25 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data(("almanac node \(file.id) operations: \(operations.baseURL)/metrics "
                 + "\(operations.baseURL)/healthz \(operations.baseURL)/readyz\n").utf8))
         }
+        // The embedded map store is a client of the system group: it starts once this node serves.
+        var mapFollower: Task<Void, Never>?
+        var healthProbe: Task<Void, Never>?
+        var embeddedStore: EmbeddedShardMapStore?
+        if loadedMap.embedded {
+            do {
+                let embedded = try ShardMapBootstrap.startEmbedded(loadedMap, live: liveMap, file: file, logger: logger)
+                mapFollower = embedded.task
+                embeddedStore = embedded.store
+                healthProbe = ShardMapBootstrap.probeHealth(embedded.store, live: liveMap)
+            } catch {
+                logger.critical("the embedded shard map store cannot start: \(error)")
+                await server.shutdown()
+                await host.stop()
+                throw ExitCode.failure
+            }
+        } else if let store = loadedMap.store {
+            healthProbe = ShardMapBootstrap.probeHealth(store, live: liveMap)
+        }
         FileHandle.standardOutput.write(Data(("almanac node \(file.id) (zone \(file.zone)) ready: api=\(server.endpoint) "
             + "peer=\(me.peerAddress) shards=\(file.shards) data=\(file.dataDirectory)\n").utf8))
 
@@ -242,7 +270,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         resolving.cancel()
         mapWatch?.cancel()
+        mapFollower?.cancel()
+        healthProbe?.cancel()
         await loadedMap.store?.shutdown()
+        await embeddedStore?.shutdown()
         if let reason = stopped {
             await operations?.shutdown()
             // The log cannot be trusted: do not linger as a half-alive member. The host already

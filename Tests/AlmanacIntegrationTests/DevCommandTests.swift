@@ -24,10 +24,15 @@ struct DevCommandTests {
         throw ClusterError("no free port range found")
     }
 
+    /// Whether a listener could bind `port` now. With SO_REUSEADDR, as the nodes' listeners bind:
+    /// connections of a stopped node lingering in TIME_WAIT (the nodes' own clients connect to
+    /// each other's API ports) do not count, a process still listening does.
     static func isFree(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian

@@ -1,3 +1,4 @@
+import AlmanacTestSupport
 import AlmanacNode
 import Foundation
 import Testing

@@ -1,3 +1,4 @@
+import AlmanacTestSupport
 import AlmanacClient
 import Foundation
 import Synchronization

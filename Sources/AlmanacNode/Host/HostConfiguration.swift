@@ -56,9 +56,13 @@ public struct HostConfiguration: Sendable {
         self.groupCount = groupCount
     }
 
-    /// The groups placed on this node.
+    /// Groups beyond the shards, placed like them (one voter per zone): the system group holding
+    /// the embedded shard map store (`SystemGroup.groupID`), unless the map lives elsewhere.
+    public var systemGroups: [UInt64] = []
+
+    /// The groups placed on this node: its shards, then its system groups.
     public var hostedGroups: [UInt64] {
-        (0..<UInt64(max(0, groupCount))).filter { ReplicaPlacement.replicas(of: $0, members: members).contains(nodeID) }
+        ((0..<UInt64(max(0, groupCount))) + systemGroups).filter { ReplicaPlacement.replicas(of: $0, members: members).contains(nodeID) }
     }
 
     public var localMember: ClusterMember? { members.first { $0.id == nodeID } }

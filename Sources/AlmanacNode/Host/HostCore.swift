@@ -519,6 +519,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         group.appliedTerm = snapshot.metadata.term
         group.snapshotIndex = snapshot.metadata.index
         snapshotsInstalled += 1
+        configuration.observer.applied?(group.id, snapshot.metadata.index)
         logger.info("installed snapshot", metadata: ["group": "\(group.id)", "index": "\(snapshot.metadata.index)"])
         for (index, waiter) in group.proposals where index <= snapshot.metadata.index {
             group.proposals.removeValue(forKey: index)
@@ -536,6 +537,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             return
         }
         let result = group.machine.apply(entry.data, at: entry.index)
+        configuration.observer.applied?(group.id, entry.index)
         guard let waiter else { return }
         if let committed = configuration.observer.committed {
             committed(group.id, UInt64(max(0, (NIODeadline.now() - (waiter.deadline - waiter.timeout)).nanoseconds)))

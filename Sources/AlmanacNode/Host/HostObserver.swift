@@ -10,6 +10,10 @@ public struct HostObserver: Sendable {
     /// the proposal to the apply, in nanoseconds. On the host loop.
     public var committed: (@Sendable (_ group: UInt64, _ nanoseconds: UInt64) -> Void)?
 
+    /// A group's state machine applied a normal entry (or installed a snapshot) up to this index,
+    /// whoever proposed it. On the host loop. (The system group's watchers wake on it.)
+    public var applied: (@Sendable (_ group: UInt64, _ index: UInt64) -> Void)?
+
     public init(walSync: (@Sendable (GroupCommitSample) -> Void)? = nil,
                 committed: (@Sendable (_ group: UInt64, _ nanoseconds: UInt64) -> Void)? = nil) {
         self.walSync = walSync

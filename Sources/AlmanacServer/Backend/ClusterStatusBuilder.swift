@@ -30,37 +30,43 @@ public enum ClusterStatusBuilder {
                 return node
             }
         }
-        result.shards = status.groups.map { group in
-            var shard = Almanac_Api_V1_ShardStatus()
-            shard.shardID = group.group
-            shard.leaderNodeID = group.raft.leader
-            shard.term = group.raft.term
-            shard.commitIndex = group.raft.commit
-            shard.appliedIndex = group.applied
-            shard.stateDigest = group.stateDigest
-            let conf = group.raft.confState
-            shard.replicas = (conf.voters + conf.learners).sorted().map { id in
-                var replica = Almanac_Api_V1_ReplicaStatus()
-                replica.nodeID = id
-                replica.zone = byID[id]?.zone ?? ""
-                if conf.learners.contains(id) {
-                    replica.role = .learner
-                } else if id == group.raft.leader {
-                    replica.role = .leader
-                } else if id == status.nodeID && (group.raft.role == .candidate || group.raft.role == .preCandidate) {
-                    replica.role = .candidate
-                } else {
-                    replica.role = .follower
-                }
-                if id == status.nodeID {
-                    replica.matchIndex = group.raft.lastIndex
-                } else if let progress = group.raft.progress[id] {
-                    replica.matchIndex = progress.match
-                }
-                return replica
-            }
-            return shard
+        result.shards = status.groups.filter { $0.group != SystemGroup.groupID }.map { shardStatus($0, status: status, byID: byID) }
+        if let system = status.groups.first(where: { $0.group == SystemGroup.groupID }) {
+            result.systemGroup = shardStatus(system, status: status, byID: byID)
         }
         return result
+    }
+
+    /// One group's status (a shard's, or the system group's).
+    static func shardStatus(_ group: GroupStatus, status: HostStatus, byID: [NodeID: ClusterMember]) -> Almanac_Api_V1_ShardStatus {
+        var shard = Almanac_Api_V1_ShardStatus()
+        shard.shardID = group.group
+        shard.leaderNodeID = group.raft.leader
+        shard.term = group.raft.term
+        shard.commitIndex = group.raft.commit
+        shard.appliedIndex = group.applied
+        shard.stateDigest = group.stateDigest
+        let conf = group.raft.confState
+        shard.replicas = (conf.voters + conf.learners).sorted().map { id in
+            var replica = Almanac_Api_V1_ReplicaStatus()
+            replica.nodeID = id
+            replica.zone = byID[id]?.zone ?? ""
+            if conf.learners.contains(id) {
+                replica.role = .learner
+            } else if id == group.raft.leader {
+                replica.role = .leader
+            } else if id == status.nodeID && (group.raft.role == .candidate || group.raft.role == .preCandidate) {
+                replica.role = .candidate
+            } else {
+                replica.role = .follower
+            }
+            if id == status.nodeID {
+                replica.matchIndex = group.raft.lastIndex
+            } else if let progress = group.raft.progress[id] {
+                replica.matchIndex = progress.match
+            }
+            return replica
+        }
+        return shard
     }
 }

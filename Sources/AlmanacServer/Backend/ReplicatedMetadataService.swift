@@ -19,17 +19,20 @@ public final class ReplicatedMetadataService: MetadataService {
     public let host: MultiRaftHost<MetadataReplica>
     public let shardCount: Int
     public let sessionLeaseMilliseconds: UInt32
-    private let members: [NodeID: ClusterMember]
+    let members: [NodeID: ClusterMember]
     private let maxEntryBytes: Int
     /// Runs the operations a shard answers `CROSS_SHARD` to; nil: they fail with UNSUPPORTED.
     private let crossShard: (any CrossShardExecutor)?
     /// The state machine's name and symlink-target limits, checked before an entry is encoded.
     private let limits: MetadataLimits
+    /// Announces the system group's applied index (its watches wait on it); nil: no system group here.
+    public let systemApplied: AppliedIndexSignal?
 
     public init(host: MultiRaftHost<MetadataReplica>, sessionLeaseMilliseconds: UInt32 = 60_000,
                 maxEntryBytes: Int = MetadataLimits().maxRequestBytes, limits: MetadataLimits = MetadataLimits(),
-                crossShard: (any CrossShardExecutor)? = nil) {
+                crossShard: (any CrossShardExecutor)? = nil, systemApplied: AppliedIndexSignal? = nil) {
         self.host = host
+        self.systemApplied = systemApplied
         self.crossShard = crossShard
         self.shardCount = host.configuration.groupCount
         self.sessionLeaseMilliseconds = sessionLeaseMilliseconds
@@ -109,7 +112,7 @@ public final class ReplicatedMetadataService: MetadataService {
         return data
     }
 
-    private static func hostError(_ error: any Error) -> HostError {
+    static func hostError(_ error: any Error) -> HostError {
         (error as? HostError) ?? .unavailable("\(error)")
     }
 
@@ -124,7 +127,7 @@ public final class ReplicatedMetadataService: MetadataService {
         }
     }
 
-    private func serviceError(_ error: HostError, shard: ShardID) -> ServiceError {
+    func serviceError(_ error: HostError, shard: ShardID) -> ServiceError {
         switch error {
         case .notLeader(_, let leader):
             guard leader != 0, let member = members[leader] else {

@@ -837,6 +837,14 @@ public nonisolated struct Almanac_Api_V1_Request: Sendable {
     set {operation = .shardCommand(newValue)}
   }
 
+  public var systemStore: Almanac_Api_V1_SystemStoreRequest {
+    get {
+      if case .systemStore(let v)? = operation {return v}
+      return Almanac_Api_V1_SystemStoreRequest()
+    }
+    set {operation = .systemStore(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Operation: Equatable, Sendable {
@@ -860,6 +868,7 @@ public nonisolated struct Almanac_Api_V1_Request: Sendable {
     case closeSession(Almanac_Api_V1_CloseSessionRequest)
     case keepAlive(Almanac_Api_V1_KeepAliveRequest)
     case shardCommand(Almanac_Api_V1_ShardCommandRequest)
+    case systemStore(Almanac_Api_V1_SystemStoreRequest)
 
   }
 
@@ -979,6 +988,14 @@ public nonisolated struct Almanac_Api_V1_Response: @unchecked Sendable {
     set {_uniqueStorage()._result = .openSession(newValue)}
   }
 
+  public var systemStore: Almanac_Api_V1_SystemStoreResponse {
+    get {
+      if case .systemStore(let v)? = _storage._result {return v}
+      return Almanac_Api_V1_SystemStoreResponse()
+    }
+    set {_uniqueStorage()._result = .systemStore(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Result: Equatable, Sendable {
@@ -993,6 +1010,7 @@ public nonisolated struct Almanac_Api_V1_Response: @unchecked Sendable {
     case shardMap(Almanac_Api_V1_ShardMap)
     case shardCommand(Almanac_Api_V1_ShardCommandResponse)
     case openSession(Almanac_Api_V1_OpenSessionResponse)
+    case systemStore(Almanac_Api_V1_SystemStoreResponse)
 
   }
 
@@ -1637,8 +1655,141 @@ public nonisolated struct Almanac_Api_V1_ShardMap: Sendable {
 
   public var shards: [Almanac_Api_V1_ShardRecord] = []
 
-  /// the shard map service's backend ("embedded", "etcd")
+  /// the shard map service's backend ("embedded", "etcd", "static")
   public var backend: String = String()
+
+  /// Whether the responder's shard map store answered its last call, and how ("3/3 members up",
+  /// "no leader", ...); empty for a static map.
+  public var backendHealthy: Bool = false
+
+  public var backendDetail: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The system group's register: the embedded shard map store (docs/sharding.md). Any node takes
+/// the request; it is served by the system group's leader (NOT_LEADER with a hint elsewhere).
+/// Records are opaque bytes under a key; every record has the revision (log index) that wrote it.
+public nonisolated struct Almanac_Api_V1_SystemStoreRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var key: String = String()
+
+  public var call: Almanac_Api_V1_SystemStoreRequest.OneOf_Call? = nil
+
+  public var load: Almanac_Api_V1_SystemStoreLoad {
+    get {
+      if case .load(let v)? = call {return v}
+      return Almanac_Api_V1_SystemStoreLoad()
+    }
+    set {call = .load(newValue)}
+  }
+
+  public var compareAndSwap: Almanac_Api_V1_SystemStoreCompareAndSwap {
+    get {
+      if case .compareAndSwap(let v)? = call {return v}
+      return Almanac_Api_V1_SystemStoreCompareAndSwap()
+    }
+    set {call = .compareAndSwap(newValue)}
+  }
+
+  public var watch: Almanac_Api_V1_SystemStoreWatch {
+    get {
+      if case .watch(let v)? = call {return v}
+      return Almanac_Api_V1_SystemStoreWatch()
+    }
+    set {call = .watch(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Call: Equatable, Sendable {
+    case load(Almanac_Api_V1_SystemStoreLoad)
+    case compareAndSwap(Almanac_Api_V1_SystemStoreCompareAndSwap)
+    case watch(Almanac_Api_V1_SystemStoreWatch)
+
+  }
+
+  public init() {}
+}
+
+/// A linearizable read of the key's record.
+public nonisolated struct Almanac_Api_V1_SystemStoreLoad: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Store `value` if the key's revision is `expected_revision` (0: only if the key is absent).
+public nonisolated struct Almanac_Api_V1_SystemStoreCompareAndSwap: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var expectedRevision: UInt64 = 0
+
+  public var value: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Answered as soon as the key's revision exceeds `after_revision`, or after `wait_ms` (at most
+/// 30000) with the record as it is. Served from the leader's replica.
+public nonisolated struct Almanac_Api_V1_SystemStoreWatch: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var afterRevision: UInt64 = 0
+
+  public var waitMs: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_SystemStoreResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var found: Bool = false
+
+  public var value: Data = Data()
+
+  public var revision: UInt64 = 0
+
+  /// compare_and_swap lost: nothing was stored; found/value/revision describe the current record.
+  public var conflict: Bool = false
+
+  /// watch: every retained version newer than after_revision, oldest first (the last is the
+  /// current record); empty when the wait ended without a change.
+  public var versions: [Almanac_Api_V1_SystemStoreVersion] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_SystemStoreVersion: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var value: Data = Data()
+
+  public var revision: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1753,9 +1904,21 @@ public nonisolated struct Almanac_Api_V1_ClusterStatus: Sendable {
 
   public var accessWindowSeconds: UInt32 = 0
 
+  /// The system group (the embedded shard map store), when this cluster has one; not a shard.
+  public var systemGroup: Almanac_Api_V1_ShardStatus {
+    get {_systemGroup ?? Almanac_Api_V1_ShardStatus()}
+    set {_systemGroup = newValue}
+  }
+  /// Returns true if `systemGroup` has been explicitly set.
+  public var hasSystemGroup: Bool {self._systemGroup != nil}
+  /// Clears the value of `systemGroup`. Subsequent reads from it will return its default value.
+  public mutating func clearSystemGroup() {self._systemGroup = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _systemGroup: Almanac_Api_V1_ShardStatus? = nil
 }
 
 public nonisolated struct Almanac_Api_V1_SegmentLoad: Sendable {
@@ -1822,7 +1985,7 @@ nonisolated extension Almanac_Api_V1_ReplicaRole: SwiftProtobuf._ProtoNameProvid
 
 nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}session_id\0\u{1}sequence\0\u{3}acked_sequence\0\u{1}durability\0\u{1}consistency\0\u{3}timeout_ms\0\u{2}\u{3}mkdir\0\u{1}create\0\u{1}lookup\0\u{1}getattr\0\u{1}setattr\0\u{1}rename\0\u{1}unlink\0\u{1}rmdir\0\u{1}readdir\0\u{1}open\0\u{1}close\0\u{1}link\0\u{1}symlink\0\u{1}readlink\0\u{4}\u{7}cluster_status\0\u{3}get_shard_map\0\u{4}\u{9}open_session\0\u{3}close_session\0\u{3}keep_alive\0\u{4}\u{8}shard_command\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}session_id\0\u{1}sequence\0\u{3}acked_sequence\0\u{1}durability\0\u{1}consistency\0\u{3}timeout_ms\0\u{2}\u{3}mkdir\0\u{1}create\0\u{1}lookup\0\u{1}getattr\0\u{1}setattr\0\u{1}rename\0\u{1}unlink\0\u{1}rmdir\0\u{1}readdir\0\u{1}open\0\u{1}close\0\u{1}link\0\u{1}symlink\0\u{1}readlink\0\u{4}\u{7}cluster_status\0\u{3}get_shard_map\0\u{4}\u{9}open_session\0\u{3}close_session\0\u{3}keep_alive\0\u{4}\u{8}shard_command\0\u{4}\u{1e}system_store\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2097,6 +2260,19 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
           self.operation = .shardCommand(v)
         }
       }()
+      case 80: try {
+        var v: Almanac_Api_V1_SystemStoreRequest?
+        var hadOneofValue = false
+        if let current = self.operation {
+          hadOneofValue = true
+          if case .systemStore(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.operation = .systemStore(v)
+        }
+      }()
       default: break
       }
     }
@@ -2209,6 +2385,10 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
       guard case .shardCommand(let v)? = self.operation else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
     }()
+    case .systemStore?: try {
+      guard case .systemStore(let v)? = self.operation else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 80)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -2230,7 +2410,7 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}error\0\u{3}applied_index\0\u{3}shard_id\0\u{2}\u{6}entry\0\u{1}empty\0\u{1}readdir\0\u{1}open\0\u{1}readlink\0\u{4}\u{10}cluster_status\0\u{3}shard_map\0\u{4}\u{9}open_session\0\u{4}\u{a}shard_command\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}error\0\u{3}applied_index\0\u{3}shard_id\0\u{2}\u{6}entry\0\u{1}empty\0\u{1}readdir\0\u{1}open\0\u{1}readlink\0\u{4}\u{10}cluster_status\0\u{3}shard_map\0\u{4}\u{9}open_session\0\u{4}\u{a}shard_command\0\u{4}\u{1e}system_store\0")
 
   fileprivate class _StorageClass {
     var _requestID: UInt64 = 0
@@ -2392,6 +2572,19 @@ nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProto
             _storage._result = .shardCommand(v)
           }
         }()
+        case 80: try {
+          var v: Almanac_Api_V1_SystemStoreResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .systemStore(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .systemStore(v)
+          }
+        }()
         default: break
         }
       }
@@ -2452,6 +2645,10 @@ nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProto
       case .shardCommand?: try {
         guard case .shardCommand(let v)? = _storage._result else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
+      }()
+      case .systemStore?: try {
+        guard case .systemStore(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 80)
       }()
       case nil: break
       }
@@ -3821,7 +4018,7 @@ nonisolated extension Almanac_Api_V1_ShardRecord: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Almanac_Api_V1_ShardMap: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ShardMap"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{3}segment_count\0\u{1}segments\0\u{1}shards\0\u{1}backend\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{3}segment_count\0\u{1}segments\0\u{1}shards\0\u{1}backend\0\u{4}K\u{1}backend_healthy\0\u{3}backend_detail\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3834,6 +4031,8 @@ nonisolated extension Almanac_Api_V1_ShardMap: SwiftProtobuf.Message, SwiftProto
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.segments) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.shards) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.backend) }()
+      case 80: try { try decoder.decodeSingularBoolField(value: &self.backendHealthy) }()
+      case 81: try { try decoder.decodeSingularStringField(value: &self.backendDetail) }()
       default: break
       }
     }
@@ -3855,6 +4054,12 @@ nonisolated extension Almanac_Api_V1_ShardMap: SwiftProtobuf.Message, SwiftProto
     if !self.backend.isEmpty {
       try visitor.visitSingularStringField(value: self.backend, fieldNumber: 5)
     }
+    if self.backendHealthy != false {
+      try visitor.visitSingularBoolField(value: self.backendHealthy, fieldNumber: 80)
+    }
+    if !self.backendDetail.isEmpty {
+      try visitor.visitSingularStringField(value: self.backendDetail, fieldNumber: 81)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3864,6 +4069,271 @@ nonisolated extension Almanac_Api_V1_ShardMap: SwiftProtobuf.Message, SwiftProto
     if lhs.segments != rhs.segments {return false}
     if lhs.shards != rhs.shards {return false}
     if lhs.backend != rhs.backend {return false}
+    if lhs.backendHealthy != rhs.backendHealthy {return false}
+    if lhs.backendDetail != rhs.backendDetail {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_SystemStoreRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SystemStoreRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}load\0\u{3}compare_and_swap\0\u{1}watch\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      case 2: try {
+        var v: Almanac_Api_V1_SystemStoreLoad?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .load(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .load(v)
+        }
+      }()
+      case 3: try {
+        var v: Almanac_Api_V1_SystemStoreCompareAndSwap?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .compareAndSwap(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .compareAndSwap(v)
+        }
+      }()
+      case 4: try {
+        var v: Almanac_Api_V1_SystemStoreWatch?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .watch(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .watch(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 1)
+    }
+    switch self.call {
+    case .load?: try {
+      guard case .load(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .compareAndSwap?: try {
+      guard case .compareAndSwap(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .watch?: try {
+      guard case .watch(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_SystemStoreRequest, rhs: Almanac_Api_V1_SystemStoreRequest) -> Bool {
+    if lhs.key != rhs.key {return false}
+    if lhs.call != rhs.call {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_SystemStoreLoad: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SystemStoreLoad"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_SystemStoreLoad, rhs: Almanac_Api_V1_SystemStoreLoad) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_SystemStoreCompareAndSwap: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SystemStoreCompareAndSwap"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}expected_revision\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.expectedRevision) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.expectedRevision != 0 {
+      try visitor.visitSingularUInt64Field(value: self.expectedRevision, fieldNumber: 1)
+    }
+    if !self.value.isEmpty {
+      try visitor.visitSingularBytesField(value: self.value, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_SystemStoreCompareAndSwap, rhs: Almanac_Api_V1_SystemStoreCompareAndSwap) -> Bool {
+    if lhs.expectedRevision != rhs.expectedRevision {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_SystemStoreWatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SystemStoreWatch"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}after_revision\0\u{3}wait_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.afterRevision) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.waitMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.afterRevision != 0 {
+      try visitor.visitSingularUInt64Field(value: self.afterRevision, fieldNumber: 1)
+    }
+    if self.waitMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.waitMs, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_SystemStoreWatch, rhs: Almanac_Api_V1_SystemStoreWatch) -> Bool {
+    if lhs.afterRevision != rhs.afterRevision {return false}
+    if lhs.waitMs != rhs.waitMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_SystemStoreResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SystemStoreResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}found\0\u{1}value\0\u{1}revision\0\u{1}conflict\0\u{1}versions\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.found) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.value) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.conflict) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.versions) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.found != false {
+      try visitor.visitSingularBoolField(value: self.found, fieldNumber: 1)
+    }
+    if !self.value.isEmpty {
+      try visitor.visitSingularBytesField(value: self.value, fieldNumber: 2)
+    }
+    if self.revision != 0 {
+      try visitor.visitSingularUInt64Field(value: self.revision, fieldNumber: 3)
+    }
+    if self.conflict != false {
+      try visitor.visitSingularBoolField(value: self.conflict, fieldNumber: 4)
+    }
+    if !self.versions.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.versions, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_SystemStoreResponse, rhs: Almanac_Api_V1_SystemStoreResponse) -> Bool {
+    if lhs.found != rhs.found {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.revision != rhs.revision {return false}
+    if lhs.conflict != rhs.conflict {return false}
+    if lhs.versions != rhs.versions {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_SystemStoreVersion: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SystemStoreVersion"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}revision\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.value) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.value.isEmpty {
+      try visitor.visitSingularBytesField(value: self.value, fieldNumber: 1)
+    }
+    if self.revision != 0 {
+      try visitor.visitSingularUInt64Field(value: self.revision, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_SystemStoreVersion, rhs: Almanac_Api_V1_SystemStoreVersion) -> Bool {
+    if lhs.value != rhs.value {return false}
+    if lhs.revision != rhs.revision {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4071,7 +4541,7 @@ nonisolated extension Almanac_Api_V1_ShardStatus: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}responder_node_id\0\u{1}nodes\0\u{1}zones\0\u{1}shards\0\u{3}segment_loads\0\u{3}access_window_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}responder_node_id\0\u{1}nodes\0\u{1}zones\0\u{1}shards\0\u{3}segment_loads\0\u{3}access_window_seconds\0\u{4}'system_group\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4085,12 +4555,17 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.shards) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.segmentLoads) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.accessWindowSeconds) }()
+      case 45: try { try decoder.decodeSingularMessageField(value: &self._systemGroup) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.responderNodeID != 0 {
       try visitor.visitSingularUInt64Field(value: self.responderNodeID, fieldNumber: 1)
     }
@@ -4109,6 +4584,9 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
     if self.accessWindowSeconds != 0 {
       try visitor.visitSingularUInt32Field(value: self.accessWindowSeconds, fieldNumber: 6)
     }
+    try { if let v = self._systemGroup {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 45)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4119,6 +4597,7 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
     if lhs.shards != rhs.shards {return false}
     if lhs.segmentLoads != rhs.segmentLoads {return false}
     if lhs.accessWindowSeconds != rhs.accessWindowSeconds {return false}
+    if lhs._systemGroup != rhs._systemGroup {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

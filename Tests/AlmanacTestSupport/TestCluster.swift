@@ -1,4 +1,3 @@
-import AlmanacTestSupport
 import AlmanacClient
 import AlmanacNode
 import Foundation
@@ -9,19 +8,19 @@ import Glibc
 
 /// Three real `almanac serve` processes on loopback (ephemeral ports, a temporary data directory),
 /// one per zone, that tests can SIGKILL and restart.
-final class TestCluster: Sendable {
-    let root: String
-    let members: [ClusterMember]
-    let binary: String
-    let shards: Int
+public final class TestCluster: Sendable {
+    public let root: String
+    public let members: [ClusterMember]
+    public let binary: String
+    public let shards: Int
     /// Extra `almanac serve` arguments for every node.
-    let extraArguments: [String]
+    public let extraArguments: [String]
     private let processes = Mutex<[UInt64: Process]>([:])
 
-    static let zones = ["zone-a", "zone-b", "zone-c"]
+    public static let zones = ["zone-a", "zone-b", "zone-c"]
 
     /// Starts the three nodes and waits until each serves.
-    static func start(name: String, shards: Int = 2, snapshotEvery: UInt64 = 100, extraArguments: [String] = []) async throws -> TestCluster {
+    public static func start(name: String, shards: Int = 2, snapshotEvery: UInt64 = 100, extraArguments: [String] = []) async throws -> TestCluster {
         let binary = try locateBinary()
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("almanac-it-\(name)-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -49,14 +48,14 @@ final class TestCluster: Sendable {
         self.shards = shards
     }
 
-    var endpoints: [String] { members.map(\.apiAddress) }
+    public var endpoints: [String] { members.map(\.apiAddress) }
 
-    func member(_ id: UInt64) -> ClusterMember { members[Int(id) - 1] }
+    public func member(_ id: UInt64) -> ClusterMember { members[Int(id) - 1] }
 
-    func logPath(_ id: UInt64) -> String { "\(root)/node\(id).log" }
+    public func logPath(_ id: UInt64) -> String { "\(root)/node\(id).log" }
 
     /// Starts node `id` (appending to its log).
-    func launch(_ id: UInt64) throws {
+    public func launch(_ id: UInt64) throws {
         let log = logPath(id)
         if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
         guard let handle = FileHandle(forWritingAtPath: log) else { throw ClusterError("cannot open \(log)") }
@@ -73,7 +72,7 @@ final class TestCluster: Sendable {
     }
 
     /// Waits until node `id`'s latest launch printed its ready line.
-    func waitReady(_ id: UInt64, timeout: Duration = .seconds(30)) async throws {
+    public func waitReady(_ id: UInt64, timeout: Duration = .seconds(30)) async throws {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         while clock.now < deadline {
@@ -88,7 +87,7 @@ final class TestCluster: Sendable {
     }
 
     /// SIGKILL: no shutdown path runs, unsynced data is lost exactly as in a crash.
-    func kill(_ id: UInt64) {
+    public func kill(_ id: UInt64) {
         guard let process = processes.withLock({ $0.removeValue(forKey: id) }) else { return }
         Glibc.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -96,21 +95,21 @@ final class TestCluster: Sendable {
 
     /// Sends `signal` (e.g. SIGSTOP/SIGCONT) to node `id`'s process; false if it is not running.
     @discardableResult
-    func signal(_ id: UInt64, _ signal: Int32) -> Bool {
+    public func signal(_ id: UInt64, _ signal: Int32) -> Bool {
         guard let process = processes.withLock({ $0[id] }), process.isRunning else { return false }
         return Glibc.kill(process.processIdentifier, signal) == 0
     }
 
     /// Node `id`'s process while it runs (nil once it exited or was killed).
-    func process(_ id: UInt64) -> Process? { processes.withLock { $0[id] } }
+    public func process(_ id: UInt64) -> Process? { processes.withLock { $0[id] } }
 
-    func restart(_ id: UInt64) async throws {
+    public func restart(_ id: UInt64) async throws {
         try launch(id)
         try await waitReady(id)
     }
 
     /// SIGTERM to every node, SIGKILL after 10 s; removes the data unless ALMANAC_KEEP_TEST_DATA is set.
-    func shutdown() {
+    public func shutdown() {
         let all = processes.withLock { current in
             defer { current.removeAll() }
             return Array(current.values)
@@ -125,20 +124,20 @@ final class TestCluster: Sendable {
         }
     }
 
-    func tail(_ id: UInt64, lines: Int = 30) -> String {
+    public func tail(_ id: UInt64, lines: Int = 30) -> String {
         let text = (try? String(contentsOfFile: logPath(id), encoding: .utf8)) ?? ""
         return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
     }
 
     /// A client of the whole cluster (follows redirects, retries with its session's sequence numbers).
-    func client(operationTimeout: Int64 = 30) -> AlmanacClient {
+    public func client(operationTimeout: Int64 = 30) -> AlmanacClient {
         AlmanacClient(configuration: AlmanacClientConfiguration(
             endpoints: endpoints, attemptTimeout: .seconds(3), operationTimeout: .seconds(operationTimeout),
             clientName: "integration-test"))
     }
 
     /// A client that reads node `id`'s own replica (stale reads, no redirects needed).
-    func staleClient(_ id: UInt64) -> AlmanacClient {
+    public func staleClient(_ id: UInt64) -> AlmanacClient {
         AlmanacClient(configuration: AlmanacClientConfiguration(
             endpoints: [member(id).apiAddress], attemptTimeout: .seconds(2), operationTimeout: .seconds(4),
             consistency: .stale, clientName: "integration-test-stale"))
@@ -148,7 +147,7 @@ final class TestCluster: Sendable {
 
     /// The `almanac` executable next to the test bundle in the build products directory
     /// (or $ALMANAC_BINARY).
-    static func locateBinary() throws -> String {
+    public static func locateBinary() throws -> String {
         if let explicit = ProcessInfo.processInfo.environment["ALMANAC_BINARY"] { return explicit }
         var candidates: [String] = []
         let argv0 = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
@@ -167,12 +166,12 @@ final class TestCluster: Sendable {
     }
 
     /// Ports the kernel hands out for port 0, released again for the nodes to bind.
-    static func freePorts(count: Int) throws -> [Int] {
+    public static func freePorts(count: Int) throws -> [Int] {
         do { return try FreePorts.loopback(count: count) } catch { throw ClusterError("\(error)") }
     }
 }
 
-struct ClusterError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct ClusterError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
