@@ -142,6 +142,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The control plane on the live cluster (pure parts): the deciders of AlmanacPlacement run on
+        // the live shard map and access series (trigger_resharding).
+        .target(name: "AlmanacControl", dependencies: ["AlmanacKeyspace", "AlmanacPlacement"]),
         // Pure predictive models: next-operation prediction and load forecasting.
         .target(name: "AlmanacPredict"),
         // Pure placement deciders and the placement simulator.
@@ -151,7 +154,7 @@ let package = Package(
             dependencies: [
                 "AlmanacKeyspace", "AlmanacShardMap", "AlmanacCoordinator", "AlmanacRaft", "AlmanacStorage", "AlmanacSimulation", "AlmanacMetadata",
                 "AlmanacPredict", "AlmanacPlacement", "AlmanacClient", "AlmanacWire",
-                "AlmanacNode", "AlmanacServer", "AlmanacOperations",
+                "AlmanacNode", "AlmanacServer", "AlmanacOperations", "AlmanacControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -161,6 +164,7 @@ let package = Package(
         ),
         .testTarget(name: "AlmanacRaftTests", dependencies: ["AlmanacRaft"]),
         .testTarget(name: "AlmanacKeyspaceTests", dependencies: ["AlmanacKeyspace"]),
+        .testTarget(name: "AlmanacControlTests", dependencies: ["AlmanacControl", "AlmanacKeyspace", "AlmanacPlacement"]),
         .testTarget(
             name: "AlmanacCoordinatorTests",
             dependencies: [

@@ -48,6 +48,7 @@ public struct RequestExecutor: Sendable {
             if let access {
                 response.clusterStatus.segmentLoads = access.wire(map: translator.currentMap)
                 response.clusterStatus.accessWindowSeconds = UInt32(access.windowSeconds)
+                response.clusterStatus.accessBucketSeconds = UInt32(access.bucketLength)
             }
             return response
         } catch {

@@ -68,14 +68,38 @@ public final class SegmentAccessMonitor: Sendable {
         }
     }
 
+    /// Length of one bucket of the window.
+    public var bucketLength: Double { bucketSeconds }
+
+    /// Requests per complete bucket of the window (oldest first; the bucket in progress left out)
+    /// for every segment with any access in the window.
+    public func bucketSeries(now: Double = Date().timeIntervalSince1970) -> [SegmentID: [UInt64]] {
+        monitor.withLockedValue { monitor in
+            let current = monitor.config.bucket(at: now)
+            let window = monitor.config.windowBuckets
+            var series: [SegmentID: [UInt64]] = [:]
+            for (segment, ring) in monitor.rings {
+                guard let id = SegmentID(exactly: segment) else { continue }
+                let counts = ((current - Int64(window) + 1)..<current).map { bucket in
+                    (0..<monitor.config.zoneCount).reduce(UInt64(0)) { $0 + UInt64(ring.count(bucket: bucket, zone: $1, type: nil)) }
+                }
+                if counts.contains(where: { $0 > 0 }) { series[id] = counts }
+            }
+            return series
+        }
+    }
+
     /// The loads as the status message carries them, with each segment's shard in `map`.
     public func wire(map: ShardMap) -> [Almanac_Api_V1_SegmentLoad] {
-        loads().map { load in
+        let now = Date().timeIntervalSince1970
+        let series = bucketSeries(now: now)
+        return loads(now: now).map { load in
             var wire = Almanac_Api_V1_SegmentLoad()
             wire.segment = UInt32(load.segment)
             wire.shard = UInt32(map.shard(ofSegment: load.segment) ?? 0)
             wire.reads = load.reads
             wire.writes = load.writes
+            wire.buckets = series[load.segment] ?? []
             return wire
         }
     }

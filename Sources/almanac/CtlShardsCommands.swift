@@ -55,15 +55,25 @@ extension CtlShards {
         var writes: UInt64
     }
 
-    /// Every node's access monitor, added up per segment (nodes that do not answer are skipped).
-    static func segmentLoads(nodes: [Almanac_Api_V1_NodeStatus]) async -> (bySegment: [UInt32: Load], window: UInt32) {
-        var bySegment: [UInt32: Load] = [:]
-        var window: UInt32 = 0
+    /// Every node's own status (its access monitor counts what it served); nodes that do not
+    /// answer are skipped.
+    static func nodeStatuses(nodes: [Almanac_Api_V1_NodeStatus]) async -> [Almanac_Api_V1_ClusterStatus] {
+        var statuses: [Almanac_Api_V1_ClusterStatus] = []
         for node in nodes where !node.clientAddress.isEmpty {
             let one = AlmanacClient(configuration: AlmanacClientConfiguration(
                 endpoints: [node.clientAddress], attemptTimeout: .seconds(2), operationTimeout: .seconds(3), clientName: "ctl-shards"))
             defer { Task { await one.shutdown() } }
             guard let status = try? await one.status(), status.responderNodeID == node.nodeID else { continue }
+            statuses.append(status)
+        }
+        return statuses
+    }
+
+    /// Every node's access monitor, added up per segment (nodes that do not answer are skipped).
+    static func segmentLoads(nodes: [Almanac_Api_V1_NodeStatus]) async -> (bySegment: [UInt32: Load], window: UInt32) {
+        var bySegment: [UInt32: Load] = [:]
+        var window: UInt32 = 0
+        for status in await nodeStatuses(nodes: nodes) {
             window = max(window, status.accessWindowSeconds)
             for load in status.segmentLoads {
                 var total = bySegment[load.segment] ?? Load(shard: load.shard, reads: 0, writes: 0)

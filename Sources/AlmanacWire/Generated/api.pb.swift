@@ -1914,6 +1914,8 @@ public nonisolated struct Almanac_Api_V1_ClusterStatus: Sendable {
   /// Clears the value of `systemGroup`. Subsequent reads from it will return its default value.
   public mutating func clearSystemGroup() {self._systemGroup = nil}
 
+  public var accessBucketSeconds: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1933,6 +1935,10 @@ public nonisolated struct Almanac_Api_V1_SegmentLoad: Sendable {
   public var reads: UInt64 = 0
 
   public var writes: UInt64 = 0
+
+  /// Requests (reads + writes) in each complete bucket of the window, oldest first, the bucket in
+  /// progress left out (ClusterStatus.access_bucket_seconds each): the series trigger_resharding reads.
+  public var buckets: [UInt64] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -4541,7 +4547,7 @@ nonisolated extension Almanac_Api_V1_ShardStatus: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}responder_node_id\0\u{1}nodes\0\u{1}zones\0\u{1}shards\0\u{3}segment_loads\0\u{3}access_window_seconds\0\u{4}'system_group\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}responder_node_id\0\u{1}nodes\0\u{1}zones\0\u{1}shards\0\u{3}segment_loads\0\u{3}access_window_seconds\0\u{4}'system_group\0\u{3}access_bucket_seconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4556,6 +4562,7 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.segmentLoads) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.accessWindowSeconds) }()
       case 45: try { try decoder.decodeSingularMessageField(value: &self._systemGroup) }()
+      case 46: try { try decoder.decodeSingularUInt32Field(value: &self.accessBucketSeconds) }()
       default: break
       }
     }
@@ -4587,6 +4594,9 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
     try { if let v = self._systemGroup {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 45)
     } }()
+    if self.accessBucketSeconds != 0 {
+      try visitor.visitSingularUInt32Field(value: self.accessBucketSeconds, fieldNumber: 46)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4598,6 +4608,7 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
     if lhs.segmentLoads != rhs.segmentLoads {return false}
     if lhs.accessWindowSeconds != rhs.accessWindowSeconds {return false}
     if lhs._systemGroup != rhs._systemGroup {return false}
+    if lhs.accessBucketSeconds != rhs.accessBucketSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4605,7 +4616,7 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
 
 nonisolated extension Almanac_Api_V1_SegmentLoad: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SegmentLoad"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}segment\0\u{1}shard\0\u{1}reads\0\u{1}writes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}segment\0\u{1}shard\0\u{1}reads\0\u{1}writes\0\u{2})buckets\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4617,6 +4628,7 @@ nonisolated extension Almanac_Api_V1_SegmentLoad: SwiftProtobuf.Message, SwiftPr
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.shard) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.reads) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.writes) }()
+      case 45: try { try decoder.decodeRepeatedUInt64Field(value: &self.buckets) }()
       default: break
       }
     }
@@ -4635,6 +4647,9 @@ nonisolated extension Almanac_Api_V1_SegmentLoad: SwiftProtobuf.Message, SwiftPr
     if self.writes != 0 {
       try visitor.visitSingularUInt64Field(value: self.writes, fieldNumber: 4)
     }
+    if !self.buckets.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.buckets, fieldNumber: 45)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4643,6 +4658,7 @@ nonisolated extension Almanac_Api_V1_SegmentLoad: SwiftProtobuf.Message, SwiftPr
     if lhs.shard != rhs.shard {return false}
     if lhs.reads != rhs.reads {return false}
     if lhs.writes != rhs.writes {return false}
+    if lhs.buckets != rhs.buckets {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
