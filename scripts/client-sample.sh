@@ -63,7 +63,12 @@ grep -q "Cluster is up" "$out" || { echo "almanac dev did not come up within 60 
 
 endpoints="127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 3))"
 echo "== client-sample $endpoints"
-result=$("$sample" "$endpoints")
+# dev runs TLS by default and prints the CA to trust.
+ca=$(sed -n 's/^ *export ALMANAC_CA=//p' "$out" | head -1)
+[ -n "$ca" ] || { echo "almanac dev printed no ALMANAC_CA:" >&2; cat "$out" >&2; exit 1; }
+token=$(sed -n 's/^ *export ALMANAC_TOKEN=//p' "$out" | head -1)
+[ -n "$token" ] || { echo "almanac dev printed no ALMANAC_TOKEN:" >&2; cat "$out" >&2; exit 1; }
+result=$(ALMANAC_CA="$ca" ALMANAC_TOKEN="$token" "$sample" "$endpoints")
 echo "$result"
 echo "$result" | grep -q '^  hello.txt$' || { echo "client-sample did not list hello.txt" >&2; exit 1; }
 echo "== client sample OK"
