@@ -59,7 +59,7 @@ cleanup() {
 }
 trap cleanup EXIT
 for _ in $(seq 1 600); do
-  grep -q "Cluster is up" "$out" && break
+  grep -q "Cluster is up" "$out" 2>/dev/null && break
   kill -0 "$dev" 2>/dev/null || { echo "almanac dev exited:" >&2; cat "$out" >&2; exit 1; }
   sleep 0.1
 done
