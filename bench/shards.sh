@@ -16,7 +16,7 @@ CLIENTS="${CLIENTS:-16 64}"
 MIXES="${MIXES:-create-heavy mixed}"
 DURATION="${DURATION:-8}"
 TLS="${TLS:-0}"
-PORT=7400
+PORT="${PORT:-7400}"
 WORK="$(mktemp -d /tmp/almanac-shards-bench.XXXXXX)"
 trap 'kill "$DEV" 2>/dev/null || true; wait "$DEV" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
