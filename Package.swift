@@ -27,6 +27,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.0"),
     ],
     targets: [
         // The shared vocabulary: node, zone, shard, segment, epoch, inode ids, segment keying and
@@ -59,11 +64,25 @@ let package = Package(
             ],
             exclude: ["Generated/README.md"]
         ),
+        // Security: TLS contexts from PEM files (swift-nio-ssl), the throwaway dev CA
+        // (swift-certificates, swift-crypto), signed expiring client tokens (jwt-kit) and
+        // authorization by path prefix (docs/security.md).
+        .target(
+            name: "AlmanacSecurity",
+            dependencies: [
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ]
+        ),
         // Node runtime pieces: peer transport (NIO) and health tracking.
         .target(
             name: "AlmanacNode",
             dependencies: [
                 "AlmanacRaft", "AlmanacStorage", "AlmanacWire",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -75,7 +94,8 @@ let package = Package(
         .target(
             name: "AlmanacServer",
             dependencies: [
-                "AlmanacWire", "AlmanacMetadata", "AlmanacNode", "AlmanacRaft", "AlmanacPlacement",
+                "AlmanacWire", "AlmanacMetadata", "AlmanacNode", "AlmanacRaft", "AlmanacPlacement", "AlmanacSecurity",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -98,6 +118,7 @@ let package = Package(
             dependencies: [
                 "AlmanacWire", "AlmanacKeyspace",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -154,8 +175,9 @@ let package = Package(
             dependencies: [
                 "AlmanacKeyspace", "AlmanacShardMap", "AlmanacCoordinator", "AlmanacRaft", "AlmanacStorage", "AlmanacSimulation", "AlmanacMetadata",
                 "AlmanacPredict", "AlmanacPlacement", "AlmanacClient", "AlmanacWire",
-                "AlmanacNode", "AlmanacServer", "AlmanacOperations", "AlmanacControl",
+                "AlmanacNode", "AlmanacServer", "AlmanacOperations", "AlmanacControl", "AlmanacSecurity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -186,7 +208,7 @@ let package = Package(
         .testTarget(
             name: "AlmanacIntegrationTests",
             dependencies: [
-                "AlmanacClient", "AlmanacNode", "AlmanacWire", "AlmanacRaft", "AlmanacKeyspace", "AlmanacTestSupport",
+                "AlmanacClient", "AlmanacSecurity", "AlmanacNode", "AlmanacWire", "AlmanacRaft", "AlmanacKeyspace", "AlmanacTestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -209,7 +231,7 @@ let package = Package(
         .testTarget(
             name: "AlmanacNodeTests",
             dependencies: [
-                "AlmanacNode", "AlmanacWire", "AlmanacRaft",
+                "AlmanacNode", "AlmanacWire", "AlmanacRaft", "AlmanacSecurity",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -220,7 +242,7 @@ let package = Package(
         .testTarget(
             name: "AlmanacServerTests",
             dependencies: [
-                "AlmanacServer", "AlmanacServerTestSupport", "AlmanacMetadata", "AlmanacWire",
+                "AlmanacServer", "AlmanacServerTestSupport", "AlmanacMetadata", "AlmanacWire", "AlmanacSecurity",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -258,11 +258,11 @@ json.dump({"id": me, "zone": f"az{me}", "dataDirectory": data, "shards": shards,
            "members": members, "snapshotEveryEntries": every}, open(path, "w"))
 PY
       spawn "${ZONE_NS[$i]}" "$LOGS/almanac-n$((i + 1)).log" \
-        "$ALMANAC" serve --config "$WORK/almanac-n$((i + 1)).json" --log-level warning
+        "$ALMANAC" serve --config "$WORK/almanac-n$((i + 1)).json" --log-level warning --insecure
     else
       spawn "${ZONE_NS[$i]}" "$LOGS/almanac-n$((i + 1)).log" \
         "$ALMANAC" serve --id "$((i + 1))" --zone "az$((i + 1))" --data-dir "$DATA/almanac/n$((i + 1))" \
-          --shards "$SHARDS" --log-level warning "${members[@]}"
+          --shards "$SHARDS" --log-level warning --insecure "${members[@]}"
     fi
     ALMANAC_PIDS+=("$LAST_PID")
   done

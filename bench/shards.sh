@@ -5,7 +5,9 @@
 # Prints one markdown row per run. Usage (release build recommended):
 #   swift build -c release --product almanac
 #   bash bench/shards.sh [ALMANAC_BINARY]
-# Environment: SHARDS ("1 4 16"), CLIENTS ("16 64"), MIXES ("create-heavy mixed"), DURATION (8).
+# Environment: SHARDS ("1 4 16"), CLIENTS ("16 64"), MIXES ("create-heavy mixed"), DURATION (8),
+# TLS (0: `dev --insecure`, plaintext; 1: dev's default TLS, bench trusts the generated CA).
+# The TLS cost in docs/operations.md: SHARDS=4 TLS=0 and SHARDS=4 TLS=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${1:-.build/release/almanac}"
@@ -13,7 +15,8 @@ SHARDS="${SHARDS:-1 4 16}"
 CLIENTS="${CLIENTS:-16 64}"
 MIXES="${MIXES:-create-heavy mixed}"
 DURATION="${DURATION:-8}"
-PORT=7400
+TLS="${TLS:-0}"
+PORT="${PORT:-7400}"
 WORK="$(mktemp -d /tmp/almanac-shards-bench.XXXXXX)"
 trap 'kill "$DEV" 2>/dev/null || true; wait "$DEV" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
@@ -21,15 +24,18 @@ echo "| shards | mix | clients | ops/s | p50 ms | p99 ms | errors |"
 echo "|---:|---|---:|---:|---:|---:|---:|"
 for shards in $SHARDS; do
   rm -rf "$WORK/data"
-  "$BIN" dev --shards "$shards" --data-dir "$WORK/data" --base-port "$PORT" > "$WORK/dev.log" 2>&1 &
+  # Token checks off in both cases (--no-auth): this compares transports.
+  security=(--insecure --no-auth); [ "$TLS" = 1 ] && security=(--no-auth)
+  "$BIN" dev "${security[@]}" --shards "$shards" --data-dir "$WORK/data" --base-port "$PORT" > "$WORK/dev.log" 2>&1 &
   DEV=$!
   for _ in $(seq 1 100); do grep -q "Cluster is up" "$WORK/dev.log" && break; sleep 0.3; done
   grep -q "Cluster is up" "$WORK/dev.log" || { cat "$WORK/dev.log" >&2; exit 1; }
   endpoints="127.0.0.1:$((PORT + 1)),127.0.0.1:$((PORT + 2)),127.0.0.1:$((PORT + 3))"
+  trust=(); [ "$TLS" = 1 ] && trust=(--ca "$WORK/data/tls/ca.pem")
   for mix in $MIXES; do
     for clients in $CLIENTS; do
-      line=$("$BIN" bench --endpoints "$endpoints" --clients "$clients" --mix "$mix" --duration "$DURATION" \
-        --warmup 2 --json --no-progress --label "shards=$shards" 2>>"$WORK/bench.err" || true)
+      line=$("$BIN" bench "${trust[@]}" --endpoints "$endpoints" --clients "$clients" --mix "$mix" --duration "$DURATION" \
+        --warmup 2 --json --no-progress --label "shards=$shards tls=$TLS" 2>>"$WORK/bench.err" || true)
       python3 - "$shards" "$mix" "$clients" "$line" <<'PY'
 import json, sys
 shards, mix, clients, line = sys.argv[1:5]

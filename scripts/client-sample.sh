@@ -17,53 +17,11 @@ echo "== building examples/client-sample"
 swift build --package-path examples/client-sample
 sample="$(swift build --package-path examples/client-sample --show-bin-path)/client-sample"
 
-# A base port whose client, peer and metrics ports (base+1..3, +11..13, +21..23) are free.
-base=$(python3 - <<'PY'
-import random, socket
-for _ in range(100):
-    base = random.randint(20000, 32000)
-    ok = True
-    for offset in (1, 2, 3, 11, 12, 13, 21, 22, 23):
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", base + offset))
-        except OSError:
-            ok = False
-        finally:
-            s.close()
-        if not ok:
-            break
-    if ok:
-        print(base)
-        break
-PY
-)
-[ -n "$base" ] || { echo "no free port range found" >&2; exit 1; }
+. scripts/dev-cluster.sh
+start_dev client-sample 2
 
-data=$(mktemp -d /tmp/almanac-client-sample.XXXXXX)
-out="$data/dev.out"
-echo "== almanac dev --data-dir $data --base-port $base"
-"$ALMANAC_BINARY" dev --data-dir "$data/cluster" --base-port "$base" --shards 2 >"$out" 2>&1 &
-dev=$!
-cleanup() {
-  if kill -0 "$dev" 2>/dev/null; then
-    kill -TERM "$dev" 2>/dev/null || true
-    wait "$dev" 2>/dev/null || true
-  fi
-  if [ -z "${ALMANAC_KEEP_TEST_DATA:-}" ]; then rm -rf "$data"; else echo "data kept in $data"; fi
-}
-trap cleanup EXIT
-
-for _ in $(seq 1 600); do
-  grep -q "Cluster is up" "$out" && break
-  kill -0 "$dev" 2>/dev/null || { echo "almanac dev exited:" >&2; cat "$out" >&2; exit 1; }
-  sleep 0.1
-done
-grep -q "Cluster is up" "$out" || { echo "almanac dev did not come up within 60 s:" >&2; cat "$out" >&2; exit 1; }
-
-endpoints="127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 3))"
 echo "== client-sample $endpoints"
-result=$("$sample" "$endpoints")
+result=$(ALMANAC_CA="$ca" ALMANAC_TOKEN="$token" "$sample" "$endpoints")
 echo "$result"
 echo "$result" | grep -q '^  hello.txt$' || { echo "client-sample did not list hello.txt" >&2; exit 1; }
 echo "== client sample OK"

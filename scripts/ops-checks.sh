@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Operations checks (docs/operations.md): the Prometheus alert rules (promtool check + unit tests),
-# the Kubernetes manifests (kubernetes-validate, yamllint) and the client library sample against a
-# running `almanac dev` (scripts/client-sample.sh). Installs promtool (Debian's `prometheus`),
+# the Kubernetes manifests (kubernetes-validate, yamllint), the client library sample against a
+# running `almanac dev` (scripts/client-sample.sh) and the live console in chromium
+# (scripts/console-check.sh, which installs chromium, chromium-driver and selenium). Installs promtool (Debian's `prometheus`),
 # kubernetes-validate and yamllint (PyPI) when missing. Run from CI after the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,4 +45,8 @@ PY
 
 echo "== client library sample against almanac dev"
 bash scripts/client-sample.sh
+
+echo "== live console in a real browser (chromium, Selenium)"
+# Screenshots of CI runs go to a scratch directory; docs/console*.png are committed from a run by hand.
+CONSOLE_SCREENSHOTS="$(mktemp -d)" bash scripts/console-check.sh
 echo "== ops checks passed"

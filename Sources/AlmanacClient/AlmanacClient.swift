@@ -262,8 +262,11 @@ public actor AlmanacClient {
             let eventLoop = self.eventLoop
             let timeout = configuration.connectTimeout
             let maxFrameSize = configuration.maxFrameSize
+            let tls = configuration.tls
+            let authToken = configuration.authToken
             task = Task {
-                try await ClientConnection.connect(to: endpoint, eventLoop: eventLoop, timeout: timeout, maxFrameSize: maxFrameSize)
+                try await ClientConnection.connect(
+                    to: endpoint, eventLoop: eventLoop, timeout: timeout, maxFrameSize: maxFrameSize, tls: tls, authToken: authToken)
             }
             connecting[endpoint] = task
         }

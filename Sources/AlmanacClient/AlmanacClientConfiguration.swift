@@ -1,6 +1,7 @@
 import AlmanacKeyspace
 import AlmanacWire
 import NIOCore
+import NIOSSL
 
 /// Settings of an ``AlmanacClient``.
 public struct AlmanacClientConfiguration: Sendable {
@@ -33,6 +34,12 @@ public struct AlmanacClientConfiguration: Sendable {
     /// A shard map to start with instead of fetching one on first use (it is still refreshed after
     /// WRONG_SHARD). Nil: fetch from the cluster.
     public var initialShardMap: ShardMap? = nil
+    /// TLS to the servers (nil: plaintext, for clusters started with `--insecure`). Build it with
+    /// ``AlmanacClientConfiguration/tlsContext(trusting:)`` from the cluster CA's PEM file.
+    public var tls: NIOSSLContext? = nil
+    /// Access token sent with every request when the cluster checks tokens (`almanac ctl token
+    /// issue`, docs/security.md); nil: none.
+    public var authToken: String? = nil
 
     public init(
         endpoints: [String], attemptTimeout: TimeAmount = .seconds(5), operationTimeout: TimeAmount = .seconds(30),
@@ -55,5 +62,17 @@ public struct AlmanacClientConfiguration: Sendable {
         self.consistency = consistency
         self.maxFrameSize = maxFrameSize
         self.clientName = clientName
+    }
+}
+
+extension AlmanacClientConfiguration {
+    /// A TLS client context that trusts only the CA certificate(s) in the PEM file at `path` and
+    /// checks that each server's certificate names the address dialed (docs/security.md).
+    public static func tlsContext(trusting path: String) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(path))
+        configuration.certificateVerification = .fullVerification
+        return try NIOSSLContext(configuration: configuration)
     }
 }

@@ -83,6 +83,8 @@ public struct AlmanacClientError: Error, Sendable, Hashable, CustomStringConvert
         case .internal: "INTERNAL"
         case .wrongShard: "WRONG_SHARD"
         case .conflict: "CONFLICT"
+        case .unauthenticated: "UNAUTHENTICATED"
+        case .permissionDenied: "PERMISSION_DENIED"
         case .UNRECOGNIZED(let raw): "CODE_\(raw)"
         }
     }

@@ -1,6 +1,7 @@
 import AlmanacWire
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Why a single attempt on one connection failed (the client decides whether to retry elsewhere).
 enum ConnectionFailure: Error, Sendable {
@@ -53,6 +54,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     private let maxFrameSize: Int
+    /// Put on every request when the cluster checks tokens (docs/security.md).
+    private let authToken: String?
     private let drainTimeout: TimeAmount
     private var decoder: FrameDecoder
     /// Received bytes of an incomplete frame.
@@ -62,12 +65,14 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var closed = false
     private var violated = false
+    private var receivedAny = false
     private var flushScheduled = false
     private var timer: Scheduled<Void>?
     private var drainDeadline: Scheduled<Void>?
 
     /// `maxFrameSize` bounds the frames both ways (the length prefix: type byte plus body).
-    init(maxFrameSize: Int, drainTimeout: TimeAmount = .seconds(2)) {
+    init(maxFrameSize: Int, authToken: String? = nil, drainTimeout: TimeAmount = .seconds(2)) {
+        self.authToken = authToken
         self.maxFrameSize = maxFrameSize
         self.drainTimeout = drainTimeout
         self.decoder = FrameDecoder(maxFrameSize: max(1, maxFrameSize))
@@ -94,6 +99,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         let id = nextRequestID
         nextRequestID &+= 1
         request.requestID = id
+        if let authToken { request.authToken = authToken }
         let frame: ByteBuffer
         do {
             frame = try ClientFrameEncoder.encode(request, type: .apiRequest, maxFrameSize: maxFrameSize)
@@ -146,6 +152,19 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !violated else { return }  // draining after a violation
         var buffer = unwrapInboundIn(data)
+        if !receivedAny {
+            receivedAny = true
+            // A TLS record (alert 0x15 or handshake 0x16, version 3.x) where a frame length belongs:
+            // the server speaks TLS and this connection does not (docs/security.md).
+            if let bytes = buffer.getBytes(at: buffer.readerIndex, length: min(2, buffer.readableBytes)),
+               bytes.count == 2, bytes[0] == 0x15 || bytes[0] == 0x16, bytes[1] == 0x03 {
+                violated = true
+                failAll(.protocolViolation("the server speaks TLS: connect with TLS, trusting the cluster CA "
+                    + "(--ca or ALMANAC_CA; AlmanacClientConfiguration.tls)"))
+                context.close(promise: nil)
+                return
+            }
+        }
         if var earlier = inbound {
             inbound = nil
             earlier.writeBuffer(&buffer)
@@ -226,18 +245,26 @@ final class ClientConnection: Sendable {
 
     /// Connects on `eventLoop` (the loop the connection's users run on).
     static func connect(
-        to endpoint: String, eventLoop: any EventLoop, timeout: TimeAmount, maxFrameSize: Int
+        to endpoint: String, eventLoop: any EventLoop, timeout: TimeAmount, maxFrameSize: Int, tls: NIOSSLContext? = nil,
+        authToken: String? = nil
     ) async throws(ConnectionFailure) -> ClientConnection {
         guard let (host, port) = Endpoint.parse(endpoint) else {
             throw .connection("bad endpoint \"\(endpoint)\" (expected host:port)")
         }
+        // TLS checks the certificate against the name dialed, or against the address for an IP
+        // endpoint (SNI carries names only).
+        let serverHostname = (try? SocketAddress(ipAddress: host, port: port)) == nil ? host : nil
         do {
             let (channel, handler) = try await ClientBootstrap(group: eventLoop)
                 .connectTimeout(timeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        let handler = ClientConnectionHandler(maxFrameSize: maxFrameSize)
+                        let handler = ClientConnectionHandler(maxFrameSize: maxFrameSize, authToken: authToken)
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOSSLClientHandler(context: tls, serverHostname: serverHostname))
+                        }
                         try channel.pipeline.syncOperations.addHandler(handler)
                         return (channel, NIOLoopBound(handler, eventLoop: channel.eventLoop))
                     }

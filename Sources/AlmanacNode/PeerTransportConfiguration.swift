@@ -1,5 +1,6 @@
 import AlmanacWire
 import NIOCore
+import NIOSSL
 
 /// Settings of a ``PeerTransport``. Defaults suit a LAN/loopback cluster.
 public struct PeerTransportConfiguration: Sendable {
@@ -45,6 +46,10 @@ public struct PeerTransportConfiguration: Sendable {
     /// How often connected peers are pinged and health is evaluated.
     public var pingInterval: TimeAmount = .milliseconds(200)
     public var healthThresholds = HealthThresholds()
+    /// Mutual TLS on every peer connection, both directions (nil: plaintext, `--insecure`): the
+    /// context presents this node's certificate and accepts only peers signed by the cluster CA
+    /// (AlmanacSecurity's `TLSFiles.makePeerContext`, docs/security.md).
+    public var tls: NIOSSLContext? = nil
 
     public init(local: PeerAddress, clusterID: String, peers: [PeerAddress]) {
         self.local = local

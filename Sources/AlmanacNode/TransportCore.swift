@@ -3,6 +3,7 @@ import AlmanacWire
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// All mutable state of a ``PeerTransport``, confined to its one event loop. Listener, dialed and accepted
 /// channels all live on that loop, so handlers call into the core directly.
@@ -39,12 +40,14 @@ final class TransportCore {
     func start() -> EventLoopFuture<any Channel> {
         let box = self.box
         let maxFrameSize = configuration.maxFrameSize
+        let tls = configuration.tls
         return ServerBootstrap(group: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard let core = box?.value else { throw ChannelError.ioOnClosedChannel }
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addWireCodec(
                         inbound: PeerFrame.self, outbound: PeerFrame.self, maxFrameSize: maxFrameSize)
                     try channel.pipeline.syncOperations.addHandler(PeerConnectionHandler(core: core, dialedPeer: nil))
@@ -230,12 +233,16 @@ final class TransportCore {
         let box = self.box
         let peer = link.address.id
         let maxFrameSize = configuration.maxFrameSize
+        let tls = configuration.tls
         ClientBootstrap(group: loop)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard let core = box?.value else { throw ChannelError.ioOnClosedChannel }
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
+                    }
                     try channel.pipeline.syncOperations.addWireCodec(
                         inbound: PeerFrame.self, outbound: PeerFrame.self, maxFrameSize: maxFrameSize)
                     try channel.pipeline.syncOperations.addHandler(PeerConnectionHandler(core: core, dialedPeer: peer))

@@ -47,12 +47,15 @@ public enum NodeOperations {
 
     public static func start<Machine: ReplicatedStateMachine>(
         host: MultiRaftHost<Machine>, metrics: NodeMetrics, address: ListenAddress,
-        maxApplyLag: UInt64 = defaultMaxApplyLag, logger: Logger = Logger(label: "almanac.operations")
+        maxApplyLag: UInt64 = defaultMaxApplyLag, logger: Logger = Logger(label: "almanac.operations"),
+        console: (@Sendable () async -> ConsoleState)? = nil
     ) async throws -> OperationsHTTPServer {
         let responder = NodeOperationsResponder(metrics: metrics, maxApplyLag: maxApplyLag) {
             guard let status = await host.status(digests: false) else { return nil }
             return NodeSnapshot(status)
         }
-        return try await OperationsHTTPServer.start(address: address, responder: responder, logger: logger)
+        // The live console (/console, docs/operations.md) when the node gives it a source.
+        let served: any OperationsResponder = console.map { ConsoleResponder(next: responder, source: $0) } ?? responder
+        return try await OperationsHTTPServer.start(address: address, responder: served, logger: logger)
     }
 }

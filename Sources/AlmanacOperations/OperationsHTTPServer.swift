@@ -8,6 +8,9 @@ public struct OperationsResponse: Sendable {
     public var status: HTTPResponseStatus
     public var contentType: String
     public var body: [UInt8]
+    /// A server-sent event stream instead of a body (`text/event-stream`): each element is written
+    /// as it comes, until the stream ends or the client goes away.
+    public var events: (@Sendable () -> AsyncStream<[UInt8]>)? = nil
 
     public init(status: HTTPResponseStatus, contentType: String = "text/plain; charset=utf-8", body: [UInt8]) {
         self.status = status
@@ -118,6 +121,7 @@ final class OperationsHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private func write(_ response: OperationsResponse, version: HTTPVersion, keepAlive: Bool, omitBody: Bool,
                        context: ChannelHandlerContext) {
+        if let events = response.events, !omitBody { return stream(events, version: version, context: context) }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: response.contentType)
         headers.add(name: "Content-Length", value: "\(response.body.count)")
@@ -134,6 +138,33 @@ final class OperationsHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
             let channel = context.channel
             done.futureResult.whenComplete { _ in channel.close(promise: nil) }
         }
+    }
+}
+
+extension OperationsHTTPHandler {
+    /// Writes the head, then each event as a chunk as it comes (chunked encoding), from a task that
+    /// ends when the stream does or the connection closes; the connection closes after the stream.
+    private func stream(_ events: @escaping @Sendable () -> AsyncStream<[UInt8]>, version: HTTPVersion, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/event-stream; charset=utf-8")
+        headers.add(name: "Cache-Control", value: "no-cache")
+        headers.add(name: "Connection", value: "close")
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .ok, headers: headers))), promise: nil)
+        let channel = context.channel
+        let task = Task {
+            for await event in events() {
+                guard channel.isActive else { break }
+                let buffer = channel.allocator.buffer(bytes: event)
+                do {
+                    try await channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(buffer)))
+                } catch {
+                    break
+                }
+            }
+            try? await channel.writeAndFlush(HTTPServerResponsePart.end(nil))
+            try? await channel.close()
+        }
+        channel.closeFuture.whenComplete { _ in task.cancel() }
     }
 }
 

@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// The client-protocol TCP listener: length-prefixed protobuf frames (docs/api.md,
 /// docs/wire-format.md), pipelined requests, answers from a ``MetadataService``.
@@ -39,7 +40,7 @@ public final class APIServer: Sendable {
     ) async throws -> APIServer {
         let executor = RequestExecutor(
             service: service, translator: configuration.translator, observer: configuration.requestObserver,
-            access: configuration.accessMonitor)
+            access: configuration.accessMonitor, authorizer: configuration.authorizer)
         let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
         let statistics = NIOLockedValueBox(APIServerStatistics())
         let channel = try await ServerBootstrap(group: group)
@@ -52,6 +53,7 @@ public final class APIServer: Sendable {
                 channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: key) } }
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    if let tls = configuration.tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
                     try sync.addWireCodec(
                         inbound: APIClientFrame.self, outbound: APIServerFrame.self,
                         maxFrameSize: configuration.maxFrameSize, drainTimeout: configuration.protocolErrorDrainTimeout)

@@ -1,5 +1,6 @@
 import AlmanacWire
 import NIOCore
+import NIOSSL
 
 /// Settings of an ``APIServer``.
 public struct APIServerConfiguration: Sendable {
@@ -22,6 +23,11 @@ public struct APIServerConfiguration: Sendable {
     public var requestObserver: (any RequestObserver)? = nil
     /// Counts requests per segment for the access monitor (`ctl shards`, the placement deciders).
     public var accessMonitor: SegmentAccessMonitor? = nil
+    /// TLS on every client connection (nil: plaintext, `--insecure`); AlmanacSecurity's
+    /// `TLSFiles.makeAPIServerContext` (docs/security.md).
+    public var tls: NIOSSLContext? = nil
+    /// Token and path checks before execution (docs/security.md); nil: every request is served.
+    public var authorizer: RequestAuthorizer? = nil
 
     public init(
         host: String = "127.0.0.1", port: Int = 0, maxFrameSize: Int = WireLimits.defaultClientMaxFrameSize,

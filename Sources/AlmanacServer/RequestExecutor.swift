@@ -13,9 +13,14 @@ public struct RequestExecutor: Sendable {
     /// Counts every served request per segment (`update_access_pattern`); nil: not counted.
     public let access: SegmentAccessMonitor?
 
+    /// Checks tokens and paths before anything executes (docs/security.md); nil: no checks.
+    public let authorizer: RequestAuthorizer?
+
     public init(service: any MetadataService, translator: RequestTranslator = RequestTranslator(),
-                observer: (any RequestObserver)? = nil, access: SegmentAccessMonitor? = nil) {
+                observer: (any RequestObserver)? = nil, access: SegmentAccessMonitor? = nil,
+                authorizer: RequestAuthorizer? = nil) {
         self.access = access
+        self.authorizer = authorizer
         self.service = service
         self.translator = translator
         self.observer = observer
@@ -89,6 +94,19 @@ public struct RequestExecutor: Sendable {
     /// request; a backend on the caller's event loop answers without a thread hop); `completion`
     /// runs exactly once, on any thread. Never fails: every failure is a response with a typed error.
     public func execute(_ request: Almanac_Api_V1_Request, completion answer: @escaping @Sendable (Almanac_Api_V1_Response) -> Void) {
+        guard let authorizer else { return executeAuthorized(request, completion: answer) }
+        let executor = self
+        authorizer.authorize(request) { refusal in
+            if let refusal {
+                answer(executor.translator.errorResponse(requestID: request.requestID, refusal))
+            } else {
+                executor.executeAuthorized(request, completion: answer)
+            }
+        }
+    }
+
+    /// ``execute(_:completion:)`` once the request is allowed.
+    private func executeAuthorized(_ request: Almanac_Api_V1_Request, completion answer: @escaping @Sendable (Almanac_Api_V1_Response) -> Void) {
         let completion = observed(request, answer)
         let id = request.requestID
         let routed: RoutedRequest

@@ -37,23 +37,34 @@ public final class EmbeddedShardMapStore: ShardMapStore {
     /// A store over the cluster reachable at `endpoints` ("host:port" client addresses).
     /// `callTimeout` bounds each load and compare-and-swap, retries and redirects included; a
     /// group without a majority fails calls with ``ShardMapStoreError/unavailable(_:)`` after it.
-    public init(endpoints: [String], clusterID: String, knownNodes: [NodeID: ZoneName]? = nil,
+    public convenience init(endpoints: [String], clusterID: String, knownNodes: [NodeID: ZoneName]? = nil,
+                            callTimeout: Duration = .seconds(3), watchWait: Duration = .seconds(5)) throws(ShardMapStoreError) {
+        try self.init(client: AlmanacClientConfiguration(endpoints: endpoints), clusterID: clusterID, knownNodes: knownNodes,
+                      callTimeout: callTimeout, watchWait: watchWait)
+    }
+
+    /// A store whose connections are made as `client` says (endpoints, TLS, access token); its
+    /// timeouts and hedging are the store's own.
+    public init(client: AlmanacClientConfiguration, clusterID: String, knownNodes: [NodeID: ZoneName]? = nil,
                 callTimeout: Duration = .seconds(3), watchWait: Duration = .seconds(5)) throws(ShardMapStoreError) {
+        let endpoints = client.endpoints
         guard !endpoints.isEmpty else { throw .configuration("the embedded shard map store needs at least one endpoint") }
         guard !clusterID.isEmpty else { throw .configuration("the embedded shard map store needs a cluster id") }
         key = "shardmap/\(clusterID)"
         self.knownNodes = knownNodes
         self.watchWait = watchWait
         let callNanos = Int64(callTimeout.components.seconds) * 1_000_000_000 + callTimeout.components.attoseconds / 1_000_000_000
-        var callConfiguration = AlmanacClientConfiguration(
-            endpoints: endpoints, attemptTimeout: .nanoseconds(max(1, callNanos / 2)), operationTimeout: .nanoseconds(callNanos),
-            connectTimeout: .milliseconds(500), maxBackoff: .milliseconds(200))
+        var callConfiguration = client
+        callConfiguration.attemptTimeout = .nanoseconds(max(1, callNanos / 2))
+        callConfiguration.operationTimeout = .nanoseconds(callNanos)
+        callConfiguration.connectTimeout = .milliseconds(500)
+        callConfiguration.maxBackoff = .milliseconds(200)
         callConfiguration.clientName = "shard-map-store"
         calls = AlmanacClient(configuration: callConfiguration)
         let waitNanos = Int64(watchWait.components.seconds) * 1_000_000_000 + watchWait.components.attoseconds / 1_000_000_000
-        var watchConfiguration = AlmanacClientConfiguration(
-            endpoints: endpoints, attemptTimeout: .nanoseconds(waitNanos) + .seconds(2), operationTimeout: .nanoseconds(waitNanos) + .seconds(4),
-            connectTimeout: .milliseconds(500), maxBackoff: .milliseconds(200))
+        var watchConfiguration = callConfiguration
+        watchConfiguration.attemptTimeout = .nanoseconds(waitNanos) + .seconds(2)
+        watchConfiguration.operationTimeout = .nanoseconds(waitNanos) + .seconds(4)
         watchConfiguration.hedgeDelay = nil  // a long poll is not a hung request
         watchConfiguration.clientName = "shard-map-watch"
         watches = AlmanacClient(configuration: watchConfiguration)

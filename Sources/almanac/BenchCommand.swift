@@ -5,6 +5,7 @@ import Foundation
 import Glibc
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// `almanac bench`: a load generator for a running cluster's client API (through `AlmanacClient`).
@@ -75,6 +76,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("cpu-pids"), help: "Server process ids (comma-separated, this machine) whose CPU time to sample at the window's start and end.")
     var cpuPids: String = ""
 
+    @OptionGroup var security: ClientSecurityOptions
+
     @Flag(help: "Print one JSON line (for scripts) instead of the text summary.")
     var json = false
 
@@ -110,15 +113,20 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let config: BenchConfiguration
+        var config: BenchConfiguration
         do {
             config = BenchConfiguration(
                 endpoints: endpointList, clients: clients, connections: connections == 0 ? min(clients, 8) : min(connections, clients),
                 rate: rate, mix: try BenchMix.parse(mix), duration: duration, warmup: warmup, nameBytes: nameBytes,
                 filesPerClient: filesPerClient, durability: durability, consistency: consistency, label: label, seed: seed,
                 cpuPids: pidList ?? [], timeoutMilliseconds: Int64(timeout * 1000), loaderThreads: loaderThreads)
+            var tlsProbe = AlmanacClientConfiguration(endpoints: [])
+            try security.apply(to: &tlsProbe)
+            config.tls = tlsProbe.tls
+        } catch let error as ValidationError {
+            throw error
         } catch {
-            throw ValidationError(error.description)
+            throw ValidationError("\(error)")
         }
         let showProgress = !noProgress && isatty(STDERR_FILENO) == 1
         let report: BenchReport
@@ -153,6 +161,8 @@ struct BenchConfiguration: Sendable {
     var timeoutMilliseconds: Int64 = 10_000
     /// Event-loop threads the clients, their connections and the workers run on.
     var loaderThreads: Int = 1
+    /// TLS to the nodes (`--ca`/`ALMANAC_CA`); nil: plaintext.
+    var tls: NIOSSLContext? = nil
 }
 
 /// Operations completed so far, for the progress line (the histograms stay worker-local).
@@ -172,12 +182,13 @@ struct BenchRunner {
         // Each client stays on one loop; its workers run there too (see BenchEventLoopExecutor).
         let executors = (0..<c.connections).map { _ in BenchEventLoopExecutor(loops.next()) }
         let clients = executors.enumerated().map { index, executor in
-            AlmanacClient(configuration: AlmanacClientConfiguration(
+            var clientConfiguration = AlmanacClientConfiguration(
                 endpoints: c.endpoints, attemptTimeout: .milliseconds(min(c.timeoutMilliseconds, 5000)),
                 operationTimeout: .milliseconds(c.timeoutMilliseconds), connectTimeout: .milliseconds(min(c.timeoutMilliseconds, 2000)),
                 durability: c.durability == "leader" ? .leader : .majority,
-                consistency: c.consistency == "stale" ? .stale : .linearizable, clientName: "almanac-bench-\(index)"),
-                group: executor.eventLoop)
+                consistency: c.consistency == "stale" ? .stale : .linearizable, clientName: "almanac-bench-\(index)")
+            clientConfiguration.tls = c.tls
+            return AlmanacClient(configuration: clientConfiguration, group: executor.eventLoop)
         }
         let outcome: Result<BenchReport, any Error>
         do {

@@ -2,6 +2,7 @@ import AlmanacClient
 import AlmanacWire
 import ArgumentParser
 import Foundation
+import NIOCore
 
 /// `almanac ctl`: file operations and cluster status over the client protocol.
 ///
@@ -11,12 +12,13 @@ struct CtlCommand: AsyncParsableCommand {
         commandName: "ctl",
         abstract: "Operate on a running cluster: file operations and status.",
         discussion: """
-            Endpoints come from --endpoints or the ALMANAC_ENDPOINTS environment variable.
+            Endpoints come from --endpoints or the ALMANAC_ENDPOINTS environment variable; TLS from --ca or
+            ALMANAC_CA, the access token from --token or ALMANAC_TOKEN (docs/security.md).
             Exit codes: 0 ok, 1 operation error, 2 usage, 3 cluster unavailable.
             """,
         subcommands: [
             CtlMkdir.self, CtlTouch.self, CtlLs.self, CtlStat.self, CtlMv.self, CtlRm.self, CtlRmdir.self,
-            CtlTree.self, CtlStatus.self, CtlShards.self, CtlLocate.self, CtlNode.self, CtlReshard.self, CtlCheck.self,
+            CtlTree.self, CtlStatus.self, CtlShards.self, CtlLocate.self, CtlNode.self, CtlReshard.self, CtlCheck.self, CtlToken.self,
         ]
     )
 }
@@ -31,6 +33,18 @@ struct CtlOptions: ParsableArguments {
 
     @Option(help: "Seconds before an operation gives up (retries and redirects included).")
     var timeout: Double = 10
+
+    @OptionGroup var security: ClientSecurityOptions
+
+    /// A client configuration for `endpoints` with this invocation's TLS settings.
+    func clientConfiguration(endpoints: [String], attemptTimeout: TimeAmount, operationTimeout: TimeAmount,
+                             connectTimeout: TimeAmount = .seconds(2), clientName: String) throws -> AlmanacClientConfiguration {
+        var configuration = AlmanacClientConfiguration(
+            endpoints: endpoints, attemptTimeout: attemptTimeout, operationTimeout: operationTimeout,
+            connectTimeout: connectTimeout, clientName: clientName)
+        try security.apply(to: &configuration)
+        return configuration
+    }
 
     func endpointList() throws -> [String] {
         let raw = endpoints ?? ProcessInfo.processInfo.environment["ALMANAC_ENDPOINTS"] ?? ""
@@ -63,7 +77,7 @@ enum CtlRunner {
     ) async throws {
         let endpoints = try options.endpointList()
         let timeout = Int64(options.timeout * 1000)
-        let client = AlmanacClient(configuration: AlmanacClientConfiguration(
+        let client = AlmanacClient(configuration: try options.clientConfiguration(
             endpoints: endpoints, attemptTimeout: .milliseconds(min(timeout, 5000)), operationTimeout: .milliseconds(timeout),
             connectTimeout: .milliseconds(min(timeout, 2000)), clientName: "almanac-ctl"))
         let output = CtlOutput(json: options.json)

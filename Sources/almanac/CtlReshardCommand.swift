@@ -42,7 +42,7 @@ struct CtlReshardPlan: AsyncParsableCommand {
             let map: ShardMap
             do { map = try ShardMap(wire: wire) } catch { throw CtlFailure(error: AlmanacClientError(.invalidArgument, "the cluster's shard map is invalid: \(error)"), path: nil) }
             let status = try await onPath(nil) { () async throws(AlmanacClientError) in try await client.status() }
-            let statuses = await CtlShards.nodeStatuses(nodes: status.nodes)
+            let statuses = await CtlShards.nodeStatuses(nodes: status.nodes, options: options)
             let bucketSeconds = Double(statuses.map(\.accessBucketSeconds).max() ?? 60)
             let report: ReshardingReport
             do {

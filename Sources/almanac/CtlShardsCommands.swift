@@ -15,7 +15,7 @@ struct CtlShards: AsyncParsableCommand {
             let map = try await onPath(nil) { () async throws(AlmanacClientError) in try await client.shardMapMessage() }
             let status = try await onPath(nil) { () async throws(AlmanacClientError) in try await client.status() }
             // Every node counts the requests it served: ask each one and add them up.
-            let loads = await Self.segmentLoads(nodes: status.nodes)
+            let loads = await Self.segmentLoads(nodes: status.nodes, options: options)
             if output.json {
                 output.line((try? map.jsonString()) ?? "{}")
                 return
@@ -57,11 +57,13 @@ extension CtlShards {
 
     /// Every node's own status (its access monitor counts what it served); nodes that do not
     /// answer are skipped.
-    static func nodeStatuses(nodes: [Almanac_Api_V1_NodeStatus]) async -> [Almanac_Api_V1_ClusterStatus] {
+    static func nodeStatuses(nodes: [Almanac_Api_V1_NodeStatus], options: CtlOptions) async -> [Almanac_Api_V1_ClusterStatus] {
         var statuses: [Almanac_Api_V1_ClusterStatus] = []
         for node in nodes where !node.clientAddress.isEmpty {
-            let one = AlmanacClient(configuration: AlmanacClientConfiguration(
-                endpoints: [node.clientAddress], attemptTimeout: .seconds(2), operationTimeout: .seconds(3), clientName: "ctl-shards"))
+            guard let configuration = try? options.clientConfiguration(
+                endpoints: [node.clientAddress], attemptTimeout: .seconds(2), operationTimeout: .seconds(3), clientName: "ctl-shards")
+            else { continue }
+            let one = AlmanacClient(configuration: configuration)
             defer { Task { await one.shutdown() } }
             guard let status = try? await one.status(), status.responderNodeID == node.nodeID else { continue }
             statuses.append(status)
@@ -70,10 +72,10 @@ extension CtlShards {
     }
 
     /// Every node's access monitor, added up per segment (nodes that do not answer are skipped).
-    static func segmentLoads(nodes: [Almanac_Api_V1_NodeStatus]) async -> (bySegment: [UInt32: Load], window: UInt32) {
+    static func segmentLoads(nodes: [Almanac_Api_V1_NodeStatus], options: CtlOptions) async -> (bySegment: [UInt32: Load], window: UInt32) {
         var bySegment: [UInt32: Load] = [:]
         var window: UInt32 = 0
-        for status in await nodeStatuses(nodes: nodes) {
+        for status in await nodeStatuses(nodes: nodes, options: options) {
             window = max(window, status.accessWindowSeconds)
             for load in status.segmentLoads {
                 var total = bySegment[load.segment] ?? Load(shard: load.shard, reads: 0, writes: 0)

@@ -1,6 +1,7 @@
 import AlmanacClient
 import AlmanacNode
 import AlmanacOperations
+import AlmanacSecurity
 import ArgumentParser
 import Foundation
 import NIOCore
@@ -40,6 +41,12 @@ struct DevCommand: AsyncParsableCommand {
             help: "Measure: once up, time this many sequential creates from one client, print p50/p99, then stop.")
     var measureCreates: Int?
 
+    @Flag(help: "Run the nodes in plaintext (serve --insecure) instead of generating a CA and node certificates.")
+    var insecure = false
+
+    @Flag(name: .customLong("no-auth"), help: "Do not check access tokens (by default dev makes a signing key and prints a token).")
+    var noAuth = false
+
     func validate() throws {
         if let measureCreates, !(1...1_000_000).contains(measureCreates) {
             throw ValidationError("--measure-creates must be in 1...1000000")
@@ -69,8 +76,37 @@ struct DevCommand: AsyncParsableCommand {
             }
             try config.encoded().write(to: URL(fileURLWithPath: "\(root)/node\(member.id).json"))
         }
-        let extraArguments = Dictionary(uniqueKeysWithValues: members.map {
-            ($0.id, ["--log-format", logFormat, "--metrics-listen", metricsAddress($0)])
+        // TLS by default: a throwaway CA and node certificates under DATA/tls (kept across restarts).
+        let certificates: DevCertificates.Layout?
+        do {
+            certificates = insecure ? nil : try Self.devCertificates(root: root, nodes: members.map(\.id))
+        } catch {
+            throw ValidationError("cannot generate the dev certificates: \(error)")
+        }
+        // Tokens by default: a signing key in DATA/tls/token-key and a token for all of the namespace.
+        let tokenKey = "\(root)/tls/token-key"
+        var devToken: String?
+        if !noAuth {
+            do {
+                if !FileManager.default.fileExists(atPath: tokenKey) {
+                    try FileManager.default.createDirectory(atPath: "\(root)/tls", withIntermediateDirectories: true)
+                    try TokenAuthority.generateKeyFile(at: tokenKey)
+                }
+                devToken = try await TokenAuthority.load(keyFile: tokenKey).issue(
+                    AccessGrant(subject: "dev", read: [], write: ["/"], expires: Date().addingTimeInterval(7 * 86_400)))
+            } catch {
+                throw ValidationError("cannot make the dev token key: \(error)")
+            }
+        }
+        let extraArguments = Dictionary(uniqueKeysWithValues: members.map { member in
+            var arguments = ["--log-format", logFormat, "--metrics-listen", metricsAddress(member)]
+            if !noAuth { arguments += ["--token-key", tokenKey] }
+            if let files = certificates?.node(member.id) {
+                arguments += ["--tls-cert", files.certificate, "--tls-key", files.privateKey, "--tls-ca", files.certificateAuthority]
+            } else {
+                arguments.append("--insecure")
+            }
+            return (member.id, arguments)
         })
         let supervisor = DevSupervisor(members: members, root: root, executable: Self.executablePath(), logLevel: logLevel,
                                        extraArguments: extraArguments, say: { Self.say($0) })
@@ -125,17 +161,17 @@ struct DevCommand: AsyncParsableCommand {
         }
         for member in members {
             let base = "http://\(metricsAddress(member))"
-            Self.say("  node \(member.id)  metrics \(base)/metrics  health \(base)/healthz  ready \(base)/readyz")
+            Self.say("  node \(member.id)  metrics \(base)/metrics  health \(base)/healthz  ready \(base)/readyz  console \(base)/console")
         }
         Self.say("""
 
-            Cluster is up (\(shards) shards, one replica per zone). Try, in another terminal:
+            Cluster is up (\(shards) shards, one replica per zone, \(certificates == nil ? "plaintext (--insecure)" : "TLS")). Try, in another terminal:
 
-              export ALMANAC_ENDPOINTS=\(endpoints)
+              export ALMANAC_ENDPOINTS=\(endpoints)\(certificates.map { "\n  export ALMANAC_CA=\($0.certificateAuthority)" } ?? "")\(devToken.map { "\n  export ALMANAC_TOKEN=\($0)\n  export ALMANAC_TOKEN_KEY=\(tokenKey)" } ?? "")
               almanac ctl mkdir /docs
               almanac ctl touch /docs/hello.txt
               almanac ctl ls /docs
-              almanac ctl status
+              almanac ctl status\(devToken == nil ? "" : "\n  almanac ctl token issue --write /docs --ttl 1h     (a token for /docs only)")
 
             (or `swift run almanac ctl ...` from the repository). Failure drills, from this directory:
 
@@ -149,7 +185,10 @@ struct DevCommand: AsyncParsableCommand {
         if let measureCreates {
             let failed: Bool
             do {
-                try await Self.measureCreateLatency(endpoints: members.map(\.apiAddress), count: measureCreates)
+                var configuration = AlmanacClientConfiguration(endpoints: members.map(\.apiAddress))
+                configuration.tls = try certificates.map { try AlmanacClientConfiguration.tlsContext(trusting: $0.certificateAuthority) }
+                configuration.authToken = devToken
+                try await Self.measureCreateLatency(configuration: configuration, count: measureCreates)
                 failed = false
             } catch {
                 Self.say("error: measurement failed: \(error)")
@@ -169,6 +208,16 @@ struct DevCommand: AsyncParsableCommand {
         Self.say("Stopped. Data kept in \(root).")
     }
 
+    /// The dev CA and node certificates in DATA/tls: made on the first start, reused afterwards (so an
+    /// exported ALMANAC_CA stays valid across restarts).
+    static func devCertificates(root: String, nodes: [UInt64]) throws(SecurityError) -> DevCertificates.Layout {
+        let layout = DevCertificates.Layout(directory: "\(root)/tls")
+        let present = ([layout.certificateAuthority] + nodes.flatMap { [layout.node($0).certificate, layout.node($0).privateKey] })
+            .allSatisfy { FileManager.default.fileExists(atPath: $0) }
+        if present { return layout }
+        return try DevCertificates.generate(into: layout.directory, clusterName: "almanac-dev", nodes: nodes)
+    }
+
     /// The operations endpoint of a node: 127.0.0.1:<base-port + 20 + id>.
     func metricsAddress(_ member: ClusterMember) -> String { "127.0.0.1:\(basePort + 20 + Int(member.id))" }
 
@@ -185,8 +234,8 @@ struct DevCommand: AsyncParsableCommand {
 
     /// Times `count` sequential creates (one client, one session, majority durability) after a
     /// warm-up, and prints the percentiles in microseconds.
-    static func measureCreateLatency(endpoints: [String], count: Int) async throws {
-        let client = AlmanacClient(endpoints: endpoints)
+    static func measureCreateLatency(configuration: AlmanacClientConfiguration, count: Int) async throws {
+        let client = AlmanacClient(configuration: configuration)
         defer { Task { await client.shutdown() } }
         let clock = ContinuousClock()
         var directory: UInt64 = 0

@@ -3,12 +3,14 @@ import AlmanacCoordinator
 import AlmanacKeyspace
 import AlmanacNode
 import AlmanacOperations
+import AlmanacSecurity
 import AlmanacServer
 import AlmanacShardMap
 import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import NIOSSL
 import Synchronization
 
 /// `almanac serve`: runs one node (multi-Raft host, peer transport, client API) until SIGINT/SIGTERM.
@@ -71,6 +73,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("metrics-listen"),
             help: "host:port for the operations endpoint: /metrics (Prometheus), /healthz, /readyz (off when absent).")
     var metricsListen: String?
+
+    @OptionGroup var security: ServeSecurityOptions
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
@@ -144,6 +148,39 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("node \(file.id) has no API address")
         }
 
+        // TLS (docs/security.md): one context for the client API, one for mutual TLS between nodes.
+        let tls = security.files
+        let apiTLS: NIOSSLContext?, peerTLS: NIOSSLContext?
+        do {
+            apiTLS = try tls?.makeAPIServerContext()
+            peerTLS = try tls?.makePeerContext()
+        } catch {
+            logger.critical("TLS set-up failed: \(error)")
+            throw ExitCode.failure
+        }
+        let clientTLS: NIOSSLContext?
+        do {
+            clientTLS = try tls.map { try AlmanacClientConfiguration.tlsContext(trusting: $0.certificateAuthority) }
+        } catch {
+            logger.critical("TLS set-up failed: \(error)")
+            throw ExitCode.failure
+        }
+
+        // Tokens (docs/security.md): the node checks every request's token, and mints itself an admin
+        // token (in memory) for its own cross-shard and authorization traffic to the other nodes.
+        var tokens: (authority: TokenAuthority, nodeToken: String)?
+        if let keyFile = security.tokenKey {
+            do {
+                let authority = try await TokenAuthority.load(keyFile: keyFile)
+                let nodeToken = try await authority.issue(AccessGrant(
+                    subject: "node-\(file.id)", read: [], write: [], admin: true, expires: Date().addingTimeInterval(10 * 365 * 86_400)))
+                tokens = (authority, nodeToken)
+            } catch {
+                logger.critical("token set-up failed: \(error)")
+                throw ExitCode.failure
+            }
+        }
+
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
         let loadedMap: ShardMapBootstrap.Loaded
         do {
@@ -167,6 +204,7 @@ struct ServeCommand: AsyncParsableCommand {
                     if group == SystemGroup.groupID { systemApplied.advance(to: index) }
                 }
             }
+            configuration.peerTLS = peerTLS
             host = try await MultiRaftHost<MetadataReplica>.start(
                 configuration: configuration, dataDirectory: file.dataDirectory, clusterID: file.clusterID, logger: logger,
                 initialMachine: { MetadataReplica.initial(group: $0, map: map) })
@@ -179,6 +217,8 @@ struct ServeCommand: AsyncParsableCommand {
         var coordinatorClientConfiguration = AlmanacClientConfiguration(endpoints: file.members.map(\.apiAddress))
         coordinatorClientConfiguration.initialShardMap = map
         coordinatorClientConfiguration.clientName = "almanac-coordinator-\(file.id)"
+        coordinatorClientConfiguration.tls = clientTLS
+        coordinatorClientConfiguration.authToken = tokens?.nodeToken
         let coordinator = TransactionCoordinator(
             transport: ClientTransactionTransport(client: AlmanacClient(configuration: coordinatorClientConfiguration), host: host),
             logger: Logger(label: "almanac.coordinator"))
@@ -193,6 +233,13 @@ struct ServeCommand: AsyncParsableCommand {
         let server: APIServer
         var apiConfiguration = APIServerConfiguration(host: api.host, port: api.port, translator: translator)
         apiConfiguration.requestObserver = metrics?.requestObserver
+        apiConfiguration.tls = apiTLS
+        if let tokens {
+            var probeConfiguration = coordinatorClientConfiguration
+            probeConfiguration.clientName = "almanac-authorizer-\(file.id)"
+            apiConfiguration.authorizer = RequestAuthorizer(
+                tokens: tokens.authority, probe: ClientNamespaceProbe(client: AlmanacClient(configuration: probeConfiguration)))
+        }
         let zones = Set(file.members.map(\.zone)).sorted()
         apiConfiguration.accessMonitor = try? SegmentAccessMonitor(
             zones: zones.count, zone: zones.firstIndex(of: file.zone) ?? 0, segmentCount: map.keying.segmentCount)
@@ -210,8 +257,11 @@ struct ServeCommand: AsyncParsableCommand {
         var operations: OperationsHTTPServer?
         if let metrics, let metricsAddress {
             do {
+                let console = ConsoleSource.make(
+                    executor: RequestExecutor(service: service, translator: translator, access: apiConfiguration.accessMonitor),
+                    nodeID: file.id, members: file.members, clientConfiguration: coordinatorClientConfiguration)
                 operations = try await NodeOperations.start(host: host, metrics: metrics, address: metricsAddress,
-                                                            logger: Logger(label: "almanac.operations"))
+                                                            logger: Logger(label: "almanac.operations"), console: console)
             } catch {
                 logger.critical("operations endpoint cannot listen on \(metricsAddress): \(error)")
                 await server.shutdown()
@@ -221,7 +271,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let operations {
             FileHandle.standardOutput.write(Data(("almanac node \(file.id) operations: \(operations.baseURL)/metrics "
-                + "\(operations.baseURL)/healthz \(operations.baseURL)/readyz\n").utf8))
+                + "\(operations.baseURL)/healthz \(operations.baseURL)/readyz console: \(operations.baseURL)/console\n").utf8))
         }
         // The embedded map store is a client of the system group: it starts once this node serves.
         var mapFollower: Task<Void, Never>?
@@ -229,7 +279,7 @@ struct ServeCommand: AsyncParsableCommand {
         var embeddedStore: EmbeddedShardMapStore?
         if loadedMap.embedded {
             do {
-                let embedded = try ShardMapBootstrap.startEmbedded(loadedMap, live: liveMap, file: file, logger: logger)
+                let embedded = try ShardMapBootstrap.startEmbedded(loadedMap, live: liveMap, file: file, client: coordinatorClientConfiguration, logger: logger)
                 mapFollower = embedded.task
                 embeddedStore = embedded.store
                 healthProbe = ShardMapBootstrap.probeHealth(embedded.store, live: liveMap)
@@ -243,7 +293,8 @@ struct ServeCommand: AsyncParsableCommand {
             healthProbe = ShardMapBootstrap.probeHealth(store, live: liveMap)
         }
         FileHandle.standardOutput.write(Data(("almanac node \(file.id) (zone \(file.zone)) ready: api=\(server.endpoint) "
-            + "peer=\(me.peerAddress) shards=\(file.shards) data=\(file.dataDirectory)\n").utf8))
+            + "peer=\(me.peerAddress) shards=\(file.shards) data=\(file.dataDirectory) "
+            + (tls == nil ? "tls=off (--insecure)" : "tls=on") + (tokens == nil ? " tokens=off\n" : " tokens=on\n")).utf8))
 
         // Failure drills and tests: this signal makes the host behave as if its WAL had failed.
         let drill = debugStorageFailureSignal.map { SignalWaiter(signals: [$0]) }

@@ -1,3 +1,4 @@
+import AlmanacClient
 import AlmanacKeyspace
 import AlmanacNode
 import AlmanacServer
@@ -111,11 +112,10 @@ enum ShardMapBootstrap {
     /// The embedded backend, once the node serves: a store over the cluster's client endpoints;
     /// in the background, stores the initial map if none is stored (create-if-absent), switches
     /// routing to the stored map, then watches it. Returns the store and the task.
-    static func startEmbedded(_ loaded: Loaded, live: LiveShardMap, file: NodeConfigFile, logger: Logger) throws
-        -> (store: EmbeddedShardMapStore, task: Task<Void, Never>)
+    static func startEmbedded(_ loaded: Loaded, live: LiveShardMap, file: NodeConfigFile, client: AlmanacClientConfiguration,
+                              logger: Logger) throws -> (store: EmbeddedShardMapStore, task: Task<Void, Never>)
     {
-        let store = try EmbeddedShardMapStore(endpoints: file.members.map(\.apiAddress), clusterID: file.clusterID,
-                                              knownNodes: knownNodes(file))
+        let store = try EmbeddedShardMapStore(client: client, clusterID: file.clusterID, knownNodes: knownNodes(file))
         let initial = try MetadataReplica.initialMap(shardCount: file.shards, members: file.members)
         let cachePath = "\(file.dataDirectory)/shardmap.json"
         let task = Task {

@@ -1,5 +1,7 @@
 import AlmanacTestSupport
 import AlmanacClient
+import AlmanacWire
+import NIOCore
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -102,10 +104,19 @@ struct DevCommandTests {
             #expect(ready.status == 200)
         }
 
-        let client = AlmanacClient(endpoints: endpoints)
+        // TLS is on by default: clients trust the generated CA, ctl takes it from --ca or ALMANAC_CA.
+        #expect(printed.contains("export ALMANAC_CA=\(root)/tls/ca.pem"), "\(printed)")
+        let client = AlmanacClient(configuration: try Self.tlsConfiguration(endpoints: endpoints, root: root))
         let docs = try await client.mkdir(parent: rootInode, name: "docs")
         _ = try await client.create(parent: docs.inode, name: "hello.txt")
         await client.shutdown()
+        let token = try Self.devToken(output: output)
+        let (lsCode, lsText) = try await ctl(["ls", "/docs", "--endpoints", endpoints.joined(separator: ","), "--ca", "\(root)/tls/ca.pem",
+                                              "--token", token], root: root)
+        #expect(lsCode == 0 && lsText.contains("hello.txt"), "\(lsText)")
+        let (envCode, envText) = try await ctl(["ls", "/docs", "--endpoints", endpoints[0]], root: root,
+                                               environment: ["ALMANAC_CA": "\(root)/tls/ca.pem", "ALMANAC_TOKEN": token])
+        #expect(envCode == 0 && envText.contains("hello.txt"), "\(envText)")
 
         kill(first.processIdentifier, SIGTERM)
         first.waitUntilExit()
@@ -114,28 +125,60 @@ struct DevCommandTests {
             let log = (try? String(contentsOfFile: "\(root)/node\(node).log", encoding: .utf8)) ?? ""
             #expect(log.contains("stopped"), "node \(node) did not shut down cleanly")
         }
-        #expect(endpoints.allSatisfy { Self.isFree(Int($0.split(separator: ":")[1]) ?? 0) }, "a node still holds its port")
+        // Nothing listens any more. (Not a bind check: with TLS the node answers the client's
+        // close_notify and closes first, so its side of those connections sits in TIME_WAIT.)
+        #expect(endpoints.allSatisfy { !Self.isListening(Int($0.split(separator: ":")[1]) ?? 0) }, "a node still holds its port")
 
         let second = try runDev(root: root, base: base, output: output)
         defer { Self.stopDev(second) }
         try await waitFor("Cluster is up", in: output, process: second)
-        let again = AlmanacClient(endpoints: endpoints)
+        let again = AlmanacClient(configuration: try Self.tlsConfiguration(endpoints: endpoints, root: root))
         let names = try await again.readdir(docs.inode).collect().map(\.name)
         #expect(names == ["hello.txt"])
         await again.shutdown()
+        // A plaintext client gets nothing from a TLS node, and is told why (last: the node closes
+        // this connection first, leaving its port in TIME_WAIT).
+        let (plainCode, plainText) = try await ctl(["ls", "/docs", "--endpoints", endpoints[0], "--timeout", "2", "--token", token], root: root)
+        #expect(plainCode != 0 && !plainText.contains("hello.txt") && plainText.contains("the server speaks TLS"), "\(plainText)")
         kill(second.processIdentifier, SIGTERM)
         second.waitUntilExit()
         #expect(second.terminationStatus == 0)
     }
+    /// A client configuration trusting the CA `almanac dev` generated under `root`.
+    static func tlsConfiguration(
+        endpoints: [String], root: String, attemptTimeout: TimeAmount = .seconds(5), operationTimeout: TimeAmount = .seconds(30),
+        consistency: Almanac_Api_V1_ReadConsistency = .linearizable
+    ) throws -> AlmanacClientConfiguration {
+        var configuration = AlmanacClientConfiguration(
+            endpoints: endpoints, attemptTimeout: attemptTimeout, operationTimeout: operationTimeout, consistency: consistency)
+        configuration.tls = try AlmanacClientConfiguration.tlsContext(trusting: "\(root)/tls/ca.pem")
+        configuration.authToken = try devToken(output: root + ".out")
+        return configuration
+    }
+
+    /// The token `almanac dev` printed (export ALMANAC_TOKEN=...).
+    static func devToken(output: String) throws -> String {
+        let text = try String(contentsOfFile: output, encoding: .utf8)
+        let line = try #require(text.split(separator: "\n").last { $0.contains("export ALMANAC_TOKEN=") }, "no token printed:\n\(text)")
+        return String(line.split(separator: "=", maxSplits: 1)[1])
+    }
+
     /// Runs `almanac ctl node ...` and returns its exit status and output (stdout and stderr).
     func ctlNode(_ arguments: [String], root: String) async throws -> (status: Int32, output: String) {
+        try await ctl(["node"] + arguments + ["--data-dir", root], root: root)
+    }
+
+    /// Runs `almanac ctl ...` (without ALMANAC_* from the test's environment unless given).
+    func ctl(_ arguments: [String], root: String, environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
         let outputPath = root + ".ctl-\(UUID().uuidString.prefix(6))"
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         let handle = try #require(FileHandle(forWritingAtPath: outputPath))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try TestCluster.locateBinary())
-        process.arguments = ["ctl", "node"] + arguments + ["--data-dir", root]
+        process.arguments = ["ctl"] + arguments
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ALMANAC_") }
+            .merging(environment) { _, given in given }
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
@@ -184,8 +227,8 @@ struct DevCommandTests {
         let dev = try runDev(root: root, base: base, output: output)
         defer { Self.stopDev(dev) }
         try await waitFor("Cluster is up", in: output, process: dev)
-        let client = AlmanacClient(configuration: AlmanacClientConfiguration(
-            endpoints: endpoints, attemptTimeout: .seconds(2), operationTimeout: .seconds(20)))
+        let client = AlmanacClient(configuration: try Self.tlsConfiguration(
+            endpoints: endpoints, root: root, attemptTimeout: .seconds(2), operationTimeout: .seconds(20)))
         defer { Task { await client.shutdown() } }
         let leader = try await FailoverTests.waitForLeader(client)
         let directory = try await client.mkdir(parent: rootInode, name: "drill")
@@ -217,8 +260,8 @@ struct DevCommandTests {
         #expect(startText.contains("started"), "\(startText)")
         let (againCode, againText) = try await ctlNode(["start", "\(victim)"], root: root)
         #expect(againCode == 1 && againText.contains("already running"), "\(againText)")
-        let stale = AlmanacClient(configuration: AlmanacClientConfiguration(
-            endpoints: [endpoints[victim - 1]], attemptTimeout: .seconds(2), operationTimeout: .seconds(4), consistency: .stale))
+        let stale = AlmanacClient(configuration: try Self.tlsConfiguration(
+            endpoints: [endpoints[victim - 1]], root: root, attemptTimeout: .seconds(2), operationTimeout: .seconds(4), consistency: .stale))
         defer { Task { await stale.shutdown() } }
         var caughtUp = false
         for _ in 0..<100 where !caughtUp {

@@ -45,7 +45,7 @@ struct OperationsEndpointTests {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
             process.arguments = ["serve", "--config", "\(root)/node\(id).json", "--log-level", "info",
-                                 "--metrics-listen", "127.0.0.1:\(metricsPort(id))"] + extra
+                                 "--metrics-listen", "127.0.0.1:\(metricsPort(id))", "--insecure"] + extra
             process.standardOutput = handle
             process.standardError = handle
             process.standardInput = FileHandle.nullDevice

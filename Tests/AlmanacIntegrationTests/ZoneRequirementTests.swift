@@ -53,7 +53,7 @@ struct ZoneRequirementTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let ports = try TestCluster.freePorts(count: 4)
         let arguments = [
-            "serve", "--id", "1", "--zone", "zone-a", "--data-dir", "\(root)/n1",
+            "serve", "--insecure", "--id", "1", "--zone", "zone-a", "--data-dir", "\(root)/n1",
             "--member", "1,zone-a,127.0.0.1:\(ports[0]),127.0.0.1:\(ports[1])",
             "--member", "2,zone-b,127.0.0.1:\(ports[2]),127.0.0.1:\(ports[3])",
         ]

@@ -63,7 +63,9 @@ public final class TestCluster: Sendable {
         handle.write(Data("=== launch \(Date()) ===\n".utf8))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", "--config", "\(root)/node\(id).json", "--log-level", "info"] + extraArguments
+        // Plaintext unless the test gives TLS files (serve needs one or the other).
+        let security = extraArguments.contains("--tls-cert") ? [] : ["--insecure"]
+        process.arguments = ["serve", "--config", "\(root)/node\(id).json", "--log-level", "info"] + security + extraArguments
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice

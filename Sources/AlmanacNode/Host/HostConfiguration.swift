@@ -1,5 +1,6 @@
 import AlmanacRaft
 import NIOCore
+import NIOSSL
 
 /// Settings of a ``MultiRaftHost``.
 public struct HostConfiguration: Sendable {
@@ -49,6 +50,8 @@ public struct HostConfiguration: Sendable {
     public var transportOnHostLoop = true
     /// Metrics hooks (none by default).
     public var observer = HostObserver()
+    /// Mutual TLS between nodes (``PeerTransportConfiguration/tls``); nil: plaintext (`--insecure`).
+    public var peerTLS: NIOSSLContext? = nil
 
     public init(nodeID: NodeID, members: [ClusterMember], groupCount: Int) {
         self.nodeID = nodeID

@@ -111,6 +111,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
             local: PeerAddress(id: local.id, zone: local.zone, host: listen.host, port: listen.port),
             clusterID: clusterID, peers: peers)
         transportConfiguration.pingInterval = .milliseconds(100)
+        transportConfiguration.tls = configuration.peerTLS
         let handlers = PeerTransportHandlers(
             onReceive: { from, envelopes in
                 // On a shared loop the messages are stepped right away, without a hop.

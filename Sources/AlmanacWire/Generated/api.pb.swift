@@ -197,6 +197,12 @@ public nonisolated enum Almanac_Api_V1_ErrorCode: SwiftProtobuf.Enum, Swift.Case
 
   /// a cross-shard operation in progress holds the entry; nothing happened, retry
   case conflict // = 29
+
+  /// no token, or a malformed, forged or expired one (docs/security.md)
+  case unauthenticated // = 45
+
+  /// the token does not grant this right on this path (docs/security.md)
+  case permissionDenied // = 46
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -230,6 +236,8 @@ public nonisolated enum Almanac_Api_V1_ErrorCode: SwiftProtobuf.Enum, Swift.Case
     case 27: self = .internal
     case 28: self = .wrongShard
     case 29: self = .conflict
+    case 45: self = .unauthenticated
+    case 46: self = .permissionDenied
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -261,6 +269,8 @@ public nonisolated enum Almanac_Api_V1_ErrorCode: SwiftProtobuf.Enum, Swift.Case
     case .internal: return 27
     case .wrongShard: return 28
     case .conflict: return 29
+    case .unauthenticated: return 45
+    case .permissionDenied: return 46
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -292,6 +302,8 @@ public nonisolated enum Almanac_Api_V1_ErrorCode: SwiftProtobuf.Enum, Swift.Case
     .internal,
     .wrongShard,
     .conflict,
+    .unauthenticated,
+    .permissionDenied,
   ]
 
 }
@@ -674,6 +686,11 @@ public nonisolated struct Almanac_Api_V1_Request: Sendable {
 
   /// Optional deadline for the request, in milliseconds from receipt; 0 = the server's default.
   public var timeoutMs: UInt32 = 0
+
+  /// Access token (a signed, expiring JWT; docs/security.md) when the cluster checks tokens: every
+  /// request carries it. Missing, malformed, forged or expired: UNAUTHENTICATED; a path outside the
+  /// token's grant: PERMISSION_DENIED.
+  public var authToken: String = String()
 
   public var operation: Almanac_Api_V1_Request.OneOf_Operation? = nil
 
@@ -1958,7 +1975,7 @@ nonisolated extension Almanac_Api_V1_ReadConsistency: SwiftProtobuf._ProtoNamePr
 }
 
 nonisolated extension Almanac_Api_V1_ErrorCode: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_OK\0\u{1}ERROR_CODE_ENOENT\0\u{1}ERROR_CODE_EEXIST\0\u{1}ERROR_CODE_ENOTDIR\0\u{1}ERROR_CODE_EISDIR\0\u{1}ERROR_CODE_ENOTEMPTY\0\u{1}ERROR_CODE_EINVAL\0\u{1}ERROR_CODE_ENAMETOOLONG\0\u{1}ERROR_CODE_EXDEV\0\u{1}ERROR_CODE_EBADF\0\u{1}ERROR_CODE_EMLINK\0\u{1}ERROR_CODE_ELOOP\0\u{1}ERROR_CODE_EPERM\0\u{1}ERROR_CODE_EFBIG\0\u{1}ERROR_CODE_ENOSPC\0\u{2}\u{6}ERROR_CODE_NOT_LEADER\0\u{1}ERROR_CODE_UNAVAILABLE\0\u{1}ERROR_CODE_TIMEOUT\0\u{1}ERROR_CODE_PROTOCOL_ERROR\0\u{1}ERROR_CODE_TOO_LARGE\0\u{1}ERROR_CODE_STALE_SESSION\0\u{1}ERROR_CODE_UNSUPPORTED\0\u{1}ERROR_CODE_INTERNAL\0\u{1}ERROR_CODE_WRONG_SHARD\0\u{1}ERROR_CODE_CONFLICT\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_OK\0\u{1}ERROR_CODE_ENOENT\0\u{1}ERROR_CODE_EEXIST\0\u{1}ERROR_CODE_ENOTDIR\0\u{1}ERROR_CODE_EISDIR\0\u{1}ERROR_CODE_ENOTEMPTY\0\u{1}ERROR_CODE_EINVAL\0\u{1}ERROR_CODE_ENAMETOOLONG\0\u{1}ERROR_CODE_EXDEV\0\u{1}ERROR_CODE_EBADF\0\u{1}ERROR_CODE_EMLINK\0\u{1}ERROR_CODE_ELOOP\0\u{1}ERROR_CODE_EPERM\0\u{1}ERROR_CODE_EFBIG\0\u{1}ERROR_CODE_ENOSPC\0\u{2}\u{6}ERROR_CODE_NOT_LEADER\0\u{1}ERROR_CODE_UNAVAILABLE\0\u{1}ERROR_CODE_TIMEOUT\0\u{1}ERROR_CODE_PROTOCOL_ERROR\0\u{1}ERROR_CODE_TOO_LARGE\0\u{1}ERROR_CODE_STALE_SESSION\0\u{1}ERROR_CODE_UNSUPPORTED\0\u{1}ERROR_CODE_INTERNAL\0\u{1}ERROR_CODE_WRONG_SHARD\0\u{1}ERROR_CODE_CONFLICT\0\u{2}\u{10}ERROR_CODE_UNAUTHENTICATED\0\u{1}ERROR_CODE_PERMISSION_DENIED\0")
 }
 
 nonisolated extension Almanac_Api_V1_FileType: SwiftProtobuf._ProtoNameProviding {
@@ -1991,7 +2008,7 @@ nonisolated extension Almanac_Api_V1_ReplicaRole: SwiftProtobuf._ProtoNameProvid
 
 nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}session_id\0\u{1}sequence\0\u{3}acked_sequence\0\u{1}durability\0\u{1}consistency\0\u{3}timeout_ms\0\u{2}\u{3}mkdir\0\u{1}create\0\u{1}lookup\0\u{1}getattr\0\u{1}setattr\0\u{1}rename\0\u{1}unlink\0\u{1}rmdir\0\u{1}readdir\0\u{1}open\0\u{1}close\0\u{1}link\0\u{1}symlink\0\u{1}readlink\0\u{4}\u{7}cluster_status\0\u{3}get_shard_map\0\u{4}\u{9}open_session\0\u{3}close_session\0\u{3}keep_alive\0\u{4}\u{8}shard_command\0\u{4}\u{1e}system_store\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}session_id\0\u{1}sequence\0\u{3}acked_sequence\0\u{1}durability\0\u{1}consistency\0\u{3}timeout_ms\0\u{3}auth_token\0\u{2}\u{2}mkdir\0\u{1}create\0\u{1}lookup\0\u{1}getattr\0\u{1}setattr\0\u{1}rename\0\u{1}unlink\0\u{1}rmdir\0\u{1}readdir\0\u{1}open\0\u{1}close\0\u{1}link\0\u{1}symlink\0\u{1}readlink\0\u{4}\u{7}cluster_status\0\u{3}get_shard_map\0\u{4}\u{9}open_session\0\u{3}close_session\0\u{3}keep_alive\0\u{4}\u{8}shard_command\0\u{4}\u{1e}system_store\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2006,6 +2023,7 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
       case 5: try { try decoder.decodeSingularEnumField(value: &self.durability) }()
       case 6: try { try decoder.decodeSingularEnumField(value: &self.consistency) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.timeoutMs) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.authToken) }()
       case 10: try {
         var v: Almanac_Api_V1_MkdirRequest?
         var hadOneofValue = false
@@ -2310,6 +2328,9 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
     if self.timeoutMs != 0 {
       try visitor.visitSingularUInt32Field(value: self.timeoutMs, fieldNumber: 7)
     }
+    if !self.authToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.authToken, fieldNumber: 8)
+    }
     switch self.operation {
     case .mkdir?: try {
       guard case .mkdir(let v)? = self.operation else { preconditionFailure() }
@@ -2408,6 +2429,7 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
     if lhs.durability != rhs.durability {return false}
     if lhs.consistency != rhs.consistency {return false}
     if lhs.timeoutMs != rhs.timeoutMs {return false}
+    if lhs.authToken != rhs.authToken {return false}
     if lhs.operation != rhs.operation {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""The live console in a real browser (Debian's chromium + chromedriver, driven by Selenium).
+
+Run by scripts/console-check.sh against a running `almanac dev`: opens node 1's console, waits for
+the cluster to show healthy, makes some traffic (heat), kills node 3 with `almanac ctl node kill 3`,
+and asserts what the page then shows (node 3 and zone-c down, every shard led by a live node), with
+screenshots before and after. Prints "N passed, M failed"; exits 1 on a failure.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--url", required=True)
+parser.add_argument("--almanac", required=True)
+parser.add_argument("--data-dir", required=True)
+parser.add_argument("--endpoints", required=True)
+parser.add_argument("--ca", default="")
+parser.add_argument("--token", default="")
+parser.add_argument("--screenshots", default="docs")
+args = parser.parse_args()
+
+passed, failed = 0, 0
+
+
+def check(name, condition, detail=""):
+    global passed, failed
+    if condition:
+        passed += 1
+        print(f"  ok    {name}")
+    else:
+        failed += 1
+        print(f"  FAIL  {name} {detail}")
+
+
+def rows(driver, table):
+    return driver.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr")
+
+
+def health(driver, table, key, value):
+    found = driver.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr[data-{key}='{value}'] td.health")
+    return found[0].text if found else None
+
+
+def wait_for(description, predicate, driver, timeout=30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if predicate():
+                return True
+        except Exception:  # the page re-renders between finding and reading an element
+            pass
+        time.sleep(0.25)
+    print(f"  timed out waiting for: {description}")
+    print(driver.find_element(By.TAG_NAME, "body").text[:3000])
+    return False
+
+
+def ctl(*arguments):
+    env = dict(os.environ, ALMANAC_ENDPOINTS=args.endpoints, ALMANAC_CA=args.ca, ALMANAC_TOKEN=args.token)
+    return subprocess.run([args.almanac, "ctl", *arguments], env=env, capture_output=True, text=True, timeout=60)
+
+
+options = Options()
+for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1500,1100"):
+    options.add_argument(flag)
+options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download a browser or driver
+driver = webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+try:
+    driver.get(args.url)
+    check("page title", driver.title == "Almanac console", driver.title)
+    healthy = wait_for("three nodes alive, three zones healthy, every shard led", lambda: (
+        len(rows(driver, "nodes")) == 3
+        and all((health(driver, "nodes", "node", n) or "").startswith("alive") for n in (1, 2, 3))
+        and [health(driver, "zones", "zone", z) for z in ("zone-a", "zone-b", "zone-c")] == ["healthy"] * 3
+        and len(rows(driver, "shards")) > 0
+        and all(r.get_attribute("data-leader") not in ("0", None) for r in rows(driver, "shards"))), driver)
+    check("healthy cluster shown", healthy)
+    check("live updates connected", driver.find_element(By.ID, "connection").text == "live",
+          driver.find_element(By.ID, "connection").text)
+    for pane in ("forecast", "moves", "audit"):
+        text = driver.find_element(By.ID, pane).text
+        check(f"{pane} pane says there is no controller yet", "No placement controller yet" in text, text)
+
+    # Traffic, so that the heat pane has something to show.
+    made = ctl("mkdir", "-p", "/console-demo")
+    check("ctl mkdir (TLS, token)", made.returncode == 0, made.stderr)
+    for i in range(20):
+        ctl("touch", f"/console-demo/file-{i}")
+    check("heat per segment shown", wait_for("heat rows", lambda: len(rows(driver, "heat")) > 0, driver))
+    driver.save_screenshot(os.path.join(args.screenshots, "console.png"))
+
+    killed = ctl("node", "kill", "3", "--data-dir", args.data_dir)
+    check("ctl node kill 3", killed.returncode == 0, killed.stdout + killed.stderr)
+    down = wait_for("node 3 down, zone-c down, no shard led by node 3", lambda: (
+        health(driver, "nodes", "node", 3) == "down"
+        and health(driver, "zones", "zone", "zone-c") == "down"
+        and all(r.get_attribute("data-leader") not in ("0", "3", None) for r in rows(driver, "shards"))), driver, timeout=40)
+    check("node 3 shown down", health(driver, "nodes", "node", 3) == "down", str(health(driver, "nodes", "node", 3)))
+    check("zone-c shown down", health(driver, "zones", "zone", "zone-c") == "down", str(health(driver, "zones", "zone", "zone-c")))
+    check("every shard led by a live node", down)
+    check("nodes 1 and 2 still alive", all((health(driver, "nodes", "node", n) or "").startswith("alive") for n in (1, 2)))
+    driver.save_screenshot(os.path.join(args.screenshots, "console-node-killed.png"))
+finally:
+    driver.quit()
+
+print(f"console browser test: {passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
