@@ -75,7 +75,7 @@ let package = Package(
         .target(
             name: "AlmanacServer",
             dependencies: [
-                "AlmanacWire", "AlmanacMetadata", "AlmanacNode", "AlmanacRaft", "AlmanacPlacement",
+                "AlmanacWire", "AlmanacMetadata", "AlmanacNode", "AlmanacRaft", "AlmanacPlacement", "AlmanacPredict",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

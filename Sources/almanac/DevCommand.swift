@@ -40,6 +40,9 @@ struct DevCommand: AsyncParsableCommand {
             help: "Measure: once up, time this many sequential creates from one client, print p50/p99, then stop.")
     var measureCreates: Int?
 
+    @OptionGroup(title: "Predictive journaling (written into each node's config file)")
+    var prefetch: PrefetchOptions
+
     func validate() throws {
         if let measureCreates, !(1...1_000_000).contains(measureCreates) {
             throw ValidationError("--measure-creates must be in 1...1000000")
@@ -60,10 +63,12 @@ struct DevCommand: AsyncParsableCommand {
         }
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
         for member in members {
-            let config = NodeConfigFile(id: member.id, zone: member.zone, dataDirectory: "\(root)/node\(member.id)",
-                                        shards: shards, clusterID: "almanac-dev", members: members)
+            let config = prefetch.applied(to: NodeConfigFile(
+                id: member.id, zone: member.zone, dataDirectory: "\(root)/node\(member.id)",
+                shards: shards, clusterID: "almanac-dev", members: members))
             do {
                 try config.validate()  // e.g. at least 3 distinct zones
+                _ = try PrefetchOptions.settings(for: config)
             } catch {
                 throw ValidationError("node \(member.id): \(error)")
             }

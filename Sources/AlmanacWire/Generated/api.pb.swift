@@ -1753,6 +1753,93 @@ public nonisolated struct Almanac_Api_V1_ClusterStatus: Sendable {
 
   public var accessWindowSeconds: UInt32 = 0
 
+  /// Predictive journaling (docs/prediction.md): the responder's prefetching path, per shard it
+  /// has led since it started (counters are cumulative over its leaderships).
+  public var prefetch: [Almanac_Api_V1_PrefetchShardStatus] = []
+
+  public var prefetchSettings: Almanac_Api_V1_PrefetchSettingsStatus {
+    get {_prefetchSettings ?? Almanac_Api_V1_PrefetchSettingsStatus()}
+    set {_prefetchSettings = newValue}
+  }
+  /// Returns true if `prefetchSettings` has been explicitly set.
+  public var hasPrefetchSettings: Bool {self._prefetchSettings != nil}
+  /// Clears the value of `prefetchSettings`. Subsequent reads from it will return its default value.
+  public mutating func clearPrefetchSettings() {self._prefetchSettings = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _prefetchSettings: Almanac_Api_V1_PrefetchSettingsStatus? = nil
+}
+
+/// The four parameters of predictive journaling as the responder runs them.
+public nonisolated struct Almanac_Api_V1_PrefetchSettingsStatus: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// markov, rnn or none
+  public var predictionModelType: String = String()
+
+  public var confidenceThreshold: Double = 0
+
+  /// 0: prefetching off
+  public var prefetchQueueSize: UInt32 = 0
+
+  public var zoneCount: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One shard's prefetching counters on the responder.
+public nonisolated struct Almanac_Api_V1_PrefetchShardStatus: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shard: UInt32 = 0
+
+  /// predictions at or above the threshold that named a journaled op
+  public var predictions: UInt64 = 0
+
+  /// potential entries committed (issue entries applied with success)
+  public var issued: UInt64 = 0
+
+  /// requests answered through a confirmation
+  public var confirmed: UInt64 = 0
+
+  /// potential entries expired unconfirmed (journal expiry events)
+  public var expired: UInt64 = 0
+
+  /// issue proposals that failed and were queued again
+  public var requeued: UInt64 = 0
+
+  /// queue entries whose predicted arrival passed, evicted, or out of retries
+  public var dropped: UInt64 = 0
+
+  /// issues refused by validation + confirmations refused (full entry sent)
+  public var refused: UInt64 = 0
+
+  /// bytes of issue and expiry entries (off the request's critical path)
+  public var potentialBytes: UInt64 = 0
+
+  /// bytes of confirmation entries (on the critical path)
+  public var confirmBytes: UInt64 = 0
+
+  /// full-entry bytes those confirmations replaced
+  public var savedBytes: UInt64 = 0
+
+  public var queueDepth: UInt32 = 0
+
+  /// issued and not yet confirmed or expired
+  public var pending: UInt32 = 0
+
+  /// predictable requests served with a full entry
+  public var unpredicted: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -4071,7 +4158,7 @@ nonisolated extension Almanac_Api_V1_ShardStatus: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}responder_node_id\0\u{1}nodes\0\u{1}zones\0\u{1}shards\0\u{3}segment_loads\0\u{3}access_window_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}responder_node_id\0\u{1}nodes\0\u{1}zones\0\u{1}shards\0\u{3}segment_loads\0\u{3}access_window_seconds\0\u{2}\u{e}prefetch\0\u{3}prefetch_settings\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4085,12 +4172,18 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.shards) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.segmentLoads) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.accessWindowSeconds) }()
+      case 20: try { try decoder.decodeRepeatedMessageField(value: &self.prefetch) }()
+      case 21: try { try decoder.decodeSingularMessageField(value: &self._prefetchSettings) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.responderNodeID != 0 {
       try visitor.visitSingularUInt64Field(value: self.responderNodeID, fieldNumber: 1)
     }
@@ -4109,6 +4202,12 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
     if self.accessWindowSeconds != 0 {
       try visitor.visitSingularUInt32Field(value: self.accessWindowSeconds, fieldNumber: 6)
     }
+    if !self.prefetch.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.prefetch, fieldNumber: 20)
+    }
+    try { if let v = self._prefetchSettings {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4119,6 +4218,148 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
     if lhs.shards != rhs.shards {return false}
     if lhs.segmentLoads != rhs.segmentLoads {return false}
     if lhs.accessWindowSeconds != rhs.accessWindowSeconds {return false}
+    if lhs.prefetch != rhs.prefetch {return false}
+    if lhs._prefetchSettings != rhs._prefetchSettings {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_PrefetchSettingsStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PrefetchSettingsStatus"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}prediction_model_type\0\u{3}confidence_threshold\0\u{3}prefetch_queue_size\0\u{3}zone_count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.predictionModelType) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.confidenceThreshold) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.prefetchQueueSize) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.zoneCount) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.predictionModelType.isEmpty {
+      try visitor.visitSingularStringField(value: self.predictionModelType, fieldNumber: 1)
+    }
+    if self.confidenceThreshold.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.confidenceThreshold, fieldNumber: 2)
+    }
+    if self.prefetchQueueSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.prefetchQueueSize, fieldNumber: 3)
+    }
+    if self.zoneCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.zoneCount, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_PrefetchSettingsStatus, rhs: Almanac_Api_V1_PrefetchSettingsStatus) -> Bool {
+    if lhs.predictionModelType != rhs.predictionModelType {return false}
+    if lhs.confidenceThreshold != rhs.confidenceThreshold {return false}
+    if lhs.prefetchQueueSize != rhs.prefetchQueueSize {return false}
+    if lhs.zoneCount != rhs.zoneCount {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_PrefetchShardStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PrefetchShardStatus"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}predictions\0\u{1}issued\0\u{1}confirmed\0\u{1}expired\0\u{1}requeued\0\u{1}dropped\0\u{1}refused\0\u{3}potential_bytes\0\u{3}confirm_bytes\0\u{3}saved_bytes\0\u{3}queue_depth\0\u{1}pending\0\u{1}unpredicted\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.shard) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.predictions) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.issued) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.confirmed) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.expired) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.requeued) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.dropped) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.refused) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.potentialBytes) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.confirmBytes) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.savedBytes) }()
+      case 12: try { try decoder.decodeSingularUInt32Field(value: &self.queueDepth) }()
+      case 13: try { try decoder.decodeSingularUInt32Field(value: &self.pending) }()
+      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.unpredicted) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.shard != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shard, fieldNumber: 1)
+    }
+    if self.predictions != 0 {
+      try visitor.visitSingularUInt64Field(value: self.predictions, fieldNumber: 2)
+    }
+    if self.issued != 0 {
+      try visitor.visitSingularUInt64Field(value: self.issued, fieldNumber: 3)
+    }
+    if self.confirmed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.confirmed, fieldNumber: 4)
+    }
+    if self.expired != 0 {
+      try visitor.visitSingularUInt64Field(value: self.expired, fieldNumber: 5)
+    }
+    if self.requeued != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requeued, fieldNumber: 6)
+    }
+    if self.dropped != 0 {
+      try visitor.visitSingularUInt64Field(value: self.dropped, fieldNumber: 7)
+    }
+    if self.refused != 0 {
+      try visitor.visitSingularUInt64Field(value: self.refused, fieldNumber: 8)
+    }
+    if self.potentialBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.potentialBytes, fieldNumber: 9)
+    }
+    if self.confirmBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.confirmBytes, fieldNumber: 10)
+    }
+    if self.savedBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.savedBytes, fieldNumber: 11)
+    }
+    if self.queueDepth != 0 {
+      try visitor.visitSingularUInt32Field(value: self.queueDepth, fieldNumber: 12)
+    }
+    if self.pending != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pending, fieldNumber: 13)
+    }
+    if self.unpredicted != 0 {
+      try visitor.visitSingularUInt64Field(value: self.unpredicted, fieldNumber: 14)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_PrefetchShardStatus, rhs: Almanac_Api_V1_PrefetchShardStatus) -> Bool {
+    if lhs.shard != rhs.shard {return false}
+    if lhs.predictions != rhs.predictions {return false}
+    if lhs.issued != rhs.issued {return false}
+    if lhs.confirmed != rhs.confirmed {return false}
+    if lhs.expired != rhs.expired {return false}
+    if lhs.requeued != rhs.requeued {return false}
+    if lhs.dropped != rhs.dropped {return false}
+    if lhs.refused != rhs.refused {return false}
+    if lhs.potentialBytes != rhs.potentialBytes {return false}
+    if lhs.confirmBytes != rhs.confirmBytes {return false}
+    if lhs.savedBytes != rhs.savedBytes {return false}
+    if lhs.queueDepth != rhs.queueDepth {return false}
+    if lhs.pending != rhs.pending {return false}
+    if lhs.unpredicted != rhs.unpredicted {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
