@@ -10,8 +10,8 @@ struct ReplayError: Error, CustomStringConvertible {
 ///
 /// Paths are replayed inside the sandbox directory: `/a/b` becomes `SANDBOX/a/b`, a path relative
 /// to a process's unknown starting directory (`@cwd/x`, see docs/prediction.md) becomes
-/// `SANDBOX/@cwd/x`. A path with a `..` left after normalisation (it climbs above the unknown
-/// cwd), an empty, NUL-carrying or over-long component escapes or breaks the sandbox: refused.
+/// `SANDBOX/@cwd/x`, and `@cwd/../x` becomes `SANDBOX/x`. A path whose `..` climbs above the
+/// sandbox root, or with a NUL or an over-long component, escapes or breaks the sandbox: refused.
 struct ReplayPlan: Sendable {
     enum Kind: String, Sendable { case directory, file, symlink }
 
@@ -28,14 +28,19 @@ struct ReplayPlan: Sendable {
     static let maxComponentBytes = 255
 
     static func components(_ path: String) throws(ReplayError) -> [String] {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard path != "/" else { return [] }
+        // `@cwd` (a process's unknown starting directory) is the directory "@cwd" of the sandbox;
+        // a ".." may climb from it up to the sandbox root, not above.
+        let relative = path.hasPrefix("@cwd")
         var out: [String] = []
-        for (offset, part) in parts.enumerated() {
-            if part.isEmpty && offset == 0 && path.hasPrefix("/") { continue }
-            if part.isEmpty && offset == parts.count - 1 && path != "/" && offset > 0 { continue }
-            if path == "/" { break }
+        for (offset, part) in path.split(separator: "/", omittingEmptySubsequences: false).map(String.init).enumerated() {
+            if part.isEmpty && (offset == 0 || relative) { continue }
             guard !part.isEmpty, part != "." else { throw ReplayError("trace path \"\(path)\" has an empty or \".\" component") }
-            guard part != ".." else { throw ReplayError("trace path \"\(path)\" escapes the sandbox (\"..\" above the process's starting directory)") }
+            if part == ".." {
+                guard !out.isEmpty else { throw ReplayError("trace path \"\(path)\" escapes the sandbox (\"..\" above its root)") }
+                out.removeLast()
+                continue
+            }
             guard !part.utf8.contains(0) else { throw ReplayError("trace path \"\(path)\" contains a NUL byte") }
             guard part.utf8.count <= maxComponentBytes else {
                 throw ReplayError("trace path \"\(path)\" has a component of \(part.utf8.count) bytes (limit \(maxComponentBytes))")

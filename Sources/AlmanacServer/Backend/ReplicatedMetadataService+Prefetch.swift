@@ -6,10 +6,13 @@ extension ReplicatedMetadataService {
     /// committed, or expired); then the prefetcher learns from the served request.
     func submitPredicted(_ prefetcher: Prefetcher, shard: ShardID, operation: MetadataOperation, session: SessionRef,
                          entry: [UInt8], completion: @escaping @Sendable (Result<WriteOutcome, ServiceError>) -> Void) {
+        let loop = host.eventLoop
         let learn: @Sendable (Result<WriteOutcome, ServiceError>) -> Void = { result in
             completion(result)
+            // Learning and predicting run after the reply, as their own task of the host loop (not
+            // inside the apply of the batch that answered).
             if case .success(let outcome) = result {
-                prefetcher.served(shard: shard, operation: operation, session: session, result: outcome.result)
+                loop.execute { prefetcher.served(shard: shard, operation: operation, session: session, result: outcome.result) }
             }
         }
         guard let confirmation = prefetcher.confirmation(shard: shard, operation: operation, session: session) else {

@@ -23,10 +23,10 @@ public struct PrefetchSettings: Sendable, Hashable {
     public var maxInFlight = 16
     /// How long after its expected arrival a potential entry may still be confirmed (µs). The
     /// models' expected gaps are EWMAs, so arrivals scatter around them.
-    public var arrivalGraceMicros: Int64 = 200_000
+    public var arrivalGraceMicros: Int64 = 500_000
     /// The expiry the state machine enforces on its own (µs after issue): a backstop for entries
     /// whose leader died before expiring them.
-    public var journalExpiryMicros: Int64 = 2_000_000
+    public var journalExpiryMicros: Int64 = 5_000_000
 
     /// Prefetching is off: queue size 0 or model `none`.
     public static func off(zoneCount: Int) -> PrefetchSettings {
