@@ -41,7 +41,9 @@ struct PrefetchOptions: ParsableArguments {
     static func settings(for file: NodeConfigFile) throws(PrefetchConfigurationError) -> PrefetchSettings {
         let clusterZones = Set(file.members.map(\.zone)).count
         if file.zoneCount == nil, clusterZones < 3 {
-            FileHandle.standardError.write(Data("warning: predictive journaling is off: the cluster has \(clusterZones) zone(s), it needs 3\n".utf8))
+            if (file.prefetchQueueSize ?? defaultQueueSize) > 0 && file.predictionModelType != "none" {
+                FileHandle.standardError.write(Data("warning: predictive journaling is off: the cluster has \(clusterZones) zone(s), it needs 3\n".utf8))
+            }
             return .off(zoneCount: clusterZones)
         }
         return try PrefetchSettings(
