@@ -94,7 +94,7 @@ let package = Package(
         .target(
             name: "AlmanacServer",
             dependencies: [
-                "AlmanacWire", "AlmanacMetadata", "AlmanacNode", "AlmanacRaft", "AlmanacPlacement", "AlmanacSecurity",
+                "AlmanacWire", "AlmanacMetadata", "AlmanacNode", "AlmanacRaft", "AlmanacPlacement", "AlmanacSecurity", "AlmanacPredict",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

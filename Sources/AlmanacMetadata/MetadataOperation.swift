@@ -47,6 +47,18 @@ public enum MetadataOperation: Hashable, Sendable {
     /// On the coordinator shard: drops the decision once every participant applied it.
     case forgetDecision(TransactionID)
 
+    // Predictive journaling (docs/prediction.md, "Potential entries"). Outside session sequencing
+    // except `confirmPotential`, which carries the real request's session and sequence.
+    /// Records a predicted operation of the envelope's session as a potential entry (id: this
+    /// entry's log index), validated and with its new inode id reserved; changes no visible state.
+    indirect case issuePotential(operation: MetadataOperation, expiresAt: Timestamp)
+    /// Executes the oldest pending potential entry of the envelope's session whose operation has
+    /// ``potentialTag`` `tag`, as the envelope's sequence. The tag (not the log index) lets the leader
+    /// confirm an entry it proposed but has not seen committed yet: the log orders the two.
+    case confirmPotential(tag: UInt64)
+    /// Drops the pending potential entries `ids` (absent ones are ignored).
+    case expirePotential(ids: [UInt64])
+
     /// A short name for logs and metrics.
     public var name: String {
         switch self {
@@ -69,6 +81,9 @@ public enum MetadataOperation: Hashable, Sendable {
         case .commitDecision: "commitDecision"
         case .abortDecision: "abortDecision"
         case .forgetDecision: "forgetDecision"
+        case .issuePotential: "issuePotential"
+        case .confirmPotential: "confirmPotential"
+        case .expirePotential: "expirePotential"
         }
     }
 

@@ -89,6 +89,10 @@ extension MetadataStateMachine {
 
     /// Allocates the next id of `segment` (callers checked ``checkIDAvailable(in:)``).
     mutating func allocateID(in segment: SegmentID) -> InodeID {
+        if let reserved = confirmingReservation, reserved.segment == segment {
+            confirmingReservation = nil
+            return reserved
+        }
         let counter = nextCounter(segment)
         segmentCounters[segment] = counter + 1
         return InodeID(segment: segment, counter: counter)

@@ -32,6 +32,13 @@ public struct MetadataStateMachine: Equatable, Sendable {
     var openCounts: [InodeID: Int]
     /// Command time at or after which the next sweep of expired sessions runs.
     var nextSessionSweep: Timestamp
+    /// Pending potential entries of predictive journaling, by id (the log index that issued them).
+    var potentials: [UInt64: PotentialEntry] = [:]
+    /// The id reserved by the potential entry being confirmed; ``allocateID(in:)`` hands it out
+    /// once. Nil outside a confirmation (never part of a snapshot).
+    var confirmingReservation: InodeID? = nil
+    /// Command time of the last sweep of expired potential entries.
+    var lastPotentialSweep: Timestamp = .zero
 
     /// A fresh namespace owning `ownership`'s segments; the owner of segment 0 holds the root
     /// directory (id 1, mode 0o755, owned by 0:0). By default a shard owns every segment.
@@ -95,6 +102,9 @@ public struct MetadataStateMachine: Equatable, Sendable {
         if envelope.operation.isTransactionProtocol {
             return applyTransactionProtocol(envelope.operation, sessionID: envelope.sessionID, sequence: envelope.sequence, now: now)
         }
+        if envelope.operation.isPotentialBookkeeping {
+            return applyPotentialBookkeeping(envelope, at: index, now: now)
+        }
 
         if case .registerSession = envelope.operation {
             guard envelope.sessionID == 0, envelope.sequence == 0 else {
@@ -147,7 +157,7 @@ public struct MetadataStateMachine: Equatable, Sendable {
         return result
     }
 
-    private mutating func execute(
+    mutating func execute(
         _ operation: MetadataOperation, session: SessionID, now: Timestamp
     ) throws(MetadataError) -> OperationOutcome {
         switch operation {
@@ -178,8 +188,12 @@ public struct MetadataStateMachine: Equatable, Sendable {
             return try link(target: target, parent: parent, name: name, now: now)
         case let .symlink(parent, name, target, uid, gid):
             return try symlink(parent: parent, name: name, target: target, uid: uid, gid: gid, now: now)
+        case let .confirmPotential(tag):
+            return try confirmPotential(tag: tag, session: session, now: now)
         case .prepareTransaction, .commitTransaction, .abortTransaction, .commitDecision, .abortDecision, .forgetDecision:
             throw MetadataError(.internalInconsistency, "transaction protocol command reached execute")
+        case .issuePotential, .expirePotential:
+            throw MetadataError(.internalInconsistency, "potential entry bookkeeping reached execute")
         }
     }
 
@@ -188,12 +202,14 @@ public struct MetadataStateMachine: Equatable, Sendable {
     /// Removes a session and closes its handles.
     mutating func expireSession(_ id: SessionID) {
         guard sessions.removeValue(forKey: id) != nil else { return }
+        dropPotentials(of: id)
         let owned = handles.values.filter { $0.session == id }.map(\.id).sorted()
         for handle in owned { releaseHandle(handle) }
     }
 
     /// Reclaims sessions idle longer than the timeout. Runs at most every timeout/4 of command time.
     private mutating func sweepExpiredSessions(now: Timestamp) {
+        sweepExpiredPotentials(now: now)
         guard now >= nextSessionSweep else { return }
         let timeout = config.sessionTimeoutNanoseconds
         let expired = sessions.values.filter { $0.lastActive.adding(timeout) < now }.map(\.id).sorted()

@@ -38,7 +38,7 @@ public final class EmbeddedShardMapStore: ShardMapStore {
     /// `callTimeout` bounds each load and compare-and-swap, retries and redirects included; a
     /// group without a majority fails calls with ``ShardMapStoreError/unavailable(_:)`` after it.
     public convenience init(endpoints: [String], clusterID: String, knownNodes: [NodeID: ZoneName]? = nil,
-                            callTimeout: Duration = .seconds(3), watchWait: Duration = .seconds(5)) throws(ShardMapStoreError) {
+                            callTimeout: Duration = .seconds(5), watchWait: Duration = .seconds(5)) throws(ShardMapStoreError) {
         try self.init(client: AlmanacClientConfiguration(endpoints: endpoints), clusterID: clusterID, knownNodes: knownNodes,
                       callTimeout: callTimeout, watchWait: watchWait)
     }
@@ -46,7 +46,7 @@ public final class EmbeddedShardMapStore: ShardMapStore {
     /// A store whose connections are made as `client` says (endpoints, TLS, access token); its
     /// timeouts and hedging are the store's own.
     public init(client: AlmanacClientConfiguration, clusterID: String, knownNodes: [NodeID: ZoneName]? = nil,
-                callTimeout: Duration = .seconds(3), watchWait: Duration = .seconds(5)) throws(ShardMapStoreError) {
+                callTimeout: Duration = .seconds(5), watchWait: Duration = .seconds(5)) throws(ShardMapStoreError) {
         let endpoints = client.endpoints
         guard !endpoints.isEmpty else { throw .configuration("the embedded shard map store needs at least one endpoint") }
         guard !clusterID.isEmpty else { throw .configuration("the embedded shard map store needs a cluster id") }

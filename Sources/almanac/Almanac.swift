@@ -9,7 +9,7 @@ struct Almanac: AsyncParsableCommand {
         subcommands: [
             // Each subcommand lives in its own file in this directory.
             StorageBench.self, StorageCrashChild.self,
-            PredictEval.self,
+            PredictEval.self, ReplayCommand.self,
             PlacementSimCommand.self,
             CtlCommand.self,
             ServeCommand.self,

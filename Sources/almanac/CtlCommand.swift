@@ -493,6 +493,7 @@ struct CtlStatus: AsyncParsableCommand {
                     output.line("    node \(replica.nodeID)  zone \(replica.zone)  \(String(describing: replica.role))  match \(replica.matchIndex)")
                 }
             }
+            for line in await PrefetchStatusReport.collect(nodes: status.nodes).lines { output.line(line) }
         }
     }
 }

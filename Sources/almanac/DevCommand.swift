@@ -47,6 +47,9 @@ struct DevCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-auth"), help: "Do not check access tokens (by default dev makes a signing key and prints a token).")
     var noAuth = false
 
+    @OptionGroup(title: "Predictive journaling (written into each node's config file)")
+    var prefetch: PrefetchOptions
+
     func validate() throws {
         if let measureCreates, !(1...1_000_000).contains(measureCreates) {
             throw ValidationError("--measure-creates must be in 1...1000000")
@@ -67,10 +70,12 @@ struct DevCommand: AsyncParsableCommand {
         }
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
         for member in members {
-            let config = NodeConfigFile(id: member.id, zone: member.zone, dataDirectory: "\(root)/node\(member.id)",
-                                        shards: shards, clusterID: "almanac-dev", members: members)
+            let config = prefetch.applied(to: NodeConfigFile(
+                id: member.id, zone: member.zone, dataDirectory: "\(root)/node\(member.id)",
+                shards: shards, clusterID: "almanac-dev", members: members))
             do {
                 try config.validate()  // e.g. at least 3 distinct zones
+                _ = try PrefetchOptions.settings(for: config)
             } catch {
                 throw ValidationError("node \(member.id): \(error)")
             }

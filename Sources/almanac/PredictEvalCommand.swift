@@ -197,7 +197,7 @@ struct PredictEvalOps: ParsableCommand {
             return t
         }
         for path in traces {
-            let processes = try loadProcesses(path)
+            let processes = try TraceArchive.load(path)
             guard !processes.isEmpty else { throw ValidationError("\(path): no PREFIX.<pid> files found") }
             let trace = OpTrace.build(processes: processes)
             print("== \(path): \(processes.count) processes, \(trace.syscalls) syscalls, \(trace.events.count) events, \(trace.paths.count) files, \(trace.collapsedRepeats) repeats collapsed, \(trace.skippedLines) unreadable lines")
@@ -254,37 +254,5 @@ struct PredictEvalOps: ParsableCommand {
         }
         if sink == -1 { print("") }
         return best
-    }
-
-    private func loadProcesses(_ path: String) throws -> [(pid: UInt32, text: String)] {
-        var dir = path
-        var cleanup: String?
-        if path.hasSuffix(".tar.gz") || path.hasSuffix(".tgz") {
-            let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("almanac-trace-\(UUID().uuidString)").path
-            try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["tar", "xzf", path, "-C", tmp]
-            try p.run()
-            p.waitUntilExit()
-            guard p.terminationStatus == 0 else { throw ValidationError("tar failed (\(p.terminationStatus)) on \(path)") }
-            dir = tmp
-            cleanup = tmp
-        }
-        defer { if let c = cleanup { try? FileManager.default.removeItem(atPath: c) } }
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-            throw ValidationError("\(path): not a directory or .tar.gz")
-        }
-        var out: [(UInt32, String)] = []
-        guard let walker = FileManager.default.enumerator(atPath: dir) else { return [] }
-        for case let rel as String in walker {
-            let full = dir + "/" + rel
-            var d: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: full, isDirectory: &d), !d.boolValue,
-                  let dot = rel.lastIndex(of: "."), let pid = UInt32(rel[rel.index(after: dot)...]) else { continue }
-            out.append((pid, try readText(full)))
-        }
-        return out
     }
 }

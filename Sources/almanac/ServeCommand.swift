@@ -70,6 +70,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-format"), help: "text (default) or json (one JSON object per line on stderr).")
     var logFormat: String = "text"
 
+    @OptionGroup(title: "Predictive journaling")
+    var prefetch: PrefetchOptions
+
     @Option(name: .customLong("metrics-listen"),
             help: "host:port for the operations endpoint: /metrics (Prometheus), /healthz, /readyz (off when absent).")
     var metricsListen: String?
@@ -133,9 +136,13 @@ struct ServeCommand: AsyncParsableCommand {
         let metrics = metricsAddress.map { _ in NodeMetrics() }
         metrics?.bootstrapMetricsSystem()
         let file: NodeConfigFile
+        let prefetchSettings: PrefetchSettings
         do {
-            file = try nodeConfig()
+            file = prefetch.applied(to: try nodeConfig())
+            prefetchSettings = try PrefetchOptions.settings(for: file)
         } catch let error as NodeConfigError {
+            throw ValidationError(error.description)
+        } catch let error as PrefetchConfigurationError {
             throw ValidationError(error.description)
         }
         if file.allowFewerZones == true, Set(file.members.map(\.zone)).count < ReplicaPlacement.minimumZones {
@@ -222,7 +229,7 @@ struct ServeCommand: AsyncParsableCommand {
         let coordinator = TransactionCoordinator(
             transport: ClientTransactionTransport(client: AlmanacClient(configuration: coordinatorClientConfiguration), host: host),
             logger: Logger(label: "almanac.coordinator"))
-        let service = ReplicatedMetadataService(host: host, crossShard: coordinator,
+        let service = ReplicatedMetadataService(host: host, crossShard: coordinator, prefetch: prefetchSettings,
                                                 systemApplied: loadedMap.embedded ? systemApplied : nil)
         let resolver = TransactionResolver(coordinator: coordinator, logger: Logger(label: "almanac.resolver"))
         let resolving = Task { await resolver.run() }

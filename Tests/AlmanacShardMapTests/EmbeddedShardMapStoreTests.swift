@@ -17,9 +17,15 @@ struct EmbeddedHarness: ShardMapStoreHarness {
     /// Nodes this harness killed, restarted by ``restartCrashed()``.
     let crashed = CrashedNodes()
 
+    /// Calls get 6 s (a loaded CI machine running other clusters beside this one can hold a
+    /// commit or a ReadIndex round for over a second); without a majority both fail in 2 x 6 s.
+    static let callTimeout: Duration = .seconds(6)
+
+    var unavailableWithin: Duration { Self.callTimeout * 2 + .seconds(2) }
+
     func makeStore(clusterID: String, knownNodes: [NodeID: ZoneName]?) async throws -> any ShardMapStore {
         try EmbeddedShardMapStore(endpoints: cluster.endpoints, clusterID: clusterID, knownNodes: knownNodes,
-                                  callTimeout: .milliseconds(3500), watchWait: .seconds(2))
+                                  callTimeout: Self.callTimeout, watchWait: .seconds(2))
     }
 
     func release(_ store: any ShardMapStore) async {

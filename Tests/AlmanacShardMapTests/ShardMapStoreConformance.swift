@@ -25,10 +25,14 @@ protocol ShardMapStoreHarness: Sendable {
     func restartCrashed() async throws
     /// Extra check after the watch lived through a crash (e.g. that it really reconnected).
     func checkWatchReconnected(_ watch: any ShardMapWatch)
+    /// How soon a load and a compare-and-swap together must fail without a majority (the
+    /// backend's call timeouts, twice).
+    var unavailableWithin: Duration { get }
 }
 
 extension ShardMapStoreHarness {
     func checkWatchReconnected(_ watch: any ShardMapWatch) {}
+    var unavailableWithin: Duration { .seconds(8) }
 }
 
 /// Collects what a watch delivers, and waits for it.
@@ -225,7 +229,7 @@ enum ShardMapStoreConformance {
             guard case .unavailable = error else { Issue.record("expected .unavailable, got \(error)"); throw error }
         }
         let elapsed = clock.now - started
-        #expect(elapsed < .seconds(8), "unavailable took \(elapsed)")
+        #expect(elapsed < harness.unavailableWithin, "unavailable took \(elapsed)")
         let health = await writer.health()
         #expect(!health.healthy, "\(health.detail)")
 

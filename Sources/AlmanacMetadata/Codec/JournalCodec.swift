@@ -109,6 +109,17 @@ extension MetadataOperation {
             writer.string(target)
             writer.varint(uid)
             writer.varint(gid)
+        case let .issuePotential(operation, expiresAt):
+            writer.byte(60)
+            writer.timestamp(expiresAt)
+            operation.encode(to: &writer)
+        case let .confirmPotential(tag):
+            writer.byte(61)
+            writer.littleEndian(tag)
+        case let .expirePotential(ids):
+            writer.byte(62)
+            writer.varint(UInt64(ids.count))
+            for id in ids { writer.varint(id) }
         case .prepareTransaction, .commitTransaction, .abortTransaction, .commitDecision, .abortDecision, .forgetDecision:
             break  // encoded above
         }
@@ -166,6 +177,18 @@ extension MetadataOperation {
             return .symlink(parent: parent, name: name, target: target, uid: uid, gid: gid)
         case 14...19:
             return try decodeTransactionProtocol(tag: tag, from: &reader)
+        case 60:
+            let expiresAt = try reader.timestamp()
+            let operation = try MetadataOperation.decode(from: &reader)
+            guard operation.isPredictable else { throw .unknownTag(field: "potential operation", value: 60) }
+            return .issuePotential(operation: operation, expiresAt: expiresAt)
+        case 61:
+            return .confirmPotential(tag: try reader.littleEndian64())
+        case 62:
+            let count = try reader.count("potential id count")
+            var ids: [UInt64] = []
+            for _ in 0..<count { ids.append(try reader.varint()) }
+            return .expirePotential(ids: ids)
         default:
             throw .unknownTag(field: "operation", value: UInt64(tag))
         }

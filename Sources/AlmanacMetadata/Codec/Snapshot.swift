@@ -5,10 +5,14 @@
 //              nextSessionSweep ownership(epoch runs) segmentCounters(sorted) inodes(sorted by id; a
 //              directory's entries carry the child's type) sessions(sorted by id) handles(sorted by id)
 //              preparedTransactions(sorted) decisions(sorted)
+//              [version 3, only when there is potential-entry state:] lastPotentialSweep potentials(sorted by id: id session reserved(0 none)
+//              issuedAt expiresAt operation)
 
 enum SnapshotFormat {
     static let magic: [UInt8] = [0x41, 0x4C, 0x4D, 0x44]  // "ALMD"
     static let version: UInt8 = 2
+    /// Written when the state has potential entries (or swept some): version 2 plus their section.
+    static let versionWithPotentials: UInt8 = 3
 }
 
 extension MetadataStateMachine {
@@ -17,7 +21,7 @@ extension MetadataStateMachine {
     public func snapshot() -> [UInt8] {
         var writer = BinaryWriter(capacity: 64 + inodes.count * 64)
         writer.raw(SnapshotFormat.magic)
-        writer.byte(SnapshotFormat.version)
+        writer.byte(hasPotentialState ? SnapshotFormat.versionWithPotentials : SnapshotFormat.version)
         encodeBody(to: &writer)
         let checksum = StateDigest(of: writer.bytes).value
         writer.littleEndian(checksum)
@@ -39,7 +43,7 @@ extension MetadataStateMachine {
             throw .truncated(offset: bytes.count, needed: SnapshotFormat.magic.count + 9 - bytes.count)
         }
         var reader = BinaryReader(bytes)
-        _ = try reader.header(magic: SnapshotFormat.magic, kind: "metadata snapshot", supported: 2...2)
+        let version = try reader.header(magic: SnapshotFormat.magic, kind: "metadata snapshot", supported: 2...3)
         let bodyEnd = bytes.count - 8
         var checksumReader = BinaryReader(Array(bytes[bodyEnd...]))
         guard try checksumReader.littleEndian64() == StateDigest(of: bytes[..<bodyEnd]).value else {
@@ -47,9 +51,13 @@ extension MetadataStateMachine {
         }
         var body = BinaryReader(Array(bytes[..<bodyEnd]))
         _ = try body.raw(SnapshotFormat.magic.count + 1)
-        self = try MetadataStateMachine.decodeBody(from: &body)
+        self = try MetadataStateMachine.decodeBody(from: &body, version: version)
         try body.finish()
     }
+
+    /// Whether the snapshot carries the potential-entry section (states that never saw one encode
+    /// exactly as before it existed).
+    private var hasPotentialState: Bool { !potentials.isEmpty || lastPotentialSweep != .zero }
 
     private func encodeBody(to writer: inout BinaryWriter) {
         writer.varint(config.shardID)
@@ -142,9 +150,21 @@ extension MetadataStateMachine {
             id.encode(to: &writer)
             writer.byte(decisions[id]?.rawValue ?? 0)
         }
+        guard hasPotentialState else { return }
+        writer.timestamp(lastPotentialSweep)
+        writer.varint(UInt64(potentials.count))
+        for id in potentials.keys.sorted() {
+            guard let potential = potentials[id] else { continue }
+            writer.varint(id)
+            writer.varint(potential.session)
+            writer.varint(potential.reserved?.rawValue ?? 0)
+            writer.timestamp(potential.issuedAt)
+            writer.timestamp(potential.expiresAt)
+            potential.operation.encode(to: &writer)
+        }
     }
 
-    private static func decodeBody(from reader: inout BinaryReader) throws(CodecError) -> MetadataStateMachine {
+    private static func decodeBody(from reader: inout BinaryReader, version: UInt8) throws(CodecError) -> MetadataStateMachine {
         let shardID = try reader.varint16("shard id")
         let keying: SegmentKeying
         let segmentCount = try reader.varint()
@@ -277,6 +297,24 @@ extension MetadataStateMachine {
             let tag = try reader.byte()
             guard let decision = TransactionDecision(rawValue: tag) else { throw .unknownTag(field: "decision", value: UInt64(tag)) }
             state.decisions[id] = decision
+        }
+        if version >= 3 {
+            state.lastPotentialSweep = try reader.timestamp()
+            let potentialCount = try reader.count("potential entry count")
+            for _ in 0..<potentialCount {
+                let id = try reader.varint()
+                let session = try reader.varint()
+                let reserved = try reader.varint()
+                let issuedAt = try reader.timestamp()
+                let expiresAt = try reader.timestamp()
+                let operation = try MetadataOperation.decode(from: &reader)
+                guard operation.isPredictable, state.sessions[session] != nil, state.potentials[id] == nil else {
+                    throw .inconsistent("potential entry \(id) is malformed, duplicated or of an unknown session")
+                }
+                state.potentials[id] = PotentialEntry(
+                    id: id, session: session, operation: operation, reserved: reserved == 0 ? nil : InodeID(reserved),
+                    issuedAt: issuedAt, expiresAt: expiresAt)
+            }
         }
         try state.checkInvariants()
         return state

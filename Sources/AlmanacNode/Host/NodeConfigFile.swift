@@ -24,6 +24,13 @@ public struct NodeConfigFile: Codable, Sendable, Hashable {
     /// Accept fewer than 3 distinct zones (`ReplicaPlacement.minimumZones`): for single-machine tests
     /// only, such a cluster does not survive the loss of a zone. nil/false: refuse them.
     public var allowFewerZones: Bool?
+    /// Predictive journaling (docs/prediction.md): `prediction_model_type` (markov, rnn, none),
+    /// `confidence_threshold` in (0, 1], `prefetch_queue_size` (0: off) and `zone_count` (the
+    /// cluster's zones, at least 3); nil: the defaults. Validated by `serve`.
+    public var predictionModelType: String? = nil
+    public var confidenceThreshold: Double? = nil
+    public var prefetchQueueSize: Int? = nil
+    public var zoneCount: Int? = nil
 
     public init(id: NodeID, zone: String, dataDirectory: String, shards: Int, clusterID: String,
                 members: [ClusterMember], snapshotEveryEntries: UInt64? = nil, tickMilliseconds: Int? = nil,

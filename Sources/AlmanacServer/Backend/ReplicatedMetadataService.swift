@@ -27,12 +27,17 @@ public final class ReplicatedMetadataService: MetadataService {
     private let limits: MetadataLimits
     /// Announces the system group's applied index (its watches wait on it); nil: no system group here.
     public let systemApplied: AppliedIndexSignal?
+    /// The prefetching path (predictive journaling); nil: off.
+    public let prefetcher: Prefetcher?
 
     public init(host: MultiRaftHost<MetadataReplica>, sessionLeaseMilliseconds: UInt32 = 60_000,
                 maxEntryBytes: Int = MetadataLimits().maxRequestBytes, limits: MetadataLimits = MetadataLimits(),
-                crossShard: (any CrossShardExecutor)? = nil, systemApplied: AppliedIndexSignal? = nil) {
+                crossShard: (any CrossShardExecutor)? = nil, prefetch: PrefetchSettings? = nil,
+                systemApplied: AppliedIndexSignal? = nil) {
         self.host = host
         self.systemApplied = systemApplied
+        self.prefetcher = prefetch.flatMap { $0.enabled ? Prefetcher(settings: $0, host: host) : nil }
+        self.prefetcher?.start()
         self.crossShard = crossShard
         self.shardCount = host.configuration.groupCount
         self.sessionLeaseMilliseconds = sessionLeaseMilliseconds
@@ -62,6 +67,15 @@ public final class ReplicatedMetadataService: MetadataService {
         } catch {
             return completion(.failure(error))
         }
+        if let prefetcher, let session, operation.isPredictable || operation == .closeSession {
+            return submitPredicted(prefetcher, shard: shard, operation: operation, session: session, entry: data, completion: completion)
+        }
+        propose(shard: shard, data: data, operation: operation, session: session, completion: completion)
+    }
+
+    /// Proposes `data` and answers with its applied result (cross-shard operations go to the executor).
+    func propose(shard: ShardID, data: [UInt8], operation: MetadataOperation, session: SessionRef?,
+                 completion: @escaping @Sendable (Result<WriteOutcome, ServiceError>) -> Void) {
         let crossShard = self.crossShard
         host.proposing(group: UInt64(shard), data: data).whenComplete { result in
             switch result {
@@ -118,7 +132,12 @@ public final class ReplicatedMetadataService: MetadataService {
 
     public func clusterStatus() async throws(ServiceError) -> Almanac_Api_V1_ClusterStatus {
         guard let status = await host.status() else { throw ServiceError(.unavailable, "the node is shutting down") }
-        return ClusterStatusBuilder.build(status, members: Array(members.values))
+        var result = ClusterStatusBuilder.build(status, members: Array(members.values))
+        if let prefetcher {
+            result.prefetch = prefetcher.status()
+            result.prefetchSettings = prefetcher.settingsStatus
+        }
+        return result
     }
 
     private func checkShard(_ shard: ShardID) throws(ServiceError) {

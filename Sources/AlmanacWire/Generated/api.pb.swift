@@ -1901,43 +1901,152 @@ public nonisolated struct Almanac_Api_V1_ShardStatus: Sendable {
   public init() {}
 }
 
-public nonisolated struct Almanac_Api_V1_ClusterStatus: Sendable {
+public nonisolated struct Almanac_Api_V1_ClusterStatus: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var responderNodeID: UInt64 = 0
+  public var responderNodeID: UInt64 {
+    get {_storage._responderNodeID}
+    set {_uniqueStorage()._responderNodeID = newValue}
+  }
 
-  public var nodes: [Almanac_Api_V1_NodeStatus] = []
+  public var nodes: [Almanac_Api_V1_NodeStatus] {
+    get {_storage._nodes}
+    set {_uniqueStorage()._nodes = newValue}
+  }
 
-  public var zones: [Almanac_Api_V1_ZoneStatus] = []
+  public var zones: [Almanac_Api_V1_ZoneStatus] {
+    get {_storage._zones}
+    set {_uniqueStorage()._zones = newValue}
+  }
 
-  public var shards: [Almanac_Api_V1_ShardStatus] = []
+  public var shards: [Almanac_Api_V1_ShardStatus] {
+    get {_storage._shards}
+    set {_uniqueStorage()._shards = newValue}
+  }
 
   /// The responder's access monitor: requests it served per segment over its window (the last hour
   /// by default), segments with no access left out. Each node counts what it served (mostly the
   /// shards it leads); `ctl shards` adds up every node's.
-  public var segmentLoads: [Almanac_Api_V1_SegmentLoad] = []
+  public var segmentLoads: [Almanac_Api_V1_SegmentLoad] {
+    get {_storage._segmentLoads}
+    set {_uniqueStorage()._segmentLoads = newValue}
+  }
 
-  public var accessWindowSeconds: UInt32 = 0
+  public var accessWindowSeconds: UInt32 {
+    get {_storage._accessWindowSeconds}
+    set {_uniqueStorage()._accessWindowSeconds = newValue}
+  }
+
+  /// Predictive journaling (docs/prediction.md): the responder's prefetching path, per shard it
+  /// has led since it started (counters are cumulative over its leaderships).
+  public var prefetch: [Almanac_Api_V1_PrefetchShardStatus] {
+    get {_storage._prefetch}
+    set {_uniqueStorage()._prefetch = newValue}
+  }
+
+  public var prefetchSettings: Almanac_Api_V1_PrefetchSettingsStatus {
+    get {_storage._prefetchSettings ?? Almanac_Api_V1_PrefetchSettingsStatus()}
+    set {_uniqueStorage()._prefetchSettings = newValue}
+  }
+  /// Returns true if `prefetchSettings` has been explicitly set.
+  public var hasPrefetchSettings: Bool {_storage._prefetchSettings != nil}
+  /// Clears the value of `prefetchSettings`. Subsequent reads from it will return its default value.
+  public mutating func clearPrefetchSettings() {_uniqueStorage()._prefetchSettings = nil}
 
   /// The system group (the embedded shard map store), when this cluster has one; not a shard.
   public var systemGroup: Almanac_Api_V1_ShardStatus {
-    get {_systemGroup ?? Almanac_Api_V1_ShardStatus()}
-    set {_systemGroup = newValue}
+    get {_storage._systemGroup ?? Almanac_Api_V1_ShardStatus()}
+    set {_uniqueStorage()._systemGroup = newValue}
   }
   /// Returns true if `systemGroup` has been explicitly set.
-  public var hasSystemGroup: Bool {self._systemGroup != nil}
+  public var hasSystemGroup: Bool {_storage._systemGroup != nil}
   /// Clears the value of `systemGroup`. Subsequent reads from it will return its default value.
-  public mutating func clearSystemGroup() {self._systemGroup = nil}
+  public mutating func clearSystemGroup() {_uniqueStorage()._systemGroup = nil}
 
-  public var accessBucketSeconds: UInt32 = 0
+  public var accessBucketSeconds: UInt32 {
+    get {_storage._accessBucketSeconds}
+    set {_uniqueStorage()._accessBucketSeconds = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _systemGroup: Almanac_Api_V1_ShardStatus? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// The four parameters of predictive journaling as the responder runs them.
+public nonisolated struct Almanac_Api_V1_PrefetchSettingsStatus: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// markov, rnn or none
+  public var predictionModelType: String = String()
+
+  public var confidenceThreshold: Double = 0
+
+  /// 0: prefetching off
+  public var prefetchQueueSize: UInt32 = 0
+
+  public var zoneCount: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One shard's prefetching counters on the responder.
+public nonisolated struct Almanac_Api_V1_PrefetchShardStatus: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shard: UInt32 = 0
+
+  /// predictions at or above the threshold that named a journaled op
+  public var predictions: UInt64 = 0
+
+  /// potential entries committed (issue entries applied with success)
+  public var issued: UInt64 = 0
+
+  /// requests answered through a confirmation
+  public var confirmed: UInt64 = 0
+
+  /// potential entries expired unconfirmed (journal expiry events)
+  public var expired: UInt64 = 0
+
+  /// issue proposals that failed and were queued again
+  public var requeued: UInt64 = 0
+
+  /// queue entries whose predicted arrival passed, evicted, or out of retries
+  public var dropped: UInt64 = 0
+
+  /// issues refused by validation + confirmations refused (full entry sent)
+  public var refused: UInt64 = 0
+
+  /// bytes of issue and expiry entries (off the request's critical path)
+  public var potentialBytes: UInt64 = 0
+
+  /// bytes of confirmation entries (on the critical path)
+  public var confirmBytes: UInt64 = 0
+
+  /// full-entry bytes those confirmations replaced
+  public var savedBytes: UInt64 = 0
+
+  public var queueDepth: UInt32 = 0
+
+  /// issued and not yet confirmed or expired
+  public var pending: UInt32 = 0
+
+  /// predictable requests served with a full entry
+  public var unpredicted: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Almanac_Api_V1_SegmentLoad: Sendable {
@@ -4569,7 +4678,140 @@ nonisolated extension Almanac_Api_V1_ShardStatus: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}responder_node_id\0\u{1}nodes\0\u{1}zones\0\u{1}shards\0\u{3}segment_loads\0\u{3}access_window_seconds\0\u{4}'system_group\0\u{3}access_bucket_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}responder_node_id\0\u{1}nodes\0\u{1}zones\0\u{1}shards\0\u{3}segment_loads\0\u{3}access_window_seconds\0\u{2}\u{e}prefetch\0\u{3}prefetch_settings\0\u{4}\u{18}system_group\0\u{3}access_bucket_seconds\0")
+
+  fileprivate class _StorageClass {
+    var _responderNodeID: UInt64 = 0
+    var _nodes: [Almanac_Api_V1_NodeStatus] = []
+    var _zones: [Almanac_Api_V1_ZoneStatus] = []
+    var _shards: [Almanac_Api_V1_ShardStatus] = []
+    var _segmentLoads: [Almanac_Api_V1_SegmentLoad] = []
+    var _accessWindowSeconds: UInt32 = 0
+    var _prefetch: [Almanac_Api_V1_PrefetchShardStatus] = []
+    var _prefetchSettings: Almanac_Api_V1_PrefetchSettingsStatus? = nil
+    var _systemGroup: Almanac_Api_V1_ShardStatus? = nil
+    var _accessBucketSeconds: UInt32 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _responderNodeID = source._responderNodeID
+      _nodes = source._nodes
+      _zones = source._zones
+      _shards = source._shards
+      _segmentLoads = source._segmentLoads
+      _accessWindowSeconds = source._accessWindowSeconds
+      _prefetch = source._prefetch
+      _prefetchSettings = source._prefetchSettings
+      _systemGroup = source._systemGroup
+      _accessBucketSeconds = source._accessBucketSeconds
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt64Field(value: &_storage._responderNodeID) }()
+        case 2: try { try decoder.decodeRepeatedMessageField(value: &_storage._nodes) }()
+        case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._zones) }()
+        case 4: try { try decoder.decodeRepeatedMessageField(value: &_storage._shards) }()
+        case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._segmentLoads) }()
+        case 6: try { try decoder.decodeSingularUInt32Field(value: &_storage._accessWindowSeconds) }()
+        case 20: try { try decoder.decodeRepeatedMessageField(value: &_storage._prefetch) }()
+        case 21: try { try decoder.decodeSingularMessageField(value: &_storage._prefetchSettings) }()
+        case 45: try { try decoder.decodeSingularMessageField(value: &_storage._systemGroup) }()
+        case 46: try { try decoder.decodeSingularUInt32Field(value: &_storage._accessBucketSeconds) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._responderNodeID != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._responderNodeID, fieldNumber: 1)
+      }
+      if !_storage._nodes.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._nodes, fieldNumber: 2)
+      }
+      if !_storage._zones.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._zones, fieldNumber: 3)
+      }
+      if !_storage._shards.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._shards, fieldNumber: 4)
+      }
+      if !_storage._segmentLoads.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._segmentLoads, fieldNumber: 5)
+      }
+      if _storage._accessWindowSeconds != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._accessWindowSeconds, fieldNumber: 6)
+      }
+      if !_storage._prefetch.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._prefetch, fieldNumber: 20)
+      }
+      try { if let v = _storage._prefetchSettings {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+      } }()
+      try { if let v = _storage._systemGroup {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 45)
+      } }()
+      if _storage._accessBucketSeconds != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._accessBucketSeconds, fieldNumber: 46)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ClusterStatus, rhs: Almanac_Api_V1_ClusterStatus) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._responderNodeID != rhs_storage._responderNodeID {return false}
+        if _storage._nodes != rhs_storage._nodes {return false}
+        if _storage._zones != rhs_storage._zones {return false}
+        if _storage._shards != rhs_storage._shards {return false}
+        if _storage._segmentLoads != rhs_storage._segmentLoads {return false}
+        if _storage._accessWindowSeconds != rhs_storage._accessWindowSeconds {return false}
+        if _storage._prefetch != rhs_storage._prefetch {return false}
+        if _storage._prefetchSettings != rhs_storage._prefetchSettings {return false}
+        if _storage._systemGroup != rhs_storage._systemGroup {return false}
+        if _storage._accessBucketSeconds != rhs_storage._accessBucketSeconds {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_PrefetchSettingsStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PrefetchSettingsStatus"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}prediction_model_type\0\u{3}confidence_threshold\0\u{3}prefetch_queue_size\0\u{3}zone_count\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4577,60 +4819,131 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.responderNodeID) }()
-      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.nodes) }()
-      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.zones) }()
-      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.shards) }()
-      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.segmentLoads) }()
-      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.accessWindowSeconds) }()
-      case 45: try { try decoder.decodeSingularMessageField(value: &self._systemGroup) }()
-      case 46: try { try decoder.decodeSingularUInt32Field(value: &self.accessBucketSeconds) }()
+      case 1: try { try decoder.decodeSingularStringField(value: &self.predictionModelType) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.confidenceThreshold) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.prefetchQueueSize) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.zoneCount) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.responderNodeID != 0 {
-      try visitor.visitSingularUInt64Field(value: self.responderNodeID, fieldNumber: 1)
+    if !self.predictionModelType.isEmpty {
+      try visitor.visitSingularStringField(value: self.predictionModelType, fieldNumber: 1)
     }
-    if !self.nodes.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.nodes, fieldNumber: 2)
+    if self.confidenceThreshold.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.confidenceThreshold, fieldNumber: 2)
     }
-    if !self.zones.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.zones, fieldNumber: 3)
+    if self.prefetchQueueSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.prefetchQueueSize, fieldNumber: 3)
     }
-    if !self.shards.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.shards, fieldNumber: 4)
-    }
-    if !self.segmentLoads.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.segmentLoads, fieldNumber: 5)
-    }
-    if self.accessWindowSeconds != 0 {
-      try visitor.visitSingularUInt32Field(value: self.accessWindowSeconds, fieldNumber: 6)
-    }
-    try { if let v = self._systemGroup {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 45)
-    } }()
-    if self.accessBucketSeconds != 0 {
-      try visitor.visitSingularUInt32Field(value: self.accessBucketSeconds, fieldNumber: 46)
+    if self.zoneCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.zoneCount, fieldNumber: 4)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Almanac_Api_V1_ClusterStatus, rhs: Almanac_Api_V1_ClusterStatus) -> Bool {
-    if lhs.responderNodeID != rhs.responderNodeID {return false}
-    if lhs.nodes != rhs.nodes {return false}
-    if lhs.zones != rhs.zones {return false}
-    if lhs.shards != rhs.shards {return false}
-    if lhs.segmentLoads != rhs.segmentLoads {return false}
-    if lhs.accessWindowSeconds != rhs.accessWindowSeconds {return false}
-    if lhs._systemGroup != rhs._systemGroup {return false}
-    if lhs.accessBucketSeconds != rhs.accessBucketSeconds {return false}
+  public static func ==(lhs: Almanac_Api_V1_PrefetchSettingsStatus, rhs: Almanac_Api_V1_PrefetchSettingsStatus) -> Bool {
+    if lhs.predictionModelType != rhs.predictionModelType {return false}
+    if lhs.confidenceThreshold != rhs.confidenceThreshold {return false}
+    if lhs.prefetchQueueSize != rhs.prefetchQueueSize {return false}
+    if lhs.zoneCount != rhs.zoneCount {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_PrefetchShardStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PrefetchShardStatus"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}predictions\0\u{1}issued\0\u{1}confirmed\0\u{1}expired\0\u{1}requeued\0\u{1}dropped\0\u{1}refused\0\u{3}potential_bytes\0\u{3}confirm_bytes\0\u{3}saved_bytes\0\u{3}queue_depth\0\u{1}pending\0\u{1}unpredicted\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.shard) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.predictions) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.issued) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.confirmed) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.expired) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.requeued) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.dropped) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.refused) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.potentialBytes) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.confirmBytes) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.savedBytes) }()
+      case 12: try { try decoder.decodeSingularUInt32Field(value: &self.queueDepth) }()
+      case 13: try { try decoder.decodeSingularUInt32Field(value: &self.pending) }()
+      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.unpredicted) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.shard != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shard, fieldNumber: 1)
+    }
+    if self.predictions != 0 {
+      try visitor.visitSingularUInt64Field(value: self.predictions, fieldNumber: 2)
+    }
+    if self.issued != 0 {
+      try visitor.visitSingularUInt64Field(value: self.issued, fieldNumber: 3)
+    }
+    if self.confirmed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.confirmed, fieldNumber: 4)
+    }
+    if self.expired != 0 {
+      try visitor.visitSingularUInt64Field(value: self.expired, fieldNumber: 5)
+    }
+    if self.requeued != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requeued, fieldNumber: 6)
+    }
+    if self.dropped != 0 {
+      try visitor.visitSingularUInt64Field(value: self.dropped, fieldNumber: 7)
+    }
+    if self.refused != 0 {
+      try visitor.visitSingularUInt64Field(value: self.refused, fieldNumber: 8)
+    }
+    if self.potentialBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.potentialBytes, fieldNumber: 9)
+    }
+    if self.confirmBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.confirmBytes, fieldNumber: 10)
+    }
+    if self.savedBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.savedBytes, fieldNumber: 11)
+    }
+    if self.queueDepth != 0 {
+      try visitor.visitSingularUInt32Field(value: self.queueDepth, fieldNumber: 12)
+    }
+    if self.pending != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pending, fieldNumber: 13)
+    }
+    if self.unpredicted != 0 {
+      try visitor.visitSingularUInt64Field(value: self.unpredicted, fieldNumber: 14)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_PrefetchShardStatus, rhs: Almanac_Api_V1_PrefetchShardStatus) -> Bool {
+    if lhs.shard != rhs.shard {return false}
+    if lhs.predictions != rhs.predictions {return false}
+    if lhs.issued != rhs.issued {return false}
+    if lhs.confirmed != rhs.confirmed {return false}
+    if lhs.expired != rhs.expired {return false}
+    if lhs.requeued != rhs.requeued {return false}
+    if lhs.dropped != rhs.dropped {return false}
+    if lhs.refused != rhs.refused {return false}
+    if lhs.potentialBytes != rhs.potentialBytes {return false}
+    if lhs.confirmBytes != rhs.confirmBytes {return false}
+    if lhs.savedBytes != rhs.savedBytes {return false}
+    if lhs.queueDepth != rhs.queueDepth {return false}
+    if lhs.pending != rhs.pending {return false}
+    if lhs.unpredicted != rhs.unpredicted {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# bench/prefetch-replay.sh: `almanac replay` of strace traces against `almanac dev` with each
+# prediction model (docs/prediction.md, "Measured"). For each model: a fresh dev cluster on its own
+# data directory, one replay (JSON kept), the nodes' CPU seconds (utime+stime from /proc) over the
+# replay, then the cluster is stopped. Prints one JSON object per line: model, trace, report, cpu.
+#
+# usage: bench/prefetch-replay.sh [--almanac .build/release/almanac] [--models "none markov rnn"]
+#          [--threshold 0.9] [--limit N] [--base-port 27600] [--work /tmp/almanac-prefetch] TRACE...
+set -euo pipefail
+ALMANAC=.build/release/almanac
+MODELS="none markov rnn"
+THRESHOLD=0.9
+LIMIT=""
+BASE=27600
+WORK=/tmp/almanac-prefetch
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --almanac) ALMANAC=$2; shift 2 ;;
+    --models) MODELS=$2; shift 2 ;;
+    --threshold) THRESHOLD=$2; shift 2 ;;
+    --limit) LIMIT="--limit $2"; shift 2 ;;
+    --base-port) BASE=$2; shift 2 ;;
+    --work) WORK=$2; shift 2 ;;
+    -*) echo "unknown option $1" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
+[ $# -gt 0 ] || { echo "usage: $0 [options] TRACE..." >&2; exit 2; }
+export ALMANAC_ENDPOINTS=127.0.0.1:$((BASE + 1)),127.0.0.1:$((BASE + 2)),127.0.0.1:$((BASE + 3))
+
+cpu_of_nodes() {  # total utime+stime (seconds) of the dev cluster's serve processes
+  local total=0 pid
+  for pid in $(pgrep -f "serve --config $1/node" || true); do
+    total=$(awk -v t="$total" -v hz="$(getconf CLK_TCK)" '{ print t + ($14 + $15) / hz }' "/proc/$pid/stat")
+  done
+  echo "$total"
+}
+
+for trace in "$@"; do
+  for model in $MODELS; do
+    dir="$WORK/$model-$(basename "$trace" .strace.tar.gz)"
+    rm -rf "$dir"; mkdir -p "$dir"
+    queue=256; [ "$model" = none ] && queue=0
+    "$ALMANAC" dev --data-dir "$dir" --base-port "$BASE" --prediction-model-type "$model" \
+      --confidence-threshold "$THRESHOLD" --prefetch-queue-size "$queue" > "$dir/dev.out" 2>&1 &
+    dev=$!
+    for _ in $(seq 1 100); do grep -q "Press Ctrl-C" "$dir/dev.out" 2>/dev/null && break; sleep 0.2; done
+    sleep 1
+    before=$(cpu_of_nodes "$dir")
+    # shellcheck disable=SC2086
+    "$ALMANAC" replay "$trace" --json --no-progress $LIMIT > "$dir/replay.json"
+    after=$(cpu_of_nodes "$dir")
+    kill "$dev"; wait "$dev" || true
+    printf '{"model":"%s","trace":"%s","node_cpu_seconds":%s,"report":%s}\n' "$model" "$(basename "$trace")" \
+      "$(awk -v a="$after" -v b="$before" 'BEGIN { print a - b }')" "$(tr -d '\n' < "$dir/replay.json")"
+  done
+done
