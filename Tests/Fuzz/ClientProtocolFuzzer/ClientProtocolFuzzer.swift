@@ -52,7 +52,15 @@ func fuzzClientProtocol(_ bytes: UnsafeRawBufferPointer) {
 }
 
 #if ALMANAC_FUZZ
-// SwiftPM links an executable's entry point as `<module>_main`; hand it to libFuzzer's driver.
+// libFuzzer's own main (linked in by -sanitize=fuzzer) calls this.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    fuzzClientProtocol(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+}
+
+// SwiftPM links an executable's entry point as `<module>_main` (--defsym main=...); hand it to
+// libFuzzer's driver.
 @_silgen_name("LLVMFuzzerRunDriver")
 func LLVMFuzzerRunDriver(
     _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
