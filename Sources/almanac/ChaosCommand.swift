@@ -26,6 +26,7 @@ struct ChaosCommand: AsyncParsableCommand {
     @Option(help: "bench/chaos-net.sh, for delay spikes (`delay MS`); empty: none.") var delayTool = ""
     @Flag(help: "root/node<N> are file systems of their own: inject disk stalls with fsfreeze.") var diskStalls = false
     @Option(help: "Longest hold of a fault, milliseconds (holds are uniform in [hold/4, hold]).") var maxHoldMs = 2000
+    @Option(help: "Stop injecting after this many minutes even if fewer faults were injected (0: no limit).") var maxMinutes = 0
     @Option(help: "Write the JSON report here.") var report: String?
     @Option(help: "The almanac binary for the nodes (default: this one).") var binary: String?
 
@@ -93,7 +94,12 @@ struct ChaosCommand: AsyncParsableCommand {
         var failure: Error?
         var selfExits: [String] = []
         do {
+            let budgetEnd = ContinuousClock.now.advanced(by: .seconds(maxMinutes * 60))
             for index in 0..<faults {
+                if maxMinutes > 0 && ContinuousClock.now >= budgetEnd {
+                    log("time budget of \(maxMinutes) min spent after \(index) faults")
+                    break
+                }
                 let kind = kinds[random.next(below: kinds.count)]
                 let leader = await shardLeader(admin)
                 let target: UInt64 = (random.next(below: 2) == 0 && leader != 0) ? leader : UInt64(1 + random.next(below: 3))
