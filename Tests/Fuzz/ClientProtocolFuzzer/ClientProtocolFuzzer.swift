@@ -15,6 +15,9 @@ import AlmanacWire
 import Foundation
 import NIOCore
 
+/// Built once: its default shard map covers every segment, which is too slow to build per input.
+let fuzzTranslator = RequestTranslator()
+
 func fuzzClientProtocol(_ bytes: UnsafeRawBufferPointer) {
     guard let first = bytes.first else { return }
     // First byte: the chunk size the stream is delivered in (1...256), the rest: the stream.
@@ -23,7 +26,6 @@ func fuzzClientProtocol(_ bytes: UnsafeRawBufferPointer) {
     var decoder = FrameDecoder(maxFrameSize: WireLimits.defaultClientMaxFrameSize)
     var buffer = ByteBufferAllocator().buffer(capacity: stream.count)
     var offset = 0
-    let translator = RequestTranslator()
     while offset < stream.count {
         let end = min(stream.count, offset + chunk)
         buffer.writeBytes(UnsafeRawBufferPointer(rebasing: stream[offset..<end]))
@@ -38,7 +40,7 @@ func fuzzClientProtocol(_ bytes: UnsafeRawBufferPointer) {
             }
             guard let frame else { break }
             if case .request(let request) = try? APIClientFrame(frame: frame) {
-                switch translator.route(request) {
+                switch fuzzTranslator.route(request) {
                 case .success(let routed): _ = routed
                 case .failure(let error): _ = error.message
                 }
