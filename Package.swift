@@ -149,6 +149,18 @@ let package = Package(
             ],
             path: "Tests/APILatencyTool"
         ),
+        // libFuzzer targets for the client and peer protocol decoders (scripts/fuzz.sh builds them with
+        // -sanitize=fuzzer; an ordinary build makes replayers that run the files given as arguments).
+        .executableTarget(
+            name: "almanac-fuzz-client",
+            dependencies: ["AlmanacWire", "AlmanacServer", "AlmanacKeyspace", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/Fuzz/ClientProtocolFuzzer"
+        ),
+        .executableTarget(
+            name: "almanac-fuzz-peer",
+            dependencies: ["AlmanacWire", "AlmanacRaft", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/Fuzz/PeerProtocolFuzzer"
+        ),
         // Operations: metrics (swift-metrics -> Prometheus), the /metrics /healthz /readyz HTTP
         // endpoint (NIOHTTP1), JSON logs (docs/operations.md).
         .target(

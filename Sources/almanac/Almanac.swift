@@ -16,6 +16,7 @@ struct Almanac: AsyncParsableCommand {
             DevCommand.self,
             SimulateCommand.self,
             BenchCommand.self,
+            ChaosCommand.self,
         ]
     )
 
