@@ -68,6 +68,8 @@ public struct PredictivePolicy: PlacementPolicy {
     /// Where each segment started (leader zone, voter zones): the reference for the tail bound.
     private var home: [SegmentID: (leader: ZoneID, voters: [ZoneID])] = [:]
     private var tail: TailBudget?
+    /// Per completed bucket (oldest first, one season): operations and operations above the tail bound (ops/s).
+    private var tailHistory: [(ops: Double, tail: Double)] = []
 
     public init(config: PredictiveConfig, planner: MigrationPlanner, forecaster: any LoadForecaster, keying: SegmentKeying) {
         self.config = config
@@ -266,7 +268,18 @@ public struct PredictivePolicy: PlacementPolicy {
         forecastBucket = forecasts.isEmpty ? nil : current
         if var t = tail, let first = firstBucket, monitor.observedBuckets(before: current, since: first) >= config.seasonBuckets {
             t.setBound(observed: homeLatencies(current: current, topology: view.topology))
-            t.allocate(outlooks: outlooks(view.map), topology: view.topology, latency: planner.latency, replicationFactor: planner.replicationFactor)
+            // The bucket that just completed, under the placement it ran on (the map at its end).
+            let done = view.map.shards.map { s in
+                (leader: s.leaderZone, voters: s.voterZones, zoneOps: (0..<mc.zoneCount).map { z in
+                    s.segments.reduce(0.0) { $0 + monitor.history(segment: $1, zone: z, before: current, length: 1)[0] } / mc.bucketSeconds })
+            }
+            tailHistory.append(t.tailOps(ops: done, topology: view.topology, latency: planner.latency))
+            if tailHistory.count > config.seasonBuckets { tailHistory.removeFirst(tailHistory.count - config.seasonBuckets) }
+            let outs = outlooks(view.map)
+            let horizon = outs.first?.forecast.horizon ?? 0
+            let past = tailHistory.suffix(Swift.max(0, config.seasonBuckets - horizon))
+            t.allocate(outlooks: outs, topology: view.topology, latency: planner.latency, replicationFactor: planner.replicationFactor,
+                       pastOps: past.reduce(0) { $0 + $1.ops }, pastTailOps: past.reduce(0) { $0 + $1.tail })
             tail = t
         }
         settleAudit(view, current: current, final: false)
