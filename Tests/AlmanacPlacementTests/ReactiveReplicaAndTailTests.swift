@@ -66,7 +66,7 @@ import Testing
         #expect(TailBudget.weightedQuantile([(10, 98), (100, 1), (200, 1)], 0.99) == 100)
         #expect(TailBudget.weightedQuantile([(10, 98), (100, 1), (200, 1)], 0.985) == 100)
         #expect(TailBudget.weightedQuantile([(10, 98), (100, 1), (200, 2)], 0.99) == 200)
-        var tb = TailBudget(quantile: 0.99, budgetFraction: 1, penaltyMs: 1000)
+        var tb = TailBudget(quantile: 0.99, budgetFraction: 1)
         // Home placement tail bound 152 ms (ap clients led from us).
         tb.setBound(observed: [(2.5, 90), (152, 10)])
         #expect(tb.boundMs == 152)
