@@ -28,6 +28,10 @@ public struct MigrationPlannerConfig: Sendable, Hashable {
     public var transferPauseMs: Double = 50
     /// Follower apply cost of one write relative to serving one operation.
     public var followerApplyCost: Double = 0.3
+    /// Tail-aware objective: an operation whose network latency would exceed this bound (ms) costs
+    /// `tailPenaltyMs` extra in every comparison (nil = mean-only objective). Set per shard by the policy.
+    public var tailBoundMs: Double?
+    public var tailPenaltyMs: Double = 0
 
     public init() {}
 }
@@ -94,7 +98,7 @@ public struct MigrationPlan: Sendable, Hashable {
 
 /// The forecast-led migration planner (PME). Pure: every input is passed in.
 public struct MigrationPlanner: Sendable {
-    public let config: MigrationPlannerConfig
+    public private(set) var config: MigrationPlannerConfig
     public let topology: Topology
     public let latency: LatencyModel
     public let replicationFactor: Int
@@ -108,6 +112,23 @@ public struct MigrationPlanner: Sendable {
         self.topology = topology
         self.latency = latency
         self.replicationFactor = replicationFactor
+    }
+
+    /// This planner with the tail-aware objective set (`boundMs` nil turns it off).
+    public func withTail(boundMs: Double?, penaltyMs: Double) -> MigrationPlanner {
+        var p = self
+        p.config.tailBoundMs = boundMs
+        p.config.tailPenaltyMs = boundMs == nil ? 0 : penaltyMs
+        return p
+    }
+
+    /// The latency an operation counts for in the objective: its network latency, plus the tail penalty when
+    /// that latency exceeds the tail bound.
+    @inline(__always)
+    func objectiveMs(client z: ZoneID, leaderZone: ZoneID, voterZones: [ZoneID]) -> Double {
+        let n = latency.networkMs(client: z, leaderZone: leaderZone, voterZones: voterZones, topology: topology)
+        if let b = config.tailBoundMs, n > b + 1e-9 { return n + config.tailPenaltyMs }
+        return n
     }
 
     // MARK: - Node load forecast
@@ -140,7 +161,7 @@ public struct MigrationPlanner: Sendable {
         let without = latency.serviceMs(utilization: base / cap)
         var c = tot * with + base * (with - without)
         for z in 0..<ops.count where ops[z] > 0 {
-            c += ops[z] * latency.networkMs(client: z, leaderZone: leader.zone, voterZones: voterZones, topology: topology)
+            c += ops[z] * objectiveMs(client: z, leaderZone: leader.zone, voterZones: voterZones)
         }
         return c
     }
@@ -204,8 +225,8 @@ public struct MigrationPlanner: Sendable {
                          base: [Double], baseLower: [Double]? = nil) -> Double {
         var g = 0.0
         for z in 0..<f.value[t].count {
-            let d = latency.networkMs(client: z, leaderZone: from.0.zone, voterZones: from.1, topology: topology)
-                - latency.networkMs(client: z, leaderZone: to.0.zone, voterZones: to.1, topology: topology)
+            let d = objectiveMs(client: z, leaderZone: from.0.zone, voterZones: from.1)
+                - objectiveMs(client: z, leaderZone: to.0.zone, voterZones: to.1)
             g += d * (d > 0 ? f.lower[t][z] : f.upper[t][z])
         }
         func svc(_ p: ReplicaPlacement, _ tot: Double, _ base: [Double]) -> Double {

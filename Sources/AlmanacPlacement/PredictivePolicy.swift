@@ -19,6 +19,8 @@ public struct PredictiveConfig: Sendable {
     /// Track record for replica moves: at most `trackRecordMaxMisses` missed buckets over `trackRecordBuckets`.
     public var trackRecordBuckets: Int
     public var trackRecordMaxMisses = 4
+    /// Tail-aware planning (nil = mean-only objective): keep the p99 no worse than the home placement's.
+    public var tail: TailBudget? = TailBudget()
 
     public init(monitor: AccessMonitorConfig, minHistoryBuckets: Int, initialMoveSeconds: Double, resharding: ReshardingConfig?) {
         self.monitor = monitor
@@ -63,6 +65,11 @@ public struct PredictivePolicy: PlacementPolicy {
     private var nextMoveID = 0
     private var utilSum: [Int64: [Double]] = [:]
     private var utilSteps: [Int64: Int] = [:]
+    /// Where each segment started (leader zone, voter zones): the reference for the tail bound.
+    private var home: [SegmentID: (leader: ZoneID, voters: [ZoneID])] = [:]
+    private var tail: TailBudget?
+    /// Per completed bucket (oldest first, one season): operations and operations above the tail bound (ops/s).
+    private var tailHistory: [(ops: Double, tail: Double)] = []
 
     public init(config: PredictiveConfig, planner: MigrationPlanner, forecaster: any LoadForecaster, keying: SegmentKeying) {
         self.config = config
@@ -73,6 +80,23 @@ public struct PredictivePolicy: PlacementPolicy {
         self.moveSecondsEstimate = config.initialMoveSeconds
         self.assigner = config.resharding.map { ShardAssigner(config: $0) }
         self.reactive = ReactivePolicy(config: config.reactive, latency: planner.latency)
+        self.tail = config.tail
+    }
+
+    /// The planner for one shard in the current pass (tail-aware unless the shard holds tail budget).
+    func plannerFor(_ id: ShardID) -> MigrationPlanner { tail?.planner(planner, for: id) ?? planner }
+
+    /// Observed operations of the last season with the latency the home placement would have given them.
+    private func homeLatencies(current: Int64, topology: Topology) -> [(ms: Double, ops: Double)] {
+        let season = config.seasonBuckets
+        var out: [(ms: Double, ops: Double)] = []
+        for (seg, h) in home {
+            for z in 0..<config.monitor.zoneCount {
+                let ops = monitor.history(segment: seg, zone: z, before: current, length: season).reduce(0, +)
+                if ops > 0 { out.append((planner.latency.networkMs(client: z, leaderZone: h.leader, voterZones: h.voters, topology: topology), ops)) }
+            }
+        }
+        return out
     }
 
     /// Lead time L: measured move time plus the margin.
@@ -132,7 +156,10 @@ public struct PredictivePolicy: PlacementPolicy {
         let mc = config.monitor
         let stepTime = view.time - view.stepSeconds / 2
         let b = mc.bucket(at: stepTime)
-        if firstBucket == nil { firstBucket = b }
+        if firstBucket == nil {
+            firstBucket = b
+            for s in view.map.shards { for seg in s.segments { home[seg] = (s.leaderZone, s.voterZones) } }
+        }
         for s in view.segmentReads.indices {
             for z in 0..<mc.zoneCount {
                 let r = view.segmentReads[s][z], w = view.segmentWrites[s][z]
@@ -204,6 +231,15 @@ public struct PredictivePolicy: PlacementPolicy {
         if var assigner {
             let loads = (0..<monitor.keying.segmentCount).map { s in monitor.history(segment: s, zone: nil, before: current, length: 1)[0] / mc.bucketSeconds }
             assigner.observe(loads: loads, map: view.map)
+            // LSMM churn: the seasonal forecast of every segment over the next season (same time on the previous
+            // season) tells which cold neighbours will be hot again; those merges are not made.
+            if let first = firstBucket, monitor.observedBuckets(before: current, since: first) >= config.seasonBuckets {
+                let season = config.seasonBuckets
+                let f = SeasonalNaiveForecaster(period: season)
+                assigner.setForecast(loads: (0..<monitor.keying.segmentCount).map { s in
+                    f.forecast(history: monitor.history(segment: s, zone: nil, before: current, length: season), horizon: season).map { $0.value / mc.bucketSeconds }
+                })
+            }
             for op in assigner.triggerResharding(map: view.map, now: view.time, busy: busy) {
                 actions.append(.reshard(op))
                 assigner.applied(op, map: view.map, now: view.time)
@@ -230,6 +266,22 @@ public struct PredictivePolicy: PlacementPolicy {
             else if let n = predict(segments: s.segments, at: view.time, using: naive) { decisionForecasts[s.id] = (s.segments, n) }
         }
         forecastBucket = forecasts.isEmpty ? nil : current
+        if var t = tail, let first = firstBucket, monitor.observedBuckets(before: current, since: first) >= config.seasonBuckets {
+            t.setBound(observed: homeLatencies(current: current, topology: view.topology))
+            // The bucket that just completed, under the placement it ran on (the map at its end).
+            let done = view.map.shards.map { s in
+                (leader: s.leaderZone, voters: s.voterZones, zoneOps: (0..<mc.zoneCount).map { z in
+                    s.segments.reduce(0.0) { $0 + monitor.history(segment: $1, zone: z, before: current, length: 1)[0] } / mc.bucketSeconds })
+            }
+            tailHistory.append(t.tailOps(ops: done, topology: view.topology, latency: planner.latency))
+            if tailHistory.count > config.seasonBuckets { tailHistory.removeFirst(tailHistory.count - config.seasonBuckets) }
+            let outs = outlooks(view.map)
+            let horizon = outs.first?.forecast.horizon ?? 0
+            let past = tailHistory.suffix(Swift.max(0, config.seasonBuckets - horizon))
+            t.allocate(outlooks: outs, topology: view.topology, latency: planner.latency, replicationFactor: planner.replicationFactor,
+                       pastOps: past.reduce(0) { $0 + $1.ops }, pastTailOps: past.reduce(0) { $0 + $1.tail })
+            tail = t
+        }
         settleAudit(view, current: current, final: false)
         for key in utilSum.keys where key < current - Int64(mc.windowBuckets) { utilSum[key] = nil; utilSteps[key] = nil }
         guard !forecasts.isEmpty, !errorMonitor.fallingBack || config.shadow else { return actions }
@@ -244,7 +296,7 @@ public struct PredictivePolicy: PlacementPolicy {
         let nodeLoadLower = planner.nodeLoads(outlooks: all, horizon: horizon, lowerBound: true)
         var inFlight = view.moves.filter(\.isPreparing).count
         let plans = outs.map { o in
-            planner.planMigration(outlook: o, nodeLoad: nodeLoad, nodeLoadLower: nodeLoadLower, leadTimeSeconds: leadTimeSeconds, now: view.time,
+            plannerFor(o.shard.id).planMigration(outlook: o, nodeLoad: nodeLoad, nodeLoadLower: nodeLoadLower, leadTimeSeconds: leadTimeSeconds, now: view.time,
                                   history: histories[o.shard.id] ?? .init(), movesInFlight: inFlight,
                                   pendingMoves: view.moves.filter { $0.shard == o.shard.id }, bytes: view.bytesPerSegment * Double(o.shard.segments.count))
         }
@@ -326,6 +378,7 @@ public struct PredictivePolicy: PlacementPolicy {
                 audit.setOutcome(moveID: m.id, .aborted)
             }
             let prepared = moves.filter { $0.isPrepared && view.time - $0.startedAt <= pc.preparedTimeoutSeconds }
+            let planner = plannerFor(s.id)
             guard let base = planner.leadershipChoice(outlook: o, nodeLoad: nodeLoad, nodeLoadLower: nodeLoadLower) else { continue }
             if !prepared.isEmpty {
                 // Commit the subset of prepared learners that serves the near window best.

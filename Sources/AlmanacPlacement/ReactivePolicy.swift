@@ -12,6 +12,8 @@ public struct ReactiveConfig: Sendable, Hashable {
     public var overfullUtilization: Double = 0.9
     /// A lease is never moved to a node that would exceed this measured utilization.
     public var targetMaxUtilization: Double = 0.8
+    /// Replica moves after load shifts (store rebalancer / hot-region scheduler); nil = leases only.
+    public var replicas: ReactiveReplicaConfig?
 
     public init(splitThresholdOpsPerSec: Double? = nil) { self.splitThresholdOpsPerSec = splitThresholdOpsPerSec }
 }
@@ -19,18 +21,20 @@ public struct ReactiveConfig: Sendable, Hashable {
 /// Reactive placement like CockroachDB's: per-zone request counts over ~30 s, a lease transfer when
 /// remote load dominates (follow-the-workload, guarded by measured load), lease shedding from overfull
 /// nodes, at most one transfer per second per node, and a load split at a QPS threshold.
-/// It never moves replicas.
+/// With `config.replicas` set it also moves voters toward the measured load (`ReactiveReplicaRebalancer`).
 public struct ReactivePolicy: PlacementPolicy {
-    public var name: String { "reactive" }
+    public var name: String { config.replicas == nil ? "reactive-leases" : "reactive" }
     public let config: ReactiveConfig
     private let latency: LatencyModel
     /// Trailing per-step per-segment per-zone ops, newest last.
     private var recent: [[[Double]]] = []
     private var recentSeconds: [Double] = []
+    private var rebalancer: ReactiveReplicaRebalancer?
 
     public init(config: ReactiveConfig, latency: LatencyModel) {
         self.config = config
         self.latency = latency
+        self.rebalancer = config.replicas.map { ReactiveReplicaRebalancer(config: $0, latency: latency) }
     }
 
     /// Feeds one step of observations without acting (keeps the windows warm while another policy acts).
@@ -39,23 +43,42 @@ public struct ReactivePolicy: PlacementPolicy {
         for s in ops.indices { for z in ops[s].indices { ops[s][z] += view.segmentWrites[s][z] } }
         recent.append(ops)
         recentSeconds.append(view.stepSeconds)
-        while recentSeconds.count > 1, recentSeconds.dropFirst().reduce(0, +) >= config.windowSeconds {
+        let keep = Swift.max(config.windowSeconds, config.replicas?.windowSeconds ?? 0)
+        while recentSeconds.count > 1, recentSeconds.dropFirst().reduce(0, +) >= keep {
             recent.removeFirst()
             recentSeconds.removeFirst()
         }
     }
 
     /// Per-zone request rate (ops/s) of `shard` over the window.
-    func zoneRates(_ shard: Shard, zones: Int) -> [Double] {
-        let secs = Swift.max(1e-9, recentSeconds.reduce(0, +))
+    /// Per-zone request rate (ops/s) of `shard` over the newest `window` seconds (default: the lease window).
+    func zoneRates(_ shard: Shard, zones: Int, window: Double? = nil) -> [Double] {
+        let w = window ?? config.windowSeconds
+        var secs = 0.0
         var out = Array(repeating: 0.0, count: zones)
-        for step in recent { for s in shard.segments where s < step.count { for z in 0..<zones { out[z] += step[s][z] } } }
-        return out.map { $0 / secs }
+        for (step, dt) in zip(recent, recentSeconds).reversed() {
+            guard secs < w else { break }
+            secs += dt
+            for s in shard.segments where s < step.count { for z in 0..<zones { out[z] += step[s][z] } }
+        }
+        return out.map { $0 / Swift.max(1e-9, secs) }
     }
 
     public mutating func decide(_ view: PlacementView) -> [PlacementAction] {
         observe(view)
-        return actions(view)
+        var out = actions(view)
+        if var rb = rebalancer, let w = config.replicas?.windowSeconds {
+            let zones = view.topology.zoneCount
+            let moving = rb.actions(view) { zoneRates($0, zones: zones, window: w) }
+            // A shard whose voters change this step takes its leader from the commit, not from a lease transfer.
+            let committing = Set(moving.compactMap { a -> ShardID? in
+                if case .commitReplicaMove(let id, _) = a { return view.moves.first { $0.id == id }?.shard }
+                return nil
+            })
+            out = out.filter { if case .transferLeadership(let id, _) = $0 { return !committing.contains(id) } else { return true } } + moving
+            rebalancer = rb
+        }
+        return out
     }
 
     /// The actions for the current window (assumes `observe` was called for this step).

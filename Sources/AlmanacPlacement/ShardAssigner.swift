@@ -42,6 +42,9 @@ public struct ShardAssigner: Sendable {
     /// Cold streak of the boundary segment (the first segment of a shard) with its left neighbour.
     private var coldStreak: [SegmentID: Int] = [:]
     private var lastChange: [SegmentID: Double] = [:]
+    /// Segments the forecast expects to be hot (above the split threshold for `consecutiveHotBuckets`
+    /// consecutive buckets) within its horizon: a merge containing one would be split again, so it is not made.
+    public private(set) var forecastHot: Set<SegmentID> = []
 
     public init(config: ReshardingConfig) { self.config = config }
 
@@ -58,6 +61,20 @@ public struct ShardAssigner: Sendable {
             let combined = load(of: shards[i - 1].segments) + load(of: shards[i].segments)
             coldStreak[b] = combined < config.mergeFactor * config.splitThresholdOpsPerSec ? (coldStreak[b] ?? 0) + 1 : 0
         }
+    }
+
+    /// Feeds the forecast: `loads[s]` is segment s's forecast ops/s per future bucket (e.g. the next season).
+    /// Without a forecast (never called), merges are decided on the observed cold streak alone.
+    public mutating func setForecast(loads: [[Double]]) {
+        var hot = Set<SegmentID>()
+        for (s, f) in loads.enumerated() {
+            var run = 0
+            for v in f {
+                run = v > config.splitThresholdOpsPerSec ? run + 1 : 0
+                if run >= config.consecutiveHotBuckets { hot.insert(s); break }
+            }
+        }
+        forecastHot = hot
     }
 
     private func load(of r: Range<SegmentID>) -> Double { r.reduce(0) { $0 + (lastLoad[$1] ?? 0) } }
@@ -90,7 +107,9 @@ public struct ShardAssigner: Sendable {
                       !busy.contains(left.id), !busy.contains(right.id),
                       !mergedInto.contains(i - 1), left.voters == right.voters, left.leader == right.leader,
                       !cooling(left.segments, now: now), !cooling(right.segments, now: now),
-                      !left.segments.contains(where: touched.contains), !right.segments.contains(where: touched.contains)
+                      !left.segments.contains(where: touched.contains), !right.segments.contains(where: touched.contains),
+                      // Forecast-aware: do not merge what the coming season would split again.
+                      !left.segments.contains(where: forecastHot.contains), !right.segments.contains(where: forecastHot.contains)
                 else { continue }
                 ops.append(.merge(boundary: b, combinedOpsPerSec: load(of: left.segments) + load(of: right.segments)))
                 mergedInto.insert(i)

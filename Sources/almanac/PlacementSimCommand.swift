@@ -10,7 +10,7 @@ struct PlacementSimCommand: ParsableCommand {
     )
 
     @Option(help: "Scenario JSON file (see scenarios/).") var scenario: String
-    @Option(help: "Comma-separated policies: static,reactive,predictive,shadow.") var policy: String = "static,reactive,predictive"
+    @Option(help: "Comma-separated policies: static,reactive (with replica moves),reactive-leases,predictive,shadow.") var policy: String = "static,reactive,predictive"
     @Option(help: "Seed (defaults to the scenario's).") var seed: UInt64?
     @Option(help: "Override the scenario duration in hours (warm-up is kept).") var hours: Double?
     @Option(help: "Print this many audit entries per planner run.") var audit: Int = 0
@@ -53,6 +53,9 @@ struct PlacementSimCommand: ParsableCommand {
         print("")
         print("scenario \(sc.name), seed \(sim.seed), \(sc.durationHours) h (first \(sc.warmupHours) h warm-up, not measured)")
         print(PlacementReport.table(results))
+        print("")
+        print(PlacementReport.regionTable(results))
+        print("")
         print(PlacementReport.ratios(results))
         print(PlacementReport.auditSummary(results))
         if audit > 0 { for r in results where !r.auditEntries.isEmpty { print(PlacementReport.auditEntries(r, limit: audit)) } }

@@ -7,17 +7,17 @@ struct PredictEval: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict-eval",
         abstract: "Evaluate next-operation models and load forecasters on traces and time series.",
-        subcommands: [PredictEvalOps.self, PredictEvalM4.self, PredictEvalCSV.self]
+        subcommands: [PredictEvalOps.self, PredictEvalM4.self, PredictEvalCSV.self, PredictEvalSeries.self]
     )
 }
 
-private func readText(_ path: String) throws -> String {
+func readText(_ path: String) throws -> String {
     do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
         throw ValidationError("cannot read \(path): \(error.localizedDescription)")
     }
 }
 
-private func forecasters(_ spec: String) throws -> [any LoadForecaster] {
+func forecasters(_ spec: String) throws -> [any LoadForecaster] {
     let names = spec == "all" ? ForecasterCatalog.names : spec.split(separator: ",").map(String.init)
     return try names.map { n in
         guard let f = ForecasterCatalog.named(n) else {
@@ -27,7 +27,7 @@ private func forecasters(_ spec: String) throws -> [any LoadForecaster] {
     }
 }
 
-private func fmt(_ x: Double, _ digits: Int = 3) -> String { String(format: "%.\(digits)f", x) }
+func fmt(_ x: Double, _ digits: Int = 3) -> String { String(format: "%.\(digits)f", x) }
 
 /// M4 wide-format evaluation (official train/test split).
 struct PredictEvalM4: ParsableCommand {

@@ -16,6 +16,22 @@ public enum PlacementReport {
         return lines.joined(separator: "\n")
     }
 
+    /// Per client region: p50 / p99 / mean (ms) of every policy, one row per region.
+    public static func regionTable(_ results: [SimulationResult]) -> String {
+        guard let regions = results.first?.regions.map(\.region), !regions.isEmpty else { return "" }
+        var lines = ["| region (share of ops) | " + results.map { "\($0.policy.rawValue) p50 / p99 / mean" }.joined(separator: " | ") + " |",
+                     "|---|" + results.map { _ in "---|" }.joined()]
+        for (i, name) in regions.enumerated() {
+            let share = results.first.map { $0.regions[i].share * 100 } ?? 0
+            lines.append(String(format: "| %@ (%.1f%%) | ", name as NSString, share) + results.map { r in
+                guard i < r.regions.count else { return "-" }
+                let g = r.regions[i]
+                return String(format: "%.1f / %.1f / %.1f", g.p50Ms, g.p99Ms, g.meanMs)
+            }.joined(separator: " | ") + " |")
+        }
+        return lines.joined(separator: "\n")
+    }
+
     /// One line per policy with an audit: decisions, predicted and realized gain (op-seconds), settlement.
     public static func auditSummary(_ results: [SimulationResult]) -> String {
         results.filter { !$0.auditEntries.isEmpty }.map { r in
@@ -45,8 +61,9 @@ public enum PlacementReport {
         guard let p = results.first(where: { $0.policy == .predictive }) else { return "" }
         var out: [String] = []
         for other in results where other.policy != .predictive && other.p99Ms > 0 {
-            out.append(String(format: "predictive p99 vs %@: %.1f%% lower (%.1f ms vs %.1f ms)", other.policy.rawValue as NSString,
-                              (1 - p.p99Ms / other.p99Ms) * 100, p.p99Ms, other.p99Ms))
+            out.append(String(format: "predictive p99 vs %@: %.1f%% lower (%.1f ms vs %.1f ms); mean %.1f%% lower (%.1f ms vs %.1f ms)", other.policy.rawValue as NSString,
+                              (1 - p.p99Ms / other.p99Ms) * 100, p.p99Ms, other.p99Ms,
+                              other.meanMs > 0 ? (1 - p.meanMs / other.meanMs) * 100 : 0, p.meanMs, other.meanMs))
         }
         return out.joined(separator: "\n")
     }

@@ -3,6 +3,8 @@ import AlmanacPredict
 /// The policies the simulator compares.
 public enum PolicyKind: String, Sendable, CaseIterable, Codable {
     case `static`, reactive, predictive
+    /// The lease-only reactive policy (no replica moves), for reference.
+    case reactiveLeases = "reactive-leases"
     /// The predictive planner in shadow mode: the reactive policy acts, the planner only audits.
     case shadow
 }
@@ -32,6 +34,27 @@ public struct SimulationResult: Sendable, Hashable {
     public var fallbackShare: Double
     public var auditEntries: [AuditEntry]
     public var mapViolations: [String]
+    /// Client latency per region (zone names `region-x` group by `region`), in region order of first zone.
+    public var regions: [RegionLatency] = []
+}
+
+/// Latency of one client region over the measured part of a run.
+public struct RegionLatency: Sendable, Hashable {
+    public var region: String
+    public var p50Ms: Double
+    public var p99Ms: Double
+    public var meanMs: Double
+    /// Share of all measured operations that came from this region.
+    public var share: Double
+}
+
+extension Topology {
+    /// Region of a zone: its name up to the last '-' ("eu-a" -> "eu"), or the whole name.
+    public func regionName(_ z: ZoneID) -> String {
+        let n = zoneNames[z]
+        guard let i = n.lastIndex(of: "-"), i != n.startIndex else { return n }
+        return String(n[..<i])
+    }
 }
 
 /// The deterministic, seeded placement simulator.
@@ -114,12 +137,18 @@ public struct PlacementSimulator: Sendable {
         let sc = scenario
         var map = try initialMap()
         var staticPolicy = StaticPolicy()
-        var reactive = ReactivePolicy(config: { var c = ReactiveConfig(splitThresholdOpsPerSec: sc.splitThresholdOpsPerSec); c.overfullUtilization = 0.9; return c }(), latency: latency)
+        var reactive = ReactivePolicy(config: { var c = ReactiveConfig(splitThresholdOpsPerSec: sc.splitThresholdOpsPerSec); c.overfullUtilization = 0.9
+            if kind == .reactive { var rc = ReactiveReplicaConfig(); rc.maxMovesInFlight = sc.maxMovesInFlight ?? rc.maxMovesInFlight; c.replicas = rc }
+            return c }(), latency: latency)
         var predictive = try makePredictive(shadow: kind == .shadow)
         let steps = Int((sc.durationHours * 3600 / sc.stepSeconds).rounded())
         let warmup = sc.warmupHours * 3600
         let zones = topology.zoneCount
         var hist = LatencyHistogram()
+        var regionNames: [String] = []
+        for z in 0..<topology.zoneCount where !regionNames.contains(topology.regionName(z)) { regionNames.append(topology.regionName(z)) }
+        let regionOf = (0..<topology.zoneCount).map { z in regionNames.firstIndex(of: topology.regionName(z)) ?? 0 }
+        var regionHist = Array(repeating: LatencyHistogram(), count: regionNames.count)
         var backlog = Array(repeating: 0.0, count: topology.nodes.count)
         var moves: [MoveID: ReplicaMove] = [:]
         var failed: [ReplicaMove] = []
@@ -179,7 +208,9 @@ public struct PlacementSimulator: Sendable {
                     let lz = sh.leaderZone
                     let vz = sh.voterZones
                     for z in 0..<zones where ops[z] > 0 {
-                        hist.record(latency.networkMs(client: z, leaderZone: lz, voterZones: vz, topology: topology) + svc[sh.leader], weight: ops[z])
+                        let ms = latency.networkMs(client: z, leaderZone: lz, voterZones: vz, topology: topology) + svc[sh.leader]
+                        hist.record(ms, weight: ops[z])
+                        regionHist[regionOf[z]].record(ms, weight: ops[z])
                     }
                 }
             }
@@ -207,7 +238,7 @@ public struct PlacementSimulator: Sendable {
             let actions: [PlacementAction]
             switch kind {
             case .static: actions = staticPolicy.decide(view)
-            case .reactive: actions = reactive.decide(view)
+            case .reactive, .reactiveLeases: actions = reactive.decide(view)
             case .predictive, .shadow: actions = predictive.decide(view)
             }
             func reversal(_ shard: ShardID) {
@@ -279,6 +310,10 @@ public struct PlacementSimulator: Sendable {
         r.p50Ms = hist.quantile(0.5)
         r.p99Ms = hist.quantile(0.99)
         r.meanMs = hist.mean
+        r.regions = regionNames.indices.map { i in
+            RegionLatency(region: regionNames[i], p50Ms: regionHist[i].quantile(0.5), p99Ms: regionHist[i].quantile(0.99), meanMs: regionHist[i].mean,
+                          share: hist.totalWeight > 0 ? regionHist[i].totalWeight / hist.totalWeight : 0)
+        }
         r.movesBeforePeakShare = anticipated > 0 ? Double(beforePeak) / Double(anticipated) : nil
         for (_, ts) in reversalTimes {
             var j = 0

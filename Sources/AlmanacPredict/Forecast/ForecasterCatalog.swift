@@ -1,7 +1,9 @@
 /// Named forecaster configurations, for configuration files and the evaluation tool.
 public enum ForecasterCatalog {
     /// All names, in report order.
-    public static let names = ["seasonal-naive-24", "seasonal-naive-168", "ewma", "seasonal-mean", "holt-winters", "ar", "ar24", "combination-snaive168", "combination-ar3", "combination-mean", "combination-nospike", "combination-persist1", "combination"]
+    public static let names = ["seasonal-naive-24", "seasonal-naive-168", "ewma", "seasonal-mean", "holt-winters", "ar", "ar24", "combination-snaive168", "combination-ar3", "combination-mean", "combination-nospike", "combination-persist1", "combination", "robust"]
+    /// The default forecaster's name.
+    public static let defaultName = "robust"
 
     /// The forecaster for `name`, or nil for an unknown name.
     public static func named(_ name: String) -> (any LoadForecaster)? {
@@ -12,6 +14,7 @@ public enum ForecasterCatalog {
         case "holt-winters": return HoltWintersForecaster(period: 24)
         case "ar": return AutoregressiveForecaster(order: 3, seasonalLags: [24, 168])
         case "combination": return CombinationForecaster.hourlyDefault()
+        case "robust", "default": return RobustForecaster.hourlyDefault()
         case "seasonal-mean": return SeasonalMeanForecaster(period: 168, seasons: 4)
         case "combination-snaive168":
             // The first combination tried (weekly seasonal naive instead of the seasonal mean), kept for the record.

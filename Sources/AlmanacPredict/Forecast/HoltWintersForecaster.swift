@@ -96,6 +96,10 @@ public struct HoltWintersForecaster: LoadForecaster {
             let si = (x.count + h - 1) % mEff
             out.append(s.level + damp * s.trend + (mEff > 1 ? s.season[si] : 0))
         }
+        // Divergence guard: a damped trend fitted on a short, irregular history can still run far outside anything
+        // observed; keep the forecast within the fitted window's log range +-1 (as the AR forecaster does).
+        let lo = (x.min() ?? 0) - 1, hi = (x.max() ?? 0) + 1
+        out = out.map { $0.isFinite ? Swift.min(hi, Swift.max(lo, $0)) : (x.last ?? 0) }
         let sigma = s.count > 0 ? (s.sse / Double(s.count)).squareRoot() : 0
         return ForecastMath.pointsFromLog(out, sigma: sigma)
     }
