@@ -84,9 +84,10 @@ import Testing
         var batch = Almanac_Raft_V1_PeerBatch()
         batch.sequence = 5
         batch.envelopes = [envelope]
-        // Unknown fields (a varint 15, a fixed64 16, a string 17) before the known ones; the
-        // sequence repeated (last one wins).
-        var bytes: [UInt8] = [15 << 3 | 0, 0x96, 0x01, 16 << 3 | 1, 1, 2, 3, 4, 5, 6, 7, 8, 17 << 3 | 2, 2, 0x41, 0x42, 1 << 3, 99]
+        // Unknown fields (a varint 15, a fixed64 13, a string 14, a fixed32 12) before the known
+        // ones; the sequence repeated (last one wins).
+        var bytes: [UInt8] = [15 << 3 | 0, 0x96, 0x01, 13 << 3 | 1, 1, 2, 3, 4, 5, 6, 7, 8, 14 << 3 | 2, 2, 0x41, 0x42,
+                              12 << 3 | 5, 1, 2, 3, 4, 1 << 3, 99]
         bytes += try batch.serializedBytes() as [UInt8]
         let decoded = try #require(PeerBatchFastCodec.decode(ByteBuffer(bytes: bytes)))
         #expect(decoded.sequence == 5)
@@ -114,10 +115,10 @@ import Testing
         #expect(PeerBatchFastCodec.decode(ByteBuffer(bytes: [2 << 3 | 2, 2, 1 << 3, 5])) == nil)
         // ... and the frame decoder still reports the generated code's typed errors for them.
         #expect(throws: WireProtocolError.self) {
-            try PeerFrame(frame: Frame(type: .peerBatch, body: ByteBuffer(bytes: [2 << 3 | 2, 4, 2 << 3 | 2, 2, 1 << 3, 77])))
+            _ = try PeerFrame(frame: Frame(type: .peerBatch, body: ByteBuffer(bytes: [2 << 3 | 2, 4, 2 << 3 | 2, 2, 1 << 3, 77])))
         }
         #expect(throws: WireProtocolError.self) {
-            try PeerFrame(frame: Frame(type: .peerBatch, body: ByteBuffer(bytes: [2 << 3 | 2, 2, 1 << 3, 5])))
+            _ = try PeerFrame(frame: Frame(type: .peerBatch, body: ByteBuffer(bytes: [2 << 3 | 2, 2, 1 << 3, 5])))
         }
     }
 }
