@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# bench/compare.sh: Almanac vs etcd side by side, in one run, in a simulated three-zone network.
+# bench/compare.sh: etcd, ZooKeeper and Almanac side by side, in one run, in a simulated three-zone network.
 #
 # Three zone namespaces (one server of each system per zone) and a client namespace on a bridge;
 # a one-way delay between zones (tc netem where the kernel has it, else ../shared/tools/zones'
 # user-space delayer). For each zone delay (default 0 and 0.5 ms): the physical floor (zone ping
 # RTT p50, data-disk fdatasync p50), then etcd 3.4 (3 members, defaults, 256-byte Puts through
-# peerload) and Almanac (3 `almanac serve`, creates with 255-byte names through `almanac bench`),
-# each at 1, 16 and 64 closed-loop clients. Prints a table (ops/s, p50, p99, server CPU s per
-# 1000 ops, Almanac/etcd ratios). Stops everything it started and deletes its namespaces on exit.
+# peerload), ZooKeeper 3.8 (3 members, forceSync=yes, 256-byte setData through peerload) and
+# Almanac (3 `almanac serve`, creates with 255-byte names through `almanac bench`), each at 1, 16
+# and 64 closed-loop clients. Prints a table (ops/s, p50, p99, server CPU s per 1000 ops, Almanac's
+# ratios to each) and the goals of issue 17. Stops everything it started and deletes its namespaces on exit.
 #
 # usage: sudo bench/compare.sh [--delays "0 0.5"] [--clients "1 16 64"] [--duration 8] [--warmup 2]
-#          [--systems "etcd almanac"] [--shards 1] [--almanac-snapshot-every N] [--zones auto|shared|netem] [--work DIR]
+#          [--systems "etcd zookeeper almanac"] [--shards 1] [--almanac-snapshot-every N] [--zones auto|shared|netem] [--work DIR]
 #          [--almanac PATH] [--results FILE] [--no-install] [--rebuild]
-# See docs/benchmarks.md ("Almanac vs etcd").
+# See docs/benchmarks.md ("Almanac vs etcd and ZooKeeper").
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,7 +22,7 @@ DELAYS="0 0.5"
 CLIENTS="1 16 64"
 DURATION=8
 WARMUP=2
-SYSTEMS="etcd almanac"
+SYSTEMS="etcd zookeeper almanac"
 SHARDS=1
 SNAPSHOT_EVERY=""
 ZONES_MODE=auto
@@ -48,7 +49,7 @@ while [ $# -gt 0 ]; do
     --results) RESULTS=$2; shift 2 ;;
     --no-install) INSTALL=0; shift ;;
     --rebuild) REBUILD=1; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -68,7 +69,8 @@ rm -rf "$DATA"; mkdir -p "$DATA"
 if [ "$INSTALL" = 1 ]; then
   need=()
   for p in iproute2 iptables gcc libnetfilter-queue-dev libmnl-dev iputils-ping etcd-server etcd-client golang-go \
-           golang-etcd-server-dev golang-github-nats-io-go-nats-dev golang-github-samuel-go-zookeeper-dev python3; do
+           golang-etcd-server-dev golang-github-nats-io-go-nats-dev golang-github-samuel-go-zookeeper-dev python3 \
+           zookeeper default-jre-headless; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
   done
   if [ ${#need[@]} -gt 0 ]; then
@@ -238,6 +240,52 @@ start_etcd() {
   log "etcd up ($ETCD_EPS), pids ${ETCD_PIDS[*]}"
 }
 
+# ZooKeeper (Debian's `zookeeper` package: the server jar; `zookeeperd` only adds a system service
+# on the default port, which this script does not use): one member per zone, the defaults of
+# Debian's zoo.cfg (tickTime 2000, initLimit 10, syncLimit 5) and ZooKeeper's own default
+# forceSync=yes (an fdatasync of the transaction log before every acknowledgement), the
+# four-letter word `srvr` enabled for peerload's leader lookup.
+ZK_PIDS=(); ZK_EPS=""
+ZK_CLASSPATH=${ZK_CLASSPATH:-/etc/zookeeper/conf:/usr/share/java/zookeeper.jar}
+zk_mode() { # ip: the member's Mode (leader/follower) through the srvr four-letter word, from the client namespace
+  ip netns exec "$CLI_NS" timeout 2 bash -c "exec 3<>/dev/tcp/$1/2181; printf srvr >&3; cat <&3" 2>/dev/null | sed -n 's/^Mode: //p' || true
+}
+start_zookeeper() {
+  local i servers=""
+  ZK_PIDS=(); ZK_EPS=""
+  for i in 0 1 2; do servers+="server.$((i + 1))=${ZONE_IP[$i]}:2888:3888"$'\n'; ZK_EPS+="${ZK_EPS:+,}${ZONE_IP[$i]}:2181"; done
+  for i in 0 1 2; do
+    local dir="$DATA/zookeeper/az$((i + 1))"
+    mkdir -p "$dir"
+    echo "$((i + 1))" > "$dir/myid"
+    cat > "$WORK/zk-az$((i + 1)).cfg" <<EOF
+tickTime=2000
+initLimit=10
+syncLimit=5
+dataDir=$dir
+clientPort=2181
+clientPortAddress=${ZONE_IP[$i]}
+forceSync=yes
+maxClientCnxns=0
+admin.enableServer=false
+4lw.commands.whitelist=srvr,ruok
+$servers
+EOF
+    spawn "${ZONE_NS[$i]}" "$LOGS/zookeeper-az$((i + 1)).log" \
+      java -Xmx1g -Dzookeeper.log.dir="$LOGS" -Dzookeeper.root.logger=WARN,CONSOLE -cp "$ZK_CLASSPATH" \
+        org.apache.zookeeper.server.quorum.QuorumPeerMain "$WORK/zk-az$((i + 1)).cfg"
+    ZK_PIDS+=("$LAST_PID")
+  done
+  local ok=0 modes
+  for _ in $(seq 150); do
+    modes=$(for i in 0 1 2; do zk_mode "${ZONE_IP[$i]}"; done | sort | tr '\n' ' ')
+    if [ "$modes" = "follower follower leader " ]; then ok=1; break; fi
+    sleep 0.2
+  done
+  [ "$ok" = 1 ] || { echo "compare.sh: ZooKeeper did not form a quorum (modes: $modes); logs in $LOGS" >&2; exit 1; }
+  log "zookeeper up ($ZK_EPS), pids ${ZK_PIDS[*]}"
+}
+
 ALMANAC_PIDS=(); ALMANAC_EPS=""
 start_almanac() {
   local i members=()
@@ -280,22 +328,26 @@ PY
 
 summary() { python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("%.0f ops/s p50 %.2f ms p99 %.2f ms errors %d" % (r["ops_s"], r["p50_ms"], r["p99_ms"], r["errors"]))' "$1"; }
 
-bench_etcd() { # delay clients floor_before
-  local d=$1 n=$2 fb=$3 out="$WORK/peerload.out" c0 c1 t0 t1 json cpu_per_k
-  ip netns exec "$CLI_NS" "$BIN/peerload" -sys etcd -endpoints "$ETCD_EPS" -clients "$n" -size 256 \
-    -duration "${DURATION}s" -warmup "${WARMUP}s" -label "delay=$d" >"$out" 2>"$LOGS/peerload-$d-$n.err" &
+bench_peer() { # sys(etcd|zookeeper) delay clients floor_before: load through peerload
+  local sys=$1 d=$2 n=$3 fb=$4 out="$WORK/peerload.out" c0 c1 t0 t1 json cpu_per_k mode eps pids
+  case "$sys" in
+    etcd) mode=etcd; eps=$ETCD_EPS; pids=("${ETCD_PIDS[@]}") ;;
+    zookeeper) mode=zk; eps=$ZK_EPS; pids=("${ZK_PIDS[@]}") ;;
+  esac
+  ip netns exec "$CLI_NS" "$BIN/peerload" -sys "$mode" -endpoints "$eps" -clients "$n" -size 256 \
+    -duration "${DURATION}s" -warmup "${WARMUP}s" -label "delay=$d" >"$out" 2>"$LOGS/peerload-$sys-$d-$n.err" &
   local lp=$!
   # Server CPU over the steady part of the window (peerload's own setup takes well under 0.3 s).
   sleep "$(awk -v w="$WARMUP" 'BEGIN{print w + 0.3}')"
-  c0=$(cpu_seconds "${ETCD_PIDS[@]}"); t0=$(date +%s.%N)
+  c0=$(cpu_seconds "${pids[@]}"); t0=$(date +%s.%N)
   sleep "$(awk -v d="$DURATION" 'BEGIN{print d - 0.6}')"
-  c1=$(cpu_seconds "${ETCD_PIDS[@]}"); t1=$(date +%s.%N)
-  wait "$lp" || { echo "compare.sh: peerload failed: $(cat "$LOGS/peerload-$d-$n.err")" >&2; exit 1; }
+  c1=$(cpu_seconds "${pids[@]}"); t1=$(date +%s.%N)
+  wait "$lp" || { echo "compare.sh: peerload failed: $(cat "$LOGS/peerload-$sys-$d-$n.err")" >&2; exit 1; }
   json=$(tail -1 "$out")
   cpu_per_k=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); c=float(sys.argv[2]); t=float(sys.argv[3]); print("%.4f" % (c / t / r["ops_s"] * 1000 if r["ops_s"] > 0 else 0))' \
     "$json" "$(awk -v a="$c0" -v b="$c1" 'BEGIN{print b - a}')" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')")
-  log "etcd     delay $d ms, $n clients: $(summary "$json"), server CPU $cpu_per_k s/1000 ops"
-  emit "{\"kind\":\"run\",\"sys\":\"etcd\",\"delay_ms\":$d,\"floor_before\":$fb,\"cpu_s_per_1000_ops\":$cpu_per_k,\"result\":$json}"
+  log "$(printf '%-9s' "$sys") delay $d ms, $n clients: $(summary "$json"), server CPU $cpu_per_k s/1000 ops"
+  emit "{\"kind\":\"run\",\"sys\":\"$sys\",\"delay_ms\":$d,\"floor_before\":$fb,\"cpu_s_per_1000_ops\":$cpu_per_k,\"result\":$json}"
 }
 
 bench_almanac() { # delay clients floor_before
@@ -314,12 +366,12 @@ bench_almanac() { # delay clients floor_before
 log "zones: $ZONES_MODE; delays: $DELAYS ms one way; clients: $CLIENTS; ${WARMUP}+${DURATION} s per run; data: $DATA"
 topology_up
 emit "{\"kind\":\"machine\",\"almanac_shards\":$SHARDS,\"almanac_snapshot_every\":\"${SNAPSHOT_EVERY:-default}\",\"cores\":$(nproc),\"kernel\":\"$(uname -r)\",\"zones\":\"$ZONES_MODE\",\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"disk\":\"$(df --output=source "$DATA" | tail -1)\",\"date\":\"$(date -u +%FT%TZ)\"}"
-# Both clusters stay up for the whole run (the idle one costs little) so that the two systems'
-# runs at each setting are adjacent in time: this disk's sync latency drifts between quiet and
-# slow phases. The order alternates (etcd first, then Almanac first, ...) and the floor is
-# measured between runs, so every run has a floor measurement right before and right after it.
+# All clusters stay up for the whole run (the idle ones cost little) so that the systems' runs at
+# each setting are adjacent in time: this disk's sync latency drifts between quiet and slow
+# phases. The order alternates (etcd first, then Almanac first, ...) and the floor is measured
+# between runs, so every run has a floor measurement right before and right after it.
 for sys in $SYSTEMS; do
-  case "$sys" in etcd) start_etcd ;; almanac) start_almanac ;; *) echo "compare.sh: unknown system $sys" >&2; exit 2 ;; esac
+  case "$sys" in etcd) start_etcd ;; zookeeper) start_zookeeper ;; almanac) start_almanac ;; *) echo "compare.sh: unknown system $sys" >&2; exit 2 ;; esac
 done
 flip=0
 for d in $DELAYS; do
@@ -331,7 +383,7 @@ for d in $DELAYS; do
     flip=$((1 - flip))
     for sys in $order; do
       measure_floor "$d"
-      case "$sys" in etcd) bench_etcd "$d" "$n" "$FLOOR_SEQ" ;; almanac) bench_almanac "$d" "$n" "$FLOOR_SEQ" ;; esac
+      case "$sys" in etcd|zookeeper) bench_peer "$sys" "$d" "$n" "$FLOOR_SEQ" ;; almanac) bench_almanac "$d" "$n" "$FLOOR_SEQ" ;; esac
     done
   done
   measure_floor "$d"

@@ -57,7 +57,7 @@ public struct ClientTransactionTransport: TransactionTransport {
     }
 
     public func ledShards() async -> [ShardID] {
-        guard let host, let status = await host.status() else { return [] }
+        guard let host, let status = await host.status(digests: false) else { return [] }
         return status.groups.filter { $0.raft.leader == status.nodeID }.map { ShardID(truncatingIfNeeded: $0.group) }
     }
 

@@ -1,4 +1,5 @@
 import AlmanacRaft
+import Foundation
 import NIOCore
 
 /// Everything that travels on a peer connection, as Swift values.
@@ -14,11 +15,20 @@ public enum PeerFrame: Sendable, Hashable, FrameDecodable, FrameEncodable {
     /// The remote side is about to close the connection because of a protocol violation.
     case protocolError(Almanac_Api_V1_Error)
 
+    /// Batches go through the hand-written ``PeerBatchFastCodec`` (the same bytes as the generated
+    /// code). `ALMANAC_GENERATED_PEER_CODEC=1` in the environment selects the generated code instead:
+    /// a measurement switch for before/after instruction counts (bench/instructions.sh --env).
+    static let fastBatchCodec = getenv("ALMANAC_GENERATED_PEER_CODEC") == nil
+
     public init(frame: Frame) throws(WireProtocolError) {
         switch frame.type {
         case .peerHello:
             self = .hello(try .decode(frameBody: frame.body, frameType: frame.type))
         case .peerBatch:
+            if Self.fastBatchCodec, let decoded = PeerBatchFastCodec.decode(frame.body) {
+                self = .batch(sequence: decoded.sequence, envelopes: decoded.envelopes)
+                return
+            }
             let batch = try Almanac_Raft_V1_PeerBatch.decode(frameBody: frame.body, frameType: frame.type)
             do {
                 self = .batch(sequence: batch.sequence, envelopes: try PeerBatchCodec.decode(batch))
@@ -45,6 +55,9 @@ public enum PeerFrame: Sendable, Hashable, FrameDecodable, FrameEncodable {
         case .hello(let hello):
             return try hello.frame(.peerHello)
         case .batch(let sequence, let envelopes):
+            if Self.fastBatchCodec, let body = PeerBatchFastCodec.encode(sequence: sequence, envelopes: envelopes) {
+                return Frame(type: .peerBatch, body: body)
+            }
             return try PeerBatchCodec.encode(sequence: sequence, envelopes: envelopes).frame(.peerBatch)
         case .ack(let sequence):
             var ack = Almanac_Raft_V1_PeerAck()

@@ -77,6 +77,9 @@ struct BenchCommand: AsyncParsableCommand {
     var cpuPids: String = ""
 
     @OptionGroup var security: ClientSecurityOptions
+    @Option(name: .customLong("phase-command"),
+            help: "Program run (and waited for) with the argument start after setup and end after the last operation (bench/instructions.sh).")
+    var phaseCommand: String = ""
 
     @Flag(help: "Print one JSON line (for scripts) instead of the text summary.")
     var json = false
@@ -119,7 +122,8 @@ struct BenchCommand: AsyncParsableCommand {
                 endpoints: endpointList, clients: clients, connections: connections == 0 ? min(clients, 8) : min(connections, clients),
                 rate: rate, mix: try BenchMix.parse(mix), duration: duration, warmup: warmup, nameBytes: nameBytes,
                 filesPerClient: filesPerClient, durability: durability, consistency: consistency, label: label, seed: seed,
-                cpuPids: pidList ?? [], timeoutMilliseconds: Int64(timeout * 1000), loaderThreads: loaderThreads)
+                cpuPids: pidList ?? [], timeoutMilliseconds: Int64(timeout * 1000), loaderThreads: loaderThreads,
+                phaseCommand: phaseCommand)
             var tlsProbe = AlmanacClientConfiguration(endpoints: [])
             try security.apply(to: &tlsProbe)
             config.tls = tlsProbe.tls
@@ -163,6 +167,8 @@ struct BenchConfiguration: Sendable {
     var loaderThreads: Int = 1
     /// TLS to the nodes (`--ca`/`ALMANAC_CA`); nil: plaintext.
     var tls: NIOSSLContext? = nil
+    /// See ``BenchPhaseCommand``; empty: none.
+    var phaseCommand: String = ""
 }
 
 /// Operations completed so far, for the progress line (the histograms stay worker-local).
@@ -229,6 +235,7 @@ struct BenchRunner {
         }
 
         // Measured run.
+        try await BenchPhaseCommand.run(c.phaseCommand, phase: "start")
         let counters = BenchCounters()
         let clock = ContinuousClock()
         let start = clock.now
@@ -268,6 +275,7 @@ struct BenchRunner {
         }
         let elapsed = clock.now - start
         let cpu = Self.processCPUSeconds() - cpuBefore
+        try await BenchPhaseCommand.run(c.phaseCommand, phase: "end")
         progress?.cancel()
         await progress?.value
         if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
@@ -275,6 +283,7 @@ struct BenchRunner {
         var report = BenchReport(configuration: c, latencies: merged, windowSeconds: c.duration, loaderCPUCores: cpu / max(seconds, 1e-9))
         let loaderSeconds = await loaderWindowCPU.value
         report.loader_cpu_window_s = loaderSeconds
+        report.ops_all = UInt64(counters.completed.load(ordering: .relaxed))
         report.loader_cpu_s_per_1000_ops = report.ops > 0 ? loaderSeconds / Double(report.ops) * 1000 : nil
         if let serverSeconds = await serverCPU?.value {
             report.server_cpu_s = serverSeconds
@@ -491,5 +500,32 @@ enum ProcessCPU {
         // rest[0] is field 3 (state); utime is field 14, stime field 15.
         guard rest.count > 12, let utime = UInt64(rest[11]), let stime = UInt64(rest[12]) else { return nil }
         return (utime, stime)
+    }
+}
+
+/// `almanac bench --phase-command PROGRAM`: runs PROGRAM with the argument `start` once setup is
+/// done (before the first operation of the run) and `end` after the last operation completed, and
+/// waits for it each time. bench/instructions.sh uses it to zero and dump the servers' callgrind
+/// counters around exactly the operations it counts.
+enum BenchPhaseCommand {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func run(_ program: String, phase: String) async throws {
+        guard !program.isEmpty else { return }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = [phase]
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: Failure(description: "--phase-command \(program): \(error)"))
+            }
+        }
+        guard status == 0 else { throw Failure(description: "--phase-command \(program) \(phase) exited with \(status)") }
     }
 }

@@ -94,6 +94,9 @@ struct BenchReport: Codable, Sendable {
     /// CPU seconds the --cpu-pids processes used during the window, and per 1000 operations.
     var server_cpu_s: Double?
     var server_cpu_s_per_1000_ops: Double?
+    /// Every operation that succeeded in the run, warm-up and the tail after the window included
+    /// (what --phase-command's start and end enclose).
+    var ops_all: UInt64?
 
     init(configuration: BenchConfiguration, latencies: BenchLatencies, windowSeconds: Double, loaderCPUCores: Double) {
         label = configuration.label

@@ -42,6 +42,8 @@ final class GroupReplica<Machine: ReplicatedStateMachine> {
     var idleTicks = 0
     var proposals: [LogIndex: ProposalWaiter<Machine.ApplyResult>] = [:]
     var reads: [UInt64: ReadWaiter<Machine>] = [:]
+    /// Linearizable reads share ReadIndex rounds: one in flight, the next collects the reads meanwhile.
+    var readBatcher = ReadIndexBatcher()
     /// A snapshot written to the snapshot store, to be recorded (with compaction) in the next batch.
     /// The hard state last handed to the WAL.
     var writtenHardState: HardState

@@ -1,4 +1,5 @@
 import AlmanacRaft
+import Foundation
 import NIOCore
 import NIOSSL
 
@@ -42,6 +43,10 @@ public struct HostConfiguration: Sendable {
     /// thread, so that the loop keeps taking acks, replicating and applying while they sync.
     /// 0 disables it.
     public var inlineSyncMaxEntries = 64
+    /// Linearizable reads of a group share ReadIndex rounds (``ReadIndexBatcher``). Default on;
+    /// `ALMANAC_UNBATCHED_READ_INDEX=1` in the environment turns it off (one round per read, the
+    /// old behaviour): a measurement switch for before/after counts (bench/instructions.sh --env).
+    public var batchReadIndex = getenv("ALMANAC_UNBATCHED_READ_INDEX") == nil
     /// See ``RaftConfig/broadcastCommit``.
     public var broadcastCommit = false
     /// Run the peer transport on the host's own event loop (one thread per node for Raft, apply and

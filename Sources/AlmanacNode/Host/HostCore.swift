@@ -34,6 +34,8 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     private var nextStageID: UInt64 = 1
     private var readyScheduled = false
     private var nextRequestID: UInt64 = 1
+    /// Ticks since the host started (the ReadIndex batcher's clock).
+    private var ticks: UInt64 = 0
     private var tickTask: Scheduled<Void>?
     private(set) var stoppedReason: String?
     private(set) var quiescedTicksSkipped: UInt64 = 0
@@ -93,6 +95,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         for waiter in proposals { waiter.promise.fail(error) }
         let reads = group.reads.values
         group.reads.removeAll()
+        group.readBatcher.reset()
         for read in reads { read.fail(error) }
     }
 
@@ -100,6 +103,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
 
     private func tick() {
         guard stoppedReason == nil else { return }
+        ticks += 1
         expireWaiters(now: .now())
         for group in groups.values {
             if group.quiesced {
@@ -113,6 +117,10 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                 continue
             }
             group.raft.tick()
+            if group.role == .leader,
+               group.readBatcher.retryIfStale(now: ticks, retryTicks: UInt64(max(1, configuration.electionTicks))) {
+                startReadRound(group)
+            }
             if group.role == .leader {
                 let idle = QuiescePolicy.leaderIsIdle(
                     status: group.raft.status, hostApplied: group.applied, pendingRequests: group.pendingRequests,
@@ -273,18 +281,41 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         guard group.role == .leader else { return promise.fail(HostError.notLeader(group: id, leader: group.leader)) }
         wake(group)
         let requestID = takeRequestID()
-        do throws(RaftError) {
-            try group.raft.readIndex(context: Self.context(requestID))
-        } catch {
-            return promise.fail(Self.hostError(error, group: id))
-        }
         let deadline = NIODeadline.now() + timeout
         group.reads[requestID] = ReadWaiter(
             index: nil,
             serve: { machine, applied in promise.succeed(ReadResult(value: body(machine), appliedIndex: applied)) },
             fail: { promise.fail($0) }, deadline: deadline, timeout: timeout)
         noteDeadline(deadline)
+        if configuration.batchReadIndex {
+            // Joins the next ReadIndex round (see ReadIndexBatcher); starts it if none is in flight.
+            if group.readBatcher.add(requestID) { startReadRound(group) }
+        } else {
+            // One ReadIndex round per read (the behaviour before batching; for measurements).
+            do throws(RaftError) {
+                try group.raft.readIndex(context: Self.context(requestID))
+            } catch {
+                group.reads.removeValue(forKey: requestID)
+                return promise.fail(Self.hostError(error, group: id))
+            }
+        }
         scheduleReady()
+    }
+
+    /// Starts a ReadIndex round for every read queued in `group` (one heartbeat round for all).
+    private func startReadRound(_ group: GroupReplica<Machine>) {
+        let roundID = takeRequestID()
+        guard let reads = group.readBatcher.start(id: roundID, tick: ticks), !reads.isEmpty else {
+            _ = group.readBatcher.abandon(id: roundID)
+            return
+        }
+        do throws(RaftError) {
+            try group.raft.readIndex(context: Self.context(roundID))
+        } catch {
+            _ = group.readBatcher.abandon(id: roundID)
+            let failure = Self.hostError(error, group: group.id)
+            for id in reads { group.reads.removeValue(forKey: id)?.fail(failure) }
+        }
     }
 
     static func context(_ id: UInt64) -> [UInt8] { withUnsafeBytes(of: id.littleEndian) { Array($0) } }
@@ -480,10 +511,15 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             for message in rd.messagesAfterPersist { enqueue(group.id, message) }
             for state in rd.readStates {
                 guard let id = Self.requestID(fromContext: state.context) else { continue }
-                group.reads[id]?.index = state.index
+                if let reads = group.readBatcher.confirmed(id: id) {
+                    for read in reads { group.reads[read]?.index = state.index }
+                } else {
+                    group.reads[id]?.index = state.index  // an unbatched read (batchReadIndex off)
+                }
             }
             group.raft.advance(rd)
             serveReads(group)
+            if group.role == .leader, group.readBatcher.needsRound { startReadRound(group) }
             maybeCheckpoint(group)
         }
         flushOutbound()
@@ -501,6 +537,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             // stay: their entries may still commit under the new leader and be applied here.
             let reads = group.reads.values
             group.reads.removeAll()
+            group.readBatcher.reset()
             for read in reads { read.fail(.notLeader(group: group.id, leader: soft.leader)) }
         }
         if soft.role != .leader { group.idleTicks = 0 }
