@@ -16,7 +16,11 @@ echo "== phase 1/3: pure and simulation tests"
 swift test --skip-build --skip "$SOCKET_SUITES|$PROCESS_SUITES"
 echo "== phase 2/3: socket tests"
 swift test --skip-build --filter "$SOCKET_SUITES"
-if ls Tests | grep -qxE "$PROCESS_SUITES"; then
-  echo "== phase 3/3: multi-process integration tests"
-  swift test --skip-build --filter "$PROCESS_SUITES"
-fi
+# The process suites run in three groups: every suite starts clusters of real processes, and all
+# of them at once on a small machine (2 cores) starve the nodes' event loops past the failover
+# bounds some tests assert. Those (TIMED_SUITES) run last, with nothing else beside them.
+TIMED_SUITES='PausedLeaderTests|StorageFailureTests'
+echo "== phase 3/3: multi-process integration tests"
+swift test --skip-build --filter "AlmanacShardMapTests"
+swift test --skip-build --filter "AlmanacIntegrationTests" --skip "$TIMED_SUITES"
+swift test --skip-build --filter "$TIMED_SUITES"
