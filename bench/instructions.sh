@@ -87,7 +87,7 @@ for i in 1 2 3; do
   runner=(env LD_PRELOAD="$WORK/sigsuspend_shim.so" valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.n$i.out"
           --dump-instr=no --compress-strings=no)
   [ "$NATIVE" = 1 ] && runner=()
-  env "${SERVER_ENV[@]}" "${runner[@]}" "$ALMANAC" serve --config "$WORK/n$i.json" --log-level warning >"$WORK/n$i.log" 2>&1 </dev/null &
+  env "${SERVER_ENV[@]}" "${runner[@]}" "$ALMANAC" serve --config "$WORK/n$i.json" --log-level warning --insecure >"$WORK/n$i.log" 2>&1 </dev/null &
   PIDS+=($!)
 done
 for i in 1 2 3; do

@@ -41,7 +41,7 @@ for trace in "$@"; do
     dir="$WORK/$model-$(basename "$trace" .strace.tar.gz)"
     rm -rf "$dir"; mkdir -p "$dir"
     queue=256; [ "$model" = none ] && queue=0
-    "$ALMANAC" dev --data-dir "$dir" --base-port "$BASE" --prediction-model-type "$model" \
+    "$ALMANAC" dev --insecure --no-auth --data-dir "$dir" --base-port "$BASE" --prediction-model-type "$model" \
       --confidence-threshold "$THRESHOLD" --prefetch-queue-size "$queue" > "$dir/dev.out" 2>&1 &
     dev=$!
     for _ in $(seq 1 100); do grep -q "Press Ctrl-C" "$dir/dev.out" 2>/dev/null && break; sleep 0.2; done

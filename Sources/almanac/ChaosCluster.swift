@@ -66,7 +66,7 @@ final class ChaosCluster: @unchecked Sendable {
             try? handle.close()
         }
         let pid = try ChaosSpawn.spawn("/usr/sbin/ip", ["netns", "exec", node.namespace, binary, "serve", "--config", node.config,
-                                                        "--log-level", "info"], output: node.log)
+                                                        "--log-level", "info", "--insecure"], output: node.log)
         lock.withLock { processes[id] = pid }
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
