@@ -66,7 +66,9 @@ import Testing
         let elapsed = clock.now - start
         try await election.value
         #expect(elapsed >= .milliseconds(600))
-        #expect(elapsed < .milliseconds(1200), "took \(elapsed)")
+        // Followed well before the 3 s attempt timeout on the hung node would end the attempt (the
+        // hint is re-read every 50 ms); the margin covers 30 socket suites sharing 2 cores in CI.
+        #expect(elapsed < .milliseconds(2500), "took \(elapsed)")
         #expect(await newLeader.service.state.inodeCount == 2)
         #expect(await follower.service.appliedWrites == 0)
         await client.shutdown()
