@@ -1,12 +1,13 @@
 import AlmanacNode
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The real `almanac serve` processes of a chaos run, one per zone, each started inside its zone's
 /// network namespace (`ip netns exec`, which execs the server, so the pid is the server's).
-final class ChaosCluster: @unchecked Sendable {
+final class ChaosCluster: Sendable {
     struct Node {
         var id: UInt64
         var zone: String
@@ -22,8 +23,8 @@ final class ChaosCluster: @unchecked Sendable {
     let binary: String
     /// Where the nemesis's commands write their output.
     let commandLog: String
-    private let lock = NSLock()
-    private var processes: [UInt64: pid_t] = [:]
+    /// The running node processes by node id.
+    private let processes = Mutex<[UInt64: pid_t]>([:])
 
     /// Writes the node configurations. `root/node<N>` is node N's mount directory (its data in
     /// `root/node<N>/data`); logs and configs go to `root/logs`, off the frozen file systems.
@@ -67,14 +68,14 @@ final class ChaosCluster: @unchecked Sendable {
         }
         let pid = try ChaosSpawn.spawn("/usr/sbin/ip", ["netns", "exec", node.namespace, binary, "serve", "--config", node.config,
                                                         "--log-level", "info", "--insecure"], output: node.log)
-        lock.withLock { processes[id] = pid }
+        processes.withLock { $0[id] = pid }
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         while clock.now < deadline {
             let text = (try? String(contentsOfFile: node.log, encoding: .utf8)) ?? ""
             if let launch = text.range(of: "=== launch", options: .backwards), text[launch.lowerBound...].contains("ready: api=") { return }
             if let status = ChaosSpawn.poll(pid) {
-                lock.withLock { _ = processes.removeValue(forKey: id) }
+                processes.withLock { _ = $0.removeValue(forKey: id) }
                 throw ChaosError("node \(id) exited with status \(status) during start-up; see \(node.log)")
             }
             try await Task.sleep(for: .milliseconds(50))
@@ -84,7 +85,7 @@ final class ChaosCluster: @unchecked Sendable {
 
     /// SIGKILL and reap.
     func kill(_ id: UInt64) {
-        guard let pid = lock.withLock({ processes.removeValue(forKey: id) }) else { return }
+        guard let pid = processes.withLock({ $0.removeValue(forKey: id) }) else { return }
         Glibc.kill(pid, SIGKILL)
         _ = ChaosSpawn.wait(pid)
     }
@@ -92,13 +93,13 @@ final class ChaosCluster: @unchecked Sendable {
     /// Sends `signal`; false if node `id` is not running.
     @discardableResult
     func signal(_ id: UInt64, _ signal: Int32) -> Bool {
-        guard let pid = lock.withLock({ processes[id] }) else { return false }
+        guard let pid = processes.withLock({ $0[id] }) else { return false }
         return Glibc.kill(pid, signal) == 0
     }
 
     /// Nodes that exited by themselves (reaped here), with their status.
     func exited() -> [(UInt64, Int32)] {
-        lock.withLock {
+        processes.withLock { processes in
             var gone: [(UInt64, Int32)] = []
             for (id, pid) in processes {
                 if let status = ChaosSpawn.poll(pid) { gone.append((id, status)) }
@@ -110,7 +111,7 @@ final class ChaosCluster: @unchecked Sendable {
 
     /// SIGCONT (in case one is stopped), SIGTERM, then SIGKILL after 10 s.
     func shutdown() {
-        let all = lock.withLock { () -> [pid_t] in
+        let all = processes.withLock { processes -> [pid_t] in
             defer { processes.removeAll() }
             return Array(processes.values)
         }
