@@ -107,7 +107,7 @@ let package = Package(
         .target(
             name: "AlmanacCoordinator",
             dependencies: [
-                "AlmanacServer", "AlmanacClient", "AlmanacMetadata", "AlmanacWire", "AlmanacNode",
+                "AlmanacServer", "AlmanacClient", "AlmanacMetadata", "AlmanacWire", "AlmanacNode", "AlmanacShardMap",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -202,7 +202,7 @@ let package = Package(
         .testTarget(
             name: "AlmanacCoordinatorTests",
             dependencies: [
-                "AlmanacCoordinator", "AlmanacMetadata", "AlmanacServer",
+                "AlmanacCoordinator", "AlmanacMetadata", "AlmanacServer", "AlmanacShardMap", "AlmanacKeyspace",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

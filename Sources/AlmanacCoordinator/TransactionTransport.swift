@@ -5,11 +5,7 @@ import AlmanacMetadata
 ///
 /// Production uses ``ClientTransactionTransport`` (the client protocol over real sockets); the
 /// crash tests drive the same coordinator and resolver over in-memory shards.
-public protocol TransactionTransport: Sendable {
-    /// Journals `operation` on `shard`; the result and the log index it was applied at, or a
-    /// failure when the outcome is unknown (no answer, no leader, timeout).
-    func command(_ operation: MetadataOperation, on shard: ShardID) async -> Result<(CommandResult, UInt64), CommandFailure>
-
+public protocol TransactionTransport: ShardCommandTransport {
     /// The shard map to plan with.
     func shardMap() async throws(CommandFailure) -> ShardMap
 
@@ -25,6 +21,13 @@ public protocol TransactionTransport: Sendable {
 
     /// The shards to look after (those this node leads).
     func ledShards() async -> [ShardID]
+}
+
+/// How protocol drivers (the transaction coordinator, the segment hand-off driver) reach a shard.
+public protocol ShardCommandTransport: Sendable {
+    /// Journals `operation` on `shard`; the result and the log index it was applied at, or a
+    /// failure when the outcome is unknown (no answer, no leader, timeout).
+    func command(_ operation: MetadataOperation, on shard: ShardID) async -> Result<(CommandResult, UInt64), CommandFailure>
 }
 
 /// A shard command whose outcome is unknown (no answer, no leader, timeout).

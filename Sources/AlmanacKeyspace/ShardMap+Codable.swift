@@ -8,7 +8,7 @@ extension ShardMap: Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case segmentCount, epoch, segments, shards
+        case segmentCount, epoch, segments, shards, handoffs
     }
 
     public init(from decoder: any Decoder) throws {
@@ -38,6 +38,12 @@ extension ShardMap: Codable {
         do {
             try self.init(keying: keying, epoch: try container.decode(Epoch.self, forKey: .epoch),
                           owners: owners.compactMap { $0 }, shards: try container.decode([ShardRecord].self, forKey: .shards))
+            handoffs = try container.decodeIfPresent([SegmentHandoffIntent].self, forKey: .handoffs) ?? []
+            for intent in handoffs where shards[intent.source] == nil || shards[intent.target] == nil
+                || intent.segments.contains(where: { Int($0) >= segmentCount }) {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .handoffs, in: container, debugDescription: "hand-off \(intent.id) names an unknown shard or segment")
+            }
         } catch let error as KeyspaceError {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
         }
@@ -57,5 +63,6 @@ extension ShardMap: Codable {
         }
         try container.encode(runs, forKey: .segments)
         try container.encode(shards.values.sorted { $0.id < $1.id }, forKey: .shards)
+        if !handoffs.isEmpty { try container.encode(handoffs, forKey: .handoffs) }
     }
 }

@@ -52,6 +52,8 @@ public struct ShardMap: Sendable, Hashable {
     public private(set) var owners: [ShardID]
     /// The shards, by id.
     public private(set) var shards: [ShardID: ShardRecord]
+    /// Segment hand-offs in progress (docs/migration.md); empty almost always.
+    public internal(set) var handoffs: [SegmentHandoffIntent] = []
 
     /// A map from explicit parts, validated (see ``validate(knownNodes:)`` for the node check).
     public init(keying: SegmentKeying, epoch: Epoch, owners: [ShardID], shards: [ShardRecord]) throws(KeyspaceError) {
@@ -165,4 +167,6 @@ public struct ShardMap: Sendable, Hashable {
         // A shard left without segments stays defined (merge target bookkeeping is the caller's).
         epoch += 1
     }
+
+    mutating func bumpEpoch() { epoch += 1 }
 }

@@ -46,6 +46,10 @@ public enum OperationOutcome: Hashable, Sendable {
     case done
     /// `prepareTransaction`: the ids allocated for its `createDirectory` steps, in step order.
     case prepared(allocated: [InodeID])
+    /// `freezeSegments`: the frozen segments' counters and record counts.
+    case handoffFrozen(HandoffSummary)
+    /// `exportSegments`: a page of frozen records.
+    case exportPage(SegmentExportPage)
 }
 
 /// The outcome of applying one entry. Semantic errors are results, not thrown, so every

@@ -59,6 +59,24 @@ public enum MetadataOperation: Hashable, Sendable {
     /// Drops the pending potential entries `ids` (absent ones are ignored).
     case expirePotential(ids: [UInt64])
 
+    // Segment hand-off (docs/migration.md). Session 0, outside sessions; each is idempotent.
+    /// Source: freezes `segments` for hand-off `id` to `target` (they refuse changes until released
+    /// or thawed); answers ``OperationOutcome/handoffFrozen(_:)``.
+    case freezeSegments(HandoffID, segments: [SegmentID], target: ShardID)
+    /// Source: a page of the frozen records from `after`, about `budgetBytes` long (changes nothing).
+    case exportSegments(HandoffID, after: SegmentExportCursor, budgetBytes: UInt32)
+    /// Source: rolls a freeze back (refused once released).
+    case thawSegments(HandoffID)
+    /// Source: drops the frozen segments and their records (after the target activated them).
+    case releaseSegments(HandoffID, epoch: Epoch)
+    /// Target: stages exported pieces, invisible until activation.
+    case stageSegments(HandoffID, source: ShardID, segments: [SegmentID], pieces: [SegmentRecordPiece])
+    /// Target: the commit point. Takes ownership of the staged segments at shard epoch `epoch`
+    /// once the staging matches the source's `summary`.
+    case activateSegments(HandoffID, source: ShardID, summary: HandoffSummary, epoch: Epoch, migrationTimestamp: UInt64)
+    /// Target: drops the staging and refuses the hand-off from now on (refused once activated).
+    case abortImport(HandoffID)
+
     /// A short name for logs and metrics.
     public var name: String {
         switch self {
@@ -84,6 +102,13 @@ public enum MetadataOperation: Hashable, Sendable {
         case .issuePotential: "issuePotential"
         case .confirmPotential: "confirmPotential"
         case .expirePotential: "expirePotential"
+        case .freezeSegments: "freezeSegments"
+        case .exportSegments: "exportSegments"
+        case .thawSegments: "thawSegments"
+        case .releaseSegments: "releaseSegments"
+        case .stageSegments: "stageSegments"
+        case .activateSegments: "activateSegments"
+        case .abortImport: "abortImport"
         }
     }
 

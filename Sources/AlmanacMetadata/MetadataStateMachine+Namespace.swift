@@ -28,6 +28,9 @@ extension MetadataStateMachine {
     }
 
     func checkUnlocked(_ id: InodeID, _ role: String) throws(MetadataError) {
+        if isFrozen(id.segment) {
+            throw MetadataError(.conflict, "\(role) inode \(id) is in segment \(id.segment), moving to another shard; retry")
+        }
         if let transaction = locks[id] {
             throw MetadataError(.conflict, "\(role) inode \(id) is locked by \(transaction) in progress; retry")
         }
@@ -82,6 +85,9 @@ extension MetadataStateMachine {
     func nextCounter(_ segment: SegmentID) -> UInt64 { segmentCounters[segment] ?? 1 }
 
     func checkIDAvailable(in segment: SegmentID) throws(MetadataError) {
+        if isFrozen(segment) {
+            throw MetadataError(.conflict, "segment \(segment) is moving to another shard; retry")
+        }
         if nextCounter(segment) > InodeID.maxCounter {
             throw MetadataError(.enospc, "segment \(segment) has allocated all of its inode ids")
         }

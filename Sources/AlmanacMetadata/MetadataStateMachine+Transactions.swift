@@ -84,6 +84,9 @@ extension MetadataStateMachine {
                 if let holder = locks[record], holder != id {
                     throw MetadataError(.conflict, "\(id): inode \(record) is locked by \(holder)")
                 }
+                if isFrozen(record.segment) {
+                    throw MetadataError(.conflict, "\(id): inode \(record) is in segment \(record.segment), moving to another shard")
+                }
             }
             switch step {
             case let .addEntry(directory, name, child, type):
@@ -109,6 +112,7 @@ extension MetadataStateMachine {
                 guard ownership.owns(segment) else {
                     throw MetadataError(.wrongShard, "\(id): segment \(segment) is not owned by shard \(config.shardID) (epoch \(ownership.epoch))")
                 }
+                if isFrozen(segment) { throw MetadataError(.conflict, "\(id): segment \(segment) is moving to another shard") }
                 if let error = Validation.mode(mode, for: .directory) { throw error }
                 try checkOwners(uid: uid, gid: gid)
                 if parent.rawValue == 0 { throw MetadataError(.einval, "parent inode id 0 is invalid") }

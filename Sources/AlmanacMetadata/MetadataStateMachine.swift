@@ -39,6 +39,14 @@ public struct MetadataStateMachine: Equatable, Sendable {
     var confirmingReservation: InodeID? = nil
     /// Command time of the last sweep of expired potential entries.
     var lastPotentialSweep: Timestamp = .zero
+    /// The segment hand-off this shard is the source of (its segments frozen), if any.
+    var outgoing: OutgoingHandoff? = nil
+    /// The segments of ``outgoing`` (derived; empty when there is none).
+    var frozen: Set<SegmentID> = []
+    /// Hand-offs this shard is the target of, staging their records.
+    var incoming: [HandoffID: IncomingHandoff] = [:]
+    /// How each hand-off that involved this shard ended.
+    var handoffOutcomes: [HandoffID: HandoffOutcome] = [:]
 
     /// A fresh namespace owning `ownership`'s segments; the owner of segment 0 holds the root
     /// directory (id 1, mode 0o755, owned by 0:0). By default a shard owns every segment.
@@ -101,6 +109,9 @@ public struct MetadataStateMachine: Equatable, Sendable {
 
         if envelope.operation.isTransactionProtocol {
             return applyTransactionProtocol(envelope.operation, sessionID: envelope.sessionID, sequence: envelope.sequence, now: now)
+        }
+        if envelope.operation.isHandoffProtocol {
+            return applyHandoffProtocol(envelope.operation)
         }
         if envelope.operation.isPotentialBookkeeping {
             return applyPotentialBookkeeping(envelope, at: index, now: now)
@@ -194,6 +205,8 @@ public struct MetadataStateMachine: Equatable, Sendable {
             throw MetadataError(.internalInconsistency, "transaction protocol command reached execute")
         case .issuePotential, .expirePotential:
             throw MetadataError(.internalInconsistency, "potential entry bookkeeping reached execute")
+        case .freezeSegments, .exportSegments, .thawSegments, .releaseSegments, .stageSegments, .activateSegments, .abortImport:
+            throw MetadataError(.internalInconsistency, "hand-off protocol command reached execute")
         }
     }
 

@@ -129,8 +129,8 @@ public struct RequestTranslator: Sendable {
             } catch {
                 throw APIError(.einval, "shard command: \(error)")
             }
-            guard operation.isTransactionProtocol else {
-                throw APIError(.einval, "shard commands carry only the cross-shard transaction protocol, not \(operation.name)")
+            guard operation.isTransactionProtocol || operation.isHandoffProtocol else {
+                throw APIError(.einval, "shard commands carry only the cross-shard transaction and segment hand-off protocols, not \(operation.name)")
             }
             return .shardCommand(shard: shard, operation: operation)
         case .systemStore(let store):
@@ -278,6 +278,8 @@ public struct RequestTranslator: Sendable {
             response.error = APIError(.internal, "session \(local) registered by a plain write").proto
         case .success(.prepared):
             response.error = APIError(.internal, "a transaction prepare reached a client").proto
+        case .success(.handoffFrozen), .success(.exportPage):
+            response.error = APIError(.internal, "a segment hand-off result reached a client").proto
         }
         return response
     }

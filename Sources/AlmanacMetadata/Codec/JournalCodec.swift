@@ -47,6 +47,7 @@ extension CommandEnvelope {
 extension MetadataOperation {
     func encode(to writer: inout BinaryWriter) {
         if encodeTransactionProtocol(to: &writer) { return }
+        if encodeHandoffProtocol(to: &writer) { return }
         switch self {
         case .registerSession:
             writer.byte(1)
@@ -120,7 +121,8 @@ extension MetadataOperation {
             writer.byte(62)
             writer.varint(UInt64(ids.count))
             for id in ids { writer.varint(id) }
-        case .prepareTransaction, .commitTransaction, .abortTransaction, .commitDecision, .abortDecision, .forgetDecision:
+        case .prepareTransaction, .commitTransaction, .abortTransaction, .commitDecision, .abortDecision, .forgetDecision,
+            .freezeSegments, .exportSegments, .thawSegments, .releaseSegments, .stageSegments, .activateSegments, .abortImport:
             break  // encoded above
         }
     }
@@ -177,6 +179,8 @@ extension MetadataOperation {
             return .symlink(parent: parent, name: name, target: target, uid: uid, gid: gid)
         case 14...19:
             return try decodeTransactionProtocol(tag: tag, from: &reader)
+        case 20...26:
+            return try decodeHandoffProtocol(tag: tag, from: &reader)
         case 60:
             let expiresAt = try reader.timestamp()
             let operation = try MetadataOperation.decode(from: &reader)
@@ -329,6 +333,12 @@ extension CommandResult {
                 writer.byte(5)
                 writer.varint(UInt64(allocated.count))
                 for id in allocated { writer.varint(id.rawValue) }
+            case .handoffFrozen(let summary):
+                writer.byte(6)
+                summary.encode(to: &writer)
+            case .exportPage(let page):
+                writer.byte(7)
+                page.encode(to: &writer)
             }
         case .failure(let error):
             writer.byte(1)
@@ -355,6 +365,8 @@ extension CommandResult {
                 var allocated: [InodeID] = []
                 for _ in 0..<count { allocated.append(InodeID(try reader.varint())) }
                 return .success(.prepared(allocated: allocated))
+            case 6: return .success(.handoffFrozen(try HandoffSummary.decode(from: &reader)))
+            case 7: return .success(.exportPage(try SegmentExportPage.decode(from: &reader)))
             default: throw .unknownTag(field: "outcome", value: UInt64(tag))
             }
         case 1:

@@ -13,6 +13,8 @@ enum SnapshotFormat {
     static let version: UInt8 = 2
     /// Written when the state has potential entries (or swept some): version 2 plus their section.
     static let versionWithPotentials: UInt8 = 3
+    /// Written when the state has segment hand-off state: version 3 plus the hand-off section.
+    static let versionWithHandoffs: UInt8 = 4
 }
 
 extension MetadataStateMachine {
@@ -21,7 +23,8 @@ extension MetadataStateMachine {
     public func snapshot() -> [UInt8] {
         var writer = BinaryWriter(capacity: 64 + inodes.count * 64)
         writer.raw(SnapshotFormat.magic)
-        writer.byte(hasPotentialState ? SnapshotFormat.versionWithPotentials : SnapshotFormat.version)
+        writer.byte(hasHandoffState ? SnapshotFormat.versionWithHandoffs
+            : hasPotentialState ? SnapshotFormat.versionWithPotentials : SnapshotFormat.version)
         encodeBody(to: &writer)
         let checksum = StateDigest(of: writer.bytes).value
         writer.littleEndian(checksum)
@@ -43,7 +46,7 @@ extension MetadataStateMachine {
             throw .truncated(offset: bytes.count, needed: SnapshotFormat.magic.count + 9 - bytes.count)
         }
         var reader = BinaryReader(bytes)
-        let version = try reader.header(magic: SnapshotFormat.magic, kind: "metadata snapshot", supported: 2...3)
+        let version = try reader.header(magic: SnapshotFormat.magic, kind: "metadata snapshot", supported: 2...4)
         let bodyEnd = bytes.count - 8
         var checksumReader = BinaryReader(Array(bytes[bodyEnd...]))
         guard try checksumReader.littleEndian64() == StateDigest(of: bytes[..<bodyEnd]).value else {
@@ -150,7 +153,7 @@ extension MetadataStateMachine {
             id.encode(to: &writer)
             writer.byte(decisions[id]?.rawValue ?? 0)
         }
-        guard hasPotentialState else { return }
+        guard hasPotentialState || hasHandoffState else { return }
         writer.timestamp(lastPotentialSweep)
         writer.varint(UInt64(potentials.count))
         for id in potentials.keys.sorted() {
@@ -162,6 +165,7 @@ extension MetadataStateMachine {
             writer.timestamp(potential.expiresAt)
             potential.operation.encode(to: &writer)
         }
+        if hasHandoffState { encodeHandoffSection(to: &writer) }
     }
 
     private static func decodeBody(from reader: inout BinaryReader, version: UInt8) throws(CodecError) -> MetadataStateMachine {
@@ -316,6 +320,7 @@ extension MetadataStateMachine {
                     issuedAt: issuedAt, expiresAt: expiresAt)
             }
         }
+        if version >= 4 { try state.decodeHandoffSection(from: &reader) }
         try state.checkInvariants()
         return state
     }
