@@ -10,10 +10,14 @@ import AlmanacWire
 public struct ClientTransactionTransport: TransactionTransport {
     public let client: AlmanacClient
     public let host: MultiRaftHost<MetadataReplica>?
+    /// The node's watched map: plans follow segment hand-offs as soon as the node learns of them
+    /// (nil: the client's cached map, refreshed after WRONG_SHARD).
+    public let live: LiveShardMap?
 
-    public init(client: AlmanacClient, host: MultiRaftHost<MetadataReplica>?) {
+    public init(client: AlmanacClient, host: MultiRaftHost<MetadataReplica>?, live: LiveShardMap? = nil) {
         self.client = client
         self.host = host
+        self.live = live
     }
 
     public func command(_ operation: MetadataOperation, on shard: ShardID) async -> Result<(CommandResult, UInt64), CommandFailure> {
@@ -26,6 +30,7 @@ public struct ClientTransactionTransport: TransactionTransport {
     }
 
     public func shardMap() async throws(CommandFailure) -> ShardMap {
+        if let live { return live.current }
         do { return try await client.currentShardMap() } catch { throw CommandFailure(reason: "\(error)") }
     }
 

@@ -9,8 +9,8 @@ import Foundation
 /// `almanac ctl reshard`: resharding by hand.
 struct CtlReshard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "reshard", abstract: "Split and merge decisions for the live cluster.",
-        subcommands: [CtlReshardPlan.self])
+        commandName: "reshard", abstract: "Split and merge decisions for the live cluster, and segment hand-offs by hand.",
+        subcommands: [CtlReshardPlan.self, CtlReshardMove.self, CtlReshardSplit.self, CtlReshardMerge.self, CtlReshardResume.self])
 }
 
 /// `almanac ctl reshard plan`: the seed's `trigger_resharding()`. Adds up every node's access series

@@ -30,6 +30,9 @@ struct CtlTokenIssue: AsyncParsableCommand {
     @Option(help: "A writable (and readable) path prefix (repeatable).")
     var write: [String] = []
 
+    @Flag(help: "Grant the cluster-internal right (shard commands, map updates: what `ctl reshard move|split|merge|resume` need), every path included.")
+    var admin = false
+
     @Option(help: "Lifetime: a number with s, m, h or d (e.g. 90s, 15m, 1h, 7d).")
     var ttl: String = "1h"
 
@@ -52,7 +55,7 @@ struct CtlTokenIssue: AsyncParsableCommand {
             throw ValidationError("--ttl: a positive number with s, m, h or d, at most 10 years (got \"\(ttl)\")")
         }
         _ = lifetime
-        guard !read.isEmpty || !write.isEmpty else { throw ValidationError("grant something: --read PREFIX and/or --write PREFIX") }
+        guard !read.isEmpty || !write.isEmpty || admin else { throw ValidationError("grant something: --read PREFIX, --write PREFIX and/or --admin") }
         for prefix in read + write where AccessGrant.normalize(prefix) == nil {
             throw ValidationError("bad prefix \"\(prefix)\": an absolute path without . or .. components")
         }
@@ -63,7 +66,7 @@ struct CtlTokenIssue: AsyncParsableCommand {
         do {
             let authority = try await TokenAuthority.load(keyFile: keyFile)
             let grant = AccessGrant(subject: subject, read: read.compactMap(AccessGrant.normalize),
-                                    write: write.compactMap(AccessGrant.normalize), expires: Date().addingTimeInterval(lifetime))
+                                    write: write.compactMap(AccessGrant.normalize), admin: admin, expires: Date().addingTimeInterval(lifetime))
             print(try await authority.issue(grant))
         } catch {
             FileHandle.standardError.write(Data("token issue: \(error)\n".utf8))

@@ -72,7 +72,7 @@ struct DevCommand: AsyncParsableCommand {
         for member in members {
             let config = prefetch.applied(to: NodeConfigFile(
                 id: member.id, zone: member.zone, dataDirectory: "\(root)/node\(member.id)",
-                shards: shards, clusterID: "almanac-dev", members: members))
+                shards: shards, clusterID: "almanac", members: members))
             do {
                 try config.validate()  // e.g. at least 3 distinct zones
                 _ = try PrefetchOptions.settings(for: config)

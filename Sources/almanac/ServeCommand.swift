@@ -227,7 +227,7 @@ struct ServeCommand: AsyncParsableCommand {
         coordinatorClientConfiguration.tls = clientTLS
         coordinatorClientConfiguration.authToken = tokens?.nodeToken
         let coordinator = TransactionCoordinator(
-            transport: ClientTransactionTransport(client: AlmanacClient(configuration: coordinatorClientConfiguration), host: host),
+            transport: ClientTransactionTransport(client: AlmanacClient(configuration: coordinatorClientConfiguration), host: host, live: liveMap),
             logger: Logger(label: "almanac.coordinator"))
         let service = ReplicatedMetadataService(host: host, crossShard: coordinator, prefetch: prefetchSettings,
                                                 systemApplied: loadedMap.embedded ? systemApplied : nil)
