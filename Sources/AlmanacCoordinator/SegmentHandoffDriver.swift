@@ -2,6 +2,12 @@ import AlmanacKeyspace
 import AlmanacMetadata
 import AlmanacShardMap
 
+/// A value carried by reference (see ``SegmentHandoffDriver``'s `boxedCommand`).
+final class ResultBox<Value: Sendable>: Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
 /// Why a hand-off did not end as asked.
 public enum HandoffError: Error, Sendable, CustomStringConvertible {
     /// Bad input (an unknown shard, a segment the source does not own, a shard busy with another
@@ -61,11 +67,17 @@ public struct HandoffReport: Sendable, Hashable {
 /// ``resume()``, which rolls a `preparing` hand-off back (forward if the target had activated it)
 /// and finishes a `committed` one. Every shard command is idempotent and ended hand-offs are
 /// remembered by the shards, so repeating any step, or running two drivers, is safe.
+///
+/// Its async functions throw only ``HandoffError`` but are declared with untyped `throws`: async
+/// typed-throws functions returning large values are miscompiled in release builds by this
+/// toolchain (the caller reads a corrupted value: swiftlang/swift#90722 and relatives), which
+/// crashed `ctl reshard` in release only.
 public struct SegmentHandoffDriver: Sendable {
     public let transport: any ShardCommandTransport
     public let store: any ShardMapStore
-    /// Approximate bytes of records per copy command (a journal entry holds at most 16 KiB).
-    public var pageBudgetBytes: UInt32 = 8 * 1024
+    /// Approximate bytes of records per copy command (at most `MetadataLimits.maxHandoffEntryBytes`
+    /// per journal entry; pieces are estimated a little high).
+    public var pageBudgetBytes: UInt32 = 256 * 1024
     /// Tries of a command or map update whose outcome stays unknown before giving up (interrupted).
     public var attempts = 5
     /// How long a freeze waits for cross-shard transactions and open-unlinked files to clear.
@@ -87,39 +99,37 @@ public struct SegmentHandoffDriver: Sendable {
     // MARK: - Entry points
 
     /// Moves `segments` (all owned by one shard) to shard `target`.
-    public func move(segments: [SegmentID], to target: ShardID) async throws(HandoffError) -> HandoffReport {
+    public func move(segments: [SegmentID], to target: ShardID) async throws -> HandoffReport {
         let current = try await loadMap()
         guard let first = segments.first, let source = current.map.shard(ofSegment: first) else {
-            throw .invalid("name at least one existing segment")
+            throw HandoffError.invalid("name at least one existing segment")
         }
         let intent = SegmentHandoffIntent(
             id: newID(), segments: segments, source: source, target: target, phase: .preparing, migrationTimestamp: clock())
         var trial = current.map
-        do { try trial.recordHandoff(intent) } catch { throw .invalid(error.description) }
+        do { try trial.recordHandoff(intent) } catch { throw HandoffError.invalid(error.description) }
         _ = try await updateMap { map throws(KeyspaceError) in
             if map.handoff(intent.id) != nil { return false }
             try map.recordHandoff(intent)
             return true
         }
-        var progress = HandoffProgress(id: intent.id, phase: "recorded", records: 0, entries: 0, bytes: 0, pages: 0)
-        onProgress?(progress)
-        do {
-            try await prepare(intent, &progress)
-        } catch let failure as Refusal {
+        let recorded = HandoffProgress(id: intent.id, phase: "recorded", records: 0, entries: 0, bytes: 0, pages: 0)
+        onProgress?(recorded)
+        switch await prepare(intent, progress: recorded) {
+        case .activated(let progress):
+            return try await rollForward(intent, progress)
+        case .refused(let reason, let progress):
             let report = try await rollBack(intent, progress)
             if report.outcome == .moved { return report }
-            throw .rolledBack(failure.reason)
-        } catch let error as HandoffError {
+            throw HandoffError.rolledBack(reason)
+        case .failed(let error):
             throw error
-        } catch {
-            throw .interrupted("\(error)")
         }
-        return try await rollForward(intent, progress)
     }
 
     /// Finishes every hand-off whose intent is in the map: `committed` ones forward, `preparing`
     /// ones back (forward when the target had already activated them).
-    public func resume() async throws(HandoffError) -> [HandoffReport] {
+    public func resume() async throws -> [HandoffReport] {
         var reports: [HandoffReport] = []
         for intent in try await loadMap().map.handoffs {
             let progress = HandoffProgress(id: intent.id, phase: intent.phase.rawValue, records: 0, entries: 0, bytes: 0, pages: 0)
@@ -130,58 +140,78 @@ public struct SegmentHandoffDriver: Sendable {
 
     // MARK: - Steps
 
-    /// A definite refusal before the commit point: roll back.
-    private struct Refusal: Error { var reason: String }
+    /// How the steps before the commit point ended.
+    private enum Preparation {
+        /// The target activated the segments: roll forward.
+        case activated(HandoffProgress)
+        /// A definite refusal before the commit point: roll back.
+        case refused(String, HandoffProgress)
+        /// An unknown outcome: leave the intent for ``resume()``.
+        case failed(HandoffError)
+    }
 
-    /// Steps 2-4: freeze, copy, activate. Throws ``Refusal`` (roll back) or ``HandoffError``.
-    private func prepare(_ intent: SegmentHandoffIntent, _ progress: inout HandoffProgress) async throws {
-        let deadline = ContinuousClock.now.advanced(by: lockWait)
-        var summary: HandoffSummary
-        while true {
-            let result = try await command(.freezeSegments(intent.id, segments: intent.segments, target: intent.target), on: intent.source)
-            if case .success(.handoffFrozen(let frozen)) = result { summary = frozen; break }
-            if case .failure(let error) = result, error.code == .conflict, ContinuousClock.now < deadline {
-                await pause(.milliseconds(50))
-                continue
+    /// Steps 2-4: freeze, copy, activate.
+    private func prepare(_ intent: SegmentHandoffIntent, progress start: HandoffProgress) async -> Preparation {
+        var progress = start
+        do {
+            let deadline = ContinuousClock.now.advanced(by: lockWait)
+            var frozen: HandoffSummary? = nil
+            while frozen == nil {
+                let result = try await command(.freezeSegments(intent.id, segments: intent.segments, target: intent.target), on: intent.source)
+                switch result {
+                case .success(.handoffFrozen(let summary)):
+                    frozen = summary
+                case .failure(let error) where error.code == .conflict && ContinuousClock.now < deadline:
+                    await pause(.milliseconds(50))
+                default:
+                    return .refused("freeze on shard \(intent.source): \(result)", progress)
+                }
             }
-            throw Refusal(reason: "freeze on shard \(intent.source): \(result)")
-        }
-        progress.phase = "frozen"
-        onProgress?(progress)
-
-        progress.phase = "copying"
-        var cursor: SegmentExportCursor? = .start
-        while let from = cursor {
-            let exported = try await command(.exportSegments(intent.id, after: from, budgetBytes: pageBudgetBytes), on: intent.source)
-            guard case .success(.exportPage(let page)) = exported else {
-                throw Refusal(reason: "export from shard \(intent.source): \(exported)")
-            }
-            if !page.pieces.isEmpty {
-                let stage = MetadataOperation.stageSegments(intent.id, source: intent.source, segments: intent.segments, pieces: page.pieces)
-                let staged = try await command(stage, on: intent.target)
-                guard case .success = staged else { throw Refusal(reason: "stage on shard \(intent.target): \(staged)") }
-                progress.bytes += UInt64(stage.encodedOperation().count)
-                progress.records += UInt64(page.pieces.filter { $0.attributes != nil }.count)
-                progress.entries += UInt64(page.pieces.reduce(0) { $0 + $1.entries.count })
-            }
-            progress.pages += 1
+            guard let summary = frozen else { return .refused("freeze on shard \(intent.source) gave no summary", progress) }
+            progress.phase = "frozen"
             onProgress?(progress)
-            cursor = page.next
-        }
 
-        var trial = try await loadMap().map
-        do { try trial.commitHandoff(intent.id) } catch { throw Refusal(reason: "the map lost the intent: \(error)") }
-        let epoch = trial.shards[intent.target]?.epoch ?? 1
-        let activated = try await command(
-            .activateSegments(intent.id, source: intent.source, summary: summary, epoch: epoch, migrationTimestamp: intent.migrationTimestamp),
-            on: intent.target)
-        guard case .success = activated else { throw Refusal(reason: "activate on shard \(intent.target): \(activated)") }
-        progress.phase = "activated"
-        onProgress?(progress)
+            progress.phase = "copying"
+            var cursor: SegmentExportCursor? = .start
+            while let from = cursor {
+                let exported = try await command(.exportSegments(intent.id, after: from, budgetBytes: pageBudgetBytes), on: intent.source)
+                guard case .success(.exportPage(let page)) = exported else {
+                    return .refused("export from shard \(intent.source): \(exported)", progress)
+                }
+                if !page.pieces.isEmpty {
+                    let stage = MetadataOperation.stageSegments(intent.id, source: intent.source, segments: intent.segments, pieces: page.pieces)
+                    let staged = try await command(stage, on: intent.target)
+                    guard case .success = staged else { return .refused("stage on shard \(intent.target): \(staged)", progress) }
+                    progress.bytes += UInt64(stage.encodedOperation().count)
+                    progress.records += UInt64(page.pieces.filter { $0.attributes != nil }.count)
+                    progress.entries += UInt64(page.pieces.reduce(0) { $0 + $1.entries.count })
+                }
+                progress.pages += 1
+                onProgress?(progress)
+                cursor = page.next
+            }
+
+            var trial = try await loadMap().map
+            do throws(KeyspaceError) { try trial.commitHandoff(intent.id) } catch {
+                return .refused("the map lost the intent: \(error)", progress)
+            }
+            let epoch = trial.shards[intent.target]?.epoch ?? 1
+            let activated = try await command(
+                .activateSegments(intent.id, source: intent.source, summary: summary, epoch: epoch, migrationTimestamp: intent.migrationTimestamp),
+                on: intent.target)
+            guard case .success = activated else { return .refused("activate on shard \(intent.target): \(activated)", progress) }
+            progress.phase = "activated"
+            onProgress?(progress)
+            return .activated(progress)
+        } catch let error as HandoffError {
+            return .failed(error)
+        } catch {
+            return .failed(.interrupted("\(error)"))
+        }
     }
 
     /// Steps 5-7, after the target activated the segments.
-    private func rollForward(_ intent: SegmentHandoffIntent, _ progress: HandoffProgress) async throws(HandoffError) -> HandoffReport {
+    private func rollForward(_ intent: SegmentHandoffIntent, _ progress: HandoffProgress) async throws -> HandoffReport {
         var progress = progress
         let committed = try await updateMap { map throws(KeyspaceError) in
             guard let current = map.handoff(intent.id), current.phase == .preparing else { return false }
@@ -193,7 +223,7 @@ public struct SegmentHandoffDriver: Sendable {
         let epoch = committed.shards[intent.source]?.epoch ?? 1
         let released = try await command(.releaseSegments(intent.id, epoch: epoch), on: intent.source)
         guard case .success = released else {
-            throw .interrupted("release on shard \(intent.source) after the commit was refused: \(released); the intent stays")
+            throw HandoffError.interrupted("release on shard \(intent.source) after the commit was refused: \(released); the intent stays")
         }
         progress.phase = "released"
         onProgress?(progress)
@@ -209,7 +239,7 @@ public struct SegmentHandoffDriver: Sendable {
 
     /// Undoes a hand-off that is not committed: abort the target's import (if it answers that it
     /// activated, roll forward instead), thaw the source, clear the intent.
-    private func rollBack(_ intent: SegmentHandoffIntent, _ progress: HandoffProgress) async throws(HandoffError) -> HandoffReport {
+    private func rollBack(_ intent: SegmentHandoffIntent, _ progress: HandoffProgress) async throws -> HandoffReport {
         var progress = progress
         let aborted = try await command(.abortImport(intent.id), on: intent.target)
         switch aborted {
@@ -217,10 +247,10 @@ public struct SegmentHandoffDriver: Sendable {
         case .failure(let error) where error.code == .eexist:
             return try await rollForward(intent, progress)
         case .failure(let error):
-            throw .interrupted("abort on shard \(intent.target) was refused: \(error)")
+            throw HandoffError.interrupted("abort on shard \(intent.target) was refused: \(error)")
         }
         let thawed = try await command(.thawSegments(intent.id), on: intent.source)
-        guard case .success = thawed else { throw .interrupted("thaw on shard \(intent.source) was refused: \(thawed)") }
+        guard case .success = thawed else { throw HandoffError.interrupted("thaw on shard \(intent.source) was refused: \(thawed)") }
         let final = try await updateMap { map throws(KeyspaceError) in
             guard map.handoff(intent.id) != nil else { return false }
             map.clearHandoff(intent.id)
@@ -234,21 +264,28 @@ public struct SegmentHandoffDriver: Sendable {
     // MARK: - I/O with retries
 
     /// Journals `operation` on `shard`, repeating it (it is idempotent) while the outcome is unknown.
-    private func command(_ operation: MetadataOperation, on shard: ShardID) async throws(HandoffError) -> CommandResult {
+    private func command(_ operation: MetadataOperation, on shard: ShardID) async throws -> CommandResult {
+        try await boxedCommand(operation, on: shard).value
+    }
+
+    /// The result comes back in a box: returned by value from this async function, the large
+    /// `CommandResult` enum reached the caller corrupted in release builds of this toolchain (a
+    /// crash in `ctl reshard` only with optimization; a reference always survives the trip).
+    private func boxedCommand(_ operation: MetadataOperation, on shard: ShardID) async throws -> ResultBox<CommandResult> {
         var last = ""
         for attempt in 0..<max(1, attempts) {
             switch await transport.command(operation, on: shard) {
             case .success(let (result, _)):
-                return result
+                return ResultBox(result)
             case .failure(let failure):
                 last = failure.reason
                 if attempt + 1 < attempts { await pause(.milliseconds(100 << min(attempt, 4))) }
             }
         }
-        throw .interrupted("\(operation.name) on shard \(shard): \(last)")
+        throw HandoffError.interrupted("\(operation.name) on shard \(shard): \(last)")
     }
 
-    private func loadMap() async throws(HandoffError) -> VersionedShardMap {
+    private func loadMap() async throws -> VersionedShardMap {
         var last = ""
         for attempt in 0..<max(1, attempts) {
             do {
@@ -261,13 +298,13 @@ public struct SegmentHandoffDriver: Sendable {
                 if attempt + 1 < attempts { await pause(.milliseconds(100 << min(attempt, 4))) }
             }
         }
-        throw .interrupted("loading the shard map: \(last)")
+        throw HandoffError.interrupted("loading the shard map: \(last)")
     }
 
     /// Applies `change` to the stored map by compare-and-swap; `change` answers whether it changed
     /// anything (it is re-run on a fresh map after a lost race or an unknown outcome, so it must
     /// recognise its own earlier success). Returns the map as stored afterwards.
-    private func updateMap(_ change: (inout ShardMap) throws(KeyspaceError) -> Bool) async throws(HandoffError) -> ShardMap {
+    private func updateMap(_ change: (inout ShardMap) throws(KeyspaceError) -> Bool) async throws -> ShardMap {
         var last = ""
         for attempt in 0..<max(1, attempts) {
             let current = try await loadMap()
@@ -275,7 +312,7 @@ public struct SegmentHandoffDriver: Sendable {
             do {
                 guard try change(&map) else { return current.map }
             } catch {
-                throw .invalid(error.description)
+                throw HandoffError.invalid(error.description)
             }
             do {
                 return try await store.compareAndSwap(expectedRevision: current.revision, map: map).map
@@ -285,6 +322,6 @@ public struct SegmentHandoffDriver: Sendable {
                 if attempt + 1 < attempts { await pause(.milliseconds(100 << min(attempt, 4))) }
             }
         }
-        throw .interrupted("updating the shard map: \(last)")
+        throw HandoffError.interrupted("updating the shard map: \(last)")
     }
 }

@@ -47,9 +47,9 @@ public enum OperationOutcome: Hashable, Sendable {
     /// `prepareTransaction`: the ids allocated for its `createDirectory` steps, in step order.
     case prepared(allocated: [InodeID])
     /// `freezeSegments`: the frozen segments' counters and record counts.
-    case handoffFrozen(HandoffSummary)
+    indirect case handoffFrozen(HandoffSummary)
     /// `exportSegments`: a page of frozen records.
-    case exportPage(SegmentExportPage)
+    indirect case exportPage(SegmentExportPage)
 }
 
 /// The outcome of applying one entry. Semantic errors are results, not thrown, so every

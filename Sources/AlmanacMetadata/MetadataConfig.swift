@@ -45,6 +45,9 @@ public struct MetadataLimits: Hashable, Sendable {
     public var maxSymlinkTargetBytes: Int
     /// Largest encoded journal entry accepted by the decoder.
     public var maxRequestBytes: Int
+    /// Largest encoded segment hand-off command (a page of records being copied between shards;
+    /// below the client protocol's 1 MiB frame).
+    public static let maxHandoffEntryBytes = 768 * 1024
     /// Largest hard-link count (also bounds subdirectories per directory).
     public var maxLinks: UInt32
     /// Largest page `readdir` returns.

@@ -129,7 +129,7 @@ extension MetadataStateMachine {
             if afterName == nil {
                 piece.attributes = node.attributes
                 piece.symlinkTarget = node.symlinkTarget
-                used += 64 + (node.symlinkTarget?.byteCount ?? 0)
+                used += 100 + (node.symlinkTarget?.byteCount ?? 0)
             }
             let names = node.entries.page(after: afterName, limit: Int.max)
             // "" (no entry has an empty name): the head went out, the entries start from the first.

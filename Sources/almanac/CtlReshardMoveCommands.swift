@@ -27,7 +27,7 @@ struct CtlMapStoreOptions: ParsableArguments {
 /// Runs the hand-off driver with the ctl's client and the map store, printing progress.
 enum CtlHandoff {
     static func run(_ options: CtlOptions, _ mapOptions: CtlMapStoreOptions, command: String,
-                    _ body: @escaping @Sendable (SegmentHandoffDriver, ShardMap) async throws(HandoffError) -> [HandoffReport]) async throws {
+                    _ body: @escaping @Sendable (SegmentHandoffDriver, ShardMap) async throws -> [HandoffReport]) async throws {
         var options = options
         // Shard commands and map updates need the admin right: with the cluster's token key at hand
         // (ALMANAC_TOKEN_KEY; `almanac dev` prints it), sign a short-lived admin token for this run.
@@ -60,9 +60,12 @@ enum CtlHandoff {
             }
             let started = ContinuousClock.now
             let reports: [HandoffReport]
-            do throws(HandoffError) {
+            do {
                 reports = try await body(driver, map)
             } catch {
+                guard let error = error as? HandoffError else {
+                    throw CtlFailure(error: AlmanacClientError(.unavailable, "\(error)"), path: nil)
+                }
                 switch error {
                 case .invalid(let message): throw CtlFailure(error: AlmanacClientError(.invalidArgument, code: .einval, message), path: nil)
                 case .rolledBack: throw CtlFailure(error: AlmanacClientError(.operation, code: .conflict, error.description), path: nil)
@@ -125,7 +128,7 @@ struct CtlReshardMove: AsyncParsableCommand {
     func run() async throws {
         let segments = try CtlHandoff.parseSegments(segments)
         let target = to
-        try await CtlHandoff.run(options, mapOptions, command: "reshard move") { driver, _ throws(HandoffError) in
+        try await CtlHandoff.run(options, mapOptions, command: "reshard move") { driver, _ in
             [try await driver.move(segments: segments, to: target)]
         }
     }
@@ -142,9 +145,9 @@ struct CtlReshardMerge: AsyncParsableCommand {
 
     func run() async throws {
         let (source, target) = (shard, into)
-        try await CtlHandoff.run(options, mapOptions, command: "reshard merge") { driver, map throws(HandoffError) in
+        try await CtlHandoff.run(options, mapOptions, command: "reshard merge") { driver, map in
             let segments = map.segments(of: source)
-            guard map.shards[source] != nil, !segments.isEmpty else { throw .invalid("shard \(source) owns no segments") }
+            guard map.shards[source] != nil, !segments.isEmpty else { throw HandoffError.invalid("shard \(source) owns no segments") }
             return [try await driver.move(segments: segments, to: target)]
         }
     }
@@ -163,16 +166,16 @@ struct CtlReshardSplit: AsyncParsableCommand {
 
     func run() async throws {
         let (source, target, at) = (shard, into, at)
-        try await CtlHandoff.run(options, mapOptions, command: "reshard split") { driver, map throws(HandoffError) in
+        try await CtlHandoff.run(options, mapOptions, command: "reshard split") { driver, map in
             let owned = map.segments(of: source)
-            guard owned.count >= 2 else { throw .invalid("shard \(source) owns \(owned.count) segments; a split needs two or more") }
-            guard map.shards[target] != nil else { throw .invalid("shard \(target) does not exist") }
+            guard owned.count >= 2 else { throw HandoffError.invalid("shard \(source) owns \(owned.count) segments; a split needs two or more") }
+            guard map.shards[target] != nil else { throw HandoffError.invalid("shard \(target) does not exist") }
             guard map.segments(of: target).isEmpty else {
-                throw .invalid("shard \(target) owns segments; split into an empty shard (merge moves segments into a busy one)")
+                throw HandoffError.invalid("shard \(target) owns segments; split into an empty shard (merge moves segments into a busy one)")
             }
             let cut = at ?? owned[owned.count / 2]
             guard let index = owned.firstIndex(of: cut), index > 0 else {
-                throw .invalid("segment \(cut) is not one of shard \(source)'s segments after its first (\(owned.first ?? 0)...\(owned.last ?? 0))")
+                throw HandoffError.invalid("segment \(cut) is not one of shard \(source)'s segments after its first (\(owned.first ?? 0)...\(owned.last ?? 0))")
             }
             return [try await driver.move(segments: Array(owned[index...]), to: target)]
         }
@@ -187,7 +190,7 @@ struct CtlReshardResume: AsyncParsableCommand {
     @OptionGroup var mapOptions: CtlMapStoreOptions
 
     func run() async throws {
-        try await CtlHandoff.run(options, mapOptions, command: "reshard resume") { driver, _ throws(HandoffError) in
+        try await CtlHandoff.run(options, mapOptions, command: "reshard resume") { driver, _ in
             try await driver.resume()
         }
     }

@@ -365,8 +365,12 @@ extension CommandResult {
                 var allocated: [InodeID] = []
                 for _ in 0..<count { allocated.append(InodeID(try reader.varint())) }
                 return .success(.prepared(allocated: allocated))
-            case 6: return .success(.handoffFrozen(try HandoffSummary.decode(from: &reader)))
-            case 7: return .success(.exportPage(try SegmentExportPage.decode(from: &reader)))
+            case 6:
+                let summary = try HandoffSummary.decode(from: &reader)
+                return .success(.handoffFrozen(summary))
+            case 7:
+                let page = try SegmentExportPage.decode(from: &reader)
+                return .success(.exportPage(page))
             default: throw .unknownTag(field: "outcome", value: UInt64(tag))
             }
         case 1:
@@ -384,8 +388,12 @@ extension MetadataStateMachine {
     /// deterministic `badEntry` (or `emsgsize` if over the size limit) result; the index still
     /// advances, exactly as for any other failed command.
     public mutating func apply(encoded bytes: [UInt8], at index: UInt64) -> CommandResult {
-        do {
-            let envelope = try CommandEnvelope(decoding: bytes, maxBytes: config.limits.maxRequestBytes)
+        do throws(CodecError) {
+            // Segment hand-off pages may be larger than a request (docs/migration.md); nothing else.
+            let envelope = try CommandEnvelope(decoding: bytes, maxBytes: max(config.limits.maxRequestBytes, MetadataLimits.maxHandoffEntryBytes))
+            if bytes.count > config.limits.maxRequestBytes && !envelope.operation.isHandoffProtocol {
+                throw CodecError.tooLarge(size: bytes.count, limit: config.limits.maxRequestBytes)
+            }
             return apply(envelope, at: index)
         } catch {
             guard index > appliedIndex else {

@@ -120,7 +120,7 @@ public final class ReplicatedMetadataService: MetadataService {
             shardID: shard, migrationTimestamp: 0, sessionID: session?.id ?? 0, sequence: session?.sequence ?? 0,
             time: Self.now(), operation: operation)
         let data = envelope.encoded()
-        guard data.count <= maxEntryBytes else {
+        guard data.count <= (operation.isHandoffProtocol ? max(maxEntryBytes, MetadataLimits.maxHandoffEntryBytes) : maxEntryBytes) else {
             throw ServiceError(.tooLarge, "the encoded entry has \(data.count) bytes; the limit is \(maxEntryBytes)")
         }
         return data
