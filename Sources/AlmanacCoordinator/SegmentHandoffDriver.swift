@@ -89,6 +89,9 @@ public struct SegmentHandoffDriver: Sendable {
     /// A fresh hand-off id.
     public var newID: @Sendable () -> UInt64 = { UInt64.random(in: 1...(UInt64.max >> 1)) }
     public var onProgress: (@Sendable (HandoffProgress) -> Void)?
+    /// A pause after every progress report (0: none): slows a hand-off down to watch it, or to
+    /// kill its driver at a chosen step in tests.
+    public var stepPause: Duration = .zero
 
     public init(transport: any ShardCommandTransport, store: any ShardMapStore, clock: @escaping @Sendable () -> UInt64) {
         self.transport = transport
@@ -114,7 +117,7 @@ public struct SegmentHandoffDriver: Sendable {
             return true
         }
         let recorded = HandoffProgress(id: intent.id, phase: "recorded", records: 0, entries: 0, bytes: 0, pages: 0)
-        onProgress?(recorded)
+        await report(recorded)
         switch await prepare(intent, progress: recorded) {
         case .activated(let progress):
             return try await rollForward(intent, progress)
@@ -169,7 +172,7 @@ public struct SegmentHandoffDriver: Sendable {
             }
             guard let summary = frozen else { return .refused("freeze on shard \(intent.source) gave no summary", progress) }
             progress.phase = "frozen"
-            onProgress?(progress)
+            await report(progress)
 
             progress.phase = "copying"
             var cursor: SegmentExportCursor? = .start
@@ -187,7 +190,7 @@ public struct SegmentHandoffDriver: Sendable {
                     progress.entries += UInt64(page.pieces.reduce(0) { $0 + $1.entries.count })
                 }
                 progress.pages += 1
-                onProgress?(progress)
+                await report(progress)
                 cursor = page.next
             }
 
@@ -201,7 +204,7 @@ public struct SegmentHandoffDriver: Sendable {
                 on: intent.target)
             guard case .success = activated else { return .refused("activate on shard \(intent.target): \(activated)", progress) }
             progress.phase = "activated"
-            onProgress?(progress)
+            await report(progress)
             return .activated(progress)
         } catch let error as HandoffError {
             return .failed(error)
@@ -219,21 +222,21 @@ public struct SegmentHandoffDriver: Sendable {
             return true
         }
         progress.phase = "committed"
-        onProgress?(progress)
+        await report(progress)
         let epoch = committed.shards[intent.source]?.epoch ?? 1
         let released = try await command(.releaseSegments(intent.id, epoch: epoch), on: intent.source)
         guard case .success = released else {
             throw HandoffError.interrupted("release on shard \(intent.source) after the commit was refused: \(released); the intent stays")
         }
         progress.phase = "released"
-        onProgress?(progress)
+        await report(progress)
         let final = try await updateMap { map throws(KeyspaceError) in
             guard map.handoff(intent.id) != nil else { return false }
             map.clearHandoff(intent.id)
             return true
         }
         progress.phase = "cleared"
-        onProgress?(progress)
+        await report(progress)
         return HandoffReport(intent: intent, outcome: .moved, progress: progress, mapEpoch: final.epoch)
     }
 
@@ -257,8 +260,13 @@ public struct SegmentHandoffDriver: Sendable {
             return true
         }
         progress.phase = "rolled back"
-        onProgress?(progress)
+        await report(progress)
         return HandoffReport(intent: intent, outcome: .rolledBack, progress: progress, mapEpoch: final.epoch)
+    }
+
+    private func report(_ progress: HandoffProgress) async {
+        onProgress?(progress)
+        if stepPause > .zero { await pause(stepPause) }
     }
 
     // MARK: - I/O with retries

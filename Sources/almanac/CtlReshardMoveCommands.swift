@@ -12,6 +12,15 @@ struct CtlMapStoreOptions: ParsableArguments {
     var shardMap: String = "embedded"
     @Option(help: "The cluster id the map is stored under (serve --cluster-id).")
     var clusterID: String = "almanac"
+    @Option(name: .customLong("page-bytes"), help: "Approximate bytes of records per copy command (1 KiB ... 512 KiB).")
+    var pageBytes: UInt32 = 256 * 1024
+    @Option(name: .customLong("step-pause-ms"), help: "Pause after each progress step, in milliseconds (to watch a hand-off, or to interrupt it at a chosen step).")
+    var stepPauseMilliseconds: Int = 0
+
+    func validate() throws {
+        guard (1024...512 * 1024).contains(pageBytes) else { throw ValidationError("--page-bytes must be in 1024...524288") }
+        guard (0...60_000).contains(stepPauseMilliseconds) else { throw ValidationError("--step-pause-ms must be in 0...60000") }
+    }
 
     func store(_ options: CtlOptions) throws -> any ShardMapStore {
         if shardMap == "embedded" {
@@ -42,6 +51,8 @@ enum CtlHandoff {
             var driver = SegmentHandoffDriver(
                 transport: ClientTransactionTransport(client: client, host: nil), store: store,
                 clock: { UInt64(Date().timeIntervalSince1970 * 1000) })
+            driver.pageBudgetBytes = mapOptions.pageBytes
+            driver.stepPause = .milliseconds(mapOptions.stepPauseMilliseconds)
             let json = output.json
             driver.onProgress = { progress in
                 guard !json else { return }

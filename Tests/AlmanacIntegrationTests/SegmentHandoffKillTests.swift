@@ -91,7 +91,8 @@ struct SegmentHandoffKillTests {
             let phase = Self.killPhases[round % Self.killPhases.count]
             let reached = Mutex(false)
             let output = Pipe()
-            let driver = try Self.ctl(cluster, ["reshard"] + arguments, output: output)
+            // Small pages and a pause after each step: the kill lands inside the step it aims at.
+            let driver = try Self.ctl(cluster, ["reshard"] + arguments + ["--page-bytes", "2048", "--step-pause-ms", "150"], output: output)
             output.fileHandleForReading.readabilityHandler = { handle in
                 let text = String(decoding: handle.availableData, as: UTF8.self)
                 guard let phase, text.contains(": \(phase) ") else { return }
