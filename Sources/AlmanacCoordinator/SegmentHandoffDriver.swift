@@ -175,23 +175,30 @@ public struct SegmentHandoffDriver: Sendable {
             await report(progress)
 
             progress.phase = "copying"
-            var cursor: SegmentExportCursor? = .start
-            while let from = cursor {
-                let exported = try await command(.exportSegments(intent.id, after: from, budgetBytes: pageBudgetBytes), on: intent.source)
+            // Pipelined: the next page is read from the source while this one is staged on the target.
+            let export = { (from: SegmentExportCursor) in
+                Task { try await self.boxedCommand(.exportSegments(intent.id, after: from, budgetBytes: self.pageBudgetBytes), on: intent.source) }
+            }
+            var pending: Task<ResultBox<CommandResult>, any Error>? = export(.start)
+            while let reading = pending {
+                let exported = try await reading.value.value
                 guard case .success(.exportPage(let page)) = exported else {
                     return .refused("export from shard \(intent.source): \(exported)", progress)
                 }
+                pending = page.next.map(export)
                 if !page.pieces.isEmpty {
                     let stage = MetadataOperation.stageSegments(intent.id, source: intent.source, segments: intent.segments, pieces: page.pieces)
                     let staged = try await command(stage, on: intent.target)
-                    guard case .success = staged else { return .refused("stage on shard \(intent.target): \(staged)", progress) }
+                    guard case .success = staged else {
+                        pending?.cancel()
+                        return .refused("stage on shard \(intent.target): \(staged)", progress)
+                    }
                     progress.bytes += UInt64(stage.encodedOperation().count)
                     progress.records += UInt64(page.pieces.filter { $0.attributes != nil }.count)
                     progress.entries += UInt64(page.pieces.reduce(0) { $0 + $1.entries.count })
                 }
                 progress.pages += 1
                 await report(progress)
-                cursor = page.next
             }
 
             var trial = try await loadMap().map

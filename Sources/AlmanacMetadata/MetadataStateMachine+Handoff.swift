@@ -105,7 +105,7 @@ extension MetadataStateMachine {
     }
 
     /// The records of a frozen hand-off from `cursor` on, in pieces of at most about `budgetBytes`.
-    private func exportPage(_ id: HandoffID, after cursor: SegmentExportCursor, budgetBytes: Int) throws(MetadataError) -> SegmentExportPage {
+    public func exportPage(_ id: HandoffID, after cursor: SegmentExportCursor, budgetBytes: Int) throws(MetadataError) -> SegmentExportPage {
         guard let outgoing, outgoing.id == id else {
             throw MetadataError(.einval, "hand-off \(id) is not frozen on shard \(config.shardID)")
         }

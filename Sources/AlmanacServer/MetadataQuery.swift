@@ -7,6 +7,9 @@ public enum MetadataQuery: Sendable, Hashable {
     /// One page of `directory` after `cursor`; with `withAttributes` each entry's attributes too.
     case readdir(InodeID, after: ReaddirCursor?, limit: Int, withAttributes: Bool)
     case readlink(InodeID)
+    /// A page of a frozen hand-off's records (the driver's copy; a leader read, not journaled: the
+    /// frozen segments cannot change, so a linearizable read after the freeze sees them as frozen).
+    case exportSegments(HandoffID, after: SegmentExportCursor, budgetBytes: UInt32)
 
     /// Answers the query from a state machine. Pure: the backend calls it on the replica chosen by
     /// the read's consistency (the leader after ReadIndex, or any replica for stale reads).
@@ -31,6 +34,8 @@ public enum MetadataQuery: Sendable, Hashable {
                 return .success(.page(page, attributes: attributes))
             case .readlink(let id):
                 return .success(.symlinkTarget(try state.readlink(id)))
+            case let .exportSegments(id, after, budgetBytes):
+                return .success(.exportPage(try state.exportPage(id, after: after, budgetBytes: Int(budgetBytes))))
             }
         } catch {
             return .failure(error)
@@ -49,4 +54,5 @@ public enum QueryResult: Sendable, Hashable {
     /// another shard) when requested.
     case page(ReaddirPage, attributes: [InodeAttributes?]?)
     case symlinkTarget(ByteString)
+    case exportPage(SegmentExportPage)
 }

@@ -161,6 +161,30 @@ public struct RequestExecutor: Sendable {
         case .clusterStatus:
             let executor = self
             Task { completion(await executor.clusterStatus(requestID: id)) }
+        case .shardCommand(let shard, .exportSegments(let handoff, let after, let budget)):
+            // The hand-off driver's copy: a leader read of frozen records, not a journal entry. A
+            // refusal (not frozen here) is answered as the command's result, like a journaled one.
+            service.read(shard: shard, consistency: .linearizable, query: .exportSegments(handoff, after: after, budgetBytes: budget)) { result in
+                let commandResult: CommandResult
+                switch result {
+                case .success(let outcome):
+                    switch outcome.result {
+                    case .success(.exportPage(let page)): commandResult = .success(.exportPage(page))
+                    case .success: commandResult = .failure(MetadataError(.internalInconsistency, "export answered with another result"))
+                    case .failure(let error): commandResult = .failure(error)
+                    }
+                    var response = Almanac_Api_V1_Response()
+                    response.requestID = id
+                    response.shardID = UInt64(shard)
+                    response.appliedIndex = outcome.appliedIndex
+                    var command = Almanac_Api_V1_ShardCommandResponse()
+                    command.result = Data(commandResult.encoded())
+                    response.shardCommand = command
+                    completion(response)
+                case .failure(let error):
+                    completion(translator.errorResponse(requestID: id, shard: shard, RequestTranslator.apiError(error)))
+                }
+            }
         case .shardCommand(let shard, let operation):
             service.submit(shard: shard, operation: operation, session: nil, durability: .majority) { result in
                 switch result {

@@ -125,9 +125,13 @@ public struct RequestTranslator: Sendable {
             }
             let operation: MetadataOperation
             do throws(CodecError) {
-                operation = try MetadataOperation(decodingOperation: Array(command.operation))
+                operation = try MetadataOperation(decodingOperation: Array(command.operation), maxBytes: MetadataLimits.maxHandoffEntryBytes)
             } catch {
                 throw APIError(.einval, "shard command: \(error)")
+            }
+            // Only hand-off pages may exceed the request limit (docs/migration.md).
+            if command.operation.count > MetadataLimits().maxRequestBytes && !operation.isHandoffProtocol {
+                throw APIError(.tooLarge, "shard command: \(operation.name) is \(command.operation.count) bytes, over the limit of \(MetadataLimits().maxRequestBytes)")
             }
             guard operation.isTransactionProtocol || operation.isHandoffProtocol else {
                 throw APIError(.einval, "shard commands carry only the cross-shard transaction and segment hand-off protocols, not \(operation.name)")
@@ -321,6 +325,8 @@ public struct RequestTranslator: Sendable {
                 readdir.end = true
             }
             response.readdir = readdir
+        case .success(.exportPage):
+            response.error = APIError(.internal, "a segment export page reached a client read").proto
         case .success(.symlinkTarget(let target)):
             var readlink = Almanac_Api_V1_ReadlinkResponse()
             readlink.target = target.string

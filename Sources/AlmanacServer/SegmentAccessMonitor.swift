@@ -38,7 +38,8 @@ public final class SegmentAccessMonitor: Sendable {
             segment = id.segment
             type = .write
         case .read(_, _, let query):
-            segment = query.routingInode.segment
+            guard let id = query.routingInode else { return }
+            segment = id.segment
             type = .read
         case .openSession, .clusterStatus, .shardMap, .shardCommand, .systemStore:
             return
@@ -122,11 +123,12 @@ extension MetadataOperation {
 }
 
 extension MetadataQuery {
-    /// The inode a request carrying this query is routed by.
-    public var routingInode: InodeID {
+    /// The inode a request carrying this query is routed by (nil: routed by shard, not by inode).
+    public var routingInode: InodeID? {
         switch self {
         case .getattr(let id), .readdir(let id, _, _, _), .readlink(let id): return id
         case .lookup(let parent, _): return parent
+        case .exportSegments: return nil
         }
     }
 }
