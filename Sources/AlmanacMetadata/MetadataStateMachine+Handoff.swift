@@ -197,31 +197,41 @@ extension MetadataStateMachine {
         case .some(let outcome): throw MetadataError(.transactionAborted, "hand-off \(id) already ended here (\(outcome))")
         case nil: break
         }
-        var handoff = try incomingHandoff(id, source: source, segments: segments)
+        let handoff = try incomingHandoff(id, source: source, segments: segments)
+        // Check every piece first: a refused page stages nothing.
         let moving = Set(handoff.segments)
+        var directories: Set<InodeID> = []
         for piece in pieces {
             guard moving.contains(piece.id.segment) else {
                 throw MetadataError(.einval, "hand-off \(id): record \(piece.id) is in segment \(piece.id.segment), not one of the hand-off's")
             }
             if let attributes = piece.attributes {
                 guard attributes.id == piece.id else { throw MetadataError(.einval, "hand-off \(id): piece \(piece.id) carries attributes of \(attributes.id)") }
-                var node = handoff.staged[piece.id] ?? Inode(attributes: attributes, parent: piece.parent, entries: DirectoryEntries(), symlinkTarget: nil)
-                node.attributes = attributes
-                node.parent = piece.parent
-                node.symlinkTarget = piece.symlinkTarget
-                handoff.staged[piece.id] = node
+                if attributes.type == .directory { directories.insert(piece.id) }
             }
             guard !piece.entries.isEmpty else { continue }
-            guard var node = handoff.staged[piece.id], node.isDirectory else {
+            guard directories.contains(piece.id) || handoff.staged[piece.id]?.isDirectory == true else {
                 throw MetadataError(.einval, "hand-off \(id): entries of \(piece.id) arrived before its head, or it is not a directory")
             }
             for entry in piece.entries {
                 if let error = Validation.name(entry.name, limits: config.limits) { throw MetadataError(.einval, "hand-off \(id): \(error.message)") }
-                node.entries.set(entry.name, to: entry.child, type: entry.type)
             }
-            handoff.staged[piece.id] = node
         }
-        incoming[id] = handoff
+        // Taken out of the table while it grows, so that adding a page never copies the staging
+        // (nor a large directory's entries).
+        var staging = incoming.removeValue(forKey: id) ?? handoff
+        defer { incoming[id] = staging }
+        for piece in pieces {
+            let fresh = piece.attributes.map { Inode(attributes: $0, parent: piece.parent, entries: DirectoryEntries(), symlinkTarget: nil) }
+            guard var record = staging.staged.removeValue(forKey: piece.id) ?? fresh else { continue }
+            if let attributes = piece.attributes {
+                record.attributes = attributes
+                record.parent = piece.parent
+                record.symlinkTarget = piece.symlinkTarget
+            }
+            for entry in piece.entries { record.entries.set(entry.name, to: entry.child, type: entry.type) }
+            staging.staged[piece.id] = record
+        }
     }
 
     private func incomingHandoff(_ id: HandoffID, source: ShardID, segments: [SegmentID]) throws(MetadataError) -> IncomingHandoff {
