@@ -61,6 +61,7 @@ extension ShardMap {
         guard handoffs[index].phase == .preparing else { return }
         let intent = handoffs[index]
         try assign(intent.segments, to: intent.target)
+        stampMigration(intent.migrationTimestamp, on: [intent.source, intent.target])
         handoffs[index].phase = .committed
     }
 

@@ -18,12 +18,34 @@ public struct ShardRecord: Sendable, Hashable, Codable {
     public var leaderHint: NodeID
     /// Bumped whenever this shard's segments, replicas or leader change.
     public var epoch: Epoch
+    /// Wall-clock milliseconds of the last hand-off or migration that changed this shard (0: none):
+    /// the `migration_timestamp` its journal entries carry.
+    public var migrationTimestamp: UInt64
 
-    public init(id: ShardID, replicas: [ReplicaLocation], leaderHint: NodeID = 0, epoch: Epoch = 1) {
+    public init(id: ShardID, replicas: [ReplicaLocation], leaderHint: NodeID = 0, epoch: Epoch = 1, migrationTimestamp: UInt64 = 0) {
         self.id = id
         self.replicas = replicas.sorted { ($0.zone, $0.node) < ($1.zone, $1.node) }
         self.leaderHint = leaderHint
         self.epoch = epoch
+        self.migrationTimestamp = migrationTimestamp
+    }
+
+    private enum CodingKeys: String, CodingKey { case id, replicas, leaderHint, epoch, migrationTimestamp }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(id: try container.decode(ShardID.self, forKey: .id), replicas: try container.decode([ReplicaLocation].self, forKey: .replicas),
+                  leaderHint: try container.decode(NodeID.self, forKey: .leaderHint), epoch: try container.decode(Epoch.self, forKey: .epoch),
+                  migrationTimestamp: try container.decodeIfPresent(UInt64.self, forKey: .migrationTimestamp) ?? 0)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(replicas, forKey: .replicas)
+        try container.encode(leaderHint, forKey: .leaderHint)
+        try container.encode(epoch, forKey: .epoch)
+        if migrationTimestamp != 0 { try container.encode(migrationTimestamp, forKey: .migrationTimestamp) }
     }
 }
 
@@ -169,4 +191,11 @@ public struct ShardMap: Sendable, Hashable {
     }
 
     mutating func bumpEpoch() { epoch += 1 }
+
+    /// Records a migration's timestamp on `shards` (their journals carry it from then on).
+    mutating func stampMigration(_ timestamp: UInt64, on shards: [ShardID]) {
+        for shard in shards where (self.shards[shard]?.migrationTimestamp ?? .max) < timestamp {
+            self.shards[shard]?.migrationTimestamp = timestamp
+        }
+    }
 }

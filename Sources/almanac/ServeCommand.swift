@@ -230,7 +230,7 @@ struct ServeCommand: AsyncParsableCommand {
             transport: ClientTransactionTransport(client: AlmanacClient(configuration: coordinatorClientConfiguration), host: host, live: liveMap),
             logger: Logger(label: "almanac.coordinator"))
         let service = ReplicatedMetadataService(host: host, crossShard: coordinator, prefetch: prefetchSettings,
-                                                systemApplied: loadedMap.embedded ? systemApplied : nil)
+                                                systemApplied: loadedMap.embedded ? systemApplied : nil, liveMap: liveMap)
         let resolver = TransactionResolver(coordinator: coordinator, logger: Logger(label: "almanac.resolver"))
         let resolving = Task { await resolver.run() }
         let translator = RequestTranslator(

@@ -105,6 +105,10 @@ import Testing
         #expect(try Self.violations(cluster, before: before, moving: moving) == [])
         #expect(moving.allSatisfy { cluster.map.shard(ofSegment: $0) == 1 })
         #expect(cluster.machine(1)?.migrationTimestamp == 1_700_000_000_000)
+        // The map stamps both shards: their journal entries carry the timestamp from now on.
+        #expect(cluster.map.shards[0]?.migrationTimestamp == 1_700_000_000_000)
+        #expect(cluster.map.shards[1]?.migrationTimestamp == 1_700_000_000_000)
+        #expect(cluster.map.shards[2]?.migrationTimestamp == 0)
         // And back (a merge into shard 0), then on to shard 2.
         #expect(try await Self.driver(cluster).move(segments: moving, to: 0).outcome == .moved)
         #expect(try await Self.driver(cluster).move(segments: moving, to: 2).outcome == .moved)

@@ -29,12 +29,16 @@ public final class ReplicatedMetadataService: MetadataService {
     public let systemApplied: AppliedIndexSignal?
     /// The prefetching path (predictive journaling); nil: off.
     public let prefetcher: Prefetcher?
+    /// The live map, whose shard records carry each shard's migration timestamp (stamped on every
+    /// journal entry); nil: 0.
+    public let liveMap: LiveShardMap?
 
     public init(host: MultiRaftHost<MetadataReplica>, sessionLeaseMilliseconds: UInt32 = 60_000,
                 maxEntryBytes: Int = MetadataLimits().maxRequestBytes, limits: MetadataLimits = MetadataLimits(),
                 crossShard: (any CrossShardExecutor)? = nil, prefetch: PrefetchSettings? = nil,
-                systemApplied: AppliedIndexSignal? = nil) {
+                systemApplied: AppliedIndexSignal? = nil, liveMap: LiveShardMap? = nil) {
         self.host = host
+        self.liveMap = liveMap
         self.systemApplied = systemApplied
         self.prefetcher = prefetch.flatMap { $0.enabled ? Prefetcher(settings: $0, host: host) : nil }
         self.prefetcher?.start()
@@ -117,7 +121,8 @@ public final class ReplicatedMetadataService: MetadataService {
     private func entry(shard: ShardID, operation: MetadataOperation, session: SessionRef?) throws(ServiceError) -> [UInt8] {
         try checkShard(shard)
         let envelope = CommandEnvelope(
-            shardID: shard, migrationTimestamp: 0, sessionID: session?.id ?? 0, sequence: session?.sequence ?? 0,
+            shardID: shard, migrationTimestamp: liveMap?.current.shards[shard]?.migrationTimestamp ?? 0,
+            sessionID: session?.id ?? 0, sequence: session?.sequence ?? 0,
             time: Self.now(), operation: operation)
         let data = envelope.encoded()
         guard data.count <= (operation.isHandoffProtocol ? max(maxEntryBytes, MetadataLimits.maxHandoffEntryBytes) : maxEntryBytes) else {
