@@ -27,7 +27,15 @@ struct CtlShards: AsyncParsableCommand {
             for (segment, load) in hottest {
                 output.line("  segment \(segment) (shard \(load.shard)): \(load.reads) reads, \(load.writes) writes")
             }
-            let live = Dictionary(status.shards.map { ($0.shardID, $0) }, uniquingKeysWith: { first, _ in first })
+            // A node reports the shards it hosts; with more nodes than zones no node hosts them all.
+            var live = Dictionary(status.shards.map { ($0.shardID, $0) }, uniquingKeysWith: { first, _ in first })
+            if map.shards.contains(where: { live[UInt64($0.shardID)] == nil }) {
+                for other in await Self.nodeStatuses(nodes: status.nodes, options: options) {
+                    for shard in other.shards where live[shard.shardID] == nil || (live[shard.shardID]?.leaderNodeID == 0 && shard.leaderNodeID != 0) {
+                        live[shard.shardID] = shard
+                    }
+                }
+            }
             for shard in map.shards {
                 let runs = map.segments.filter { $0.shard == shard.shardID }
                 let count = runs.reduce(0) { $0 + Int($1.last - $1.first + 1) }

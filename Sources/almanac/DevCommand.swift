@@ -10,9 +10,10 @@ import NIOCore
 struct DevCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dev",
-        abstract: "Start a local 3-zone cluster (three node processes on loopback) and stop it on Ctrl-C.",
+        abstract: "Start a local multi-zone cluster (3 node processes in 3 zones on loopback by default) and stop it on Ctrl-C.",
         discussion: """
-            Node i (1...3) is in zone-<a|b|c>, serves clients on 127.0.0.1:<base-port + i> and peers on
+            Node i (1...--nodes, default 3) is in zone-<a|b|c|...> (zone number (i - 1) mod --zones), serves
+            clients on 127.0.0.1:<base-port + i> and peers on
             127.0.0.1:<base-port + 10 + i>, and serves /metrics, /healthz and /readyz on
             127.0.0.1:<base-port + 20 + i> (docs/operations.md). Data and logs go under --data-dir (node<i>/, node<i>.json,
             node<i>.log); a restart on the same directory recovers the cluster. A node that dies is reported and
@@ -25,11 +26,17 @@ struct DevCommand: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Directory for all nodes' data, configs and logs.")
     var dataDir: String = "./almanac-dev-data"
 
-    @Option(name: .customLong("base-port"), help: "Client ports are base+1...base+3, peer ports base+11...base+13.")
+    @Option(name: .customLong("base-port"), help: "Client ports are base+1...base+N, peer ports base+11...base+10+N, metrics base+21...")
     var basePort: Int = 7100
 
     @Option(help: "Number of journal shards (Raft groups).")
     var shards: Int = 4
+
+    @Option(help: "Number of nodes (1...9); node i is in zone number (i - 1) mod --zones.")
+    var nodes: Int = 3
+
+    @Option(help: "Number of zones (3...--nodes): each shard has one replica per zone, on one of the zone's nodes.")
+    var zones: Int = 3
 
     @Option(name: .customLong("log-level"), help: "Log level of the nodes (their logs go to node<i>.log).")
     var logLevel: String = "info"
@@ -56,16 +63,20 @@ struct DevCommand: AsyncParsableCommand {
         }
         guard (1...65_000).contains(basePort) else { throw ValidationError("--base-port must be in 1...65000") }
         guard (1...4096).contains(shards) else { throw ValidationError("--shards must be in 1...4096") }
+        guard (3...9).contains(nodes) else { throw ValidationError("--nodes must be in 3...9 (ports base+1...base+9)") }
+        guard (3...nodes).contains(zones) else {
+            throw ValidationError("--zones must be in 3...\(nodes) (at least 3 zones, so that a majority survives a zone; at most one zone per node)")
+        }
         do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
     }
 
-    static let zones = ["zone-a", "zone-b", "zone-c"]
+    static func zoneName(_ index: Int) -> String { "zone-" + String(UnicodeScalar(UInt8(97 + index))) }
 
     func run() async throws {
         let root = URL(fileURLWithPath: dataDir).standardizedFileURL.path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let members = (1...3).map { i in
-            ClusterMember(id: UInt64(i), zone: Self.zones[i - 1], peerAddress: "127.0.0.1:\(basePort + 10 + i)",
+        let members = (1...nodes).map { i in
+            ClusterMember(id: UInt64(i), zone: Self.zoneName((i - 1) % zones), peerAddress: "127.0.0.1:\(basePort + 10 + i)",
                           apiAddress: "127.0.0.1:\(basePort + i)")
         }
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
@@ -139,7 +150,7 @@ struct DevCommand: AsyncParsableCommand {
             }
         }
 
-        Self.say("Starting a 3-zone Almanac cluster (data: \(root)) ...")
+        Self.say("Starting a \(zones)-zone Almanac cluster of \(nodes) nodes (data: \(root)) ...")
         let deadline = Date().addingTimeInterval(60)
         var pending = Set(members.map(\.id))
         while !pending.isEmpty && Date() < deadline {

@@ -160,7 +160,16 @@ public final class ReplicatedMetadataService: MetadataService {
             return ServiceError(.notLeader, "node \(host.configuration.nodeID) does not lead shard \(shard); node \(leader) does",
                                 leaderHint: LeaderHint(nodeID: leader, address: member.apiAddress, zone: member.zone))
         case .unknownGroup:
-            return ServiceError(.wrongShard, "shard \(shard) has no replica on node \(host.configuration.nodeID)")
+            // With more nodes than zones a node hosts only some shards: send the client to a node
+            // that hosts this one (preferably in this node's zone); it redirects on to the leader.
+            let configuration = host.configuration
+            let hosts = ReplicaPlacement.replicas(of: UInt64(shard), members: configuration.members).compactMap { members[$0] }
+            let zone = configuration.localMember?.zone
+            guard let target = hosts.first(where: { $0.zone == zone }) ?? hosts.first else {
+                return ServiceError(.wrongShard, "shard \(shard) has no replica on node \(configuration.nodeID)")
+            }
+            return ServiceError(.notLeader, "node \(configuration.nodeID) hosts no replica of shard \(shard); node \(target.id) does",
+                                leaderHint: LeaderHint(nodeID: target.id, address: target.apiAddress, zone: target.zone))
         case .unavailable(let reason): return ServiceError(.unavailable, reason)
         case .timeout(let reason): return ServiceError(.timeout, reason)
         case .tooLarge(let reason): return ServiceError(.tooLarge, reason)
