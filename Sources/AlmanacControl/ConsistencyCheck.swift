@@ -10,14 +10,18 @@ public struct ReplicaReport: Sendable, Hashable {
     public var learners: [NodeID]
     public var appliedIndex: UInt64
     public var digest: UInt64
+    /// The segments the replica's state machine owns, ascending (nil: not reported).
+    public var owned: [SegmentID]?
 
-    public init(node: NodeID, shard: ShardID?, voters: [NodeID], learners: [NodeID], appliedIndex: UInt64, digest: UInt64) {
+    public init(node: NodeID, shard: ShardID?, voters: [NodeID], learners: [NodeID], appliedIndex: UInt64, digest: UInt64,
+                owned: [SegmentID]? = nil) {
         self.node = node
         self.shard = shard
         self.voters = voters.sorted()
         self.learners = learners.sorted()
         self.appliedIndex = appliedIndex
         self.digest = digest
+        self.owned = owned?.sorted()
     }
 }
 
@@ -44,6 +48,8 @@ public struct ConsistencyFinding: Sendable, Hashable, Codable, CustomStringConve
 /// - The map is valid for the cluster's members (every replica a member, in its zone).
 /// - For every shard in the map: each node the map names reports a replica, each replica's Raft
 ///   voters are exactly the map's nodes, and no node outside the map hosts the shard.
+/// - Every shard replica's state machine owns exactly the segments the map gives its shard (unless a
+///   hand-off of that shard is in progress, or the replica is behind its group: inconclusive).
 /// - Every group (the system group too): all replicas agree on the configuration, and replicas
 ///   at the same applied index have the same state digest (a difference is divergence). Replicas
 ///   at different indexes cannot be compared now (inconclusive; `ctl check` retries).
@@ -77,6 +83,8 @@ public enum ConsistencyCheck {
                 findings.append(ConsistencyFinding(severity: .error, location: location,
                                                    message: "node \(report.node)'s Raft configuration has voters \(report.voters), the map \(expected)"))
             }
+            findings += ownership(of: reports, expected: map.segments(of: shard), location: location,
+                                  handoff: map.handoffs.first { $0.source == shard || $0.target == shard })
             findings += agreement(of: reports, location: location)
         }
         for (shard, reports) in byGroup {
@@ -93,6 +101,41 @@ public enum ConsistencyCheck {
             findings += agreement(of: system, location: "system group")
         }
         return findings
+    }
+
+    /// Each replica owns exactly the map's segments of its shard.
+    static func ownership(of reports: [ReplicaReport], expected: [SegmentID], location: String,
+                          handoff: SegmentHandoffIntent?) -> [ConsistencyFinding] {
+        let newest = reports.map(\.appliedIndex).max() ?? 0
+        var findings: [ConsistencyFinding] = []
+        for report in reports.sorted(by: { $0.node < $1.node }) {
+            guard let owned = report.owned, owned != expected else { continue }
+            let extra = Set(owned).subtracting(expected).sorted()
+            let missing = Set(expected).subtracting(owned).sorted()
+            let detail = "node \(report.node)'s replica owns \(owned.count) segments, the map gives the shard \(expected.count)"
+                + (extra.isEmpty ? "" : "; owned but mapped elsewhere: \(describe(extra))")
+                + (missing.isEmpty ? "" : "; mapped here but not owned: \(describe(missing))")
+            if let handoff {
+                findings.append(ConsistencyFinding(severity: .inconclusive, location: location,
+                                                   message: "\(detail) (hand-off \(handoff.id) in progress)"))
+            } else if report.appliedIndex < newest {
+                findings.append(ConsistencyFinding(severity: .inconclusive, location: location,
+                                                   message: "\(detail) (the replica is behind, at \(report.appliedIndex) of \(newest))"))
+            } else {
+                findings.append(ConsistencyFinding(severity: .error, location: location, message: detail))
+            }
+        }
+        return findings
+    }
+
+    /// "3, 10-20" for a short list of ascending segments (at most 4 runs shown).
+    static func describe(_ segments: [SegmentID]) -> String {
+        var runs: [(SegmentID, SegmentID)] = []
+        for segment in segments {
+            if let last = runs.last, last.1 &+ 1 == segment { runs[runs.count - 1].1 = segment } else { runs.append((segment, segment)) }
+        }
+        let shown = runs.prefix(4).map { $0.0 == $0.1 ? "\($0.0)" : "\($0.0)-\($0.1)" }.joined(separator: ", ")
+        return runs.count > 4 ? shown + ", ... (\(segments.count) segments)" : shown
     }
 
     /// Replicas at one applied index must have one digest; different indexes are inconclusive.

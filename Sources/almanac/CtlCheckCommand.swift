@@ -58,7 +58,11 @@ struct CtlCheck: AsyncParsableCommand {
             ReplicaReport(node: status.responderNodeID, shard: id,
                           voters: shard.replicas.filter { $0.role != .learner }.map(\.nodeID),
                           learners: shard.replicas.filter { $0.role == .learner }.map(\.nodeID),
-                          appliedIndex: shard.appliedIndex, digest: shard.stateDigest)
+                          appliedIndex: shard.appliedIndex, digest: shard.stateDigest,
+                          owned: shard.ownershipKnown ? shard.ownedSegments.flatMap { run -> [SegmentID] in
+                              guard run.first <= run.last, run.last <= UInt32(SegmentID.max) else { return [] }
+                              return (run.first...run.last).map { SegmentID($0) }
+                          } : nil)
         }
         var reports = status.shards.compactMap { shard in ShardID(exactly: shard.shardID).map { report(shard, id: $0) } }
         if status.hasSystemGroup { reports.append(report(status.systemGroup, id: nil)) }

@@ -18,6 +18,29 @@ import Testing
         } + (1...3).map { ReplicaReport(node: NodeID($0), shard: nil, voters: [1, 2, 3], learners: [], appliedIndex: 4, digest: 7) }
     }
 
+    @Test func ownershipThatDisagreesWithTheMapIsAnErrorUnlessAHandOffOrALagExplainsIt() throws {
+        let map = try Self.map()
+        var reports = Self.healthy().map { report in
+            var report = report
+            if let shard = report.shard { report.owned = map.segments(of: shard) }
+            return report
+        }
+        #expect(ConsistencyCheck.evaluate(map: map, members: Self.members, answered: [1, 2, 3], replicas: reports).isEmpty)
+        // Node 2's replica of shard 0 still owns segment 40 (shard 1's) and lost segment 3.
+        reports[1].owned = (map.segments(of: 0) + [40]).filter { $0 != 3 }
+        let findings = ConsistencyCheck.evaluate(map: map, members: Self.members, answered: [1, 2, 3], replicas: reports)
+        #expect(findings.count == 1)
+        #expect(findings.first?.severity == .error && findings.first?.location == "shard 0")
+        #expect(findings.first?.message.contains("owned but mapped elsewhere: 40") == true)
+        #expect(findings.first?.message.contains("mapped here but not owned: 3") == true)
+        // While a hand-off of the shard is in progress, or the replica is behind, it is not decided.
+        var moving = map
+        try moving.recordHandoff(SegmentHandoffIntent(id: 9, segments: [40], source: 1, target: 0, phase: .preparing, migrationTimestamp: 1))
+        #expect(ConsistencyCheck.evaluate(map: moving, members: Self.members, answered: [1, 2, 3], replicas: reports).map(\.severity) == [.inconclusive])
+        reports[1].appliedIndex = 9
+        #expect(ConsistencyCheck.evaluate(map: map, members: Self.members, answered: [1, 2, 3], replicas: reports).allSatisfy { $0.severity == .inconclusive })
+    }
+
     @Test func aConsistentClusterIsClean() throws {
         #expect(ConsistencyCheck.evaluate(map: try Self.map(), members: Self.members, answered: [1, 2, 3], replicas: Self.healthy()).isEmpty)
     }

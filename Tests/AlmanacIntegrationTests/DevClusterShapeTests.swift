@@ -50,6 +50,9 @@ struct DevClusterShapeTests {
             let check = try await dev.ctl(["check"], root: root, environment: environment)
             #expect(check.status == 0, "ctl check after \(step): \(check.output)")
         }
+        // Replicas report the segments their state machines own (ctl check compares them with the map).
+        let status = try await dev.ctl(["status", "--json"], root: root, environment: environment)
+        #expect(status.output.contains("\"ownershipKnown\": true") || status.output.contains("\"ownershipKnown\":true"), "\(status.output.prefix(2000))")
         let listed = try await dev.ctl(["ls", "/"], root: root, environment: environment)
         for i in 0..<12 { #expect(listed.output.contains("d\(i)/"), "\(listed.output)") }
         for i in 0..<12 {

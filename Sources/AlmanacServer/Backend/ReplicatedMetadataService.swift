@@ -131,6 +131,23 @@ public final class ReplicatedMetadataService: MetadataService {
         return data
     }
 
+    /// Ascending segments as runs.
+    static func runs(_ segments: [SegmentID], shard: UInt32) -> [Almanac_Api_V1_SegmentRun] {
+        var runs: [Almanac_Api_V1_SegmentRun] = []
+        for segment in segments {
+            if let last = runs.last, last.last + 1 == UInt32(segment) {
+                runs[runs.count - 1].last = UInt32(segment)
+            } else {
+                var run = Almanac_Api_V1_SegmentRun()
+                run.first = UInt32(segment)
+                run.last = UInt32(segment)
+                run.shard = shard
+                runs.append(run)
+            }
+        }
+        return runs
+    }
+
     static func hostError(_ error: any Error) -> HostError {
         (error as? HostError) ?? .unavailable("\(error)")
     }
@@ -138,6 +155,14 @@ public final class ReplicatedMetadataService: MetadataService {
     public func clusterStatus() async throws(ServiceError) -> Almanac_Api_V1_ClusterStatus {
         guard let status = await host.status() else { throw ServiceError(.unavailable, "the node is shutting down") }
         var result = ClusterStatusBuilder.build(status, members: Array(members.values))
+        // Each hosted shard's ownership as its state machine has it (`ctl check` compares the map).
+        for index in result.shards.indices {
+            let group = result.shards[index].shardID
+            guard let ownership = try? await host.reading(group: group, linearizable: false, { $0.state.ownership }).get().value else { continue }
+            result.shards[index].ownershipKnown = true
+            result.shards[index].ownershipEpoch = ownership.epoch
+            result.shards[index].ownedSegments = Self.runs(ownership.segments, shard: UInt32(truncatingIfNeeded: group))
+        }
         if let prefetcher {
             result.prefetch = prefetcher.status()
             result.prefetchSettings = prefetcher.settingsStatus

@@ -1896,6 +1896,15 @@ public nonisolated struct Almanac_Api_V1_ShardStatus: Sendable {
   /// snapshot body, docs/metadata.md). Replicas at the same applied index must report the same value.
   public var stateDigest: UInt64 = 0
 
+  /// The segments the responding replica's state machine owns (runs; its shard field is this shard)
+  /// and the shard epoch of that ownership; ownership_known false from a replica that did not say
+  /// (the system group; nodes before this field). `ctl check` compares them with the map.
+  public var ownedSegments: [Almanac_Api_V1_SegmentRun] = []
+
+  public var ownershipEpoch: UInt64 = 0
+
+  public var ownershipKnown: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -4618,7 +4627,7 @@ nonisolated extension Almanac_Api_V1_ReplicaStatus: SwiftProtobuf.Message, Swift
 
 nonisolated extension Almanac_Api_V1_ShardStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ShardStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{3}leader_node_id\0\u{1}term\0\u{3}commit_index\0\u{3}applied_index\0\u{1}replicas\0\u{3}state_digest\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{3}leader_node_id\0\u{1}term\0\u{3}commit_index\0\u{3}applied_index\0\u{1}replicas\0\u{3}state_digest\0\u{4}&owned_segments\0\u{3}ownership_epoch\0\u{3}ownership_known\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4633,6 +4642,9 @@ nonisolated extension Almanac_Api_V1_ShardStatus: SwiftProtobuf.Message, SwiftPr
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.appliedIndex) }()
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.replicas) }()
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.stateDigest) }()
+      case 45: try { try decoder.decodeRepeatedMessageField(value: &self.ownedSegments) }()
+      case 46: try { try decoder.decodeSingularUInt64Field(value: &self.ownershipEpoch) }()
+      case 47: try { try decoder.decodeSingularBoolField(value: &self.ownershipKnown) }()
       default: break
       }
     }
@@ -4660,6 +4672,15 @@ nonisolated extension Almanac_Api_V1_ShardStatus: SwiftProtobuf.Message, SwiftPr
     if self.stateDigest != 0 {
       try visitor.visitSingularUInt64Field(value: self.stateDigest, fieldNumber: 7)
     }
+    if !self.ownedSegments.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.ownedSegments, fieldNumber: 45)
+    }
+    if self.ownershipEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.ownershipEpoch, fieldNumber: 46)
+    }
+    if self.ownershipKnown != false {
+      try visitor.visitSingularBoolField(value: self.ownershipKnown, fieldNumber: 47)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4671,6 +4692,9 @@ nonisolated extension Almanac_Api_V1_ShardStatus: SwiftProtobuf.Message, SwiftPr
     if lhs.appliedIndex != rhs.appliedIndex {return false}
     if lhs.replicas != rhs.replicas {return false}
     if lhs.stateDigest != rhs.stateDigest {return false}
+    if lhs.ownedSegments != rhs.ownedSegments {return false}
+    if lhs.ownershipEpoch != rhs.ownershipEpoch {return false}
+    if lhs.ownershipKnown != rhs.ownershipKnown {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
