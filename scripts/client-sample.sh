@@ -14,7 +14,9 @@ if [ -z "${ALMANAC_BINARY:-}" ]; then
   ALMANAC_BINARY="$(swift build --show-bin-path)/almanac"
 fi
 echo "== building examples/client-sample"
-swift build --package-path examples/client-sample
+# A sample build left from an older checkout can keep the dependency's old file list (SwiftPM does not
+# always notice files added to a path dependency): build once more from scratch if the first fails.
+swift build --package-path examples/client-sample || { rm -rf examples/client-sample/.build; swift build --package-path examples/client-sample; }
 sample="$(swift build --package-path examples/client-sample --show-bin-path)/client-sample"
 
 . scripts/dev-cluster.sh
