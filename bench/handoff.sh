@@ -61,14 +61,16 @@ DURING=$(bench during-handoff)
 wait "$MOVER"
 echo
 echo "| run | ops/s | p50 ms | p99 ms | max ms | errors |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "|---|---:|---:|---:|---:|---|"
 for line in "$BASE" "$DURING"; do
   python3 - "$line" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
-print(f"| {r.get('label')} | {float(r.get('ops_s',0)):,.0f} | {float(r.get('p50_ms',0)):.2f} | {float(r.get('p99_ms',0)):.2f} | {float(r.get('max_ms',0)):.1f} | {r.get('errors',0)} |")
+kinds = ", ".join(f"{k} {v}" for k, v in sorted(r.get('error_kinds', {}).items()))
+print(f"| {r.get('label')} | {float(r.get('ops_s',0)):,.0f} | {float(r.get('p50_ms',0)):.2f} | {float(r.get('p99_ms',0)):.2f} | {float(r.get('max_ms',0)):.1f} | {r.get('errors',0)}{' (' + kinds + ')' if kinds else ''} |")
 PY
 done
 echo
 echo "during the loaded run: merge $(cat "$WORK/during-merge.txt"); split $(cat "$WORK/during-split.txt")"
+sleep 2  # let the last sessions close, so that replicas line up
 "$BIN" ctl check

@@ -59,10 +59,10 @@ public struct RequestTranslator: Sendable {
         case .create(let c):
             let parent = InodeID(c.parent)
             let op = MetadataOperation.create(parent: parent, name: ByteString(c.name), mode: c.mode, uid: c.uid, gid: c.gid)
-            let (session, durability) = try writeKey(request, shard: try shard(of: parent))
+            let (session, durability, target) = try writeKey(request, shard: try shard(of: parent))
             return c.openExisting
-                ? .createOrOpenExisting(shard: try shard(of: parent), operation: op, session: session, durability: durability)
-                : .write(shard: try shard(of: parent), operation: op, session: session, durability: durability)
+                ? .createOrOpenExisting(shard: target, operation: op, session: session, durability: durability)
+                : .write(shard: target, operation: op, session: session, durability: durability)
         case .lookup(let l):
             let parent = InodeID(l.parent)
             return try read(request, shard: try shard(of: parent), .lookup(parent: parent, name: ByteString(l.name)))
@@ -183,21 +183,25 @@ public struct RequestTranslator: Sendable {
     }
 
     private func write(_ request: Almanac_Api_V1_Request, shard: ShardID, _ operation: MetadataOperation) throws(APIError) -> RoutedRequest {
-        let (session, durability) = try writeKey(request, shard: shard)
-        return .write(shard: shard, operation: operation, session: session, durability: durability)
+        let (session, durability, target) = try writeKey(request, shard: shard)
+        return .write(shard: target, operation: operation, session: session, durability: durability)
     }
 
-    private func writeKey(_ request: Almanac_Api_V1_Request, shard: ShardID) throws(APIError) -> (SessionRef, Durability) {
+    /// The write's session, durability and the shard it goes to: the session's shard. When this
+    /// node's map puts the routing inode elsewhere (the client's map is stale, or a segment moved
+    /// after the client's first attempt), the write still goes to the session's shard, whose state
+    /// machine decides: it answers a retry of a write it applied from the session's cache, and
+    /// refuses one it did not apply with `WRONG_SHARD` (never recorded), after which the client
+    /// refreshes its map. Refusing here instead would turn the retry of an applied write into a new
+    /// write on the new owner: applied twice (docs/migration.md).
+    private func writeKey(_ request: Almanac_Api_V1_Request, shard: ShardID) throws(APIError) -> (SessionRef, Durability, ShardID) {
         guard request.sessionID != 0 else {
             throw APIError(.staleSession, "writes need a session: send open_session for shard \(shard) first")
         }
         let (sessionShard, local) = APISessionID.decode(request.sessionID)
-        guard sessionShard == shard else {
-            // The client chose the shard of its session with its map; ours says otherwise: its map
-            // is stale (or it sent another shard's session). Either way: refresh the map, resend.
-            throw APIError(.wrongShard,
-                "session \(request.sessionID) belongs to shard \(sessionShard) but the shard map sends this request to shard \(shard); refresh the shard map",
-                shardEpoch: currentMap.shards[shard]?.epoch)
+        guard currentMap.shards[sessionShard] != nil else {
+            throw APIError(.wrongShard, "session \(request.sessionID) names shard \(sessionShard), which the shard map does not define",
+                           shardEpoch: currentMap.epoch)
         }
         guard request.sequence != 0 else { throw APIError(.einval, "sequence numbers start at 1") }
         let durability: Durability
@@ -206,7 +210,7 @@ public struct RequestTranslator: Sendable {
         case .leader: durability = .leader
         case .UNRECOGNIZED(let raw): throw APIError(.einval, "unknown durability \(raw)")
         }
-        return (SessionRef(id: local, sequence: request.sequence), durability)
+        return (SessionRef(id: local, sequence: request.sequence), durability, sessionShard)
     }
 
     private func read(_ request: Almanac_Api_V1_Request, shard: ShardID, _ query: MetadataQuery) throws(APIError) -> RoutedRequest {

@@ -114,7 +114,7 @@ private let sessionKey = SessionRef(id: 7, sequence: 5)
         let cases: [(Almanac_Api_V1_Request, Almanac_Api_V1_ErrorCode)] = [
             (request { _ in }, .unsupported),  // no operation
             (request(session: 0) { var m = Almanac_Api_V1_MkdirRequest(); m.parent = 1; m.name = "a"; $0.mkdir = m }, .staleSession),
-            (request(session: APISessionID.encode(shard: 2, local: 7)!) { var m = Almanac_Api_V1_MkdirRequest(); m.parent = 1; m.name = "a"; $0.mkdir = m }, .wrongShard),
+            (request(session: APISessionID.encode(shard: 60, local: 7)!) { var m = Almanac_Api_V1_MkdirRequest(); m.parent = 1; m.name = "a"; $0.mkdir = m }, .wrongShard),
             (request(session: s0, sequence: 0) { var m = Almanac_Api_V1_MkdirRequest(); m.parent = 1; m.name = "a"; $0.mkdir = m }, .einval),
             (request { var s = Almanac_Api_V1_SetattrRequest(); s.inode = 1; s.mask = 256; $0.setattr = s }, .einval),
             (request { var s = Almanac_Api_V1_SetattrRequest(); s.inode = 1; s.mask = 16 | 64; $0.setattr = s }, .einval),
@@ -128,6 +128,10 @@ private let sessionKey = SessionRef(id: 7, sequence: 5)
             (request(session: 0, sequence: 0) { var g = Almanac_Api_V1_GetattrRequest(); g.inode = 1; $0.getattr = g; $0.consistency = .UNRECOGNIZED(4) }, .einval),
             (request(session: 0, sequence: 0) { var o = Almanac_Api_V1_OpenSessionRequest(); o.shardID = 70_000; $0.openSession = o }, .einval),
         ]
+        // A write goes to its session's shard even where this node's map puts the routing inode
+        // elsewhere: that shard's state machine answers a retry from its session cache or refuses.
+        let elsewhere = request(session: APISessionID.encode(shard: 2, local: 7)!) { var m = Almanac_Api_V1_MkdirRequest(); m.parent = 1; m.name = "a"; $0.mkdir = m }
+        if case .success(.write(let shard, _, _, _)) = translator.route(elsewhere) { #expect(shard == 2) } else { Issue.record("not routed to the session's shard") }
         for (input, code) in cases {
             switch translator.route(input) {
             case .success(let routed): Issue.record("expected \(code), routed to \(routed)")
