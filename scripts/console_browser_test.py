@@ -2,7 +2,8 @@
 """The live console in a real browser (Debian's chromium + chromedriver, driven by Selenium).
 
 Run by scripts/console-check.sh against a running `almanac dev`: opens node 1's console, waits for
-the cluster to show healthy, makes some traffic (heat), kills node 3 with `almanac ctl node kill 3`,
+the cluster to show healthy, makes some traffic (heat), merges shard 3 into 2 and splits it back
+with `almanac ctl reshard` (the shards table follows the segment counts), kills node 3 with `almanac ctl node kill 3`,
 and asserts what the page then shows (node 3 and zone-c down, every shard led by a live node), with
 screenshots before and after. Prints "N passed, M failed"; exits 1 on a failure.
 """
@@ -64,8 +65,11 @@ def wait_for(description, predicate, driver, timeout=30.0):
     return False
 
 
-def ctl(*arguments):
+def ctl(*arguments, admin=False):
     env = dict(os.environ, ALMANAC_ENDPOINTS=args.endpoints, ALMANAC_CA=args.ca, ALMANAC_TOKEN=args.token)
+    if admin:  # ctl reshard signs a short-lived admin token with the cluster's key (what dev prints)
+        env.pop("ALMANAC_TOKEN", None)
+        env["ALMANAC_TOKEN_KEY"] = os.path.join(args.data_dir, "tls", "token-key")
     return subprocess.run([args.almanac, "ctl", *arguments], env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -98,6 +102,26 @@ try:
         ctl("touch", f"/console-demo/file-{i}")
     check("heat per segment shown", wait_for("heat rows", lambda: len(rows(driver, "heat")) > 0, driver))
     driver.save_screenshot(os.path.join(args.screenshots, "console.png"))
+
+    # A shard moves: merge shard 3 into 2, then split it back; the shards table follows the owners.
+    def segments(shard):
+        for r in rows(driver, "shards"):
+            if r.get_attribute("data-shard") == str(shard):
+                return r.get_attribute("data-segments")
+        return None
+    before = {shard: segments(shard) for shard in (2, 3)}
+    check("segments per shard shown", before == {2: "1024", 3: "1024"}, str(before))
+    merged = ctl("reshard", "merge", "3", "--into", "2", admin=True)
+    check("ctl reshard merge 3 --into 2", merged.returncode == 0 and ": moved;" in merged.stdout, merged.stdout + merged.stderr)
+    check("shards table after the merge", wait_for("shard 2 with 2048 segments, shard 3 with none",
+          lambda: segments(2) == "2048" and segments(3) == "0", driver))
+    driver.save_screenshot(os.path.join(args.screenshots, "console-after-merge.png"))
+    split = ctl("reshard", "split", "2", "--into", "3", admin=True)
+    check("ctl reshard split 2 --into 3", split.returncode == 0 and ": moved;" in split.stdout, split.stdout + split.stderr)
+    check("shards table after the split", wait_for("shards 2 and 3 with 1024 segments each",
+          lambda: segments(2) == "1024" and segments(3) == "1024", driver))
+    listed = ctl("ls", "/console-demo")
+    check("files still listed after the moves", listed.returncode == 0 and "file-19" in listed.stdout, listed.stdout + listed.stderr)
 
     killed = ctl("node", "kill", "3", "--data-dir", args.data_dir)
     check("ctl node kill 3", killed.returncode == 0, killed.stdout + killed.stderr)

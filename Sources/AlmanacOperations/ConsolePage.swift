@@ -37,7 +37,7 @@ enum ConsolePage {
       <section><h2>Nodes</h2>
         <table id="nodes"><thead><tr><th>node</th><th>zone</th><th>health</th><th>last heard</th><th>client API</th></tr></thead><tbody></tbody></table></section>
       <section><h2>Shards</h2>
-        <table id="shards"><thead><tr><th>shard</th><th>leader</th><th>term</th><th>commit</th><th>applied</th><th>replicas</th></tr></thead><tbody></tbody></table></section>
+        <table id="shards"><thead><tr><th>shard</th><th>leader</th><th>segments</th><th>term</th><th>commit</th><th>applied</th><th>replicas</th></tr></thead><tbody></tbody></table></section>
       <section><h2>Heat per segment</h2><div id="heat-note" class="placeholder"></div>
         <table id="heat"><thead><tr><th>segment</th><th>shard</th><th>reads</th><th>writes</th><th></th></tr></thead><tbody></tbody></table></section>
       <section><h2>Forecast vs actual load</h2><div id="forecast"></div></section>
@@ -77,9 +77,9 @@ enum ConsolePage {
       fill("nodes", s.nodes || [], (tr, n) => { tr.dataset.node = n.id;
         tr.append(cell(n.id), cell(n.zone), cell(n.id === s.servedBy ? "alive (this node)" : n.health, "health " + (n.id === s.servedBy ? "alive" : n.health)),
                   cell(n.id === s.servedBy ? "-" : (n.lastHeardMs / 1000).toFixed(1) + " s ago"), cell(n.clientAddress)); });
-      fill("shards", s.shards || [], (tr, sh) => { tr.dataset.shard = sh.id; tr.dataset.leader = sh.leader;
+      fill("shards", s.shards || [], (tr, sh) => { tr.dataset.shard = sh.id; tr.dataset.leader = sh.leader; tr.dataset.segments = sh.segments;
         tr.append(cell(sh.id), cell(sh.leader ? "node " + sh.leader + " (" + (zoneOf[sh.leader] || "?") + ")" : "none", sh.leader ? "leader" : "down"),
-                  cell(sh.term), cell(sh.commitIndex), cell(sh.appliedIndex),
+                  cell(sh.segments < 0 ? "?" : sh.segments), cell(sh.term), cell(sh.commitIndex), cell(sh.appliedIndex),
                   cell(sh.replicas.map((r) => r.node + ":" + r.role).join(" "))); });
       const heat = s.heat || { segments: [], nodesCounted: [], windowSeconds: 0 };
       const top = heat.segments.slice(0, 16);

@@ -14,6 +14,8 @@ public struct ConsoleState: Encodable, Sendable {
     public struct Shard: Encodable, Sendable {
         public var id: UInt64, leader: UInt64, term: UInt64, commitIndex: UInt64, appliedIndex: UInt64
         public var replicas: [Replica]
+        /// Segments the responding replica's state machine owns (-1: not reported).
+        public var segments: Int = -1
     }
     public struct SegmentHeat: Encodable, Sendable { public var segment: UInt32, shard: UInt32, reads: UInt64, writes: UInt64 }
     public struct Heat: Encodable, Sendable {
@@ -69,7 +71,8 @@ public struct ConsoleState: Encodable, Sendable {
         shards = status.shards.map { shard in
             Shard(id: shard.shardID, leader: shard.leaderNodeID, term: shard.term, commitIndex: shard.commitIndex,
                   appliedIndex: shard.appliedIndex,
-                  replicas: shard.replicas.map { Replica(node: $0.nodeID, zone: $0.zone, role: Self.name($0.role)) })
+                  replicas: shard.replicas.map { Replica(node: $0.nodeID, zone: $0.zone, role: Self.name($0.role)) },
+                  segments: shard.ownershipKnown ? shard.ownedSegments.reduce(0) { $0 + Int($1.last) - Int($1.first) + 1 } : -1)
         }
         var sum: [UInt32: SegmentHeat] = [:]
         for answer in loads {
