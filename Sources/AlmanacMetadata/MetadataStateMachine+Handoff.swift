@@ -76,16 +76,11 @@ extension MetadataStateMachine {
         }
         let moving = Set(sorted)
         let records = inodes.keys.filter { moving.contains($0.segment) }.sorted()
-        for record in records {
-            if let holder = locks[record] {
-                throw MetadataError(.conflict, "inode \(record) is locked by \(holder); the hand-off waits for it to end")
-            }
-            if let node = inodes[record], node.isOrphan {
-                throw MetadataError(.conflict, "inode \(record) is open and unlinked; its segment moves after its last close")
-            }
+        if let (record, holder) = locks.first(where: { moving.contains($0.key.segment) }) {
+            throw MetadataError(.conflict, "inode \(record) is locked by \(holder); the hand-off waits for it to end")
         }
-        if let holder = locks.first(where: { moving.contains($0.key.segment) })?.value {
-            throw MetadataError(.conflict, "\(holder) holds a record in a moving segment; the hand-off waits for it to end")
+        if let orphan = records.first(where: { inodes[$0]?.isOrphan == true }) {
+            throw MetadataError(.conflict, "inode \(orphan) is open and unlinked; its segment moves after its last close")
         }
         let handoff = OutgoingHandoff(id: id, target: target, segments: sorted, records: records)
         outgoing = handoff
@@ -119,7 +114,7 @@ extension MetadataStateMachine {
             if outgoing.records[mid] < cursor.id { low = mid + 1 } else { high = mid }
         }
         var index = low
-        var afterName = cursor.id == outgoing.records[safe: index] ? cursor.afterName : nil
+        var afterName = index < outgoing.records.count && outgoing.records[index] == cursor.id ? cursor.afterName : nil
         while index < outgoing.records.count {
             let recordID = outgoing.records[index]
             guard let node = inodes[recordID] else {
@@ -222,8 +217,9 @@ extension MetadataStateMachine {
         var staging = incoming.removeValue(forKey: id) ?? handoff
         defer { incoming[id] = staging }
         for piece in pieces {
-            let fresh = piece.attributes.map { Inode(attributes: $0, parent: piece.parent, entries: DirectoryEntries(), symlinkTarget: nil) }
-            guard var record = staging.staged.removeValue(forKey: piece.id) ?? fresh else { continue }
+            guard var record = staging.staged.removeValue(forKey: piece.id)
+                ?? piece.attributes.map({ Inode(attributes: $0, parent: piece.parent, entries: DirectoryEntries(), symlinkTarget: nil) })
+            else { continue }
             if let attributes = piece.attributes {
                 record.attributes = attributes
                 record.parent = piece.parent
@@ -288,8 +284,4 @@ extension MetadataStateMachine {
         incoming.removeValue(forKey: id)
         handoffOutcomes[id] = .aborted
     }
-}
-
-extension Array {
-    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
 }

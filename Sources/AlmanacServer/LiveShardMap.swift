@@ -13,6 +13,12 @@ public final class LiveShardMap: Sendable {
     public var current: ShardMap { state.withLockedValue { $0.map } }
     public var backend: String { state.withLockedValue { $0.backend } }
 
+    /// The migration timestamp of `shard` (0: none, or no such shard), read without copying the map:
+    /// every journal entry asks for it.
+    public func migrationTimestamp(of shard: ShardID) -> UInt64 {
+        state.withLockedValue { $0.map.shards[shard]?.migrationTimestamp ?? 0 }
+    }
+
     private let storeHealth = NIOLockedValueBox<(healthy: Bool, detail: String)?>(nil)
 
     /// The map store's health as last probed (nil: never probed, or no store).

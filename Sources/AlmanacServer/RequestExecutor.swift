@@ -173,14 +173,7 @@ public struct RequestExecutor: Sendable {
                     case .success: commandResult = .failure(MetadataError(.internalInconsistency, "export answered with another result"))
                     case .failure(let error): commandResult = .failure(error)
                     }
-                    var response = Almanac_Api_V1_Response()
-                    response.requestID = id
-                    response.shardID = UInt64(shard)
-                    response.appliedIndex = outcome.appliedIndex
-                    var command = Almanac_Api_V1_ShardCommandResponse()
-                    command.result = Data(commandResult.encoded())
-                    response.shardCommand = command
-                    completion(response)
+                    completion(Self.shardCommandResponse(requestID: id, shard: shard, index: outcome.appliedIndex, result: commandResult))
                 case .failure(let error):
                     completion(translator.errorResponse(requestID: id, shard: shard, RequestTranslator.apiError(error)))
                 }
@@ -189,14 +182,7 @@ public struct RequestExecutor: Sendable {
             service.submit(shard: shard, operation: operation, session: nil, durability: .majority) { result in
                 switch result {
                 case .success(let outcome):
-                    var response = Almanac_Api_V1_Response()
-                    response.requestID = id
-                    response.shardID = UInt64(shard)
-                    response.appliedIndex = outcome.index
-                    var command = Almanac_Api_V1_ShardCommandResponse()
-                    command.result = Data(outcome.result.encoded())
-                    response.shardCommand = command
-                    completion(response)
+                    completion(Self.shardCommandResponse(requestID: id, shard: shard, index: outcome.index, result: outcome.result))
                 case .failure(let error):
                     completion(translator.errorResponse(requestID: id, shard: shard, RequestTranslator.apiError(error)))
                 }
@@ -214,6 +200,18 @@ public struct RequestExecutor: Sendable {
             }
             completion(response)
         }
+    }
+
+    /// The answer to a shard command: its result in the journal codec and the index it was applied at.
+    static func shardCommandResponse(requestID: UInt64, shard: ShardID, index: UInt64, result: CommandResult) -> Almanac_Api_V1_Response {
+        var response = Almanac_Api_V1_Response()
+        response.requestID = requestID
+        response.shardID = UInt64(shard)
+        response.appliedIndex = index
+        var command = Almanac_Api_V1_ShardCommandResponse()
+        command.result = Data(result.encoded())
+        response.shardCommand = command
+        return response
     }
 
     /// `answer`, preceded by the observer's `requestFinished` when there is an observer.

@@ -121,7 +121,7 @@ public final class ReplicatedMetadataService: MetadataService {
     private func entry(shard: ShardID, operation: MetadataOperation, session: SessionRef?) throws(ServiceError) -> [UInt8] {
         try checkShard(shard)
         let envelope = CommandEnvelope(
-            shardID: shard, migrationTimestamp: liveMap?.current.shards[shard]?.migrationTimestamp ?? 0,
+            shardID: shard, migrationTimestamp: liveMap?.migrationTimestamp(of: shard) ?? 0,
             sessionID: session?.id ?? 0, sequence: session?.sequence ?? 0,
             time: Self.now(), operation: operation)
         let data = envelope.encoded()
