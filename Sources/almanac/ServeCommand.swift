@@ -212,9 +212,14 @@ struct ServeCommand: AsyncParsableCommand {
                 }
             }
             configuration.peerTLS = peerTLS
+            // A replica's state before its log's first entry must be the same on every replica for
+            // the cluster's whole life (a replica replaying its log from index 1, or one added at
+            // runtime, must reach the founders' states): the founding map of the configuration,
+            // never the current map, whose ownership hand-offs have changed since.
+            let foundingMap = try MetadataReplica.initialMap(shardCount: file.shards, members: file.members)
             host = try await MultiRaftHost<MetadataReplica>.start(
                 configuration: configuration, dataDirectory: file.dataDirectory, clusterID: file.clusterID, logger: logger,
-                initialMachine: { MetadataReplica.initial(group: $0, map: map) })
+                initialMachine: { MetadataReplica.initial(group: $0, map: foundingMap) })
         } catch {
             logger.critical("node failed to start: \(error)")
             throw ExitCode.failure
