@@ -221,7 +221,7 @@ let package = Package(
             name: "AlmanacIntegrationTests",
             dependencies: [
                 "AlmanacClient", "AlmanacSecurity", "AlmanacNode", "AlmanacWire", "AlmanacRaft", "AlmanacKeyspace", "AlmanacTestSupport",
-                "AlmanacShardMap",
+                "AlmanacShardMap", "AlmanacCoordinator",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

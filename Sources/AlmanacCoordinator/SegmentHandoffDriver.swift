@@ -301,42 +301,19 @@ public struct SegmentHandoffDriver: Sendable {
     }
 
     private func loadMap() async throws -> VersionedShardMap {
-        var last = ""
-        for attempt in 0..<max(1, attempts) {
-            do {
-                guard let current = try await store.load() else { throw HandoffError.invalid("the shard map store holds no map") }
-                return current
-            } catch let error as HandoffError {
-                throw error
-            } catch {
-                last = "\(error)"
-                if attempt + 1 < attempts { await pause(.milliseconds(100 << min(attempt, 4))) }
-            }
-        }
-        throw HandoffError.interrupted("loading the shard map: \(last)")
+        do { return try await updater.load() } catch let failure as MapUpdateFailure { throw Self.handoffError(failure) }
     }
 
-    /// Applies `change` to the stored map by compare-and-swap; `change` answers whether it changed
-    /// anything (it is re-run on a fresh map after a lost race or an unknown outcome, so it must
-    /// recognise its own earlier success). Returns the map as stored afterwards.
     private func updateMap(_ change: (inout ShardMap) throws(KeyspaceError) -> Bool) async throws -> ShardMap {
-        var last = ""
-        for attempt in 0..<max(1, attempts) {
-            let current = try await loadMap()
-            var map = current.map
-            do {
-                guard try change(&map) else { return current.map }
-            } catch {
-                throw HandoffError.invalid(error.description)
-            }
-            do {
-                return try await store.compareAndSwap(expectedRevision: current.revision, map: map).map
-            } catch {
-                last = "\(error)"
-                if case .conflict = error { continue }
-                if attempt + 1 < attempts { await pause(.milliseconds(100 << min(attempt, 4))) }
-            }
+        do { return try await updater.update(change) } catch let failure as MapUpdateFailure { throw Self.handoffError(failure) }
+    }
+
+    private var updater: ShardMapUpdater { ShardMapUpdater(store: store, attempts: attempts, pause: pause) }
+
+    private static func handoffError(_ failure: MapUpdateFailure) -> HandoffError {
+        switch failure {
+        case .invalid(let reason): .invalid(reason)
+        case .interrupted(let reason): .interrupted(reason)
         }
-        throw HandoffError.interrupted("updating the shard map: \(last)")
     }
 }

@@ -50,6 +50,9 @@ extension ShardMap {
         if let busy = handoffs.first(where: { [$0.source, $0.target].contains(intent.source) || [$0.source, $0.target].contains(intent.target) }) {
             throw KeyspaceError.invalid("hand-off \(busy.id) (shard \(busy.source) -> \(busy.target)) is still in progress")
         }
+        if let busy = migrations.first(where: { $0.shard == intent.source || $0.shard == intent.target }) {
+            throw KeyspaceError.invalid("shard \(busy.shard) is migrating a replica (migration \(busy.id)); hand its segments over after it")
+        }
         handoffs.append(intent)
         bumpEpoch()
     }

@@ -8,7 +8,7 @@ extension ShardMap: Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case segmentCount, epoch, segments, shards, handoffs
+        case segmentCount, epoch, segments, shards, handoffs, migrations
     }
 
     public init(from decoder: any Decoder) throws {
@@ -39,6 +39,11 @@ extension ShardMap: Codable {
             try self.init(keying: keying, epoch: try container.decode(Epoch.self, forKey: .epoch),
                           owners: owners.compactMap { $0 }, shards: try container.decode([ShardRecord].self, forKey: .shards))
             handoffs = try container.decodeIfPresent([SegmentHandoffIntent].self, forKey: .handoffs) ?? []
+            migrations = try container.decodeIfPresent([ReplicaMigrationIntent].self, forKey: .migrations) ?? []
+            for intent in migrations where shards[intent.shard] == nil {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .migrations, in: container, debugDescription: "migration \(intent.id) names unknown shard \(intent.shard)")
+            }
             for intent in handoffs where shards[intent.source] == nil || shards[intent.target] == nil
                 || intent.segments.contains(where: { Int($0) >= segmentCount }) {
                 throw DecodingError.dataCorruptedError(
@@ -64,5 +69,6 @@ extension ShardMap: Codable {
         try container.encode(runs, forKey: .segments)
         try container.encode(shards.values.sorted { $0.id < $1.id }, forKey: .shards)
         if !handoffs.isEmpty { try container.encode(handoffs, forKey: .handoffs) }
+        if !migrations.isEmpty { try container.encode(migrations, forKey: .migrations) }
     }
 }

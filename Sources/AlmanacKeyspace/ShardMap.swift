@@ -73,9 +73,11 @@ public struct ShardMap: Sendable, Hashable {
     /// `owners[segment]` is the shard owning the segment.
     public private(set) var owners: [ShardID]
     /// The shards, by id.
-    public private(set) var shards: [ShardID: ShardRecord]
+    public internal(set) var shards: [ShardID: ShardRecord]
     /// Segment hand-offs in progress (docs/migration.md); empty almost always.
     public internal(set) var handoffs: [SegmentHandoffIntent] = []
+    /// Replica migrations in progress (docs/migration.md); empty almost always.
+    public internal(set) var migrations: [ReplicaMigrationIntent] = []
 
     /// A map from explicit parts, validated (see ``validate(knownNodes:)`` for the node check).
     public init(keying: SegmentKeying, epoch: Epoch, owners: [ShardID], shards: [ShardRecord]) throws(KeyspaceError) {

@@ -1,3 +1,4 @@
+import AlmanacNode
 import AlmanacMetadata
 import AlmanacSecurity
 import AlmanacWire
@@ -40,7 +41,7 @@ public enum AccessRequirement: Sendable, Hashable {
         case .link(let l): return [.inode(.read, l.inode, traverse: false), .entry(.write, parent: l.newParent, name: l.newName, traverse: false)]
         case .symlink(let s): return [.entry(.write, parent: s.parent, name: s.name, traverse: false)]
         case .readlink(let r): return [.inode(.read, r.inode, traverse: false)]
-        case .shardCommand: return [.admin]
+        case .shardCommand, .replicaAdmin: return [.admin]
         // The system group's register (the embedded shard map): any authenticated client may read
         // and watch the map; changing it is the nodes' and operators' (admin).
         case .systemStore(let store):

@@ -1,4 +1,5 @@
 import AlmanacMetadata
+import AlmanacNode
 import Foundation
 import AlmanacWire
 
@@ -88,6 +89,46 @@ public struct RequestExecutor: Sendable {
         } catch {
             return translator.errorResponse(requestID: id, shard: nil, RequestTranslator.apiError(error))
         }
+    }
+
+    /// A step of replica migration (rare, control path): through the service's async API.
+    private func replicaAdmin(shard: ShardID, call: ReplicaAdminCall, requestID id: UInt64) async -> Almanac_Api_V1_Response {
+        guard let admin = service as? any ReplicaAdminService else {
+            return translator.errorResponse(requestID: id, shard: shard, APIError(.unsupported, "this node's shards have no runtime membership"))
+        }
+        do throws(ServiceError) {
+            let view = try await admin.replicaAdmin(shard: shard, call: call)
+            var response = Almanac_Api_V1_Response()
+            response.requestID = id
+            response.shardID = UInt64(shard)
+            response.replicaAdmin = Self.wire(view)
+            return response
+        } catch {
+            return translator.errorResponse(requestID: id, shard: shard, RequestTranslator.apiError(error))
+        }
+    }
+
+    static func wire(_ view: ReplicaConfiguration?) -> Almanac_Api_V1_ReplicaAdminResponse {
+        var wire = Almanac_Api_V1_ReplicaAdminResponse()
+        guard let view else { return wire }
+        wire.hosted = true
+        wire.responderNodeID = view.responder
+        wire.leaderNodeID = view.leader
+        wire.term = view.term
+        wire.voters = view.voters
+        wire.outgoingVoters = view.outgoingVoters
+        wire.learners = view.learners
+        wire.commitIndex = view.commitIndex
+        wire.lastIndex = view.lastIndex
+        wire.appliedIndex = view.appliedIndex
+        wire.progress = Set(view.matchIndex.keys).union(view.snapshotBytesSent.keys).sorted().map { node in
+            var progress = Almanac_Api_V1_ReplicaProgress()
+            progress.nodeID = node
+            progress.matchIndex = view.matchIndex[node] ?? 0
+            progress.snapshotBytesSent = view.snapshotBytesSent[node] ?? 0
+            return progress
+        }
+        return wire
     }
 
     /// Serves `request`: writes and reads go through the service's completion API (no task per
@@ -190,6 +231,9 @@ public struct RequestExecutor: Sendable {
         case .systemStore(let key, let call):
             let executor = self
             Task { completion(await executor.systemStore(key: key, call: call, requestID: id)) }
+        case .replicaAdmin(let shard, let call):
+            let executor = self
+            Task { completion(await executor.replicaAdmin(shard: shard, call: call, requestID: id)) }
         case .shardMap:
             var response = Almanac_Api_V1_Response()
             response.requestID = id

@@ -1,3 +1,4 @@
+import AlmanacNode
 import AlmanacMetadata
 import AlmanacWire
 import Foundation
@@ -145,6 +146,30 @@ public struct RequestTranslator: Sendable {
             case .watch(let watch)?:
                 return .systemStore(key: store.key, call: .watch(afterRevision: watch.afterRevision, waitMilliseconds: watch.waitMs))
             case nil: throw APIError(.einval, "system_store needs a call: load, compare_and_swap or watch")
+            }
+        case .replicaAdmin(let admin):
+            guard let shard = ShardID(exactly: admin.shardID) else {
+                throw APIError(.einval, "shard id \(admin.shardID) is out of range (16 bits)")
+            }
+            switch admin.call {
+            case .join?: return .replicaAdmin(shard: shard, call: .join)
+            case .leave?: return .replicaAdmin(shard: shard, call: .leave)
+            case .addLearner(let add)?:
+                guard add.nodeID != 0 else { throw APIError(.einval, "add_learner needs a node id") }
+                return .replicaAdmin(shard: shard, call: .addLearner(add.nodeID))
+            case .promoteLearner(let promote)?:
+                guard promote.nodeID != 0, promote.replacingNodeID != 0, promote.nodeID != promote.replacingNodeID else {
+                    throw APIError(.einval, "promote_learner needs two different node ids")
+                }
+                return .replicaAdmin(shard: shard, call: .promoteLearner(promote.nodeID, replacing: promote.replacingNodeID))
+            case .removeLearner(let remove)?:
+                guard remove.nodeID != 0 else { throw APIError(.einval, "remove_learner needs a node id") }
+                return .replicaAdmin(shard: shard, call: .removeLearner(remove.nodeID))
+            case .transferLeadership(let transfer)?:
+                guard transfer.toNodeID != 0 else { throw APIError(.einval, "transfer_leadership needs a node id") }
+                return .replicaAdmin(shard: shard, call: .transferLeadership(to: transfer.toNodeID))
+            case .configuration?: return .replicaAdmin(shard: shard, call: .configuration)
+            case nil: throw APIError(.einval, "replica_admin needs a call: join, leave, add_learner, promote_learner, remove_learner, transfer_leadership or configuration")
             }
         case .openSession(let o):
             guard let shard = ShardID(exactly: o.shardID) else {

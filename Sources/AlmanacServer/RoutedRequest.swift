@@ -1,3 +1,4 @@
+import AlmanacNode
 import AlmanacMetadata
 
 /// A client request after translation: where it goes and what the backend must do.
@@ -18,12 +19,14 @@ public enum RoutedRequest: Sendable, Hashable {
     case shardCommand(shard: ShardID, operation: MetadataOperation)
     /// A call on the system group's register (the embedded shard map store).
     case systemStore(key: String, call: SystemStoreCall)
+    /// A step of replica migration on `shard`'s Raft group.
+    case replicaAdmin(shard: ShardID, call: ReplicaAdminCall)
 
     /// The shard the request is served by, if any.
     public var shard: ShardID? {
         switch self {
         case .write(let shard, _, _, _), .createOrOpenExisting(let shard, _, _, _), .read(let shard, _, _),
-            .openSession(let shard), .shardCommand(let shard, _):
+            .openSession(let shard), .shardCommand(let shard, _), .replicaAdmin(let shard, _):
             shard
         case .clusterStatus, .shardMap, .systemStore: nil
         }

@@ -1,3 +1,4 @@
+import AlmanacNode
 import AlmanacMetadata
 import struct AlmanacPlacement.AccessMonitor
 import struct AlmanacPlacement.AccessMonitorConfig
@@ -41,7 +42,7 @@ public final class SegmentAccessMonitor: Sendable {
             guard let id = query.routingInode else { return }
             segment = id.segment
             type = .read
-        case .openSession, .clusterStatus, .shardMap, .shardCommand, .systemStore:
+        case .openSession, .clusterStatus, .shardMap, .shardCommand, .systemStore, .replicaAdmin:
             return
         }
         let zone = self.zone

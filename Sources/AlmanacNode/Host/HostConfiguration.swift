@@ -74,4 +74,12 @@ public struct HostConfiguration: Sendable {
     }
 
     public var localMember: ClusterMember? { members.first { $0.id == nodeID } }
+
+    /// The Raft settings of every group this node hosts.
+    public func raftConfig() throws(RaftConfigError) -> RaftConfig {
+        var raftConfig = RaftConfig(id: nodeID, electionTick: electionTicks, heartbeatTick: heartbeatTicks)
+        raftConfig.broadcastCommit = broadcastCommit
+        try raftConfig.validate()
+        return raftConfig
+    }
 }

@@ -89,7 +89,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         for group in groups.values { failAll(group, .stopped(reason)) }
     }
 
-    private func failAll(_ group: GroupReplica<Machine>, _ error: HostError) {
+    func failAll(_ group: GroupReplica<Machine>, _ error: HostError) {
         let proposals = group.proposals.values
         group.proposals.removeAll()
         for waiter in proposals { waiter.promise.fail(error) }
@@ -705,6 +705,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                 chunks += 1
             }
             snapshotsSent += 1
+            group.snapshotBytesSent[message.to, default: 0] += reference.fileSize
             logger.info("sending snapshot", metadata: [
                 "group": "\(group.id)", "to": "\(message.to)", "index": "\(key.index)", "bytes": "\(reference.fileSize)",
                 "chunks": "\(chunks)"])

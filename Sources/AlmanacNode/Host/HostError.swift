@@ -15,6 +15,9 @@ public enum HostError: Error, Sendable, Hashable, CustomStringConvertible {
     case tooLarge(String)
     /// The host is stopped or its storage failed.
     case stopped(String)
+    /// The request itself is wrong (a configuration change Raft refuses, a transfer to a non-voter):
+    /// nothing changed.
+    case invalid(String)
 
     public var description: String {
         switch self {
@@ -24,6 +27,7 @@ public enum HostError: Error, Sendable, Hashable, CustomStringConvertible {
         case .timeout(let reason): "timeout: \(reason)"
         case .tooLarge(let reason): "too large: \(reason)"
         case .stopped(let reason): "stopped: \(reason)"
+        case .invalid(let reason): "invalid: \(reason)"
         }
     }
 }

@@ -16,8 +16,12 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
     public let configuration: HostConfiguration
     /// The host's own event loop (ticks, Ready loop, apply).
     public let eventLoop: any EventLoop
-    private let core: NIOLoopBoundBox<HostCore<Machine>?>
-    private let log: GroupCommitLog
+    let core: NIOLoopBoundBox<HostCore<Machine>?>
+    let log: GroupCommitLog
+    /// The groups this node joined or left at runtime (see ``HostedGroupRegistry``).
+    let registry: HostedGroupRegistry
+    /// A group's state machine before anything was applied (the same on every replica).
+    let initialMachine: @Sendable (GroupID) -> Machine
     private let transport: PeerTransport
     private let ownedLoops: MultiThreadedEventLoopGroup
     /// Completes when the host stops: with the reason if its storage failed, nil if it was stopped.
@@ -25,8 +29,11 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
 
     private init(configuration: HostConfiguration, eventLoop: any EventLoop, core: NIOLoopBoundBox<HostCore<Machine>?>,
                  log: GroupCommitLog, transport: PeerTransport, ownedLoops: MultiThreadedEventLoopGroup,
-                 stopped: EventLoopFuture<String?>) {
+                 stopped: EventLoopFuture<String?>, registry: HostedGroupRegistry,
+                 initialMachine: @escaping @Sendable (GroupID) -> Machine) {
         self.stopped = stopped
+        self.registry = registry
+        self.initialMachine = initialMachine
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.core = core
@@ -44,7 +51,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
     /// ``ReplicatedStateMachine/initial(group:)``).
     public static func start(configuration: HostConfiguration, dataDirectory: String, clusterID: String,
                              logger: Logger,
-                             initialMachine: (GroupID) -> Machine = { Machine.initial(group: $0) }) async throws -> MultiRaftHost {
+                             initialMachine: @escaping @Sendable (GroupID) -> Machine = { Machine.initial(group: $0) }) async throws -> MultiRaftHost {
         try ReplicaPlacement.validate(configuration.members, minimumZones: configuration.minimumZones)
         guard let local = configuration.localMember else {
             throw HostStartError("node \(configuration.nodeID) is not in the member list")
@@ -66,11 +73,16 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
         }
         let snapshotStore = engine.snapshots
         var recovered: [GroupSeed] = []
-        let placement = configuration.hostedGroups
+        // The static placement's groups, plus those joined at runtime, minus those left.
+        let registry = try HostedGroupRegistry(directory: dataDirectory)
+        let placed = configuration.hostedGroups
+        let placement = registry.record.hosted(placed: placed)
         for id in placement {
             let voters = ReplicaPlacement.replicas(of: id, members: configuration.members)
             var initial = try engine.initialState(group: id)
-            initial.bootstrap = ConfState(voters: voters)
+            // A founding replica writes the static configuration into its empty log; a replica that
+            // joined at runtime learns its configuration from the leader.
+            if placed.contains(id) && !registry.record.joined.contains(id) { initial.bootstrap = ConfState(voters: voters) }
             var machine = initialMachine(id)
             var applied: LogIndex = 0
             var appliedTerm: Term = 0
@@ -79,11 +91,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
                 applied = snapshot.metadata.index
                 appliedTerm = snapshot.metadata.term
             }
-            var raftConfig = RaftConfig(id: configuration.nodeID, electionTick: configuration.electionTicks,
-                                        heartbeatTick: configuration.heartbeatTicks)
-            raftConfig.broadcastCommit = configuration.broadcastCommit
-            try raftConfig.validate()
-            let raft = RaftNode(config: raftConfig, initialState: initial, random: SystemRandomNumberGenerator())
+            let raft = try RaftNode(config: configuration.raftConfig(), initialState: initial, random: SystemRandomNumberGenerator())
             recovered.append(GroupSeed(id: id, raft: raft, machine: machine, applied: applied, appliedTerm: appliedTerm))
             logger.info("group recovered", metadata: [
                 "group": "\(id)", "voters": "\(voters)", "snapshot": "\(applied)",
@@ -147,7 +155,8 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
         logger.info("multi-raft host started", metadata: [
             "node": "\(local.id)", "zone": "\(local.zone)", "groups": "\(placement)", "peers": "\(transport.localAddress)"])
         return MultiRaftHost(configuration: configuration, eventLoop: hostLoop, core: box, log: log,
-                             transport: transport, ownedLoops: loops, stopped: stopped.futureResult)
+                             transport: transport, ownedLoops: loops, stopped: stopped.futureResult,
+                             registry: registry, initialMachine: initialMachine)
     }
 
     /// Proposes `data` to `group` (this node must lead it) and returns what the state machine
@@ -198,7 +207,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
     }
 
     /// Runs `work` on the host loop: right away when already there, else as a task of the loop.
-    private func onHostLoop(_ work: @escaping @Sendable () -> Void) {
+    func onHostLoop(_ work: @escaping @Sendable () -> Void) {
         if eventLoop.inEventLoop { work() } else { eventLoop.execute(work) }
     }
 
@@ -250,7 +259,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
         var appliedTerm: Term
     }
 
-    private static func outcome<Value: Sendable>(of future: EventLoopFuture<Value>) async throws(HostError) -> Value {
+    static func outcome<Value: Sendable>(of future: EventLoopFuture<Value>) async throws(HostError) -> Value {
         do {
             return try await future.get()
         } catch let error as HostError {

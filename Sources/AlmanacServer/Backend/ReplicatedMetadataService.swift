@@ -187,8 +187,11 @@ public final class ReplicatedMetadataService: MetadataService {
         case .unknownGroup:
             // With more nodes than zones a node hosts only some shards: send the client to a node
             // that hosts this one (preferably in this node's zone); it redirects on to the leader.
+            // The map's replicas (replica migration moves them); the static placement without a map.
             let configuration = host.configuration
-            let hosts = ReplicaPlacement.replicas(of: UInt64(shard), members: configuration.members).compactMap { members[$0] }
+            let placed = liveMap?.current.shards[shard].map { $0.replicas.map(\.node) }
+                ?? ReplicaPlacement.replicas(of: UInt64(shard), members: configuration.members)
+            let hosts = placed.filter { $0 != configuration.nodeID }.compactMap { members[$0] }
             let zone = configuration.localMember?.zone
             guard let target = hosts.first(where: { $0.zone == zone }) ?? hosts.first else {
                 return ServiceError(.wrongShard, "shard \(shard) has no replica on node \(configuration.nodeID)")
@@ -199,6 +202,7 @@ public final class ReplicatedMetadataService: MetadataService {
         case .timeout(let reason): return ServiceError(.timeout, reason)
         case .tooLarge(let reason): return ServiceError(.tooLarge, reason)
         case .stopped(let reason): return ServiceError(.unavailable, "node is not serving: \(reason)")
+        case .invalid(let reason): return ServiceError(.invalidArgument, reason)
         }
     }
 

@@ -862,6 +862,14 @@ public nonisolated struct Almanac_Api_V1_Request: Sendable {
     set {operation = .systemStore(newValue)}
   }
 
+  public var replicaAdmin: Almanac_Api_V1_ReplicaAdminRequest {
+    get {
+      if case .replicaAdmin(let v)? = operation {return v}
+      return Almanac_Api_V1_ReplicaAdminRequest()
+    }
+    set {operation = .replicaAdmin(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Operation: Equatable, Sendable {
@@ -886,6 +894,7 @@ public nonisolated struct Almanac_Api_V1_Request: Sendable {
     case keepAlive(Almanac_Api_V1_KeepAliveRequest)
     case shardCommand(Almanac_Api_V1_ShardCommandRequest)
     case systemStore(Almanac_Api_V1_SystemStoreRequest)
+    case replicaAdmin(Almanac_Api_V1_ReplicaAdminRequest)
 
   }
 
@@ -1013,6 +1022,14 @@ public nonisolated struct Almanac_Api_V1_Response: @unchecked Sendable {
     set {_uniqueStorage()._result = .systemStore(newValue)}
   }
 
+  public var replicaAdmin: Almanac_Api_V1_ReplicaAdminResponse {
+    get {
+      if case .replicaAdmin(let v)? = _storage._result {return v}
+      return Almanac_Api_V1_ReplicaAdminResponse()
+    }
+    set {_uniqueStorage()._result = .replicaAdmin(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Result: Equatable, Sendable {
@@ -1028,6 +1045,7 @@ public nonisolated struct Almanac_Api_V1_Response: @unchecked Sendable {
     case shardCommand(Almanac_Api_V1_ShardCommandResponse)
     case openSession(Almanac_Api_V1_OpenSessionResponse)
     case systemStore(Almanac_Api_V1_SystemStoreResponse)
+    case replicaAdmin(Almanac_Api_V1_ReplicaAdminResponse)
 
   }
 
@@ -1686,6 +1704,235 @@ public nonisolated struct Almanac_Api_V1_ShardMap: Sendable {
   public init() {}
 }
 
+/// Runtime membership of one shard's Raft group: the steps of replica migration (docs/migration.md),
+/// ordered by its driver (`almanac ctl migrate`). Needs an admin token. `join` and `leave` act on the
+/// node that receives them (never redirected); the others go to the shard's leader (NOT_LEADER with
+/// a hint elsewhere), which checks each change's precondition against its configuration at the moment
+/// it proposes it (EINVAL when it does not hold: nothing changed). Every answer is the responder's
+/// view of the configuration afterwards.
+public nonisolated struct Almanac_Api_V1_ReplicaAdminRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shardID: UInt32 = 0
+
+  public var call: Almanac_Api_V1_ReplicaAdminRequest.OneOf_Call? = nil
+
+  public var join: Almanac_Api_V1_ReplicaJoin {
+    get {
+      if case .join(let v)? = call {return v}
+      return Almanac_Api_V1_ReplicaJoin()
+    }
+    set {call = .join(newValue)}
+  }
+
+  public var leave: Almanac_Api_V1_ReplicaLeave {
+    get {
+      if case .leave(let v)? = call {return v}
+      return Almanac_Api_V1_ReplicaLeave()
+    }
+    set {call = .leave(newValue)}
+  }
+
+  public var addLearner: Almanac_Api_V1_AddLearner {
+    get {
+      if case .addLearner(let v)? = call {return v}
+      return Almanac_Api_V1_AddLearner()
+    }
+    set {call = .addLearner(newValue)}
+  }
+
+  public var promoteLearner: Almanac_Api_V1_PromoteLearner {
+    get {
+      if case .promoteLearner(let v)? = call {return v}
+      return Almanac_Api_V1_PromoteLearner()
+    }
+    set {call = .promoteLearner(newValue)}
+  }
+
+  public var removeLearner: Almanac_Api_V1_RemoveLearner {
+    get {
+      if case .removeLearner(let v)? = call {return v}
+      return Almanac_Api_V1_RemoveLearner()
+    }
+    set {call = .removeLearner(newValue)}
+  }
+
+  public var transferLeadership: Almanac_Api_V1_LeadershipTransfer {
+    get {
+      if case .transferLeadership(let v)? = call {return v}
+      return Almanac_Api_V1_LeadershipTransfer()
+    }
+    set {call = .transferLeadership(newValue)}
+  }
+
+  public var configuration: Almanac_Api_V1_ReplicaConfigurationQuery {
+    get {
+      if case .configuration(let v)? = call {return v}
+      return Almanac_Api_V1_ReplicaConfigurationQuery()
+    }
+    set {call = .configuration(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Call: Equatable, Sendable {
+    case join(Almanac_Api_V1_ReplicaJoin)
+    case leave(Almanac_Api_V1_ReplicaLeave)
+    case addLearner(Almanac_Api_V1_AddLearner)
+    case promoteLearner(Almanac_Api_V1_PromoteLearner)
+    case removeLearner(Almanac_Api_V1_RemoveLearner)
+    case transferLeadership(Almanac_Api_V1_LeadershipTransfer)
+    case configuration(Almanac_Api_V1_ReplicaConfigurationQuery)
+
+  }
+
+  public init() {}
+}
+
+/// Start an empty replica of the shard on this node (a learner to be); recorded durably, idempotent.
+public nonisolated struct Almanac_Api_V1_ReplicaJoin: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Drop this node's replica of the shard; the driver sends it only once the leader's configuration
+/// no longer lists the node. Idempotent.
+public nonisolated struct Almanac_Api_V1_ReplicaLeave: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Add a learner (no-op if the node already holds a replica in the configuration).
+public nonisolated struct Almanac_Api_V1_AddLearner: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var nodeID: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The swap of replica migration: the learner becomes a voter and `replacing` (a voter) leaves, in
+/// one joint-consensus change that the leader leaves automatically. Needs a configuration that is
+/// not joint, with `node_id` a learner and `replacing` a voter; when the swap is already done, it is
+/// answered as is.
+public nonisolated struct Almanac_Api_V1_PromoteLearner: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var nodeID: UInt64 = 0
+
+  public var replacingNodeID: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Remove a learner (rollback); refused when the node is a voter, a no-op when it is absent.
+public nonisolated struct Almanac_Api_V1_RemoveLearner: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var nodeID: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_LeadershipTransfer: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var toNodeID: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_ReplicaConfigurationQuery: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_ReplicaAdminResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the responder hosts a replica of the shard (after the call)
+  public var hosted: Bool = false
+
+  public var responderNodeID: UInt64 = 0
+
+  /// 0 when unknown
+  public var leaderNodeID: UInt64 = 0
+
+  public var term: UInt64 = 0
+
+  public var voters: [UInt64] = []
+
+  /// joint configuration: the old voters; empty otherwise
+  public var outgoingVoters: [UInt64] = []
+
+  public var learners: [UInt64] = []
+
+  public var commitIndex: UInt64 = 0
+
+  public var lastIndex: UInt64 = 0
+
+  public var appliedIndex: UInt64 = 0
+
+  /// the leader's view of every replica; empty on followers
+  public var progress: [Almanac_Api_V1_ReplicaProgress] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_ReplicaProgress: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var nodeID: UInt64 = 0
+
+  public var matchIndex: UInt64 = 0
+
+  /// snapshot file bytes the responder sent it for this shard
+  public var snapshotBytesSent: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// The system group's register: the embedded shard map store (docs/sharding.md). Any node takes
 /// the request; it is served by the system group's leader (NOT_LEADER with a hint elsewhere).
 /// Records are opaque bytes under a key; every record has the revision (log index) that wrote it.
@@ -2126,7 +2373,7 @@ nonisolated extension Almanac_Api_V1_ReplicaRole: SwiftProtobuf._ProtoNameProvid
 
 nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}session_id\0\u{1}sequence\0\u{3}acked_sequence\0\u{1}durability\0\u{1}consistency\0\u{3}timeout_ms\0\u{3}auth_token\0\u{2}\u{2}mkdir\0\u{1}create\0\u{1}lookup\0\u{1}getattr\0\u{1}setattr\0\u{1}rename\0\u{1}unlink\0\u{1}rmdir\0\u{1}readdir\0\u{1}open\0\u{1}close\0\u{1}link\0\u{1}symlink\0\u{1}readlink\0\u{4}\u{7}cluster_status\0\u{3}get_shard_map\0\u{4}\u{9}open_session\0\u{3}close_session\0\u{3}keep_alive\0\u{4}\u{8}shard_command\0\u{4}\u{1e}system_store\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}session_id\0\u{1}sequence\0\u{3}acked_sequence\0\u{1}durability\0\u{1}consistency\0\u{3}timeout_ms\0\u{3}auth_token\0\u{2}\u{2}mkdir\0\u{1}create\0\u{1}lookup\0\u{1}getattr\0\u{1}setattr\0\u{1}rename\0\u{1}unlink\0\u{1}rmdir\0\u{1}readdir\0\u{1}open\0\u{1}close\0\u{1}link\0\u{1}symlink\0\u{1}readlink\0\u{4}\u{7}cluster_status\0\u{3}get_shard_map\0\u{4}\u{9}open_session\0\u{3}close_session\0\u{3}keep_alive\0\u{4}\u{8}shard_command\0\u{4}\u{1e}system_store\0\u{3}replica_admin\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2415,6 +2662,19 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
           self.operation = .systemStore(v)
         }
       }()
+      case 81: try {
+        var v: Almanac_Api_V1_ReplicaAdminRequest?
+        var hadOneofValue = false
+        if let current = self.operation {
+          hadOneofValue = true
+          if case .replicaAdmin(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.operation = .replicaAdmin(v)
+        }
+      }()
       default: break
       }
     }
@@ -2534,6 +2794,10 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
       guard case .systemStore(let v)? = self.operation else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 80)
     }()
+    case .replicaAdmin?: try {
+      guard case .replicaAdmin(let v)? = self.operation else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 81)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -2556,7 +2820,7 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}error\0\u{3}applied_index\0\u{3}shard_id\0\u{2}\u{6}entry\0\u{1}empty\0\u{1}readdir\0\u{1}open\0\u{1}readlink\0\u{4}\u{10}cluster_status\0\u{3}shard_map\0\u{4}\u{9}open_session\0\u{4}\u{a}shard_command\0\u{4}\u{1e}system_store\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}error\0\u{3}applied_index\0\u{3}shard_id\0\u{2}\u{6}entry\0\u{1}empty\0\u{1}readdir\0\u{1}open\0\u{1}readlink\0\u{4}\u{10}cluster_status\0\u{3}shard_map\0\u{4}\u{9}open_session\0\u{4}\u{a}shard_command\0\u{4}\u{1e}system_store\0\u{3}replica_admin\0")
 
   fileprivate class _StorageClass {
     var _requestID: UInt64 = 0
@@ -2731,6 +2995,19 @@ nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProto
             _storage._result = .systemStore(v)
           }
         }()
+        case 81: try {
+          var v: Almanac_Api_V1_ReplicaAdminResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .replicaAdmin(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .replicaAdmin(v)
+          }
+        }()
         default: break
         }
       }
@@ -2795,6 +3072,10 @@ nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProto
       case .systemStore?: try {
         guard case .systemStore(let v)? = _storage._result else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 80)
+      }()
+      case .replicaAdmin?: try {
+        guard case .replicaAdmin(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 81)
       }()
       case nil: break
       }
@@ -4217,6 +4498,465 @@ nonisolated extension Almanac_Api_V1_ShardMap: SwiftProtobuf.Message, SwiftProto
     if lhs.backend != rhs.backend {return false}
     if lhs.backendHealthy != rhs.backendHealthy {return false}
     if lhs.backendDetail != rhs.backendDetail {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ReplicaAdminRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReplicaAdminRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{1}join\0\u{1}leave\0\u{3}add_learner\0\u{3}promote_learner\0\u{3}remove_learner\0\u{3}transfer_leadership\0\u{1}configuration\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
+      case 2: try {
+        var v: Almanac_Api_V1_ReplicaJoin?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .join(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .join(v)
+        }
+      }()
+      case 3: try {
+        var v: Almanac_Api_V1_ReplicaLeave?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .leave(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .leave(v)
+        }
+      }()
+      case 4: try {
+        var v: Almanac_Api_V1_AddLearner?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .addLearner(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .addLearner(v)
+        }
+      }()
+      case 5: try {
+        var v: Almanac_Api_V1_PromoteLearner?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .promoteLearner(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .promoteLearner(v)
+        }
+      }()
+      case 6: try {
+        var v: Almanac_Api_V1_RemoveLearner?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .removeLearner(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .removeLearner(v)
+        }
+      }()
+      case 7: try {
+        var v: Almanac_Api_V1_LeadershipTransfer?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .transferLeadership(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .transferLeadership(v)
+        }
+      }()
+      case 8: try {
+        var v: Almanac_Api_V1_ReplicaConfigurationQuery?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .configuration(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .configuration(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.shardID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 1)
+    }
+    switch self.call {
+    case .join?: try {
+      guard case .join(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .leave?: try {
+      guard case .leave(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .addLearner?: try {
+      guard case .addLearner(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case .promoteLearner?: try {
+      guard case .promoteLearner(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
+    case .removeLearner?: try {
+      guard case .removeLearner(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    }()
+    case .transferLeadership?: try {
+      guard case .transferLeadership(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    }()
+    case .configuration?: try {
+      guard case .configuration(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ReplicaAdminRequest, rhs: Almanac_Api_V1_ReplicaAdminRequest) -> Bool {
+    if lhs.shardID != rhs.shardID {return false}
+    if lhs.call != rhs.call {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ReplicaJoin: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReplicaJoin"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ReplicaJoin, rhs: Almanac_Api_V1_ReplicaJoin) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ReplicaLeave: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReplicaLeave"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ReplicaLeave, rhs: Almanac_Api_V1_ReplicaLeave) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_AddLearner: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AddLearner"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.nodeID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.nodeID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.nodeID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_AddLearner, rhs: Almanac_Api_V1_AddLearner) -> Bool {
+    if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_PromoteLearner: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PromoteLearner"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{3}replacing_node_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.nodeID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.replacingNodeID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.nodeID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.nodeID, fieldNumber: 1)
+    }
+    if self.replacingNodeID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.replacingNodeID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_PromoteLearner, rhs: Almanac_Api_V1_PromoteLearner) -> Bool {
+    if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.replacingNodeID != rhs.replacingNodeID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_RemoveLearner: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RemoveLearner"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.nodeID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.nodeID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.nodeID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_RemoveLearner, rhs: Almanac_Api_V1_RemoveLearner) -> Bool {
+    if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_LeadershipTransfer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LeadershipTransfer"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}to_node_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.toNodeID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.toNodeID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.toNodeID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_LeadershipTransfer, rhs: Almanac_Api_V1_LeadershipTransfer) -> Bool {
+    if lhs.toNodeID != rhs.toNodeID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ReplicaConfigurationQuery: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReplicaConfigurationQuery"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ReplicaConfigurationQuery, rhs: Almanac_Api_V1_ReplicaConfigurationQuery) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ReplicaAdminResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReplicaAdminResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hosted\0\u{3}responder_node_id\0\u{3}leader_node_id\0\u{1}term\0\u{1}voters\0\u{3}outgoing_voters\0\u{1}learners\0\u{3}commit_index\0\u{3}last_index\0\u{3}applied_index\0\u{1}progress\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.hosted) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.responderNodeID) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.leaderNodeID) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.term) }()
+      case 5: try { try decoder.decodeRepeatedUInt64Field(value: &self.voters) }()
+      case 6: try { try decoder.decodeRepeatedUInt64Field(value: &self.outgoingVoters) }()
+      case 7: try { try decoder.decodeRepeatedUInt64Field(value: &self.learners) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.commitIndex) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.lastIndex) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.appliedIndex) }()
+      case 11: try { try decoder.decodeRepeatedMessageField(value: &self.progress) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.hosted != false {
+      try visitor.visitSingularBoolField(value: self.hosted, fieldNumber: 1)
+    }
+    if self.responderNodeID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.responderNodeID, fieldNumber: 2)
+    }
+    if self.leaderNodeID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.leaderNodeID, fieldNumber: 3)
+    }
+    if self.term != 0 {
+      try visitor.visitSingularUInt64Field(value: self.term, fieldNumber: 4)
+    }
+    if !self.voters.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.voters, fieldNumber: 5)
+    }
+    if !self.outgoingVoters.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.outgoingVoters, fieldNumber: 6)
+    }
+    if !self.learners.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.learners, fieldNumber: 7)
+    }
+    if self.commitIndex != 0 {
+      try visitor.visitSingularUInt64Field(value: self.commitIndex, fieldNumber: 8)
+    }
+    if self.lastIndex != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lastIndex, fieldNumber: 9)
+    }
+    if self.appliedIndex != 0 {
+      try visitor.visitSingularUInt64Field(value: self.appliedIndex, fieldNumber: 10)
+    }
+    if !self.progress.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.progress, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ReplicaAdminResponse, rhs: Almanac_Api_V1_ReplicaAdminResponse) -> Bool {
+    if lhs.hosted != rhs.hosted {return false}
+    if lhs.responderNodeID != rhs.responderNodeID {return false}
+    if lhs.leaderNodeID != rhs.leaderNodeID {return false}
+    if lhs.term != rhs.term {return false}
+    if lhs.voters != rhs.voters {return false}
+    if lhs.outgoingVoters != rhs.outgoingVoters {return false}
+    if lhs.learners != rhs.learners {return false}
+    if lhs.commitIndex != rhs.commitIndex {return false}
+    if lhs.lastIndex != rhs.lastIndex {return false}
+    if lhs.appliedIndex != rhs.appliedIndex {return false}
+    if lhs.progress != rhs.progress {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ReplicaProgress: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReplicaProgress"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{3}match_index\0\u{3}snapshot_bytes_sent\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.nodeID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.matchIndex) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.snapshotBytesSent) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.nodeID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.nodeID, fieldNumber: 1)
+    }
+    if self.matchIndex != 0 {
+      try visitor.visitSingularUInt64Field(value: self.matchIndex, fieldNumber: 2)
+    }
+    if self.snapshotBytesSent != 0 {
+      try visitor.visitSingularUInt64Field(value: self.snapshotBytesSent, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ReplicaProgress, rhs: Almanac_Api_V1_ReplicaProgress) -> Bool {
+    if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.matchIndex != rhs.matchIndex {return false}
+    if lhs.snapshotBytesSent != rhs.snapshotBytesSent {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
