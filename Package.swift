@@ -233,7 +233,7 @@ let package = Package(
         .testTarget(
             name: "AlmanacWireTests",
             dependencies: [
-                "AlmanacWire", "AlmanacRaft",
+                "AlmanacWire", "AlmanacRaft", "AlmanacKeyspace",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -71,17 +71,25 @@ public enum ConsistencyCheck {
             let location = "shard \(shard)"
             let expected = record.replicas.map(\.node).sorted()
             let reports = byGroup[shard] ?? []
+            // While a replica migration of the shard runs, the map, the configurations and the hosted
+            // replicas legitimately differ (docs/migration.md): those differences are inconclusive.
+            let migration = map.migrations.first { $0.shard == shard }
+            let membership: ConsistencyFinding.Severity = migration == nil ? .error : .inconclusive
+            let during = migration.map { " (migration \($0.id) of node \($0.source.node) -> \($0.target.node) in progress)" } ?? ""
             for node in expected where answered.contains(node) && !reports.contains(where: { $0.node == node }) {
-                findings.append(ConsistencyFinding(severity: .error, location: location,
-                                                   message: "the map places a replica on node \(node), which hosts none"))
+                findings.append(ConsistencyFinding(severity: membership, location: location,
+                                                   message: "the map places a replica on node \(node), which hosts none\(during)"))
             }
             for report in reports where !expected.contains(report.node) {
-                findings.append(ConsistencyFinding(severity: .error, location: location,
-                                                   message: "node \(report.node) hosts a replica the map does not list (map: \(expected))"))
+                findings.append(ConsistencyFinding(severity: membership, location: location,
+                                                   message: "node \(report.node) hosts a replica the map does not list (map: \(expected))\(during)"))
             }
+            let newest = reports.map(\.appliedIndex).max() ?? 0
             for report in reports where report.voters != expected {
-                findings.append(ConsistencyFinding(severity: .error, location: location,
-                                                   message: "node \(report.node)'s Raft configuration has voters \(report.voters), the map \(expected)"))
+                // A replica behind its group may not have applied the latest configuration change yet.
+                let severity: ConsistencyFinding.Severity = report.appliedIndex < newest ? .inconclusive : membership
+                findings.append(ConsistencyFinding(severity: severity, location: location,
+                                                   message: "node \(report.node)'s Raft configuration has voters \(report.voters), the map \(expected)\(during)"))
             }
             findings += ownership(of: reports, expected: map.segments(of: shard), location: location,
                                   handoff: map.handoffs.first { $0.source == shard || $0.target == shard })

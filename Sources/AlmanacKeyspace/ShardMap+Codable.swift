@@ -38,17 +38,8 @@ extension ShardMap: Codable {
         do {
             try self.init(keying: keying, epoch: try container.decode(Epoch.self, forKey: .epoch),
                           owners: owners.compactMap { $0 }, shards: try container.decode([ShardRecord].self, forKey: .shards))
-            handoffs = try container.decodeIfPresent([SegmentHandoffIntent].self, forKey: .handoffs) ?? []
-            migrations = try container.decodeIfPresent([ReplicaMigrationIntent].self, forKey: .migrations) ?? []
-            for intent in migrations where shards[intent.shard] == nil {
-                throw DecodingError.dataCorruptedError(
-                    forKey: .migrations, in: container, debugDescription: "migration \(intent.id) names unknown shard \(intent.shard)")
-            }
-            for intent in handoffs where shards[intent.source] == nil || shards[intent.target] == nil
-                || intent.segments.contains(where: { Int($0) >= segmentCount }) {
-                throw DecodingError.dataCorruptedError(
-                    forKey: .handoffs, in: container, debugDescription: "hand-off \(intent.id) names an unknown shard or segment")
-            }
+            try restoreIntents(handoffs: try container.decodeIfPresent([SegmentHandoffIntent].self, forKey: .handoffs) ?? [],
+                               migrations: try container.decodeIfPresent([ReplicaMigrationIntent].self, forKey: .migrations) ?? [])
         } catch let error as KeyspaceError {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
         }

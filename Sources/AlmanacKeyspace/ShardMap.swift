@@ -194,6 +194,20 @@ public struct ShardMap: Sendable, Hashable {
 
     mutating func bumpEpoch() { epoch += 1 }
 
+    /// Sets the intents of protocols in progress as a stored or transmitted map carries them
+    /// (decoding only: changes go through `recordHandoff`, `recordMigration` and their kin).
+    public mutating func restoreIntents(handoffs: [SegmentHandoffIntent], migrations: [ReplicaMigrationIntent]) throws(KeyspaceError) {
+        for intent in handoffs where shards[intent.source] == nil || shards[intent.target] == nil
+            || intent.segments.contains(where: { Int($0) >= keying.segmentCount }) {
+            throw KeyspaceError.invalid("hand-off \(intent.id) names an unknown shard or segment")
+        }
+        for intent in migrations where shards[intent.shard] == nil {
+            throw KeyspaceError.invalid("migration \(intent.id) names unknown shard \(intent.shard)")
+        }
+        self.handoffs = handoffs
+        self.migrations = migrations
+    }
+
     /// Records a migration's timestamp on `shards` (their journals carry it from then on).
     mutating func stampMigration(_ timestamp: UInt64, on shards: [ShardID]) {
         for shard in shards where (self.shards[shard]?.migrationTimestamp ?? .max) < timestamp {

@@ -26,6 +26,7 @@ extension ShardMap {
             shard.shardID = UInt32(record.id)
             shard.leaderHint = record.leaderHint
             shard.epoch = record.epoch
+            shard.migrationTimestamp = record.migrationTimestamp
             shard.replicas = record.replicas.map { replica in
                 var wire = Almanac_Api_V1_ShardReplica()
                 wire.nodeID = replica.node
@@ -34,6 +35,29 @@ extension ShardMap {
                 return wire
             }
             return shard
+        }
+        message.handoffs = handoffs.map { intent in
+            var wire = Almanac_Api_V1_SegmentHandoff()
+            wire.id = intent.id
+            wire.segments = intent.segments.map { UInt32($0) }
+            wire.sourceShard = UInt32(intent.source)
+            wire.targetShard = UInt32(intent.target)
+            wire.phase = intent.phase.rawValue
+            wire.migrationTimestamp = intent.migrationTimestamp
+            return wire
+        }
+        message.migrations = migrations.map { intent in
+            var wire = Almanac_Api_V1_ReplicaMigration()
+            wire.id = intent.id
+            wire.shardID = UInt32(intent.shard)
+            wire.sourceNodeID = intent.source.node
+            wire.sourceZone = intent.source.zone
+            wire.targetNodeID = intent.target.node
+            wire.targetZone = intent.target.zone
+            wire.transferLeadership = intent.transferLeadership
+            wire.phase = intent.phase.rawValue
+            wire.migrationTimestamp = intent.migrationTimestamp
+            return wire
         }
         return message
     }
@@ -57,8 +81,33 @@ extension ShardMap {
             guard let id = ShardID(exactly: shard.shardID) else { throw KeyspaceError.invalid("shard id \(shard.shardID) is out of range") }
             records.append(ShardRecord(
                 id: id, replicas: shard.replicas.map { ReplicaLocation(node: $0.nodeID, zone: $0.zone) },
-                leaderHint: shard.leaderHint, epoch: shard.epoch))
+                leaderHint: shard.leaderHint, epoch: shard.epoch, migrationTimestamp: shard.migrationTimestamp))
         }
         try self.init(keying: keying, epoch: message.epoch, owners: owners.compactMap { $0 }, shards: records)
+        var handoffs: [SegmentHandoffIntent] = []
+        for wire in message.handoffs {
+            guard let source = ShardID(exactly: wire.sourceShard), let target = ShardID(exactly: wire.targetShard),
+                  let phase = SegmentHandoffIntent.Phase(rawValue: wire.phase) else {
+                throw KeyspaceError.invalid("hand-off \(wire.id) is malformed")
+            }
+            var segments: [SegmentID] = []
+            for segment in wire.segments {
+                guard let id = SegmentID(exactly: segment) else { throw KeyspaceError.invalid("hand-off \(wire.id) names segment \(segment)") }
+                segments.append(id)
+            }
+            handoffs.append(SegmentHandoffIntent(id: wire.id, segments: segments, source: source, target: target, phase: phase,
+                                                 migrationTimestamp: wire.migrationTimestamp))
+        }
+        var migrations: [ReplicaMigrationIntent] = []
+        for wire in message.migrations {
+            guard let shard = ShardID(exactly: wire.shardID), let phase = ReplicaMigrationIntent.Phase(rawValue: wire.phase) else {
+                throw KeyspaceError.invalid("migration \(wire.id) is malformed")
+            }
+            migrations.append(ReplicaMigrationIntent(
+                id: wire.id, shard: shard, source: ReplicaLocation(node: wire.sourceNodeID, zone: wire.sourceZone),
+                target: ReplicaLocation(node: wire.targetNodeID, zone: wire.targetZone), transferLeadership: wire.transferLeadership,
+                phase: phase, migrationTimestamp: wire.migrationTimestamp))
+        }
+        try restoreIntents(handoffs: handoffs, migrations: migrations)
     }
 }

@@ -33,18 +33,26 @@ struct CtlMapStoreOptions: ParsableArguments {
     }
 }
 
+extension CtlOptions {
+    /// Shard commands, replica admin calls and map updates need the admin right: with the cluster's
+    /// token key at hand (ALMANAC_TOKEN_KEY; `almanac dev` prints it) and no token given, these
+    /// options with a short-lived admin token signed for this run.
+    func withAdminToken(subject: String) async throws -> CtlOptions {
+        var options = self
+        if let keyFile = ProcessInfo.processInfo.environment["ALMANAC_TOKEN_KEY"], options.security.token == nil {
+            let authority = try await TokenAuthority.load(keyFile: keyFile)
+            options.security.token = try await authority.issue(
+                AccessGrant(subject: subject, read: [], write: [], admin: true, expires: Date().addingTimeInterval(3600)))
+        }
+        return options
+    }
+}
+
 /// Runs the hand-off driver with the ctl's client and the map store, printing progress.
 enum CtlHandoff {
     static func run(_ options: CtlOptions, _ mapOptions: CtlMapStoreOptions, command: String,
                     _ body: @escaping @Sendable (SegmentHandoffDriver, ShardMap) async throws -> [HandoffReport]) async throws {
-        var options = options
-        // Shard commands and map updates need the admin right: with the cluster's token key at hand
-        // (ALMANAC_TOKEN_KEY; `almanac dev` prints it), sign a short-lived admin token for this run.
-        if let keyFile = ProcessInfo.processInfo.environment["ALMANAC_TOKEN_KEY"], options.security.token == nil {
-            let authority = try await TokenAuthority.load(keyFile: keyFile)
-            options.security.token = try await authority.issue(
-                AccessGrant(subject: "ctl-reshard", read: [], write: [], admin: true, expires: Date().addingTimeInterval(3600)))
-        }
+        let options = try await options.withAdminToken(subject: "ctl-reshard")
         let store = try mapOptions.store(options)
         defer { Task { await store.shutdown() } }
         try await CtlRunner.run(options, command: command) { client, output throws(CtlFailure) in

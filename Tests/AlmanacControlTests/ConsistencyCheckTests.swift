@@ -83,4 +83,27 @@ import Testing
         #expect(findings.contains { $0.location == "map" && $0.severity == .error })
         #expect(findings.contains { $0.location == "node 3" && $0.severity == .inconclusive })
     }
+
+    @Test func membershipDifferencesAreErrorsUnlessAMigrationOrALagExplainsThem() throws {
+        let members: [NodeID: ZoneName] = [1: "zone-a", 2: "zone-b", 3: "zone-c", 4: "zone-a"]
+        let map = try Self.map()
+        var reports = Self.healthy()
+        // Node 4 joined shard 0 as a learner: a replica the map does not list.
+        reports.append(ReplicaReport(node: 4, shard: 0, voters: [1, 2, 3], learners: [4], appliedIndex: 10, digest: 0xabc))
+        let stray = ConsistencyCheck.evaluate(map: map, members: members, answered: [1, 2, 3, 4], replicas: reports)
+        #expect(stray.map(\.severity) == [.error] && stray.first?.message.contains("node 4 hosts a replica the map does not list") == true)
+        // With the migration's intent in the map, the same difference is not decided yet.
+        var migrating = map
+        try migrating.recordMigration(ReplicaMigrationIntent(
+            id: 7, shard: 0, source: ReplicaLocation(node: 1, zone: "zone-a"), target: ReplicaLocation(node: 4, zone: "zone-a"),
+            transferLeadership: false, phase: .preparing, migrationTimestamp: 1), knownNodes: members)
+        let during = ConsistencyCheck.evaluate(map: migrating, members: members, answered: [1, 2, 3, 4], replicas: reports)
+        #expect(during.map(\.severity) == [.inconclusive] && during.first?.message.contains("migration 7") == true)
+        // A replica whose configuration lags its group's applied index is inconclusive, not an error.
+        var lagging = Self.healthy()
+        lagging[0].voters = [1, 2, 4]
+        #expect(ConsistencyCheck.evaluate(map: map, members: members, answered: [1, 2, 3, 4], replicas: lagging).map(\.severity) == [.error])
+        lagging[0].appliedIndex = 9
+        #expect(ConsistencyCheck.evaluate(map: map, members: members, answered: [1, 2, 3, 4], replicas: lagging).allSatisfy { $0.severity == .inconclusive })
+    }
 }

@@ -1672,6 +1672,10 @@ public nonisolated struct Almanac_Api_V1_ShardRecord: Sendable {
 
   public var epoch: UInt64 = 0
 
+  /// Wall-clock milliseconds of the last hand-off or migration that changed the shard (0: none): the
+  /// migration_timestamp its journal entries carry.
+  public var migrationTimestamp: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1698,6 +1702,63 @@ public nonisolated struct Almanac_Api_V1_ShardMap: Sendable {
   public var backendHealthy: Bool = false
 
   public var backendDetail: String = String()
+
+  /// Protocols in progress, as their intents stand in the map store (docs/migration.md).
+  public var handoffs: [Almanac_Api_V1_SegmentHandoff] = []
+
+  public var migrations: [Almanac_Api_V1_ReplicaMigration] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_SegmentHandoff: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: UInt64 = 0
+
+  public var segments: [UInt32] = []
+
+  public var sourceShard: UInt32 = 0
+
+  public var targetShard: UInt32 = 0
+
+  /// preparing, committed
+  public var phase: String = String()
+
+  public var migrationTimestamp: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_ReplicaMigration: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: UInt64 = 0
+
+  public var shardID: UInt32 = 0
+
+  public var sourceNodeID: UInt64 = 0
+
+  public var sourceZone: String = String()
+
+  public var targetNodeID: UInt64 = 0
+
+  public var targetZone: String = String()
+
+  public var transferLeadership: Bool = false
+
+  /// preparing, committed
+  public var phase: String = String()
+
+  public var migrationTimestamp: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -4400,7 +4461,7 @@ nonisolated extension Almanac_Api_V1_ShardReplica: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Almanac_Api_V1_ShardRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ShardRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{1}replicas\0\u{3}leader_hint\0\u{1}epoch\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{1}replicas\0\u{3}leader_hint\0\u{1}epoch\0\u{3}migration_timestamp\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4412,6 +4473,7 @@ nonisolated extension Almanac_Api_V1_ShardRecord: SwiftProtobuf.Message, SwiftPr
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.replicas) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.leaderHint) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.migrationTimestamp) }()
       default: break
       }
     }
@@ -4430,6 +4492,9 @@ nonisolated extension Almanac_Api_V1_ShardRecord: SwiftProtobuf.Message, SwiftPr
     if self.epoch != 0 {
       try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 4)
     }
+    if self.migrationTimestamp != 0 {
+      try visitor.visitSingularUInt64Field(value: self.migrationTimestamp, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4438,6 +4503,7 @@ nonisolated extension Almanac_Api_V1_ShardRecord: SwiftProtobuf.Message, SwiftPr
     if lhs.replicas != rhs.replicas {return false}
     if lhs.leaderHint != rhs.leaderHint {return false}
     if lhs.epoch != rhs.epoch {return false}
+    if lhs.migrationTimestamp != rhs.migrationTimestamp {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4445,7 +4511,7 @@ nonisolated extension Almanac_Api_V1_ShardRecord: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Almanac_Api_V1_ShardMap: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ShardMap"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{3}segment_count\0\u{1}segments\0\u{1}shards\0\u{1}backend\0\u{4}K\u{1}backend_healthy\0\u{3}backend_detail\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{3}segment_count\0\u{1}segments\0\u{1}shards\0\u{1}backend\0\u{4}K\u{1}backend_healthy\0\u{3}backend_detail\0\u{1}handoffs\0\u{1}migrations\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4460,6 +4526,8 @@ nonisolated extension Almanac_Api_V1_ShardMap: SwiftProtobuf.Message, SwiftProto
       case 5: try { try decoder.decodeSingularStringField(value: &self.backend) }()
       case 80: try { try decoder.decodeSingularBoolField(value: &self.backendHealthy) }()
       case 81: try { try decoder.decodeSingularStringField(value: &self.backendDetail) }()
+      case 82: try { try decoder.decodeRepeatedMessageField(value: &self.handoffs) }()
+      case 83: try { try decoder.decodeRepeatedMessageField(value: &self.migrations) }()
       default: break
       }
     }
@@ -4487,6 +4555,12 @@ nonisolated extension Almanac_Api_V1_ShardMap: SwiftProtobuf.Message, SwiftProto
     if !self.backendDetail.isEmpty {
       try visitor.visitSingularStringField(value: self.backendDetail, fieldNumber: 81)
     }
+    if !self.handoffs.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.handoffs, fieldNumber: 82)
+    }
+    if !self.migrations.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.migrations, fieldNumber: 83)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4498,6 +4572,133 @@ nonisolated extension Almanac_Api_V1_ShardMap: SwiftProtobuf.Message, SwiftProto
     if lhs.backend != rhs.backend {return false}
     if lhs.backendHealthy != rhs.backendHealthy {return false}
     if lhs.backendDetail != rhs.backendDetail {return false}
+    if lhs.handoffs != rhs.handoffs {return false}
+    if lhs.migrations != rhs.migrations {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_SegmentHandoff: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SegmentHandoff"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}segments\0\u{3}source_shard\0\u{3}target_shard\0\u{1}phase\0\u{3}migration_timestamp\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.id) }()
+      case 2: try { try decoder.decodeRepeatedUInt32Field(value: &self.segments) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.sourceShard) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.targetShard) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.phase) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.migrationTimestamp) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.id != 0 {
+      try visitor.visitSingularUInt64Field(value: self.id, fieldNumber: 1)
+    }
+    if !self.segments.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.segments, fieldNumber: 2)
+    }
+    if self.sourceShard != 0 {
+      try visitor.visitSingularUInt32Field(value: self.sourceShard, fieldNumber: 3)
+    }
+    if self.targetShard != 0 {
+      try visitor.visitSingularUInt32Field(value: self.targetShard, fieldNumber: 4)
+    }
+    if !self.phase.isEmpty {
+      try visitor.visitSingularStringField(value: self.phase, fieldNumber: 5)
+    }
+    if self.migrationTimestamp != 0 {
+      try visitor.visitSingularUInt64Field(value: self.migrationTimestamp, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_SegmentHandoff, rhs: Almanac_Api_V1_SegmentHandoff) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.segments != rhs.segments {return false}
+    if lhs.sourceShard != rhs.sourceShard {return false}
+    if lhs.targetShard != rhs.targetShard {return false}
+    if lhs.phase != rhs.phase {return false}
+    if lhs.migrationTimestamp != rhs.migrationTimestamp {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ReplicaMigration: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReplicaMigration"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}shard_id\0\u{3}source_node_id\0\u{3}source_zone\0\u{3}target_node_id\0\u{3}target_zone\0\u{3}transfer_leadership\0\u{1}phase\0\u{3}migration_timestamp\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.sourceNodeID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.sourceZone) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.targetNodeID) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.targetZone) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.transferLeadership) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.phase) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.migrationTimestamp) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.id != 0 {
+      try visitor.visitSingularUInt64Field(value: self.id, fieldNumber: 1)
+    }
+    if self.shardID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 2)
+    }
+    if self.sourceNodeID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sourceNodeID, fieldNumber: 3)
+    }
+    if !self.sourceZone.isEmpty {
+      try visitor.visitSingularStringField(value: self.sourceZone, fieldNumber: 4)
+    }
+    if self.targetNodeID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.targetNodeID, fieldNumber: 5)
+    }
+    if !self.targetZone.isEmpty {
+      try visitor.visitSingularStringField(value: self.targetZone, fieldNumber: 6)
+    }
+    if self.transferLeadership != false {
+      try visitor.visitSingularBoolField(value: self.transferLeadership, fieldNumber: 7)
+    }
+    if !self.phase.isEmpty {
+      try visitor.visitSingularStringField(value: self.phase, fieldNumber: 8)
+    }
+    if self.migrationTimestamp != 0 {
+      try visitor.visitSingularUInt64Field(value: self.migrationTimestamp, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ReplicaMigration, rhs: Almanac_Api_V1_ReplicaMigration) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.shardID != rhs.shardID {return false}
+    if lhs.sourceNodeID != rhs.sourceNodeID {return false}
+    if lhs.sourceZone != rhs.sourceZone {return false}
+    if lhs.targetNodeID != rhs.targetNodeID {return false}
+    if lhs.targetZone != rhs.targetZone {return false}
+    if lhs.transferLeadership != rhs.transferLeadership {return false}
+    if lhs.phase != rhs.phase {return false}
+    if lhs.migrationTimestamp != rhs.migrationTimestamp {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

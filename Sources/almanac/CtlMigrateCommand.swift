@@ -1,0 +1,123 @@
+import AlmanacClient
+import AlmanacCoordinator
+import AlmanacKeyspace
+import AlmanacShardMap
+import ArgumentParser
+import Foundation
+import Synchronization
+
+/// `almanac ctl migrate SHARD --to NODE [--from NODE] [--leader]`: `execute_migration` by hand.
+/// `almanac ctl migrate --resume`: finishes or rolls back migrations left by a driver that died.
+struct CtlMigrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Move a shard's replica to another node (and its leadership with --leader) by two-phase commit (docs/migration.md).",
+        discussion: """
+            The target joins as a learner, catches up (snapshot, then log), and is swapped in for the replica it \
+            replaces by joint consensus; the shard map names it by compare-and-swap with an epoch bump, then the old \
+            replica is dropped. The replaced replica is the one in the target's zone unless --from names one (a zone \
+            without a replica of the shard). A target that already holds a replica with --leader moves only the \
+            leadership. Progress lines show the phase, snapshot bytes sent and the target's lag. Exit codes: 0 moved, \
+            1 rolled back, 2 refused (nothing changed), 3 interrupted (run `almanac ctl migrate --resume`).
+            """)
+    @OptionGroup var options: CtlOptions
+    @OptionGroup var mapOptions: CtlMapStoreOptions
+    @Argument(help: "The shard whose replica moves.") var shard: UInt16?
+    @Option(help: "The node that takes the replica.") var to: UInt64?
+    @Option(help: "The replica that leaves (default: the one in the target's zone).") var from: UInt64?
+    @Flag(help: "Move the shard's leadership to the target too.") var leader = false
+    @Flag(help: "Finish or roll back every migration whose intent is still in the map.") var resume = false
+
+    func validate() throws {
+        if resume {
+            guard shard == nil, to == nil, from == nil, !leader else { throw ValidationError("--resume takes no shard, --to, --from or --leader") }
+        } else {
+            guard shard != nil, let to, to != 0 else { throw ValidationError("name the shard and the target: `almanac ctl migrate 1 --to 4`") }
+            if let from, from == 0 || from == to { throw ValidationError("--from must name another node than --to") }
+        }
+    }
+
+    func run() async throws {
+        let options = try await options.withAdminToken(subject: "ctl-migrate")
+        let store = try mapOptions.store(options)
+        defer { Task { await store.shutdown() } }
+        let (resume, shard, to, from, leader) = (self.resume, self.shard ?? 0, self.to ?? 0, self.from, self.leader)
+        let stepPause = Duration.milliseconds(mapOptions.stepPauseMilliseconds)
+        let nodeConfiguration = try options.clientConfiguration(
+            endpoints: try options.endpointList(), attemptTimeout: .seconds(3), operationTimeout: .seconds(10), clientName: "almanac-ctl-migrate")
+        try await CtlRunner.run(options, command: "migrate") { client, output throws(CtlFailure) in
+            let status: ClusterStatus
+            do throws(AlmanacClientError) { status = try await client.status() } catch { throw CtlFailure(error: error, path: nil) }
+            let members = Dictionary(status.nodes.map { ($0.nodeID, $0.zone) }, uniquingKeysWith: { first, _ in first })
+            let addresses = Dictionary(status.nodes.map { ($0.nodeID, $0.clientAddress) }, uniquingKeysWith: { first, _ in first })
+            let down = Set(status.nodes.filter { $0.health == .down && $0.nodeID != status.responderNodeID }.map(\.nodeID))
+            var driver = ReplicaMigrationDriver(
+                transport: ClientReplicaAdminTransport(client: client, addresses: addresses, nodeConfiguration: nodeConfiguration),
+                store: store, clock: { UInt64(Date().timeIntervalSince1970 * 1000) })
+            driver.stepPause = stepPause
+            let json = output.json
+            let lastLine = LastLine()
+            driver.onProgress = { progress in
+                guard !json else { return }
+                let line = "migration \(progress.id) shard \(progress.shard): \(progress.phase)  snapshot \(progress.snapshotBytes) bytes  "
+                    + "lag \(progress.lag) entries  leader \(progress.leader == 0 ? "?" : "node \(progress.leader)")\n"
+                // Unbuffered, and a repeated line (polling while catching up) only once.
+                if lastLine.swap(line) != line { FileHandle.standardOutput.write(Data(line.utf8)) }
+            }
+            let started = ContinuousClock.now
+            let reports: [MigrationReport]
+            do {
+                if resume {
+                    reports = try await driver.resume()
+                } else {
+                    reports = [try await driver.executeMigration(
+                        ReplicaMigrationPlan(shard: shard, target: to, source: from, transferLeadership: leader), members: members, down: down)]
+                }
+            } catch {
+                guard let error = error as? MigrationError else { throw CtlFailure(error: AlmanacClientError(.unavailable, "\(error)"), path: nil) }
+                switch error {
+                case .invalid(let message): throw CtlFailure(error: AlmanacClientError(.invalidArgument, code: .einval, message), path: nil)
+                case .rolledBack: throw CtlFailure(error: AlmanacClientError(.operation, code: .conflict, error.description), path: nil)
+                case .interrupted: throw CtlFailure(error: AlmanacClientError(.unavailable, error.description), path: nil)
+                }
+            }
+            let elapsed = ContinuousClock.now - started
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            if json {
+                output.emit(reports.map {
+                    Report(id: $0.intent.id, shard: $0.intent.shard, outcome: $0.outcome.rawValue, source: $0.intent.source.node,
+                           target: $0.intent.target.node, leader: $0.progress.leader, snapshotBytes: $0.progress.snapshotBytes,
+                           mapEpoch: $0.mapEpoch, seconds: seconds)
+                })
+                return
+            }
+            if reports.isEmpty { output.line("no migration in progress") }
+            for report in reports {
+                let intent = report.intent
+                let what = report.outcome == .leadershipMoved
+                    ? "leadership of shard \(intent.shard) to node \(intent.target.node)"
+                    : "shard \(intent.shard)'s replica from node \(intent.source.node) (\(intent.source.zone)) to node \(intent.target.node) (\(intent.target.zone))"
+                output.line("migration \(intent.id): \(what): \(report.outcome.rawValue); map epoch \(report.mapEpoch); "
+                    + "snapshot \(report.progress.snapshotBytes) bytes; " + String(format: "%.2f s", seconds))
+            }
+        }
+    }
+
+    struct Report: Encodable {
+        var id: UInt64
+        var shard: ShardID
+        var outcome: String
+        var source: NodeID
+        var target: NodeID
+        var leader: NodeID
+        var snapshotBytes: UInt64
+        var mapEpoch: UInt64
+        var seconds: Double
+    }
+}
+
+/// The last progress line printed (the callback runs on any thread).
+final class LastLine: Sendable {
+    private let line = Mutex("")
+    func swap(_ next: String) -> String { line.withLock { previous in defer { previous = next }; return previous } }
+}
