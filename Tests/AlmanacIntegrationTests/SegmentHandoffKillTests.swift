@@ -22,19 +22,6 @@ struct SegmentHandoffKillTests {
     /// The driver is SIGKILLed as soon as it reports reaching this phase (nil: left to finish).
     static let killPhases: [String?] = [nil, "recorded", "frozen", "copying", "activated", "committed", "released", "copying"]
 
-    final class LoadState: Sendable {
-        let ledger = Mutex(Ledger())
-        let stopped = Mutex(false)
-        var stop: Bool { stopped.withLock { $0 } }
-    }
-
-    struct Ledger: Sendable {
-        var acknowledged: [String: Set<String>] = [:]
-        var uncertain: [String: Set<String>] = [:]
-        var doubleApplied: [String] = []
-        var failures = 0
-    }
-
     @Test("split and merge with the driver and nodes SIGKILLed: nothing acknowledged lost or applied twice; ctl check clean")
     func handOffsSurviveKills() async throws {
         let cluster = try await TestCluster.start(name: "handoff", shards: 4)
@@ -42,35 +29,8 @@ struct SegmentHandoffKillTests {
         let admin = cluster.client()
         defer { Task { await admin.shutdown() } }
         _ = try await FailoverTests.waitForLeader(admin)
-        var directories: [(String, UInt64)] = []
-        for i in 0..<8 {
-            let directory = try await admin.mkdir(parent: rootInode, name: "w\(i)")
-            directories.append(("w\(i)", directory.inode))
-            for j in 0..<Self.seeds { _ = try await admin.create(parent: directory.inode, name: "seed-\(j)-with-a-name-long-enough-to-fill-pages") }
-        }
-        let load = LoadState()
-        let targets = directories
-        let writers = (0..<Self.workers).map { worker in
-            Task { [load, targets] in
-                let client = cluster.client(operationTimeout: 20)
-                defer { Task { await client.shutdown() } }
-                var i = 0
-                while !load.stop {
-                    let (name, inode) = targets[(worker + i * Self.workers) % targets.count]
-                    let file = "n-\(worker)-\(i)"
-                    i += 1
-                    do {
-                        _ = try await client.create(parent: inode, name: file)
-                        load.ledger.withLock { $0.acknowledged[name, default: []].insert(file) }
-                    } catch let error as AlmanacClientError where error.code == .eexist {
-                        load.ledger.withLock { $0.doubleApplied.append("\(name)/\(file)") }
-                    } catch {
-                        load.ledger.withLock { $0.uncertain[name, default: []].insert(file); $0.failures += 1 }
-                        try? await Task.sleep(for: .milliseconds(100))
-                    }
-                }
-            }
-        }
+        let load = try await CreateLoad(admin, directories: 8, seeds: Self.seeds)
+        load.start(cluster, workers: Self.workers)
 
         // Rounds alternate a split (the largest shard into an empty one) and a merge (the smallest
         // shard into the next), chosen from the map as the previous round left it. Each driver is
@@ -122,30 +82,11 @@ struct SegmentHandoffKillTests {
             try await Task.sleep(for: .milliseconds(300))
         }
         try await Task.sleep(for: .seconds(1))
-        load.stopped.withLock { $0 = true }
-        for writer in writers { await writer.value }
+        await load.stop()
 
         let stored = try await Self.storedMap(cluster)
         #expect(stored.handoffs == [], "intents left in the map: \(stored.handoffs)")
-        let final = load.ledger.withLock { $0 }
-        #expect(final.doubleApplied == [], "creates applied twice: \(final.doubleApplied)")
-        var total = 0
-        let fresh = cluster.client()
-        defer { Task { await fresh.shutdown() } }
-        for (name, inode) in directories {
-            let listed = try await fresh.readdir(inode).collect().map(\.name)
-            #expect(listed.count == Set(listed).count)
-            let present = Set(listed)
-            let lost = final.acknowledged[name, default: []].subtracting(present)
-            #expect(lost.isEmpty, "\(name): acknowledged creates lost: \(lost.sorted().prefix(5))")
-            let unexplained = present.subtracting(final.acknowledged[name, default: []]).subtracting(final.uncertain[name, default: []])
-                .filter { !$0.hasPrefix("seed-") }
-            #expect(unexplained.isEmpty, "\(name): entries nobody created: \(unexplained.sorted().prefix(5))")
-            for seed in 0..<Self.seeds { #expect(present.contains("seed-\(seed)-with-a-name-long-enough-to-fill-pages")) }
-            // Every record answers from the shard the map names (getattr is routed by the map).
-            _ = try await fresh.getattr(inode)
-            total += final.acknowledged[name, default: []].count
-        }
+        let total = try await load.verify(cluster)
         #expect(total > 50, "the load barely ran: \(total) acknowledged creates")
         #expect(killedDrivers >= 4, "only \(killedDrivers) drivers were killed at a phase boundary")
         var clean = false
@@ -156,11 +97,11 @@ struct SegmentHandoffKillTests {
             try await Task.sleep(for: .seconds(1))
         }
         #expect(clean, "ctl check never came back clean")
-        print("hand-off kill test: \(total) acknowledged creates, \(final.failures) uncertain, \(killedDrivers) drivers killed")
+        print("hand-off kill test: \(total) acknowledged creates, \(load.snapshot.failures) uncertain, \(killedDrivers) drivers killed")
     }
 
-    static func storedMap(_ cluster: TestCluster) async throws -> ShardMap {
-        let store = try EmbeddedShardMapStore(endpoints: cluster.endpoints, clusterID: "it-handoff")
+    static func storedMap(_ cluster: TestCluster, clusterID: String = "it-handoff") async throws -> ShardMap {
+        let store = try EmbeddedShardMapStore(endpoints: cluster.endpoints, clusterID: clusterID)
         defer { Task { await store.shutdown() } }
         for _ in 0..<20 {
             if let stored = try? await store.load() { return stored.map }
@@ -170,11 +111,11 @@ struct SegmentHandoffKillTests {
     }
 
     /// Starts `almanac ctl ARGS` against the cluster (plaintext, no tokens), output to the test log.
-    static func ctl(_ cluster: TestCluster, _ arguments: [String], output: Pipe? = nil) throws -> Process {
+    static func ctl(_ cluster: TestCluster, _ arguments: [String], clusterID: String = "it-handoff", output: Pipe? = nil) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: cluster.binary)
         var args = ["ctl"] + arguments + ["--endpoints", cluster.endpoints.joined(separator: ",")]
-        if arguments.first == "reshard" { args += ["--cluster-id", "it-handoff"] }
+        if arguments.first == "reshard" || arguments.first == "migrate" { args += ["--cluster-id", clusterID] }
         process.arguments = args
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "ALMANAC_TOKEN_KEY")

@@ -6,8 +6,8 @@ import Synchronization
 import Glibc
 #endif
 
-/// Three real `almanac serve` processes on loopback (ephemeral ports, a temporary data directory),
-/// one per zone, that tests can SIGKILL and restart.
+/// Real `almanac serve` processes on loopback (ephemeral ports, a temporary data directory), three
+/// by default, one per zone, that tests can SIGKILL and restart.
 public final class TestCluster: Sendable {
     public let root: String
     public let members: [ClusterMember]
@@ -19,14 +19,16 @@ public final class TestCluster: Sendable {
 
     public static let zones = ["zone-a", "zone-b", "zone-c"]
 
-    /// Starts the three nodes and waits until each serves.
-    public static func start(name: String, shards: Int = 2, snapshotEvery: UInt64 = 100, extraArguments: [String] = []) async throws -> TestCluster {
+    /// Starts the nodes (3 by default; node i is in zone i mod 3) and waits until each serves.
+    public static func start(name: String, shards: Int = 2, nodes: Int = 3, snapshotEvery: UInt64 = 100,
+                             extraArguments: [String] = []) async throws -> TestCluster {
         let binary = try locateBinary()
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("almanac-it-\(name)-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let ports = try freePorts(count: 6)
-        let members = (0..<3).map { i in
-            ClusterMember(id: UInt64(i + 1), zone: zones[i], peerAddress: "127.0.0.1:\(ports[i])", apiAddress: "127.0.0.1:\(ports[i + 3])")
+        let ports = try freePorts(count: 2 * nodes)
+        let members = (0..<nodes).map { i in
+            ClusterMember(id: UInt64(i + 1), zone: zones[i % zones.count], peerAddress: "127.0.0.1:\(ports[i])",
+                          apiAddress: "127.0.0.1:\(ports[i + nodes])")
         }
         for member in members {
             let config = NodeConfigFile(id: member.id, zone: member.zone, dataDirectory: "\(root)/node\(member.id)",
