@@ -46,24 +46,10 @@ struct CtlMigrate: AsyncParsableCommand {
         let nodeConfiguration = try options.clientConfiguration(
             endpoints: try options.endpointList(), attemptTimeout: .seconds(3), operationTimeout: .seconds(10), clientName: "almanac-ctl-migrate")
         try await CtlRunner.run(options, command: "migrate") { client, output throws(CtlFailure) in
-            let status: ClusterStatus
-            do throws(AlmanacClientError) { status = try await client.status() } catch { throw CtlFailure(error: error, path: nil) }
-            let members = Dictionary(status.nodes.map { ($0.nodeID, $0.zone) }, uniquingKeysWith: { first, _ in first })
-            let addresses = Dictionary(status.nodes.map { ($0.nodeID, $0.clientAddress) }, uniquingKeysWith: { first, _ in first })
-            let down = Set(status.nodes.filter { $0.health == .down && $0.nodeID != status.responderNodeID }.map(\.nodeID))
-            var driver = ReplicaMigrationDriver(
-                transport: ClientReplicaAdminTransport(client: client, addresses: addresses, nodeConfiguration: nodeConfiguration),
-                store: store, clock: { UInt64(Date().timeIntervalSince1970 * 1000) })
-            driver.stepPause = stepPause
-            let json = output.json
-            let lastLine = LastLine()
-            driver.onProgress = { progress in
-                guard !json else { return }
-                let line = "migration \(progress.id) shard \(progress.shard): \(progress.phase)  snapshot \(progress.snapshotBytes) bytes  "
-                    + "lag \(progress.lag) entries  leader \(progress.leader == 0 ? "?" : "node \(progress.leader)")\n"
-                // Unbuffered, and a repeated line (polling while catching up) only once.
-                if lastLine.swap(line) != line { FileHandle.standardOutput.write(Data(line.utf8)) }
-            }
+            let cluster = try await CtlMigration.cluster(client)
+            let driver = CtlMigration.driver(client: client, cluster: cluster, store: store, nodeConfiguration: nodeConfiguration,
+                                             stepPause: stepPause, output: output)
+            let (members, down) = (cluster.members, cluster.down)
             let started = ContinuousClock.now
             let reports: [MigrationReport]
             do {
@@ -74,18 +60,13 @@ struct CtlMigrate: AsyncParsableCommand {
                         ReplicaMigrationPlan(shard: shard, target: to, source: from, transferLeadership: leader), members: members, down: down)]
                 }
             } catch {
-                guard let error = error as? MigrationError else { throw CtlFailure(error: AlmanacClientError(.unavailable, "\(error)"), path: nil) }
-                switch error {
-                case .invalid(let message): throw CtlFailure(error: AlmanacClientError(.invalidArgument, code: .einval, message), path: nil)
-                case .rolledBack: throw CtlFailure(error: AlmanacClientError(.operation, code: .conflict, error.description), path: nil)
-                case .interrupted: throw CtlFailure(error: AlmanacClientError(.unavailable, error.description), path: nil)
-                }
+                throw CtlMigration.failure(error)
             }
             let elapsed = ContinuousClock.now - started
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            if json {
+            if output.json {
                 output.emit(reports.map {
-                    Report(id: $0.intent.id, shard: $0.intent.shard, outcome: $0.outcome.rawValue, source: $0.intent.source.node,
+                    CtlMigration.Report(id: $0.intent.id, shard: $0.intent.shard, outcome: $0.outcome.rawValue, source: $0.intent.source.node,
                            target: $0.intent.target.node, leader: $0.progress.leader, snapshotBytes: $0.progress.snapshotBytes,
                            mapEpoch: $0.mapEpoch, seconds: seconds)
                 })
@@ -100,6 +81,55 @@ struct CtlMigrate: AsyncParsableCommand {
                 output.line("migration \(intent.id): \(what): \(report.outcome.rawValue); map epoch \(report.mapEpoch); "
                     + "snapshot \(report.progress.snapshotBytes) bytes; " + String(format: "%.2f s", seconds))
             }
+        }
+    }
+
+}
+
+/// What `ctl migrate` and `ctl node drain` share: the cluster's members, a driver, errors.
+enum CtlMigration {
+    struct Cluster {
+        var members: [NodeID: ZoneName]
+        var addresses: [NodeID: String]
+        var down: Set<NodeID>
+    }
+
+    /// Members, client addresses and down nodes as one node sees them.
+    static func cluster(_ client: AlmanacClient) async throws(CtlFailure) -> Cluster {
+        let status: ClusterStatus
+        do throws(AlmanacClientError) { status = try await client.status() } catch { throw CtlFailure(error: error, path: nil) }
+        return Cluster(
+            members: Dictionary(status.nodes.map { ($0.nodeID, $0.zone) }, uniquingKeysWith: { first, _ in first }),
+            addresses: Dictionary(status.nodes.map { ($0.nodeID, $0.clientAddress) }, uniquingKeysWith: { first, _ in first }),
+            down: Set(status.nodes.filter { $0.health == .down && $0.nodeID != status.responderNodeID }.map(\.nodeID)))
+    }
+
+    /// The migration driver over the client protocol, printing progress lines unless `--json`.
+    static func driver(client: AlmanacClient, cluster: Cluster, store: any ShardMapStore, nodeConfiguration: AlmanacClientConfiguration,
+                       stepPause: Duration, output: CtlOutput) -> ReplicaMigrationDriver {
+        var driver = ReplicaMigrationDriver(
+            transport: ClientReplicaAdminTransport(client: client, addresses: cluster.addresses, nodeConfiguration: nodeConfiguration),
+            store: store, clock: { UInt64(Date().timeIntervalSince1970 * 1000) })
+        driver.stepPause = stepPause
+        let json = output.json
+        let lastLine = LastLine()
+        driver.onProgress = { progress in
+            guard !json else { return }
+            let line = "migration \(progress.id) shard \(progress.shard): \(progress.phase)  snapshot \(progress.snapshotBytes) bytes  "
+                + "lag \(progress.lag) entries  leader \(progress.leader == 0 ? "?" : "node \(progress.leader)")\n"
+            // Unbuffered, and a repeated line (polling while catching up) only once.
+            if lastLine.swap(line) != line { FileHandle.standardOutput.write(Data(line.utf8)) }
+        }
+        return driver
+    }
+
+    /// A driver error as a ctl failure: refused (exit 2), rolled back (1), interrupted (3).
+    static func failure(_ error: any Error) -> CtlFailure {
+        guard let error = error as? MigrationError else { return CtlFailure(error: AlmanacClientError(.unavailable, "\(error)"), path: nil) }
+        switch error {
+        case .invalid(let message): return CtlFailure(error: AlmanacClientError(.invalidArgument, code: .einval, message), path: nil)
+        case .rolledBack: return CtlFailure(error: AlmanacClientError(.operation, code: .conflict, error.description), path: nil)
+        case .interrupted: return CtlFailure(error: AlmanacClientError(.unavailable, error.description), path: nil)
         }
     }
 
