@@ -57,6 +57,13 @@ public final class PeerTransport: Sendable {
         try await eventLoop.submit { core.value?.setPeers(peers) }.get()
     }
 
+    /// Closes the connection to `peer` (it reconnects as after any drop, with backoff): for failure
+    /// drills and tests of what a dropped connection loses.
+    public func dropConnection(to peer: NodeID) async throws {
+        let core = self.core
+        try await eventLoop.submit { core.value?.dropConnection(to: peer) }.get()
+    }
+
     /// Per-peer counters.
     public func statistics() async throws -> [NodeID: PeerLinkStatistics] {
         let core = self.core

@@ -85,6 +85,11 @@ final class TransportCore {
     }
 
     /// Adds new peers (dialing those with higher ids), updates changed addresses and removes peers not listed.
+    /// Closes the connection to `peer`; it is re-established as after any drop.
+    func dropConnection(to peer: NodeID) {
+        links[peer]?.channel?.close(promise: nil)
+    }
+
     func setPeers(_ peers: [PeerAddress]) {
         let now = Self.now()
         var wanted: Set<NodeID> = []

@@ -155,6 +155,13 @@ public final class SnapshotChunkReader {
 
     deinit { file.close() }
 
+    /// The chunk starting at `start` (random access; the next ``next()`` continues after it), or nil
+    /// at or past the end.
+    public func chunk(at start: UInt64) throws(StorageError) -> SnapshotChunk? {
+        offset = start
+        return try next()
+    }
+
     /// The next chunk, or nil after the last one.
     public func next() throws(StorageError) -> SnapshotChunk? {
         guard offset < reference.fileSize else { return nil }

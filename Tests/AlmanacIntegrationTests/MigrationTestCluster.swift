@@ -24,13 +24,14 @@ final class MigrationTestCluster: ReplicaAdminTransport, ShardMapStore, Sendable
     static let logger = Logger(label: "almanac.test.migration", factory: { _ in SwiftLogNoOpLogHandler() })
     let members: [ClusterMember]
     let root: String
+    private let configure: @Sendable (inout HostConfiguration) -> Void
     private let hosts: Mutex<[NodeID: MultiRaftHost<PayloadList>]>
     private let budget: Mutex<Budget>
 
     var zones: [NodeID: ZoneName] { Dictionary(members.map { ($0.id, $0.zone) }, uniquingKeysWith: { a, _ in a }) }
 
     /// Nodes 1-3 in zones a, b, c and node 4 in zone a (it hosts nothing at first); one group.
-    static func start() async throws -> MigrationTestCluster {
+    static func start(configure: @escaping @Sendable (inout HostConfiguration) -> Void = { _ in }) async throws -> MigrationTestCluster {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("almanac-migration-\(UUID().uuidString.prefix(8))").path
         let ports = try TestCluster.freePorts(count: 4)
         let zones = ["zone-a", "zone-b", "zone-c", "zone-a"]
@@ -42,12 +43,13 @@ final class MigrationTestCluster: ReplicaAdminTransport, ShardMapStore, Sendable
                 ReplicaLocation(node: node, zone: members.first { $0.id == node }?.zone ?? "")
             }
         }
-        let cluster = MigrationTestCluster(members: members, root: root, map: map)
+        let cluster = MigrationTestCluster(members: members, root: root, map: map, configure: configure)
         for member in members { try await cluster.startHost(member.id) }
         return cluster
     }
 
-    private init(members: [ClusterMember], root: String, map: ShardMap) {
+    private init(members: [ClusterMember], root: String, map: ShardMap, configure: @escaping @Sendable (inout HostConfiguration) -> Void) {
+        self.configure = configure
         self.members = members
         self.root = root
         self.hosts = Mutex([:])
@@ -60,6 +62,7 @@ final class MigrationTestCluster: ReplicaAdminTransport, ShardMapStore, Sendable
         configuration.snapshotEveryEntries = 40
         configuration.snapshotChunkBytes = 512
         configuration.requestTimeout = .seconds(3)
+        configure(&configuration)
         let host = try await MultiRaftHost<PayloadList>.start(configuration: configuration, dataDirectory: "\(root)/node\(id)",
                                                              clusterID: "migration-test", logger: Self.logger)
         hosts.withLock { $0[id] = host }

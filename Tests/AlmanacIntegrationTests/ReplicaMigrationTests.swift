@@ -107,6 +107,58 @@ import Testing
         await cluster.stopAll()
     }
 
+    @Test("a snapshot streams to a new learner within its window and resumes after dropped connections, not from zero")
+    func snapshotStreamingResumesAfterDrops() async throws {
+        let cluster = try await MigrationTestCluster.start { configuration in
+            configuration.snapshotChunkBytes = 256
+            configuration.snapshotWindowChunks = 2
+            configuration.snapshotStallTimeout = .milliseconds(150)
+            configuration.snapshotEveryEntries = 300
+        }
+        do {
+            // About 150 KB of state: ~600 chunks of 256 bytes.
+            for i in 0..<1500 { _ = try await cluster.propose([5, UInt8(i >> 8), UInt8(i & 0xFF)] + [UInt8](repeating: UInt8(i % 251), count: 97)) }
+            let view = try await cluster.leaderView()
+            let leader = try #require(cluster.running[view.responder])
+            let learner = try #require(cluster.running[4])
+            let chunksBefore = await leader.status()?.snapshotChunksSent ?? 0
+            _ = try await learner.joinGroup(0)
+            _ = try await leader.changeMembership(group: 0, .addLearner(4))
+            // Drop the leader's connection to the learner every 20 ms until it holds the log.
+            var drops = 0
+            let clock = ContinuousClock()
+            let started = clock.now
+            while clock.now - started < .seconds(60) {
+                let current = try await leader.configuration(of: 0)
+                if (current.matchIndex[4] ?? 0) >= view.commitIndex { break }
+                await leader.dropConnection(to: 4)
+                drops += 1
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let elapsed = clock.now - started
+            let current = try await leader.configuration(of: 0)
+            #expect((current.matchIndex[4] ?? 0) >= view.commitIndex, "the learner never caught up (\(drops) drops)")
+            let wireBytes = current.snapshotBytesSent[4] ?? 0
+            let sent = (await leader.status()?.snapshotChunksSent ?? 0) - chunksBefore
+            let stalls = UInt64(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000) / 150 + 2
+            // The state is 1500 items of 100 bytes plus framing: the file takes 586 to 640 chunks.
+            let (least, most): (UInt64, UInt64) = (586, 640)
+            print("snapshot streaming: \(sent) chunks (\(wireBytes) bytes) sent over \(drops) dropped connections in \(elapsed)")
+            #expect(sent >= least && drops >= 2, "\(sent) chunks, \(drops) drops")
+            // Each drop or stall resends at most a window (2 chunks); a transfer restarting from
+            // offset 0 would resend everything received so far.
+            #expect(sent <= most + 2 * (UInt64(drops) + stalls), "\(sent) chunks sent")
+            #expect(sent < 2 * least, "\(sent) chunks sent")
+            #expect(wireBytes <= sent * 256)
+            let learned = try await learner.read(group: 0, linearizable: false) { $0.items.count }.value
+            #expect(learned >= 1500)
+        } catch {
+            await cluster.stopAll()
+            throw error
+        }
+        await cluster.stopAll()
+    }
+
     @Test("bad plans are refused with a reason and change nothing")
     func badPlansChangeNothing() async throws {
         let cluster = try await MigrationTestCluster.start()

@@ -61,7 +61,8 @@ final class GroupReplica<Machine: ReplicatedStateMachine> {
     var incomingSnapshot: (receiver: SnapshotReceiver, template: Message)?
     /// A snapshot fully received and verified, waiting for Raft to hand it out in a Ready.
     var receivedSnapshot: SnapshotReference?
-    /// Bytes of snapshot files sent for this group, per receiving node (replica migration progress).
+    /// Bytes of snapshot chunks sent for this group (resends included), per receiving node (replica
+    /// migration progress).
     var snapshotBytesSent: [NodeID: UInt64] = [:]
 
     init(id: UInt64, raft: RaftNode, machine: Machine, applied: LogIndex, appliedTerm: Term) {

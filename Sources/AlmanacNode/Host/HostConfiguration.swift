@@ -30,6 +30,12 @@ public struct HostConfiguration: Sendable {
     public var purgeEverySnapshots = 4
     /// Size of the pieces a snapshot file is sent in.
     public var snapshotChunkBytes = 1 << 20
+    /// Chunks of one snapshot transfer in flight (sent, not acknowledged by the receiver): the
+    /// transfer's memory bound and its flow control (see ``HostCore`` snapshot streaming).
+    public var snapshotWindowChunks = 4
+    /// A transfer whose receiver acknowledged nothing for this long resends from its last
+    /// acknowledged offset (a dropped connection loses chunks; the receiver keeps what it has).
+    public var snapshotStallTimeout: TimeAmount = .seconds(3)
     /// Default bound on waiting for a proposal or read.
     public var requestTimeout: TimeAmount = .seconds(5)
     /// Ready rounds whose WAL batch may be in flight at once. More than one lets a round replicate

@@ -41,7 +41,10 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     private(set) var quiescedTicksSkipped: UInt64 = 0
     private(set) var batches: UInt64 = 0
     private(set) var snapshotsInstalled: UInt64 = 0
-    private(set) var snapshotsSent: UInt64 = 0
+    var snapshotsSent: UInt64 = 0
+    var snapshotChunksSent: UInt64 = 0
+    /// Snapshot transfers in progress from this node's leaders, by group and receiver.
+    var snapshotSends: [SnapshotSendKey: SnapshotSend] = [:]
     private var snapshotsSincePurge = 0
     /// The earliest deadline of any proposal or read (or later: it is only lowered when waiters come).
     private var nextDeadline = NIODeadline.distantFuture
@@ -105,6 +108,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         guard stoppedReason == nil else { return }
         ticks += 1
         expireWaiters(now: .now())
+        if !snapshotSends.isEmpty { checkSnapshotSends(now: .now()) }
         for group in groups.values {
             if group.quiesced {
                 quiescedTicksSkipped += 1
@@ -165,6 +169,10 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                 continue
             }
             var message = envelope.message
+            if message.type == .installSnapshot, let ack = SnapshotChunkAck(message.context) {
+                snapshotAcknowledged(ack, from: peer, message: message, in: group)
+                continue
+            }
             if message.type == .installSnapshot, let chunk = SnapshotChunkContext(message.context) {
                 if group.quiesced { wake(group) }
                 guard let complete = receiveChunk(message, chunk, in: group) else { continue }
@@ -533,6 +541,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         logger.info("group role changed", metadata: [
             "group": "\(group.id)", "role": "\(soft.role)", "leader": "\(soft.leader)"])
         if wasLeader && soft.role != .leader {
+            dropSnapshotSends(of: group.id)
             // Reads waiting on this replica's leadership can no longer be confirmed here. Proposals
             // stay: their entries may still commit under the new leader and be applied here.
             let reads = group.reads.values
@@ -683,50 +692,36 @@ final class HostCore<Machine: ReplicatedStateMachine> {
 
     // MARK: Snapshot transfer in chunks
 
-    /// Sends the snapshot of an `installSnapshot` message as chunks of its snapshot file.
-    private func enqueueSnapshot(_ message: Message, of group: GroupReplica<Machine>) {
-        guard let snapshot = message.snapshot else { return }
-        let key = SnapshotKey(index: snapshot.metadata.index, term: snapshot.metadata.term)
-        do throws(StorageError) {
-            let reference: SnapshotReference
-            if let known = group.snapshotFiles[key] {
-                reference = known
-            } else {
-                reference = try snapshotStore.write(group: group.id, snapshot: snapshot)
-                group.snapshotFiles[key] = reference
-            }
-            let reader = try snapshotStore.chunks(of: reference, chunkSize: configuration.snapshotChunkBytes)
-            var chunks = 0
-            while let chunk = try reader.next() {
-                var part = message
-                part.snapshot = Snapshot(metadata: snapshot.metadata, data: chunk.bytes)
-                part.context = SnapshotChunkContext(offset: chunk.offset, totalSize: chunk.totalSize).encoded
-                enqueue(group.id, part)
-                chunks += 1
-            }
-            snapshotsSent += 1
-            group.snapshotBytesSent[message.to, default: 0] += reference.fileSize
-            logger.info("sending snapshot", metadata: [
-                "group": "\(group.id)", "to": "\(message.to)", "index": "\(key.index)", "bytes": "\(reference.fileSize)",
-                "chunks": "\(chunks)"])
-        } catch {
-            logger.error("snapshot cannot be sent", metadata: ["group": "\(group.id)", "to": "\(message.to)", "error": "\(error)"])
-            group.raft.reportSnapshot(message.to, success: false)
-        }
-    }
-
-    /// Adds one chunk to the snapshot being received; returns the original message (with the whole
-    /// snapshot) once the file is complete and verified.
+    /// Adds one chunk to the snapshot being received and acknowledges it; returns the original
+    /// message (with the whole snapshot) once the file is complete and verified. A chunk that
+    /// continues the transfer in progress of the same snapshot is appended (a resent one already
+    /// held is ignored); one at offset 0 starts a transfer; anything else is refused with a rewind
+    /// to what is held.
     private func receiveChunk(_ message: Message, _ context: SnapshotChunkContext, in group: GroupReplica<Machine>) -> Message? {
         guard let part = message.snapshot else { return nil }
         let chunk = SnapshotChunk(group: group.id, index: part.metadata.index, term: part.metadata.term,
                                   offset: context.offset, totalSize: context.totalSize, bytes: part.data)
+        func acknowledge(_ received: UInt64, rewind: Bool) {
+            var ack = Message(type: .installSnapshot, from: nodeID, to: message.from, term: message.term,
+                              logTerm: chunk.term, index: chunk.index)
+            ack.context = SnapshotChunkAck(received: received, rewind: rewind).encoded
+            enqueue(group.id, ack)
+        }
+        let sameSnapshot = group.incomingSnapshot.map { $0.receiver.index == chunk.index && $0.receiver.term == chunk.term } ?? false
         do throws(StorageError) {
-            if context.offset == 0 {
+            if context.offset == 0 && !(sameSnapshot && (group.incomingSnapshot?.receiver.received ?? 0) > 0) {
                 group.incomingSnapshot = (try snapshotStore.receiver(for: chunk), message)
+            } else if !sameSnapshot {
+                acknowledge(0, rewind: true)
+                return nil
             }
             guard let incoming = group.incomingSnapshot else { return nil }
+            if context.offset > incoming.receiver.received {
+                acknowledge(incoming.receiver.received, rewind: true)  // a gap: chunks were lost
+                return nil
+            }
             try incoming.receiver.receive(chunk)
+            acknowledge(incoming.receiver.received, rewind: false)
             guard incoming.receiver.isComplete else { return nil }
             group.incomingSnapshot = nil
             let reference = try incoming.receiver.finish()
@@ -739,16 +734,17 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                 "group": "\(group.id)", "index": "\(reference.index)", "bytes": "\(reference.fileSize)"])
             return whole
         } catch {
-            // Out of order, from another leader, or corrupt: drop it; the leader resends after a timeout.
+            // From another leader, or corrupt: drop it; the leader starts over.
             logger.warning("snapshot chunk dropped", metadata: ["group": "\(group.id)", "error": "\(error)"])
             group.incomingSnapshot = nil
+            acknowledge(0, rewind: true)
             return nil
         }
     }
 
     // MARK: Outbound
 
-    private func enqueue(_ group: UInt64, _ message: Message) {
+    func enqueue(_ group: UInt64, _ message: Message) {
         outbound[message.to, default: []].append(PeerEnvelope(groupID: group, message: message))
     }
 
@@ -774,6 +770,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                                    stateDigest: digests ? group.machine.stateDigest : 0)
             },
             health: nil, healthNow: 0, quiescedTicksSkipped: quiescedTicksSkipped, batches: batches,
-            snapshotsInstalled: snapshotsInstalled, snapshotsSent: snapshotsSent, stoppedReason: stoppedReason)
+            snapshotsInstalled: snapshotsInstalled, snapshotsSent: snapshotsSent, snapshotChunksSent: snapshotChunksSent,
+            stoppedReason: stoppedReason)
     }
 }

@@ -45,6 +45,8 @@ public struct HostStatus: Sendable {
     public var snapshotsInstalled: UInt64
     /// Snapshot transfers started to lagging followers, since start.
     public var snapshotsSent: UInt64
+    /// Snapshot chunks sent (resends included), since start.
+    public var snapshotChunksSent: UInt64 = 0
     /// Why the host stopped serving (a storage failure, or shutdown); nil while it serves.
     public var stoppedReason: String? = nil
 }

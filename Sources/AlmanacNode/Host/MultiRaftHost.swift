@@ -235,6 +235,11 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
         onHostLoop { core.value?.fail(storage: .stopped(reason: reason)) }
     }
 
+    /// Closes the peer connection to `peer` (it reconnects by itself): for failure drills and tests.
+    public func dropConnection(to peer: NodeID) async {
+        try? await transport.dropConnection(to: peer)
+    }
+
     /// Waits until the host stops; returns the reason if its storage failed, nil if it was stopped.
     public func waitUntilStopped() async -> String? {
         (try? await stopped.get()) ?? nil

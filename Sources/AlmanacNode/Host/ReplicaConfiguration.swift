@@ -18,7 +18,8 @@ public struct ReplicaConfiguration: Sendable, Hashable {
     public var appliedIndex: LogIndex
     /// The leader's view of every replica's log (empty on a follower).
     public var matchIndex: [NodeID: LogIndex]
-    /// Bytes of snapshot files this replica sent for the group, per receiving node, since it started.
+    /// Bytes of snapshot chunks this replica sent for the group (resends included), per receiving
+    /// node, since it started.
     public var snapshotBytesSent: [NodeID: UInt64]
 
     public init(group: UInt64, responder: NodeID, leader: NodeID, term: Term, voters: [NodeID], outgoingVoters: [NodeID],
