@@ -188,6 +188,7 @@ public final class SnapshotReceiver {
     public let term: Term
     public let totalSize: UInt64
     public private(set) var received: UInt64 = 0
+    private var closed = false
 
     init(store: SnapshotStore, file: any StorageFile, name: String, group: GroupID, index: LogIndex, term: Term,
          totalSize: UInt64) {
@@ -200,7 +201,7 @@ public final class SnapshotReceiver {
         self.totalSize = totalSize
     }
 
-    deinit { file.close() }
+    deinit { if !closed { file.close() } }
 
     public func receive(_ chunk: SnapshotChunk) throws(StorageError) {
         guard chunk.group == group, chunk.index == index, chunk.term == term, chunk.totalSize == totalSize else {
@@ -222,19 +223,49 @@ public final class SnapshotReceiver {
 
     /// Verifies the assembled file and moves it into place.
     public func finish() throws(StorageError) -> SnapshotReference {
+        try store.finish(try detach())
+    }
+
+    /// Closes the complete file and describes it, so that it can be verified and moved into place
+    /// elsewhere (``SnapshotStore/finish(_:)``, off the event loop). The receiver is done after it.
+    public func detach() throws(StorageError) -> ReceivedSnapshotFile {
         guard isComplete else { throw .invalidRequest("snapshot incomplete: \(received) of \(totalSize) bytes") }
-        let bytes = try file.read(at: 0, count: Int(totalSize))
+        if !closed {
+            closed = true
+            file.close()
+        }
+        return ReceivedSnapshotFile(temporaryPath: file.path, name: name, group: group, index: index, term: term, totalSize: totalSize)
+    }
+}
+
+/// A snapshot file fully received into a temporary file, not yet verified.
+public struct ReceivedSnapshotFile: Sendable, Hashable {
+    public var temporaryPath: String
+    public var name: String
+    public var group: GroupID
+    public var index: LogIndex
+    public var term: Term
+    public var totalSize: UInt64
+}
+
+extension SnapshotStore {
+    /// Verifies a received file (checksum, and the group, index and term it announced), fsyncs it,
+    /// renames it into place and fsyncs the directory.
+    public func finish(_ received: ReceivedSnapshotFile) throws(StorageError) -> SnapshotReference {
+        let file = try fileSystem.open(received.temporaryPath, create: false)
+        defer { file.close() }
+        let bytes = try file.read(at: 0, count: Int(received.totalSize))
         let decoded = try SnapshotStore.decode(bytes, name: file.path)
         let meta = decoded.snapshot.metadata
-        guard decoded.group == group, meta.index == index, meta.term == term else {
+        guard decoded.group == received.group, meta.index == received.index, meta.term == received.term else {
             throw .corruptFile(file: file.path, reason: "contents describe (group \(decoded.group), index \(meta.index), "
-                + "term \(meta.term)), announced (group \(group), index \(index), term \(term))")
+                + "term \(meta.term)), announced (group \(received.group), index \(received.index), term \(received.term))")
         }
         try file.sync()
-        let path = joinPath(store.directory, name)
-        try store.fileSystem.rename(file.path, to: path)
-        try store.fileSystem.syncDirectory(store.directory)
-        return SnapshotReference(group: group, index: index, term: term, confState: meta.confState, fileName: name,
-                                 fileChecksum: decoded.checksum, fileSize: totalSize)
+        let path = joinPath(directory, received.name)
+        try fileSystem.rename(file.path, to: path)
+        try fileSystem.syncDirectory(directory)
+        return SnapshotReference(group: received.group, index: received.index, term: received.term, confState: meta.confState,
+                                 fileName: received.name, fileChecksum: decoded.checksum, fileSize: received.totalSize)
     }
 }

@@ -61,6 +61,8 @@ final class GroupReplica<Machine: ReplicatedStateMachine> {
     var incomingSnapshot: (receiver: SnapshotReceiver, template: Message)?
     /// A snapshot fully received and verified, waiting for Raft to hand it out in a Ready.
     var receivedSnapshot: SnapshotReference?
+    /// The state machine decoded from `receivedSnapshot` off the loop, installed with it.
+    var restoredSnapshot: (key: SnapshotKey, machine: Machine)?
     /// Bytes of snapshot chunks sent for this group (resends included), per receiving node (replica
     /// migration progress).
     var snapshotBytesSent: [NodeID: UInt64] = [:]

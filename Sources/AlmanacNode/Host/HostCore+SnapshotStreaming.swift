@@ -94,7 +94,15 @@ extension HostCore {
     /// The receiver's acknowledgement: open the window (or rewind), finish when it holds the file.
     func snapshotAcknowledged(_ ack: SnapshotChunkAck, from peer: NodeID, message: Message, in group: GroupReplica<Machine>) {
         let key = SnapshotSendKey(group: group.id, peer: peer)
-        guard var send = snapshotSends[key], send.reference.index == message.index, send.reference.term == message.logTerm else { return }
+        guard var send = snapshotSends[key], send.reference.index == message.index, send.reference.term == message.logTerm else {
+            // The receiver could not use a transfer that ended here (its file failed verification):
+            // Raft sends a snapshot again.
+            if ack.rewind && snapshotSends[key] == nil && group.role == .leader {
+                group.raft.reportSnapshot(peer, success: false)
+                scheduleReady()
+            }
+            return
+        }
         if ack.rewind {
             send.acknowledged = min(ack.received, send.reference.fileSize)
             send.nextOffset = send.acknowledged
@@ -138,5 +146,53 @@ extension HostCore {
     /// Drops `group`'s transfers (its leadership ended).
     func dropSnapshotSends(of group: UInt64) {
         for key in snapshotSends.keys where key.group == group { snapshotSends.removeValue(forKey: key) }
+    }
+}
+
+/// Snapshot streaming, receiving side: the work after the last chunk.
+extension HostCore {
+    /// Verifies, fsyncs and moves the received file into place, reads it back and decodes the state
+    /// machine on a background thread; back on the loop, steps Raft's `installSnapshot` message
+    /// with the whole snapshot (``snapshotPrepared``).
+    func prepareReceivedSnapshot(_ file: ReceivedSnapshotFile, template: Message, in group: GroupReplica<Machine>) {
+        let store = snapshotStore
+        let loop = self.loop
+        let box = NIOLoopBound(self, eventLoop: loop)
+        let id = group.id
+        LowPriorityThread.run(name: "almanac-snapshot-receive") {
+            let outcome: Result<(SnapshotReference, Snapshot, Machine), any Error>
+            do {
+                let reference = try store.finish(file)
+                let snapshot = try store.read(reference)
+                outcome = .success((reference, snapshot, try Machine.restore(group: id, from: snapshot.data)))
+            } catch {
+                outcome = .failure(error)
+            }
+            loop.execute { box.value.snapshotPrepared(group: id, template: template, outcome) }
+        }
+    }
+
+    func snapshotPrepared(group id: UInt64, template: Message, _ outcome: Result<(SnapshotReference, Snapshot, Machine), any Error>) {
+        guard stoppedReason == nil, let group = groups[id] else { return }
+        switch outcome {
+        case .success(let (reference, snapshot, machine)):
+            group.receivedSnapshot = reference
+            group.restoredSnapshot = (SnapshotKey(index: reference.index, term: reference.term), machine)
+            var whole = template
+            whole.snapshot = snapshot
+            whole.context = []
+            logger.info("snapshot received", metadata: ["group": "\(id)", "index": "\(reference.index)", "bytes": "\(reference.fileSize)"])
+            if group.quiesced { wake(group) }
+            group.raft.step(whole)
+            scheduleReady()
+        case .failure(let error):
+            // Corrupt or unreadable: dropped, and the leader told to send one again.
+            logger.warning("received snapshot dropped", metadata: ["group": "\(id)", "error": "\(error)"])
+            var ack = Message(type: .installSnapshot, from: nodeID, to: template.from, term: template.term,
+                              logTerm: template.snapshot?.metadata.term ?? 0, index: template.snapshot?.metadata.index ?? 0)
+            ack.context = SnapshotChunkAck(received: 0, rewind: true).encoded
+            enqueue(id, ack)
+            scheduleReady()
+        }
     }
 }
