@@ -61,6 +61,8 @@ final class GroupReplica<Machine: ReplicatedStateMachine> {
     var incomingSnapshot: (receiver: SnapshotReceiver, template: Message)?
     /// A snapshot fully received and verified, waiting for Raft to hand it out in a Ready.
     var receivedSnapshot: SnapshotReference?
+    /// A received snapshot being verified and decoded off the loop.
+    var preparingSnapshot: SnapshotKey?
     /// The state machine decoded from `receivedSnapshot` off the loop, installed with it.
     var restoredSnapshot: (key: SnapshotKey, machine: Machine)?
     /// Bytes of snapshot chunks sent for this group (resends included), per receiving node (replica

@@ -10,8 +10,9 @@ struct SnapshotSendKey: Hashable {
 
 /// One snapshot file on its way to a receiver: at most `snapshotWindowChunks` chunks are in flight
 /// (sent and not acknowledged); acknowledgements open the window, a stall resends from the last
-/// acknowledged offset, and a new transfer of the same snapshot to the same receiver resumes from
-/// it instead of offset 0.
+/// acknowledged offset, and Raft asking again for the same snapshot continues the transfer in
+/// progress; a receiver that already holds part of it (a transfer the leader forgot) says so in its
+/// first acknowledgement and the leader skips ahead.
 struct SnapshotSend {
     /// The leader's `installSnapshot` message, without its data (each chunk is a copy of it).
     var template: Message
@@ -23,14 +24,16 @@ struct SnapshotSend {
     var acknowledged: UInt64 = 0
     var lastProgress: NIODeadline
     var chunksSent = 0
+    /// The receiver acknowledged the whole file.
+    var complete = false
 
     var snapshotKey: SnapshotKey { SnapshotKey(index: reference.index, term: reference.term) }
 }
 
 /// Snapshot streaming, leader side (the receiving side is `receiveChunk`).
 extension HostCore {
-    /// Starts sending the snapshot of Raft's `installSnapshot` message, or resumes a transfer of
-    /// the same snapshot to the same receiver from what it acknowledged.
+    /// Starts sending the snapshot of Raft's `installSnapshot` message, or continues the transfer of
+    /// the same snapshot to the same receiver.
     func enqueueSnapshot(_ message: Message, of group: GroupReplica<Machine>) {
         guard let snapshot = message.snapshot else { return }
         let key = SnapshotKey(index: snapshot.metadata.index, term: snapshot.metadata.term)
@@ -38,9 +41,9 @@ extension HostCore {
         var template = message
         template.snapshot = Snapshot(metadata: snapshot.metadata, data: [])
         if var existing = snapshotSends[sendKey], existing.snapshotKey == key {
+            // Raft asks again (it re-emits the message while the follower is not caught up): the
+            // transfer goes on where it is; only a stall or the receiver's rewind resends.
             existing.template = template
-            existing.nextOffset = existing.acknowledged
-            existing.lastProgress = .now()
             snapshotSends[sendKey] = existing
             pumpSnapshot(sendKey)
             return
@@ -112,9 +115,14 @@ extension HostCore {
         }
         send.lastProgress = .now()
         if send.acknowledged >= send.reference.fileSize {
-            snapshotSends.removeValue(forKey: key)
-            logger.info("snapshot delivered", metadata: [
-                "group": "\(group.id)", "to": "\(peer)", "index": "\(send.reference.index)", "chunks": "\(send.chunksSent)"])
+            // Kept, complete, until Raft stops waiting for this follower's snapshot: Raft asks for
+            // it again meanwhile, and must not get a second transfer of the same file.
+            if !send.complete {
+                send.complete = true
+                logger.info("snapshot delivered", metadata: [
+                    "group": "\(group.id)", "to": "\(peer)", "index": "\(send.reference.index)", "chunks": "\(send.chunksSent)"])
+            }
+            snapshotSends[key] = send
             return
         }
         snapshotSends[key] = send
@@ -131,7 +139,7 @@ extension HostCore {
                 snapshotSends.removeValue(forKey: key)
                 continue
             }
-            guard now - send.lastProgress > configuration.snapshotStallTimeout else { continue }
+            guard !send.complete, now - send.lastProgress > configuration.snapshotStallTimeout else { continue }
             var rewound = send
             rewound.nextOffset = rewound.acknowledged
             rewound.lastProgress = now
@@ -159,6 +167,7 @@ extension HostCore {
         let loop = self.loop
         let box = NIOLoopBound(self, eventLoop: loop)
         let id = group.id
+        group.preparingSnapshot = SnapshotKey(index: file.index, term: file.term)
         LowPriorityThread.run(name: "almanac-snapshot-receive") {
             let outcome: Result<(SnapshotReference, Snapshot, Machine), any Error>
             do {
@@ -174,6 +183,7 @@ extension HostCore {
 
     func snapshotPrepared(group id: UInt64, template: Message, _ outcome: Result<(SnapshotReference, Snapshot, Machine), any Error>) {
         guard stoppedReason == nil, let group = groups[id] else { return }
+        group.preparingSnapshot = nil
         switch outcome {
         case .success(let (reference, snapshot, machine)):
             group.receivedSnapshot = reference

@@ -713,6 +713,12 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             ack.context = SnapshotChunkAck(received: received, rewind: rewind).encoded
             enqueue(group.id, ack)
         }
+        // A snapshot this replica already has (being prepared, installed, or older than its own):
+        // the whole file is acknowledged, nothing is written.
+        if group.preparingSnapshot == SnapshotKey(index: chunk.index, term: chunk.term) || chunk.index <= group.snapshotIndex {
+            acknowledge(chunk.totalSize, rewind: false)
+            return nil
+        }
         let sameSnapshot = group.incomingSnapshot.map { $0.receiver.index == chunk.index && $0.receiver.term == chunk.term } ?? false
         do throws(StorageError) {
             if context.offset == 0 && !(sameSnapshot && (group.incomingSnapshot?.receiver.received ?? 0) > 0) {
