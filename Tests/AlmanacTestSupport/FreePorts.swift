@@ -1,34 +1,51 @@
 import Foundation
+import Synchronization
 
-/// Loopback ports the kernel hands out for port 0, released again for the processes under test to
-/// bind (a small race with other binders, acceptable in tests).
+/// Loopback ports for the processes and hosts under test to bind: below the kernel's ephemeral
+/// range (so that no outgoing connection of any test takes one between the check and the bind),
+/// chosen at random, checked bindable, and never handed out twice in one test process (suites run
+/// in parallel). A small race with other programs binding the same port remains.
 public enum FreePorts {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
     }
 
+    private static let handedOut = Mutex(Set<Int>())
+
+    /// The first port of the kernel's ephemeral range (32768 when it cannot be read).
+    static var ephemeralStart: Int {
+        guard let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8),
+              let first = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap({ Int($0) })
+        else { return 32768 }
+        return first
+    }
+
     public static func loopback(count: Int) throws -> [Int] {
-        var sockets: [Int32] = []
-        defer { for socket in sockets { close(socket) } }
+        let upper = max(11_000, ephemeralStart - 1)
         var ports: [Int] = []
-        for _ in 0..<count {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw Failure(description: "socket() failed") }
-            sockets.append(fd)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = 0
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard bound == 0 else { throw Failure(description: "bind() failed") }
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-            }
-            ports.append(Int(UInt16(bigEndian: address.sin_port)))
+        var tries = 0
+        while ports.count < count {
+            tries += 1
+            guard tries < 10_000 else { throw Failure(description: "no free loopback port found below \(upper)") }
+            let port = Int.random(in: 10_000...upper)
+            let fresh = handedOut.withLock { $0.insert(port).inserted }
+            guard fresh else { continue }
+            if bindable(port) { ports.append(port) }
         }
         return ports
+    }
+
+    /// Whether 127.0.0.1:`port` can be bound right now.
+    static func bindable(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
     }
 }
