@@ -225,7 +225,7 @@ public struct ReplicaMigrationDriver: Sendable {
             // The source must not lead while it is swapped out (Raft would hand over anyway).
             if conf.leader == source, let other = conf.voters.filter({ $0 != source }).max(by: { (conf.matchIndex[$0] ?? 0) < (conf.matchIndex[$1] ?? 0) }) {
                 _ = try await call(.transferLeadership(to: other), on: intent.shard)
-                _ = try await waitForLeader(of: intent.shard, where: { $0 != source && $0 != 0 })
+                if let leader = try await waitForLeader(of: intent.shard, where: { $0 != source && $0 != 0 }) { progress.leader = leader }
             }
             switch try await call(.promoteLearner(target, replacing: source), on: intent.shard) {
             case .refused(let reason):
@@ -235,9 +235,11 @@ public struct ReplicaMigrationDriver: Sendable {
             case .done:
                 break
             }
-            guard Self.isSwapped(try await leaderConfiguration(intent.shard), intent) else {
+            let swapped = try await leaderConfiguration(intent.shard)
+            guard Self.isSwapped(swapped, intent) else {
                 return .failed(.interrupted("the swap of node \(target) for node \(source) on shard \(intent.shard) is not visible in the leader's configuration"))
             }
+            progress.leader = swapped.leader
             progress.phase = "swapped"
             await report(progress)
             return .swapped

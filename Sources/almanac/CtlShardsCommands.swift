@@ -47,10 +47,19 @@ struct CtlShards: AsyncParsableCommand {
                 let writes = shardLoads.reduce(0) { $0 + $1.writes }
                 output.line("shard \(shard.shardID)  epoch \(shard.epoch)  leader \(leader)  segments \(count) [\(ranges)]"
                     + (state.map { "  commit \($0.commitIndex)" } ?? "")
-                    + "  load \(reads) reads, \(writes) writes in \(shardLoads.count) active segments")
+                    + "  load \(reads) reads, \(writes) writes in \(shardLoads.count) active segments"
+                    + (shard.migrationTimestamp == 0 ? "" : "  migrated at \(shard.migrationTimestamp) ms"))
                 for replica in shard.replicas {
                     output.line("    node \(replica.nodeID)  zone \(replica.zone)  client \(replica.clientAddress)")
                 }
+            }
+            // Protocols in progress (their intents in the map; `ctl reshard resume` / `ctl migrate --resume`).
+            for handoff in map.handoffs {
+                output.line("hand-off \(handoff.id) in progress (\(handoff.phase)): \(handoff.segments.count) segments, shard \(handoff.sourceShard) -> \(handoff.targetShard)")
+            }
+            for migration in map.migrations {
+                output.line("migration \(migration.id) in progress (\(migration.phase)): shard \(migration.shardID)'s replica, node \(migration.sourceNodeID) (\(migration.sourceZone)) -> node \(migration.targetNodeID) (\(migration.targetZone))"
+                    + (migration.transferLeadership ? ", with the leadership" : ""))
             }
         }
     }
