@@ -54,6 +54,9 @@ public struct MigrationProgress: Sendable, Hashable {
     public var targetMatch: UInt64
     public var leaderLastIndex: UInt64
     public var leader: NodeID
+    /// Seconds from the learner's addition until it caught up: the copy (snapshot transfer, its
+    /// verification and decoding on the target, then the log), 0 until then.
+    public var catchUpSeconds: Double = 0
 
     /// Entries the target still misses.
     public var lag: UInt64 { leaderLastIndex > targetMatch ? leaderLastIndex - targetMatch : 0 }
@@ -207,7 +210,8 @@ public struct ReplicaMigrationDriver: Sendable {
             progress.phase = "learner"
             await report(progress)
             // Catch up: the leader sends a snapshot, then the log.
-            let deadline = ContinuousClock.now.advanced(by: catchUpTimeout)
+            let catchUpStarted = ContinuousClock.now
+            let deadline = catchUpStarted.advanced(by: catchUpTimeout)
             var conf = try await leaderConfiguration(intent.shard)
             while true {
                 note(conf, target: target, in: &progress)
@@ -221,6 +225,8 @@ public struct ReplicaMigrationDriver: Sendable {
                 conf = try await leaderConfiguration(intent.shard)
             }
             progress.phase = "caught up"
+            let copy = ContinuousClock.now - catchUpStarted
+            progress.catchUpSeconds = Double(copy.components.seconds) + Double(copy.components.attoseconds) / 1e18
             await report(progress)
             // The source must not lead while it is swapped out (Raft would hand over anyway).
             if conf.leader == source, let other = conf.voters.filter({ $0 != source }).max(by: { (conf.matchIndex[$0] ?? 0) < (conf.matchIndex[$1] ?? 0) }) {

@@ -252,6 +252,11 @@ extension SnapshotStore {
     /// Verifies a received file (checksum, and the group, index and term it announced), fsyncs it,
     /// renames it into place and fsyncs the directory.
     public func finish(_ received: ReceivedSnapshotFile) throws(StorageError) -> SnapshotReference {
+        try finishAndRead(received).reference
+    }
+
+    /// ``finish(_:)``, also returning the snapshot it verified (read and decoded once).
+    public func finishAndRead(_ received: ReceivedSnapshotFile) throws(StorageError) -> (reference: SnapshotReference, snapshot: Snapshot) {
         let file = try fileSystem.open(received.temporaryPath, create: false)
         defer { file.close() }
         let bytes = try file.read(at: 0, count: Int(received.totalSize))
@@ -265,7 +270,8 @@ extension SnapshotStore {
         let path = joinPath(directory, received.name)
         try fileSystem.rename(file.path, to: path)
         try fileSystem.syncDirectory(directory)
-        return SnapshotReference(group: received.group, index: received.index, term: received.term, confState: meta.confState,
-                                 fileName: received.name, fileChecksum: decoded.checksum, fileSize: received.totalSize)
+        let reference = SnapshotReference(group: received.group, index: received.index, term: received.term, confState: meta.confState,
+                                          fileName: received.name, fileChecksum: decoded.checksum, fileSize: received.totalSize)
+        return (reference, decoded.snapshot)
     }
 }

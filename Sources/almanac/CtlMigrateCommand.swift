@@ -46,7 +46,7 @@ struct CtlMigrate: AsyncParsableCommand {
         let nodeConfiguration = try options.clientConfiguration(
             endpoints: try options.endpointList(), attemptTimeout: .seconds(3), operationTimeout: .seconds(10), clientName: "almanac-ctl-migrate")
         try await CtlRunner.run(options, command: "migrate") { client, output throws(CtlFailure) in
-            let cluster = try await CtlMigration.cluster(client)
+            let cluster = try await CtlMigration.cluster(client, probe: nodeConfiguration)
             let driver = CtlMigration.driver(client: client, cluster: cluster, store: store, nodeConfiguration: nodeConfiguration,
                                              stepPause: stepPause, output: output)
             let (members, down) = (cluster.members, cluster.down)
@@ -68,7 +68,7 @@ struct CtlMigrate: AsyncParsableCommand {
                 output.emit(reports.map {
                     CtlMigration.Report(id: $0.intent.id, shard: $0.intent.shard, outcome: $0.outcome.rawValue, source: $0.intent.source.node,
                            target: $0.intent.target.node, leader: $0.progress.leader, snapshotBytes: $0.progress.snapshotBytes,
-                           mapEpoch: $0.mapEpoch, seconds: seconds)
+                           catchUpSeconds: $0.progress.catchUpSeconds, mapEpoch: $0.mapEpoch, seconds: seconds)
                 })
                 return
             }
@@ -79,7 +79,7 @@ struct CtlMigrate: AsyncParsableCommand {
                     ? "leadership of shard \(intent.shard) to node \(intent.target.node)"
                     : "shard \(intent.shard)'s replica from node \(intent.source.node) (\(intent.source.zone)) to node \(intent.target.node) (\(intent.target.zone))"
                 output.line("migration \(intent.id): \(what): \(report.outcome.rawValue); map epoch \(report.mapEpoch); "
-                    + "snapshot \(report.progress.snapshotBytes) bytes; " + String(format: "%.2f s", seconds))
+                    + "snapshot \(report.progress.snapshotBytes) bytes, caught up in " + String(format: "%.2f s; %.2f s in all", report.progress.catchUpSeconds, seconds))
             }
         }
     }
@@ -94,14 +94,27 @@ enum CtlMigration {
         var down: Set<NodeID>
     }
 
-    /// Members, client addresses and down nodes as one node sees them.
-    static func cluster(_ client: AlmanacClient) async throws(CtlFailure) -> Cluster {
+    /// Members and client addresses as one node sees them, and the nodes that are down: those the
+    /// responder's health view calls down that also do not answer a status request of their own
+    /// (one node's view lags: right after heavy load it can call every peer down for seconds).
+    static func cluster(_ client: AlmanacClient, probe: AlmanacClientConfiguration) async throws(CtlFailure) -> Cluster {
         let status: ClusterStatus
         do throws(AlmanacClientError) { status = try await client.status() } catch { throw CtlFailure(error: error, path: nil) }
+        var down: Set<NodeID> = []
+        for node in status.nodes where node.health == .down && node.nodeID != status.responderNodeID {
+            var configuration = probe
+            configuration.endpoints = [node.clientAddress]
+            configuration.attemptTimeout = .seconds(2)
+            configuration.operationTimeout = .seconds(2)
+            let direct = AlmanacClient(configuration: configuration)
+            let answered = (try? await direct.status()) != nil
+            await direct.shutdown()
+            if !answered { down.insert(node.nodeID) }
+        }
         return Cluster(
             members: Dictionary(status.nodes.map { ($0.nodeID, $0.zone) }, uniquingKeysWith: { first, _ in first }),
             addresses: Dictionary(status.nodes.map { ($0.nodeID, $0.clientAddress) }, uniquingKeysWith: { first, _ in first }),
-            down: Set(status.nodes.filter { $0.health == .down && $0.nodeID != status.responderNodeID }.map(\.nodeID)))
+            down: down)
     }
 
     /// The migration driver over the client protocol, printing progress lines unless `--json`.
@@ -141,6 +154,8 @@ enum CtlMigration {
         var target: NodeID
         var leader: NodeID
         var snapshotBytes: UInt64
+        /// Seconds from the learner's addition until it caught up (the copy).
+        var catchUpSeconds: Double
         var mapEpoch: UInt64
         var seconds: Double
     }

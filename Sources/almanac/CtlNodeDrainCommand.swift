@@ -29,7 +29,7 @@ struct CtlNodeDrain: AsyncParsableCommand {
             endpoints: try options.endpointList(), attemptTimeout: .seconds(3), operationTimeout: .seconds(10), clientName: "almanac-ctl-drain")
         let (drained, stepPause) = (node, Duration.milliseconds(mapOptions.stepPauseMilliseconds))
         try await CtlRunner.run(options, command: "node drain") { client, output throws(CtlFailure) in
-            let cluster = try await CtlMigration.cluster(client)
+            let cluster = try await CtlMigration.cluster(client, probe: nodeConfiguration)
             guard let zone = cluster.members[drained] else {
                 throw CtlFailure(error: AlmanacClientError(.invalidArgument, code: .einval, "node \(drained) is not a member of the cluster"), path: nil)
             }

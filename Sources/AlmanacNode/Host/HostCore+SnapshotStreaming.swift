@@ -171,8 +171,7 @@ extension HostCore {
         LowPriorityThread.run(name: "almanac-snapshot-receive") {
             let outcome: Result<(SnapshotReference, Snapshot, Machine), any Error>
             do {
-                let reference = try store.finish(file)
-                let snapshot = try store.read(reference)
+                let (reference, snapshot) = try store.finishAndRead(file)
                 outcome = .success((reference, snapshot, try Machine.restore(group: id, from: snapshot.data)))
             } catch {
                 outcome = .failure(error)
