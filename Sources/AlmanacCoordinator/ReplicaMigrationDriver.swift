@@ -290,11 +290,7 @@ public struct ReplicaMigrationDriver: Sendable {
         }
         progress.phase = "source dropped"
         await report(progress)
-        let final = try await updateMap { map throws(KeyspaceError) in
-            guard map.migration(intent.id) != nil else { return false }
-            map.clearMigration(intent.id)
-            return true
-        }
+        let final = try await clearIntent(intent.id)
         progress.phase = "cleared"
         await report(progress)
         return MigrationReport(intent: intent, outcome: .moved, progress: progress, mapEpoch: final.epoch)
@@ -320,11 +316,7 @@ public struct ReplicaMigrationDriver: Sendable {
         guard case .done = try await call(.leave, on: intent.shard, node: intent.target.node) else {
             throw MigrationError.interrupted("node \(intent.target.node) refused to drop its replica of shard \(intent.shard)")
         }
-        let final = try await updateMap { map throws(KeyspaceError) in
-            guard map.migration(intent.id) != nil else { return false }
-            map.clearMigration(intent.id)
-            return true
-        }
+        let final = try await clearIntent(intent.id)
         progress.phase = "rolled back"
         await report(progress)
         return MigrationReport(intent: intent, outcome: .rolledBack, progress: progress, mapEpoch: final.epoch)
@@ -347,6 +339,15 @@ public struct ReplicaMigrationDriver: Sendable {
         let progress = MigrationProgress(id: 0, shard: shard, phase: "leader moved", snapshotBytes: 0, targetMatch: 0, leaderLastIndex: 0, leader: leader)
         await report(progress)
         return MigrationReport(intent: intent, outcome: .leadershipMoved, progress: progress, mapEpoch: final.epoch)
+    }
+
+    /// Step 10 (and the end of a rollback): removes the intent from the map.
+    private func clearIntent(_ id: UInt64) async throws -> ShardMap {
+        try await updateMap { map throws(KeyspaceError) in
+            guard map.migration(id) != nil else { return false }
+            map.clearMigration(id)
+            return true
+        }
     }
 
     static func isSwapped(_ conf: ReplicaConfiguration, _ intent: ReplicaMigrationIntent) -> Bool {

@@ -27,6 +27,10 @@ final class MigrationTestCluster: ReplicaAdminTransport, ShardMapStore, Sendable
     private let configure: @Sendable (inout HostConfiguration) -> Void
     private let hosts: Mutex<[NodeID: MultiRaftHost<PayloadList>]>
     private let budget: Mutex<Budget>
+    /// Every configuration a call answered with and every map version stored, in order.
+    private let recorded = Mutex<[MigrationHistory.Event]>([])
+
+    var history: [MigrationHistory.Event] { recorded.withLock { $0 } }
 
     var zones: [NodeID: ZoneName] { Dictionary(members.map { ($0.id, $0.zone) }, uniquingKeysWith: { a, _ in a }) }
 
@@ -79,6 +83,19 @@ final class MigrationTestCluster: ReplicaAdminTransport, ShardMapStore, Sendable
     func stopAll() async {
         for id in running.keys { await stopHost(id) }
         try? FileManager.default.removeItem(atPath: root)
+    }
+
+    /// Runs `body` on a fresh cluster and stops it afterwards, whether `body` threw or not.
+    static func with(configure: @escaping @Sendable (inout HostConfiguration) -> Void = { _ in },
+                     _ body: (MigrationTestCluster) async throws -> Void) async throws {
+        let cluster = try await start(configure: configure)
+        do {
+            try await body(cluster)
+        } catch {
+            await cluster.stopAll()
+            throw error
+        }
+        await cluster.stopAll()
     }
 
     // MARK: - Driver budget
@@ -149,6 +166,12 @@ final class MigrationTestCluster: ReplicaAdminTransport, ShardMapStore, Sendable
     }
 
     private func land(_ call: ReplicaAdminCall, on node: NodeID?) async -> Result<ReplicaConfiguration?, ReplicaAdminFailure> {
+        let outcome = await execute(call, on: node)
+        if case .success(let view?) = outcome, view.isLeader { recorded.withLock { $0.append(.configuration(view)) } }
+        return outcome
+    }
+
+    private func execute(_ call: ReplicaAdminCall, on node: NodeID?) async -> Result<ReplicaConfiguration?, ReplicaAdminFailure> {
         let candidates: [MultiRaftHost<PayloadList>]
         if let node {
             guard let host = running[node] else { return .failure(.unknown("node \(node) is down")) }
@@ -196,6 +219,7 @@ final class MigrationTestCluster: ReplicaAdminTransport, ShardMapStore, Sendable
                 return .failure(.invalid("the map does not round-trip"))
             }
             state.map = VersionedShardMap(map: decoded, revision: state.map.revision + 1)
+            recorded.withLock { $0.append(.map(decoded)) }
             return .success(state.map)
         }
         guard spent.answered else { throw .unavailable("the answer was lost") }

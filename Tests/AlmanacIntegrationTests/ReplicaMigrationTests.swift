@@ -68,9 +68,8 @@ import Testing
 
     @Test("a replica moves to another node of its zone with the leadership, survives a restart there, and moves back")
     func moveWithinZoneAndBack() async throws {
-        let cluster = try await MigrationTestCluster.start()
-        var acknowledged: [[UInt8]] = []
-        do {
+        try await MigrationTestCluster.with { cluster in
+            var acknowledged: [[UInt8]] = []
             for i in 0..<100 { _ = try await cluster.propose([0, UInt8(i)]); acknowledged.append([0, UInt8(i)]) }
             var progress: [MigrationProgress] = []
             let recorder = ProgressRecorder()
@@ -100,22 +99,19 @@ import Testing
             #expect(back.outcome == .moved)
             for i in 120..<140 { _ = try await cluster.propose([0, UInt8(i)]); acknowledged.append([0, UInt8(i)]) }
             try await expectConsistent(cluster, acknowledged: acknowledged, "after moving back")
-        } catch {
-            await cluster.stopAll()
-            throw error
+            let violations = MigrationHistory.violations(cluster.history, zones: cluster.zones, zoneCount: 3)
+            #expect(violations.isEmpty, "\(violations)")
         }
-        await cluster.stopAll()
     }
 
     @Test("a snapshot streams to a new learner within its window and resumes after dropped connections, not from zero")
     func snapshotStreamingResumesAfterDrops() async throws {
-        let cluster = try await MigrationTestCluster.start { configuration in
+        try await MigrationTestCluster.with(configure: { configuration in
             configuration.snapshotChunkBytes = 256
             configuration.snapshotWindowChunks = 2
             configuration.snapshotStallTimeout = .milliseconds(150)
             configuration.snapshotEveryEntries = 300
-        }
-        do {
+        }) { cluster in
             // About 150 KB of state: ~600 chunks of 256 bytes.
             for i in 0..<1500 { _ = try await cluster.propose([5, UInt8(i >> 8), UInt8(i & 0xFF)] + [UInt8](repeating: UInt8(i % 251), count: 97)) }
             let view = try await cluster.leaderView()
@@ -152,17 +148,29 @@ import Testing
             #expect(wireBytes <= sent * 256)
             let learned = try await learner.read(group: 0, linearizable: false) { $0.items.count }.value
             #expect(learned >= 1500)
-        } catch {
-            await cluster.stopAll()
-            throw error
         }
-        await cluster.stopAll()
+    }
+
+    @Test("the history checker finds a voter that joins without an intent, two voters in a zone, and an epoch going back")
+    func historyCheckerCatchesViolations() throws {
+        let zones: [NodeID: ZoneName] = [1: "a", 2: "b", 3: "c", 4: "a"]
+        func view(_ voters: [NodeID], learners: [NodeID] = []) -> MigrationHistory.Event {
+            .configuration(ReplicaConfiguration(group: 0, responder: voters[0], leader: voters[0], term: 1, voters: voters, outgoingVoters: [],
+                                                learners: learners, commitIndex: 1, lastIndex: 1, appliedIndex: 1, matchIndex: [:], snapshotBytesSent: [:]))
+        }
+        let map = try ShardMap.initial(keying: SegmentKeying(segmentCount: 4), shardCount: 1) { _ in
+            [ReplicaLocation(node: 1, zone: "a"), ReplicaLocation(node: 2, zone: "b"), ReplicaLocation(node: 3, zone: "c")]
+        }
+        #expect(MigrationHistory.violations([.map(map), view([1, 2, 3])], zones: zones, zoneCount: 3).isEmpty)
+        #expect(MigrationHistory.violations([view([1, 2, 3]), view([4, 2, 3])], zones: zones, zoneCount: 3).count == 2)
+        #expect(MigrationHistory.violations([view([1, 4, 3])], zones: zones, zoneCount: 3).count == 1)
+        #expect(MigrationHistory.violations([view([1, 2, 3], learners: [4])], zones: zones, zoneCount: 3).count == 1)
+        #expect(MigrationHistory.violations([.map(map), .map(map)], zones: zones, zoneCount: 3).count == 1)
     }
 
     @Test("bad plans are refused with a reason and change nothing")
     func badPlansChangeNothing() async throws {
-        let cluster = try await MigrationTestCluster.start()
-        do {
+        try await MigrationTestCluster.with { cluster in
             _ = try await cluster.propose([1])
             let before = cluster.map
             let run = driver(cluster)
@@ -204,19 +212,14 @@ import Testing
             #expect(leaderOnly.outcome == .leadershipMoved)
             #expect(try await cluster.leaderView().responder == 2 && cluster.map.shards[0]?.leaderHint == 2)
             try await expectConsistent(cluster, acknowledged: [[1]], "after the bad plans")
-        } catch {
-            await cluster.stopAll()
-            throw error
         }
-        await cluster.stopAll()
     }
 
     @Test("the driver dies at every call boundary (answers landed or lost); resume completes or rolls back")
     func crashAtEveryStepBoundary() async throws {
-        let cluster = try await MigrationTestCluster.start()
-        var acknowledged: [[UInt8]] = []
-        var outcomes: [String: Int] = [:]
-        do {
+        try await MigrationTestCluster.with { cluster in
+            var acknowledged: [[UInt8]] = []
+            var outcomes: [String: Int] = [:]
             for i in 0..<60 { _ = try await cluster.propose([2, UInt8(i)]); acknowledged.append([2, UInt8(i)]) }
             // A clean run counts the calls (polls included) a migration makes.
             cluster.recover()
@@ -248,11 +251,11 @@ import Testing
             }
             print("migration crash boundaries: \(total) calls x 2; outcomes \(outcomes.sorted { $0.key < $1.key })")
             #expect(outcomes["resume: moved", default: 0] > 0 && outcomes["resume: rolled back", default: 0] > 0, "\(outcomes)")
-        } catch {
-            await cluster.stopAll()
-            throw error
+            // The whole recorded history of every run, crashed and resumed, through the checker.
+            let history = cluster.history
+            let violations = MigrationHistory.violations(history, zones: cluster.zones, zoneCount: 3)
+            #expect(history.count > 100 && violations.isEmpty, "\(history.count) events: \(violations.prefix(5))")
         }
-        await cluster.stopAll()
     }
 }
 
