@@ -42,13 +42,29 @@ def check(name, condition, detail=""):
         print(f"  FAIL  {name} {detail}")
 
 
+# The page re-renders its tables on every live update, so an element found by one WebDriver call may be
+# gone by the next. Each read takes the table whole in one script, which the page cannot interleave.
+READ_TABLE = """
+return Array.from(document.querySelectorAll('#' + arguments[0] + ' tbody tr')).map(function (row) {
+  var cell = row.querySelector('td.health');
+  return {data: Object.assign({}, row.dataset), health: cell ? cell.innerText : null};
+});
+"""
+
+
 def rows(driver, table):
-    return driver.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr")
+    return driver.execute_script(READ_TABLE, table)
 
 
 def health(driver, table, key, value):
-    found = driver.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr[data-{key}='{value}'] td.health")
-    return found[0].text if found else None
+    for row in rows(driver, table):
+        if row["data"].get(key) == str(value):
+            return row["health"]
+    return None
+
+
+def leader(row):
+    return row["data"].get("leader")
 
 
 def wait_for(description, predicate, driver, timeout=30.0):
@@ -87,7 +103,7 @@ try:
         and all((health(driver, "nodes", "node", n) or "").startswith("alive") for n in (1, 2, 3))
         and [health(driver, "zones", "zone", z) for z in ("zone-a", "zone-b", "zone-c")] == ["healthy"] * 3
         and len(rows(driver, "shards")) > 0
-        and all(r.get_attribute("data-leader") not in ("0", None) for r in rows(driver, "shards"))), driver)
+        and all(leader(r) not in ("0", None) for r in rows(driver, "shards"))), driver)
     check("healthy cluster shown", healthy)
     check("live updates connected", driver.find_element(By.ID, "connection").text == "live",
           driver.find_element(By.ID, "connection").text)
@@ -106,8 +122,8 @@ try:
     # A shard moves: merge shard 3 into 2, then split it back; the shards table follows the owners.
     def segments(shard):
         for r in rows(driver, "shards"):
-            if r.get_attribute("data-shard") == str(shard):
-                return r.get_attribute("data-segments")
+            if r["data"].get("shard") == str(shard):
+                return r["data"].get("segments")
         return None
     before = {shard: segments(shard) for shard in (2, 3)}
     check("segments per shard shown", before == {2: "1024", 3: "1024"}, str(before))
@@ -128,7 +144,7 @@ try:
     down = wait_for("node 3 down, zone-c down, no shard led by node 3", lambda: (
         health(driver, "nodes", "node", 3) == "down"
         and health(driver, "zones", "zone", "zone-c") == "down"
-        and all(r.get_attribute("data-leader") not in ("0", "3", None) for r in rows(driver, "shards"))), driver, timeout=40)
+        and all(leader(r) not in ("0", "3", None) for r in rows(driver, "shards"))), driver, timeout=40)
     check("node 3 shown down", health(driver, "nodes", "node", 3) == "down", str(health(driver, "nodes", "node", 3)))
     check("zone-c shown down", health(driver, "zones", "zone", "zone-c") == "down", str(health(driver, "zones", "zone", "zone-c")))
     check("every shard led by a live node", down)
