@@ -18,10 +18,11 @@ import NIOCore
 ///   version in order.
 ///
 /// Call ``shutdown()`` when done.
-public final class EmbeddedShardMapStore: ShardMapStore {
+public final class EmbeddedShardMapStore: ShardMapStore, ControlRecordStore {
     public let backendName = "embedded"
     /// The register key of this cluster's map.
     public let key: String
+    private let clusterID: String
     public let knownNodes: [NodeID: ZoneName]?
     private let calls: AlmanacClient
     private let watches: AlmanacClient
@@ -51,6 +52,7 @@ public final class EmbeddedShardMapStore: ShardMapStore {
         guard !endpoints.isEmpty else { throw .configuration("the embedded shard map store needs at least one endpoint") }
         guard !clusterID.isEmpty else { throw .configuration("the embedded shard map store needs a cluster id") }
         key = "shardmap/\(clusterID)"
+        self.clusterID = clusterID
         self.knownNodes = knownNodes
         self.watchWait = watchWait
         let callNanos = Int64(callTimeout.components.seconds) * 1_000_000_000 + callTimeout.components.attoseconds / 1_000_000_000
@@ -116,6 +118,38 @@ public final class EmbeddedShardMapStore: ShardMapStore {
             // A retried attempt whose first try committed finds its own bytes at a newer revision.
             if let current = conflict.current, current.value == bytes, actual > expectedRevision {
                 return VersionedShardMap(map: map, revision: actual)
+            }
+            throw .conflict(expected: expectedRevision, actual: actual)
+        }
+    }
+
+    // MARK: - ControlRecordStore
+
+    /// The register key of a control record: `<name>/<clusterID>`, beside `shardmap/<clusterID>`.
+    func recordKey(_ name: ControlRecordName) -> String { "\(name.rawValue)/\(clusterID)" }
+
+    public func loadRecord(_ name: ControlRecordName) async throws(ShardMapStoreError) -> ControlRecord? {
+        do {
+            return try await calls.systemStoreLoad(key: recordKey(name)).map { ControlRecord(bytes: $0.value, revision: $0.revision) }
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
+    public func compareAndSwapRecord(_ name: ControlRecordName, expectedRevision: UInt64, bytes: [UInt8]) async throws(ShardMapStoreError) -> ControlRecord {
+        let outcome: Result<SystemStoreRecord, SystemStoreConflict>
+        do {
+            outcome = try await calls.systemStoreCompareAndSwap(key: recordKey(name), expectedRevision: expectedRevision, value: bytes)
+        } catch {
+            throw Self.storeError(error)
+        }
+        switch outcome {
+        case .success(let record):
+            return ControlRecord(bytes: bytes, revision: record.revision)
+        case .failure(let conflict):
+            let actual = conflict.current?.revision ?? 0
+            if let current = conflict.current, current.value == bytes, actual > expectedRevision {
+                return ControlRecord(bytes: bytes, revision: actual)
             }
             throw .conflict(expected: expectedRevision, actual: actual)
         }

@@ -63,6 +63,9 @@ public struct EtcdShardMapStoreConfiguration: Sendable {
     /// The key holding the map's JSON.
     public var mapKey: String { "\(keyPrefix)/\(clusterID)/shardmap" }
 
+    /// The key of a control record, beside the map's.
+    public func recordKey(_ name: ControlRecordName) -> String { "\(keyPrefix)/\(clusterID)/\(name.rawValue)" }
+
     /// Checks the values a URL parser cannot (cluster id, prefix, timeouts).
     func validated() throws(ShardMapStoreError) -> EtcdShardMapStoreConfiguration {
         guard !endpoints.isEmpty else { throw .configuration("no etcd endpoints") }

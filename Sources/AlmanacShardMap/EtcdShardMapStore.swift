@@ -19,7 +19,7 @@ import NIOHTTP1
 ///
 /// Call ``shutdown()`` when done: it stops the store's watches (a running watch keeps its store
 /// alive). All stores share one process-wide HTTP client unless one is passed in.
-public final class EtcdShardMapStore: ShardMapStore {
+public final class EtcdShardMapStore: ShardMapStore, ControlRecordStore {
     public let backendName = "etcd"
     public let configuration: EtcdShardMapStoreConfiguration
 
@@ -88,6 +88,44 @@ public final class EtcdShardMapStore: ShardMapStore {
 
     public func load() async throws(ShardMapStoreError) -> VersionedShardMap? {
         try await loadWithHeader().version
+    }
+
+    // MARK: - ControlRecordStore
+
+    public func loadRecord(_ name: ControlRecordName) async throws(ShardMapStoreError) -> ControlRecord? {
+        let key = configuration.recordKey(name)
+        let (response, _) = try await call("/v3/kv/range", EtcdWire.RangeRequest(key: EtcdWire.base64(key)), as: EtcdWire.RangeResponse.self)
+        guard let kv = response.kvs?.first else { return nil }
+        let revision = kv.mod_revision?.value ?? 0
+        guard revision > 0 else { throw .malformed("etcd returned \(key) without a mod revision") }
+        guard let data = Data(base64Encoded: kv.value ?? "") else { throw .malformed("\(key)@\(revision): etcd value is not base64") }
+        return ControlRecord(bytes: Array(data), revision: UInt64(revision))
+    }
+
+    public func compareAndSwapRecord(_ name: ControlRecordName, expectedRevision: UInt64, bytes: [UInt8]) async throws(ShardMapStoreError) -> ControlRecord {
+        guard expectedRevision <= UInt64(Int64.max) else { throw .conflict(expected: expectedRevision, actual: 0) }
+        let key = EtcdWire.base64(configuration.recordKey(name))
+        let value = EtcdWire.base64(bytes)
+        let compare = expectedRevision == 0
+            ? EtcdWire.Compare(key: key, target: .CREATE, result: .EQUAL, create_revision: .init(0))
+            : EtcdWire.Compare(key: key, target: .MOD, result: .EQUAL, mod_revision: .init(Int64(expectedRevision)))
+        let request = EtcdWire.TxnRequest(
+            compare: [compare],
+            success: [EtcdWire.RequestOp(request_put: .init(key: key, value: value))],
+            failure: [EtcdWire.RequestOp(request_range: .init(key: key))])
+        let (response, retried) = try await call("/v3/kv/txn", request, as: EtcdWire.TxnResponse.self)
+        if response.succeeded == true {
+            guard let revision = response.header?.revision?.value, revision > 0 else {
+                throw .unavailable("etcd answered a successful txn without a revision")
+            }
+            return ControlRecord(bytes: bytes, revision: UInt64(revision))
+        }
+        let current = response.responses?.first?.response_range?.kvs?.first
+        let actual = UInt64(max(0, current?.mod_revision?.value ?? 0))
+        if retried, let current, current.value == value, actual > expectedRevision {
+            return ControlRecord(bytes: bytes, revision: actual)
+        }
+        throw .conflict(expected: expectedRevision, actual: actual)
     }
 
     public func compareAndSwap(expectedRevision: UInt64, map: ShardMap) async throws(ShardMapStoreError) -> VersionedShardMap {

@@ -81,3 +81,34 @@ public struct ShardMapStoreHealth: Sendable, Hashable {
         self.detail = detail
     }
 }
+
+/// A small record the store keeps beside the map for the control plane (the controller's lease, its
+/// decision audit): opaque bytes with the store's revision of them.
+public struct ControlRecord: Sendable, Hashable {
+    public var bytes: [UInt8]
+    public var revision: UInt64
+
+    public init(bytes: [UInt8], revision: UInt64) {
+        self.bytes = bytes
+        self.revision = revision
+    }
+}
+
+/// The records the control plane keeps in the map store, one key each per cluster.
+public enum ControlRecordName: String, Sendable, Hashable, CaseIterable {
+    /// Who runs the placement controller, until when (``AlmanacControl``'s `ControllerLease`).
+    case controllerLease = "controller-lease"
+    /// The controller's recent decisions, newest last.
+    case controllerAudit = "controller-audit"
+}
+
+/// The control records of a map store: the same compare-and-swap discipline as the map, on
+/// another key of the same store (so the controller needs nothing but the map store).
+public protocol ControlRecordStore: Sendable {
+    /// The record, or nil if none was ever stored.
+    func loadRecord(_ name: ControlRecordName) async throws(ShardMapStoreError) -> ControlRecord?
+
+    /// Stores `bytes` if the record's revision is `expectedRevision` (0: only if absent). Returns the
+    /// new version; throws ``ShardMapStoreError/conflict(expected:actual:)`` when it lost.
+    func compareAndSwapRecord(_ name: ControlRecordName, expectedRevision: UInt64, bytes: [UInt8]) async throws(ShardMapStoreError) -> ControlRecord
+}

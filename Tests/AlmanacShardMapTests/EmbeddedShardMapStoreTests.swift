@@ -119,6 +119,10 @@ struct EmbeddedShardMapStoreTests {
         try await ShardMapStoreConformance.createIfAbsent(await EmbeddedEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
     }
 
+    @Test func controlRecords() async throws {
+        try await ShardMapStoreConformance.controlRecords(await EmbeddedEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+    }
+
     @Test func compareAndSwapSucceedsAndConflicts() async throws {
         try await ShardMapStoreConformance.compareAndSwap(await EmbeddedEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
     }

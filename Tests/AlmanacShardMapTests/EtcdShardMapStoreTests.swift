@@ -109,6 +109,10 @@ struct EtcdShardMapStoreTests {
         try await ShardMapStoreConformance.createIfAbsent(await EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
     }
 
+    @Test func controlRecords() async throws {
+        try await ShardMapStoreConformance.controlRecords(await EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
+    }
+
     @Test func compareAndSwapSucceedsAndConflicts() async throws {
         try await ShardMapStoreConformance.compareAndSwap(await EtcdEnvironment.harness(), clusterID: EtcdEnvironment.clusterID())
     }

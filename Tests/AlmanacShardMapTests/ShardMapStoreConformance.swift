@@ -120,6 +120,29 @@ enum ShardMapStoreConformance {
         await harness.release(store)
     }
 
+    /// The control records beside the map (the controller's lease and audit): absent, created once,
+    /// compare-and-swapped, conflicts naming the current revision, each record apart from the map
+    /// and from the other.
+    static func controlRecords(_ harness: some ShardMapStoreHarness, clusterID: String) async throws {
+        let anyStore = try await harness.makeStore(clusterID: clusterID, knownNodes: nil)
+        let store = try #require(anyStore as? any ControlRecordStore)
+        #expect(try await store.loadRecord(.controllerLease) == nil)
+        let created = try await store.compareAndSwapRecord(.controllerLease, expectedRevision: 0, bytes: Array("one".utf8))
+        #expect(created.revision > 0)
+        await #expect(throws: ShardMapStoreError.conflict(expected: 0, actual: created.revision)) {
+            try await store.compareAndSwapRecord(.controllerLease, expectedRevision: 0, bytes: Array("two".utf8))
+        }
+        let updated = try await store.compareAndSwapRecord(.controllerLease, expectedRevision: created.revision, bytes: Array("two".utf8))
+        #expect(updated.revision > created.revision)
+        await #expect(throws: ShardMapStoreError.conflict(expected: created.revision, actual: updated.revision)) {
+            try await store.compareAndSwapRecord(.controllerLease, expectedRevision: created.revision, bytes: Array("three".utf8))
+        }
+        #expect(try await store.loadRecord(.controllerLease) == updated)
+        #expect(try await store.loadRecord(.controllerAudit) == nil)
+        #expect(try await anyStore.load() == nil)
+        await harness.release(anyStore)
+    }
+
     /// Two writers (two stores, as on two nodes) race from the same revision: exactly one wins,
     /// the other gets a conflict naming the winner's revision. Repeated a few rounds.
     static func concurrentWritersExactlyOneWins(_ harness: some ShardMapStoreHarness, clusterID: String) async throws {
