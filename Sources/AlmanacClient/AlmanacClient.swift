@@ -264,9 +264,11 @@ public actor AlmanacClient {
             let maxFrameSize = configuration.maxFrameSize
             let tls = configuration.tls
             let authToken = configuration.authToken
+            let clientZone = configuration.zone
             task = Task {
                 try await ClientConnection.connect(
-                    to: endpoint, eventLoop: eventLoop, timeout: timeout, maxFrameSize: maxFrameSize, tls: tls, authToken: authToken)
+                    to: endpoint, eventLoop: eventLoop, timeout: timeout, maxFrameSize: maxFrameSize, tls: tls, authToken: authToken,
+                    clientZone: clientZone)
             }
             connecting[endpoint] = task
         }

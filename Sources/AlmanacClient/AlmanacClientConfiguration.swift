@@ -40,6 +40,9 @@ public struct AlmanacClientConfiguration: Sendable {
     /// Access token sent with every request when the cluster checks tokens (`almanac ctl token
     /// issue`, docs/security.md); nil: none.
     public var authToken: String? = nil
+    /// The zone this client runs in (one of the cluster's zone names), sent with every request so
+    /// that placement counts the load where it comes from; nil: the receiving node's zone stands for it.
+    public var zone: String? = nil
 
     public init(
         endpoints: [String], attemptTimeout: TimeAmount = .seconds(5), operationTimeout: TimeAmount = .seconds(30),

@@ -56,6 +56,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private let maxFrameSize: Int
     /// Put on every request when the cluster checks tokens (docs/security.md).
     private let authToken: String?
+    private let clientZone: String?
     private let drainTimeout: TimeAmount
     private var decoder: FrameDecoder
     /// Received bytes of an incomplete frame.
@@ -71,8 +72,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var drainDeadline: Scheduled<Void>?
 
     /// `maxFrameSize` bounds the frames both ways (the length prefix: type byte plus body).
-    init(maxFrameSize: Int, authToken: String? = nil, drainTimeout: TimeAmount = .seconds(2)) {
+    init(maxFrameSize: Int, authToken: String? = nil, clientZone: String? = nil, drainTimeout: TimeAmount = .seconds(2)) {
         self.authToken = authToken
+        self.clientZone = clientZone
         self.maxFrameSize = maxFrameSize
         self.drainTimeout = drainTimeout
         self.decoder = FrameDecoder(maxFrameSize: max(1, maxFrameSize))
@@ -100,6 +102,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         nextRequestID &+= 1
         request.requestID = id
         if let authToken { request.authToken = authToken }
+        if let clientZone { request.clientZone = clientZone }
         let frame: ByteBuffer
         do {
             frame = try ClientFrameEncoder.encode(request, type: .apiRequest, maxFrameSize: maxFrameSize)
@@ -246,7 +249,7 @@ final class ClientConnection: Sendable {
     /// Connects on `eventLoop` (the loop the connection's users run on).
     static func connect(
         to endpoint: String, eventLoop: any EventLoop, timeout: TimeAmount, maxFrameSize: Int, tls: NIOSSLContext? = nil,
-        authToken: String? = nil
+        authToken: String? = nil, clientZone: String? = nil
     ) async throws(ConnectionFailure) -> ClientConnection {
         guard let (host, port) = Endpoint.parse(endpoint) else {
             throw .connection("bad endpoint \"\(endpoint)\" (expected host:port)")
@@ -260,7 +263,7 @@ final class ClientConnection: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        let handler = ClientConnectionHandler(maxFrameSize: maxFrameSize, authToken: authToken)
+                        let handler = ClientConnectionHandler(maxFrameSize: maxFrameSize, authToken: authToken, clientZone: clientZone)
                         if let tls {
                             try channel.pipeline.syncOperations.addHandler(
                                 NIOSSLClientHandler(context: tls, serverHostname: serverHostname))

@@ -155,7 +155,7 @@ public struct RequestExecutor: Sendable {
         case .success(let value): routed = value
         case .failure(let error): return completion(translator.errorResponse(requestID: id, error))
         }
-        access?.record(routed)
+        access?.record(routed, clientZone: request.clientZone)
         let translator = self.translator
         let service = self.service
         switch routed {

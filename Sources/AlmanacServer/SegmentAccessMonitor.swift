@@ -9,28 +9,40 @@ import Foundation
 import NIOConcurrencyHelpers
 
 /// `update_access_pattern(key, access_type)` on a running node: every request the node serves is
-/// counted for the segment of the inode it is routed by, as a read or a write, from this node's zone
-/// (the protocol does not say where a client is; the receiving node's zone stands for it), in
+/// counted for the segment of the inode it is routed by, as a read or a write, for the zone the
+/// client says it runs in (`Request.client_zone`; when it says nothing or names no zone of the
+/// cluster, the receiving node's zone stands for it), in
 /// ``AlmanacPlacement``'s ``AccessMonitor`` (fixed buckets over a sliding window). Cheap on the
 /// request path: one uncontended lock and one ring update.
 public final class SegmentAccessMonitor: Sendable {
     private let monitor: NIOLockedValueBox<AccessMonitor>
     private let zone: Int
+    /// The cluster's zone names, sorted (a zone's index in the monitor is its place here).
+    public let zoneNames: [String]
     public let windowSeconds: Double
     private let bucketSeconds: Double
 
-    /// `zones` is the number of zones, `zone` this node's (0-based, zones sorted by name).
-    public init(zones: Int, zone: Int, bucketSeconds: Double = 60, windowBuckets: Int = 60, segmentCount: Int) throws {
-        let config = try AccessMonitorConfig(bucketSeconds: bucketSeconds, windowBuckets: windowBuckets, zoneCount: max(1, zones))
+    /// `zoneNames` are the cluster's zones, `zone` this node's.
+    public init(zoneNames: [String], zone: String, bucketSeconds: Double = 60, windowBuckets: Int = 60, segmentCount: Int) throws {
+        let names = Set(zoneNames).union([zone]).sorted()
+        let config = try AccessMonitorConfig(bucketSeconds: bucketSeconds, windowBuckets: windowBuckets, zoneCount: names.count)
         let keying = try AlmanacPlacement.SegmentKeying(segmentSize: 1, segmentCount: segmentCount)
         monitor = NIOLockedValueBox(AccessMonitor(config: config, keying: keying))
-        self.zone = min(max(0, zone), max(1, zones) - 1)
+        self.zoneNames = names
+        self.zone = names.firstIndex(of: zone) ?? 0
         self.bucketSeconds = bucketSeconds
         windowSeconds = bucketSeconds * Double(windowBuckets)
     }
 
-    /// Counts one routed request (session commands and status requests name no segment).
-    public func record(_ routed: RoutedRequest, now: Double = Date().timeIntervalSince1970) {
+    /// The monitor's index of the zone a client names (nil or unknown: this node's).
+    func zoneIndex(_ clientZone: String?) -> Int {
+        guard let clientZone, !clientZone.isEmpty else { return zone }
+        return zoneNames.firstIndex(of: clientZone) ?? zone
+    }
+
+    /// Counts one routed request (session commands and status requests name no segment), for the
+    /// zone the client named.
+    public func record(_ routed: RoutedRequest, clientZone: String? = nil, now: Double = Date().timeIntervalSince1970) {
         let segment: SegmentID
         let type: AccessType
         switch routed {
@@ -45,7 +57,7 @@ public final class SegmentAccessMonitor: Sendable {
         case .openSession, .clusterStatus, .shardMap, .shardCommand, .systemStore, .replicaAdmin:
             return
         }
-        let zone = self.zone
+        let zone = zoneIndex(clientZone)
         monitor.withLockedValue { try? $0.record(segment: Int(segment), accessType: type, zone: zone, time: now, count: 1) }
     }
 
@@ -91,10 +103,30 @@ public final class SegmentAccessMonitor: Sendable {
         }
     }
 
+    /// Requests per complete bucket of the window (oldest first) by zone name, for every segment with
+    /// any access in the window; zones without a request in the window left out.
+    public func zoneBucketSeries(now: Double = Date().timeIntervalSince1970) -> [SegmentID: [String: [UInt64]]] {
+        let names = zoneNames
+        return monitor.withLockedValue { monitor in
+            let current = monitor.config.bucket(at: now)
+            let window = monitor.config.windowBuckets
+            var series: [SegmentID: [String: [UInt64]]] = [:]
+            for (segment, ring) in monitor.rings {
+                guard let id = SegmentID(exactly: segment) else { continue }
+                for zone in 0..<min(names.count, monitor.config.zoneCount) {
+                    let counts = ((current - Int64(window) + 1)..<current).map { UInt64(ring.count(bucket: $0, zone: zone, type: nil)) }
+                    if counts.contains(where: { $0 > 0 }) { series[id, default: [:]][names[zone]] = counts }
+                }
+            }
+            return series
+        }
+    }
+
     /// The loads as the status message carries them, with each segment's shard in `map`.
     public func wire(map: ShardMap) -> [Almanac_Api_V1_SegmentLoad] {
         let now = Date().timeIntervalSince1970
         let series = bucketSeries(now: now)
+        let byZone = zoneBucketSeries(now: now)
         return loads(now: now).map { load in
             var wire = Almanac_Api_V1_SegmentLoad()
             wire.segment = UInt32(load.segment)
@@ -102,6 +134,12 @@ public final class SegmentAccessMonitor: Sendable {
             wire.reads = load.reads
             wire.writes = load.writes
             wire.buckets = series[load.segment] ?? []
+            wire.zoneLoads = (byZone[load.segment] ?? [:]).sorted { $0.key < $1.key }.map { zone, buckets in
+                var zoneLoad = Almanac_Api_V1_ZoneLoad()
+                zoneLoad.zone = zone
+                zoneLoad.buckets = buckets
+                return zoneLoad
+            }
             return wire
         }
     }

@@ -28,6 +28,9 @@ struct BenchCommand: AsyncParsableCommand {
             """
     )
 
+    @Option(help: "The zone the load comes from (a zone name of the cluster): placement counts it there (docs/controller.md).")
+    var zone: String?
+
     @Option(help: "Client endpoints, comma-separated host:port.")
     var endpoints: String = "127.0.0.1:7100"
 
@@ -127,6 +130,7 @@ struct BenchCommand: AsyncParsableCommand {
             var tlsProbe = AlmanacClientConfiguration(endpoints: [])
             try security.apply(to: &tlsProbe)
             config.tls = tlsProbe.tls
+            config.zone = zone
         } catch let error as ValidationError {
             throw error
         } catch {
@@ -169,6 +173,8 @@ struct BenchConfiguration: Sendable {
     var tls: NIOSSLContext? = nil
     /// See ``BenchPhaseCommand``; empty: none.
     var phaseCommand: String = ""
+    /// The clients' zone (`Request.client_zone`); nil: unsaid.
+    var zone: String? = nil
 }
 
 /// Operations completed so far, for the progress line (the histograms stay worker-local).
@@ -194,6 +200,7 @@ struct BenchRunner {
                 durability: c.durability == "leader" ? .leader : .majority,
                 consistency: c.consistency == "stale" ? .stale : .linearizable, clientName: "almanac-bench-\(index)")
             clientConfiguration.tls = c.tls
+            clientConfiguration.zone = c.zone
             return AlmanacClient(configuration: clientConfiguration, group: executor.eventLoop)
         }
         let outcome: Result<BenchReport, any Error>

@@ -658,216 +658,251 @@ public nonisolated enum Almanac_Api_V1_ReplicaRole: SwiftProtobuf.Enum, Swift.Ca
 }
 
 /// Frame type 0x01.
-public nonisolated struct Almanac_Api_V1_Request: Sendable {
+public nonisolated struct Almanac_Api_V1_Request: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Chosen by the client, echoed in the response. Unique among the connection's outstanding requests.
-  public var requestID: UInt64 = 0
+  public var requestID: UInt64 {
+    get {_storage._requestID}
+    set {_uniqueStorage()._requestID = newValue}
+  }
 
   /// Exactly-once writes: the session from OpenSession, and this write's sequence number in it (1, 2, ...).
   /// A retried write (same session and sequence) is applied once and answered with the first result.
   /// Every write (and keep_alive / close_session) needs a session of the shard it goes to; session_id 0
   /// is for reads, open_session and cluster_status. See docs/api.md.
-  public var sessionID: UInt64 = 0
+  public var sessionID: UInt64 {
+    get {_storage._sessionID}
+    set {_uniqueStorage()._sessionID = newValue}
+  }
 
-  public var sequence: UInt64 = 0
+  public var sequence: UInt64 {
+    get {_storage._sequence}
+    set {_uniqueStorage()._sequence = newValue}
+  }
 
   /// The client has received the responses of all of this session's sequences <= acked_sequence; the
   /// server may discard their remembered results.
-  public var ackedSequence: UInt64 = 0
+  public var ackedSequence: UInt64 {
+    get {_storage._ackedSequence}
+    set {_uniqueStorage()._ackedSequence = newValue}
+  }
 
   /// writes only
-  public var durability: Almanac_Api_V1_Durability = .majority
+  public var durability: Almanac_Api_V1_Durability {
+    get {_storage._durability}
+    set {_uniqueStorage()._durability = newValue}
+  }
 
   /// reads only
-  public var consistency: Almanac_Api_V1_ReadConsistency = .linearizable
+  public var consistency: Almanac_Api_V1_ReadConsistency {
+    get {_storage._consistency}
+    set {_uniqueStorage()._consistency = newValue}
+  }
 
   /// Optional deadline for the request, in milliseconds from receipt; 0 = the server's default.
-  public var timeoutMs: UInt32 = 0
+  public var timeoutMs: UInt32 {
+    get {_storage._timeoutMs}
+    set {_uniqueStorage()._timeoutMs = newValue}
+  }
 
   /// Access token (a signed, expiring JWT; docs/security.md) when the cluster checks tokens: every
   /// request carries it. Missing, malformed, forged or expired: UNAUTHENTICATED; a path outside the
   /// token's grant: PERMISSION_DENIED.
-  public var authToken: String = String()
+  public var authToken: String {
+    get {_storage._authToken}
+    set {_uniqueStorage()._authToken = newValue}
+  }
 
-  public var operation: Almanac_Api_V1_Request.OneOf_Operation? = nil
+  /// The zone the client runs in (a zone name of the cluster), when the client says: the access
+  /// monitor counts the request for that zone, which is what placement moves leaders and replicas
+  /// toward. Empty or unknown: counted for the receiving node's zone.
+  public var clientZone: String {
+    get {_storage._clientZone}
+    set {_uniqueStorage()._clientZone = newValue}
+  }
+
+  public var operation: OneOf_Operation? {
+    get {return _storage._operation}
+    set {_uniqueStorage()._operation = newValue}
+  }
 
   public var mkdir: Almanac_Api_V1_MkdirRequest {
     get {
-      if case .mkdir(let v)? = operation {return v}
+      if case .mkdir(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_MkdirRequest()
     }
-    set {operation = .mkdir(newValue)}
+    set {_uniqueStorage()._operation = .mkdir(newValue)}
   }
 
   public var create: Almanac_Api_V1_CreateRequest {
     get {
-      if case .create(let v)? = operation {return v}
+      if case .create(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_CreateRequest()
     }
-    set {operation = .create(newValue)}
+    set {_uniqueStorage()._operation = .create(newValue)}
   }
 
   public var lookup: Almanac_Api_V1_LookupRequest {
     get {
-      if case .lookup(let v)? = operation {return v}
+      if case .lookup(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_LookupRequest()
     }
-    set {operation = .lookup(newValue)}
+    set {_uniqueStorage()._operation = .lookup(newValue)}
   }
 
   public var getattr: Almanac_Api_V1_GetattrRequest {
     get {
-      if case .getattr(let v)? = operation {return v}
+      if case .getattr(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_GetattrRequest()
     }
-    set {operation = .getattr(newValue)}
+    set {_uniqueStorage()._operation = .getattr(newValue)}
   }
 
   public var setattr: Almanac_Api_V1_SetattrRequest {
     get {
-      if case .setattr(let v)? = operation {return v}
+      if case .setattr(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_SetattrRequest()
     }
-    set {operation = .setattr(newValue)}
+    set {_uniqueStorage()._operation = .setattr(newValue)}
   }
 
   public var rename: Almanac_Api_V1_RenameRequest {
     get {
-      if case .rename(let v)? = operation {return v}
+      if case .rename(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_RenameRequest()
     }
-    set {operation = .rename(newValue)}
+    set {_uniqueStorage()._operation = .rename(newValue)}
   }
 
   public var unlink: Almanac_Api_V1_UnlinkRequest {
     get {
-      if case .unlink(let v)? = operation {return v}
+      if case .unlink(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_UnlinkRequest()
     }
-    set {operation = .unlink(newValue)}
+    set {_uniqueStorage()._operation = .unlink(newValue)}
   }
 
   public var rmdir: Almanac_Api_V1_RmdirRequest {
     get {
-      if case .rmdir(let v)? = operation {return v}
+      if case .rmdir(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_RmdirRequest()
     }
-    set {operation = .rmdir(newValue)}
+    set {_uniqueStorage()._operation = .rmdir(newValue)}
   }
 
   public var readdir: Almanac_Api_V1_ReaddirRequest {
     get {
-      if case .readdir(let v)? = operation {return v}
+      if case .readdir(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_ReaddirRequest()
     }
-    set {operation = .readdir(newValue)}
+    set {_uniqueStorage()._operation = .readdir(newValue)}
   }
 
   public var `open`: Almanac_Api_V1_OpenRequest {
     get {
-      if case .open(let v)? = operation {return v}
+      if case .open(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_OpenRequest()
     }
-    set {operation = .open(newValue)}
+    set {_uniqueStorage()._operation = .open(newValue)}
   }
 
   public var close: Almanac_Api_V1_CloseRequest {
     get {
-      if case .close(let v)? = operation {return v}
+      if case .close(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_CloseRequest()
     }
-    set {operation = .close(newValue)}
+    set {_uniqueStorage()._operation = .close(newValue)}
   }
 
   public var link: Almanac_Api_V1_LinkRequest {
     get {
-      if case .link(let v)? = operation {return v}
+      if case .link(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_LinkRequest()
     }
-    set {operation = .link(newValue)}
+    set {_uniqueStorage()._operation = .link(newValue)}
   }
 
   public var symlink: Almanac_Api_V1_SymlinkRequest {
     get {
-      if case .symlink(let v)? = operation {return v}
+      if case .symlink(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_SymlinkRequest()
     }
-    set {operation = .symlink(newValue)}
+    set {_uniqueStorage()._operation = .symlink(newValue)}
   }
 
   public var readlink: Almanac_Api_V1_ReadlinkRequest {
     get {
-      if case .readlink(let v)? = operation {return v}
+      if case .readlink(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_ReadlinkRequest()
     }
-    set {operation = .readlink(newValue)}
+    set {_uniqueStorage()._operation = .readlink(newValue)}
   }
 
   public var clusterStatus: Almanac_Api_V1_ClusterStatusRequest {
     get {
-      if case .clusterStatus(let v)? = operation {return v}
+      if case .clusterStatus(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_ClusterStatusRequest()
     }
-    set {operation = .clusterStatus(newValue)}
+    set {_uniqueStorage()._operation = .clusterStatus(newValue)}
   }
 
   public var getShardMap: Almanac_Api_V1_GetShardMapRequest {
     get {
-      if case .getShardMap(let v)? = operation {return v}
+      if case .getShardMap(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_GetShardMapRequest()
     }
-    set {operation = .getShardMap(newValue)}
+    set {_uniqueStorage()._operation = .getShardMap(newValue)}
   }
 
   public var openSession: Almanac_Api_V1_OpenSessionRequest {
     get {
-      if case .openSession(let v)? = operation {return v}
+      if case .openSession(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_OpenSessionRequest()
     }
-    set {operation = .openSession(newValue)}
+    set {_uniqueStorage()._operation = .openSession(newValue)}
   }
 
   public var closeSession: Almanac_Api_V1_CloseSessionRequest {
     get {
-      if case .closeSession(let v)? = operation {return v}
+      if case .closeSession(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_CloseSessionRequest()
     }
-    set {operation = .closeSession(newValue)}
+    set {_uniqueStorage()._operation = .closeSession(newValue)}
   }
 
   public var keepAlive: Almanac_Api_V1_KeepAliveRequest {
     get {
-      if case .keepAlive(let v)? = operation {return v}
+      if case .keepAlive(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_KeepAliveRequest()
     }
-    set {operation = .keepAlive(newValue)}
+    set {_uniqueStorage()._operation = .keepAlive(newValue)}
   }
 
   public var shardCommand: Almanac_Api_V1_ShardCommandRequest {
     get {
-      if case .shardCommand(let v)? = operation {return v}
+      if case .shardCommand(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_ShardCommandRequest()
     }
-    set {operation = .shardCommand(newValue)}
+    set {_uniqueStorage()._operation = .shardCommand(newValue)}
   }
 
   public var systemStore: Almanac_Api_V1_SystemStoreRequest {
     get {
-      if case .systemStore(let v)? = operation {return v}
+      if case .systemStore(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_SystemStoreRequest()
     }
-    set {operation = .systemStore(newValue)}
+    set {_uniqueStorage()._operation = .systemStore(newValue)}
   }
 
   public var replicaAdmin: Almanac_Api_V1_ReplicaAdminRequest {
     get {
-      if case .replicaAdmin(let v)? = operation {return v}
+      if case .replicaAdmin(let v)? = _storage._operation {return v}
       return Almanac_Api_V1_ReplicaAdminRequest()
     }
-    set {operation = .replicaAdmin(newValue)}
+    set {_uniqueStorage()._operation = .replicaAdmin(newValue)}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -899,6 +934,8 @@ public nonisolated struct Almanac_Api_V1_Request: Sendable {
   }
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Frame type 0x02.
@@ -2383,6 +2420,24 @@ public nonisolated struct Almanac_Api_V1_SegmentLoad: Sendable {
   /// progress left out (ClusterStatus.access_bucket_seconds each): the series trigger_resharding reads.
   public var buckets: [UInt64] = []
 
+  /// The same buckets split by the zone the requests came from (Request.client_zone), zones with
+  /// no request in the window left out.
+  public var zoneLoads: [Almanac_Api_V1_ZoneLoad] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_ZoneLoad: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var zone: String = String()
+
+  public var buckets: [UInt64] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2434,446 +2489,505 @@ nonisolated extension Almanac_Api_V1_ReplicaRole: SwiftProtobuf._ProtoNameProvid
 
 nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}session_id\0\u{1}sequence\0\u{3}acked_sequence\0\u{1}durability\0\u{1}consistency\0\u{3}timeout_ms\0\u{3}auth_token\0\u{2}\u{2}mkdir\0\u{1}create\0\u{1}lookup\0\u{1}getattr\0\u{1}setattr\0\u{1}rename\0\u{1}unlink\0\u{1}rmdir\0\u{1}readdir\0\u{1}open\0\u{1}close\0\u{1}link\0\u{1}symlink\0\u{1}readlink\0\u{4}\u{7}cluster_status\0\u{3}get_shard_map\0\u{4}\u{9}open_session\0\u{3}close_session\0\u{3}keep_alive\0\u{4}\u{8}shard_command\0\u{4}\u{1e}system_store\0\u{3}replica_admin\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}session_id\0\u{1}sequence\0\u{3}acked_sequence\0\u{1}durability\0\u{1}consistency\0\u{3}timeout_ms\0\u{3}auth_token\0\u{3}client_zone\0\u{1}mkdir\0\u{1}create\0\u{1}lookup\0\u{1}getattr\0\u{1}setattr\0\u{1}rename\0\u{1}unlink\0\u{1}rmdir\0\u{1}readdir\0\u{1}open\0\u{1}close\0\u{1}link\0\u{1}symlink\0\u{1}readlink\0\u{4}\u{7}cluster_status\0\u{3}get_shard_map\0\u{4}\u{9}open_session\0\u{3}close_session\0\u{3}keep_alive\0\u{4}\u{8}shard_command\0\u{4}\u{1e}system_store\0\u{3}replica_admin\0")
+
+  fileprivate class _StorageClass {
+    var _requestID: UInt64 = 0
+    var _sessionID: UInt64 = 0
+    var _sequence: UInt64 = 0
+    var _ackedSequence: UInt64 = 0
+    var _durability: Almanac_Api_V1_Durability = .majority
+    var _consistency: Almanac_Api_V1_ReadConsistency = .linearizable
+    var _timeoutMs: UInt32 = 0
+    var _authToken: String = String()
+    var _clientZone: String = String()
+    var _operation: Almanac_Api_V1_Request.OneOf_Operation?
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _requestID = source._requestID
+      _sessionID = source._sessionID
+      _sequence = source._sequence
+      _ackedSequence = source._ackedSequence
+      _durability = source._durability
+      _consistency = source._consistency
+      _timeoutMs = source._timeoutMs
+      _authToken = source._authToken
+      _clientZone = source._clientZone
+      _operation = source._operation
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestID) }()
-      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.sessionID) }()
-      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
-      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.ackedSequence) }()
-      case 5: try { try decoder.decodeSingularEnumField(value: &self.durability) }()
-      case 6: try { try decoder.decodeSingularEnumField(value: &self.consistency) }()
-      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.timeoutMs) }()
-      case 8: try { try decoder.decodeSingularStringField(value: &self.authToken) }()
-      case 10: try {
-        var v: Almanac_Api_V1_MkdirRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .mkdir(let m) = current {v = m}
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt64Field(value: &_storage._requestID) }()
+        case 2: try { try decoder.decodeSingularUInt64Field(value: &_storage._sessionID) }()
+        case 3: try { try decoder.decodeSingularUInt64Field(value: &_storage._sequence) }()
+        case 4: try { try decoder.decodeSingularUInt64Field(value: &_storage._ackedSequence) }()
+        case 5: try { try decoder.decodeSingularEnumField(value: &_storage._durability) }()
+        case 6: try { try decoder.decodeSingularEnumField(value: &_storage._consistency) }()
+        case 7: try { try decoder.decodeSingularUInt32Field(value: &_storage._timeoutMs) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._authToken) }()
+        case 9: try { try decoder.decodeSingularStringField(value: &_storage._clientZone) }()
+        case 10: try {
+          var v: Almanac_Api_V1_MkdirRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .mkdir(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .mkdir(v)
+          }
+        }()
+        case 11: try {
+          var v: Almanac_Api_V1_CreateRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .create(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .create(v)
+          }
+        }()
+        case 12: try {
+          var v: Almanac_Api_V1_LookupRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .lookup(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .lookup(v)
+          }
+        }()
+        case 13: try {
+          var v: Almanac_Api_V1_GetattrRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .getattr(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .getattr(v)
+          }
+        }()
+        case 14: try {
+          var v: Almanac_Api_V1_SetattrRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .setattr(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .setattr(v)
+          }
+        }()
+        case 15: try {
+          var v: Almanac_Api_V1_RenameRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .rename(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .rename(v)
+          }
+        }()
+        case 16: try {
+          var v: Almanac_Api_V1_UnlinkRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .unlink(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .unlink(v)
+          }
+        }()
+        case 17: try {
+          var v: Almanac_Api_V1_RmdirRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .rmdir(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .rmdir(v)
+          }
+        }()
+        case 18: try {
+          var v: Almanac_Api_V1_ReaddirRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .readdir(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .readdir(v)
+          }
+        }()
+        case 19: try {
+          var v: Almanac_Api_V1_OpenRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .open(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .open(v)
+          }
+        }()
+        case 20: try {
+          var v: Almanac_Api_V1_CloseRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .close(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .close(v)
+          }
+        }()
+        case 21: try {
+          var v: Almanac_Api_V1_LinkRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .link(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .link(v)
+          }
+        }()
+        case 22: try {
+          var v: Almanac_Api_V1_SymlinkRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .symlink(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .symlink(v)
+          }
+        }()
+        case 23: try {
+          var v: Almanac_Api_V1_ReadlinkRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .readlink(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .readlink(v)
+          }
+        }()
+        case 30: try {
+          var v: Almanac_Api_V1_ClusterStatusRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .clusterStatus(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .clusterStatus(v)
+          }
+        }()
+        case 31: try {
+          var v: Almanac_Api_V1_GetShardMapRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .getShardMap(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .getShardMap(v)
+          }
+        }()
+        case 40: try {
+          var v: Almanac_Api_V1_OpenSessionRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .openSession(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .openSession(v)
+          }
+        }()
+        case 41: try {
+          var v: Almanac_Api_V1_CloseSessionRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .closeSession(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .closeSession(v)
+          }
+        }()
+        case 42: try {
+          var v: Almanac_Api_V1_KeepAliveRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .keepAlive(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .keepAlive(v)
+          }
+        }()
+        case 50: try {
+          var v: Almanac_Api_V1_ShardCommandRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .shardCommand(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .shardCommand(v)
+          }
+        }()
+        case 80: try {
+          var v: Almanac_Api_V1_SystemStoreRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .systemStore(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .systemStore(v)
+          }
+        }()
+        case 81: try {
+          var v: Almanac_Api_V1_ReplicaAdminRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .replicaAdmin(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .replicaAdmin(v)
+          }
+        }()
+        default: break
         }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .mkdir(v)
-        }
-      }()
-      case 11: try {
-        var v: Almanac_Api_V1_CreateRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .create(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .create(v)
-        }
-      }()
-      case 12: try {
-        var v: Almanac_Api_V1_LookupRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .lookup(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .lookup(v)
-        }
-      }()
-      case 13: try {
-        var v: Almanac_Api_V1_GetattrRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .getattr(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .getattr(v)
-        }
-      }()
-      case 14: try {
-        var v: Almanac_Api_V1_SetattrRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .setattr(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .setattr(v)
-        }
-      }()
-      case 15: try {
-        var v: Almanac_Api_V1_RenameRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .rename(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .rename(v)
-        }
-      }()
-      case 16: try {
-        var v: Almanac_Api_V1_UnlinkRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .unlink(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .unlink(v)
-        }
-      }()
-      case 17: try {
-        var v: Almanac_Api_V1_RmdirRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .rmdir(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .rmdir(v)
-        }
-      }()
-      case 18: try {
-        var v: Almanac_Api_V1_ReaddirRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .readdir(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .readdir(v)
-        }
-      }()
-      case 19: try {
-        var v: Almanac_Api_V1_OpenRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .open(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .open(v)
-        }
-      }()
-      case 20: try {
-        var v: Almanac_Api_V1_CloseRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .close(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .close(v)
-        }
-      }()
-      case 21: try {
-        var v: Almanac_Api_V1_LinkRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .link(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .link(v)
-        }
-      }()
-      case 22: try {
-        var v: Almanac_Api_V1_SymlinkRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .symlink(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .symlink(v)
-        }
-      }()
-      case 23: try {
-        var v: Almanac_Api_V1_ReadlinkRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .readlink(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .readlink(v)
-        }
-      }()
-      case 30: try {
-        var v: Almanac_Api_V1_ClusterStatusRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .clusterStatus(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .clusterStatus(v)
-        }
-      }()
-      case 31: try {
-        var v: Almanac_Api_V1_GetShardMapRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .getShardMap(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .getShardMap(v)
-        }
-      }()
-      case 40: try {
-        var v: Almanac_Api_V1_OpenSessionRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .openSession(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .openSession(v)
-        }
-      }()
-      case 41: try {
-        var v: Almanac_Api_V1_CloseSessionRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .closeSession(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .closeSession(v)
-        }
-      }()
-      case 42: try {
-        var v: Almanac_Api_V1_KeepAliveRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .keepAlive(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .keepAlive(v)
-        }
-      }()
-      case 50: try {
-        var v: Almanac_Api_V1_ShardCommandRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .shardCommand(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .shardCommand(v)
-        }
-      }()
-      case 80: try {
-        var v: Almanac_Api_V1_SystemStoreRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .systemStore(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .systemStore(v)
-        }
-      }()
-      case 81: try {
-        var v: Almanac_Api_V1_ReplicaAdminRequest?
-        var hadOneofValue = false
-        if let current = self.operation {
-          hadOneofValue = true
-          if case .replicaAdmin(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.operation = .replicaAdmin(v)
-        }
-      }()
-      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.requestID != 0 {
-      try visitor.visitSingularUInt64Field(value: self.requestID, fieldNumber: 1)
-    }
-    if self.sessionID != 0 {
-      try visitor.visitSingularUInt64Field(value: self.sessionID, fieldNumber: 2)
-    }
-    if self.sequence != 0 {
-      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 3)
-    }
-    if self.ackedSequence != 0 {
-      try visitor.visitSingularUInt64Field(value: self.ackedSequence, fieldNumber: 4)
-    }
-    if self.durability != .majority {
-      try visitor.visitSingularEnumField(value: self.durability, fieldNumber: 5)
-    }
-    if self.consistency != .linearizable {
-      try visitor.visitSingularEnumField(value: self.consistency, fieldNumber: 6)
-    }
-    if self.timeoutMs != 0 {
-      try visitor.visitSingularUInt32Field(value: self.timeoutMs, fieldNumber: 7)
-    }
-    if !self.authToken.isEmpty {
-      try visitor.visitSingularStringField(value: self.authToken, fieldNumber: 8)
-    }
-    switch self.operation {
-    case .mkdir?: try {
-      guard case .mkdir(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
-    }()
-    case .create?: try {
-      guard case .create(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
-    }()
-    case .lookup?: try {
-      guard case .lookup(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
-    }()
-    case .getattr?: try {
-      guard case .getattr(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
-    }()
-    case .setattr?: try {
-      guard case .setattr(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
-    }()
-    case .rename?: try {
-      guard case .rename(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
-    }()
-    case .unlink?: try {
-      guard case .unlink(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
-    }()
-    case .rmdir?: try {
-      guard case .rmdir(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
-    }()
-    case .readdir?: try {
-      guard case .readdir(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
-    }()
-    case .open?: try {
-      guard case .open(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
-    }()
-    case .close?: try {
-      guard case .close(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
-    }()
-    case .link?: try {
-      guard case .link(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
-    }()
-    case .symlink?: try {
-      guard case .symlink(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
-    }()
-    case .readlink?: try {
-      guard case .readlink(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
-    }()
-    case .clusterStatus?: try {
-      guard case .clusterStatus(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
-    }()
-    case .getShardMap?: try {
-      guard case .getShardMap(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
-    }()
-    case .openSession?: try {
-      guard case .openSession(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
-    }()
-    case .closeSession?: try {
-      guard case .closeSession(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
-    }()
-    case .keepAlive?: try {
-      guard case .keepAlive(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
-    }()
-    case .shardCommand?: try {
-      guard case .shardCommand(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
-    }()
-    case .systemStore?: try {
-      guard case .systemStore(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 80)
-    }()
-    case .replicaAdmin?: try {
-      guard case .replicaAdmin(let v)? = self.operation else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 81)
-    }()
-    case nil: break
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._requestID != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._requestID, fieldNumber: 1)
+      }
+      if _storage._sessionID != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._sessionID, fieldNumber: 2)
+      }
+      if _storage._sequence != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._sequence, fieldNumber: 3)
+      }
+      if _storage._ackedSequence != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._ackedSequence, fieldNumber: 4)
+      }
+      if _storage._durability != .majority {
+        try visitor.visitSingularEnumField(value: _storage._durability, fieldNumber: 5)
+      }
+      if _storage._consistency != .linearizable {
+        try visitor.visitSingularEnumField(value: _storage._consistency, fieldNumber: 6)
+      }
+      if _storage._timeoutMs != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._timeoutMs, fieldNumber: 7)
+      }
+      if !_storage._authToken.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._authToken, fieldNumber: 8)
+      }
+      if !_storage._clientZone.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._clientZone, fieldNumber: 9)
+      }
+      switch _storage._operation {
+      case .mkdir?: try {
+        guard case .mkdir(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      }()
+      case .create?: try {
+        guard case .create(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      }()
+      case .lookup?: try {
+        guard case .lookup(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+      }()
+      case .getattr?: try {
+        guard case .getattr(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      }()
+      case .setattr?: try {
+        guard case .setattr(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      }()
+      case .rename?: try {
+        guard case .rename(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      }()
+      case .unlink?: try {
+        guard case .unlink(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+      }()
+      case .rmdir?: try {
+        guard case .rmdir(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+      }()
+      case .readdir?: try {
+        guard case .readdir(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+      }()
+      case .open?: try {
+        guard case .open(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+      }()
+      case .close?: try {
+        guard case .close(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+      }()
+      case .link?: try {
+        guard case .link(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+      }()
+      case .symlink?: try {
+        guard case .symlink(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+      }()
+      case .readlink?: try {
+        guard case .readlink(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+      }()
+      case .clusterStatus?: try {
+        guard case .clusterStatus(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
+      }()
+      case .getShardMap?: try {
+        guard case .getShardMap(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
+      }()
+      case .openSession?: try {
+        guard case .openSession(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
+      }()
+      case .closeSession?: try {
+        guard case .closeSession(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
+      }()
+      case .keepAlive?: try {
+        guard case .keepAlive(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
+      }()
+      case .shardCommand?: try {
+        guard case .shardCommand(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
+      }()
+      case .systemStore?: try {
+        guard case .systemStore(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 80)
+      }()
+      case .replicaAdmin?: try {
+        guard case .replicaAdmin(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 81)
+      }()
+      case nil: break
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Almanac_Api_V1_Request, rhs: Almanac_Api_V1_Request) -> Bool {
-    if lhs.requestID != rhs.requestID {return false}
-    if lhs.sessionID != rhs.sessionID {return false}
-    if lhs.sequence != rhs.sequence {return false}
-    if lhs.ackedSequence != rhs.ackedSequence {return false}
-    if lhs.durability != rhs.durability {return false}
-    if lhs.consistency != rhs.consistency {return false}
-    if lhs.timeoutMs != rhs.timeoutMs {return false}
-    if lhs.authToken != rhs.authToken {return false}
-    if lhs.operation != rhs.operation {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._requestID != rhs_storage._requestID {return false}
+        if _storage._sessionID != rhs_storage._sessionID {return false}
+        if _storage._sequence != rhs_storage._sequence {return false}
+        if _storage._ackedSequence != rhs_storage._ackedSequence {return false}
+        if _storage._durability != rhs_storage._durability {return false}
+        if _storage._consistency != rhs_storage._consistency {return false}
+        if _storage._timeoutMs != rhs_storage._timeoutMs {return false}
+        if _storage._authToken != rhs_storage._authToken {return false}
+        if _storage._clientZone != rhs_storage._clientZone {return false}
+        if _storage._operation != rhs_storage._operation {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5916,7 +6030,7 @@ nonisolated extension Almanac_Api_V1_PrefetchShardStatus: SwiftProtobuf.Message,
 
 nonisolated extension Almanac_Api_V1_SegmentLoad: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SegmentLoad"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}segment\0\u{1}shard\0\u{1}reads\0\u{1}writes\0\u{2})buckets\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}segment\0\u{1}shard\0\u{1}reads\0\u{1}writes\0\u{2})buckets\0\u{3}zone_loads\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5929,6 +6043,7 @@ nonisolated extension Almanac_Api_V1_SegmentLoad: SwiftProtobuf.Message, SwiftPr
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.reads) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.writes) }()
       case 45: try { try decoder.decodeRepeatedUInt64Field(value: &self.buckets) }()
+      case 46: try { try decoder.decodeRepeatedMessageField(value: &self.zoneLoads) }()
       default: break
       }
     }
@@ -5950,6 +6065,9 @@ nonisolated extension Almanac_Api_V1_SegmentLoad: SwiftProtobuf.Message, SwiftPr
     if !self.buckets.isEmpty {
       try visitor.visitPackedUInt64Field(value: self.buckets, fieldNumber: 45)
     }
+    if !self.zoneLoads.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.zoneLoads, fieldNumber: 46)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5958,6 +6076,42 @@ nonisolated extension Almanac_Api_V1_SegmentLoad: SwiftProtobuf.Message, SwiftPr
     if lhs.shard != rhs.shard {return false}
     if lhs.reads != rhs.reads {return false}
     if lhs.writes != rhs.writes {return false}
+    if lhs.buckets != rhs.buckets {return false}
+    if lhs.zoneLoads != rhs.zoneLoads {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ZoneLoad: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ZoneLoad"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}zone\0\u{1}buckets\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.zone) }()
+      case 2: try { try decoder.decodeRepeatedUInt64Field(value: &self.buckets) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.zone.isEmpty {
+      try visitor.visitSingularStringField(value: self.zone, fieldNumber: 1)
+    }
+    if !self.buckets.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.buckets, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ZoneLoad, rhs: Almanac_Api_V1_ZoneLoad) -> Bool {
+    if lhs.zone != rhs.zone {return false}
     if lhs.buckets != rhs.buckets {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
