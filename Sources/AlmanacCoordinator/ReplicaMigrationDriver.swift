@@ -127,6 +127,83 @@ public struct ReplicaMigrationDriver: Sendable {
     /// Runs `plan`. `members`: every node of the cluster and its zone; `down`: nodes known to be
     /// down (a target among them is refused).
     public func executeMigration(_ plan: ReplicaMigrationPlan, members: [NodeID: ZoneName], down: Set<NodeID> = []) async throws -> MigrationReport {
+        let intent: ReplicaMigrationIntent
+        switch try await record(plan, members: members, down: down) {
+        case .leadershipMoved(let report): return report
+        case .recorded(let recorded): intent = recorded
+        }
+        var progress = MigrationProgress(id: intent.id, shard: intent.shard, phase: "recorded", snapshotBytes: 0,
+                                         targetMatch: 0, leaderLastIndex: 0, leader: 0)
+        await report(progress)
+        let preparation = await prepare(intent, progress: &progress)
+        return try await finish(intent, preparation, progress)
+    }
+
+    /// The prepare phase alone (a controller's two-phase move): records the intent, adds the
+    /// target as a learner and waits until it has caught up. The intent stays in the map; finish it
+    /// with ``commitPreparedMigration(_:)`` or ``abortPreparedMigration(_:)`` (or ``resume()``,
+    /// which rolls a prepared intent back). A plan whose target already holds a replica only moves
+    /// the leadership and returns nil.
+    public func prepareMigration(_ plan: ReplicaMigrationPlan, members: [NodeID: ZoneName], down: Set<NodeID> = []) async throws -> ReplicaMigrationIntent? {
+        let intent: ReplicaMigrationIntent
+        switch try await record(plan, members: members, down: down) {
+        case .leadershipMoved: return nil
+        case .recorded(let recorded): intent = recorded
+        }
+        var progress = MigrationProgress(id: intent.id, shard: intent.shard, phase: "recorded", snapshotBytes: 0,
+                                         targetMatch: 0, leaderLastIndex: 0, leader: 0)
+        await report(progress)
+        switch await catchUp(intent, progress: &progress) {
+        case .caughtUp, .swapped: return intent
+        case .refused(let reason):
+            let report = try await rollBack(intent, progress)
+            if report.outcome == .moved { return intent }
+            throw MigrationError.rolledBack(reason)
+        case .failed(let error): throw error
+        }
+    }
+
+    /// The commit phase of a migration prepared by ``prepareMigration(_:members:down:)``: swap,
+    /// map commit, leadership, drop the source, clear the intent.
+    public func commitPreparedMigration(_ id: UInt64) async throws -> MigrationReport {
+        guard let intent = try await loadMap().map.migration(id) else { throw MigrationError.invalid("no migration \(id) in the map") }
+        var progress = MigrationProgress(id: intent.id, shard: intent.shard, phase: intent.phase.rawValue, snapshotBytes: 0,
+                                         targetMatch: 0, leaderLastIndex: 0, leader: 0)
+        if intent.phase == .committed { return try await rollForward(intent, progress) }
+        let swapped = await swap(intent, progress: &progress)
+        return try await finish(intent, swapped, progress)
+    }
+
+    /// Rolls a prepared migration back (forward if its swap already took effect).
+    public func abortPreparedMigration(_ id: UInt64) async throws -> MigrationReport {
+        guard let intent = try await loadMap().map.migration(id) else { throw MigrationError.invalid("no migration \(id) in the map") }
+        let progress = MigrationProgress(id: intent.id, shard: intent.shard, phase: intent.phase.rawValue, snapshotBytes: 0,
+                                         targetMatch: 0, leaderLastIndex: 0, leader: 0)
+        return intent.phase == .committed ? try await rollForward(intent, progress) : try await rollBack(intent, progress)
+    }
+
+    private func finish(_ intent: ReplicaMigrationIntent, _ preparation: Preparation, _ progress: MigrationProgress) async throws -> MigrationReport {
+        switch preparation {
+        case .swapped:
+            return try await rollForward(intent, progress)
+        case .caughtUp:
+            throw MigrationError.interrupted("node \(intent.target.node) caught up on shard \(intent.shard) but was not swapped in")
+        case .refused(let reason):
+            let report = try await rollBack(intent, progress)
+            if report.outcome == .moved { return report }
+            throw MigrationError.rolledBack(reason)
+        case .failed(let error):
+            throw error
+        }
+    }
+
+    private enum Recording {
+        case recorded(ReplicaMigrationIntent)
+        case leadershipMoved(MigrationReport)
+    }
+
+    /// Step 1: checks the plan and records its intent in the map.
+    private func record(_ plan: ReplicaMigrationPlan, members: [NodeID: ZoneName], down: Set<NodeID>) async throws -> Recording {
         let current = try await loadMap()
         guard let record = current.map.shards[plan.shard] else { throw MigrationError.invalid("shard \(plan.shard) does not exist") }
         guard let targetZone = members[plan.target] else { throw MigrationError.invalid("node \(plan.target) is not a member of the cluster") }
@@ -135,7 +212,7 @@ public struct ReplicaMigrationDriver: Sendable {
             guard plan.transferLeadership, plan.source == nil || plan.source == plan.target else {
                 throw MigrationError.invalid("node \(plan.target) already holds a replica of shard \(plan.shard)")
             }
-            return try await moveLeadership(of: plan.shard, to: plan.target)
+            return .leadershipMoved(try await moveLeadership(of: plan.shard, to: plan.target))
         }
         let source: ReplicaLocation
         if let named = plan.source {
@@ -159,19 +236,7 @@ public struct ReplicaMigrationDriver: Sendable {
             try map.recordMigration(intent, knownNodes: members)
             return true
         }
-        var progress = MigrationProgress(id: intent.id, shard: intent.shard, phase: "recorded", snapshotBytes: 0,
-                                         targetMatch: 0, leaderLastIndex: 0, leader: 0)
-        await report(progress)
-        switch await prepare(intent, progress: &progress) {
-        case .swapped:
-            return try await rollForward(intent, progress)
-        case .refused(let reason):
-            let report = try await rollBack(intent, progress)
-            if report.outcome == .moved { return report }
-            throw MigrationError.rolledBack(reason)
-        case .failed(let error):
-            throw error
-        }
+        return .recorded(intent)
     }
 
     /// Finishes every migration whose intent is in the map: forward when the leader's configuration
@@ -189,6 +254,8 @@ public struct ReplicaMigrationDriver: Sendable {
     // MARK: - Steps
 
     private enum Preparation {
+        /// The target is a caught-up learner: ready to swap.
+        case caughtUp
         /// The target is a voter and the source is not: roll forward.
         case swapped
         /// A definite refusal before the swap: roll back.
@@ -199,7 +266,14 @@ public struct ReplicaMigrationDriver: Sendable {
 
     /// Steps 2-6: join, learner, catch up, leadership off the source, swap.
     private func prepare(_ intent: ReplicaMigrationIntent, progress: inout MigrationProgress) async -> Preparation {
-        let target = intent.target.node, source = intent.source.node
+        let caughtUp = await catchUp(intent, progress: &progress)
+        guard case .caughtUp = caughtUp else { return caughtUp }
+        return await swap(intent, progress: &progress)
+    }
+
+    /// Steps 2-4: join, learner, catch up.
+    private func catchUp(_ intent: ReplicaMigrationIntent, progress: inout MigrationProgress) async -> Preparation {
+        let target = intent.target.node
         do {
             guard case .done = try await call(.join, on: intent.shard, node: target) else {
                 return .refused("node \(target) cannot host a replica of shard \(intent.shard)")
@@ -228,6 +302,19 @@ public struct ReplicaMigrationDriver: Sendable {
             let copy = ContinuousClock.now - catchUpStarted
             progress.catchUpSeconds = Double(copy.components.seconds) + Double(copy.components.attoseconds) / 1e18
             await report(progress)
+            return .caughtUp
+        } catch let error as MigrationError {
+            return .failed(error)
+        } catch {
+            return .failed(.interrupted("\(error)"))
+        }
+    }
+
+    /// Steps 5-6: leadership off the source, swap the caught-up learner in by joint consensus.
+    private func swap(_ intent: ReplicaMigrationIntent, progress: inout MigrationProgress) async -> Preparation {
+        let target = intent.target.node, source = intent.source.node
+        do {
+            let conf = try await leaderConfiguration(intent.shard)
             // The source must not lead while it is swapped out (Raft would hand over anyway).
             if conf.leader == source, let other = conf.voters.filter({ $0 != source }).max(by: { (conf.matchIndex[$0] ?? 0) < (conf.matchIndex[$1] ?? 0) }) {
                 _ = try await call(.transferLeadership(to: other), on: intent.shard)
