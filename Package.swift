@@ -177,7 +177,16 @@ let package = Package(
         ),
         // The control plane on the live cluster (pure parts): the deciders of AlmanacPlacement run on
         // the live shard map and access series (trigger_resharding).
-        .target(name: "AlmanacControl", dependencies: ["AlmanacKeyspace", "AlmanacPlacement"]),
+        .target(name: "AlmanacControl", dependencies: ["AlmanacKeyspace", "AlmanacPlacement", "AlmanacPredict"]),
+        // The placement controller's shell: lease election in the map store, passes over the live
+        // cluster, actions through the migration and hand-off drivers, the audit record.
+        .target(
+            name: "AlmanacController",
+            dependencies: [
+                "AlmanacControl", "AlmanacCoordinator", "AlmanacClient", "AlmanacShardMap", "AlmanacKeyspace", "AlmanacWire",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Pure predictive models: next-operation prediction and load forecasting.
         .target(name: "AlmanacPredict"),
         // Pure placement deciders and the placement simulator.
@@ -187,7 +196,7 @@ let package = Package(
             dependencies: [
                 "AlmanacKeyspace", "AlmanacShardMap", "AlmanacCoordinator", "AlmanacRaft", "AlmanacStorage", "AlmanacSimulation", "AlmanacMetadata",
                 "AlmanacPredict", "AlmanacPlacement", "AlmanacClient", "AlmanacWire",
-                "AlmanacNode", "AlmanacServer", "AlmanacOperations", "AlmanacControl", "AlmanacSecurity",
+                "AlmanacNode", "AlmanacServer", "AlmanacOperations", "AlmanacControl", "AlmanacController", "AlmanacSecurity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),

@@ -131,6 +131,7 @@ struct BenchCommand: AsyncParsableCommand {
             try security.apply(to: &tlsProbe)
             config.tls = tlsProbe.tls
             config.zone = zone
+            config.authToken = tlsProbe.authToken
         } catch let error as ValidationError {
             throw error
         } catch {
@@ -175,6 +176,8 @@ struct BenchConfiguration: Sendable {
     var phaseCommand: String = ""
     /// The clients' zone (`Request.client_zone`); nil: unsaid.
     var zone: String? = nil
+    /// Access token (`--token`/`ALMANAC_TOKEN`) for clusters that check tokens.
+    var authToken: String? = nil
 }
 
 /// Operations completed so far, for the progress line (the histograms stay worker-local).
@@ -201,6 +204,7 @@ struct BenchRunner {
                 consistency: c.consistency == "stale" ? .stale : .linearizable, clientName: "almanac-bench-\(index)")
             clientConfiguration.tls = c.tls
             clientConfiguration.zone = c.zone
+            clientConfiguration.authToken = c.authToken
             return AlmanacClient(configuration: clientConfiguration, group: executor.eventLoop)
         }
         let outcome: Result<BenchReport, any Error>

@@ -57,6 +57,9 @@ struct DevCommand: AsyncParsableCommand {
     @OptionGroup(title: "Predictive journaling (written into each node's config file)")
     var prefetch: PrefetchOptions
 
+    @OptionGroup(title: "Placement controller")
+    var controllerOptions: ControllerOptions
+
     func validate() throws {
         if let measureCreates, !(1...1_000_000).contains(measureCreates) {
             throw ValidationError("--measure-creates must be in 1...1000000")
@@ -68,6 +71,7 @@ struct DevCommand: AsyncParsableCommand {
             throw ValidationError("--zones must be in 3...\(nodes) (at least 3 zones, so that a majority survives a zone; at most one zone per node)")
         }
         do { _ = try LogFormat.parse(logFormat) } catch { throw ValidationError("\(error)") }
+        _ = try controllerOptions.settings()
     }
 
     static func zoneName(_ index: Int) -> String { "zone-" + String(UnicodeScalar(UInt8(97 + index))) }
@@ -115,7 +119,7 @@ struct DevCommand: AsyncParsableCommand {
             }
         }
         let extraArguments = Dictionary(uniqueKeysWithValues: members.map { member in
-            var arguments = ["--log-format", logFormat, "--metrics-listen", metricsAddress(member)]
+            var arguments = ["--log-format", logFormat, "--metrics-listen", metricsAddress(member)] + controllerOptions.serveArguments
             if !noAuth { arguments += ["--token-key", tokenKey] }
             if let files = certificates?.node(member.id) {
                 arguments += ["--tls-cert", files.certificate, "--tls-key", files.privateKey, "--tls-ca", files.certificateAuthority]

@@ -1,4 +1,6 @@
 import AlmanacClient
+import AlmanacControl
+import AlmanacController
 import AlmanacCoordinator
 import AlmanacKeyspace
 import AlmanacNode
@@ -78,6 +80,9 @@ struct ServeCommand: AsyncParsableCommand {
     var metricsListen: String?
 
     @OptionGroup var security: ServeSecurityOptions
+
+    @OptionGroup(title: "Placement controller")
+    var controllerOptions: ControllerOptions
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
@@ -252,9 +257,10 @@ struct ServeCommand: AsyncParsableCommand {
             apiConfiguration.authorizer = RequestAuthorizer(
                 tokens: tokens.authority, probe: ClientNamespaceProbe(client: AlmanacClient(configuration: probeConfiguration)))
         }
-        let zones = Set(file.members.map(\.zone)).sorted()
+        let controllerSettings = try controllerOptions.settings()
         apiConfiguration.accessMonitor = try? SegmentAccessMonitor(
-            zones: zones.count, zone: zones.firstIndex(of: file.zone) ?? 0, segmentCount: map.keying.segmentCount)
+            zoneNames: file.members.map(\.zone), zone: file.zone, bucketSeconds: controllerSettings.settings.bucketSeconds,
+            windowBuckets: max(60, controllerSettings.settings.seasonBuckets * 2 + 8), segmentCount: map.keying.segmentCount)
         do {
             server = try await APIServer.start(
                 service: service, configuration: apiConfiguration,
@@ -304,6 +310,16 @@ struct ServeCommand: AsyncParsableCommand {
         } else if let store = loadedMap.store {
             healthProbe = ShardMapBootstrap.probeHealth(store, live: liveMap)
         }
+        // The placement controller (docs/controller.md): every node competes for the lease in the map store.
+        var controllerTask: Task<Void, Never>?
+        let controlStore: (any ShardMapStore & ControlRecordStore)? = embeddedStore ?? (loadedMap.store as? any ShardMapStore & ControlRecordStore)
+        if !controllerOptions.noController, let controlStore {
+            var configuration = ControllerServiceConfiguration(node: file.id, settings: controllerSettings.settings, client: coordinatorClientConfiguration)
+            configuration.client.clientName = "almanac-controller-\(file.id)"
+            configuration.initialMode = controllerSettings.mode
+            let service = ControllerService(configuration: configuration, store: controlStore, logger: Logger(label: "almanac.controller"))
+            controllerTask = Task { await service.run() }
+        }
         FileHandle.standardOutput.write(Data(("almanac node \(file.id) (zone \(file.zone)) ready: api=\(server.endpoint) "
             + "peer=\(me.peerAddress) shards=\(file.shards) data=\(file.dataDirectory) "
             + (tls == nil ? "tls=off (--insecure)" : "tls=on") + (tokens == nil ? " tokens=off\n" : " tokens=on\n")).utf8))
@@ -332,6 +348,8 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         resolving.cancel()
+        // Not awaited: a move in flight ends with the process; its intent stays in the map for the next holder.
+        controllerTask?.cancel()
         mapWatch?.cancel()
         mapFollower?.cancel()
         healthProbe?.cancel()

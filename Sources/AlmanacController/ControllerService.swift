@@ -1,0 +1,338 @@
+import AlmanacClient
+import AlmanacControl
+import AlmanacCoordinator
+import AlmanacKeyspace
+import AlmanacShardMap
+import AlmanacWire
+import Foundation
+import Logging
+
+/// How a node runs its share of the placement controller.
+public struct ControllerServiceConfiguration: Sendable {
+    public var node: NodeID
+    public var settings: ControllerSettings
+    public var election: ControllerElection
+    /// The mode of the very first lease (later the stored lease's mode rules).
+    public var initialMode: ControllerMode = .active
+    /// Pause between two passes of the holder (each pass reads the nodes' monitors and feeds the
+    /// buckets completed since the last one).
+    public var passEvery: Duration = .seconds(2)
+    /// Connections to the cluster (admin token, TLS): the controller is a client of the cluster.
+    public var client: AlmanacClientConfiguration
+
+    public init(node: NodeID, settings: ControllerSettings, client: AlmanacClientConfiguration) {
+        self.node = node
+        self.settings = settings
+        self.election = ControllerElection(node: node)
+        self.client = client
+    }
+}
+
+/// The placement controller's shell on one node (docs/controller.md).
+///
+/// Every node runs one. Its election loop keeps the ``ControllerLease`` in the map store: the
+/// holder renews it, the others take it over once it has expired. The holder's work loop
+///   1. on becoming holder (a new term): resumes every replica migration and segment hand-off left
+///      in the map by a controller (or a `ctl` command) that died;
+///   2. each pass: reads every node's access monitor, feeds the buckets completed since the last
+///      pass to ``PlacementController`` (the library's policy, pure), and acts on the newest
+///      bucket's decisions through the migration and hand-off drivers, unless the mode is shadow;
+///   3. records every decision and its outcome in the audit record.
+/// Nothing here is trusted for safety: every move is the drivers' protocol, fenced by the map's
+/// compare-and-swap, so a deposed holder that still acts cannot corrupt the map or a shard.
+public actor ControllerService {
+    public let configuration: ControllerServiceConfiguration
+    let store: any ShardMapStore & ControlRecordStore
+    let logger: Logger
+    private var lease: ControllerLease?
+    private var workingTerm: UInt64 = 0
+    private var controller: PlacementController?
+    /// The controller's move ids and the migration intents that carry them out.
+    private var intents: [Int: (intent: UInt64, started: ContinuousClock.Instant)] = [:]
+    private var client: AlmanacClient?
+
+    public init(configuration: ControllerServiceConfiguration, store: any ShardMapStore & ControlRecordStore, logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+    }
+
+    /// Runs the election and the work loop until the task is cancelled.
+    public func run() async {
+        let client = AlmanacClient(configuration: configuration.client)
+        self.client = client
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.electionLoop() }
+            group.addTask { await self.workLoop() }
+        }
+        await client.shutdown()
+    }
+
+    /// The lease this node holds and may act on now, if any.
+    public func actingLease() -> ControllerLease? {
+        guard let lease, configuration.election.mayAct(holding: lease, now: Self.nowMillis()) else { return nil }
+        return lease
+    }
+
+    static func nowMillis() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
+
+    // MARK: - Election
+
+    private func electionLoop() async {
+        let election = configuration.election
+        while !Task.isCancelled {
+            await electOnce(election)
+            try? await Task.sleep(for: .milliseconds(Int64(election.renewEveryMillis)))
+        }
+    }
+
+    private func electOnce(_ election: ControllerElection) async {
+        let started = Self.nowMillis()
+        do {
+            let record = try await store.loadRecord(.controllerLease)
+            let current = try record.map { try ControllerLease.decode($0.bytes) }
+            guard let next = election.nextLease(current: current, now: started, mode: configuration.initialMode) else {
+                lease = nil
+                return
+            }
+            _ = try await store.compareAndSwapRecord(.controllerLease, expectedRevision: record?.revision ?? 0, bytes: next.encoded())
+            if lease?.term != next.term { logger.notice("controller: node \(election.node) holds the lease (term \(next.term), mode \(next.mode.rawValue))") }
+            lease = next
+        } catch {
+            // Lost a race, or the store is unavailable: not the holder until a renewal succeeds.
+            if lease != nil { logger.notice("controller: node \(election.node) lost the lease: \(error)") }
+            lease = nil
+        }
+    }
+
+    // MARK: - Work
+
+    private func workLoop() async {
+        while !Task.isCancelled {
+            guard let lease = actingLease() else {
+                try? await Task.sleep(for: .milliseconds(300))
+                continue
+            }
+            if lease.term != workingTerm {
+                workingTerm = lease.term
+                controller = nil
+                intents = [:]
+                await resumeInFlight()
+            }
+            if lease.mode != .off {
+                do {
+                    try await pass(lease)
+                } catch {
+                    logger.warning("controller pass failed: \(error)")
+                }
+            }
+            try? await Task.sleep(for: configuration.passEvery)
+        }
+    }
+
+    private func drivers(_ cluster: ClusterView) -> (migration: ReplicaMigrationDriver, handoff: SegmentHandoffDriver)? {
+        guard let client else { return nil }
+        let clock: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) }
+        let migration = ReplicaMigrationDriver(
+            transport: ClientReplicaAdminTransport(client: client, addresses: cluster.addresses, nodeConfiguration: configuration.client),
+            store: store, clock: clock)
+        let handoff = SegmentHandoffDriver(transport: ClientTransactionTransport(client: client, host: nil), store: store, clock: clock)
+        return (migration, handoff)
+    }
+
+    /// Finishes what a dead controller (or `ctl`) left in the map.
+    private func resumeInFlight() async {
+        do {
+            let cluster = try await clusterView()
+            guard let (migration, handoff) = drivers(cluster) else { return }
+            let map = try await store.load()?.map
+            guard let map, !(map.migrations.isEmpty && map.handoffs.isEmpty) else { return }
+            let migrations = try await migration.resume()
+            let handoffs = try await handoff.resume()
+            var decisions: [ControllerDecision] = []
+            for report in migrations {
+                decisions.append(note("resume migration \(report.intent.id)", shard: report.intent.shard, outcome: report.outcome.rawValue,
+                                      reason: "left in the map by an earlier controller or ctl"))
+            }
+            for report in handoffs {
+                decisions.append(note("resume hand-off \(report.intent.id)", shard: report.intent.target, outcome: report.outcome.rawValue,
+                                      reason: "left in the map by an earlier controller or ctl"))
+            }
+            try await ControllerAuditLog.record(decisions, in: store)
+            logger.notice("controller: resumed \(migrations.count) migrations and \(handoffs.count) hand-offs")
+        } catch {
+            logger.warning("controller: resuming work in flight failed (retried at the next term or pass): \(error)")
+            workingTerm = 0
+        }
+    }
+
+    private func note(_ action: String, shard: ShardID, outcome: String, reason: String) -> ControllerDecision {
+        ControllerDecision(id: 0, time: Date().timeIntervalSince1970, term: workingTerm, policy: configuration.settings.policy.rawValue,
+                           mode: lease?.mode ?? .active, action: action, shard: shard, fromLeader: nil, toLeader: nil, fromNodes: [],
+                           toNodes: [], outcome: outcome, reason: reason)
+    }
+
+    struct ClusterView {
+        var members: [NodeID: ZoneName]
+        var addresses: [NodeID: String]
+        var down: Set<NodeID>
+        var statuses: [ClusterStatus]
+    }
+
+    /// Members, addresses, and every node's own status (its access monitor).
+    private func clusterView() async throws -> ClusterView {
+        guard let client else { throw ControllerRecordError(description: "the controller is not running") }
+        let status = try await client.status()
+        var statuses: [ClusterStatus] = []
+        var down: Set<NodeID> = []
+        for node in status.nodes where !node.clientAddress.isEmpty {
+            var one = configuration.client
+            one.endpoints = [node.clientAddress]
+            one.attemptTimeout = .seconds(2)
+            one.operationTimeout = .seconds(2)
+            one.clientName = "almanac-controller-probe"
+            let direct = AlmanacClient(configuration: one)
+            if let answer = try? await direct.status(), answer.responderNodeID == node.nodeID {
+                statuses.append(answer)
+            } else {
+                down.insert(node.nodeID)
+            }
+            await direct.shutdown()
+        }
+        return ClusterView(
+            members: Dictionary(status.nodes.map { ($0.nodeID, $0.zone) }, uniquingKeysWith: { first, _ in first }),
+            addresses: Dictionary(status.nodes.map { ($0.nodeID, $0.clientAddress) }, uniquingKeysWith: { first, _ in first }),
+            down: down, statuses: statuses)
+    }
+
+    /// The complete buckets the nodes report, each summed over the nodes, oldest first.
+    static func observations(_ statuses: [ClusterStatus], now: Double) -> [BucketObservation] {
+        var requests: [Int64: [SegmentID: [ZoneName: Double]]] = [:]
+        var reads: [SegmentID: Double] = [:]
+        var writes: [SegmentID: Double] = [:]
+        for status in statuses where status.accessBucketSeconds > 0 {
+            let bucketSeconds = Double(status.accessBucketSeconds)
+            let current = Int64((now / bucketSeconds).rounded(.down))
+            for load in status.segmentLoads {
+                let segment = SegmentID(truncatingIfNeeded: load.segment)
+                reads[segment, default: 0] += Double(load.reads)
+                writes[segment, default: 0] += Double(load.writes)
+                for zoneLoad in load.zoneLoads {
+                    let first = current - Int64(zoneLoad.buckets.count)
+                    for (offset, count) in zoneLoad.buckets.enumerated() where count > 0 {
+                        requests[first + Int64(offset), default: [:]][segment, default: [:]][zoneLoad.zone, default: 0] += Double(count)
+                    }
+                }
+            }
+        }
+        var writeFraction: [SegmentID: Double] = [:]
+        for (segment, r) in reads {
+            let w = writes[segment] ?? 0
+            if r + w > 0 { writeFraction[segment] = w / (r + w) }
+        }
+        guard let first = requests.keys.min(), let last = requests.keys.max() else { return [] }
+        // Every bucket from the oldest with traffic to the newest complete one, empty ones included.
+        let newest = statuses.compactMap { status -> Int64? in
+            guard status.accessBucketSeconds > 0 else { return nil }
+            return Int64((now / Double(status.accessBucketSeconds)).rounded(.down)) - 1
+        }.min() ?? last
+        return (first...max(first, newest)).map { BucketObservation(bucket: $0, requests: requests[$0] ?? [:], writeFraction: writeFraction) }
+    }
+
+    private func pass(_ lease: ControllerLease) async throws {
+        let cluster = try await clusterView()
+        guard let versioned = try await store.load() else { return }
+        let map = versioned.map
+        var settings = configuration.settings
+        if let bucket = cluster.statuses.first(where: { $0.accessBucketSeconds > 0 })?.accessBucketSeconds { settings.bucketSeconds = Double(bucket) }
+        if controller == nil || controller?.members != cluster.members || controller?.settings != settings {
+            controller = try PlacementController(settings: settings, members: cluster.members, segmentCount: map.keying.segmentCount)
+        }
+        guard var controller else { return }
+        let observations = Self.observations(cluster.statuses, now: Date().timeIntervalSince1970)
+        var newest: (actions: [ControllerAction], decisions: [ControllerDecision]) = ([], [])
+        for (index, observation) in observations.enumerated() {
+            let result = controller.observe(observation, map: map)
+            if index == observations.count - 1 {
+                newest = result
+            } else {
+                // History fed to a new controller: its moves were never made.
+                for case .prepareMove(let move, _, _, _) in result.actions { controller.moveFailed(move) }
+            }
+        }
+        self.controller = controller
+        guard !newest.actions.isEmpty else { return }
+        var decisions = newest.decisions
+        for index in decisions.indices {
+            decisions[index].term = lease.term
+            decisions[index].mode = lease.mode
+        }
+        if lease.mode == .shadow {
+            for index in decisions.indices { decisions[index].outcome = "shadow (not acted on)" }
+            for case .prepareMove(let move, _, _, _) in newest.actions { self.controller?.moveFailed(move) }
+            try await ControllerAuditLog.record(decisions, in: store)
+            return
+        }
+        decisions = try await ControllerAuditLog.record(decisions, in: store)
+        guard let (migration, handoff) = drivers(cluster) else { return }
+        for (index, action) in newest.actions.enumerated() {
+            guard actingLease() != nil else { break }
+            let outcome = await execute(action, map: map, cluster: cluster, migration: migration, handoff: handoff)
+            decisions[index].outcome = outcome
+            logger.notice("controller: \(decisions[index].action) on shard \(decisions[index].shard): \(outcome)")
+        }
+        try await ControllerAuditLog.record(decisions, in: store)
+    }
+
+    private func execute(_ action: ControllerAction, map: ShardMap, cluster: ClusterView, migration: ReplicaMigrationDriver,
+                         handoff: SegmentHandoffDriver) async -> String {
+        do {
+            switch action {
+            case .transferLeadership(let shard, let to):
+                let report = try await migration.executeMigration(
+                    ReplicaMigrationPlan(shard: shard, target: to, transferLeadership: true), members: cluster.members, down: cluster.down)
+                return "applied: \(report.outcome.rawValue)"
+            case .prepareMove(let move, let shard, let source, let target):
+                let started = ContinuousClock.now
+                guard let intent = try await migration.prepareMigration(
+                    ReplicaMigrationPlan(shard: shard, target: target, source: source), members: cluster.members, down: cluster.down) else {
+                    controller?.moveFailed(move)
+                    return "failed: node \(target) already holds a replica"
+                }
+                intents[move] = (intent.id, started)
+                controller?.movePrepared(move, at: Date().timeIntervalSince1970)
+                return "prepared: migration \(intent.id), learner caught up"
+            case .commitMove(let move, let newLeader):
+                guard let (intent, started) = intents.removeValue(forKey: move) else { return "failed: unknown move \(move)" }
+                let report = try await migration.commitPreparedMigration(intent)
+                if let newLeader, let shard = controller?.shard(ofMove: move) {
+                    _ = try? await migration.executeMigration(
+                        ReplicaMigrationPlan(shard: shard, target: newLeader, transferLeadership: true), members: cluster.members, down: cluster.down)
+                }
+                let elapsed = ContinuousClock.now - started
+                controller?.moveCommitted(move, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                return "applied: \(report.outcome.rawValue)"
+            case .abortMove(let move):
+                guard let (intent, _) = intents.removeValue(forKey: move) else { return "failed: unknown move \(move)" }
+                let report = try await migration.abortPreparedMigration(intent)
+                controller?.moveAborted(move)
+                return "applied: \(report.outcome.rawValue)"
+            case .split(let shard, let at):
+                guard let target = PlacementController.splitTarget(in: map) else { return "skipped: no empty shard to split into" }
+                let segments = (Int(at)..<map.keying.segmentCount).map { SegmentID($0) }.filter { map.shard(ofSegment: $0) == shard }
+                let report = try await handoff.move(segments: segments, to: target)
+                return "applied: \(report.outcome.rawValue) to shard \(target)"
+            case .merge(let shard, let other):
+                let segments = (0..<map.keying.segmentCount).map { SegmentID($0) }.filter { map.shard(ofSegment: $0) == other }
+                let report = try await handoff.move(segments: segments, to: shard)
+                return "applied: \(report.outcome.rawValue)"
+            }
+        } catch {
+            switch action {
+            case .prepareMove(let move, _, _, _), .commitMove(let move, _): controller?.moveFailed(move); intents[move] = nil
+            default: break
+            }
+            return "failed: \(error)"
+        }
+    }
+}
