@@ -230,7 +230,7 @@ let package = Package(
             name: "AlmanacIntegrationTests",
             dependencies: [
                 "AlmanacClient", "AlmanacSecurity", "AlmanacNode", "AlmanacWire", "AlmanacRaft", "AlmanacKeyspace", "AlmanacTestSupport",
-                "AlmanacShardMap", "AlmanacCoordinator",
+                "AlmanacShardMap", "AlmanacCoordinator", "AlmanacControl", "AlmanacController",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
