@@ -27,8 +27,13 @@ public struct ControllerLease: Sendable, Hashable, Codable {
     public var durationMillis: UInt64
     /// The operator's mode, kept across renewals and takeovers.
     public var mode: ControllerMode
+    /// The holder's settings (what `ctl plan` and `ctl predict` replay the load with); nil in a
+    /// record no controller has written yet.
+    public var settings: ControllerSettings?
 
-    public init(holder: NodeID, term: UInt64, renewedAtMillis: UInt64, durationMillis: UInt64, mode: ControllerMode) {
+    public init(holder: NodeID, term: UInt64, renewedAtMillis: UInt64, durationMillis: UInt64, mode: ControllerMode,
+                settings: ControllerSettings? = nil) {
+        self.settings = settings
         self.holder = holder
         self.term = term
         self.renewedAtMillis = renewedAtMillis

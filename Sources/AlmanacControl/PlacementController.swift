@@ -1,5 +1,4 @@
 import AlmanacKeyspace
-import struct AlmanacPlacement.AccessForecast
 import struct AlmanacPlacement.AccessMonitorConfig
 import struct AlmanacPlacement.LatencyModel
 import struct AlmanacPlacement.MigrationPlanner
@@ -73,6 +72,20 @@ public struct BucketObservation: Sendable {
         self.requests = requests
         self.writeFraction = writeFraction
     }
+}
+
+/// `predict_access_pattern(key)`: the forecast requests of one segment, per bucket ahead and per zone.
+public struct AccessPatternForecast: Sendable, Hashable, Codable {
+    public var segment: SegmentID
+    public var zones: [ZoneName]
+    public var bucketSeconds: Double
+    /// Seconds since 1970 at the start of the first forecast bucket.
+    public var startTime: Double
+    /// `requests[step][zone]`: the point forecast; `lower` and `upper` bound its interval.
+    public var requests: [[Double]]
+    public var lower: [[Double]]
+    public var upper: [[Double]]
+    public var writeFraction: Double
 }
 
 /// What the controller asks the cluster to do, in the live cluster's terms.
@@ -331,9 +344,11 @@ public struct PlacementController: Sendable {
 
     /// `predict_access_pattern`: the policy's forecast of one segment's requests per zone and bucket
     /// (nil without enough history, or for a policy that does not forecast).
-    public func predictAccessPattern(segment: SegmentID, at time: Double) -> (zones: [ZoneName], forecast: AccessForecast)? {
+    public func predictAccessPattern(segment: SegmentID, at time: Double) -> AccessPatternForecast? {
         guard case .predictive(let p) = policy, let forecast = p.predictAccessPattern(segment: Int(segment), at: time) else { return nil }
-        return (zones, forecast)
+        return AccessPatternForecast(segment: segment, zones: zones, bucketSeconds: forecast.bucketSeconds, startTime: forecast.startTime,
+                                     requests: forecast.value, lower: forecast.lower, upper: forecast.upper,
+                                     writeFraction: forecast.writeFraction)
     }
 
     // MARK: - Translation

@@ -50,6 +50,7 @@ public actor ControllerService {
     /// The controller's move ids and the migration intents that carry them out.
     private var intents: [Int: (intent: UInt64, started: ContinuousClock.Instant)] = [:]
     private var client: AlmanacClient?
+    private var reader: ClusterLoadReader?
 
     public init(configuration: ControllerServiceConfiguration, store: any ShardMapStore & ControlRecordStore, logger: Logger) {
         self.configuration = configuration
@@ -60,12 +61,15 @@ public actor ControllerService {
     /// Runs the election and the work loop until the task is cancelled.
     public func run() async {
         let client = AlmanacClient(configuration: configuration.client)
+        let reader = ClusterLoadReader(configuration: configuration.client)
         self.client = client
+        self.reader = reader
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.electionLoop() }
             group.addTask { await self.workLoop() }
         }
         await client.shutdown()
+        await reader.shutdown()
     }
 
     /// The lease this node holds and may act on now, if any.
@@ -91,10 +95,11 @@ public actor ControllerService {
         do {
             let record = try await store.loadRecord(.controllerLease)
             let current = try record.map { try ControllerLease.decode($0.bytes) }
-            guard let next = election.nextLease(current: current, now: started, mode: configuration.initialMode) else {
+            guard var next = election.nextLease(current: current, now: started, mode: configuration.initialMode) else {
                 lease = nil
                 return
             }
+            next.settings = configuration.settings
             _ = try await store.compareAndSwapRecord(.controllerLease, expectedRevision: record?.revision ?? 0, bytes: next.encoded())
             if lease?.term != next.term { logger.notice("controller: node \(election.node) holds the lease (term \(next.term), mode \(next.mode.rawValue))") }
             lease = next
@@ -130,7 +135,7 @@ public actor ControllerService {
         }
     }
 
-    private func drivers(_ cluster: ClusterView) -> (migration: ReplicaMigrationDriver, handoff: SegmentHandoffDriver)? {
+    private func drivers(_ cluster: ClusterLoadView) -> (migration: ReplicaMigrationDriver, handoff: SegmentHandoffDriver)? {
         guard let client else { return nil }
         let clock: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) }
         let migration = ReplicaMigrationDriver(
@@ -143,7 +148,8 @@ public actor ControllerService {
     /// Finishes what a dead controller (or `ctl`) left in the map.
     private func resumeInFlight() async {
         do {
-            let cluster = try await clusterView()
+            guard let reader else { return }
+            let cluster = try await reader.read()
             guard let (migration, handoff) = drivers(cluster) else { return }
             let map = try await store.load()?.map
             guard let map, !(map.migrations.isEmpty && map.handoffs.isEmpty) else { return }
@@ -172,84 +178,18 @@ public actor ControllerService {
                            toNodes: [], outcome: outcome, reason: reason)
     }
 
-    struct ClusterView {
-        var members: [NodeID: ZoneName]
-        var addresses: [NodeID: String]
-        var down: Set<NodeID>
-        var statuses: [ClusterStatus]
-    }
-
-    /// Members, addresses, and every node's own status (its access monitor).
-    private func clusterView() async throws -> ClusterView {
-        guard let client else { throw ControllerRecordError(description: "the controller is not running") }
-        let status = try await client.status()
-        var statuses: [ClusterStatus] = []
-        var down: Set<NodeID> = []
-        for node in status.nodes where !node.clientAddress.isEmpty {
-            var one = configuration.client
-            one.endpoints = [node.clientAddress]
-            one.attemptTimeout = .seconds(2)
-            one.operationTimeout = .seconds(2)
-            one.clientName = "almanac-controller-probe"
-            let direct = AlmanacClient(configuration: one)
-            if let answer = try? await direct.status(), answer.responderNodeID == node.nodeID {
-                statuses.append(answer)
-            } else {
-                down.insert(node.nodeID)
-            }
-            await direct.shutdown()
-        }
-        return ClusterView(
-            members: Dictionary(status.nodes.map { ($0.nodeID, $0.zone) }, uniquingKeysWith: { first, _ in first }),
-            addresses: Dictionary(status.nodes.map { ($0.nodeID, $0.clientAddress) }, uniquingKeysWith: { first, _ in first }),
-            down: down, statuses: statuses)
-    }
-
-    /// The complete buckets the nodes report, each summed over the nodes, oldest first.
-    static func observations(_ statuses: [ClusterStatus], now: Double) -> [BucketObservation] {
-        var requests: [Int64: [SegmentID: [ZoneName: Double]]] = [:]
-        var reads: [SegmentID: Double] = [:]
-        var writes: [SegmentID: Double] = [:]
-        for status in statuses where status.accessBucketSeconds > 0 {
-            let bucketSeconds = Double(status.accessBucketSeconds)
-            let current = Int64((now / bucketSeconds).rounded(.down))
-            for load in status.segmentLoads {
-                let segment = SegmentID(truncatingIfNeeded: load.segment)
-                reads[segment, default: 0] += Double(load.reads)
-                writes[segment, default: 0] += Double(load.writes)
-                for zoneLoad in load.zoneLoads {
-                    let first = current - Int64(zoneLoad.buckets.count)
-                    for (offset, count) in zoneLoad.buckets.enumerated() where count > 0 {
-                        requests[first + Int64(offset), default: [:]][segment, default: [:]][zoneLoad.zone, default: 0] += Double(count)
-                    }
-                }
-            }
-        }
-        var writeFraction: [SegmentID: Double] = [:]
-        for (segment, r) in reads {
-            let w = writes[segment] ?? 0
-            if r + w > 0 { writeFraction[segment] = w / (r + w) }
-        }
-        guard let first = requests.keys.min(), let last = requests.keys.max() else { return [] }
-        // Every bucket from the oldest with traffic to the newest complete one, empty ones included.
-        let newest = statuses.compactMap { status -> Int64? in
-            guard status.accessBucketSeconds > 0 else { return nil }
-            return Int64((now / Double(status.accessBucketSeconds)).rounded(.down)) - 1
-        }.min() ?? last
-        return (first...max(first, newest)).map { BucketObservation(bucket: $0, requests: requests[$0] ?? [:], writeFraction: writeFraction) }
-    }
-
     private func pass(_ lease: ControllerLease) async throws {
-        let cluster = try await clusterView()
+        guard let reader else { return }
+        let cluster = try await reader.read()
         guard let versioned = try await store.load() else { return }
         let map = versioned.map
         var settings = configuration.settings
-        if let bucket = cluster.statuses.first(where: { $0.accessBucketSeconds > 0 })?.accessBucketSeconds { settings.bucketSeconds = Double(bucket) }
+        if let bucket = cluster.bucketSeconds { settings.bucketSeconds = bucket }
         if controller == nil || controller?.members != cluster.members || controller?.settings != settings {
             controller = try PlacementController(settings: settings, members: cluster.members, segmentCount: map.keying.segmentCount)
         }
         guard var controller else { return }
-        let observations = Self.observations(cluster.statuses, now: Date().timeIntervalSince1970)
+        let observations = ClusterLoadReader.observations(cluster.statuses, now: Date().timeIntervalSince1970)
         var newest: (actions: [ControllerAction], decisions: [ControllerDecision]) = ([], [])
         for (index, observation) in observations.enumerated() {
             let result = controller.observe(observation, map: map)
@@ -284,7 +224,7 @@ public actor ControllerService {
         try await ControllerAuditLog.record(decisions, in: store)
     }
 
-    private func execute(_ action: ControllerAction, map: ShardMap, cluster: ClusterView, migration: ReplicaMigrationDriver,
+    private func execute(_ action: ControllerAction, map: ShardMap, cluster: ClusterLoadView, migration: ReplicaMigrationDriver,
                          handoff: SegmentHandoffDriver) async -> String {
         do {
             switch action {

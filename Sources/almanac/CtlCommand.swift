@@ -18,7 +18,7 @@ struct CtlCommand: AsyncParsableCommand {
             """,
         subcommands: [
             CtlMkdir.self, CtlTouch.self, CtlLs.self, CtlStat.self, CtlMv.self, CtlRm.self, CtlRmdir.self,
-            CtlTree.self, CtlStatus.self, CtlShards.self, CtlLocate.self, CtlNode.self, CtlReshard.self, CtlMigrate.self, CtlController.self, CtlAudit.self, CtlCheck.self, CtlToken.self,
+            CtlTree.self, CtlStatus.self, CtlShards.self, CtlLocate.self, CtlNode.self, CtlReshard.self, CtlMigrate.self, CtlController.self, CtlAudit.self, CtlPredict.self, CtlPlan.self, CtlCheck.self, CtlToken.self,
         ]
     )
 }
