@@ -2,7 +2,8 @@
 # The placement controller ahead of a shifting load, on `almanac dev --nodes 6` (two nodes per zone).
 # A time-compressed follow-the-sun load: each "day" is SEASON_BUCKETS buckets of BUCKET seconds; in
 # the first half of every day the clients say they run in zone-a, in the second half in zone-c
-# (`almanac bench --zone`). The controller runs POLICY (predictive by default; run again with
+# (`almanac bench --zone`), on the same directories every day (`--workspace`), so each shard's load
+# repeats daily. The controller runs POLICY (predictive by default; run again with
 # POLICY=reactive for the baseline). At the end, every leadership transfer in `ctl audit` is placed
 # against the shift it follows or anticipates: a negative offset is a move *before* the load arrived.
 # Prints markdown. Usage (release build recommended):
@@ -45,8 +46,9 @@ for day in $(seq 0 $((DAYS - 1))); do
     phase_start=$((START + day * DAY + half * HALF))
     # bench sets up for about a second; it runs until just before the next phase.
     "$BIN" bench --endpoints "$ALMANAC_ENDPOINTS" --zone "$zone" --clients "$CLIENTS" --mix mixed \
-      --duration $((HALF - 3)) --warmup 0 --json --no-progress --label "day$day-$zone" >> "$WORK/bench.jsonl" 2>>"$WORK/bench.err" || true
-    now=$(date +%s); next=$((phase_start + HALF)); [ "$now" -lt "$next" ] && sleep $((next - now))
+      --duration $((HALF - 3)) --warmup 0 --json --no-progress --label "day$day-$zone" --workspace sun >> "$WORK/bench.jsonl" 2>>"$WORK/bench.err" || true
+    now=$(date +%s); next=$((phase_start + HALF))
+    if [ "$now" -lt "$next" ]; then sleep $((next - now)); fi
   done
   echo "day $day done" >&2
 done

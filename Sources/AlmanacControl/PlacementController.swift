@@ -46,6 +46,8 @@ public struct ControllerSettings: Sendable, Hashable, Codable {
     public var seasonBuckets: Int = 24
     public var inZoneRttMs: Double = 0.2
     public var crossZoneRttMs: Double = 2
+    /// Round trips of particular zone pairs (``rttKey(_:_:)``), over `crossZoneRttMs`.
+    public var zoneRttMs: [String: Double] = [:]
     public var serviceTimeMs: Double = 0.5
     /// Move time assumed before one has been measured.
     public var initialMoveSeconds: Double = 10
@@ -53,6 +55,14 @@ public struct ControllerSettings: Sendable, Hashable, Codable {
     public var splitThresholdOpsPerSec: Double? = nil
 
     public init() {}
+
+    /// The key of a zone pair in `zoneRttMs` (order does not matter).
+    public static func rttKey(_ a: ZoneName, _ b: ZoneName) -> String { a < b ? "\(a)|\(b)" : "\(b)|\(a)" }
+
+    /// The round trip the planner assumes between two zones.
+    public func rttMs(_ a: ZoneName, _ b: ZoneName) -> Double {
+        a == b ? inZoneRttMs : zoneRttMs[Self.rttKey(a, b)] ?? crossZoneRttMs
+    }
 
     /// Seconds of the cluster per second of a real day.
     public var timeScale: Double { bucketSeconds * Double(seasonBuckets) / 86_400 }
@@ -192,7 +202,7 @@ public struct PlacementController: Sendable {
             let zoneIndex = Dictionary(uniqueKeysWithValues: zones.enumerated().map { ($0.element, $0.offset) })
             let topology = try Topology(
                 zoneNames: zones,
-                rttMs: zones.indices.map { a in zones.indices.map { b in a == b ? settings.inZoneRttMs : settings.crossZoneRttMs } },
+                rttMs: zones.map { a in zones.map { b in settings.rttMs(a, b) } },
                 nodes: nodes.map { NodeSpec(name: "node-\($0)", zone: zoneIndex[members[$0] ?? ""] ?? 0, capacityOpsPerSec: 1e9) })
             self.topology = topology
             keying = try AlmanacPlacement.SegmentKeying(segmentSize: 1, segmentCount: segmentCount)
@@ -245,6 +255,17 @@ public struct PlacementController: Sendable {
         case .reactive(let p): p.name
         case .predictive(let p): p.name
         }
+    }
+
+    /// Why the policy acts as it does now: its name, and for the predictive policy whether it is in
+    /// its reactive fallback and the last bucket's forecast error.
+    public var policyReason: String {
+        guard case .predictive(let p) = policy else { return policyName }
+        let error = p.errorMonitor.lastBucketError.map { String(Int(($0 * 100).rounded())) + "%" } ?? "none yet"
+        if p.errorMonitor.fallingBack {
+            return "reactive fallback: forecast error (WAPE) of the last bucket \(error), bound \(Int((p.errorMonitor.bound * 100).rounded()))%"
+        }
+        return "forecast: error of the last bucket \(error)"
     }
 
     /// True while the predictive policy has fallen back to the reactive one (forecast error above its bound).
@@ -423,7 +444,7 @@ public struct PlacementController: Sendable {
             return (nodes.indices.contains(s.leader) ? nodes[s.leader] : nil, s.voters.map { nodes.indices.contains($0.node) ? nodes[$0.node] : 0 })
         }
         var d = ControllerDecision(id: 0, time: time, term: 0, policy: policyName, mode: .active, action: "", shard: 0,
-                                   fromLeader: nil, toLeader: nil, fromNodes: [], toNodes: [], outcome: "decided", reason: policyName)
+                                   fromLeader: nil, toLeader: nil, fromNodes: [], toNodes: [], outcome: "decided", reason: policyReason)
         switch action {
         case .transferLeadership(let shard, let to):
             let (leader, set) = voters(shard)

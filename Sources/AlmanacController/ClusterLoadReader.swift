@@ -74,7 +74,8 @@ public actor ClusterLoadReader {
         var reads: [SegmentID: Double] = [:]
         var writes: [SegmentID: Double] = [:]
         for status in statuses where status.accessBucketSeconds > 0 {
-            let current = Int64((now / Double(status.accessBucketSeconds)).rounded(.down))
+            // The series end at the node's newest complete bucket (older nodes do not say: the reader's clock).
+            let current = status.accessLastBucket > 0 ? status.accessLastBucket + 1 : Int64((now / Double(status.accessBucketSeconds)).rounded(.down))
             for load in status.segmentLoads {
                 let segment = SegmentID(truncatingIfNeeded: load.segment)
                 reads[segment, default: 0] += Double(load.reads)
@@ -93,10 +94,12 @@ public actor ClusterLoadReader {
             if r + w > 0 { writeFraction[segment] = w / (r + w) }
         }
         guard let first = requests.keys.min(), let last = requests.keys.max() else { return [] }
+        // The newest bucket every node has completed (a bucket one node has not closed yet waits).
         let newest = statuses.compactMap { status -> Int64? in
             guard status.accessBucketSeconds > 0 else { return nil }
-            return Int64((now / Double(status.accessBucketSeconds)).rounded(.down)) - 1
+            return status.accessLastBucket > 0 ? status.accessLastBucket : Int64((now / Double(status.accessBucketSeconds)).rounded(.down)) - 1
         }.min() ?? last
-        return (first...max(first, newest)).map { BucketObservation(bucket: $0, requests: requests[$0] ?? [:], writeFraction: writeFraction) }
+        guard newest >= first else { return [] }
+        return (first...newest).map { BucketObservation(bucket: $0, requests: requests[$0] ?? [:], writeFraction: writeFraction) }
     }
 }

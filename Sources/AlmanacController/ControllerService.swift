@@ -268,11 +268,39 @@ public actor ControllerService {
                 return "applied: \(report.outcome.rawValue)"
             }
         } catch {
+            var outcome = "failed: \(error)"
             switch action {
-            case .prepareMove(let move, _, _, _), .commitMove(let move, _): controller?.moveFailed(move); intents[move] = nil
-            default: break
+            case .prepareMove(let move, let shard, _, let target):
+                controller?.moveFailed(move)
+                let known = intents.removeValue(forKey: move)?.intent
+                outcome += await settle(shard: shard, intent: known, target: target, migration: migration)
+            case .commitMove(let move, _):
+                let shard = controller?.shard(ofMove: move)
+                controller?.moveFailed(move)
+                if let shard, let known = intents.removeValue(forKey: move)?.intent {
+                    outcome += await settle(shard: shard, intent: known, target: nil, migration: migration)
+                }
+            default:
+                break
             }
-            return "failed: \(error)"
+            return outcome
         }
+    }
+
+    /// After a move of ours failed half-way: its intent (the one we know, or the one on `shard`
+    /// towards `target`) is finished or rolled back now rather than at the next term, so the
+    /// shard does not stay blocked. Best effort: what is left is resumed by the next holder.
+    private func settle(shard: ShardID, intent: UInt64?, target: NodeID?, migration: ReplicaMigrationDriver) async -> String {
+        guard let map = try? await store.load()?.map else { return "" }
+        let left = map.migrations.filter { $0.shard == shard && ($0.id == intent || (intent == nil && $0.target.node == target)) }
+        var notes: [String] = []
+        for stale in left {
+            if let report = try? await migration.abortPreparedMigration(stale.id) {
+                notes.append("migration \(stale.id) \(report.outcome.rawValue)")
+            } else {
+                notes.append("migration \(stale.id) left for the next controller")
+            }
+        }
+        return notes.isEmpty ? "" : " (" + notes.joined(separator: ", ") + ")"
     }
 }

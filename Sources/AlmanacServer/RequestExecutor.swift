@@ -52,7 +52,9 @@ public struct RequestExecutor: Sendable {
             response.requestID = id
             response.clusterStatus = try await service.clusterStatus()
             if let access {
-                response.clusterStatus.segmentLoads = access.wire(map: translator.currentMap)
+                let (loads, lastBucket) = access.wire(map: translator.currentMap)
+                response.clusterStatus.segmentLoads = loads
+                response.clusterStatus.accessLastBucket = lastBucket
                 response.clusterStatus.accessWindowSeconds = UInt32(access.windowSeconds)
                 response.clusterStatus.accessBucketSeconds = UInt32(access.bucketLength)
             }

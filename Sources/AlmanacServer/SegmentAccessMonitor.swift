@@ -122,12 +122,18 @@ public final class SegmentAccessMonitor: Sendable {
         }
     }
 
-    /// The loads as the status message carries them, with each segment's shard in `map`.
-    public func wire(map: ShardMap) -> [Almanac_Api_V1_SegmentLoad] {
+    /// The index of the newest complete bucket at `now` (the last element of the series).
+    public func lastCompleteBucket(now: Double = Date().timeIntervalSince1970) -> Int64 {
+        Int64((now / bucketSeconds).rounded(.down)) - 1
+    }
+
+    /// The loads as the status message carries them, with each segment's shard in `map`, and the
+    /// index of the series' last bucket.
+    public func wire(map: ShardMap) -> (loads: [Almanac_Api_V1_SegmentLoad], lastBucket: Int64) {
         let now = Date().timeIntervalSince1970
         let series = bucketSeries(now: now)
         let byZone = zoneBucketSeries(now: now)
-        return loads(now: now).map { load in
+        let loads = loads(now: now).map { load in
             var wire = Almanac_Api_V1_SegmentLoad()
             wire.segment = UInt32(load.segment)
             wire.shard = UInt32(map.shard(ofSegment: load.segment) ?? 0)
@@ -142,6 +148,7 @@ public final class SegmentAccessMonitor: Sendable {
             }
             return wire
         }
+        return (loads, monitor.withLockedValue { $0.config.bucket(at: now) } - 1)
     }
 }
 

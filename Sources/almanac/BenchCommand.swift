@@ -28,6 +28,12 @@ struct BenchCommand: AsyncParsableCommand {
             """
     )
 
+    @Option(help: "Work in /NAME and its worker directories w0, w1, ..., made if absent and reused by later runs (so the load falls on the same segments every run); default: a new directory per run.")
+    var workspace: String?
+
+    @Option(name: .customLong("latency-file"), help: "Also write the window's latency distribution here (\"microseconds count\" lines), to merge runs exactly.")
+    var latencyFile: String?
+
     @Option(help: "The zone the load comes from (a zone name of the cluster): placement counts it there (docs/controller.md).")
     var zone: String?
 
@@ -131,6 +137,8 @@ struct BenchCommand: AsyncParsableCommand {
             try security.apply(to: &tlsProbe)
             config.tls = tlsProbe.tls
             config.zone = zone
+            config.latencyFile = latencyFile
+            config.workspace = workspace
             config.authToken = tlsProbe.authToken
         } catch let error as ValidationError {
             throw error
@@ -176,6 +184,10 @@ struct BenchConfiguration: Sendable {
     var phaseCommand: String = ""
     /// The clients' zone (`Request.client_zone`); nil: unsaid.
     var zone: String? = nil
+    /// Where the latency distribution goes (nil: nowhere).
+    var latencyFile: String? = nil
+    /// A reused run directory in the root (nil: a new one per run).
+    var workspace: String? = nil
     /// Access token (`--token`/`ALMANAC_TOKEN`) for clusters that check tokens.
     var authToken: String? = nil
 }
@@ -221,18 +233,20 @@ struct BenchRunner {
     private func measure(clients: [AlmanacClient], executors: [BenchEventLoopExecutor]) async throws -> BenchReport {
         let c = configuration
         // Setup (not measured): a run directory in the root, one directory per worker, optional files.
-        let runName = "bench-\(getpid())-\(Int(Date().timeIntervalSince1970))" + (c.label.isEmpty ? "" : "-" + Self.sanitized(c.label))
+        let runTag = "\(getpid())-\(Int(Date().timeIntervalSince1970))"
+        let runName = c.workspace.map(Self.sanitized) ?? "bench-\(runTag)" + (c.label.isEmpty ? "" : "-" + Self.sanitized(c.label))
         let runDirectory: UInt64
         do {
-            runDirectory = try await clients[0].mkdir(parent: rootInode, name: runName).inode
+            runDirectory = try await BenchWorker.directory(named: runName, in: rootInode, client: clients[0], reuse: c.workspace != nil)
         } catch {
             throw BenchSetupError(message: "cannot create /\(runName) on \(c.endpoints.joined(separator: ",")): \(error)")
         }
         var workers: [BenchWorker] = []
         for index in 0..<c.clients {
             workers.append(BenchWorker(
-                index: index, client: clients[index % clients.count], executor: executors[index % clients.count], directory: 0, names: BenchNames(length: c.nameBytes, worker: index),
-                random: SplitMix64(seed: c.seed &+ UInt64(index) &* 0x1000_0001), keepsFiles: c.mix.needsPopulatedFiles))
+                index: index, client: clients[index % clients.count], executor: executors[index % clients.count], directory: 0,
+                names: BenchNames(length: c.nameBytes, worker: index, run: c.workspace == nil ? nil : runTag),
+                random: SplitMix64(seed: c.seed &+ UInt64(index) &* 0x1000_0001), keepsFiles: c.mix.needsPopulatedFiles, reusesDirectory: c.workspace != nil))
         }
         try await withThrowingTaskGroup(of: (Int, BenchWorker).self) { group in
             for worker in workers {
@@ -292,6 +306,13 @@ struct BenchRunner {
         if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         var report = BenchReport(configuration: c, latencies: merged, windowSeconds: c.duration, loaderCPUCores: cpu / max(seconds, 1e-9))
+        if let file = c.latencyFile {
+            do {
+                try BenchReport.distribution(merged).write(toFile: file, atomically: true, encoding: .utf8)
+            } catch {
+                throw BenchSetupError(message: "cannot write the latency file \(file): \(error)")
+            }
+        }
         let loaderSeconds = await loaderWindowCPU.value
         report.loader_cpu_window_s = loaderSeconds
         report.ops_all = UInt64(counters.completed.load(ordering: .relaxed))
@@ -367,14 +388,17 @@ struct BenchWorker: Sendable {
     var random: SplitMix64
     /// Whether to remember created files (the mix reads, changes or removes them).
     let keepsFiles: Bool
+    /// Whether the worker directory may exist already (`--workspace`).
+    let reusesDirectory: Bool
     var nextSequence = 0
     /// (inode, name sequence) of files this worker created and has not removed.
     var files: [(inode: UInt64, sequence: Int)] = []
 
     init(
         index: Int, client: AlmanacClient, executor: BenchEventLoopExecutor, directory: UInt64, names: BenchNames,
-        random: SplitMix64, keepsFiles: Bool
+        random: SplitMix64, keepsFiles: Bool, reusesDirectory: Bool = false
     ) {
+        self.reusesDirectory = reusesDirectory
         self.index = index
         self.client = client
         self.executor = executor
@@ -384,9 +408,20 @@ struct BenchWorker: Sendable {
         self.keepsFiles = keepsFiles
     }
 
+    /// A directory `name` in `parent`: made, or (with `reuse`) the existing one, looked up first
+    /// (a lookup is one read; a mkdir that finds the name taken may be a cross-shard transaction).
+    static func directory(named name: String, in parent: UInt64, client: AlmanacClient, reuse: Bool) async throws(AlmanacClientError) -> UInt64 {
+        if reuse, let existing = try? await client.lookup(parent: parent, name: name) { return existing.inode }
+        do {
+            return try await client.mkdir(parent: parent, name: name).inode
+        } catch where reuse && error.code == .eexist {
+            return try await client.lookup(parent: parent, name: name).inode
+        }
+    }
+
     mutating func prepare(runDirectory: UInt64, files count: Int) async throws {
         do {
-            directory = try await client.mkdir(parent: runDirectory, name: "w\(index)").inode
+            directory = try await Self.directory(named: "w\(index)", in: runDirectory, client: client, reuse: reusesDirectory)
             for _ in 0..<count { try await create(on: client) }
         } catch {
             throw BenchSetupError(message: "worker \(index) setup: \(error)")

@@ -85,6 +85,8 @@ struct BenchReport: Codable, Sendable {
     var p99_ms: Double
     var p999_ms: Double
     var max_ms: Double
+    /// Mean latency of the window's operations.
+    var mean_ms: Double?
     var per_op: [String: LatencySummary]
     /// CPU of this process over the whole run (warm-up and measured window) per second of it.
     var loader_cpu_cores: Double
@@ -119,8 +121,16 @@ struct BenchReport: Codable, Sendable {
         p99_ms = summary.p99_ms
         p999_ms = summary.p999_ms
         max_ms = summary.max_ms
+        let all = latencies.all
+        mean_ms = all.totalCount > 0 ? all.mean / 1000 : 0
         per_op = Dictionary(uniqueKeysWithValues: latencies.byOperation.map { ($0.key.rawValue, LatencySummary($0.value)) })
         loader_cpu_cores = loaderCPUCores
+    }
+
+    /// The latency distribution of the window, one "microseconds count" line per recorded value
+    /// level (`bench --latency-file`: runs can then be merged exactly).
+    static func distribution(_ latencies: BenchLatencies) -> String {
+        latencies.all.recordedValues().map { "\($0.value) \($0.count)\n" }.joined()
     }
 
     /// One JSON object on one line, keys sorted.

@@ -93,9 +93,10 @@ struct BenchNames: Sendable {
     let length: Int
     let prefix: String
 
-    init(length: Int, worker: Int) {
+    /// `run`: a tag that keeps this run's names apart from earlier runs' in a reused workspace.
+    init(length: Int, worker: Int, run: String? = nil) {
         self.length = max(1, min(255, length))
-        self.prefix = "w\(worker)"
+        self.prefix = "w\(worker)" + (run.map { "r\($0)" } ?? "")
     }
 
     func name(_ sequence: Int) -> String {

@@ -24,6 +24,9 @@ struct ControllerOptions: ParsableArguments {
     @Option(name: .customLong("cross-zone-rtt-ms"), help: "Round trip between two zones the planner assumes, in milliseconds (default 2).")
     var crossZoneRttMs: Double = 2
 
+    @Option(name: .customLong("zone-rtt"), help: "Round trips of zone pairs the planner assumes, over --cross-zone-rtt-ms: \"us:eu=80,us:ap=150\" (milliseconds).")
+    var zoneRtt: String?
+
     @Option(name: .customLong("split-threshold"), help: "LSMM: a segment above this many requests per second for three buckets gets a shard of its own (default: no automatic splits or merges).")
     var splitThreshold: Double?
 
@@ -43,7 +46,17 @@ struct ControllerOptions: ParsableArguments {
         if let splitThreshold, !(splitThreshold > 0 && splitThreshold.isFinite) {
             throw ValidationError("--split-threshold must be > 0 (got \(splitThreshold))")
         }
+        var pairs: [String: Double] = [:]
+        for item in (zoneRtt ?? "").split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+            let parts = item.split(separator: "=")
+            let zones = parts.first?.split(separator: ":") ?? []
+            guard parts.count == 2, zones.count == 2, let ms = Double(parts[1]), ms >= 0, ms.isFinite else {
+                throw ValidationError("--zone-rtt: \"\(item)\" is not ZONE:ZONE=MILLISECONDS")
+            }
+            pairs[ControllerSettings.rttKey(String(zones[0]), String(zones[1]))] = ms
+        }
         var settings = ControllerSettings()
+        settings.zoneRttMs = pairs
         settings.policy = policy
         settings.bucketSeconds = accessBucketSeconds
         settings.seasonBuckets = seasonBuckets
@@ -59,6 +72,7 @@ struct ControllerOptions: ParsableArguments {
                          "--cross-zone-rtt-ms", String(crossZoneRttMs)]
         if noController { arguments.append("--no-controller") }
         if let splitThreshold { arguments += ["--split-threshold", String(splitThreshold)] }
+        if let zoneRtt { arguments += ["--zone-rtt", zoneRtt] }
         return arguments
     }
 }

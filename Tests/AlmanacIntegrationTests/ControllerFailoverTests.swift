@@ -17,8 +17,9 @@ import Glibc
 ///   2. a migration is left in flight by a SIGKILLed `ctl migrate`, then the controller's node is
 ///      SIGKILLed: another node takes the lease (next term) within seconds and finishes the
 ///      migration from the map (the intent is gone, the audit says so);
-///   3. clients that say they run in zone-c load one directory: the controller moves the
-///      leadership of its shard to a zone-c node, and audits it as applied;
+///   3. clients that say they run in zone-c load one directory: in shadow mode the controller audits
+///      its decision and changes nothing; made active, it moves the leadership of that directory's
+///      shard to a zone-c node, and audits it as applied;
 ///   4. every acknowledged create is present (names are unique in a directory) and `ctl check` is clean.
 @Suite("Placement controller on real processes: failover, resume, acting on measured load", .serialized, .timeLimit(.minutes(5)))
 struct ControllerFailoverTests {
@@ -38,6 +39,17 @@ struct ControllerFailoverTests {
             try await Task.sleep(for: .milliseconds(200))
         }
         return nil
+    }
+
+    /// `ctl controller mode`: the lease record's mode, by compare-and-swap.
+    static func setMode(_ mode: ControllerMode, _ store: EmbeddedShardMapStore) async throws {
+        for _ in 0..<20 {
+            guard let record = try await store.loadRecord(.controllerLease) else { continue }
+            var lease = try ControllerLease.decode(record.bytes)
+            lease.mode = mode
+            if (try? await store.compareAndSwapRecord(.controllerLease, expectedRevision: record.revision, bytes: lease.encoded())) != nil { return }
+        }
+        throw ClusterError("the controller's mode could not be set")
     }
 
     @Test("controller: failover within seconds, resumes a migration left in the map, moves a leadership toward measured load; ctl check clean")
@@ -94,7 +106,8 @@ struct ControllerFailoverTests {
         #expect(audit.contains { $0.action.hasPrefix("resume migration") && $0.term == second.term }, "audit: \(audit)")
         try await cluster.restart(first.holder)
 
-        // 3. Load from zone-c on one directory: its shard's leadership moves to a zone-c node.
+        // 3. Load from zone-c on one directory. In shadow mode the controller decides and audits but
+        //    the map does not change; once active, its shard's leadership moves to a zone-c node.
         var configuration = AlmanacClientConfiguration(endpoints: cluster.endpoints, attemptTimeout: .seconds(3), operationTimeout: .seconds(30))
         configuration.zone = "zone-c"
         let remote = AlmanacClient(configuration: configuration)
@@ -103,9 +116,25 @@ struct ControllerFailoverTests {
         let location = try #require(try await admin.location(ofInode: directory.inode))
         let zoneC = Set(cluster.members.filter { $0.zone == "zone-c" }.map(\.id))
         var created: [String] = []
+        try await Self.setMode(.shadow, store)
+        let leaderBefore = try await SegmentHandoffKillTests.storedMap(cluster, clusterID: Self.clusterID).shards[location.shard]?.leaderHint
+        var shadowed: ControllerDecision?
+        var index = 0
+        let shadowDeadline = ContinuousClock.now.advanced(by: .seconds(60))
+        while shadowed == nil && ContinuousClock.now < shadowDeadline {
+            for _ in 0..<20 {
+                let name = "/from-zone-c/s\(index)"
+                index += 1
+                if (try? await remote.create(path: name)) != nil { created.append(name) }
+            }
+            shadowed = try await ControllerAuditLog.load(store).first { $0.shard == location.shard && $0.mode == .shadow }
+        }
+        #expect(shadowed?.outcome.hasPrefix("shadow") == true, "no shadow decision for shard \(location.shard): \(String(describing: shadowed))")
+        let leaderInShadow = try await SegmentHandoffKillTests.storedMap(cluster, clusterID: Self.clusterID).shards[location.shard]?.leaderHint
+        #expect(leaderInShadow == leaderBefore, "the map changed in shadow mode")
+        try await Self.setMode(.active, store)
         var moved: ControllerDecision?
         let deadline = ContinuousClock.now.advanced(by: .seconds(60))
-        var index = 0
         while moved == nil && ContinuousClock.now < deadline {
             for _ in 0..<20 {
                 let name = "/from-zone-c/f\(index)"
@@ -114,6 +143,7 @@ struct ControllerFailoverTests {
             }
             moved = try await ControllerAuditLog.load(store).first {
                 $0.shard == location.shard && $0.action == "transfer leadership" && zoneC.contains($0.toLeader ?? 0) && $0.outcome.hasPrefix("applied")
+                    && $0.mode == .active
             }
         }
         let decisions = (try? await ControllerAuditLog.load(store)) ?? []

@@ -2324,6 +2324,13 @@ public nonisolated struct Almanac_Api_V1_ClusterStatus: @unchecked Sendable {
     set {_uniqueStorage()._accessBucketSeconds = newValue}
   }
 
+  /// The index (unix seconds / access_bucket_seconds) of the newest complete bucket in the segment
+  /// loads' series: their last element. Readers align the series of different nodes by it.
+  public var accessLastBucket: Int64 {
+    get {_storage._accessLastBucket}
+    set {_uniqueStorage()._accessLastBucket = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -5757,7 +5764,7 @@ nonisolated extension Almanac_Api_V1_ShardStatus: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}responder_node_id\0\u{1}nodes\0\u{1}zones\0\u{1}shards\0\u{3}segment_loads\0\u{3}access_window_seconds\0\u{2}\u{e}prefetch\0\u{3}prefetch_settings\0\u{4}\u{18}system_group\0\u{3}access_bucket_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}responder_node_id\0\u{1}nodes\0\u{1}zones\0\u{1}shards\0\u{3}segment_loads\0\u{3}access_window_seconds\0\u{2}\u{e}prefetch\0\u{3}prefetch_settings\0\u{4}\u{18}system_group\0\u{3}access_bucket_seconds\0\u{3}access_last_bucket\0")
 
   fileprivate class _StorageClass {
     var _responderNodeID: UInt64 = 0
@@ -5770,6 +5777,7 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
     var _prefetchSettings: Almanac_Api_V1_PrefetchSettingsStatus? = nil
     var _systemGroup: Almanac_Api_V1_ShardStatus? = nil
     var _accessBucketSeconds: UInt32 = 0
+    var _accessLastBucket: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -5790,6 +5798,7 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
       _prefetchSettings = source._prefetchSettings
       _systemGroup = source._systemGroup
       _accessBucketSeconds = source._accessBucketSeconds
+      _accessLastBucket = source._accessLastBucket
     }
   }
 
@@ -5818,6 +5827,7 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
         case 21: try { try decoder.decodeSingularMessageField(value: &_storage._prefetchSettings) }()
         case 45: try { try decoder.decodeSingularMessageField(value: &_storage._systemGroup) }()
         case 46: try { try decoder.decodeSingularUInt32Field(value: &_storage._accessBucketSeconds) }()
+        case 47: try { try decoder.decodeSingularInt64Field(value: &_storage._accessLastBucket) }()
         default: break
         }
       }
@@ -5860,6 +5870,9 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
       if _storage._accessBucketSeconds != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._accessBucketSeconds, fieldNumber: 46)
       }
+      if _storage._accessLastBucket != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._accessLastBucket, fieldNumber: 47)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -5879,6 +5892,7 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
         if _storage._prefetchSettings != rhs_storage._prefetchSettings {return false}
         if _storage._systemGroup != rhs_storage._systemGroup {return false}
         if _storage._accessBucketSeconds != rhs_storage._accessBucketSeconds {return false}
+        if _storage._accessLastBucket != rhs_storage._accessLastBucket {return false}
         return true
       }
       if !storagesAreEqual {return false}
