@@ -104,6 +104,12 @@ public final class EmbeddedShardMapStore: ShardMapStore, ControlRecordStore {
             do { try map.validate(knownNodes: knownNodes) } catch { throw .invalid(error.description) }
         }
         let bytes = try ShardMapRecord.encode(map)
+        return VersionedShardMap(map: map, revision: try await swapValue(key: key, expectedRevision: expectedRevision, bytes: bytes))
+    }
+
+    /// One compare-and-swap of a register key, decided in the system group's log. Returns the new
+    /// revision; throws a conflict naming the current one.
+    func swapValue(key: String, expectedRevision: UInt64, bytes: [UInt8]) async throws(ShardMapStoreError) -> UInt64 {
         let outcome: Result<SystemStoreRecord, SystemStoreConflict>
         do {
             outcome = try await calls.systemStoreCompareAndSwap(key: key, expectedRevision: expectedRevision, value: bytes)
@@ -112,12 +118,12 @@ public final class EmbeddedShardMapStore: ShardMapStore, ControlRecordStore {
         }
         switch outcome {
         case .success(let record):
-            return VersionedShardMap(map: map, revision: record.revision)
+            return record.revision
         case .failure(let conflict):
             let actual = conflict.current?.revision ?? 0
             // A retried attempt whose first try committed finds its own bytes at a newer revision.
             if let current = conflict.current, current.value == bytes, actual > expectedRevision {
-                return VersionedShardMap(map: map, revision: actual)
+                return actual
             }
             throw .conflict(expected: expectedRevision, actual: actual)
         }
@@ -137,22 +143,7 @@ public final class EmbeddedShardMapStore: ShardMapStore, ControlRecordStore {
     }
 
     public func compareAndSwapRecord(_ name: ControlRecordName, expectedRevision: UInt64, bytes: [UInt8]) async throws(ShardMapStoreError) -> ControlRecord {
-        let outcome: Result<SystemStoreRecord, SystemStoreConflict>
-        do {
-            outcome = try await calls.systemStoreCompareAndSwap(key: recordKey(name), expectedRevision: expectedRevision, value: bytes)
-        } catch {
-            throw Self.storeError(error)
-        }
-        switch outcome {
-        case .success(let record):
-            return ControlRecord(bytes: bytes, revision: record.revision)
-        case .failure(let conflict):
-            let actual = conflict.current?.revision ?? 0
-            if let current = conflict.current, current.value == bytes, actual > expectedRevision {
-                return ControlRecord(bytes: bytes, revision: actual)
-            }
-            throw .conflict(expected: expectedRevision, actual: actual)
-        }
+        ControlRecord(bytes: bytes, revision: try await swapValue(key: recordKey(name), expectedRevision: expectedRevision, bytes: bytes))
     }
 
     public func watch(afterRevision: UInt64, onChange: @escaping @Sendable (VersionedShardMap) -> Void) async throws(ShardMapStoreError) -> ShardMapWatch {

@@ -103,8 +103,14 @@ public final class EtcdShardMapStore: ShardMapStore, ControlRecordStore {
     }
 
     public func compareAndSwapRecord(_ name: ControlRecordName, expectedRevision: UInt64, bytes: [UInt8]) async throws(ShardMapStoreError) -> ControlRecord {
+        let revision = try await swapValue(keyBase64: EtcdWire.base64(configuration.recordKey(name)), expectedRevision: expectedRevision, bytes: bytes)
+        return ControlRecord(bytes: bytes, revision: revision)
+    }
+
+    /// One compare-and-swap of a key's value: a Txn comparing its mod revision (its create revision
+    /// 0 when `expectedRevision` is 0). Returns the new revision; throws a conflict naming the current one.
+    func swapValue(keyBase64 key: String, expectedRevision: UInt64, bytes: [UInt8]) async throws(ShardMapStoreError) -> UInt64 {
         guard expectedRevision <= UInt64(Int64.max) else { throw .conflict(expected: expectedRevision, actual: 0) }
-        let key = EtcdWire.base64(configuration.recordKey(name))
         let value = EtcdWire.base64(bytes)
         let compare = expectedRevision == 0
             ? EtcdWire.Compare(key: key, target: .CREATE, result: .EQUAL, create_revision: .init(0))
@@ -118,12 +124,14 @@ public final class EtcdShardMapStore: ShardMapStore, ControlRecordStore {
             guard let revision = response.header?.revision?.value, revision > 0 else {
                 throw .unavailable("etcd answered a successful txn without a revision")
             }
-            return ControlRecord(bytes: bytes, revision: UInt64(revision))
+            return UInt64(revision)
         }
         let current = response.responses?.first?.response_range?.kvs?.first
         let actual = UInt64(max(0, current?.mod_revision?.value ?? 0))
+        // An earlier attempt may have committed before its answer was lost: if the key now holds
+        // exactly our bytes at a newer revision, that write is ours (or an identical one).
         if retried, let current, current.value == value, actual > expectedRevision {
-            return ControlRecord(bytes: bytes, revision: actual)
+            return actual
         }
         throw .conflict(expected: expectedRevision, actual: actual)
     }
@@ -132,33 +140,8 @@ public final class EtcdShardMapStore: ShardMapStore, ControlRecordStore {
         if let knownNodes = configuration.knownNodes {
             do { try map.validate(knownNodes: knownNodes) } catch { throw .invalid(error.description) }
         }
-        guard expectedRevision <= UInt64(Int64.max) else {
-            throw .conflict(expected: expectedRevision, actual: 0)
-        }
         let bytes = try ShardMapRecord.encode(map)
-        let value = EtcdWire.base64(bytes)
-        let compare = expectedRevision == 0
-            ? EtcdWire.Compare(key: keyBase64, target: .CREATE, result: .EQUAL, create_revision: .init(0))
-            : EtcdWire.Compare(key: keyBase64, target: .MOD, result: .EQUAL, mod_revision: .init(Int64(expectedRevision)))
-        let request = EtcdWire.TxnRequest(
-            compare: [compare],
-            success: [EtcdWire.RequestOp(request_put: .init(key: keyBase64, value: value))],
-            failure: [EtcdWire.RequestOp(request_range: .init(key: keyBase64))])
-        let (response, retried) = try await call("/v3/kv/txn", request, as: EtcdWire.TxnResponse.self)
-        if response.succeeded == true {
-            guard let revision = response.header?.revision?.value, revision > 0 else {
-                throw .unavailable("etcd answered a successful txn without a revision")
-            }
-            return VersionedShardMap(map: map, revision: UInt64(revision))
-        }
-        let current = response.responses?.first?.response_range?.kvs?.first
-        let actual = UInt64(max(0, current?.mod_revision?.value ?? 0))
-        // An earlier attempt may have committed before its answer was lost: if the key now holds
-        // exactly our bytes at a newer revision, that write is ours (or an identical one).
-        if retried, let current, current.value == value, actual > expectedRevision {
-            return VersionedShardMap(map: map, revision: actual)
-        }
-        throw .conflict(expected: expectedRevision, actual: actual)
+        return VersionedShardMap(map: map, revision: try await swapValue(keyBase64: keyBase64, expectedRevision: expectedRevision, bytes: bytes))
     }
 
     public func watch(afterRevision: UInt64, onChange: @escaping @Sendable (VersionedShardMap) -> Void) async throws(ShardMapStoreError) -> ShardMapWatch {

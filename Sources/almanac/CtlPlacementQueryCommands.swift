@@ -9,6 +9,24 @@ import Foundation
 /// What `ctl predict` and `ctl plan` share: the path's segment and shard, the cluster's load, the
 /// map and the controller's settings (from its lease; the defaults when no controller ran yet).
 enum CtlPlacementQuery {
+    /// Runs `body` with the path's inputs and the clock's now; an error of the replay becomes a
+    /// ctl failure on the path.
+    static func run(_ options: CtlOptions, _ mapOptions: CtlMapStoreOptions, path: String, command: String,
+                    _ body: @escaping @Sendable (Inputs, Double, CtlOutput) throws -> Void) async throws {
+        let store = try CtlControl.store(options, mapOptions)
+        defer { Task { await store.shutdown() } }
+        try await CtlRunner.run(options, command: command) { client, output throws(CtlFailure) in
+            let inputs = try await inputs(client, path: path, options: options, store: store)
+            do {
+                try body(inputs, Date().timeIntervalSince1970, output)
+            } catch let failure as CtlFailure {
+                throw failure
+            } catch {
+                throw CtlFailure(error: AlmanacClientError(.invalidArgument, code: .einval, "\(error)"), path: path)
+            }
+        }
+    }
+
     struct Inputs {
         var segment: SegmentID
         var shard: ShardID
@@ -56,18 +74,10 @@ struct CtlPredict: AsyncParsableCommand {
     @Argument(help: "Absolute path.") var path: String
 
     func run() async throws {
-        let store = try CtlControl.store(options, mapOptions)
-        defer { Task { await store.shutdown() } }
-        let (path, options) = (self.path, self.options)
-        try await CtlRunner.run(options, command: "predict") { client, output throws(CtlFailure) in
-            let inputs = try await CtlPlacementQuery.inputs(client, path: path, options: options, store: store)
-            let forecast: AccessPatternForecast?
-            do {
-                forecast = try ControllerQueries.predictAccessPattern(
-                    segment: inputs.segment, view: inputs.view, map: inputs.map, settings: inputs.settings, now: Date().timeIntervalSince1970)
-            } catch {
-                throw CtlFailure(error: AlmanacClientError(.invalidArgument, code: .einval, "\(error)"), path: path)
-            }
+        let path = self.path
+        try await CtlPlacementQuery.run(options, mapOptions, path: path, command: "predict") { inputs, now, output in
+            let forecast = try ControllerQueries.predictAccessPattern(
+                segment: inputs.segment, view: inputs.view, map: inputs.map, settings: inputs.settings, now: now)
             guard let forecast else {
                 let needed = inputs.settings.seasonBuckets + 1
                 throw CtlFailure(error: AlmanacClientError(.unavailable, "not enough history to forecast segment \(inputs.segment): "
@@ -97,18 +107,9 @@ struct CtlPlan: AsyncParsableCommand {
     @Argument(help: "Absolute path.") var path: String
 
     func run() async throws {
-        let store = try CtlControl.store(options, mapOptions)
-        defer { Task { await store.shutdown() } }
-        let (path, options) = (self.path, self.options)
-        try await CtlRunner.run(options, command: "plan") { client, output throws(CtlFailure) in
-            let inputs = try await CtlPlacementQuery.inputs(client, path: path, options: options, store: store)
-            let preview: ControllerQueries.MigrationPlanPreview
-            do {
-                preview = try ControllerQueries.planMigration(
-                    shard: inputs.shard, view: inputs.view, map: inputs.map, settings: inputs.settings, now: Date().timeIntervalSince1970)
-            } catch {
-                throw CtlFailure(error: AlmanacClientError(.invalidArgument, code: .einval, "\(error)"), path: path)
-            }
+        try await CtlPlacementQuery.run(options, mapOptions, path: path, command: "plan") { inputs, now, output in
+            let preview = try ControllerQueries.planMigration(
+                shard: inputs.shard, view: inputs.view, map: inputs.map, settings: inputs.settings, now: now)
             if output.json { output.emit(preview); return }
             let record = inputs.map.shards[inputs.shard]
             output.line("shard \(inputs.shard): leader node \(record?.leaderHint ?? 0), replicas "
