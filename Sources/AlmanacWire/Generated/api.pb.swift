@@ -658,7 +658,7 @@ public nonisolated enum Almanac_Api_V1_ReplicaRole: SwiftProtobuf.Enum, Swift.Ca
 }
 
 /// Frame type 0x01.
-public nonisolated struct Almanac_Api_V1_Request: @unchecked Sendable {
+public nonisolated struct Almanac_Api_V1_Request: @unchecked Sendable {  // safe: the only stored property is copy-on-write heap storage (_uniqueStorage() copies before any write to a shared object); Generated/README.md
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -939,7 +939,7 @@ public nonisolated struct Almanac_Api_V1_Request: @unchecked Sendable {
 }
 
 /// Frame type 0x02.
-public nonisolated struct Almanac_Api_V1_Response: @unchecked Sendable {
+public nonisolated struct Almanac_Api_V1_Response: @unchecked Sendable {  // safe: the only stored property is copy-on-write heap storage (_uniqueStorage() copies before any write to a shared object); Generated/README.md
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -2255,7 +2255,7 @@ public nonisolated struct Almanac_Api_V1_ShardStatus: Sendable {
   public init() {}
 }
 
-public nonisolated struct Almanac_Api_V1_ClusterStatus: @unchecked Sendable {
+public nonisolated struct Almanac_Api_V1_ClusterStatus: @unchecked Sendable {  // safe: the only stored property is copy-on-write heap storage (_uniqueStorage() copies before any write to a shared object); Generated/README.md
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -2513,8 +2513,8 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
       // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.  (safe: an immutable binding to an object nothing writes; Generated/README.md)
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()  // safe: immutable binding, initialised once; every write copies it first (_uniqueStorage())
 
     private init() {}
 
@@ -3014,8 +3014,8 @@ nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProto
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
       // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.  (safe: an immutable binding to an object nothing writes; Generated/README.md)
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()  // safe: immutable binding, initialised once; every write copies it first (_uniqueStorage())
 
     private init() {}
 
@@ -5782,8 +5782,8 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
       // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.  (safe: an immutable binding to an object nothing writes; Generated/README.md)
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()  // safe: immutable binding, initialised once; every write copies it first (_uniqueStorage())
 
     private init() {}
 

@@ -257,7 +257,7 @@ public nonisolated struct Almanac_Raft_V1_Snapshot: Sendable {
 }
 
 /// A message between peers of one Raft group.
-public nonisolated struct Almanac_Raft_V1_Message: @unchecked Sendable {
+public nonisolated struct Almanac_Raft_V1_Message: @unchecked Sendable {  // safe: the only stored property is copy-on-write heap storage (_uniqueStorage() copies before any write to a shared object); Generated/README.md
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -729,8 +729,8 @@ nonisolated extension Almanac_Raft_V1_Message: SwiftProtobuf.Message, SwiftProto
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
       // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.  (safe: an immutable binding to an object nothing writes; Generated/README.md)
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()  // safe: immutable binding, initialised once; every write copies it first (_uniqueStorage())
 
     private init() {}
 
