@@ -26,23 +26,9 @@ struct DevCommandTests {
         throw ClusterError("no free port range found")
     }
 
-    /// Whether a listener could bind `port` now. With SO_REUSEADDR, as the nodes' listeners bind:
-    /// connections of a stopped node lingering in TIME_WAIT (the nodes' own clients connect to
-    /// each other's API ports) do not count, a process still listening does.
-    static func isFree(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
-    }
+    /// Whether a listener could bind `port` now, as the nodes' listeners bind (SO_REUSEADDR: a
+    /// stopped node's connections lingering in TIME_WAIT do not count, a process still listening does).
+    static func isFree(_ port: Int) -> Bool { FreePorts.bindable(port, reuseAddress: true) }
 
     /// Cleanup after a failed test: SIGTERM (so dev stops its nodes: a SIGKILLed dev would leave
     /// them running), SIGKILL after 15 s.

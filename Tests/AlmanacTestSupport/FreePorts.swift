@@ -35,11 +35,16 @@ public enum FreePorts {
         return ports
     }
 
-    /// Whether 127.0.0.1:`port` can be bound right now.
-    static func bindable(_ port: Int) -> Bool {
+    /// Whether 127.0.0.1:`port` can be bound right now. With `reuseAddress` (SO_REUSEADDR, as the
+    /// nodes' listeners bind), connections lingering in TIME_WAIT do not count, a listener does.
+    public static func bindable(_ port: Int, reuseAddress: Bool = false) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
+        if reuseAddress {
+            var one: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian
