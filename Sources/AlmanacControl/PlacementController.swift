@@ -112,57 +112,6 @@ public enum ControllerAction: Sendable, Hashable {
     case merge(shard: ShardID, otherShard: ShardID)
 }
 
-/// One audited decision (kept in the map store's audit record; `ctl audit`).
-public struct ControllerDecision: Sendable, Hashable, Codable {
-    public var id: UInt64
-    /// Seconds since 1970 (the end of the bucket it was decided on).
-    public var time: Double
-    public var term: UInt64
-    public var policy: String
-    public var mode: ControllerMode
-    public var action: String
-    public var shard: ShardID
-    public var fromLeader: NodeID?
-    public var toLeader: NodeID?
-    public var fromNodes: [NodeID]
-    public var toNodes: [NodeID]
-    /// Forecast requests over the evaluation window behind the decision (predictive only).
-    public var forecastRequests: Double?
-    /// Predicted gain (pessimistic side of the forecast) and cost, in op-milliseconds.
-    public var predictedGainOpMs: Double?
-    public var costOpMs: Double?
-    public var confidence: Double?
-    /// Realized gain once the window has been observed (the library's estimator).
-    public var realizedGainOpMs: Double?
-    /// "decided", "shadow", "applied", "failed: ..." as the shell reports it.
-    public var outcome: String
-    public var reason: String
-
-    public init(id: UInt64, time: Double, term: UInt64, policy: String, mode: ControllerMode, action: String, shard: ShardID,
-                fromLeader: NodeID?, toLeader: NodeID?, fromNodes: [NodeID], toNodes: [NodeID], forecastRequests: Double? = nil,
-                predictedGainOpMs: Double? = nil, costOpMs: Double? = nil, confidence: Double? = nil, realizedGainOpMs: Double? = nil,
-                outcome: String, reason: String) {
-        self.id = id
-        self.time = time
-        self.term = term
-        self.policy = policy
-        self.mode = mode
-        self.action = action
-        self.shard = shard
-        self.fromLeader = fromLeader
-        self.toLeader = toLeader
-        self.fromNodes = fromNodes
-        self.toNodes = toNodes
-        self.forecastRequests = forecastRequests
-        self.predictedGainOpMs = predictedGainOpMs
-        self.costOpMs = costOpMs
-        self.confidence = confidence
-        self.realizedGainOpMs = realizedGainOpMs
-        self.outcome = outcome
-        self.reason = reason
-    }
-}
-
 /// The placement controller's pure core: the library's policy run on the live cluster's map and
 /// measured load, bucket by bucket; its actions translated to the live cluster's shards and nodes.
 ///
@@ -183,6 +132,11 @@ public struct PlacementController: Sendable {
     private var failed: [ReplicaMove] = []
     private var completedSeconds: [Double] = []
     private var auditedEntries = 0
+    /// Library audit entries attached to a decision whose realized gain is not reported yet.
+    private var awaitingRealized: Set<Int> = []
+    /// This instance's number, chosen by the shell: with a library audit entry id, the key a
+    /// decision's realized gain is filed under (a new instance numbers its entries from 0 again).
+    public let run: UInt64
 
     enum Policy: Sendable {
         case none(StaticPolicy)
@@ -191,8 +145,9 @@ public struct PlacementController: Sendable {
     }
 
     /// `members`: every node and its zone (the topology the library plans over).
-    public init(settings: ControllerSettings, members: [NodeID: ZoneName], segmentCount: Int) throws(ControllerRecordError) {
+    public init(settings: ControllerSettings, members: [NodeID: ZoneName], segmentCount: Int, run: UInt64 = 0) throws(ControllerRecordError) {
         self.settings = settings
+        self.run = run
         self.members = members
         let zones = Set(members.values).sorted()
         let nodes = members.keys.sorted()
@@ -358,9 +313,26 @@ public struct PlacementController: Sendable {
             decisions[index].predictedGainOpMs = entry.predictedGainOpMs
             decisions[index].costOpMs = entry.costOpMs
             decisions[index].confidence = entry.confidence
+            decisions[index].auditEntry = entry.id
+            decisions[index].plannerRun = run
+            awaitingRealized.insert(entry.id)
             decisions[index].reason = "forecast: \(Int(entry.forecastOps.rounded())) requests over the window, "
                 + "predicted gain \(Int(entry.predictedGainOpMs.rounded())) op-ms for a cost of \(Int(entry.costOpMs.rounded())) op-ms"
         }
+    }
+
+    /// Realized gains the library's audit settled since the last call, for decisions this
+    /// instance returned (predictive only: the other policies predict no gain to compare with).
+    public mutating func takeRealizedGains() -> [RealizedGain] {
+        guard case .predictive(let p) = policy, !awaitingRealized.isEmpty else { return [] }
+        var settled: [RealizedGain] = []
+        for id in awaitingRealized.sorted() where p.audit.entries.indices.contains(id) {
+            let entry = p.audit.entries[id]
+            guard let gain = entry.realizedGainOpMs else { continue }
+            settled.append(RealizedGain(plannerRun: run, auditEntry: id, gainOpMs: gain, partial: entry.realizedPartial))
+            awaitingRealized.remove(id)
+        }
+        return settled
     }
 
     /// `predict_access_pattern`: the policy's forecast of one segment's requests per zone and bucket

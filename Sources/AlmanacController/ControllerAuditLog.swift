@@ -36,6 +36,36 @@ public enum ControllerAuditLog {
         return try decode(record.bytes)
     }
 
+    /// Files realized gains under the stored decisions they belong to (same planner run and library
+    /// audit entry); gains whose decision has left the newest `capacity` are dropped.
+    public static func settle(_ gains: [RealizedGain], in store: any ControlRecordStore) async throws {
+        guard !gains.isEmpty else { return }
+        let byKey = Dictionary(gains.map { (Key(run: $0.plannerRun, entry: $0.auditEntry), $0) }, uniquingKeysWith: { $1 })
+        for _ in 0..<8 {
+            guard let current = try await store.loadRecord(.controllerAudit) else { return }
+            var stored = try decode(current.bytes)
+            var changed = false
+            for index in stored.indices {
+                guard let run = stored[index].plannerRun, let entry = stored[index].auditEntry,
+                      let gain = byKey[Key(run: run, entry: entry)] else { continue }
+                stored[index].realizedGainOpMs = gain.gainOpMs
+                changed = true
+            }
+            guard changed else { return }
+            switch await swapResult(store, expected: current.revision, bytes: encode(stored)) {
+            case .success: return
+            case .failure(.conflict): continue
+            case .failure(let error): throw error
+            }
+        }
+        throw ShardMapStoreError.unavailable("the controller audit kept changing under eight attempts")
+    }
+
+    private struct Key: Hashable {
+        var run: UInt64
+        var entry: Int
+    }
+
     /// Adds `decisions` (ids assigned here, after the newest stored one) or, for decisions already
     /// stored (same id), replaces them with their new outcome.
     @discardableResult

@@ -186,7 +186,8 @@ public actor ControllerService {
         var settings = configuration.settings
         if let bucket = cluster.bucketSeconds { settings.bucketSeconds = bucket }
         if controller == nil || controller?.members != cluster.members || controller?.settings != settings {
-            controller = try PlacementController(settings: settings, members: cluster.members, segmentCount: map.keying.segmentCount)
+            controller = try PlacementController(settings: settings, members: cluster.members, segmentCount: map.keying.segmentCount,
+                                                 run: UInt64.random(in: 1...UInt64.max))
         }
         guard var controller else { return }
         let observations = ClusterLoadReader.observations(cluster.statuses, now: Date().timeIntervalSince1970)
@@ -200,7 +201,15 @@ public actor ControllerService {
                 for case .prepareMove(let move, _, _, _) in result.actions { controller.moveFailed(move) }
             }
         }
+        let realized = controller.takeRealizedGains()
         self.controller = controller
+        if !realized.isEmpty {
+            do {
+                try await ControllerAuditLog.settle(realized, in: store)
+            } catch {
+                logger.warning("controller: realized gains not filed in the audit: \(error)")
+            }
+        }
         guard !newest.actions.isEmpty else { return }
         var decisions = newest.decisions
         for index in decisions.indices {

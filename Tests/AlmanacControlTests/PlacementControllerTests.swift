@@ -133,6 +133,49 @@ struct PlacementControllerTests {
         #expect(!predictive.isEmpty && predictive.allSatisfy { $0 < 0 }, "predictive moves to zone-c at offsets \(predictive)")
         #expect(!reactive.isEmpty && reactive.allSatisfy { $0 >= 0 }, "reactive moves to zone-c at offsets \(reactive)")
     }
+
+    /// The audit's realized gain: once a predictive transfer's window has passed, the controller
+    /// reports the gain the library's estimator measured on the observed requests, under the key
+    /// the decision carried. Ahead of a real shift it is positive (the load did come from zone-c);
+    /// a transfer toward a zone the load then never comes from realizes a loss.
+    @Test func realizedGainsComeBackForTheDecisionsTheyBelongTo() throws {
+        let season = 12
+        func run(shiftHappens: Bool) throws -> (decisions: [ControllerDecision], gains: [RealizedGain]) {
+            var map = try Self.map(shards: 1)
+            var controller = try PlacementController(settings: Self.settings(.predictive, season: season), members: Self.sixNodes,
+                                                     segmentCount: 64, run: 77)
+            var decisions: [ControllerDecision] = []
+            var gains: [RealizedGain] = []
+            for index in 0..<(season * 8) {
+                let phase = index % season
+                // The last seasons: the load stays in zone-a when the shift does not happen.
+                let shifted = phase >= season / 2 && (shiftHappens || index < season * 6)
+                let result = controller.observe(Self.bucket(Int64(index), zone: shifted ? "zone-c" : "zone-a", rate: 3000), map: map)
+                for action in result.actions {
+                    guard case .transferLeadership(let shard, let to) = action else { continue }
+                    map = try map.withLeaders { $0.id == shard ? to : $0.leaderHint }
+                }
+                decisions += result.decisions
+                gains += controller.takeRealizedGains()
+            }
+            return (decisions, gains)
+        }
+        let (decisions, gains) = try run(shiftHappens: true)
+        let audited = decisions.filter { $0.auditEntry != nil }
+        #expect(!audited.isEmpty && audited.allSatisfy { $0.plannerRun == 77 })
+        #expect(Set(gains.map(\.auditEntry)).isSubset(of: Set(audited.compactMap(\.auditEntry))))
+        #expect(gains.count >= audited.count - 2, "every decision but the newest is settled: \(gains.count) of \(audited.count)")
+        #expect(Set(gains.map(\.auditEntry)).count == gains.count, "each gain is reported once")
+        let toZoneC = Set(audited.filter { $0.toLeader == 3 }.compactMap(\.auditEntry))
+        let realizedToZoneC = gains.filter { toZoneC.contains($0.auditEntry) }
+        #expect(!realizedToZoneC.isEmpty && realizedToZoneC.allSatisfy { $0.gainOpMs > 0 }, "\(realizedToZoneC)")
+
+        // The same history, then the shift stops: the transfers made ahead of a shift that never came lose.
+        let (missed, missedGains) = try run(shiftHappens: false)
+        let late = Set(missed.filter { $0.toLeader == 3 && $0.time > Double(season * 6) * 10 }.compactMap(\.auditEntry))
+        let lateGains = missedGains.filter { late.contains($0.auditEntry) }
+        #expect(!lateGains.isEmpty && lateGains.allSatisfy { $0.gainOpMs < 0 }, "\(lateGains)")
+    }
 }
 
 extension ShardMap {
