@@ -183,7 +183,7 @@ let package = Package(
         .target(
             name: "AlmanacController",
             dependencies: [
-                "AlmanacControl", "AlmanacCoordinator", "AlmanacClient", "AlmanacShardMap", "AlmanacKeyspace", "AlmanacWire",
+                "AlmanacControl", "AlmanacCoordinator", "AlmanacClient", "AlmanacShardMap", "AlmanacKeyspace", "AlmanacWire", "AlmanacPlacement",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

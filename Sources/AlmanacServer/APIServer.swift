@@ -40,7 +40,7 @@ public final class APIServer: Sendable {
     ) async throws -> APIServer {
         let executor = RequestExecutor(
             service: service, translator: configuration.translator, observer: configuration.requestObserver,
-            access: configuration.accessMonitor, authorizer: configuration.authorizer)
+            access: configuration.accessMonitor, authorizer: configuration.authorizer, placement: configuration.placement)
         let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
         let statistics = NIOLockedValueBox(APIServerStatistics())
         let channel = try await ServerBootstrap(group: group)

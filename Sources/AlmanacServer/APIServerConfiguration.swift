@@ -28,6 +28,9 @@ public struct APIServerConfiguration: Sendable {
     public var tls: NIOSSLContext? = nil
     /// Token and path checks before execution (docs/security.md); nil: every request is served.
     public var authorizer: RequestAuthorizer? = nil
+    /// Where placement calls go (installed by the control plane once the map store is up); nil:
+    /// the server answers them UNSUPPORTED.
+    public var placement: PlacementCallEndpoint? = nil
 
     public init(
         host: String = "127.0.0.1", port: Int = 0, maxFrameSize: Int = WireLimits.defaultClientMaxFrameSize,

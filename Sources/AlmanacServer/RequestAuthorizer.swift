@@ -42,6 +42,17 @@ public enum AccessRequirement: Sendable, Hashable {
         case .symlink(let s): return [.entry(.write, parent: s.parent, name: s.name, traverse: false)]
         case .readlink(let r): return [.inode(.read, r.inode, traverse: false)]
         case .shardCommand, .replicaAdmin: return [.admin]
+        // Placement calls: reading a key's forecast, plan or location needs read access to it;
+        // moving replicas or segments is the operators' (admin).
+        case .placement(let placement):
+            switch placement.call {
+            case .predictAccessPattern(let call)?: return [.inode(.read, call.inode, traverse: true)]
+            case .planMigration(let call)?: return [.inode(.read, call.inode, traverse: true)]
+            case .getShardLocation(let call)?: return [.inode(.read, call.inode, traverse: true)]
+            case .executeMigration?: return [.admin]
+            case .triggerResharding(let call)?: return call.dryRun ? [.authenticated] : [.admin]
+            case nil: return [.authenticated]
+            }
         // The system group's register (the embedded shard map): any authenticated client may read
         // and watch the map; changing it is the nodes' and operators' (admin).
         case .systemStore(let store):

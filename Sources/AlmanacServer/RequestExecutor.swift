@@ -17,10 +17,14 @@ public struct RequestExecutor: Sendable {
     /// Checks tokens and paths before anything executes (docs/security.md); nil: no checks.
     public let authorizer: RequestAuthorizer?
 
+    /// Answers placement calls; nil: UNSUPPORTED.
+    public let placement: PlacementCallEndpoint?
+
     public init(service: any MetadataService, translator: RequestTranslator = RequestTranslator(),
                 observer: (any RequestObserver)? = nil, access: SegmentAccessMonitor? = nil,
-                authorizer: RequestAuthorizer? = nil) {
+                authorizer: RequestAuthorizer? = nil, placement: PlacementCallEndpoint? = nil) {
         self.access = access
+        self.placement = placement
         self.authorizer = authorizer
         self.service = service
         self.translator = translator
@@ -107,6 +111,22 @@ public struct RequestExecutor: Sendable {
             return response
         } catch {
             return translator.errorResponse(requestID: id, shard: shard, RequestTranslator.apiError(error))
+        }
+    }
+
+    /// A placement call (rare, control path): through the control plane's endpoint.
+    private func placement(_ call: Almanac_Api_V1_PlacementRequest, requestID id: UInt64) async -> Almanac_Api_V1_Response {
+        guard let placement else {
+            return translator.errorResponse(requestID: id, shard: nil, APIError(.unsupported, "this server answers no placement calls"))
+        }
+        switch await placement.call(call) {
+        case .success(let result):
+            var response = Almanac_Api_V1_Response()
+            response.requestID = id
+            response.placement = result
+            return response
+        case .failure(let error):
+            return translator.errorResponse(requestID: id, shard: nil, error)
         }
     }
 
@@ -236,6 +256,9 @@ public struct RequestExecutor: Sendable {
         case .replicaAdmin(let shard, let call):
             let executor = self
             Task { completion(await executor.replicaAdmin(shard: shard, call: call, requestID: id)) }
+        case .placement(let call):
+            let executor = self
+            Task { completion(await executor.placement(call, requestID: id)) }
         case .shardMap:
             var response = Almanac_Api_V1_Response()
             response.requestID = id

@@ -118,6 +118,11 @@ public struct RequestTranslator: Sendable {
             return try read(request, shard: try shard(of: id), .readlink(id))
         case .clusterStatus:
             return .clusterStatus
+        case .placement(let placement):
+            guard placement.call != nil else {
+                throw APIError(.einval, "placement needs a call: predict_access_pattern, plan_migration, execute_migration, get_shard_location or trigger_resharding")
+            }
+            return .placement(placement)
         case .getShardMap:
             return .shardMap
         case .shardCommand(let command):

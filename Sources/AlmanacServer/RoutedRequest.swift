@@ -1,5 +1,6 @@
 import AlmanacNode
 import AlmanacMetadata
+import AlmanacWire
 
 /// A client request after translation: where it goes and what the backend must do.
 public enum RoutedRequest: Sendable, Hashable {
@@ -21,6 +22,8 @@ public enum RoutedRequest: Sendable, Hashable {
     case systemStore(key: String, call: SystemStoreCall)
     /// A step of replica migration on `shard`'s Raft group.
     case replicaAdmin(shard: ShardID, call: ReplicaAdminCall)
+    /// A placement call (the seed's placement API), answered by the node's control plane.
+    case placement(Almanac_Api_V1_PlacementRequest)
 
     /// The shard the request is served by, if any.
     public var shard: ShardID? {
@@ -28,7 +31,7 @@ public enum RoutedRequest: Sendable, Hashable {
         case .write(let shard, _, _, _), .createOrOpenExisting(let shard, _, _, _), .read(let shard, _, _),
             .openSession(let shard), .shardCommand(let shard, _), .replicaAdmin(let shard, _):
             shard
-        case .clusterStatus, .shardMap, .systemStore: nil
+        case .clusterStatus, .shardMap, .systemStore, .placement: nil
         }
     }
 }

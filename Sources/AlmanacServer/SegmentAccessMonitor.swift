@@ -54,7 +54,7 @@ public final class SegmentAccessMonitor: Sendable {
             guard let id = query.routingInode else { return }
             segment = id.segment
             type = .read
-        case .openSession, .clusterStatus, .shardMap, .shardCommand, .systemStore, .replicaAdmin:
+        case .openSession, .clusterStatus, .shardMap, .shardCommand, .systemStore, .replicaAdmin, .placement:
             return
         }
         let zone = zoneIndex(clientZone)

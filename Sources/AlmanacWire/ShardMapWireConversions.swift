@@ -1,5 +1,24 @@
 import AlmanacKeyspace
 
+extension ShardRecord {
+    /// The shard's record as the client protocol carries it.
+    public func wire(clientAddresses: [NodeID: String]) -> Almanac_Api_V1_ShardRecord {
+        var shard = Almanac_Api_V1_ShardRecord()
+        shard.shardID = UInt32(id)
+        shard.leaderHint = leaderHint
+        shard.epoch = epoch
+        shard.migrationTimestamp = migrationTimestamp
+        shard.replicas = replicas.map { replica in
+            var wire = Almanac_Api_V1_ShardReplica()
+            wire.nodeID = replica.node
+            wire.zone = replica.zone
+            wire.clientAddress = clientAddresses[replica.node] ?? ""
+            return wire
+        }
+        return shard
+    }
+}
+
 extension ShardMap {
     /// The map as the client protocol carries it; `clientAddresses` gives each node's client endpoint.
     public func wire(backend: String, clientAddresses: [NodeID: String]) -> Almanac_Api_V1_ShardMap {
@@ -21,21 +40,7 @@ extension ShardMap {
             }
         }
         message.segments = runs
-        message.shards = shards.values.sorted { $0.id < $1.id }.map { record in
-            var shard = Almanac_Api_V1_ShardRecord()
-            shard.shardID = UInt32(record.id)
-            shard.leaderHint = record.leaderHint
-            shard.epoch = record.epoch
-            shard.migrationTimestamp = record.migrationTimestamp
-            shard.replicas = record.replicas.map { replica in
-                var wire = Almanac_Api_V1_ShardReplica()
-                wire.nodeID = replica.node
-                wire.zone = replica.zone
-                wire.clientAddress = clientAddresses[replica.node] ?? ""
-                return wire
-            }
-            return shard
-        }
+        message.shards = shards.values.sorted { $0.id < $1.id }.map { $0.wire(clientAddresses: clientAddresses) }
         message.handoffs = handoffs.map { intent in
             var wire = Almanac_Api_V1_SegmentHandoff()
             wire.id = intent.id

@@ -1,5 +1,6 @@
 import AlmanacClient
 import AlmanacControl
+import AlmanacController
 import AlmanacKeyspace
 import struct AlmanacPlacement.ReshardingConfig
 import AlmanacWire
@@ -46,7 +47,7 @@ struct CtlReshardPlan: AsyncParsableCommand {
             let bucketSeconds = Double(statuses.map(\.accessBucketSeconds).max() ?? 60)
             let report: ReshardingReport
             do {
-                report = try ReshardingAdvisor.evaluate(map: map, series: Self.sum(statuses), bucketSeconds: max(1, bucketSeconds), config: config)
+                report = try ReshardingAdvisor.evaluate(map: map, series: ClusterLoadView.segmentSeries(statuses), bucketSeconds: max(1, bucketSeconds), config: config)
             } catch {
                 throw CtlFailure(error: AlmanacClientError(.invalidArgument, "trigger_resharding: \(error)"), path: nil)
             }
@@ -71,21 +72,5 @@ struct CtlReshardPlan: AsyncParsableCommand {
                 }
             }
         }
-    }
-
-    /// Every node's per-segment series added up, aligned at the newest bucket.
-    static func sum(_ statuses: [Almanac_Api_V1_ClusterStatus]) -> [SegmentID: [UInt64]] {
-        var total: [SegmentID: [UInt64]] = [:]
-        for status in statuses {
-            for load in status.segmentLoads where !load.buckets.isEmpty {
-                guard let segment = SegmentID(exactly: load.segment) else { continue }
-                var series = total[segment] ?? []
-                if series.count < load.buckets.count { series = [UInt64](repeating: 0, count: load.buckets.count - series.count) + series }
-                let offset = series.count - load.buckets.count
-                for (index, count) in load.buckets.enumerated() { series[offset + index] += count }
-                total[segment] = series
-            }
-        }
-        return total
     }
 }

@@ -261,6 +261,8 @@ struct ServeCommand: AsyncParsableCommand {
         apiConfiguration.accessMonitor = try? SegmentAccessMonitor(
             zoneNames: file.members.map(\.zone), zone: file.zone, bucketSeconds: controllerSettings.settings.bucketSeconds,
             windowBuckets: max(60, controllerSettings.settings.seasonBuckets * 2 + 8), segmentCount: map.keying.segmentCount)
+        let placementEndpoint = PlacementCallEndpoint()
+        apiConfiguration.placement = placementEndpoint
         do {
             server = try await APIServer.start(
                 service: service, configuration: apiConfiguration,
@@ -320,6 +322,19 @@ struct ServeCommand: AsyncParsableCommand {
             let service = ControllerService(configuration: configuration, store: controlStore, logger: Logger(label: "almanac.controller"))
             controllerTask = Task { await service.run() }
         }
+        // The seed's placement API over the client protocol (PlacementRequest): answered here with
+        // the controller's inputs and drivers, whether or not this node runs the controller.
+        var placementCalls: PlacementCalls?
+        if let controlStore {
+            var configuration = coordinatorClientConfiguration
+            configuration.clientName = "almanac-placement-\(file.id)"
+            let calls = PlacementCalls(store: controlStore, configuration: configuration, settings: controllerSettings.settings,
+                                       logger: Logger(label: "almanac.placement"))
+            placementEndpoint.install { request in
+                await calls.answer(request).mapError { APIError($0.code, $0.message) }
+            }
+            placementCalls = calls
+        }
         FileHandle.standardOutput.write(Data(("almanac node \(file.id) (zone \(file.zone)) ready: api=\(server.endpoint) "
             + "peer=\(me.peerAddress) shards=\(file.shards) data=\(file.dataDirectory) "
             + (tls == nil ? "tls=off (--insecure)" : "tls=on") + (tokens == nil ? " tokens=off\n" : " tokens=on\n")).utf8))
@@ -350,6 +365,7 @@ struct ServeCommand: AsyncParsableCommand {
         resolving.cancel()
         // Not awaited: a move in flight ends with the process; its intent stays in the map for the next holder.
         controllerTask?.cancel()
+        await placementCalls?.shutdown()
         mapWatch?.cancel()
         mapFollower?.cancel()
         healthProbe?.cancel()

@@ -44,6 +44,30 @@ import Testing
         #expect(AccessRequirement.of(request) == [.entry(.read, parent: 0, name: "", traverse: true)])
     }
 
+    @Test func placementCallsNeedReadOnTheKeyOrTheAdminRightToAct() {
+        var request = Almanac_Api_V1_Request()
+        var predict = Almanac_Api_V1_PredictAccessPatternCall()
+        predict.inode = 12
+        request.placement.call = .predictAccessPattern(predict)
+        #expect(AccessRequirement.of(request) == [.inode(.read, 12, traverse: true)])
+        var plan = Almanac_Api_V1_PlanMigrationCall()
+        plan.inode = 13
+        request.placement.call = .planMigration(plan)
+        #expect(AccessRequirement.of(request) == [.inode(.read, 13, traverse: true)])
+        var locate = Almanac_Api_V1_GetShardLocationCall()
+        locate.inode = 14
+        request.placement.call = .getShardLocation(locate)
+        #expect(AccessRequirement.of(request) == [.inode(.read, 14, traverse: true)])
+        request.placement.call = .executeMigration(Almanac_Api_V1_ExecuteMigrationCall())
+        #expect(AccessRequirement.of(request) == [.admin])
+        var trigger = Almanac_Api_V1_TriggerReshardingCall()
+        request.placement.call = .triggerResharding(trigger)
+        #expect(AccessRequirement.of(request) == [.admin])
+        trigger.dryRun = true
+        request.placement.call = .triggerResharding(trigger)
+        #expect(AccessRequirement.of(request) == [.authenticated])
+    }
+
     @Test func tokensVerifyOnlyWithTheirKeyAndUntilTheyExpire() async throws {
         let authority = try await TokenAuthority.make(secret: Array(repeating: 7, count: 32))
         let other = try await TokenAuthority.make(secret: Array(repeating: 8, count: 32))

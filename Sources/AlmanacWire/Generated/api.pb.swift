@@ -905,6 +905,14 @@ public nonisolated struct Almanac_Api_V1_Request: @unchecked Sendable {  // safe
     set {_uniqueStorage()._operation = .replicaAdmin(newValue)}
   }
 
+  public var placement: Almanac_Api_V1_PlacementRequest {
+    get {
+      if case .placement(let v)? = _storage._operation {return v}
+      return Almanac_Api_V1_PlacementRequest()
+    }
+    set {_uniqueStorage()._operation = .placement(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Operation: Equatable, Sendable {
@@ -930,6 +938,7 @@ public nonisolated struct Almanac_Api_V1_Request: @unchecked Sendable {  // safe
     case shardCommand(Almanac_Api_V1_ShardCommandRequest)
     case systemStore(Almanac_Api_V1_SystemStoreRequest)
     case replicaAdmin(Almanac_Api_V1_ReplicaAdminRequest)
+    case placement(Almanac_Api_V1_PlacementRequest)
 
   }
 
@@ -1067,6 +1076,14 @@ public nonisolated struct Almanac_Api_V1_Response: @unchecked Sendable {  // saf
     set {_uniqueStorage()._result = .replicaAdmin(newValue)}
   }
 
+  public var placement: Almanac_Api_V1_PlacementResponse {
+    get {
+      if case .placement(let v)? = _storage._result {return v}
+      return Almanac_Api_V1_PlacementResponse()
+    }
+    set {_uniqueStorage()._result = .placement(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Result: Equatable, Sendable {
@@ -1083,6 +1100,7 @@ public nonisolated struct Almanac_Api_V1_Response: @unchecked Sendable {  // saf
     case openSession(Almanac_Api_V1_OpenSessionResponse)
     case systemStore(Almanac_Api_V1_SystemStoreResponse)
     case replicaAdmin(Almanac_Api_V1_ReplicaAdminResponse)
+    case placement(Almanac_Api_V1_PlacementResponse)
 
   }
 
@@ -2450,6 +2468,460 @@ public nonisolated struct Almanac_Api_V1_ZoneLoad: Sendable {
   public init() {}
 }
 
+/// Answered by the node that receives it, with the same inputs the placement controller uses: every
+/// node's access monitor (read over this protocol), the shard map store and the controller lease's
+/// settings. A key is an inode: its segment (and so its shard) is that of its parent directory's
+/// entries. predict, plan and location need read access to the inode; execute and trigger (unless
+/// dry_run) need an admin token. UNAVAILABLE while the node's map store is not up; EINVAL for a bad
+/// key or plan.
+public nonisolated struct Almanac_Api_V1_PlacementRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var call: Almanac_Api_V1_PlacementRequest.OneOf_Call? = nil
+
+  public var predictAccessPattern: Almanac_Api_V1_PredictAccessPatternCall {
+    get {
+      if case .predictAccessPattern(let v)? = call {return v}
+      return Almanac_Api_V1_PredictAccessPatternCall()
+    }
+    set {call = .predictAccessPattern(newValue)}
+  }
+
+  public var planMigration: Almanac_Api_V1_PlanMigrationCall {
+    get {
+      if case .planMigration(let v)? = call {return v}
+      return Almanac_Api_V1_PlanMigrationCall()
+    }
+    set {call = .planMigration(newValue)}
+  }
+
+  public var executeMigration: Almanac_Api_V1_ExecuteMigrationCall {
+    get {
+      if case .executeMigration(let v)? = call {return v}
+      return Almanac_Api_V1_ExecuteMigrationCall()
+    }
+    set {call = .executeMigration(newValue)}
+  }
+
+  public var getShardLocation: Almanac_Api_V1_GetShardLocationCall {
+    get {
+      if case .getShardLocation(let v)? = call {return v}
+      return Almanac_Api_V1_GetShardLocationCall()
+    }
+    set {call = .getShardLocation(newValue)}
+  }
+
+  public var triggerResharding: Almanac_Api_V1_TriggerReshardingCall {
+    get {
+      if case .triggerResharding(let v)? = call {return v}
+      return Almanac_Api_V1_TriggerReshardingCall()
+    }
+    set {call = .triggerResharding(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Call: Equatable, Sendable {
+    case predictAccessPattern(Almanac_Api_V1_PredictAccessPatternCall)
+    case planMigration(Almanac_Api_V1_PlanMigrationCall)
+    case executeMigration(Almanac_Api_V1_ExecuteMigrationCall)
+    case getShardLocation(Almanac_Api_V1_GetShardLocationCall)
+    case triggerResharding(Almanac_Api_V1_TriggerReshardingCall)
+
+  }
+
+  public init() {}
+}
+
+/// predict_access_pattern(key): the forecast requests to the key's segment, per zone and bucket
+/// ahead. UNAVAILABLE until the nodes hold a season and a bucket of history.
+public nonisolated struct Almanac_Api_V1_PredictAccessPatternCall: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var inode: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// plan_migration(key), a dry run: what the controller's policy would do with the key's shard now,
+/// why, and the predicted gain against the cost. Nothing changes.
+public nonisolated struct Almanac_Api_V1_PlanMigrationCall: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var inode: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// execute_migration(plan): one replica migration by two-phase commit (docs/migration.md), run to its
+/// end by the receiving node; answered with its outcome (moved, leadership moved, rolled back). A
+/// plan that cannot start (unknown shard or node, a node down, a shard already moving) is EINVAL with
+/// nothing changed; an outcome left unknown is UNAVAILABLE, its intent left in the map for the
+/// controller (or `ctl migrate --resume`) to finish. Clients send it once: a retry is a new migration.
+public nonisolated struct Almanac_Api_V1_ExecuteMigrationCall: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shardID: UInt32 = 0
+
+  public var targetNodeID: UInt64 = 0
+
+  /// The replica that leaves; 0: the one in the target's zone.
+  public var sourceNodeID: UInt64 = 0
+
+  public var transferLeadership: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// get_shard_location(key): the key's segment, its shard, replicas, leader and epochs.
+public nonisolated struct Almanac_Api_V1_GetShardLocationCall: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var inode: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// trigger_resharding(): the load-based split and merge decider (LSMM) on the live loads; unless
+/// dry_run, its first decision is carried out by segment hand-off (docs/migration.md).
+public nonisolated struct Almanac_Api_V1_TriggerReshardingCall: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var dryRun: Bool = false
+
+  /// A segment is hot above this many requests per second (bucket mean); 0: the controller's
+  /// --split-threshold, else 500.
+  public var splitThresholdOpsPerSec: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_PlacementResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var result: Almanac_Api_V1_PlacementResponse.OneOf_Result? = nil
+
+  public var forecast: Almanac_Api_V1_AccessPatternForecast {
+    get {
+      if case .forecast(let v)? = result {return v}
+      return Almanac_Api_V1_AccessPatternForecast()
+    }
+    set {result = .forecast(newValue)}
+  }
+
+  public var plan: Almanac_Api_V1_MigrationPlan {
+    get {
+      if case .plan(let v)? = result {return v}
+      return Almanac_Api_V1_MigrationPlan()
+    }
+    set {result = .plan(newValue)}
+  }
+
+  public var migration: Almanac_Api_V1_MigrationOutcome {
+    get {
+      if case .migration(let v)? = result {return v}
+      return Almanac_Api_V1_MigrationOutcome()
+    }
+    set {result = .migration(newValue)}
+  }
+
+  public var location: Almanac_Api_V1_ShardLocation {
+    get {
+      if case .location(let v)? = result {return v}
+      return Almanac_Api_V1_ShardLocation()
+    }
+    set {result = .location(newValue)}
+  }
+
+  public var resharding: Almanac_Api_V1_ReshardingOutcome {
+    get {
+      if case .resharding(let v)? = result {return v}
+      return Almanac_Api_V1_ReshardingOutcome()
+    }
+    set {result = .resharding(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Result: Equatable, Sendable {
+    case forecast(Almanac_Api_V1_AccessPatternForecast)
+    case plan(Almanac_Api_V1_MigrationPlan)
+    case migration(Almanac_Api_V1_MigrationOutcome)
+    case location(Almanac_Api_V1_ShardLocation)
+    case resharding(Almanac_Api_V1_ReshardingOutcome)
+
+  }
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_AccessPatternForecast: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var segment: UInt32 = 0
+
+  public var shardID: UInt32 = 0
+
+  public var zones: [String] = []
+
+  public var bucketSeconds: Double = 0
+
+  /// Seconds since 1970 of the first forecast bucket's start.
+  public var startTime: Double = 0
+
+  /// One per bucket ahead; each holds one value per zone, in `zones` order.
+  public var steps: [Almanac_Api_V1_ForecastStep] = []
+
+  public var writeFraction: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_ForecastStep: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requests: [Double] = []
+
+  public var lower: [Double] = []
+
+  public var upper: [Double] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One decision of the controller's policy, as `ctl audit` shows it. Gains and costs are in
+/// op-milliseconds (latency saved summed over operations); absent fields are unknown.
+public nonisolated struct Almanac_Api_V1_PlacementDecision: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var time: Double = 0
+
+  public var policy: String = String()
+
+  public var action: String = String()
+
+  public var shardID: UInt32 = 0
+
+  public var fromLeaderNodeID: UInt64 = 0
+
+  public var toLeaderNodeID: UInt64 = 0
+
+  public var fromNodeIds: [UInt64] = []
+
+  public var toNodeIds: [UInt64] = []
+
+  public var forecastRequests: Double {
+    get {_forecastRequests ?? 0}
+    set {_forecastRequests = newValue}
+  }
+  /// Returns true if `forecastRequests` has been explicitly set.
+  public var hasForecastRequests: Bool {self._forecastRequests != nil}
+  /// Clears the value of `forecastRequests`. Subsequent reads from it will return its default value.
+  public mutating func clearForecastRequests() {self._forecastRequests = nil}
+
+  public var predictedGainOpMs: Double {
+    get {_predictedGainOpMs ?? 0}
+    set {_predictedGainOpMs = newValue}
+  }
+  /// Returns true if `predictedGainOpMs` has been explicitly set.
+  public var hasPredictedGainOpMs: Bool {self._predictedGainOpMs != nil}
+  /// Clears the value of `predictedGainOpMs`. Subsequent reads from it will return its default value.
+  public mutating func clearPredictedGainOpMs() {self._predictedGainOpMs = nil}
+
+  public var costOpMs: Double {
+    get {_costOpMs ?? 0}
+    set {_costOpMs = newValue}
+  }
+  /// Returns true if `costOpMs` has been explicitly set.
+  public var hasCostOpMs: Bool {self._costOpMs != nil}
+  /// Clears the value of `costOpMs`. Subsequent reads from it will return its default value.
+  public mutating func clearCostOpMs() {self._costOpMs = nil}
+
+  public var confidence: Double {
+    get {_confidence ?? 0}
+    set {_confidence = newValue}
+  }
+  /// Returns true if `confidence` has been explicitly set.
+  public var hasConfidence: Bool {self._confidence != nil}
+  /// Clears the value of `confidence`. Subsequent reads from it will return its default value.
+  public mutating func clearConfidence() {self._confidence = nil}
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _forecastRequests: Double? = nil
+  fileprivate var _predictedGainOpMs: Double? = nil
+  fileprivate var _costOpMs: Double? = nil
+  fileprivate var _confidence: Double? = nil
+}
+
+public nonisolated struct Almanac_Api_V1_MigrationPlan: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shardID: UInt32 = 0
+
+  public var policy: String = String()
+
+  public var bucketsReplayed: UInt32 = 0
+
+  /// What the policy does on the newest bucket (none: the shard stays as it is).
+  public var decisions: [Almanac_Api_V1_PlacementDecision] = []
+
+  /// What the replay decided on earlier buckets for this shard (how the policy got here).
+  public var earlier: [Almanac_Api_V1_PlacementDecision] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_MigrationOutcome: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var migrationID: UInt64 = 0
+
+  public var shardID: UInt32 = 0
+
+  /// moved, leadership moved, rolled back
+  public var outcome: String = String()
+
+  public var sourceNodeID: UInt64 = 0
+
+  public var targetNodeID: UInt64 = 0
+
+  public var leaderNodeID: UInt64 = 0
+
+  public var snapshotBytes: UInt64 = 0
+
+  public var catchUpSeconds: Double = 0
+
+  public var mapEpoch: UInt64 = 0
+
+  /// Rolled back: why (the target never caught up, the leader refused the change, ...).
+  public var detail: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_ShardLocation: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var segment: UInt32 = 0
+
+  public var shard: Almanac_Api_V1_ShardRecord {
+    get {_shard ?? Almanac_Api_V1_ShardRecord()}
+    set {_shard = newValue}
+  }
+  /// Returns true if `shard` has been explicitly set.
+  public var hasShard: Bool {self._shard != nil}
+  /// Clears the value of `shard`. Subsequent reads from it will return its default value.
+  public mutating func clearShard() {self._shard = nil}
+
+  public var mapEpoch: UInt64 = 0
+
+  /// A replica migration or segment hand-off of this shard is in flight.
+  public var moving: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _shard: Almanac_Api_V1_ShardRecord? = nil
+}
+
+public nonisolated struct Almanac_Api_V1_ReshardingDecision: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// split, merge
+  public var kind: String = String()
+
+  public var shardID: UInt32 = 0
+
+  public var segment: UInt32 = 0
+
+  /// merge: the shard merged into shard_id
+  public var otherShardID: UInt32 = 0
+
+  public var loadOpsPerSec: Double = 0
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Almanac_Api_V1_ReshardingOutcome: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var decisions: [Almanac_Api_V1_ReshardingDecision] = []
+
+  public var evaluatedBuckets: UInt32 = 0
+
+  public var bucketSeconds: Double = 0
+
+  public var splitThresholdOpsPerSec: Double = 0
+
+  public var mergeBelowOpsPerSec: Double = 0
+
+  /// Not dry run: what the hand-off of the first decision did ("moved 12 segments from shard 1 to
+  /// shard 3", "rolled back", "skipped: ..."); empty when nothing was decided.
+  public var executed: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "almanac.api.v1"
@@ -2496,7 +2968,7 @@ nonisolated extension Almanac_Api_V1_ReplicaRole: SwiftProtobuf._ProtoNameProvid
 
 nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}session_id\0\u{1}sequence\0\u{3}acked_sequence\0\u{1}durability\0\u{1}consistency\0\u{3}timeout_ms\0\u{3}auth_token\0\u{3}client_zone\0\u{1}mkdir\0\u{1}create\0\u{1}lookup\0\u{1}getattr\0\u{1}setattr\0\u{1}rename\0\u{1}unlink\0\u{1}rmdir\0\u{1}readdir\0\u{1}open\0\u{1}close\0\u{1}link\0\u{1}symlink\0\u{1}readlink\0\u{4}\u{7}cluster_status\0\u{3}get_shard_map\0\u{4}\u{9}open_session\0\u{3}close_session\0\u{3}keep_alive\0\u{4}\u{8}shard_command\0\u{4}\u{1e}system_store\0\u{3}replica_admin\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}session_id\0\u{1}sequence\0\u{3}acked_sequence\0\u{1}durability\0\u{1}consistency\0\u{3}timeout_ms\0\u{3}auth_token\0\u{3}client_zone\0\u{1}mkdir\0\u{1}create\0\u{1}lookup\0\u{1}getattr\0\u{1}setattr\0\u{1}rename\0\u{1}unlink\0\u{1}rmdir\0\u{1}readdir\0\u{1}open\0\u{1}close\0\u{1}link\0\u{1}symlink\0\u{1}readlink\0\u{4}\u{7}cluster_status\0\u{3}get_shard_map\0\u{4}\u{9}open_session\0\u{3}close_session\0\u{3}keep_alive\0\u{4}\u{8}shard_command\0\u{4}\u{1e}system_store\0\u{3}replica_admin\0\u{1}placement\0")
 
   fileprivate class _StorageClass {
     var _requestID: UInt64 = 0
@@ -2842,6 +3314,19 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
             _storage._operation = .replicaAdmin(v)
           }
         }()
+        case 82: try {
+          var v: Almanac_Api_V1_PlacementRequest?
+          var hadOneofValue = false
+          if let current = _storage._operation {
+            hadOneofValue = true
+            if case .placement(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._operation = .placement(v)
+          }
+        }()
         default: break
         }
       }
@@ -2970,6 +3455,10 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
         guard case .replicaAdmin(let v)? = _storage._operation else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 81)
       }()
+      case .placement?: try {
+        guard case .placement(let v)? = _storage._operation else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 82)
+      }()
       case nil: break
       }
     }
@@ -3002,7 +3491,7 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}error\0\u{3}applied_index\0\u{3}shard_id\0\u{2}\u{6}entry\0\u{1}empty\0\u{1}readdir\0\u{1}open\0\u{1}readlink\0\u{4}\u{10}cluster_status\0\u{3}shard_map\0\u{4}\u{9}open_session\0\u{4}\u{a}shard_command\0\u{4}\u{1e}system_store\0\u{3}replica_admin\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}error\0\u{3}applied_index\0\u{3}shard_id\0\u{2}\u{6}entry\0\u{1}empty\0\u{1}readdir\0\u{1}open\0\u{1}readlink\0\u{4}\u{10}cluster_status\0\u{3}shard_map\0\u{4}\u{9}open_session\0\u{4}\u{a}shard_command\0\u{4}\u{1e}system_store\0\u{3}replica_admin\0\u{1}placement\0")
 
   fileprivate class _StorageClass {
     var _requestID: UInt64 = 0
@@ -3190,6 +3679,19 @@ nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProto
             _storage._result = .replicaAdmin(v)
           }
         }()
+        case 82: try {
+          var v: Almanac_Api_V1_PlacementResponse?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .placement(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .placement(v)
+          }
+        }()
         default: break
         }
       }
@@ -3258,6 +3760,10 @@ nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProto
       case .replicaAdmin?: try {
         guard case .replicaAdmin(let v)? = _storage._result else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 81)
+      }()
+      case .placement?: try {
+        guard case .placement(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 82)
       }()
       case nil: break
       }
@@ -6127,6 +6633,890 @@ nonisolated extension Almanac_Api_V1_ZoneLoad: SwiftProtobuf.Message, SwiftProto
   public static func ==(lhs: Almanac_Api_V1_ZoneLoad, rhs: Almanac_Api_V1_ZoneLoad) -> Bool {
     if lhs.zone != rhs.zone {return false}
     if lhs.buckets != rhs.buckets {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_PlacementRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PlacementRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}predict_access_pattern\0\u{3}plan_migration\0\u{3}execute_migration\0\u{3}get_shard_location\0\u{3}trigger_resharding\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: Almanac_Api_V1_PredictAccessPatternCall?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .predictAccessPattern(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .predictAccessPattern(v)
+        }
+      }()
+      case 2: try {
+        var v: Almanac_Api_V1_PlanMigrationCall?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .planMigration(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .planMigration(v)
+        }
+      }()
+      case 3: try {
+        var v: Almanac_Api_V1_ExecuteMigrationCall?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .executeMigration(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .executeMigration(v)
+        }
+      }()
+      case 4: try {
+        var v: Almanac_Api_V1_GetShardLocationCall?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .getShardLocation(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .getShardLocation(v)
+        }
+      }()
+      case 5: try {
+        var v: Almanac_Api_V1_TriggerReshardingCall?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .triggerResharding(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .triggerResharding(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.call {
+    case .predictAccessPattern?: try {
+      guard case .predictAccessPattern(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    }()
+    case .planMigration?: try {
+      guard case .planMigration(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .executeMigration?: try {
+      guard case .executeMigration(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .getShardLocation?: try {
+      guard case .getShardLocation(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case .triggerResharding?: try {
+      guard case .triggerResharding(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_PlacementRequest, rhs: Almanac_Api_V1_PlacementRequest) -> Bool {
+    if lhs.call != rhs.call {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_PredictAccessPatternCall: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PredictAccessPatternCall"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}inode\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.inode) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.inode != 0 {
+      try visitor.visitSingularUInt64Field(value: self.inode, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_PredictAccessPatternCall, rhs: Almanac_Api_V1_PredictAccessPatternCall) -> Bool {
+    if lhs.inode != rhs.inode {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_PlanMigrationCall: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PlanMigrationCall"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}inode\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.inode) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.inode != 0 {
+      try visitor.visitSingularUInt64Field(value: self.inode, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_PlanMigrationCall, rhs: Almanac_Api_V1_PlanMigrationCall) -> Bool {
+    if lhs.inode != rhs.inode {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ExecuteMigrationCall: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExecuteMigrationCall"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{3}target_node_id\0\u{3}source_node_id\0\u{3}transfer_leadership\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.targetNodeID) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.sourceNodeID) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.transferLeadership) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.shardID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 1)
+    }
+    if self.targetNodeID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.targetNodeID, fieldNumber: 2)
+    }
+    if self.sourceNodeID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sourceNodeID, fieldNumber: 3)
+    }
+    if self.transferLeadership != false {
+      try visitor.visitSingularBoolField(value: self.transferLeadership, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ExecuteMigrationCall, rhs: Almanac_Api_V1_ExecuteMigrationCall) -> Bool {
+    if lhs.shardID != rhs.shardID {return false}
+    if lhs.targetNodeID != rhs.targetNodeID {return false}
+    if lhs.sourceNodeID != rhs.sourceNodeID {return false}
+    if lhs.transferLeadership != rhs.transferLeadership {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_GetShardLocationCall: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetShardLocationCall"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}inode\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.inode) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.inode != 0 {
+      try visitor.visitSingularUInt64Field(value: self.inode, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_GetShardLocationCall, rhs: Almanac_Api_V1_GetShardLocationCall) -> Bool {
+    if lhs.inode != rhs.inode {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_TriggerReshardingCall: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TriggerReshardingCall"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dry_run\0\u{3}split_threshold_ops_per_sec\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.dryRun) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.splitThresholdOpsPerSec) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.dryRun != false {
+      try visitor.visitSingularBoolField(value: self.dryRun, fieldNumber: 1)
+    }
+    if self.splitThresholdOpsPerSec.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.splitThresholdOpsPerSec, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_TriggerReshardingCall, rhs: Almanac_Api_V1_TriggerReshardingCall) -> Bool {
+    if lhs.dryRun != rhs.dryRun {return false}
+    if lhs.splitThresholdOpsPerSec != rhs.splitThresholdOpsPerSec {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_PlacementResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PlacementResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}forecast\0\u{1}plan\0\u{1}migration\0\u{1}location\0\u{1}resharding\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: Almanac_Api_V1_AccessPatternForecast?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .forecast(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .forecast(v)
+        }
+      }()
+      case 2: try {
+        var v: Almanac_Api_V1_MigrationPlan?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .plan(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .plan(v)
+        }
+      }()
+      case 3: try {
+        var v: Almanac_Api_V1_MigrationOutcome?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .migration(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .migration(v)
+        }
+      }()
+      case 4: try {
+        var v: Almanac_Api_V1_ShardLocation?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .location(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .location(v)
+        }
+      }()
+      case 5: try {
+        var v: Almanac_Api_V1_ReshardingOutcome?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .resharding(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .resharding(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.result {
+    case .forecast?: try {
+      guard case .forecast(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    }()
+    case .plan?: try {
+      guard case .plan(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .migration?: try {
+      guard case .migration(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .location?: try {
+      guard case .location(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case .resharding?: try {
+      guard case .resharding(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_PlacementResponse, rhs: Almanac_Api_V1_PlacementResponse) -> Bool {
+    if lhs.result != rhs.result {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_AccessPatternForecast: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AccessPatternForecast"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}segment\0\u{3}shard_id\0\u{1}zones\0\u{3}bucket_seconds\0\u{3}start_time\0\u{1}steps\0\u{3}write_fraction\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.segment) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.zones) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.bucketSeconds) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.startTime) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.steps) }()
+      case 7: try { try decoder.decodeSingularDoubleField(value: &self.writeFraction) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.segment != 0 {
+      try visitor.visitSingularUInt32Field(value: self.segment, fieldNumber: 1)
+    }
+    if self.shardID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 2)
+    }
+    if !self.zones.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.zones, fieldNumber: 3)
+    }
+    if self.bucketSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.bucketSeconds, fieldNumber: 4)
+    }
+    if self.startTime.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.startTime, fieldNumber: 5)
+    }
+    if !self.steps.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.steps, fieldNumber: 6)
+    }
+    if self.writeFraction.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.writeFraction, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_AccessPatternForecast, rhs: Almanac_Api_V1_AccessPatternForecast) -> Bool {
+    if lhs.segment != rhs.segment {return false}
+    if lhs.shardID != rhs.shardID {return false}
+    if lhs.zones != rhs.zones {return false}
+    if lhs.bucketSeconds != rhs.bucketSeconds {return false}
+    if lhs.startTime != rhs.startTime {return false}
+    if lhs.steps != rhs.steps {return false}
+    if lhs.writeFraction != rhs.writeFraction {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ForecastStep: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ForecastStep"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}requests\0\u{1}lower\0\u{1}upper\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedDoubleField(value: &self.requests) }()
+      case 2: try { try decoder.decodeRepeatedDoubleField(value: &self.lower) }()
+      case 3: try { try decoder.decodeRepeatedDoubleField(value: &self.upper) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.requests.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.requests, fieldNumber: 1)
+    }
+    if !self.lower.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.lower, fieldNumber: 2)
+    }
+    if !self.upper.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.upper, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ForecastStep, rhs: Almanac_Api_V1_ForecastStep) -> Bool {
+    if lhs.requests != rhs.requests {return false}
+    if lhs.lower != rhs.lower {return false}
+    if lhs.upper != rhs.upper {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_PlacementDecision: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PlacementDecision"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}time\0\u{1}policy\0\u{1}action\0\u{3}shard_id\0\u{3}from_leader_node_id\0\u{3}to_leader_node_id\0\u{3}from_node_ids\0\u{3}to_node_ids\0\u{3}forecast_requests\0\u{3}predicted_gain_op_ms\0\u{3}cost_op_ms\0\u{1}confidence\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.time) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.policy) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.action) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.fromLeaderNodeID) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.toLeaderNodeID) }()
+      case 7: try { try decoder.decodeRepeatedUInt64Field(value: &self.fromNodeIds) }()
+      case 8: try { try decoder.decodeRepeatedUInt64Field(value: &self.toNodeIds) }()
+      case 9: try { try decoder.decodeSingularDoubleField(value: &self._forecastRequests) }()
+      case 10: try { try decoder.decodeSingularDoubleField(value: &self._predictedGainOpMs) }()
+      case 11: try { try decoder.decodeSingularDoubleField(value: &self._costOpMs) }()
+      case 12: try { try decoder.decodeSingularDoubleField(value: &self._confidence) }()
+      case 13: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.time.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.time, fieldNumber: 1)
+    }
+    if !self.policy.isEmpty {
+      try visitor.visitSingularStringField(value: self.policy, fieldNumber: 2)
+    }
+    if !self.action.isEmpty {
+      try visitor.visitSingularStringField(value: self.action, fieldNumber: 3)
+    }
+    if self.shardID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 4)
+    }
+    if self.fromLeaderNodeID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.fromLeaderNodeID, fieldNumber: 5)
+    }
+    if self.toLeaderNodeID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.toLeaderNodeID, fieldNumber: 6)
+    }
+    if !self.fromNodeIds.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.fromNodeIds, fieldNumber: 7)
+    }
+    if !self.toNodeIds.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.toNodeIds, fieldNumber: 8)
+    }
+    try { if let v = self._forecastRequests {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 9)
+    } }()
+    try { if let v = self._predictedGainOpMs {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 10)
+    } }()
+    try { if let v = self._costOpMs {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 11)
+    } }()
+    try { if let v = self._confidence {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 12)
+    } }()
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 13)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_PlacementDecision, rhs: Almanac_Api_V1_PlacementDecision) -> Bool {
+    if lhs.time != rhs.time {return false}
+    if lhs.policy != rhs.policy {return false}
+    if lhs.action != rhs.action {return false}
+    if lhs.shardID != rhs.shardID {return false}
+    if lhs.fromLeaderNodeID != rhs.fromLeaderNodeID {return false}
+    if lhs.toLeaderNodeID != rhs.toLeaderNodeID {return false}
+    if lhs.fromNodeIds != rhs.fromNodeIds {return false}
+    if lhs.toNodeIds != rhs.toNodeIds {return false}
+    if lhs._forecastRequests != rhs._forecastRequests {return false}
+    if lhs._predictedGainOpMs != rhs._predictedGainOpMs {return false}
+    if lhs._costOpMs != rhs._costOpMs {return false}
+    if lhs._confidence != rhs._confidence {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_MigrationPlan: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MigrationPlan"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{1}policy\0\u{3}buckets_replayed\0\u{1}decisions\0\u{1}earlier\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.policy) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.bucketsReplayed) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.decisions) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.earlier) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.shardID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 1)
+    }
+    if !self.policy.isEmpty {
+      try visitor.visitSingularStringField(value: self.policy, fieldNumber: 2)
+    }
+    if self.bucketsReplayed != 0 {
+      try visitor.visitSingularUInt32Field(value: self.bucketsReplayed, fieldNumber: 3)
+    }
+    if !self.decisions.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.decisions, fieldNumber: 4)
+    }
+    if !self.earlier.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.earlier, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_MigrationPlan, rhs: Almanac_Api_V1_MigrationPlan) -> Bool {
+    if lhs.shardID != rhs.shardID {return false}
+    if lhs.policy != rhs.policy {return false}
+    if lhs.bucketsReplayed != rhs.bucketsReplayed {return false}
+    if lhs.decisions != rhs.decisions {return false}
+    if lhs.earlier != rhs.earlier {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_MigrationOutcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MigrationOutcome"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}migration_id\0\u{3}shard_id\0\u{1}outcome\0\u{3}source_node_id\0\u{3}target_node_id\0\u{3}leader_node_id\0\u{3}snapshot_bytes\0\u{3}catch_up_seconds\0\u{3}map_epoch\0\u{1}detail\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.migrationID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.outcome) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.sourceNodeID) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.targetNodeID) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.leaderNodeID) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.snapshotBytes) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self.catchUpSeconds) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.mapEpoch) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.detail) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.migrationID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.migrationID, fieldNumber: 1)
+    }
+    if self.shardID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 2)
+    }
+    if !self.outcome.isEmpty {
+      try visitor.visitSingularStringField(value: self.outcome, fieldNumber: 3)
+    }
+    if self.sourceNodeID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sourceNodeID, fieldNumber: 4)
+    }
+    if self.targetNodeID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.targetNodeID, fieldNumber: 5)
+    }
+    if self.leaderNodeID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.leaderNodeID, fieldNumber: 6)
+    }
+    if self.snapshotBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.snapshotBytes, fieldNumber: 7)
+    }
+    if self.catchUpSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.catchUpSeconds, fieldNumber: 8)
+    }
+    if self.mapEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.mapEpoch, fieldNumber: 9)
+    }
+    if !self.detail.isEmpty {
+      try visitor.visitSingularStringField(value: self.detail, fieldNumber: 10)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_MigrationOutcome, rhs: Almanac_Api_V1_MigrationOutcome) -> Bool {
+    if lhs.migrationID != rhs.migrationID {return false}
+    if lhs.shardID != rhs.shardID {return false}
+    if lhs.outcome != rhs.outcome {return false}
+    if lhs.sourceNodeID != rhs.sourceNodeID {return false}
+    if lhs.targetNodeID != rhs.targetNodeID {return false}
+    if lhs.leaderNodeID != rhs.leaderNodeID {return false}
+    if lhs.snapshotBytes != rhs.snapshotBytes {return false}
+    if lhs.catchUpSeconds != rhs.catchUpSeconds {return false}
+    if lhs.mapEpoch != rhs.mapEpoch {return false}
+    if lhs.detail != rhs.detail {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ShardLocation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ShardLocation"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}segment\0\u{1}shard\0\u{3}map_epoch\0\u{1}moving\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.segment) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._shard) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.mapEpoch) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.moving) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.segment != 0 {
+      try visitor.visitSingularUInt32Field(value: self.segment, fieldNumber: 1)
+    }
+    try { if let v = self._shard {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.mapEpoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.mapEpoch, fieldNumber: 3)
+    }
+    if self.moving != false {
+      try visitor.visitSingularBoolField(value: self.moving, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ShardLocation, rhs: Almanac_Api_V1_ShardLocation) -> Bool {
+    if lhs.segment != rhs.segment {return false}
+    if lhs._shard != rhs._shard {return false}
+    if lhs.mapEpoch != rhs.mapEpoch {return false}
+    if lhs.moving != rhs.moving {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ReshardingDecision: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReshardingDecision"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{3}shard_id\0\u{1}segment\0\u{3}other_shard_id\0\u{3}load_ops_per_sec\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.kind) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.shardID) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.segment) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.otherShardID) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.loadOpsPerSec) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.kind.isEmpty {
+      try visitor.visitSingularStringField(value: self.kind, fieldNumber: 1)
+    }
+    if self.shardID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.shardID, fieldNumber: 2)
+    }
+    if self.segment != 0 {
+      try visitor.visitSingularUInt32Field(value: self.segment, fieldNumber: 3)
+    }
+    if self.otherShardID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.otherShardID, fieldNumber: 4)
+    }
+    if self.loadOpsPerSec.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.loadOpsPerSec, fieldNumber: 5)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ReshardingDecision, rhs: Almanac_Api_V1_ReshardingDecision) -> Bool {
+    if lhs.kind != rhs.kind {return false}
+    if lhs.shardID != rhs.shardID {return false}
+    if lhs.segment != rhs.segment {return false}
+    if lhs.otherShardID != rhs.otherShardID {return false}
+    if lhs.loadOpsPerSec != rhs.loadOpsPerSec {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ReshardingOutcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReshardingOutcome"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}decisions\0\u{3}evaluated_buckets\0\u{3}bucket_seconds\0\u{3}split_threshold_ops_per_sec\0\u{3}merge_below_ops_per_sec\0\u{1}executed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.decisions) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.evaluatedBuckets) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.bucketSeconds) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.splitThresholdOpsPerSec) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.mergeBelowOpsPerSec) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.executed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.decisions.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.decisions, fieldNumber: 1)
+    }
+    if self.evaluatedBuckets != 0 {
+      try visitor.visitSingularUInt32Field(value: self.evaluatedBuckets, fieldNumber: 2)
+    }
+    if self.bucketSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.bucketSeconds, fieldNumber: 3)
+    }
+    if self.splitThresholdOpsPerSec.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.splitThresholdOpsPerSec, fieldNumber: 4)
+    }
+    if self.mergeBelowOpsPerSec.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.mergeBelowOpsPerSec, fieldNumber: 5)
+    }
+    if !self.executed.isEmpty {
+      try visitor.visitSingularStringField(value: self.executed, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ReshardingOutcome, rhs: Almanac_Api_V1_ReshardingOutcome) -> Bool {
+    if lhs.decisions != rhs.decisions {return false}
+    if lhs.evaluatedBuckets != rhs.evaluatedBuckets {return false}
+    if lhs.bucketSeconds != rhs.bucketSeconds {return false}
+    if lhs.splitThresholdOpsPerSec != rhs.splitThresholdOpsPerSec {return false}
+    if lhs.mergeBelowOpsPerSec != rhs.mergeBelowOpsPerSec {return false}
+    if lhs.executed != rhs.executed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
