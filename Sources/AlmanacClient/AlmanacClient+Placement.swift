@@ -2,7 +2,8 @@ import AlmanacWire
 import NIOCore
 
 extension AlmanacClient {
-    /// `predict_access_pattern(key)`: forecast requests to `inode`'s segment per zone and bucket ahead.
+    /// `predict_access_pattern(key)`: forecast requests to `inode`'s segment per zone and bucket ahead
+    /// (no steps, and `noForecast` says why, while the nodes hold too little history).
     public func predictAccessPattern(inode: UInt64) async throws(AlmanacClientError) -> Almanac_Api_V1_AccessPatternForecast {
         var call = Almanac_Api_V1_PredictAccessPatternCall()
         call.inode = inode

@@ -128,13 +128,16 @@ public actor PlacementCalls {
         } catch {
             throw PlacementCallError(.einval, "\(error)")
         }
-        guard let forecast else {
-            throw PlacementCallError(.unavailable, "not enough history to forecast segment \(segment): the forecasters need "
-                + "\(settings.seasonBuckets + 1) complete buckets of \(Int(view.bucketSeconds ?? settings.bucketSeconds)) s with requests")
-        }
         var wire = Almanac_Api_V1_AccessPatternForecast()
         wire.segment = UInt32(segment)
         wire.shardID = UInt32(shard)
+        guard let forecast else {
+            // An answer, not an error: retrying soon would not help.
+            wire.bucketSeconds = view.bucketSeconds ?? settings.bucketSeconds
+            wire.noForecast = "not enough history to forecast segment \(segment): the forecasters need "
+                + "\(settings.seasonBuckets + 1) complete buckets of \(Int(wire.bucketSeconds)) s with requests"
+            return wire
+        }
         wire.zones = forecast.zones
         wire.bucketSeconds = forecast.bucketSeconds
         wire.startTime = forecast.startTime
@@ -233,13 +236,23 @@ public actor PlacementCalls {
         let map = try await map()
         let (segment, shard) = try key(inode, in: map)
         guard let record = map.shards[shard] else { throw PlacementCallError(.unavailable, "the map names shard \(shard) but has no record of it") }
+        // Every node's status (a node reports the shards it hosts): the addresses, and the leader
+        // of the newest term the shard's replicas report, fresher than the map's hint.
         var addresses: [NodeID: String] = [:]
-        if let status = try? await cluster().status() {
-            for node in status.nodes { addresses[node.nodeID] = node.clientAddress }
+        var liveLeader: (term: UInt64, node: NodeID) = (0, 0)
+        if let view = try? await view() {
+            addresses = view.addresses
+            for status in view.statuses {
+                for hosted in status.shards where hosted.shardID == UInt64(shard) && hosted.leaderNodeID != 0 && hosted.term >= liveLeader.term {
+                    liveLeader = (hosted.term, hosted.leaderNodeID)
+                }
+            }
         }
         var wire = Almanac_Api_V1_ShardLocation()
         wire.segment = UInt32(segment)
         wire.shard = record.wire(clientAddresses: addresses)
+        // The cluster's view of the leader is fresher than the map's hint.
+        if liveLeader.node != 0 { wire.shard.leaderHint = liveLeader.node }
         wire.mapEpoch = map.epoch
         wire.moving = map.migrations.contains { $0.shard == shard } || map.handoffs.contains { $0.source == shard || $0.target == shard }
         return wire

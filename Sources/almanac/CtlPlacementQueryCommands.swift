@@ -18,6 +18,7 @@ struct CtlPredict: AsyncParsableCommand {
         try await CtlRunner.run(options, command: "predict") { client, output throws(CtlFailure) in
             let attributes = try await onPath(path) { () async throws(AlmanacClientError) in try await client.resolve(path) }
             let forecast = try await onPath(path) { () async throws(AlmanacClientError) in try await client.predictAccessPattern(inode: attributes.inode) }
+            if !forecast.noForecast.isEmpty { throw AlmanacClientError(.unavailable, forecast.noForecast).at(path) }
             if output.json {
                 struct Forecast: Encodable {
                     var segment: UInt32, shard: UInt32, zones: [String], bucketSeconds: Double, startTime: Double, writeFraction: Double

@@ -2536,7 +2536,8 @@ public nonisolated struct Almanac_Api_V1_PlacementRequest: Sendable {
 }
 
 /// predict_access_pattern(key): the forecast requests to the key's segment, per zone and bucket
-/// ahead. UNAVAILABLE until the nodes hold a season and a bucket of history.
+/// ahead. Until the nodes hold a season and a bucket of history the answer has no steps and says why
+/// (`no_forecast`).
 public nonisolated struct Almanac_Api_V1_PredictAccessPatternCall: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -2699,6 +2700,9 @@ public nonisolated struct Almanac_Api_V1_AccessPatternForecast: Sendable {
   public var steps: [Almanac_Api_V1_ForecastStep] = []
 
   public var writeFraction: Double = 0
+
+  /// Set when there is no forecast (yet): why, e.g. how much history the forecasters still need.
+  public var noForecast: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -7046,7 +7050,7 @@ nonisolated extension Almanac_Api_V1_PlacementResponse: SwiftProtobuf.Message, S
 
 nonisolated extension Almanac_Api_V1_AccessPatternForecast: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AccessPatternForecast"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}segment\0\u{3}shard_id\0\u{1}zones\0\u{3}bucket_seconds\0\u{3}start_time\0\u{1}steps\0\u{3}write_fraction\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}segment\0\u{3}shard_id\0\u{1}zones\0\u{3}bucket_seconds\0\u{3}start_time\0\u{1}steps\0\u{3}write_fraction\0\u{3}no_forecast\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -7061,6 +7065,7 @@ nonisolated extension Almanac_Api_V1_AccessPatternForecast: SwiftProtobuf.Messag
       case 5: try { try decoder.decodeSingularDoubleField(value: &self.startTime) }()
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.steps) }()
       case 7: try { try decoder.decodeSingularDoubleField(value: &self.writeFraction) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.noForecast) }()
       default: break
       }
     }
@@ -7088,6 +7093,9 @@ nonisolated extension Almanac_Api_V1_AccessPatternForecast: SwiftProtobuf.Messag
     if self.writeFraction.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.writeFraction, fieldNumber: 7)
     }
+    if !self.noForecast.isEmpty {
+      try visitor.visitSingularStringField(value: self.noForecast, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -7099,6 +7107,7 @@ nonisolated extension Almanac_Api_V1_AccessPatternForecast: SwiftProtobuf.Messag
     if lhs.startTime != rhs.startTime {return false}
     if lhs.steps != rhs.steps {return false}
     if lhs.writeFraction != rhs.writeFraction {return false}
+    if lhs.noForecast != rhs.noForecast {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
