@@ -434,7 +434,8 @@ public struct PlacementController: Sendable {
             d.action = "abort replica move"; d.shard = moves[move]?.liveShard ?? 0
         case .split(let shard, let at):
             d.action = "split at segment \(at)"; d.shard = shard
-            d.reason = model.emptyShards.isEmpty ? "LSMM: hot segment; no empty shard to split into" : "LSMM: a hot segment gets a shard of its own"
+            d.reason = model.emptyShards.isEmpty ? "LSMM: a hot segment gets a shard of its own (a new Raft group)"
+                : "LSMM: a hot segment gets a shard of its own (shard \(model.emptyShards[0]), empty)"
         case .merge(let shard, let other):
             d.action = "merge shard \(other) into \(shard)"; d.shard = shard; d.reason = "LSMM: cold neighbours"
         }
@@ -444,9 +445,4 @@ public struct PlacementController: Sendable {
     /// The live shard a move works on.
     public func shard(ofMove move: Int) -> ShardID? { moves[move]?.liveShard }
 
-    /// An empty shard a split of `shard` can fill (the lowest id), if any.
-    public static func splitTarget(in map: AlmanacKeyspace.ShardMap) -> ShardID? {
-        let owning = Set(ReshardingAdvisor.liveShardsInOrder(map).map(\.shard))
-        return map.shards.keys.filter { !owning.contains($0) }.sorted().first
-    }
 }

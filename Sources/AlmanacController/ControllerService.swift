@@ -145,6 +145,12 @@ public actor ControllerService {
         return (migration, handoff)
     }
 
+    private func creation(_ cluster: ClusterLoadView) throws -> ShardCreationDriver {
+        guard let client else { throw ShardCreationError.interrupted("the controller's client is not running") }
+        return ShardCreationDriver(
+            transport: ClientReplicaAdminTransport(client: client, addresses: cluster.addresses, nodeConfiguration: configuration.client), store: store)
+    }
+
     /// Finishes what a dead controller (or `ctl`) left in the map.
     private func resumeInFlight() async {
         do {
@@ -267,7 +273,8 @@ public actor ControllerService {
                 controller?.moveAborted(move)
                 return "applied: \(report.outcome.rawValue)"
             case .split(let shard, let at):
-                guard let target = PlacementController.splitTarget(in: map) else { return "skipped: no empty shard to split into" }
+                // An empty shard of the map, or a new one (a new Raft group).
+                let target = try await creation(cluster).splitTarget(members: cluster.members)
                 let segments = (Int(at)..<map.keying.segmentCount).map { SegmentID($0) }.filter { map.shard(ofSegment: $0) == shard }
                 let report = try await handoff.move(segments: segments, to: target)
                 return "applied: \(report.outcome.rawValue) to shard \(target)"

@@ -291,22 +291,28 @@ public actor PlacementCalls {
             return one
         }
         if !call.dryRun, let first = report.decisions.first {
-            wire.executed = await carryOut(first, map: map)
+            wire.executed = await carryOut(first, map: map, view: view)
         }
         return wire
     }
 
     /// One split or merge by segment hand-off, as the controller carries it out.
-    private func carryOut(_ decision: ReshardingDecision, map: ShardMap) async -> String {
+    private func carryOut(_ decision: ReshardingDecision, map: ShardMap, view: ClusterLoadView) async -> String {
         let handoff = SegmentHandoffDriver(transport: ClientTransactionTransport(client: cluster(), host: nil), store: store,
                                            clock: { UInt64(Date().timeIntervalSince1970 * 1000) })
         let segments: [SegmentID]
         let target: ShardID
         switch decision.kind {
         case .split:
-            guard let empty = PlacementController.splitTarget(in: map) else { return "skipped: no empty shard to split into" }
+            // An empty shard of the map, or a new one (a new Raft group).
+            let creation = ShardCreationDriver(
+                transport: ClientReplicaAdminTransport(client: cluster(), addresses: view.addresses, nodeConfiguration: configuration), store: store)
+            do {
+                target = try await creation.splitTarget(members: view.members)
+            } catch {
+                return "failed: no shard to split into: \(error)"
+            }
             segments = (Int(decision.segment)..<map.keying.segmentCount).map { SegmentID($0) }.filter { map.shard(ofSegment: $0) == decision.shard }
-            target = empty
         case .merge:
             guard let other = decision.otherShard else { return "skipped: the merge names no shard" }
             segments = (0..<map.keying.segmentCount).map { SegmentID($0) }.filter { map.shard(ofSegment: $0) == other }

@@ -23,6 +23,10 @@ public struct ClientReplicaAdminTransport: ReplicaAdminTransport {
         let wire: Almanac_Api_V1_ReplicaAdminRequest.OneOf_Call
         switch call {
         case .join: wire = .join(Almanac_Api_V1_ReplicaJoin())
+        case .found(let voters):
+            var found = Almanac_Api_V1_ReplicaFound()
+            found.voterNodeIds = voters
+            wire = .found(found)
         case .leave: wire = .leave(Almanac_Api_V1_ReplicaLeave())
         case .addLearner(let node):
             var add = Almanac_Api_V1_AddLearner()

@@ -194,6 +194,40 @@ public struct ShardMap: Sendable, Hashable {
 
     mutating func bumpEpoch() { epoch += 1 }
 
+    /// The id a new shard gets: the next after every shard the map names. Ids are never reused:
+    /// shards are never removed from the map, so a node never sees one id for two groups.
+    public var nextShardID: ShardID? {
+        guard let last = shards.keys.max(), last < ShardID.max else { return nil }
+        return last + 1
+    }
+
+    /// Defines shard `id` (``nextShardID``), owning no segments yet (a split's target), with
+    /// `replicas` one per zone.
+    public mutating func addShard(_ id: ShardID, replicas: [ReplicaLocation]) throws(KeyspaceError) {
+        guard id == nextShardID else { throw KeyspaceError.invalid("shard \(id) is not the next free shard id (\(nextShardID.map(String.init) ?? "none"))") }
+        guard !replicas.isEmpty else { throw KeyspaceError.invalid("a new shard needs replicas") }
+        guard Set(replicas.map(\.zone)).count == replicas.count else { throw KeyspaceError.invalid("a new shard has two replicas in one zone") }
+        guard Set(replicas.map(\.node)).count == replicas.count else { throw KeyspaceError.invalid("a new shard lists a node twice") }
+        shards[id] = ShardRecord(id: id, replicas: replicas, epoch: 1)
+        epoch += 1
+    }
+
+    /// Replicas for a new shard: in each zone, the node that holds the fewest replicas of the
+    /// map's shards (the lowest id on a tie); as many zones as the map's shards span, at least
+    /// `minimumZones` when the members have them. Deterministic, so that a retry picks the same.
+    public func placementForNewShard(members: [NodeID: ZoneName], replicasPerShard: Int) -> [ReplicaLocation] {
+        var held: [NodeID: Int] = [:]
+        for record in shards.values { for replica in record.replicas { held[replica.node, default: 0] += 1 } }
+        var byZone: [ZoneName: [NodeID]] = [:]
+        for (node, zone) in members { byZone[zone, default: []].append(node) }
+        let candidates = byZone.map { zone, nodes in
+            (zone: zone, node: nodes.min { (held[$0] ?? 0, $0) < (held[$1] ?? 0, $1) } ?? 0)
+        }
+        // The least loaded zones first (by their chosen node's load), then by name.
+        let chosen = candidates.sorted { (held[$0.node] ?? 0, $0.zone) < (held[$1.node] ?? 0, $1.zone) }.prefix(replicasPerShard)
+        return chosen.map { ReplicaLocation(node: $0.node, zone: $0.zone) }.sorted { $0.zone < $1.zone }
+    }
+
     /// Sets the intents of protocols in progress as a stored or transmitted map carries them
     /// (decoding only: changes go through `recordHandoff`, `recordMigration` and their kin).
     public mutating func restoreIntents(handoffs: [SegmentHandoffIntent], migrations: [ReplicaMigrationIntent]) throws(KeyspaceError) {

@@ -158,6 +158,9 @@ public struct RequestTranslator: Sendable {
             }
             switch admin.call {
             case .join?: return .replicaAdmin(shard: shard, call: .join)
+            case .found(let found)?:
+                guard !found.voterNodeIds.isEmpty else { throw APIError(.einval, "found needs the founding voters") }
+                return .replicaAdmin(shard: shard, call: .found(voters: found.voterNodeIds))
             case .leave?: return .replicaAdmin(shard: shard, call: .leave)
             case .addLearner(let add)?:
                 guard add.nodeID != 0 else { throw APIError(.einval, "add_learner needs a node id") }

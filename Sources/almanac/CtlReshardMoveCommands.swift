@@ -50,8 +50,17 @@ extension CtlOptions {
 
 /// Runs the hand-off driver with the ctl's client and the map store, printing progress.
 enum CtlHandoff {
+    /// What a hand-off command works with: the hand-off driver, the map as loaded, and the shard
+    /// creation driver with the cluster's members (a split without `--into` creates its target).
+    struct Context: Sendable {
+        var driver: SegmentHandoffDriver
+        var map: ShardMap
+        var creation: ShardCreationDriver
+        var members: [NodeID: ZoneName]
+    }
+
     static func run(_ options: CtlOptions, _ mapOptions: CtlMapStoreOptions, command: String,
-                    _ body: @escaping @Sendable (SegmentHandoffDriver, ShardMap) async throws -> [HandoffReport]) async throws {
+                    _ body: @escaping @Sendable (Context) async throws -> [HandoffReport]) async throws {
         let options = try await options.withAdminToken(subject: "ctl-reshard")
         let store = try mapOptions.store(options)
         defer { Task { await store.shutdown() } }
@@ -77,10 +86,30 @@ enum CtlHandoff {
             } catch {
                 throw CtlFailure(error: AlmanacClientError(.unavailable, "shard map store (\(store.backendName)): \(error)"), path: nil)
             }
+            let nodeConfiguration: AlmanacClientConfiguration
+            do {
+                nodeConfiguration = try options.clientConfiguration(
+                    endpoints: try options.endpointList(), attemptTimeout: .seconds(3), operationTimeout: .seconds(10), clientName: "almanac-ctl-reshard")
+            } catch {
+                throw CtlFailure(error: AlmanacClientError(.invalidArgument, "\(error)"), path: nil)
+            }
+            let cluster = try await CtlMigration.cluster(client, probe: nodeConfiguration)
+            var creation = ShardCreationDriver(
+                transport: ClientReplicaAdminTransport(client: client, addresses: cluster.addresses, nodeConfiguration: nodeConfiguration), store: store)
+            creation.stepPause = .milliseconds(mapOptions.stepPauseMilliseconds)
+            creation.onProgress = { line in
+                guard !json else { return }
+                FileHandle.standardOutput.write(Data((line + "\n").utf8))
+            }
             let started = ContinuousClock.now
             let reports: [HandoffReport]
             do {
-                reports = try await body(driver, map)
+                reports = try await body(Context(driver: driver, map: map, creation: creation, members: cluster.members))
+            } catch let error as ShardCreationError {
+                switch error {
+                case .invalid(let message): throw CtlFailure(error: AlmanacClientError(.invalidArgument, code: .einval, message), path: nil)
+                case .interrupted: throw CtlFailure(error: AlmanacClientError(.unavailable, error.description), path: nil)
+                }
             } catch {
                 guard let error = error as? HandoffError else {
                     throw CtlFailure(error: AlmanacClientError(.unavailable, "\(error)"), path: nil)
@@ -147,8 +176,8 @@ struct CtlReshardMove: AsyncParsableCommand {
     func run() async throws {
         let segments = try CtlHandoff.parseSegments(segments)
         let target = to
-        try await CtlHandoff.run(options, mapOptions, command: "reshard move") { driver, _ in
-            [try await driver.move(segments: segments, to: target)]
+        try await CtlHandoff.run(options, mapOptions, command: "reshard move") { context in
+            [try await context.driver.move(segments: segments, to: target)]
         }
     }
 }
@@ -164,7 +193,8 @@ struct CtlReshardMerge: AsyncParsableCommand {
 
     func run() async throws {
         let (source, target) = (shard, into)
-        try await CtlHandoff.run(options, mapOptions, command: "reshard merge") { driver, map in
+        try await CtlHandoff.run(options, mapOptions, command: "reshard merge") { context in
+            let (driver, map) = (context.driver, context.map)
             let segments = map.segments(of: source)
             guard map.shards[source] != nil, !segments.isEmpty else { throw HandoffError.invalid("shard \(source) owns no segments") }
             return [try await driver.move(segments: segments, to: target)]
@@ -176,19 +206,27 @@ struct CtlReshardMerge: AsyncParsableCommand {
 /// shard 3, which must own none (groups are started with the cluster; a merge empties one).
 struct CtlReshardSplit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "split", abstract: "Split a shard: its segments from --at up (default: the upper half) move to --into, a shard that owns no segments.")
+        commandName: "split",
+        abstract: "Split a shard: its segments from --at up (default: the upper half) move to --into, a shard that owns no segments, or to a new shard (a new Raft group) without --into.")
     @OptionGroup var options: CtlOptions
     @OptionGroup var mapOptions: CtlMapStoreOptions
     @Argument(help: "The shard to split.") var shard: UInt16
-    @Option(help: "An empty shard that takes the upper part.") var into: UInt16
+    @Option(help: "An empty shard that takes the upper part (default: an empty shard if the map has one, else a new shard).") var into: UInt16?
     @Option(help: "First segment of the upper part (must be one of the shard's, not its first).") var at: UInt16?
 
     func run() async throws {
-        let (source, target, at) = (shard, into, at)
-        try await CtlHandoff.run(options, mapOptions, command: "reshard split") { driver, map in
+        let (source, into, at) = (shard, into, at)
+        try await CtlHandoff.run(options, mapOptions, command: "reshard split") { context in
+            let (driver, map) = (context.driver, context.map)
             let owned = map.segments(of: source)
             guard owned.count >= 2 else { throw HandoffError.invalid("shard \(source) owns \(owned.count) segments; a split needs two or more") }
-            guard map.shards[target] != nil else { throw HandoffError.invalid("shard \(target) does not exist") }
+            let target: ShardID
+            if let into {
+                target = into
+            } else {
+                target = try await context.creation.splitTarget(members: context.members)
+            }
+            guard map.shards[target] != nil || into == nil else { throw HandoffError.invalid("shard \(target) does not exist") }
             guard map.segments(of: target).isEmpty else {
                 throw HandoffError.invalid("shard \(target) owns segments; split into an empty shard (merge moves segments into a busy one)")
             }
@@ -209,8 +247,14 @@ struct CtlReshardResume: AsyncParsableCommand {
     @OptionGroup var mapOptions: CtlMapStoreOptions
 
     func run() async throws {
-        try await CtlHandoff.run(options, mapOptions, command: "reshard resume") { driver, _ in
-            try await driver.resume()
+        try await CtlHandoff.run(options, mapOptions, command: "reshard resume") { context in
+            let reports = try await context.driver.resume()
+            // Shards a creation left in the map without a leader: found them now.
+            let owning = Set(context.map.owners)
+            for shard in context.map.shards.keys.sorted() where !owning.contains(shard) {
+                try await context.creation.ensureFounded(shard)
+            }
+            return reports
         }
     }
 }

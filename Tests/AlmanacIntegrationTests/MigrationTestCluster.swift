@@ -161,17 +161,18 @@ final class MigrationTestCluster: ReplicaAdminTransport, ShardMapStore, Sendable
     func replicaAdmin(shard: ShardID, call: ReplicaAdminCall, on node: NodeID?) async -> Result<ReplicaConfiguration?, ReplicaAdminFailure> {
         let spent = spend()
         guard spent.lands else { return .failure(.unknown("the driver died")) }
-        let outcome = await land(call, on: node)
+        let outcome = await land(call, on: node, group: UInt64(shard))
         return spent.answered ? outcome : .failure(.unknown("the answer was lost"))
     }
 
-    private func land(_ call: ReplicaAdminCall, on node: NodeID?) async -> Result<ReplicaConfiguration?, ReplicaAdminFailure> {
-        let outcome = await execute(call, on: node)
-        if case .success(let view?) = outcome, view.isLeader { recorded.withLock { $0.append(.configuration(view)) } }
+    private func land(_ call: ReplicaAdminCall, on node: NodeID?, group: UInt64) async -> Result<ReplicaConfiguration?, ReplicaAdminFailure> {
+        let outcome = await execute(call, on: node, group: group)
+        // The history checker follows group 0 (the migrations'); new shards are checked apart.
+        if case .success(let view?) = outcome, view.isLeader, group == 0 { recorded.withLock { $0.append(.configuration(view)) } }
         return outcome
     }
 
-    private func execute(_ call: ReplicaAdminCall, on node: NodeID?) async -> Result<ReplicaConfiguration?, ReplicaAdminFailure> {
+    private func execute(_ call: ReplicaAdminCall, on node: NodeID?, group: UInt64) async -> Result<ReplicaConfiguration?, ReplicaAdminFailure> {
         let candidates: [MultiRaftHost<PayloadList>]
         if let node {
             guard let host = running[node] else { return .failure(.unknown("node \(node) is down")) }
@@ -179,7 +180,7 @@ final class MigrationTestCluster: ReplicaAdminTransport, ShardMapStore, Sendable
         } else {
             var leaders: [MultiRaftHost<PayloadList>] = []
             for host in running.values {
-                if let view = try? await host.configuration(of: 0), view.isLeader { leaders.append(host) }
+                if let view = try? await host.configuration(of: group), view.isLeader { leaders.append(host) }
             }
             guard !leaders.isEmpty else { return .failure(.unknown("no leader")) }
             candidates = leaders
@@ -187,7 +188,7 @@ final class MigrationTestCluster: ReplicaAdminTransport, ShardMapStore, Sendable
         var last = HostError.unavailable("no host")
         for host in candidates {
             do throws(HostError) {
-                return .success(try await host.replicaAdmin(group: 0, call))
+                return .success(try await host.replicaAdmin(group: group, call))
             } catch {
                 if case .invalid(let reason) = error { return .failure(.refused(reason)) }
                 last = error

@@ -68,7 +68,7 @@ extension HostCore {
                 throw .invalid("node \(node) is a voter of group \(id), not a learner")
             }
             change = ConfChange([ConfChangeSingle(.removeNode, node)])
-        case .join, .leave, .transferLeadership, .configuration:
+        case .join, .found, .leave, .transferLeadership, .configuration:
             throw .invalid("not a configuration change")
         }
         wake(group)

@@ -9,15 +9,20 @@ public final class HostedGroupRegistry: Sendable {
     public struct Record: Sendable, Hashable, Codable {
         public var joined: Set<UInt64> = []
         public var left: Set<UInt64> = []
+        /// Groups founded here at runtime (new shards), with their founding voters: a restart
+        /// bootstraps them with the same configuration, as the static placement's groups. Absent
+        /// in files written before runtime groups existed.
+        public var founded: [UInt64: [UInt64]]? = nil
 
-        public init(joined: Set<UInt64> = [], left: Set<UInt64> = []) {
+        public init(joined: Set<UInt64> = [], left: Set<UInt64> = [], founded: [UInt64: [UInt64]]? = nil) {
             self.joined = joined
             self.left = left
+            self.founded = founded
         }
 
         /// The hosted groups given the static placement's.
         public func hosted(placed: [UInt64]) -> [UInt64] {
-            Set(placed).union(joined).subtracting(left).sorted()
+            Set(placed).union(joined).union((founded ?? [:]).keys).subtracting(left).sorted()
         }
     }
 
@@ -46,9 +51,19 @@ public final class HostedGroupRegistry: Sendable {
         try update { $0.joined.insert(group); $0.left.remove(group) }
     }
 
+    /// Records that this node founds `group` with `voters` (before its replica starts).
+    public func recordFounded(_ group: UInt64, voters: [UInt64]) throws(HostError) {
+        try update { record in
+            var founded = record.founded ?? [:]
+            founded[group] = voters
+            record.founded = founded
+            record.left.remove(group)
+        }
+    }
+
     /// Records that this node no longer hosts `group` (before its replica stops).
     public func recordLeft(_ group: UInt64) throws(HostError) {
-        try update { $0.left.insert(group); $0.joined.remove(group) }
+        try update { $0.left.insert(group); $0.joined.remove(group); $0.founded?[group] = nil }
     }
 
     private func update(_ change: (inout Record) -> Void) throws(HostError) {

@@ -41,6 +41,46 @@ extension MultiRaftHost {
         }
     }
 
+    /// Founds `group` here with the first configuration `voters` (this node among them): a new
+    /// shard at runtime. Every founding replica gets the same list and writes it into its empty log,
+    /// as the static placement's groups do at the cluster's start, so they elect a leader among
+    /// themselves. The founding is recorded durably first, so a restart bootstraps it the same way.
+    /// Idempotent: a replica that already runs is kept. A node that already holds a log of `group`
+    /// without having founded it (it joined or left it once) is refused: a second first
+    /// configuration would fork the group's history.
+    public func foundGroup(_ group: UInt64, voters: [NodeID]) async throws(HostError) -> ReplicaConfiguration {
+        let founders = Array(Set(voters)).sorted()
+        if let recorded = registry.record.founded?[group], recorded != founders {
+            throw .invalid("group \(group) was founded here with voters \(recorded), not \(founders)")
+        }
+        if let existing = try? await configuration(of: group) { return existing }
+        guard founders.contains(configuration.nodeID) else {
+            throw .invalid("node \(configuration.nodeID) is not one of group \(group)'s founding voters \(founders)")
+        }
+        for voter in founders where !configuration.members.contains(where: { $0.id == voter }) {
+            throw .invalid("node \(voter) is not a member of this cluster")
+        }
+        var initial: RaftInitialState
+        do throws(StorageError) {
+            initial = try log.withEngine { (engine) throws(StorageError) -> RaftInitialState in try engine.initialState(group: group) }
+        } catch {
+            throw .unavailable("cannot read group \(group)'s log: \(error)")
+        }
+        let fresh = initial.snapshot == nil && initial.entries.isEmpty && initial.hardState.term == 0
+        guard fresh || registry.record.founded?[group] != nil else {
+            throw .invalid("this node already holds a log of group \(group); it cannot found it again")
+        }
+        try registry.recordFounded(group, voters: founders)
+        initial.bootstrap = ConfState(voters: founders)
+        let raftConfig: RaftConfig
+        do throws(RaftConfigError) { raftConfig = try configuration.raftConfig() } catch { throw .invalid("\(error)") }
+        let raft = RaftNode(config: raftConfig, initialState: initial, random: SystemRandomNumberGenerator())
+        let seed = (raft, initialMachine(group))
+        return try await onLoop { core throws(HostError) in
+            try core.addGroup(id: group, raft: seed.0, machine: seed.1, applied: 0, appliedTerm: 0)
+        }
+    }
+
     /// Drops this node's replica of `group`. The caller makes sure the group's configuration no
     /// longer counts it (the leader's view): a replica that is still a voter must not leave. Its
     /// log stays in the WAL until the WAL is purged past it.
@@ -88,6 +128,8 @@ extension MultiRaftHost {
         switch call {
         case .join:
             return try await joinGroup(group)
+        case .found(let voters):
+            return try await foundGroup(group, voters: voters)
         case .leave:
             try await leaveGroup(group)
             return nil

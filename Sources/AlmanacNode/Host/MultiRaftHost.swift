@@ -83,6 +83,8 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
             // A founding replica writes the static configuration into its empty log; a replica that
             // joined at runtime learns its configuration from the leader.
             if placed.contains(id) && !registry.record.joined.contains(id) { initial.bootstrap = ConfState(voters: voters) }
+            // A group founded here at runtime: its founding voters, as recorded.
+            if let founders = registry.record.founded?[id] { initial.bootstrap = ConfState(voters: founders) }
             var machine = initialMachine(id)
             var applied: LogIndex = 0
             var appliedTerm: Term = 0

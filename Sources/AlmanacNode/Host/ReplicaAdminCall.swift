@@ -7,6 +7,9 @@ import AlmanacRaft
 public enum ReplicaAdminCall: Sendable, Hashable {
     /// Start an empty replica on the receiving node.
     case join
+    /// Found a new group on the receiving node: a replica whose first configuration is `voters`
+    /// (every founding replica gets the same list; a new shard at runtime, docs/migration.md).
+    case found(voters: [NodeID])
     /// Drop the receiving node's replica.
     case leave
     /// Add `node` as a learner (nothing to do if it holds a replica in the configuration).

@@ -3,9 +3,8 @@ import AlmanacNode
 
 extension ReplicatedMetadataService: ReplicaAdminService {
     public func replicaAdmin(shard: ShardID, call: ReplicaAdminCall) async throws(ServiceError) -> ReplicaConfiguration? {
-        guard Int(shard) < shardCount else {
-            throw ServiceError(.wrongShard, "shard \(shard) does not exist (this cluster has \(shardCount) shards)")
-        }
+        // A new shard is founded only once the map names it (the creation driver writes the map first).
+        try checkShard(shard)
         do throws(HostError) {
             return try await host.replicaAdmin(group: UInt64(shard), call)
         } catch {

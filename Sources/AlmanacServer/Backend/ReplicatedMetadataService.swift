@@ -170,10 +170,15 @@ public final class ReplicatedMetadataService: MetadataService {
         return result
     }
 
-    private func checkShard(_ shard: ShardID) throws(ServiceError) {
-        guard Int(shard) < shardCount else {
-            throw ServiceError(.wrongShard, "shard \(shard) does not exist (this cluster has \(shardCount) shards: 0...\(shardCount - 1))")
-        }
+    func checkShard(_ shard: ShardID) throws(ServiceError) {
+        guard !knows(shard) else { return }
+        throw ServiceError(.wrongShard, "shard \(shard) does not exist (the cluster started with \(shardCount) shards: 0...\(shardCount - 1), "
+            + "and the shard map names no shard \(shard))")
+    }
+
+    /// A shard of the cluster's start, or one the live map names (created at runtime).
+    func knows(_ shard: ShardID) -> Bool {
+        Int(shard) < shardCount || liveMap?.current.shards[shard] != nil
     }
 
     func serviceError(_ error: HostError, shard: ShardID) -> ServiceError {

@@ -1891,6 +1891,14 @@ public nonisolated struct Almanac_Api_V1_ReplicaAdminRequest: Sendable {
     set {call = .configuration(newValue)}
   }
 
+  public var found: Almanac_Api_V1_ReplicaFound {
+    get {
+      if case .found(let v)? = call {return v}
+      return Almanac_Api_V1_ReplicaFound()
+    }
+    set {call = .found(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Call: Equatable, Sendable {
@@ -1901,8 +1909,25 @@ public nonisolated struct Almanac_Api_V1_ReplicaAdminRequest: Sendable {
     case removeLearner(Almanac_Api_V1_RemoveLearner)
     case transferLeadership(Almanac_Api_V1_LeadershipTransfer)
     case configuration(Almanac_Api_V1_ReplicaConfigurationQuery)
+    case found(Almanac_Api_V1_ReplicaFound)
 
   }
+
+  public init() {}
+}
+
+/// Found a new group (a shard created at runtime, docs/migration.md) on this node: a replica whose
+/// first configuration is `voter_node_ids` (this node among them; every founding replica gets the
+/// same list). Recorded durably first; idempotent. Refused (EINVAL) on a node that holds a log of
+/// the group without having founded it.
+public nonisolated struct Almanac_Api_V1_ReplicaFound: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var voterNodeIds: [UInt64] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -5337,7 +5362,7 @@ nonisolated extension Almanac_Api_V1_ReplicaMigration: SwiftProtobuf.Message, Sw
 
 nonisolated extension Almanac_Api_V1_ReplicaAdminRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReplicaAdminRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{1}join\0\u{1}leave\0\u{3}add_learner\0\u{3}promote_learner\0\u{3}remove_learner\0\u{3}transfer_leadership\0\u{1}configuration\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}shard_id\0\u{1}join\0\u{1}leave\0\u{3}add_learner\0\u{3}promote_learner\0\u{3}remove_learner\0\u{3}transfer_leadership\0\u{1}configuration\0\u{1}found\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5437,6 +5462,19 @@ nonisolated extension Almanac_Api_V1_ReplicaAdminRequest: SwiftProtobuf.Message,
           self.call = .configuration(v)
         }
       }()
+      case 9: try {
+        var v: Almanac_Api_V1_ReplicaFound?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .found(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .found(v)
+        }
+      }()
       default: break
       }
     }
@@ -5479,6 +5517,10 @@ nonisolated extension Almanac_Api_V1_ReplicaAdminRequest: SwiftProtobuf.Message,
       guard case .configuration(let v)? = self.call else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
     }()
+    case .found?: try {
+      guard case .found(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -5487,6 +5529,36 @@ nonisolated extension Almanac_Api_V1_ReplicaAdminRequest: SwiftProtobuf.Message,
   public static func ==(lhs: Almanac_Api_V1_ReplicaAdminRequest, rhs: Almanac_Api_V1_ReplicaAdminRequest) -> Bool {
     if lhs.shardID != rhs.shardID {return false}
     if lhs.call != rhs.call {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_ReplicaFound: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReplicaFound"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}voter_node_ids\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedUInt64Field(value: &self.voterNodeIds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.voterNodeIds.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.voterNodeIds, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_ReplicaFound, rhs: Almanac_Api_V1_ReplicaFound) -> Bool {
+    if lhs.voterNodeIds != rhs.voterNodeIds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
