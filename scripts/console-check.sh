@@ -25,7 +25,9 @@ if [ -z "${ALMANAC_BINARY:-}" ]; then
 fi
 
 . scripts/dev-cluster.sh
-start_dev console-check 4
+# One-second access buckets and a two-bucket season: the forecast pane fills within seconds. The
+# controller runs in shadow mode: it decides and audits, but moves nothing under the test's feet.
+start_dev console-check 4 --access-bucket-seconds 1 --season-buckets 2 --controller-mode shadow
 url=$(sed -n 's/.*node 1 .* console \(http[^ ]*\).*/\1/p' "$out" | head -1)
 [ -n "$url" ] || { echo "almanac dev printed no console URL:" >&2; cat "$out" >&2; exit 1; }
 echo "== console browser test: $url"

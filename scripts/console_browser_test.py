@@ -56,6 +56,17 @@ def rows(driver, table):
     return driver.execute_script(READ_TABLE, table)
 
 
+READ_CELLS = """
+return Array.from(document.querySelectorAll('#' + arguments[0] + ' tbody tr')).map(function (row) {
+  return Array.from(row.querySelectorAll('td')).map(function (cell) { return cell.innerText; });
+});
+"""
+
+
+def cells(driver, table):
+    return driver.execute_script(READ_CELLS, table)
+
+
 def health(driver, table, key, value):
     for row in rows(driver, table):
         if row["data"].get(key) == str(value):
@@ -107,16 +118,33 @@ try:
     check("healthy cluster shown", healthy)
     check("live updates connected", driver.find_element(By.ID, "connection").text == "live",
           driver.find_element(By.ID, "connection").text)
-    for pane in ("forecast", "moves", "audit"):
-        text = driver.find_element(By.ID, pane).text
-        check(f"{pane} pane says there is no controller yet", "No placement controller yet" in text, text)
+    check("controller pane names the lease holder", wait_for("a node holds the controller lease",
+          lambda: "holds the controller lease" in driver.find_element(By.ID, "controller").text, driver),
+          driver.find_element(By.ID, "controller").text)
+    check("moves pane: none in flight", driver.find_element(By.ID, "moves").text.strip() == "none", driver.find_element(By.ID, "moves").text)
 
-    # Traffic, so that the heat pane has something to show.
+    # Traffic, so that the heat pane has something to show and the forecasters history to learn.
     made = ctl("mkdir", "-p", "/console-demo")
     check("ctl mkdir (TLS, token)", made.returncode == 0, made.stderr)
     for i in range(20):
         ctl("touch", f"/console-demo/file-{i}")
     check("heat per segment shown", wait_for("heat rows", lambda: len(rows(driver, "heat")) > 0, driver))
+    # Forecast against actual: once the nodes hold a season and a bucket of one-second buckets.
+    forecast_deadline = time.time() + 40
+    extra = 0
+    while time.time() < forecast_deadline and not rows(driver, "forecast"):
+        ctl("touch", f"/console-demo/more-{extra}")
+        extra += 1
+    forecast_rows = cells(driver, "forecast")
+    check("forecast vs actual rows shown", len(forecast_rows) > 0, driver.find_element(By.ID, "forecast").text)
+    # segment, shard, forecast, actual, next bucket: numbers, and the hottest segment had requests.
+    def numeric(row):
+        try:
+            return len(row) == 5 and all(float(value) >= 0 for value in row)
+        except ValueError:
+            return False
+    check("forecast rows are segment, shard, forecast, actual, next", all(numeric(r) for r in forecast_rows), str(forecast_rows))
+    check("the hottest segment's actual load is counted", bool(forecast_rows) and float(forecast_rows[0][3]) > 0, str(forecast_rows))
     driver.save_screenshot(os.path.join(args.screenshots, "console.png"))
 
     # A shard moves: merge shard 3 into 2, then split it back; the shards table follows the owners.

@@ -1,11 +1,12 @@
 # Sourced by scripts that need a throwaway `almanac dev` cluster (client-sample.sh, console-check.sh).
-# start_dev NAME SHARDS: picks a base port whose client, peer and metrics ports (base+1..3, +11..13,
+# start_dev NAME SHARDS [DEV OPTIONS...]: picks a base port whose client, peer and metrics ports (base+1..3, +11..13,
 # +21..23) are free, starts "$ALMANAC_BINARY" dev on a temporary data directory and waits for it.
 # Sets base, data (the temporary directory; the cluster's data in $data/cluster), out (dev's output),
 # dev (its pid), endpoints, ca and token (what dev printed to export); stops dev and removes the data
 # on exit (ALMANAC_KEEP_TEST_DATA=1 keeps it).
 start_dev() {
   local name="$1" shards="$2"
+  shift 2
   base=$(python3 - <<'PY'
 import random, socket
 for _ in range(100):
@@ -29,8 +30,8 @@ PY
   [ -n "$base" ] || { echo "no free port range found" >&2; exit 1; }
   data=$(mktemp -d "/tmp/almanac-$name.XXXXXX")
   out="$data/dev.out"
-  echo "== almanac dev --data-dir $data/cluster --base-port $base --shards $shards"
-  "$ALMANAC_BINARY" dev --data-dir "$data/cluster" --base-port "$base" --shards "$shards" >"$out" 2>&1 &
+  echo "== almanac dev --data-dir $data/cluster --base-port $base --shards $shards $*"
+  "$ALMANAC_BINARY" dev --data-dir "$data/cluster" --base-port "$base" --shards "$shards" "$@" >"$out" 2>&1 &
   dev=$!
   trap stop_dev EXIT
   for _ in $(seq 1 600); do

@@ -55,6 +55,22 @@ public struct ControllerDecision: Sendable, Hashable, Codable {
     }
 }
 
+extension ControllerDecision {
+    /// One line without the time and the reason: what was decided, at what predicted and realized
+    /// gain, and how it ended (`ctl audit`, the console).
+    public var summary: String {
+        var line = "#\(id) term \(term) \(policy)/\(mode.rawValue): \(action) shard \(shard)"
+        if let from = fromLeader, let to = toLeader, from != to { line += " leader \(from)->\(to)" }
+        if !toNodes.isEmpty, toNodes != fromNodes { line += " replicas \(fromNodes)->\(toNodes)" }
+        if let gain = predictedGainOpMs, let cost = costOpMs {
+            line += " gain \(Int(gain.rounded())) op-ms cost \(Int(cost.rounded())) op-ms"
+            if let confidence { line += " confidence \((confidence * 100).rounded() / 100)" }
+        }
+        if let realized = realizedGainOpMs { line += " realized \(Int(realized.rounded())) op-ms" }
+        return line + " => \(outcome)"
+    }
+}
+
 /// A decision's realized gain, settled once its evaluation window has been observed (the library's
 /// estimator on the measured per-zone requests, minus the cost), keyed as the decision was.
 public struct RealizedGain: Sendable, Hashable {

@@ -44,6 +44,36 @@ public enum ControllerQueries {
         return replayed.controller.predictAccessPattern(segment: segment, at: now)
     }
 
+    /// Forecast against actual load of the `count` segments with the most requests in the newest
+    /// complete bucket: the forecast the predictive policy made for that bucket from the buckets
+    /// before it, the requests counted in it, and the forecast for the bucket after it (all zones
+    /// added up). Empty while the nodes hold less than a season and a bucket of history.
+    public struct ForecastAgainstActual: Sendable, Hashable {
+        public var segment: SegmentID
+        public var shard: ShardID
+        public var bucket: Int64
+        public var forecast: Double
+        public var actual: Double
+        public var next: Double
+    }
+
+    public static func forecastAgainstActual(view: ClusterLoadView, map: ShardMap, settings: ControllerSettings, now: Double,
+                                             count: Int = 8) throws -> [ForecastAgainstActual] {
+        var predictive = settings
+        predictive.policy = .predictive
+        let replayed = try replay(view, map: map, settings: predictive, now: now)
+        let observations = ClusterLoadReader.observations(view.statuses, now: now)
+        guard let newest = observations.last else { return [] }
+        let bucketSeconds = view.bucketSeconds ?? settings.bucketSeconds
+        let hottest = newest.requests.map { ($0.key, $0.value.values.reduce(0, +)) }.sorted { ($0.1, $1.0) > ($1.1, $0.0) }.prefix(count)
+        return hottest.compactMap { segment, actual in
+            guard let forecast = replayed.controller.predictAccessPattern(segment: segment, at: Double(newest.bucket) * bucketSeconds),
+                  let first = forecast.requests.first else { return nil }
+            let next = forecast.requests.count > 1 ? forecast.requests[1].reduce(0, +) : 0
+            return ForecastAgainstActual(segment: segment, shard: map.shard(ofSegment: segment) ?? 0, bucket: newest.bucket, forecast: first.reduce(0, +), actual: actual, next: next)
+        }
+    }
+
     /// `plan_migration(shard)`: what the policy would do with this shard now, and why.
     public static func planMigration(shard: ShardID, view: ClusterLoadView, map: ShardMap, settings: ControllerSettings,
                                      now: Double) throws -> MigrationPlanPreview {

@@ -40,6 +40,7 @@ enum ConsolePage {
         <table id="shards"><thead><tr><th>shard</th><th>leader</th><th>segments</th><th>term</th><th>commit</th><th>applied</th><th>replicas</th></tr></thead><tbody></tbody></table></section>
       <section><h2>Heat per segment</h2><div id="heat-note" class="placeholder"></div>
         <table id="heat"><thead><tr><th>segment</th><th>shard</th><th>reads</th><th>writes</th><th></th></tr></thead><tbody></tbody></table></section>
+      <section><h2>Placement controller</h2><div id="controller"></div></section>
       <section><h2>Forecast vs actual load</h2><div id="forecast"></div></section>
       <section><h2>Moves in flight</h2><div id="moves"></div></section>
       <section><h2>Decision audit</h2><div id="audit"></div></section>
@@ -92,12 +93,14 @@ enum ConsolePage {
         [["reads", g.reads], ["writes", g.writes]].forEach(([kind, v]) => {
           const b = document.createElement("span"); b.className = "bar " + kind; b.style.width = (120 * v / max) + "px"; b.title = kind + " " + v; bars.appendChild(b); });
         tr.append(cell(g.segment), cell(g.shard), cell(g.reads), cell(g.writes), bars); });
-      pane("forecast", s.forecast, ["segment", "forecast", "actual"], (f) => [f.segment, f.forecast.toFixed(1), f.actual.toFixed(1)],
-           "No placement controller yet: forecasts against actual load appear here once it runs.");
-      pane("moves", s.moves, ["segment", "from", "to", "phase", "since"], (m) => [m.segment, m.fromShard, m.toShard, m.phase, m.startedAt],
-           "No placement controller yet: no segment moves.");
+      $("controller").textContent = s.controller || "No placement controller on this node (no shard map store).";
+      pane("forecast", s.forecast, ["segment", "shard", "forecast", "actual", "next bucket"],
+           (f) => [f.segment, f.shard, f.forecast.toFixed(1), f.actual.toFixed(1), f.next.toFixed(1)],
+           s.forecastNote || "No placement controller: no forecasts.");
+      pane("moves", s.moves, ["move", "what", "from", "to", "phase", "since"], (m) => [m.kind, m.subject, m.from, m.to, m.phase, m.since],
+           "No placement controller: no moves shown.");
       pane("audit", s.audit, ["at", "decision", "reason"], (a) => [a.at, a.decision, a.reason],
-           "No placement controller yet: its decisions and their reasons appear here.");
+           "No placement controller: no decisions.");
     }
     const events = new EventSource("/console/events");
     events.onopen = () => { $("connection").textContent = "live"; $("connection").className = "live"; };

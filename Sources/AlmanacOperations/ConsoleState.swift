@@ -3,8 +3,8 @@ import Foundation
 
 /// What the live console shows (docs/operations.md, "Console"): the cluster as one node sees it,
 /// the heat per segment added up over the nodes that answered, and the placement control plane's
-/// panes (forecast against actual load, moves in flight, decision audit), nil until a controller
-/// produces them (the page then says so).
+/// panes (who runs the controller, forecast against actual load, moves in flight, decision audit),
+/// nil on a node without a control plane (the page then says so).
 public struct ConsoleState: Encodable, Sendable {
     public struct Zone: Encodable, Sendable { public var name: String; public var health: String; public var nodes: [UInt64] }
     public struct Node: Encodable, Sendable {
@@ -24,16 +24,19 @@ public struct ConsoleState: Encodable, Sendable {
         public var nodesCounted: [UInt64]
         public var segments: [SegmentHeat]
     }
-    /// Forecast against actual load of one segment (placement control plane).
+    /// Forecast against actual load of one segment in the newest complete bucket, and the forecast
+    /// of the bucket after it (requests, all zones; placement control plane).
     public struct ForecastPoint: Encodable, Sendable {
-        public var segment: UInt32, forecast: Double, actual: Double
-        public init(segment: UInt32, forecast: Double, actual: Double) { self.segment = segment; self.forecast = forecast; self.actual = actual }
+        public var segment: UInt32, shard: UInt32, forecast: Double, actual: Double, next: Double
+        public init(segment: UInt32, shard: UInt32, forecast: Double, actual: Double, next: Double) {
+            self.segment = segment; self.shard = shard; self.forecast = forecast; self.actual = actual; self.next = next
+        }
     }
-    /// A segment migration in progress (placement control plane).
+    /// A move in flight: a segment hand-off or a replica migration, as its intent stands in the map.
     public struct Move: Encodable, Sendable {
-        public var segment: UInt32, fromShard: UInt32, toShard: UInt32, phase: String, startedAt: String
-        public init(segment: UInt32, fromShard: UInt32, toShard: UInt32, phase: String, startedAt: String) {
-            self.segment = segment; self.fromShard = fromShard; self.toShard = toShard; self.phase = phase; self.startedAt = startedAt
+        public var kind: String, subject: String, from: String, to: String, phase: String, since: String
+        public init(kind: String, subject: String, from: String, to: String, phase: String, since: String) {
+            self.kind = kind; self.subject = subject; self.from = from; self.to = to; self.phase = phase; self.since = since
         }
     }
     /// One decision of the placement controller and why (placement control plane).
@@ -50,7 +53,11 @@ public struct ConsoleState: Encodable, Sendable {
     public var nodes: [Node] = []
     public var shards: [Shard] = []
     public var heat = Heat(windowSeconds: 0, nodesCounted: [], segments: [])
+    /// Who runs the placement controller (nil: this node has no control plane, e.g. a static map).
+    public var controller: String? = nil
     public var forecast: [ForecastPoint]? = nil
+    /// Why `forecast` is missing while a control plane runs (too little history).
+    public var forecastNote: String? = nil
     public var moves: [Move]? = nil
     public var audit: [AuditEntry]? = nil
 

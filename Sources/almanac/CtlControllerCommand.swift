@@ -29,15 +29,8 @@ enum CtlControl {
 
     static func describe(_ decision: ControllerDecision) -> String {
         let time = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: decision.time))
-        var line = "#\(decision.id) \(time) term \(decision.term) \(decision.policy)/\(decision.mode.rawValue): \(decision.action) shard \(decision.shard)"
-        if let from = decision.fromLeader, let to = decision.toLeader, from != to { line += " leader \(from)->\(to)" }
-        if !decision.toNodes.isEmpty, decision.toNodes != decision.fromNodes { line += " replicas \(decision.fromNodes)->\(decision.toNodes)" }
-        if let gain = decision.predictedGainOpMs, let cost = decision.costOpMs {
-            line += String(format: " gain %.0f op-ms cost %.0f op-ms", gain, cost)
-            if let confidence = decision.confidence { line += String(format: " confidence %.2f", confidence) }
-        }
-        if let realized = decision.realizedGainOpMs { line += String(format: " realized %.0f op-ms", realized) }
-        return line + " => \(decision.outcome) (\(decision.reason))"
+        return decision.summary.replacingOccurrences(of: "#\(decision.id) ", with: "#\(decision.id) \(time) ", options: .anchored)
+            + " (\(decision.reason))"
     }
 }
 

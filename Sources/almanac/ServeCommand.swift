@@ -275,11 +275,13 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         var operations: OperationsHTTPServer?
+        let consoleControlPlane = ConsoleControlPlane()
         if let metrics, let metricsAddress {
             do {
                 let console = ConsoleSource.make(
                     executor: RequestExecutor(service: service, translator: translator, access: apiConfiguration.accessMonitor),
-                    nodeID: file.id, members: file.members, clientConfiguration: coordinatorClientConfiguration)
+                    nodeID: file.id, members: file.members, clientConfiguration: coordinatorClientConfiguration,
+                    controlPlane: consoleControlPlane)
                 operations = try await NodeOperations.start(host: host, metrics: metrics, address: metricsAddress,
                                                             logger: Logger(label: "almanac.operations"), console: console)
             } catch {
@@ -334,6 +336,7 @@ struct ServeCommand: AsyncParsableCommand {
                 await calls.answer(request).mapError { APIError($0.code, $0.message) }
             }
             placementCalls = calls
+            consoleControlPlane.install(ControlPlanePanes(store: controlStore, settings: controllerSettings.settings))
         }
         FileHandle.standardOutput.write(Data(("almanac node \(file.id) (zone \(file.zone)) ready: api=\(server.endpoint) "
             + "peer=\(me.peerAddress) shards=\(file.shards) data=\(file.dataDirectory) "
