@@ -19,7 +19,7 @@ swift test --skip-build --filter "$SOCKET_SUITES"
 # The process suites run in three groups: every suite starts clusters of real processes, and all
 # of them at once on a small machine (2 cores) starve the nodes' event loops past the failover
 # bounds some tests assert. Those (TIMED_SUITES) run last, with nothing else beside them.
-TIMED_SUITES='PausedLeaderTests|StorageFailureTests|HostClusterTests|ReplicaMigrationTests'
+TIMED_SUITES='PausedLeaderTests|StorageFailureTests|HostClusterTests|ReplicaMigrationTests|ShardCreationTests'
 echo "== phase 3/3: multi-process integration tests"
 swift test --skip-build --filter "AlmanacShardMapTests"
 swift test --skip-build --filter "AlmanacIntegrationTests" --skip "$TIMED_SUITES"

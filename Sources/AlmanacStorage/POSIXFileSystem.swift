@@ -3,7 +3,14 @@ import Glibc
 /// The real disk, through POSIX system calls (open, pread/pwrite, fdatasync, fsync, rename, flock,
 /// posix_fallocate). Stateless and thread-safe; each ``StorageFile`` belongs to one owner.
 public struct POSIXFileSystem: StorageFileSystem {
-    public init() {}
+    /// UNSAFE, for tests only (`serve --unsafe-no-fsync`, like etcd's flag of that name): every
+    /// fdatasync and fsync is skipped, so an acknowledged write may be lost at a power cut. The
+    /// power-cut test runs with it once to show that its checker catches exactly that.
+    public let unsafeNoSync: Bool
+
+    public init(unsafeNoSync: Bool = false) {
+        self.unsafeNoSync = unsafeNoSync
+    }
 
     public func createDirectory(_ path: String) throws(StorageError) {
         var prefix = path.hasPrefix("/") ? "/" : ""
@@ -24,7 +31,7 @@ public struct POSIXFileSystem: StorageFileSystem {
             if code == ENOENT { throw .notFound(path: path) }
             throw .io(operation: "open", path: path, errno: code)
         }
-        return POSIXFile(fd: fd, path: path)
+        return POSIXFile(fd: fd, path: path, unsafeNoSync: unsafeNoSync)
     }
 
     public func list(_ directory: String) throws(StorageError) -> [String] {
@@ -57,6 +64,7 @@ public struct POSIXFileSystem: StorageFileSystem {
     }
 
     public func syncDirectory(_ directory: String) throws(StorageError) {
+        if unsafeNoSync { return }
         let fd = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw .io(operation: "open directory", path: directory, errno: errno) }
         defer { Glibc.close(fd) }
@@ -94,10 +102,12 @@ final class POSIXLock: StorageLock {
 final class POSIXFile: StorageFile {
     let path: String
     private var fd: Int32
+    private let unsafeNoSync: Bool
 
-    init(fd: Int32, path: String) {
+    init(fd: Int32, path: String, unsafeNoSync: Bool = false) {
         self.fd = fd
         self.path = path
+        self.unsafeNoSync = unsafeNoSync
     }
 
     deinit { close() }
@@ -154,10 +164,12 @@ final class POSIXFile: StorageFile {
     }
 
     func dataSync() throws(StorageError) {
+        if unsafeNoSync { return }
         guard fdatasync(fd) == 0 else { throw .io(operation: "fdatasync", path: path, errno: errno) }
     }
 
     func sync() throws(StorageError) {
+        if unsafeNoSync { return }
         guard fsync(fd) == 0 else { throw .io(operation: "fsync", path: path, errno: errno) }
     }
 

@@ -51,6 +51,10 @@ struct DevCommand: AsyncParsableCommand {
     @Flag(help: "Run the nodes in plaintext (serve --insecure) instead of generating a CA and node certificates.")
     var insecure = false
 
+    @Flag(name: .customLong("unsafe-no-fsync"),
+          help: "UNSAFE, tests only: the nodes skip every fsync (serve --unsafe-no-fsync); the power-cut test's negative control.")
+    var unsafeNoFsync = false
+
     @Flag(name: .customLong("no-auth"), help: "Do not check access tokens (by default dev makes a signing key and prints a token).")
     var noAuth = false
 
@@ -121,6 +125,7 @@ struct DevCommand: AsyncParsableCommand {
         let extraArguments = Dictionary(uniqueKeysWithValues: members.map { member in
             var arguments = ["--log-format", logFormat, "--metrics-listen", metricsAddress(member)] + controllerOptions.serveArguments
             if !noAuth { arguments += ["--token-key", tokenKey] }
+            if unsafeNoFsync { arguments.append("--unsafe-no-fsync") }
             if let files = certificates?.node(member.id) {
                 arguments += ["--tls-cert", files.certificate, "--tls-key", files.privateKey, "--tls-ca", files.certificateAuthority]
             } else {

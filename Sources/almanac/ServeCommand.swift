@@ -65,6 +65,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("debug-storage-failure-signal"), help: .hidden)
     var debugStorageFailureSignal: Int32?
 
+    @Flag(name: .customLong("unsafe-no-fsync"),
+          help: "UNSAFE, tests only: skip every fsync of the WAL and snapshots (acknowledged writes can be lost at a power cut).")
+    var unsafeNoFsync = false
+
     @Flag(name: .customLong("allow-fewer-zones"),
           help: "Accept fewer than 3 distinct zones (single-machine tests only: such a cluster does not survive a zone failure).")
     var allowFewerZones = false
@@ -217,6 +221,10 @@ struct ServeCommand: AsyncParsableCommand {
                 }
             }
             configuration.peerTLS = peerTLS
+            if unsafeNoFsync {
+                configuration.unsafeNoFsync = true
+                logger.warning("--unsafe-no-fsync: the WAL and snapshots are never synced; acknowledged writes can be lost at a power cut")
+            }
             // A replica's state before its log's first entry must be the same on every replica for
             // the cluster's whole life (a replica replaying its log from index 1, or one added at
             // runtime, must reach the founders' states): the founding map of the configuration,

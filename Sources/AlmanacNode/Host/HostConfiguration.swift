@@ -74,6 +74,10 @@ public struct HostConfiguration: Sendable {
     /// the embedded shard map store (`SystemGroup.groupID`), unless the map lives elsewhere.
     public var systemGroups: [UInt64] = []
 
+    /// UNSAFE, tests only (`serve --unsafe-no-fsync`): the WAL and snapshots skip every fsync, so
+    /// acknowledged writes can be lost at a power cut (``POSIXFileSystem/unsafeNoSync``).
+    public var unsafeNoFsync = false
+
     /// The groups placed on this node: its shards, then its system groups.
     public var hostedGroups: [UInt64] {
         ((0..<UInt64(max(0, groupCount))) + systemGroups).filter { ReplicaPlacement.replicas(of: $0, members: members).contains(nodeID) }

@@ -67,7 +67,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
             peers.append(PeerAddress(id: member.id, zone: member.zone, host: address.host, port: address.port))
         }
 
-        let engine = try LogEngine.open(fileSystem: POSIXFileSystem(), directory: dataDirectory)
+        let engine = try LogEngine.open(fileSystem: POSIXFileSystem(unsafeNoSync: configuration.unsafeNoFsync), directory: dataDirectory)
         if !engine.recovery.tornTails.isEmpty {
             logger.warning("storage recovery cut torn tails", metadata: ["count": "\(engine.recovery.tornTails.count)"])
         }
