@@ -45,15 +45,17 @@ extension MultiRaftHost {
     /// shard at runtime. Every founding replica gets the same list and writes it into its empty log,
     /// as the static placement's groups do at the cluster's start, so they elect a leader among
     /// themselves. The founding is recorded durably first, so a restart bootstraps it the same way.
-    /// Idempotent: a replica that already runs is kept. A node that already holds a log of `group`
-    /// without having founded it (it joined or left it once) is refused: a second first
-    /// configuration would fork the group's history.
+    /// Idempotent: a replica that already runs is kept and answered with, whatever `voters` says
+    /// (its configuration may have changed since, by migration). A replica that does not run is
+    /// refused when this node founded the group with other voters, or holds a log of it without
+    /// having founded it (it joined and left it once): a second first configuration would fork the
+    /// group's history.
     public func foundGroup(_ group: UInt64, voters: [NodeID]) async throws(HostError) -> ReplicaConfiguration {
+        if let existing = try? await configuration(of: group) { return existing }
         let founders = Array(Set(voters)).sorted()
         if let recorded = registry.record.founded?[group], recorded != founders {
             throw .invalid("group \(group) was founded here with voters \(recorded), not \(founders)")
         }
-        if let existing = try? await configuration(of: group) { return existing }
         guard founders.contains(configuration.nodeID) else {
             throw .invalid("node \(configuration.nodeID) is not one of group \(group)'s founding voters \(founders)")
         }
