@@ -132,6 +132,8 @@ public struct PlacementController: Sendable {
     private var failed: [ReplicaMove] = []
     private var completedSeconds: [Double] = []
     private var auditedEntries = 0
+    /// When the shell should carry out each action of the last bucket observed (absent: at once).
+    private var executionTimes: [ControllerAction: Double] = [:]
     /// Library audit entries attached to a decision whose realized gain is not reported yet.
     private var awaitingRealized: Set<Int> = []
     /// This instance's number, chosen by the shell: with a library audit entry id, the key a
@@ -187,6 +189,9 @@ public struct PlacementController: Sendable {
                 config.planner.replicaCooldownSeconds *= scale
                 config.planner.preparedTimeoutSeconds *= scale
                 config.planner.maxMovesInFlight = 1
+                // The shell sees complete buckets only: transfers are decided a bucket ahead and
+                // timed to land just before the bucket they were decided for (executionTime(of:)).
+                config.decisionLeadBuckets = 1
                 config.reactive.windowSeconds = max(settings.bucketSeconds, config.reactive.windowSeconds * scale)
                 let planner = try MigrationPlanner(config: config.planner, topology: topology, latency: latency, replicationFactor: zones.count)
                 let season = settings.seasonBuckets
@@ -262,6 +267,7 @@ public struct PlacementController: Sendable {
         -> (actions: [ControllerAction], decisions: [ControllerDecision]) {
         if let lastBucket, observation.bucket <= lastBucket { return ([], []) }
         lastBucket = observation.bucket
+        executionTimes = [:]
         guard let model = try? placementMap(map) else { return ([], []) }
         let time = Double(observation.bucket + 1) * settings.bucketSeconds
         var reads = Array(repeating: Array(repeating: 0.0, count: zones.count), count: keying.segmentCount)
@@ -292,10 +298,20 @@ public struct PlacementController: Sendable {
         }
         var actions: [ControllerAction] = []
         var decisions: [ControllerDecision] = []
+        // Predictive transfers and commits were decided for the bucket after the one in progress:
+        // they are due `actionLeadSeconds` before it starts. The reactive fallback acts at once.
+        var timed = false
+        if case .predictive(let p) = policy, !p.errorMonitor.fallingBack { timed = true }
         for action in placementActions {
             guard let live = translate(action, model: model, time: time) else { continue }
             actions.append(live)
             decisions.append(decision(for: live, model: model, time: time))
+            switch live {
+            case .transferLeadership, .commitMove:
+                if timed { executionTimes[live] = time + settings.bucketSeconds - actionLeadSeconds }
+            default:
+                break
+            }
         }
         attachForecasts(&decisions, model: model)
         return (actions, decisions)
@@ -441,6 +457,17 @@ public struct PlacementController: Sendable {
         }
         return d
     }
+
+    /// How long before the bucket it was decided for a timed action is due: half a bucket at most,
+    /// else 3 s (a leadership transfer or the commit of a prepared move lands within about 0.5-2.5 s
+    /// here).
+    public var actionLeadSeconds: Double { min(settings.bucketSeconds / 2, 3) }
+
+    /// When the shell should carry out `action`, one of the last bucket's (seconds since 1970): nil
+    /// for at once. A predictive transfer decided on the bucket that just ended is for the bucket
+    /// after the one in progress; carried out at once, it would serve the wrong zone for a whole
+    /// bucket, so it waits until shortly before that bucket.
+    public func executionTime(of action: ControllerAction) -> Double? { executionTimes[action] }
 
     /// The live shard a move works on.
     public func shard(ofMove move: Int) -> ShardID? { moves[move]?.liveShard }

@@ -51,6 +51,10 @@ public actor ControllerService {
     private var intents: [Int: (intent: UInt64, started: ContinuousClock.Instant)] = [:]
     private var client: AlmanacClient?
     private var reader: ClusterLoadReader?
+    /// Actions the policy decided for a later moment (predictive transfers, timed to land just
+    /// before the bucket they were decided for), with their audit records; carried out by the pass
+    /// that finds them due, if this node still acts.
+    private var deferred: [(action: ControllerAction, due: Double, lead: Double, decision: ControllerDecision)] = []
 
     public init(configuration: ControllerServiceConfiguration, store: any ShardMapStore & ControlRecordStore, logger: Logger) {
         self.configuration = configuration
@@ -122,6 +126,7 @@ public actor ControllerService {
                 workingTerm = lease.term
                 controller = nil
                 intents = [:]
+                deferred = []
                 await resumeInFlight()
             }
             if lease.mode != .off {
@@ -131,7 +136,39 @@ public actor ControllerService {
                     logger.warning("controller pass failed: \(error)")
                 }
             }
-            try? await Task.sleep(for: configuration.passEvery)
+            // Wake for the next deferred action if it is due before the next pass.
+            var pause = configuration.passEvery
+            if let due = deferred.map(\.due).min() {
+                let until = Duration.milliseconds(Int64(max(0, (due - Date().timeIntervalSince1970) * 1000)))
+                pause = min(pause, until)
+            }
+            try? await Task.sleep(for: pause)
+        }
+    }
+
+    /// Carries out the deferred actions that are due and files their outcomes under their decisions.
+    private func runDue(map: ShardMap, cluster: ClusterLoadView) async {
+        let now = Date().timeIntervalSince1970
+        let due = deferred.filter { $0.due <= now }
+        guard !due.isEmpty, let (migration, handoff) = drivers(cluster) else { return }
+        deferred.removeAll { $0.due <= now }
+        var updated: [ControllerDecision] = []
+        for item in due {
+            guard actingLease() != nil else { break }
+            let started = Date().timeIntervalSince1970
+            var decision = item.decision
+            decision.outcome = await execute(item.action, map: map, cluster: cluster, migration: migration, handoff: handoff)
+            let finished = Date().timeIntervalSince1970
+            // Where the move landed against the bucket it was decided for (negative: before it).
+            let target = item.due + item.lead
+            decision.outcome += String(format: " (started %.1f s, done %.1f s before the bucket it was decided for)", target - started, target - finished)
+            logger.notice("controller: \(decision.action) on shard \(decision.shard): \(decision.outcome)")
+            updated.append(decision)
+        }
+        do {
+            try await ControllerAuditLog.record(updated, in: store)
+        } catch {
+            logger.warning("controller: deferred outcomes not filed in the audit: \(error)")
         }
     }
 
@@ -189,6 +226,7 @@ public actor ControllerService {
         let cluster = try await reader.read()
         guard let versioned = try await store.load() else { return }
         let map = versioned.map
+        await runDue(map: map, cluster: cluster)
         var settings = configuration.settings
         if let bucket = cluster.bucketSeconds { settings.bucketSeconds = bucket }
         if controller == nil || controller?.members != cluster.members || controller?.settings != settings {
@@ -230,8 +268,15 @@ public actor ControllerService {
         }
         decisions = try await ControllerAuditLog.record(decisions, in: store)
         guard let (migration, handoff) = drivers(cluster) else { return }
+        let now = Date().timeIntervalSince1970
         for (index, action) in newest.actions.enumerated() {
             guard actingLease() != nil else { break }
+            if let due = self.controller?.executionTime(of: action), due > now {
+                let lead = self.controller?.actionLeadSeconds ?? 0
+                decisions[index].outcome = String(format: "scheduled: in %.1f s, %.1f s before the bucket it was decided for", due - now, lead)
+                deferred.append((action, due, lead, decisions[index]))
+                continue
+            }
             let outcome = await execute(action, map: map, cluster: cluster, migration: migration, handoff: handoff)
             decisions[index].outcome = outcome
             logger.notice("controller: \(decisions[index].action) on shard \(decisions[index].shard): \(outcome)")

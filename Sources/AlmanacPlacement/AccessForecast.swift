@@ -17,6 +17,18 @@ public struct AccessForecast: Sendable, Hashable {
 
     public func total(_ t: Int) -> Double { value[t].reduce(0, +) }
 
+    /// This forecast from bucket `count` on (the first `count` buckets dropped); unchanged when it
+    /// has no bucket beyond them.
+    public func dropping(_ count: Int) -> AccessForecast {
+        guard count > 0, horizon > count else { return self }
+        var out = self
+        out.startTime += Double(count) * bucketSeconds
+        out.value = Array(value.dropFirst(count))
+        out.lower = Array(lower.dropFirst(count))
+        out.upper = Array(upper.dropFirst(count))
+        return out
+    }
+
     /// This forecast with each interval widened to cover `other`'s interval too (same shape required).
     public func widened(by other: AccessForecast) -> AccessForecast {
         guard other.horizon == horizon, other.value.first?.count == value.first?.count else { return self }

@@ -21,6 +21,12 @@ public struct PredictiveConfig: Sendable {
     public var trackRecordMaxMisses = 4
     /// Tail-aware planning (nil = mean-only objective): keep the p99 no worse than the home placement's.
     public var tail: TailBudget? = TailBudget()
+    /// Leadership transfers and the commits of prepared moves judge the near window this many
+    /// buckets after the first forecast bucket. 0 (the simulator): decided at a step, in effect at
+    /// once. A shell that sees only complete buckets and acts at their boundaries (the live
+    /// controller) decides one bucket ahead and times the action itself, so that it lands before
+    /// the bucket it was decided for (AlmanacControl's `PlacementController.executionTime(of:)`).
+    public var decisionLeadBuckets = 0
 
     public init(monitor: AccessMonitorConfig, minHistoryBuckets: Int, initialMoveSeconds: Double, resharding: ReshardingConfig?) {
         self.monitor = monitor
@@ -360,7 +366,8 @@ public struct PredictivePolicy: PlacementPolicy {
     /// Per-step decisions in the near window: commit prepared moves, abandon stale ones, transfer leadership.
     private mutating func stepDecisions(_ view: PlacementView, act: Bool) -> [PlacementAction] {
         let pc = config.planner
-        let outs = outlooks(view.map)
+        let lead = config.decisionLeadBuckets
+        let outs = outlooks(view.map).map { lead > 0 ? ShardOutlook(shard: $0.shard, forecast: $0.forecast.dropping(lead)) : $0 }
         guard let first = outs.first else { return [] }
         // Node loads are updated after every decision of this step, so shards do not stampede onto one node.
         let near = Swift.min(first.forecast.horizon, pc.nearBuckets)
@@ -434,11 +441,13 @@ public struct PredictivePolicy: PlacementPolicy {
             }
             let f = o.forecast
             // The transfer is judged for the rest of the near window.
-            let share = Swift.max(0, f.startTime + Double(pc.nearBuckets) * f.bucketSeconds - view.time) / (Double(pc.nearBuckets) * f.bucketSeconds)
+            let share = Swift.min(1, Swift.max(0, f.startTime + Double(pc.nearBuckets) * f.bucketSeconds - view.time) / (Double(pc.nearBuckets) * f.bucketSeconds))
             audit.record { n in
                 AuditEntry(id: n, time: view.time, shard: s.id, segments: s.segments, kind: .leadershipTransfer, shadow: !act,
                            fromVoters: s.voters, fromLeader: leaderNode, toVoters: s.voters, toLeader: base.leader.node,
-                           forecastOps: f.total(0) * f.bucketSeconds, leadTimeSeconds: 0, windowStart: view.time,
+                           forecastOps: f.total(0) * f.bucketSeconds, leadTimeSeconds: 0,
+                           // The bucket it was decided for (decisionLeadBuckets later), where it takes effect.
+                           windowStart: Swift.max(view.time, f.startTime),
                            windowEnd: f.startTime + Double(pc.nearBuckets) * f.bucketSeconds, moveIDs: [],
                            predictedGainOpMs: base.gainLowerBound * share, pointGainOpMs: (base.currentCost - base.bestCost) * share,
                            costOpMs: f.total(0) * pc.transferPauseMs / 1000 * pc.transferPauseMs,

@@ -112,26 +112,37 @@ struct PlacementControllerTests {
     /// zone-c *before* the load arrives there; the reactive one only after.
     @Test func predictiveMovesAheadOfARecurringShiftReactiveAfterIt() throws {
         let season = 12
-        func firstTransferToZoneC(_ policy: ControllerPolicyKind) throws -> [Int] {
+        // Offsets in buckets of the decision from the shift, and of the time the shell is to carry it
+        // out (seconds from the shift; nil: at once).
+        func firstTransferToZoneC(_ policy: ControllerPolicyKind) throws -> (buckets: [Int], seconds: [Double?]) {
             var map = try Self.map(shards: 1)
             var controller = try PlacementController(settings: Self.settings(policy, season: season), members: Self.sixNodes, segmentCount: 64)
             var offsets: [Int] = []
+            var due: [Double?] = []
             for index in 0..<(season * 8) {
                 let phase = index % season
                 let zone: ZoneName = phase < season / 2 ? "zone-a" : "zone-c"
                 for action in controller.observe(Self.bucket(Int64(index), zone: zone, rate: 3000), map: map).actions {
                     guard case .transferLeadership(let shard, let to) = action else { continue }
                     map = try map.withLeaders { $0.id == shard ? to : $0.leaderHint }
-                    if to == 3 && index >= season * 4 { offsets.append(phase - season / 2) }
+                    if to == 3 && index >= season * 4 {
+                        offsets.append(phase - season / 2)
+                        let shift = Double(index - phase + season / 2) * 10
+                        due.append(controller.executionTime(of: action).map { $0 - shift })
+                    }
                 }
             }
-            return offsets
+            return (offsets, due)
         }
         let predictive = try firstTransferToZoneC(.predictive)
         let reactive = try firstTransferToZoneC(.reactive)
-        // The observation of bucket `phase` is decided at its end: an offset of -1 is "one bucket before the load moves".
-        #expect(!predictive.isEmpty && predictive.allSatisfy { $0 < 0 }, "predictive moves to zone-c at offsets \(predictive)")
-        #expect(!reactive.isEmpty && reactive.allSatisfy { $0 >= 0 }, "reactive moves to zone-c at offsets \(reactive)")
+        // The observation of bucket `phase` is decided at its end. Predictive decides two buckets
+        // before the load moves (a bucket ahead, as the shell sees complete buckets only) and is due
+        // 3 s before the shift; reactive moves after the shift, at once.
+        #expect(!predictive.buckets.isEmpty && predictive.buckets.allSatisfy { $0 < 0 }, "predictive moves to zone-c at offsets \(predictive.buckets)")
+        #expect(predictive.seconds.allSatisfy { $0 == -3 }, "predictive transfers due at \(predictive.seconds) s from the shift")
+        #expect(!reactive.buckets.isEmpty && reactive.buckets.allSatisfy { $0 >= 0 }, "reactive moves to zone-c at offsets \(reactive.buckets)")
+        #expect(reactive.seconds.allSatisfy { $0 == nil }, "reactive transfers are carried out at once: \(reactive.seconds)")
     }
 
     /// The audit's realized gain: once a predictive transfer's window has passed, the controller
