@@ -6,6 +6,9 @@
 # repeats daily. The controller runs POLICY (predictive by default; run again with
 # POLICY=reactive for the baseline). At the end, every leadership transfer in `ctl audit` is placed
 # against the shift it follows or anticipates: a negative offset is a move *before* the load arrived.
+# "decided" is when the policy decided (the end of the bucket it observed); "landed" is when the
+# transfer was done (a predictive transfer is decided a bucket ahead and carried out shortly before
+# the bucket it was decided for; the audit's outcome says how long before).
 # Prints markdown. Usage (release build recommended):
 #   swift build -c release --product almanac
 #   bash bench/controller.sh [ALMANAC_BINARY]
@@ -55,16 +58,18 @@ done
 
 "$BIN" ctl audit --json --last 200 > "$WORK/audit.json"
 "$BIN" ctl shards > "$WORK/shards.txt"
-python3 - "$WORK/audit.json" "$START" "$DAY" "$HALF" "$POLICY" "$WORK/bench.jsonl" <<'PY'
-import json, sys
+python3 - "$WORK/audit.json" "$START" "$DAY" "$HALF" "$POLICY" "$WORK/bench.jsonl" "$BUCKET" <<'PY'
+import json, re, sys
 audit = json.load(open(sys.argv[1]))
 start, day, half, policy = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+bucket = float(sys.argv[7])
 zone_c, zone_a = {3, 6}, {1, 4}
-print(f"### {policy}: leadership transfers against the shifts (offset = decision time - shift time, s)")
+print(f"### {policy}: leadership transfers against the shifts (s from the shift; negative: before the load arrived)")
 print()
-print("| day | shard | move | to zone | offset s | outcome |")
-print("|---:|---:|---|---|---:|---|")
+print("| day | shard | move | to zone | decided s | landed s | outcome |")
+print("|---:|---:|---|---|---:|---:|---|")
 ahead = behind = 0
+landed_ahead = landed_behind = 0
 for d in audit:
     if d["action"] != "transfer leadership" or not d["outcome"].startswith("applied"):
         continue
@@ -76,15 +81,22 @@ for d in audit:
     if zone == "zone-a" and t - shift > half:
         shift += day
     offset = t - shift
+    # A deferred transfer says when it was done against the bucket it was decided for (t + bucket).
+    done = re.search(r"done (-?[0-9.]+) s before the bucket", d["outcome"])
+    landed = (t + bucket - float(done.group(1)) - shift) if done else None
     if offset < -half / 2 or offset > half:
         offset_text = f"{offset:.0f} (not near a shift)"
     else:
         offset_text = f"{offset:.0f}"
         if offset < 0: ahead += 1
         else: behind += 1
-    print(f"| {int(t // day)} | {d['shard']} | {d.get('fromLeader')}->{to} | {zone} | {offset_text} | {d['outcome']} |")
+        if landed is not None:
+            if landed < 0: landed_ahead += 1
+            else: landed_behind += 1
+    landed_text = f"{landed:.1f}" if landed is not None else "at once"
+    print(f"| {int(t // day)} | {d['shard']} | {d.get('fromLeader')}->{to} | {zone} | {offset_text} | {landed_text} | {d['outcome']} |")
 print()
-print(f"moves before the shift: {ahead}; at or after it: {behind}")
+print(f"decided before the shift: {ahead}; at or after it: {behind}. Deferred transfers landed before the shift: {landed_ahead}; at or after it: {landed_behind}")
 lat = {}
 for line in open(sys.argv[6]):
     try:
