@@ -20,7 +20,11 @@ swift test --skip-build --filter "$SOCKET_SUITES"
 # of them at once on a small machine (2 cores) starve the nodes' event loops past the failover
 # bounds some tests assert. Those (TIMED_SUITES) run last, with nothing else beside them.
 TIMED_SUITES='PausedLeaderTests|StorageFailureTests|HostClusterTests|ReplicaMigrationTests|ShardCreationTests'
+# Suites that each run a six-node cluster or a long load with kills: beside the other groups they
+# overload two cores (clients time out, the load barely runs), so each runs alone.
+HEAVY_SUITES='PlacementCallsTests|ShardCreationKillTests|ControllerFailoverTests'
 echo "== phase 3/3: multi-process integration tests"
 swift test --skip-build --filter "AlmanacShardMapTests"
-swift test --skip-build --filter "AlmanacIntegrationTests" --skip "$TIMED_SUITES"
+swift test --skip-build --filter "AlmanacIntegrationTests" --skip "$TIMED_SUITES|$HEAVY_SUITES"
+for suite in ${HEAVY_SUITES//|/ }; do swift test --skip-build --filter "$suite"; done
 swift test --skip-build --filter "$TIMED_SUITES"
