@@ -67,6 +67,11 @@ struct ControllerFailoverTests {
         // 1. A holder.
         let first = try #require(try await Self.waitForLease(store, seconds: 30) { _ in true }, "no node took the controller lease\n\(cluster.tail(1))")
         let holderZone = cluster.member(first.holder).zone
+        // A new holder resumes every intent in the map when its term starts, whether or not the
+        // driver that wrote it still runs (docs/controller.md "Failure cases": a live `ctl migrate`
+        // and that resume can interleave). Let the first holder's start-of-term resume pass before
+        // a migration is started by hand.
+        try await Task.sleep(for: .seconds(3))
 
         // 2. A migration in a zone away from the holder, its driver killed once the learner is added.
         let map = try await SegmentHandoffKillTests.storedMap(cluster, clusterID: Self.clusterID)
