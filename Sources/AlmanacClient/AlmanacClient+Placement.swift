@@ -28,9 +28,9 @@ extension AlmanacClient {
     }
 
     /// `execute_migration(plan)` (admin): sent once, to one node, which runs the migration to its end
-    /// within `timeout`. A retry would be a second migration, so none is made: on a lost answer, look
+    /// within `timeout` (the server answers TIMEOUT after at most 60 s; the migration goes on). A retry would be a second migration, so none is made: on a lost answer, look
     /// at the map (`get_shard_map`) before sending another.
-    public func executeMigration(_ plan: Almanac_Api_V1_ExecuteMigrationCall, timeout: TimeAmount = .seconds(120))
+    public func executeMigration(_ plan: Almanac_Api_V1_ExecuteMigrationCall, timeout: TimeAmount = .seconds(60))
         async throws(AlmanacClientError) -> Almanac_Api_V1_MigrationOutcome {
         guard case .migration(let answer)? = try await placementOnce(.executeMigration(plan), timeout: timeout).result else {
             throw Self.noPlacementResult("migration")
@@ -40,7 +40,7 @@ extension AlmanacClient {
 
     /// `trigger_resharding()`: LSMM on the live loads; unless `dryRun` (admin), its first decision is
     /// carried out, sent once like ``executeMigration(_:timeout:)``.
-    public func triggerResharding(dryRun: Bool, splitThresholdOpsPerSec: Double = 0, timeout: TimeAmount = .seconds(120))
+    public func triggerResharding(dryRun: Bool, splitThresholdOpsPerSec: Double = 0, timeout: TimeAmount = .seconds(60))
         async throws(AlmanacClientError) -> Almanac_Api_V1_ReshardingOutcome {
         var call = Almanac_Api_V1_TriggerReshardingCall()
         call.dryRun = dryRun

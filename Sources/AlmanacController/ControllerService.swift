@@ -154,9 +154,20 @@ public actor ControllerService {
         deferred.removeAll { $0.due <= now }
         var updated: [ControllerDecision] = []
         for item in due {
-            guard actingLease() != nil else { break }
-            let started = Date().timeIntervalSince1970
             var decision = item.decision
+            // Shadow and off hold for deferred actions too: nothing decided earlier acts after the
+            // mode changed, or after this node lost the lease.
+            guard let lease = actingLease() else {
+                decision.outcome = "dropped: this node no longer holds the controller lease"
+                updated.append(decision)
+                continue
+            }
+            guard lease.mode == .active else {
+                decision.outcome = "dropped: the mode became \(lease.mode.rawValue) before it was due"
+                updated.append(decision)
+                continue
+            }
+            let started = Date().timeIntervalSince1970
             decision.outcome = await execute(item.action, map: map, cluster: cluster, migration: migration, handoff: handoff)
             let finished = Date().timeIntervalSince1970
             // Where the move landed against the bucket it was decided for (negative: before it).
