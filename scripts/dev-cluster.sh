@@ -1,13 +1,14 @@
-# Sourced by scripts that need a throwaway `almanac dev` cluster (client-sample.sh, console-check.sh).
+# Sourced by scripts that need a throwaway `almanac dev` cluster (client-sample.sh, console-check.sh;
+# power-cut.sh takes free_base_port only).
 # start_dev NAME SHARDS [DEV OPTIONS...]: picks a base port whose client, peer and metrics ports (base+1..3, +11..13,
 # +21..23) are free, starts "$ALMANAC_BINARY" dev on a temporary data directory and waits for it.
 # Sets base, data (the temporary directory; the cluster's data in $data/cluster), out (dev's output),
 # dev (its pid), endpoints, ca and token (what dev printed to export); stops dev and removes the data
 # on exit (ALMANAC_KEEP_TEST_DATA=1 keeps it).
-start_dev() {
-  local name="$1" shards="$2"
-  shift 2
-  base=$(python3 - <<'PY'
+# free_base_port: a base port whose client, peer and metrics ports (base+1..3, +11..13, +21..23)
+# are free right now.
+free_base_port() {
+  python3 - <<'PY'
 import random, socket
 for _ in range(100):
     base = random.randint(20000, 32000)
@@ -26,7 +27,12 @@ for _ in range(100):
         print(base)
         break
 PY
-)
+}
+
+start_dev() {
+  local name="$1" shards="$2"
+  shift 2
+  base=$(free_base_port)
   [ -n "$base" ] || { echo "no free port range found" >&2; exit 1; }
   data=$(mktemp -d "/tmp/almanac-$name.XXXXXX")
   out="$data/dev.out"

@@ -31,7 +31,7 @@ rm -f "$OUT"/*.pb.swift
 # Every line where protoc-gen-swift opts out of checked concurrency gets its proof on the same line
 # (the full argument is in Generated/README.md). Only comments are added; the code is unchanged.
 sed -i \
-  -e 's|^\(public nonisolated struct [A-Za-z0-9_]*: @unchecked Sendable {\)$|\1  // safe: the only stored property is copy-on-write heap storage (_uniqueStorage() copies before any write to a shared object); Generated/README.md|' \
+  -e 's|^\(public nonisolated struct [A-Za-z0-9_]*: @unchecked Sendable {\)$|\1  // safe: the shared state, its only stored property (heap storage), is protected by copy-on-write (_uniqueStorage() copies before any write to a shared object); Generated/README.md|' \
   -e 's|^\(      // hence, it is safe to mark this as `nonisolated(unsafe)`.\)$|\1  (safe: an immutable binding to an object nothing writes; Generated/README.md)|' \
   -e 's|^\(      static nonisolated(unsafe) let defaultInstance = _StorageClass()\)$|\1  // safe: immutable binding, initialised once; every write copies it first (_uniqueStorage())|' \
   "$OUT"/*.pb.swift

@@ -20,6 +20,7 @@
 #   ALMANAC_BINARY=.build/debug/almanac bash scripts/power-cut.sh [--seconds 8] [--writers 4]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/dev-cluster.sh  # free_base_port (this script runs dev itself, on the loop-mounted file system)
 
 seconds=8
 writers=4
@@ -59,27 +60,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_base() {
-  python3 - <<'PY'
-import random, socket
-for _ in range(100):
-    base = random.randint(20000, 32000)
-    ok = True
-    for offset in (1, 2, 3, 11, 12, 13, 21, 22, 23):
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", base + offset))
-        except OSError:
-            ok = False
-        finally:
-            s.close()
-        if not ok:
-            break
-    if ok:
-        print(base)
-        break
-PY
-}
 
 # Starts dev on $mnt/cluster (fresh or recovering), waits until it serves.
 start_dev() {
@@ -110,7 +90,7 @@ run_case() {
   loop=$(losetup -f --show "$work/disk.img")
   mkfs.ext4 -q -F "$loop"
   mount -o commit=60 "$loop" "$mnt"
-  base=$(free_base)
+  base=$(free_base_port)
   start_dev "$work/dev-$name.out" "${dev_flags[@]}"
   ctl mkdir /pc >/dev/null
   # Everything so far (configs, certificates, the founding logs) is on the disk: the cut below

@@ -174,16 +174,7 @@ struct ControllerFailoverTests {
         var missing: [String] = []
         for name in created where (try? await admin.resolve(name)) == nil { missing.append(name) }
         #expect(missing.isEmpty, "acknowledged creates missing: \(missing)")
-        var clean = false
-        var lastCheck = ""
-        for _ in 0..<15 {
-            let pipe = Pipe()
-            let check = try SegmentHandoffKillTests.ctl(cluster, ["check"], output: pipe)
-            lastCheck = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            check.waitUntilExit()
-            if check.terminationStatus == 0 { clean = true; break }
-            try await Task.sleep(for: .seconds(1))
-        }
+        let (clean, lastCheck) = try await SegmentHandoffKillTests.checkUntilClean(cluster)
         #expect(clean, "ctl check never came back clean:\n\(lastCheck)")
         print("controller test: failover in \(failover), term \(first.term) -> \(second.term), \(created.count) creates from zone-c, "
             + "leadership of shard \(location.shard) moved: \(moved.map { "\($0.fromLeader ?? 0) -> \($0.toLeader ?? 0)" } ?? "no")")

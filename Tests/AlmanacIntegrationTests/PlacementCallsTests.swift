@@ -112,16 +112,7 @@ struct PlacementCallsTests {
 
         // Nothing acknowledged lost; the map, configurations and replicas agree.
         for name in created { #expect((try? await client.resolve(name)) != nil, "acknowledged create \(name) missing") }
-        var clean = false
-        var lastCheck = ""
-        for _ in 0..<15 where !clean {
-            let pipe = Pipe()
-            let check = try SegmentHandoffKillTests.ctl(cluster, ["check"], output: pipe)
-            lastCheck = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            check.waitUntilExit()
-            clean = check.terminationStatus == 0
-            if !clean { try await Task.sleep(for: .seconds(1)) }
-        }
+        let (clean, lastCheck) = try await SegmentHandoffKillTests.checkUntilClean(cluster)
         #expect(clean, "ctl check never came back clean:\n\(lastCheck)")
         print("placement calls test: \(created.count) creates, forecast of \(prediction.steps.count) buckets, "
             + "plan \(plan.decisions.count) decisions over \(plan.bucketsReplayed) buckets, migration \(outcome.outcome) in map epoch \(outcome.mapEpoch)")

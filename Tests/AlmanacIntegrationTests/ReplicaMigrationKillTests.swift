@@ -94,16 +94,7 @@ struct ReplicaMigrationKillTests {
         let total = try await load.verify(cluster)
         #expect(total > 50, "the load barely ran: \(total) acknowledged creates")
         #expect(killedDrivers >= 5, "only \(killedDrivers) drivers were killed at a phase boundary")
-        var clean = false
-        var lastCheck = ""
-        for _ in 0..<15 {
-            let output = Pipe()
-            let check = try SegmentHandoffKillTests.ctl(cluster, ["check"], output: output)
-            lastCheck = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            check.waitUntilExit()
-            if check.terminationStatus == 0 { clean = true; break }
-            try await Task.sleep(for: .seconds(1))
-        }
+        let (clean, lastCheck) = try await SegmentHandoffKillTests.checkUntilClean(cluster)
         #expect(clean, "ctl check never came back clean:\n\(lastCheck)")
         print("migration kill test: \(total) acknowledged creates, \(load.snapshot.failures) uncertain, "
             + "\(killedDrivers) drivers and \(killedNodes) nodes killed, \(moved) migrations finished by their driver")

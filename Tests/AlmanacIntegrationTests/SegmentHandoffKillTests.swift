@@ -100,6 +100,21 @@ struct SegmentHandoffKillTests {
         print("hand-off kill test: \(total) acknowledged creates, \(load.snapshot.failures) uncertain, \(killedDrivers) drivers killed")
     }
 
+    /// Runs `ctl check` until it comes back clean (at most `attempts`, a second apart): whether it
+    /// did, and the last check's output.
+    static func checkUntilClean(_ cluster: TestCluster, attempts: Int = 15) async throws -> (clean: Bool, output: String) {
+        var output = ""
+        for _ in 0..<attempts {
+            let pipe = Pipe()
+            let check = try ctl(cluster, ["check"], output: pipe)
+            output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            check.waitUntilExit()
+            if check.terminationStatus == 0 { return (true, output) }
+            try await Task.sleep(for: .seconds(1))
+        }
+        return (false, output)
+    }
+
     static func storedMap(_ cluster: TestCluster, clusterID: String = "it-handoff") async throws -> ShardMap {
         let store = try EmbeddedShardMapStore(endpoints: cluster.endpoints, clusterID: clusterID)
         defer { Task { await store.shutdown() } }

@@ -78,16 +78,7 @@ struct ShardCreationKillTests {
         let total = try await load.verify(cluster)
         #expect(total > 50, "the load barely ran: \(total) acknowledged creates")
         #expect(killed >= 2, "only \(killed) drivers were killed at a creation step")
-        var clean = false
-        var lastCheck = ""
-        for _ in 0..<15 where !clean {
-            let pipe = Pipe()
-            let check = try SegmentHandoffKillTests.ctl(cluster, ["check"], output: pipe)
-            lastCheck = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            check.waitUntilExit()
-            clean = check.terminationStatus == 0
-            if !clean { try await Task.sleep(for: .seconds(1)) }
-        }
+        let (clean, lastCheck) = try await SegmentHandoffKillTests.checkUntilClean(cluster)
         #expect(clean, "ctl check never came back clean:\n\(lastCheck)")
         print("shard creation kill test: \(total) acknowledged creates, \(killed) drivers killed, shards \(stored.shards.keys.sorted()), owning \(owning.sorted())")
     }

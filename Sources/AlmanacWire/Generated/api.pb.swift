@@ -658,7 +658,7 @@ public nonisolated enum Almanac_Api_V1_ReplicaRole: SwiftProtobuf.Enum, Swift.Ca
 }
 
 /// Frame type 0x01.
-public nonisolated struct Almanac_Api_V1_Request: @unchecked Sendable {  // safe: the only stored property is copy-on-write heap storage (_uniqueStorage() copies before any write to a shared object); Generated/README.md
+public nonisolated struct Almanac_Api_V1_Request: @unchecked Sendable {  // safe: the shared state, its only stored property (heap storage), is protected by copy-on-write (_uniqueStorage() copies before any write to a shared object); Generated/README.md
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -948,7 +948,7 @@ public nonisolated struct Almanac_Api_V1_Request: @unchecked Sendable {  // safe
 }
 
 /// Frame type 0x02.
-public nonisolated struct Almanac_Api_V1_Response: @unchecked Sendable {  // safe: the only stored property is copy-on-write heap storage (_uniqueStorage() copies before any write to a shared object); Generated/README.md
+public nonisolated struct Almanac_Api_V1_Response: @unchecked Sendable {  // safe: the shared state, its only stored property (heap storage), is protected by copy-on-write (_uniqueStorage() copies before any write to a shared object); Generated/README.md
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -2298,7 +2298,7 @@ public nonisolated struct Almanac_Api_V1_ShardStatus: Sendable {
   public init() {}
 }
 
-public nonisolated struct Almanac_Api_V1_ClusterStatus: @unchecked Sendable {  // safe: the only stored property is copy-on-write heap storage (_uniqueStorage() copies before any write to a shared object); Generated/README.md
+public nonisolated struct Almanac_Api_V1_ClusterStatus: @unchecked Sendable {  // safe: the shared state, its only stored property (heap storage), is protected by copy-on-write (_uniqueStorage() copies before any write to a shared object); Generated/README.md
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.

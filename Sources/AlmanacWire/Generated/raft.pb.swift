@@ -257,7 +257,7 @@ public nonisolated struct Almanac_Raft_V1_Snapshot: Sendable {
 }
 
 /// A message between peers of one Raft group.
-public nonisolated struct Almanac_Raft_V1_Message: @unchecked Sendable {  // safe: the only stored property is copy-on-write heap storage (_uniqueStorage() copies before any write to a shared object); Generated/README.md
+public nonisolated struct Almanac_Raft_V1_Message: @unchecked Sendable {  // safe: the shared state, its only stored property (heap storage), is protected by copy-on-write (_uniqueStorage() copies before any write to a shared object); Generated/README.md
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
