@@ -19,7 +19,7 @@ swift test --skip-build --filter "$SOCKET_SUITES"
 # The process suites run in three groups: every suite starts clusters of real processes, and all
 # of them at once on a small machine (2 cores) starve the nodes' event loops past the failover
 # bounds some tests assert. Those (TIMED_SUITES) run last, with nothing else beside them.
-TIMED_SUITES='PausedLeaderTests|StorageFailureTests|HostClusterTests|ReplicaMigrationTests|ShardCreationTests'
+TIMED_SUITES='PausedLeaderTests|StorageFailureTests|HostClusterTests|ReplicaMigrationTests|ReplicaMigrationRaceTests|ShardCreationTests'
 # Suites that each run a six-node cluster or a long load with kills: beside the other groups they
 # overload two cores (clients time out, the load barely runs), so each runs alone.
 HEAVY_SUITES='PlacementCallsTests|ShardCreationKillTests|ControllerFailoverTests'

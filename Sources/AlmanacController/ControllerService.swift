@@ -55,6 +55,15 @@ public actor ControllerService {
     /// before the bucket they were decided for), with their audit records; carried out by the pass
     /// that finds them due, if this node still acts.
     private var deferred: [(action: ControllerAction, due: Double, lead: Double, decision: ControllerDecision)] = []
+    /// This node's driver token in the migration intents its controller records: one for the
+    /// service's life, so the heartbeats of one pass are the owner's in the next.
+    private let driverToken = UInt64.random(in: 1...UInt64.max)
+    /// When the last resume (and sweep for stray learners) ran.
+    private var lastResume: ContinuousClock.Instant?
+    /// An intent silent this long is taken over by a resume (its driver is taken for dead).
+    static let liveWindow = ReplicaMigrationDriver.liveWindow
+    /// The sweep for stray learners runs at least this often while this node acts.
+    static let sweepEvery: Duration = .seconds(60)
 
     public init(configuration: ControllerServiceConfiguration, store: any ShardMapStore & ControlRecordStore, logger: Logger) {
         self.configuration = configuration
@@ -71,6 +80,7 @@ public actor ControllerService {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.electionLoop() }
             group.addTask { await self.workLoop() }
+            group.addTask { await self.heartbeatLoop() }
         }
         await client.shutdown()
         await reader.shutdown()
@@ -116,6 +126,29 @@ public actor ControllerService {
 
     // MARK: - Work
 
+    /// Keeps the heartbeats of this controller's prepared moves alive while they wait for their
+    /// commit (a pass may be busy for longer than a resume's live window). A move whose intent was
+    /// taken over or ended by another driver is forgotten and counted as failed.
+    private func heartbeatLoop() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(2))
+            guard actingLease() != nil, !intents.isEmpty, let reader, let cluster = try? await reader.read(),
+                  let (migration, _) = drivers(cluster) else { continue }
+            for (move, entry) in intents {
+                do {
+                    try await migration.renewHeartbeat(entry.intent)
+                } catch MigrationError.superseded(let reason) {
+                    guard intents[move]?.intent == entry.intent else { continue }
+                    intents[move] = nil
+                    controller?.moveFailed(move)
+                    logger.notice("controller: move \(move) (migration \(entry.intent)) superseded: \(reason)")
+                } catch {
+                    // The store did not answer: retried at the next beat.
+                }
+            }
+        }
+    }
+
     private func workLoop() async {
         while !Task.isCancelled {
             guard let lease = actingLease() else {
@@ -127,7 +160,9 @@ public actor ControllerService {
                 controller = nil
                 intents = [:]
                 deferred = []
-                await resumeInFlight()
+                await resumeInFlight(handoffs: true)
+            } else if await resumeDue() {
+                await resumeInFlight(handoffs: false)
             }
             if lease.mode != .off {
                 do {
@@ -186,9 +221,10 @@ public actor ControllerService {
     private func drivers(_ cluster: ClusterLoadView) -> (migration: ReplicaMigrationDriver, handoff: SegmentHandoffDriver)? {
         guard let client else { return nil }
         let clock: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) }
-        let migration = ReplicaMigrationDriver(
+        var migration = ReplicaMigrationDriver(
             transport: ClientReplicaAdminTransport(client: client, addresses: cluster.addresses, nodeConfiguration: configuration.client),
             store: store, clock: clock)
+        migration.driverToken = driverToken
         let handoff = SegmentHandoffDriver(transport: ClientTransactionTransport(client: client, host: nil), store: store, clock: clock)
         return (migration, handoff)
     }
@@ -199,17 +235,39 @@ public actor ControllerService {
             transport: ClientReplicaAdminTransport(client: client, addresses: cluster.addresses, nodeConfiguration: configuration.client), store: store)
     }
 
-    /// Finishes what a dead controller (or `ctl`) left in the map.
-    private func resumeInFlight() async {
+    /// Whether a resume is due between terms: an intent in the map whose driver is silent (not one
+    /// of this controller's moves), or the periodic sweep for stray learners.
+    private func resumeDue() async -> Bool {
+        if let lastResume, ContinuousClock.now - lastResume < Self.sweepEvery {
+            guard let map = try? await store.load()?.map else { return false }
+            let ours = Set(intents.values.map(\.intent))
+            let window = UInt64(Self.liveWindow.components.seconds) * 1000
+            return map.migrations.contains { !ours.contains($0.id) && $0.silence(at: Self.nowMillis()) >= window }
+        }
+        return true
+    }
+
+    /// Finishes what a dead controller (or `ctl`) left in the map, leaving migration intents whose
+    /// driver is alive (a running `ctl migrate`) to it, and removes stray learners. Hand-offs are
+    /// resumed only at the start of a term (`handoffs`): the shards fence a second hand-off driver,
+    /// but a live `ctl reshard` would be rolled back for nothing.
+    private func resumeInFlight(handoffs resumeHandoffs: Bool) async {
+        lastResume = .now
         do {
             guard let reader else { return }
             let cluster = try await reader.read()
             guard let (migration, handoff) = drivers(cluster) else { return }
             let map = try await store.load()?.map
-            guard let map, !(map.migrations.isEmpty && map.handoffs.isEmpty) else { return }
-            let migrations = try await migration.resume()
-            let handoffs = try await handoff.resume()
+            guard let map else { return }
+            let ours = Set(intents.values.map(\.intent))
+            let resumed = try await migration.resume(liveWindow: Self.liveWindow, skipping: ours)
+            let handoffs = map.handoffs.isEmpty || !resumeHandoffs ? [] : try await handoff.resume()
             var decisions: [ControllerDecision] = []
+            for stray in resumed.strays {
+                decisions.append(note("remove stray learner", shard: stray.shard, outcome: "applied: removed node \(stray.node)'s learner and replica",
+                                      reason: "a learner no migration intent names (a superseded driver died before withdrawing it)"))
+            }
+            let migrations = resumed.reports
             for report in migrations {
                 decisions.append(note("resume migration \(report.intent.id)", shard: report.intent.shard, outcome: report.outcome.rawValue,
                                       reason: "left in the map by an earlier controller or ctl"))
@@ -218,8 +276,9 @@ public actor ControllerService {
                 decisions.append(note("resume hand-off \(report.intent.id)", shard: report.intent.target, outcome: report.outcome.rawValue,
                                       reason: "left in the map by an earlier controller or ctl"))
             }
+            guard !decisions.isEmpty else { return }
             try await ControllerAuditLog.record(decisions, in: store)
-            logger.notice("controller: resumed \(migrations.count) migrations and \(handoffs.count) hand-offs")
+            logger.notice("controller: resumed \(migrations.count) migrations and \(handoffs.count) hand-offs, removed \(resumed.strays.count) stray learners; \(resumed.stillDriven.count) left to live drivers")
         } catch {
             logger.warning("controller: resuming work in flight failed (retried at the next term or pass): \(error)")
             workingTerm = 0

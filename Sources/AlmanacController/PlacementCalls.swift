@@ -216,6 +216,7 @@ public actor PlacementCalls {
                 wire.detail = why
                 return wire
             case .interrupted: throw PlacementCallError(.unavailable, error.description + " (the intent stays in the map: the controller or `ctl migrate --resume` finishes it)")
+            case .superseded: throw PlacementCallError(.unavailable, error.description)
             }
         }
         logger.notice("placement call: execute_migration of shard \(shard) to node \(call.targetNodeID): \(report.outcome.rawValue)")

@@ -31,13 +31,46 @@ public enum MigrationError: Error, Sendable, CustomStringConvertible {
     /// in the map; ``ReplicaMigrationDriver/resume()`` (`almanac ctl migrate --resume`) finishes or
     /// rolls it back.
     case interrupted(String)
+    /// Another driver took the migration over (this one looked dead to it) or ended it: this driver
+    /// stopped and withdrew what it had added after that. The other driver finishes or rolls back.
+    case superseded(String)
 
     public var description: String {
         switch self {
         case .invalid(let message): "invalid migration: \(message)"
         case .rolledBack(let message): "migration rolled back: \(message)"
         case .interrupted(let message): "migration interrupted (resume it): \(message)"
+        case .superseded(let message): "migration superseded (another driver finishes or rolled it back): \(message)"
         }
+    }
+}
+
+/// A learner of a shard that neither the map nor an intent names: left by a driver that was
+/// superseded and died before withdrawing it.
+public struct StrayLearner: Sendable, Hashable, CustomStringConvertible {
+    public var shard: ShardID
+    public var node: NodeID
+    public var description: String { "node \(node)'s learner of shard \(shard)" }
+
+    public init(shard: ShardID, node: NodeID) {
+        self.shard = shard
+        self.node = node
+    }
+}
+
+/// What a resume did: the migrations it finished or rolled back, the ones it left to their live
+/// drivers, and the stray learners it removed.
+public struct MigrationResumption: Sendable, Hashable {
+    public var reports: [MigrationReport] = []
+    /// Intents whose driver showed a sign of life within the live window: left alone.
+    public var stillDriven: [ReplicaMigrationIntent] = []
+    /// Learners no intent named, removed with their replicas.
+    public var strays: [StrayLearner] = []
+
+    public init(reports: [MigrationReport] = [], stillDriven: [ReplicaMigrationIntent] = [], strays: [StrayLearner] = []) {
+        self.reports = reports
+        self.stillDriven = stillDriven
+        self.strays = strays
     }
 }
 
@@ -90,9 +123,17 @@ public struct MigrationReport: Sendable, Hashable {
 ///
 /// Any step may fail or the driving process may die. A definite refusal before the swap rolls back
 /// (remove the learner, drop the target's replica, clear the intent); an unknown outcome leaves the
-/// intent for ``resume()``, which reads the leader's configuration: swapped means forward,
-/// otherwise back. Every call is idempotent and the configuration changes carry preconditions the
-/// leader checks, so repeating any step, or a second driver, is safe.
+/// intent for ``resume(liveWindow:)``, which reads the leader's configuration: swapped means
+/// forward, otherwise back. Every call is idempotent and the configuration changes carry
+/// preconditions the leader checks, so repeating any step is safe.
+///
+/// Two drivers (docs/migration.md): the intent names its driver (``driverToken``) and carries its
+/// heartbeat, renewed before and after every step that adds something and every
+/// ``heartbeatEvery`` while the target catches up. A resume leaves an intent whose driver is alive
+/// alone, and takes a silent one over before acting. A driver whose heartbeat is refused (taken
+/// over, or gone) stops and withdraws the learner and replica it added unless the map or another
+/// intent names them; a stray learner left by a driver that died in between is removed by the
+/// next resume's sweep.
 ///
 /// Async functions throw only ``MigrationError`` but are declared with untyped `throws` (see
 /// ``SegmentHandoffDriver``).
@@ -115,6 +156,13 @@ public struct ReplicaMigrationDriver: Sendable {
     /// A pause after every progress report (0: none): to watch a migration, or to kill its driver
     /// at a chosen step in tests.
     public var stepPause: Duration = .zero
+    /// This driver's token in the intents it owns (random; a controller keeps one across its passes).
+    public var driverToken: UInt64 = UInt64.random(in: 1...UInt64.max)
+    /// How often the heartbeat is renewed while the target catches up.
+    public var heartbeatEvery: Duration = .seconds(2)
+    /// How long a resume leaves an intent to a driver that showed a sign of life (several
+    /// heartbeats, plus the wall-clock skew between the machines that drive and resume).
+    public static let liveWindow: Duration = .seconds(15)
 
     public init(transport: any ReplicaAdminTransport, store: any ShardMapStore, clock: @escaping @Sendable () -> UInt64) {
         self.transport = transport
@@ -228,7 +276,7 @@ public struct ReplicaMigrationDriver: Sendable {
         }
         let intent = ReplicaMigrationIntent(
             id: newID(), shard: plan.shard, source: source, target: ReplicaLocation(node: plan.target, zone: targetZone),
-            transferLeadership: plan.transferLeadership, phase: .preparing, migrationTimestamp: clock())
+            transferLeadership: plan.transferLeadership, phase: .preparing, migrationTimestamp: clock(), driver: driverToken)
         var trial = current.map
         do { try trial.recordMigration(intent, knownNodes: members) } catch { throw MigrationError.invalid(error.description) }
         _ = try await updateMap { map throws(KeyspaceError) in
@@ -239,16 +287,97 @@ public struct ReplicaMigrationDriver: Sendable {
         return .recorded(intent)
     }
 
-    /// Finishes every migration whose intent is in the map: forward when the leader's configuration
-    /// has the target swapped in (or the intent is committed), back otherwise.
-    public func resume() async throws -> [MigrationReport] {
-        var reports: [MigrationReport] = []
-        for intent in try await loadMap().map.migrations {
+    /// Finishes every migration whose intent is in the map and whose driver is silent: forward
+    /// when the leader's configuration has the target swapped in (or the intent is committed), back
+    /// otherwise. An intent whose driver showed a sign of life within `liveWindow` is left to it
+    /// (nil: every intent is taken over, for drivers known to be dead). Then sweeps the shards for
+    /// stray learners (see ``sweepStrayLearners()``). `skipping`: intents the caller drives itself
+    /// (a controller's prepared moves).
+    public func resume(liveWindow: Duration? = Self.liveWindow, skipping: Set<UInt64> = []) async throws -> MigrationResumption {
+        var result = MigrationResumption()
+        let window = liveWindow.map { UInt64(max(0, $0.components.seconds)) * 1000 + UInt64(max(0, $0.components.attoseconds / 1_000_000_000_000_000)) }
+        for listed in try await loadMap().map.migrations where !skipping.contains(listed.id) {
+            let now = clock()
+            let taken: ShardMap
+            do {
+                taken = try await updateMap { map throws(KeyspaceError) in
+                    try map.takeOverMigration(listed.id, driver: driverToken, at: now, liveWindow: window)
+                    return true
+                }
+            } catch MigrationError.invalid {
+                // Alive elsewhere, or ended meanwhile.
+                if let current = try await loadMap().map.migration(listed.id) { result.stillDriven.append(current) }
+                continue
+            }
+            guard let intent = taken.migration(listed.id) else { continue }
             let progress = MigrationProgress(id: intent.id, shard: intent.shard, phase: intent.phase.rawValue, snapshotBytes: 0,
                                              targetMatch: 0, leaderLastIndex: 0, leader: 0)
-            reports.append(intent.phase == .committed ? try await rollForward(intent, progress) : try await rollBack(intent, progress))
+            result.reports.append(intent.phase == .committed ? try await rollForward(intent, progress) : try await rollBack(intent, progress))
         }
-        return reports
+        result.strays = try await sweepStrayLearners()
+        return result
+    }
+
+    /// Removes every learner of a shard that no intent names as its target (with the learner's
+    /// replica): what a driver that was superseded, then died before withdrawing, left behind.
+    /// Shards whose leader does not answer are skipped (the next sweep sees them).
+    public func sweepStrayLearners() async throws -> [StrayLearner] {
+        let map = try await loadMap().map
+        var removed: [StrayLearner] = []
+        for shard in map.shards.keys.sorted() {
+            guard case .success(let view?) = await transport.replicaAdmin(shard: shard, call: .configuration, on: nil) else { continue }
+            for learner in view.learners {
+                // Read the map again: an intent recorded after the first read names its learner.
+                let current = try await loadMap().map
+                if current.migrations.contains(where: { $0.shard == shard && $0.target.node == learner }) { continue }
+                if current.shards[shard]?.replicas.contains(where: { $0.node == learner }) == true { continue }
+                guard case .done = try await call(.removeLearner(learner), on: shard) else { continue }
+                _ = try? await call(.leave, on: shard, node: learner)
+                removed.append(StrayLearner(shard: shard, node: learner))
+            }
+        }
+        return removed
+    }
+
+    /// Renews this driver's heartbeat in migration `id` (a controller between the two phases of its
+    /// moves). Throws ``MigrationError/superseded(_:)`` when another driver took it over or it is
+    /// gone (after withdrawing what this driver added).
+    public func renewHeartbeat(_ id: UInt64) async throws {
+        guard let intent = try await loadMap().map.migration(id) else {
+            throw MigrationError.superseded("migration \(id) is no longer in the map")
+        }
+        try await heartbeat(intent)
+    }
+
+    /// Renews this driver's heartbeat in `intent`; a refusal (taken over, or gone) withdraws what
+    /// this driver added and throws ``MigrationError/superseded(_:)``.
+    private func heartbeat(_ intent: ReplicaMigrationIntent) async throws {
+        let now = clock()
+        do {
+            _ = try await updateMap { map throws(KeyspaceError) in
+                if let current = map.migration(intent.id), current.driver == driverToken, current.heartbeat == now { return false }
+                try map.touchMigration(intent.id, driver: driverToken, at: now)
+                return true
+            }
+        } catch MigrationError.invalid(let reason) {
+            await withdraw(intent)
+            throw MigrationError.superseded(reason)
+        }
+    }
+
+    /// After this driver lost its intent: removes the target's learner and drops its replica unless
+    /// the map lists the target for the shard or an intent names it (then they are someone's).
+    /// Best effort; a learner left over is removed by the next resume's sweep.
+    private func withdraw(_ intent: ReplicaMigrationIntent) async {
+        guard let map = try? await loadMap().map else { return }
+        let target = intent.target.node
+        if map.shards[intent.shard]?.replicas.contains(where: { $0.node == target }) == true { return }
+        if map.migrations.contains(where: { $0.shard == intent.shard && $0.target.node == target }) { return }
+        guard let conf = try? await leaderConfiguration(intent.shard), !conf.voters.contains(target) else { return }
+        if conf.learners.contains(target) {
+            guard case .done? = try? await call(.removeLearner(target), on: intent.shard) else { return }
+        }
+        _ = try? await call(.leave, on: intent.shard, node: target)
     }
 
     // MARK: - Steps
@@ -275,20 +404,28 @@ public struct ReplicaMigrationDriver: Sendable {
     private func catchUp(_ intent: ReplicaMigrationIntent, progress: inout MigrationProgress) async -> Preparation {
         let target = intent.target.node
         do {
+            try await heartbeat(intent)
             guard case .done = try await call(.join, on: intent.shard, node: target) else {
                 return .refused("node \(target) cannot host a replica of shard \(intent.shard)")
             }
             progress.phase = "joined"
             await report(progress)
+            try await heartbeat(intent)
             if case .refused(let reason) = try await call(.addLearner(target), on: intent.shard) { return .refused(reason) }
             progress.phase = "learner"
             await report(progress)
+            try await heartbeat(intent)
+            var beaten = ContinuousClock.now
             // Catch up: the leader sends a snapshot, then the log.
             let catchUpStarted = ContinuousClock.now
             let deadline = catchUpStarted.advanced(by: catchUpTimeout)
             var conf = try await leaderConfiguration(intent.shard)
             while true {
                 note(conf, target: target, in: &progress)
+                guard conf.members.contains(target) else {
+                    // Removed by another driver (a resume's rollback or sweep): this one stops.
+                    return .refused("node \(target) is no longer in shard \(intent.shard)'s configuration")
+                }
                 if progress.targetMatch > 0 && progress.lag <= catchUpEntries { break }
                 guard ContinuousClock.now < deadline else {
                     return .refused("node \(target) did not catch up within \(catchUpTimeout) (\(progress.lag) entries behind)")
@@ -296,6 +433,10 @@ public struct ReplicaMigrationDriver: Sendable {
                 progress.phase = "catching up"
                 onProgress?(progress)
                 await pause(.milliseconds(200))
+                if ContinuousClock.now - beaten >= heartbeatEvery {
+                    try await heartbeat(intent)
+                    beaten = ContinuousClock.now
+                }
                 conf = try await leaderConfiguration(intent.shard)
             }
             progress.phase = "caught up"
@@ -314,6 +455,7 @@ public struct ReplicaMigrationDriver: Sendable {
     private func swap(_ intent: ReplicaMigrationIntent, progress: inout MigrationProgress) async -> Preparation {
         let target = intent.target.node, source = intent.source.node
         do {
+            if intent.phase == .preparing { try await heartbeat(intent) }
             let conf = try await leaderConfiguration(intent.shard)
             // The source must not lead while it is swapped out (Raft would hand over anyway).
             if conf.leader == source, let other = conf.voters.filter({ $0 != source }).max(by: { (conf.matchIndex[$0] ?? 0) < (conf.matchIndex[$1] ?? 0) }) {

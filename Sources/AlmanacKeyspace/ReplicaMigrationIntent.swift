@@ -4,6 +4,11 @@
 /// it ended. Whoever drives or resumes it reads it from the map store and the shard's Raft
 /// configuration: before the swap (the target a voter and the source not) it rolls back; after it,
 /// forward.
+///
+/// The intent also names its driver and when that driver last showed it was alive (`driver`,
+/// `heartbeat`): a resume leaves an intent alone while its driver is alive, and a driver that finds
+/// its intent taken over or gone stops and withdraws what it added (docs/migration.md, "Two
+/// drivers").
 public struct ReplicaMigrationIntent: Sendable, Hashable, Codable {
     public enum Phase: String, Sendable, Hashable, Codable {
         /// Recorded; the target may be joining as a learner. Nothing is decided.
@@ -26,9 +31,14 @@ public struct ReplicaMigrationIntent: Sendable, Hashable, Codable {
     /// Wall-clock milliseconds when the intent was recorded: the `migration_timestamp` the shard's
     /// journal entries carry from the commit on.
     public var migrationTimestamp: UInt64
+    /// The token of the driver that owns the intent (nil: recorded before drivers had tokens; any
+    /// driver may take it over).
+    public var driver: UInt64?
+    /// Wall-clock milliseconds of its driver's last sign of life (nil: the migration timestamp).
+    public var heartbeat: UInt64?
 
     public init(id: UInt64, shard: ShardID, source: ReplicaLocation, target: ReplicaLocation, transferLeadership: Bool,
-                phase: Phase, migrationTimestamp: UInt64) {
+                phase: Phase, migrationTimestamp: UInt64, driver: UInt64? = nil, heartbeat: UInt64? = nil) {
         self.id = id
         self.shard = shard
         self.source = source
@@ -36,6 +46,22 @@ public struct ReplicaMigrationIntent: Sendable, Hashable, Codable {
         self.transferLeadership = transferLeadership
         self.phase = phase
         self.migrationTimestamp = migrationTimestamp
+        self.driver = driver
+        self.heartbeat = heartbeat
+    }
+
+    /// Milliseconds since its driver's last sign of life, at wall-clock `now` (0 if in the future).
+    public func silence(at now: UInt64) -> UInt64 {
+        let last = heartbeat ?? migrationTimestamp
+        return now > last ? now - last : 0
+    }
+
+    /// The same intent without its driver's liveness: what the migration is, not who drives it.
+    public var withoutLiveness: ReplicaMigrationIntent {
+        var copy = self
+        copy.driver = nil
+        copy.heartbeat = nil
+        return copy
     }
 }
 
@@ -88,11 +114,49 @@ extension ShardMap {
         bumpEpoch()
     }
 
+    /// Driver `driver` is alive at wall-clock `now`: the heartbeat of migration `id`. Refused when
+    /// the intent is gone (the migration ended, or another driver rolled it back) or another
+    /// driver took it over. Not a change of placement: the epoch stays.
+    public mutating func touchMigration(_ id: UInt64, driver: UInt64, at now: UInt64) throws(KeyspaceError) {
+        guard let index = migrations.firstIndex(where: { $0.id == id }) else {
+            throw KeyspaceError.invalid("migration \(id) is no longer in the map (it ended, or another driver rolled it back)")
+        }
+        if let owner = migrations[index].driver, owner != driver {
+            throw KeyspaceError.invalid("migration \(id) was taken over by driver \(String(owner, radix: 16))")
+        }
+        migrations[index].driver = driver
+        migrations[index].heartbeat = max(migrations[index].heartbeat ?? 0, now)
+    }
+
+    /// Driver `driver` takes migration `id` over at wall-clock `now`, to finish or roll it back.
+    /// Refused while another driver owns it and showed a sign of life within `liveWindow`
+    /// milliseconds (nil: taken regardless, for a driver known to be dead). Not a change of
+    /// placement: the epoch stays.
+    public mutating func takeOverMigration(_ id: UInt64, driver: UInt64, at now: UInt64, liveWindow: UInt64?) throws(KeyspaceError) {
+        guard let index = migrations.firstIndex(where: { $0.id == id }) else {
+            throw KeyspaceError.invalid("migration \(id) is no longer in the map")
+        }
+        let intent = migrations[index]
+        if let liveWindow, let owner = intent.driver, owner != driver, intent.silence(at: now) < liveWindow {
+            throw KeyspaceError.invalid("migration \(id) is driven by driver \(String(owner, radix: 16)), alive \(intent.silence(at: now)) ms ago")
+        }
+        migrations[index].driver = driver
+        migrations[index].heartbeat = now
+    }
+
     /// Removes the intent of migration `id` (no-op if absent).
     public mutating func clearMigration(_ id: UInt64) {
         guard let index = migrations.firstIndex(where: { $0.id == id }) else { return }
         migrations.remove(at: index)
         bumpEpoch()
+    }
+
+    /// The map without its migration drivers' liveness (what placement it describes): two maps
+    /// that differ only by heartbeats are equal here.
+    public var withoutDriverLiveness: ShardMap {
+        var copy = self
+        copy.migrations = migrations.map(\.withoutLiveness)
+        return copy
     }
 
     /// The intent of migration `id`.

@@ -18,7 +18,12 @@ struct CtlMigrate: AsyncParsableCommand {
             replica is dropped. The replaced replica is the one in the target's zone unless --from names one (a zone \
             without a replica of the shard). A target that already holds a replica with --leader moves only the \
             leadership. Progress lines show the phase, snapshot bytes sent and the target's lag. Exit codes: 0 moved, \
-            1 rolled back, 2 refused (nothing changed), 3 interrupted (run `almanac ctl migrate --resume`).
+            1 rolled back (or superseded by another driver), 2 refused (nothing changed), 3 interrupted (run \
+            `almanac ctl migrate --resume`).
+
+            --resume leaves a migration alone while its driver shows signs of life (a heartbeat in the intent within \
+            the last 15 s: a `ctl migrate` or controller still running) and removes learners no intent names. Add \
+            --take-over when the driver is known to be dead, to act at once.
             """)
     @OptionGroup var options: CtlOptions
     @OptionGroup var mapOptions: CtlMapStoreOptions
@@ -26,12 +31,14 @@ struct CtlMigrate: AsyncParsableCommand {
     @Option(help: "The node that takes the replica.") var to: UInt64?
     @Option(help: "The replica that leaves (default: the one in the target's zone).") var from: UInt64?
     @Flag(help: "Move the shard's leadership to the target too.") var leader = false
-    @Flag(help: "Finish or roll back every migration whose intent is still in the map.") var resume = false
+    @Flag(help: "Finish or roll back every migration whose intent is still in the map and whose driver is silent.") var resume = false
+    @Flag(help: "With --resume: take over migrations whose driver still looks alive (it is known to be dead).") var takeOver = false
 
     func validate() throws {
         if resume {
             guard shard == nil, to == nil, from == nil, !leader else { throw ValidationError("--resume takes no shard, --to, --from or --leader") }
         } else {
+            guard !takeOver else { throw ValidationError("--take-over goes with --resume") }
             guard shard != nil, let to, to != 0 else { throw ValidationError("name the shard and the target: `almanac ctl migrate 1 --to 4`") }
             if let from, from == 0 || from == to { throw ValidationError("--from must name another node than --to") }
         }
@@ -41,7 +48,7 @@ struct CtlMigrate: AsyncParsableCommand {
         let options = try await options.withAdminToken(subject: "ctl-migrate")
         let store = try mapOptions.store(options)
         defer { Task { await store.shutdown() } }
-        let (resume, shard, to, from, leader) = (self.resume, self.shard ?? 0, self.to ?? 0, self.from, self.leader)
+        let (resume, shard, to, from, leader, takeOver) = (self.resume, self.shard ?? 0, self.to ?? 0, self.from, self.leader, self.takeOver)
         let stepPause = Duration.milliseconds(mapOptions.stepPauseMilliseconds)
         let nodeConfiguration = try options.clientConfiguration(
             endpoints: try options.endpointList(), attemptTimeout: .seconds(3), operationTimeout: .seconds(10), clientName: "almanac-ctl-migrate")
@@ -52,9 +59,11 @@ struct CtlMigrate: AsyncParsableCommand {
             let (members, down) = (cluster.members, cluster.down)
             let started = ContinuousClock.now
             let reports: [MigrationReport]
+            var resumption = MigrationResumption()
             do {
                 if resume {
-                    reports = try await driver.resume()
+                    resumption = try await driver.resume(liveWindow: takeOver ? nil : ReplicaMigrationDriver.liveWindow)
+                    reports = resumption.reports
                 } else {
                     reports = [try await driver.executeMigration(
                         ReplicaMigrationPlan(shard: shard, target: to, source: from, transferLeadership: leader), members: members, down: down)]
@@ -72,7 +81,13 @@ struct CtlMigrate: AsyncParsableCommand {
                 })
                 return
             }
-            if reports.isEmpty { output.line("no migration in progress") }
+            for intent in resumption.stillDriven {
+                output.line("migration \(intent.id) of shard \(intent.shard): left to its driver (alive "
+                    + String(format: "%.1f s ago", Double(intent.silence(at: UInt64(Date().timeIntervalSince1970 * 1000))) / 1000)
+                    + "; --take-over if it is dead)")
+            }
+            for stray in resumption.strays { output.line("removed \(stray) (no intent named it)") }
+            if reports.isEmpty && resumption.stillDriven.isEmpty { output.line("no migration in progress") }
             for report in reports {
                 let intent = report.intent
                 let what = report.outcome == .leadershipMoved
@@ -143,6 +158,7 @@ enum CtlMigration {
         case .invalid(let message): return CtlFailure(error: AlmanacClientError(.invalidArgument, code: .einval, message), path: nil)
         case .rolledBack: return CtlFailure(error: AlmanacClientError(.operation, code: .conflict, error.description), path: nil)
         case .interrupted: return CtlFailure(error: AlmanacClientError(.unavailable, error.description), path: nil)
+        case .superseded: return CtlFailure(error: AlmanacClientError(.operation, code: .conflict, error.description), path: nil)
         }
     }
 

@@ -1,6 +1,7 @@
 import AlmanacClient
 import AlmanacControl
 import AlmanacController
+import AlmanacCoordinator
 import AlmanacKeyspace
 import AlmanacShardMap
 import AlmanacTestSupport
@@ -67,11 +68,6 @@ struct ControllerFailoverTests {
         // 1. A holder.
         let first = try #require(try await Self.waitForLease(store, seconds: 30) { _ in true }, "no node took the controller lease\n\(cluster.tail(1))")
         let holderZone = cluster.member(first.holder).zone
-        // A new holder resumes every intent in the map when its term starts, whether or not the
-        // driver that wrote it still runs (docs/controller.md "Failure cases": a live `ctl migrate`
-        // and that resume can interleave). Let the first holder's start-of-term resume pass before
-        // a migration is started by hand.
-        try await Task.sleep(for: .seconds(3))
 
         // 2. A migration in a zone away from the holder, its driver killed once the learner is added.
         let map = try await SegmentHandoffKillTests.storedMap(cluster, clusterID: Self.clusterID)
@@ -101,8 +97,10 @@ struct ControllerFailoverTests {
         let failover = ContinuousClock.now - killedAt
         #expect(second.term == first.term + 1)
         #expect(failover < .seconds(15), "failover took \(failover)")
+        // The killed driver's heartbeat keeps its intent off limits for the live window, then the
+        // new holder takes it over.
         var resumed = false
-        for _ in 0..<60 {
+        for _ in 0..<(2 * Int(ReplicaMigrationDriver.liveWindow.components.seconds) + 60) {
             if let current = try? await store.load(), current.map.migrations.isEmpty { resumed = true; break }
             try await Task.sleep(for: .milliseconds(500))
         }

@@ -7,7 +7,12 @@ import AlmanacNode
 ///   as many as there are zones; joint sets differ by one replica at most;
 /// - at most one learner, and only a node some earlier intent named as a target;
 /// - a voter that joins was an earlier intent's target, and one that leaves its source;
-/// - map epochs only grow; every map version names one replica per zone for each shard and holds
+/// - the voters (and the outgoing voters while joint) are the map's replicas of the shard, or those
+///   with one intent in the map at that point applied (its source out, its target in): Raft never
+///   runs a configuration the map neither names nor explains (two drivers of one migration must
+///   not swap after the other cleared the intent);
+/// - map epochs only grow, except that a driver's heartbeat (its liveness in an intent) changes
+///   nothing else and keeps the epoch; every map version names one replica per zone for each shard and holds
 ///   at most one migration per shard.
 enum MigrationHistory {
     enum Event: Sendable {
@@ -20,14 +25,21 @@ enum MigrationHistory {
         var targets: Set<NodeID> = [], sources: Set<NodeID> = []
         var lastVoters: Set<NodeID>?
         var lastEpoch: Epoch = 0
+        var lastPlacement: ShardMap?
+        var current: ShardMap?
         func onePerZone(_ voters: [NodeID]) -> Bool {
             voters.count == zoneCount && Set(voters.compactMap { zones[$0] }).count == zoneCount
         }
         for (step, event) in events.enumerated() {
             switch event {
             case .map(let map):
-                if map.epoch <= lastEpoch { found.append("step \(step): map epoch \(map.epoch) after \(lastEpoch)") }
+                let placement = map.withoutDriverLiveness
+                if map.epoch < lastEpoch || (map.epoch == lastEpoch && placement != lastPlacement) {
+                    found.append("step \(step): map epoch \(map.epoch) after \(lastEpoch)")
+                }
                 lastEpoch = map.epoch
+                lastPlacement = placement
+                current = map
                 for record in map.shards.values where !onePerZone(record.replicas.map(\.node)) {
                     found.append("step \(step): map names \(record.replicas) for shard \(record.id)")
                 }
@@ -47,6 +59,16 @@ enum MigrationHistory {
                     }
                 }
                 if view.learners.count > 1 { found.append("step \(step): learners \(view.learners)") }
+                if let current, let record = current.shards[0] {
+                    let mapped = Set(record.replicas.map(\.node))
+                    let allowed = [mapped] + current.migrations.filter { $0.shard == 0 }.map {
+                        mapped.subtracting([$0.source.node]).union([$0.target.node])
+                    }
+                    for (name, set) in [("voters", view.voters)] + (view.isJoint ? [("outgoing voters", view.outgoingVoters)] : [])
+                    where !allowed.contains(Set(set)) {
+                        found.append("step \(step): \(name) \(set.sorted()) are neither the map's \(mapped.sorted()) nor explained by an intent in it")
+                    }
+                }
                 for learner in view.learners where !targets.contains(learner) {
                     found.append("step \(step): learner \(learner) was no intent's target")
                 }

@@ -73,7 +73,7 @@ struct ReplicaMigrationKillTests {
             // Resume until the map holds no intent (a node may still be electing).
             var resumed = false
             for _ in 0..<30 {
-                let resume = try SegmentHandoffKillTests.ctl(cluster, ["migrate", "--resume"], clusterID: Self.clusterID)
+                let resume = try SegmentHandoffKillTests.ctl(cluster, ["migrate", "--resume", "--take-over"], clusterID: Self.clusterID)
                 resume.waitUntilExit()
                 if resume.terminationStatus == 0,
                    try await SegmentHandoffKillTests.storedMap(cluster, clusterID: Self.clusterID).migrations.isEmpty {

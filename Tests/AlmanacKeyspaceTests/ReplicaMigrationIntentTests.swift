@@ -19,6 +19,45 @@ import Testing
                                transferLeadership: leader, phase: .preparing, migrationTimestamp: 1_700_000_000_000)
     }
 
+    @Test func aHeartbeatIsTheOwnersAndATakeOverWaitsForSilence() throws {
+        var map = try Self.map()
+        var intent = Self.intent(1, 4)
+        intent.driver = 7
+        try map.recordMigration(intent, knownNodes: Self.members)
+        let epoch = map.epoch
+        // The owner's heartbeat: the epoch stays (no placement changed), the heartbeat never goes back.
+        try map.touchMigration(42, driver: 7, at: 1_700_000_005_000)
+        try map.touchMigration(42, driver: 7, at: 1_700_000_004_000)
+        #expect(map.epoch == epoch && map.migration(42)?.heartbeat == 1_700_000_005_000)
+        #expect(map.migration(42)?.silence(at: 1_700_000_012_000) == 7_000)
+        // Another driver's heartbeat is refused; so is a take-over while the owner is alive.
+        let before = map
+        #expect(throws: KeyspaceError.self) { try map.touchMigration(42, driver: 8, at: 1_700_000_006_000) }
+        #expect(throws: KeyspaceError.self) {
+            try map.takeOverMigration(42, driver: 8, at: 1_700_000_034_999, liveWindow: 30_000)
+        }
+        #expect(map == before)
+        // Silent for the window: taken over; the old owner's heartbeat is refused from then on.
+        try map.takeOverMigration(42, driver: 8, at: 1_700_000_035_000, liveWindow: 30_000)
+        #expect(map.migration(42)?.driver == 8 && map.epoch == epoch)
+        #expect(throws: KeyspaceError.self) { try map.touchMigration(42, driver: 7, at: 1_700_000_036_000) }
+        // A driver known dead: taken over at once; an intent that is gone is refused to both.
+        try map.takeOverMigration(42, driver: 9, at: 1_700_000_035_001, liveWindow: nil)
+        #expect(map.migration(42)?.driver == 9)
+        // Liveness survives the stored form; an intent stored without it (older maps) still decodes.
+        #expect(try JSONDecoder().decode(ShardMap.self, from: try JSONEncoder().encode(map)) == map)
+        let older = String(decoding: try JSONEncoder().encode(Self.intent(1, 4)), as: UTF8.self)
+        #expect(!older.contains("heartbeat") && !older.contains("driver"))
+        #expect(try JSONDecoder().decode(ReplicaMigrationIntent.self, from: Data(older.utf8)) == Self.intent(1, 4))
+        map.clearMigration(42)
+        #expect(throws: KeyspaceError.self) { try map.touchMigration(42, driver: 9, at: 1_700_000_040_000) }
+        #expect(throws: KeyspaceError.self) { try map.takeOverMigration(42, driver: 9, at: 1_700_000_040_000, liveWindow: nil) }
+        // Liveness is not placement.
+        var touched = before
+        try touched.takeOverMigration(42, driver: 8, at: 1_700_000_090_000, liveWindow: 30_000)
+        #expect(touched != before && touched.withoutDriverLiveness == before.withoutDriverLiveness)
+    }
+
     @Test func badIntentsAreRefusedWithTheirReasonAndChangeNothing() throws {
         let map = try Self.map()
         let cases: [(ReplicaMigrationIntent, String)] = [
