@@ -18,6 +18,8 @@ enum MigrationHistory {
     enum Event: Sendable {
         case configuration(ReplicaConfiguration)
         case map(ShardMap)
+        /// `node` founded `shard`'s group with first configuration `voters` (a `found` call landed).
+        case founded(node: NodeID, shard: ShardID, voters: [NodeID])
     }
 
     static func violations(_ events: [Event], zones: [NodeID: ZoneName], zoneCount: Int) -> [String] {
@@ -82,6 +84,8 @@ enum MigrationHistory {
                     }
                 }
                 lastVoters = voters
+            case .founded:
+                break
             }
         }
         return found

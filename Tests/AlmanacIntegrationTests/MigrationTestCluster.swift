@@ -169,6 +169,9 @@ final class MigrationTestCluster: ReplicaAdminTransport, ShardMapStore, Sendable
         let outcome = await execute(call, on: node, group: group)
         // The history checker follows group 0 (the migrations'); new shards are checked apart.
         if case .success(let view?) = outcome, view.isLeader, group == 0 { recorded.withLock { $0.append(.configuration(view)) } }
+        if case .success = outcome, case .found(let voters) = call, let node, let shard = ShardID(exactly: group) {
+            recorded.withLock { $0.append(.founded(node: node, shard: shard, voters: voters)) }
+        }
         return outcome
     }
 

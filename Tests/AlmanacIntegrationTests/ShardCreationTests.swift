@@ -125,6 +125,36 @@ struct ShardCreationTests {
             #expect(outcomes["defined in the map", default: 0] > 0 && outcomes["not defined", default: 0] > 0, "\(outcomes)")
             // Group 0's data and configuration are untouched by all of it.
             _ = try await cluster.propose([9, 9])
+            // The whole recorded history, crashed and resumed, through the checker.
+            let history = cluster.history
+            let foundings = history.filter { if case .founded = $0 { true } else { false } }.count
+            let violations = ShardCreationHistory.violations(history, running: [0])
+            #expect(foundings >= 3 * total && violations.isEmpty, "\(foundings) foundings: \(violations.prefix(5))")
         }
+    }
+
+    @Test("the creation history checker finds a group founded before its shard was defined, with other voters, and a shard redefined")
+    func historyCheckerCatchesViolations() throws {
+        let replicas = [ReplicaLocation(node: 1, zone: "a"), ReplicaLocation(node: 2, zone: "b"), ReplicaLocation(node: 3, zone: "c")]
+        let map = try ShardMap.initial(keying: SegmentKeying(segmentCount: 4), shardCount: 1) { _ in replicas }
+        var grown = map
+        try grown.addShard(1, replicas: replicas)
+        var moved = grown
+        try moved.addShard(2, replicas: [ReplicaLocation(node: 4, zone: "a")] + replicas.dropFirst())
+        let good: [MigrationHistory.Event] = [.map(grown), .founded(node: 1, shard: 1, voters: [1, 2, 3]), .founded(node: 2, shard: 1, voters: [3, 2, 1])]
+        #expect(ShardCreationHistory.violations(good, running: [0]).isEmpty)
+        // Founded before the map defined the shard; on a node it is not placed on; with other voters.
+        #expect(ShardCreationHistory.violations([.founded(node: 1, shard: 1, voters: [1, 2, 3]), .map(grown)], running: [0]).count == 1)
+        #expect(ShardCreationHistory.violations([.map(grown), .founded(node: 4, shard: 1, voters: [1, 2, 3])], running: [0]).count == 1)
+        #expect(ShardCreationHistory.violations([.map(grown), .founded(node: 1, shard: 1, voters: [1, 2, 4])], running: [0]).count == 1)
+        // A shard id reused for another group, a shard that vanishes, a shard that owns segments
+        // with no replica founded.
+        var redefined = map
+        try redefined.addShard(1, replicas: [ReplicaLocation(node: 4, zone: "a")] + replicas.dropFirst())
+        #expect(ShardCreationHistory.violations([.map(grown), .map(redefined)], running: [0]).count == 1)
+        #expect(ShardCreationHistory.violations([.map(moved), .map(grown)], running: [0]).count == 1)
+        var owning = grown
+        try owning.assign([3], to: 1)
+        #expect(ShardCreationHistory.violations([.map(owning)], running: [0]).count == 1)
     }
 }
