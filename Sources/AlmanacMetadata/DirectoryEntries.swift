@@ -5,29 +5,37 @@
 /// for the whole listing. Inserting costs O(n) element moves, fine for directories up to
 /// ~10^5 entries; a B-tree can replace the array later without changing the interface.
 struct DirectoryEntries: Hashable, Sendable {
+    /// One entry: the child and its type, kept with the entry because the child's own record may
+    /// live in a segment of another shard (a subdirectory), and rmdir, rename and readdir need its
+    /// type without asking.
+    struct Entry: Hashable, Sendable {
+        var child: InodeID
+        var type: FileType
+    }
+
     private(set) var sortedNames: [ByteString] = []
-    private(set) var children: [ByteString: InodeID] = [:]
-    /// The type of each child, kept with the entry: the child's own record may live in a segment of
-    /// another shard (a subdirectory), and rmdir, rename and readdir need its type without asking.
-    private(set) var types: [ByteString: FileType] = [:]
+    /// Name -> entry: one table (one hash per lookup or insert).
+    private(set) var byName: [ByteString: Entry] = [:]
 
     init() {}
 
     var count: Int { sortedNames.count }
     var isEmpty: Bool { sortedNames.isEmpty }
 
-    subscript(name: ByteString) -> InodeID? { children[name] }
+    subscript(name: ByteString) -> InodeID? { byName[name]?.child }
+
+    /// The child and type of entry `name`, in one lookup.
+    func entry(_ name: ByteString) -> Entry? { byName[name] }
 
     /// The type of the child `name`.
-    func type(of name: ByteString) -> FileType? { types[name] }
+    func type(of name: ByteString) -> FileType? { byName[name]?.type }
 
     /// Number of entries that are directories (a directory's nlink is 2 plus this).
-    var subdirectoryCount: Int { types.values.reduce(0) { $0 + ($1 == .directory ? 1 : 0) } }
+    var subdirectoryCount: Int { byName.values.reduce(0) { $0 + ($1.type == .directory ? 1 : 0) } }
 
     /// Adds or replaces the entry `name`.
     mutating func set(_ name: ByteString, to child: InodeID, type: FileType) {
-        types[name] = type
-        if children.updateValue(child, forKey: name) == nil {
+        if byName.updateValue(Entry(child: child, type: type), forKey: name) == nil {
             sortedNames.insert(name, at: firstIndex(notBelow: name))
         }
     }
@@ -35,11 +43,10 @@ struct DirectoryEntries: Hashable, Sendable {
     /// Removes the entry `name`; returns the child it named.
     @discardableResult
     mutating func remove(_ name: ByteString) -> InodeID? {
-        guard let child = children.removeValue(forKey: name) else { return nil }
-        types.removeValue(forKey: name)
+        guard let entry = byName.removeValue(forKey: name) else { return nil }
         let index = firstIndex(notBelow: name)
         if index < sortedNames.count, sortedNames[index] == name { sortedNames.remove(at: index) }
-        return child
+        return entry.child
     }
 
     /// Up to `limit` entries whose names sort strictly after `cursor` (all if `cursor` is nil).
@@ -58,12 +65,11 @@ struct DirectoryEntries: Hashable, Sendable {
     static func fromSorted(_ pairs: [(ByteString, InodeID, FileType)]) -> DirectoryEntries? {
         var entries = DirectoryEntries()
         entries.sortedNames.reserveCapacity(pairs.count)
-        entries.children.reserveCapacity(pairs.count)
+        entries.byName.reserveCapacity(pairs.count)
         for (name, child, type) in pairs {
             if let last = entries.sortedNames.last, !(last < name) { return nil }
             entries.sortedNames.append(name)
-            entries.children[name] = child
-            entries.types[name] = type
+            entries.byName[name] = Entry(child: child, type: type)
         }
         return entries
     }

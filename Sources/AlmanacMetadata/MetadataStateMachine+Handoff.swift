@@ -136,7 +136,8 @@ extension MetadataStateMachine {
                     if piece.attributes != nil || !piece.entries.isEmpty { pieces.append(piece) }
                     return SegmentExportPage(pieces: pieces, next: SegmentExportCursor(id: recordID, afterName: last))
                 }
-                guard let child = node.entries[name], let type = node.entries.type(of: name) else { continue }
+                guard let entry = node.entries.entry(name) else { continue }
+                let (child, type) = (entry.child, entry.type)
                 piece.entries.append(.init(name: name, child: child, type: type))
                 used += cost
                 last = name

@@ -45,7 +45,8 @@ extension MetadataStateMachine {
         var entries: [DirectoryEntry] = []
         entries.reserveCapacity(names.count)
         for name in names {
-            guard let id = node.entries[name], let type = node.entries.type(of: name) else { continue }
+            guard let entry = node.entries.entry(name) else { continue }
+            let (id, type) = (entry.child, entry.type)
             entries.append(DirectoryEntry(name: name, id: id, type: type))
         }
         var next: ReaddirCursor?

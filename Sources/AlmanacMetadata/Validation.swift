@@ -5,14 +5,39 @@ enum Validation {
     static func name(_ name: ByteString, limits: MetadataLimits) -> MetadataError? {
         let bytes = name.string.utf8
         if bytes.isEmpty { return MetadataError(.einval, "name is empty") }
-        if name == "." || name == ".." { return MetadataError(.einval, "name \"\(name)\" is reserved") }
-        if bytes.contains(0x2F) { return MetadataError(.einval, "name \"\(printable(name))\" contains \"/\"") }
-        if bytes.contains(0) { return MetadataError(.einval, "name \"\(printable(name))\" contains NUL") }
+        if bytes.count <= 2 && (name == "." || name == "..") { return MetadataError(.einval, "name \"\(name)\" is reserved") }
+        // One pass over the bytes (names are kept contiguous), for both forbidden bytes.
+        let (slash, nul) = bytes.withContiguousStorageIfAvailable(forbiddenBytes) ?? (bytes.contains(0x2F), bytes.contains(0))
+        if slash { return MetadataError(.einval, "name \"\(printable(name))\" contains \"/\"") }
+        if nul { return MetadataError(.einval, "name \"\(printable(name))\" contains NUL") }
         if bytes.count > limits.maxNameBytes {
             return MetadataError(
                 .enametoolong, "name is \(bytes.count) bytes, longer than the limit of \(limits.maxNameBytes)")
         }
         return nil
+    }
+
+    /// Whether `buffer` holds a "/" and whether it holds a NUL, eight bytes at a time: a word has a
+    /// zero byte exactly when `(w - 0x01...01) & ~w & 0x80...80` is not zero (and a "/" where
+    /// `w ^ 0x2F...2F` has one).
+    static func forbiddenBytes(_ buffer: UnsafeBufferPointer<UInt8>) -> (slash: Bool, nul: Bool) {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080, slashes: UInt64 = 0x2F2F_2F2F_2F2F_2F2F
+        @inline(__always) func hasZeroByte(_ word: UInt64) -> Bool { (word &- ones) & ~word & highs != 0 }
+        let raw = UnsafeRawBufferPointer(buffer)
+        var slash = false, nul = false
+        var offset = 0
+        while offset + 8 <= raw.count {
+            let word = raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            slash = slash || hasZeroByte(word ^ slashes)
+            nul = nul || hasZeroByte(word)
+            offset += 8
+        }
+        while offset < raw.count {
+            slash = slash || raw[offset] == 0x2F
+            nul = nul || raw[offset] == 0
+            offset += 1
+        }
+        return (slash, nul)
     }
 
     /// A symlink target: not empty, no NUL, at most `limits.maxSymlinkTargetBytes` bytes.

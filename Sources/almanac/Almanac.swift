@@ -15,7 +15,7 @@ struct Almanac: AsyncParsableCommand {
             ServeCommand.self,
             DevCommand.self,
             SimulateCommand.self,
-            BenchCommand.self,
+            BenchCommand.self, NamespaceBench.self,
             ChaosCommand.self,
         ]
     )

@@ -253,7 +253,7 @@ extension MetadataStateMachine {
         guard let node = inodes[directory] else { return [] }
         var lines: [String] = []
         for name in node.entries.sortedNames {
-            guard let child = node.entries.children[name] else { continue }
+            guard let child = node.entries[name] else { continue }
             let path = prefix + name.string
             let type = inodes[child]?.type
             lines.append("\(path) \(String(describing: type))")

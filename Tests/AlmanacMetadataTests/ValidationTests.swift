@@ -137,4 +137,22 @@ struct ValidationTests {
         #expect(queryError { () throws(MetadataError) in try h.machine.readdir(.root, after: ReaddirCursor(after: "a/b"), limit: 1) } == .einval)
         #expect(queryError { () throws(MetadataError) in try h.machine.readdir(.root, after: ReaddirCursor(after: ""), limit: 1) } == .einval)
     }
+
+    @Test("the word-at-a-time scan for \"/\" and NUL agrees with a byte-by-byte one, for every byte value at every position")
+    func forbiddenByteScanAgreesWithNaiveScan() {
+        for length in 0...19 {
+            for position in 0..<max(1, length) {
+                for value in 0...255 {
+                    var bytes = [UInt8](repeating: 0x61, count: length)
+                    if length > 0 { bytes[position] = UInt8(value) }
+                    let fast = bytes.withUnsafeBufferPointer { Validation.forbiddenBytes($0) }
+                    #expect(fast.slash == bytes.contains(0x2F) && fast.nul == bytes.contains(0), "\(bytes)")
+                }
+            }
+        }
+        // Both at once, and neighbours of the forbidden values (0x2E, 0x30, 0x01, 0x80, 0xFF).
+        let mixed: [UInt8] = [0x2E, 0x30, 0x01, 0x80, 0xFF, 0x2F, 0x7F, 0x00, 0x2E]
+        let fast = mixed.withUnsafeBufferPointer { Validation.forbiddenBytes($0) }
+        #expect(fast.slash && fast.nul)
+    }
 }

@@ -20,21 +20,45 @@ struct BinaryReader {
         return bytes[offset..<(offset + count)]
     }
 
+    @inline(__always)
     mutating func varint() throws(CodecError) -> UInt64 {
-        let start = offset
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while true {
-            let next = try byte()
-            if shift == 63 && next > 1 { throw .malformedVarint(offset: start) }
-            result |= UInt64(next & 0x7F) << shift
-            if next & 0x80 == 0 {
-                if next == 0 && offset - start > 1 { throw .malformedVarint(offset: start) }
-                return result
-            }
-            shift += 7
-            if shift > 63 { throw .malformedVarint(offset: start) }
+        // One byte (values below 128) is the common case: types, counts, link counts.
+        if offset < bytes.count, bytes[offset] & 0x80 == 0 {
+            defer { offset += 1 }
+            return UInt64(bytes[offset])
         }
+        return try multiByteVarint()
+    }
+
+    private mutating func multiByteVarint() throws(CodecError) -> UInt64 {
+        let start = offset
+        // Over the raw buffer (bounds checked here, once per byte): the hot loop of snapshot
+        // restore and journal decoding.
+        let decoded: (value: UInt64, end: Int)? = bytes.withUnsafeBufferPointer { buffer in
+            var result: UInt64 = 0
+            var shift: UInt64 = 0
+            var index = start
+            while index < buffer.count {
+                let next = buffer[index]
+                index += 1
+                if shift == 63 && next > 1 { return nil }
+                result |= UInt64(next & 0x7F) << shift
+                if next & 0x80 == 0 {
+                    if next == 0 && index - start > 1 { return nil }
+                    return (result, index)
+                }
+                shift += 7
+                if shift > 63 { return nil }
+            }
+            return (0, -1)
+        }
+        guard let decoded else { throw .malformedVarint(offset: start) }
+        guard decoded.end >= 0 else {
+            offset = bytes.count
+            throw .truncated(offset: bytes.count, needed: 1)
+        }
+        offset = decoded.end
+        return decoded.value
     }
 
     mutating func varint32(_ field: String) throws(CodecError) -> UInt32 {

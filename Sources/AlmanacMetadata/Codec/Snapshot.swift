@@ -105,9 +105,10 @@ extension MetadataStateMachine {
                 writer.varint(node.parent.rawValue)
                 writer.varint(UInt64(node.entries.count))
                 for name in node.entries.sortedNames {
+                    let entry = node.entries.entry(name)
                     writer.string(name)
-                    writer.varint(node.entries[name]?.rawValue ?? 0)
-                    writer.byte(node.entries.type(of: name)?.rawValue ?? 0)
+                    writer.varint(entry?.child.rawValue ?? 0)
+                    writer.byte(entry?.type.rawValue ?? 0)
                 }
             case .symlink:
                 writer.string(node.symlinkTarget ?? "")
@@ -216,6 +217,8 @@ extension MetadataStateMachine {
 
         state.inodes = [:]
         let inodeCount = try reader.count("inode count")
+        // At least 11 bytes encode an inode: a bad count cannot reserve more than the input justifies.
+        state.inodes.reserveCapacity(min(inodeCount, reader.remaining / 11))
         var previous: InodeID?
         for _ in 0..<inodeCount {
             let attributes = try InodeAttributes.decode(from: &reader)
@@ -334,6 +337,12 @@ extension MetadataStateMachine {
                 throw .inconsistent("the root directory is missing or malformed")
             }
         }
+        // Per segment, the allocation counter (an array: one lookup per inode without hashing).
+        let counters = (0..<config.keying.segmentCount).map { nextCounter(SegmentID($0)) }
+        // Entries naming each inode (link counts are exact only when every segment is here).
+        let countReferences = ownership.ownsEverything
+        var references: [InodeID: UInt64] = [:]
+        if countReferences { references.reserveCapacity(inodes.count) }
         for node in inodes.values {
             guard ownership.owns(node.id) else { throw .inconsistent("inode \(node.id) lies in segment \(node.id.segment), not owned here") }
             if node.isDirectory && !node.isOrphan && isLocal(node.parent) {
@@ -344,13 +353,16 @@ extension MetadataStateMachine {
             if node.isOrphan && openCounts[node.id] == nil {
                 throw .inconsistent("inode \(node.id) has no links and no open handles")
             }
-            if node.id != .root && node.id.counter >= nextCounter(node.id.segment) {
+            if node.id != .root && node.id.counter >= counters[Int(node.id.segment)] {
                 throw .inconsistent("inode \(node.id) is not below its segment's allocation counter")
             }
-            for name in node.entries.sortedNames {
-                guard let child = node.entries[name], let type = node.entries.type(of: name) else {
-                    throw .inconsistent("entry \"\(name)\" of \(node.id) has no child or type")
-                }
+            // One table holds each entry's child and type; restore built it from the sorted names.
+            guard node.entries.byName.count == node.entries.count else {
+                throw .inconsistent("the entries of \(node.id) disagree with their names")
+            }
+            for (name, entry) in node.entries.byName {
+                let (child, type) = (entry.child, entry.type)
+                if countReferences { references[child, default: 0] += 1 }
                 if isLocal(child) {
                     guard let target = inodes[child] else { throw .inconsistent("entry \"\(name)\" of \(node.id) names a missing inode") }
                     guard target.type == type else { throw .inconsistent("entry \"\(name)\" of \(node.id) records the wrong type") }
@@ -363,11 +375,7 @@ extension MetadataStateMachine {
                 throw .inconsistent("directory \(node.id) has nlink \(node.attributes.nlink) but \(node.entries.subdirectoryCount) subdirectories")
             }
         }
-        if ownership.ownsEverything {
-            var references: [InodeID: UInt64] = [:]
-            for node in inodes.values {
-                for name in node.entries.sortedNames { if let child = node.entries[name] { references[child, default: 0] += 1 } }
-            }
+        if countReferences {
             for node in inodes.values {
                 let expected: UInt64 = node.isDirectory ? (node.id == .root || node.isOrphan ? 0 : 1) : UInt64(node.attributes.nlink)
                 guard references[node.id, default: 0] == expected else {

@@ -1,0 +1,128 @@
+import AlmanacMetadata
+import ArgumentParser
+import Foundation
+
+/// `almanac namespace-bench`: one shard's namespace at scale, in this process (no network, no
+/// disk): replays N creates as journal entries (the WAL replay half of a recovery), then measures
+/// the resident memory per inode, the snapshot's size and encode time, its restore (the snapshot
+/// half of a recovery, and what a migration's target does with the copy) and the state digest.
+/// Release builds only give meaningful figures. `bench/scale.sh` runs it at 1 M and 10 M inodes.
+struct NamespaceBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "namespace-bench",
+        abstract: "Measure one shard's namespace at scale: memory per inode, replay, snapshot and restore rates.")
+
+    @Option(help: "Files to create (plus one directory per --per-directory files).") var inodes: Int = 1_000_000
+    @Option(help: "Files per directory.") var perDirectory: Int = 1_000
+    @Option(help: "Bytes per file name (at least 8).") var nameBytes: Int = 24
+    @Flag(help: "Print one JSON object instead of the table.") var json = false
+
+    struct Figures: Encodable {
+        var inodes: Int
+        var directories: Int
+        var nameBytes: Int
+        var replaySeconds: Double
+        var replayPerSecond: Double
+        var residentBytesPerInode: Double
+        var snapshotBytes: Int
+        var snapshotSeconds: Double
+        var restoreSeconds: Double
+        var restorePerSecond: Double
+        var digestSeconds: Double
+        var restoredResidentBytesPerInode: Double
+    }
+
+    func validate() throws {
+        guard inodes > 0, perDirectory > 0, nameBytes >= 8, nameBytes <= 255 else {
+            throw ValidationError("--inodes and --per-directory must be positive, --name-bytes 8...255")
+        }
+    }
+
+    func run() throws {
+        let baseline = Self.residentBytes()
+        var machine = MetadataStateMachine(config: MetadataConfig())
+        var index: UInt64 = 0
+        var time = Timestamp(seconds: 1_700_000_000)
+        func apply(_ operation: MetadataOperation, session: SessionID, sequence: SequenceNumber) throws -> CommandResult {
+            index += 1
+            time.nanoseconds += 1_000
+            let entry = CommandEnvelope(shardID: machine.config.shardID, sessionID: session, sequence: sequence, time: time, operation: operation)
+            // The WAL replay path: decode the journal entry, then apply it.
+            let result = machine.apply(encoded: entry.encoded(), at: index)
+            if case .failure(let error) = result { throw ValidationError("\(operation) failed at entry \(index): \(error)") }
+            return result
+        }
+        guard case .success(.sessionRegistered(let session)) = try apply(.registerSession, session: 0, sequence: 0) else {
+            throw ValidationError("no session")
+        }
+        let directories = (inodes + perDirectory - 1) / perDirectory
+        let padding = String(repeating: "x", count: nameBytes - 8)
+        var sequence: SequenceNumber = 0
+        let replayStart = ContinuousClock.now
+        var created = 0
+        for directory in 0..<directories {
+            sequence += 1
+            let made = try apply(.mkdir(parent: .root, name: ByteString(String(format: "d%07d", directory)), mode: 0o755, uid: 0, gid: 0),
+                                 session: session, sequence: sequence)
+            guard case .success(.attributes(let attributes)) = made else { throw ValidationError("mkdir answered \(made)") }
+            for file in 0..<min(perDirectory, inodes - created) {
+                sequence += 1
+                _ = try apply(.create(parent: attributes.id, name: ByteString(String(format: "%08d", file) + padding), mode: 0o644, uid: 0, gid: 0),
+                              session: session, sequence: sequence)
+            }
+            created += min(perDirectory, inodes - created)
+        }
+        let replay = Self.seconds(since: replayStart)
+        let total = machine.inodeCount
+        let resident = Self.residentBytes()
+
+        let snapshotStart = ContinuousClock.now
+        let bytes = machine.snapshot()
+        let snapshotSeconds = Self.seconds(since: snapshotStart)
+        let digestStart = ContinuousClock.now
+        let digest = machine.digest
+        let digestSeconds = Self.seconds(since: digestStart)
+        machine = MetadataStateMachine(config: MetadataConfig())
+        let afterDrop = Self.residentBytes()
+        let restoreStart = ContinuousClock.now
+        let restored = try MetadataStateMachine(restoringFrom: bytes)
+        let restoreSeconds = Self.seconds(since: restoreStart)
+        let restoredResident = Self.residentBytes()
+        guard restored.inodeCount == total, restored.digest == digest else {
+            throw ValidationError("the restored state differs from the original")
+        }
+        let figures = Figures(
+            inodes: total, directories: directories, nameBytes: nameBytes, replaySeconds: replay,
+            replayPerSecond: Double(index) / replay,
+            residentBytesPerInode: Double(max(0, resident - baseline)) / Double(total),
+            snapshotBytes: bytes.count, snapshotSeconds: snapshotSeconds,
+            restoreSeconds: restoreSeconds, restorePerSecond: Double(total) / restoreSeconds, digestSeconds: digestSeconds,
+            restoredResidentBytesPerInode: Double(max(0, restoredResident - afterDrop)) / Double(total))
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(figures), as: UTF8.self))
+            return
+        }
+        print(String(format: "namespace-bench: %d inodes (%d directories of %d files, %d-byte names)", total, directories, perDirectory, nameBytes))
+        print(String(format: "  replay (decode + apply) %.2f s: %.0f entries/s", replay, figures.replayPerSecond))
+        print(String(format: "  resident memory %.0f bytes per inode (after replay), %.0f (after restore)",
+                     figures.residentBytesPerInode, figures.restoredResidentBytesPerInode))
+        print(String(format: "  snapshot %d bytes (%.1f per inode), encoded in %.2f s", bytes.count, Double(bytes.count) / Double(total), snapshotSeconds))
+        print(String(format: "  restore %.2f s: %.0f inodes/s", restoreSeconds, figures.restorePerSecond))
+        print(String(format: "  digest %.2f s", digestSeconds))
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    /// This process's resident set (Linux /proc/self/statm), in bytes.
+    static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
