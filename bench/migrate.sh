@@ -34,24 +34,27 @@ DISK=$(dd if=/dev/zero of="$WORK/data/dd.test" bs=1M count=512 conv=fdatasync 2>
 rm -f "$WORK/data/dd.test"
 DISK_MBS=$(python3 -c "import re,sys; m=re.search(r'([0-9.,]+) ([MG])B/s', sys.argv[1]); v=float(m.group(1).replace(',','.')); print(v*1000 if m.group(2)=='G' else v)" "$DISK")
 
-migrate() {  # $@: ctl migrate arguments; prints "seconds snapshot_bytes outcome catch_up_seconds"
+migrate() {  # $@: ctl migrate arguments; prints "seconds snapshot_bytes outcome catch_up_seconds snapshot_seconds"
   "$BIN" ctl migrate "$@" --json | python3 -c "
 import json,sys
 r=json.load(sys.stdin)[0]
-print(r['seconds'], r['snapshotBytes'], r['outcome'].replace(' ', '-'), r['catchUpSeconds'])"
+print(r['seconds'], r['snapshotBytes'], r['outcome'].replace(' ', '-'), r['catchUpSeconds'], r['snapshotSeconds'])"
 }
 echo "shard 0 before: $("$BIN" ctl shards | grep -A0 '^shard 0')" >&2
-# copy MB/s: snapshot bytes over the catch-up (the learner's addition until it caught up: transfer,
-# the target's verification and decoding of the state, then the log); "seconds" is the whole migration.
-echo "| migration | outcome | snapshot bytes | seconds | catch-up s | copy MB/s | disk MB/s (dd) | copy / disk |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|"
+# catch-up: the learner's addition until it caught up. "snapshot s" is its first part, until the target
+# held the snapshot (transfer, verification, decoding; polled every 200 ms); the rest replays the log
+# written after the leader's snapshot. copy MB/s: snapshot bytes over snapshot s; "seconds" is the
+# whole migration.
+echo "| migration | outcome | snapshot bytes | seconds | catch-up s | snapshot s | log s | copy MB/s | disk MB/s (dd) | copy / disk |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for args in "0 --to 4" "0 --to 1 --leader"; do
-  read -r secs bytes outcome catchup < <(migrate $args)
-  python3 - "$args" "$outcome" "$bytes" "$secs" "$DISK_MBS" "$catchup" <<'PY'
+  read -r secs bytes outcome catchup snap < <(migrate $args)
+  python3 - "$args" "$outcome" "$bytes" "$secs" "$DISK_MBS" "$catchup" "$snap" <<'PY'
 import sys
-name, outcome, b, s, disk, c = sys.argv[1:7]
-rate = int(b) / 1e6 / max(float(c), 1e-9)
-print(f"| migrate {name} | {outcome} | {int(b):,} | {float(s):.2f} | {float(c):.2f} | {rate:.1f} | {float(disk):.0f} | {rate/float(disk)*100:.1f}% |")
+name, outcome, b, s, disk, c, snap = sys.argv[1:8]
+rate = int(b) / 1e6 / max(float(snap), 1e-9) if int(b) > 0 else 0.0
+print(f"| migrate {name} | {outcome} | {int(b):,} | {float(s):.2f} | {float(c):.2f} | {float(snap):.2f} | {float(c) - float(snap):.2f} | "
+      f"{rate:.1f} | {float(disk):.0f} | {rate/float(disk)*100:.1f}% |")
 PY
 done
 

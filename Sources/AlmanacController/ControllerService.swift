@@ -281,7 +281,9 @@ public actor ControllerService {
             logger.notice("controller: resumed \(migrations.count) migrations and \(handoffs.count) hand-offs, removed \(resumed.strays.count) stray learners; \(resumed.stillDriven.count) left to live drivers")
         } catch {
             logger.warning("controller: resuming work in flight failed (retried at the next term or pass): \(error)")
-            workingTerm = 0
+            // A failed start of term is run again whole; a failed resume between terms at the next
+            // pass (without forgetting this term's own prepared moves).
+            if resumeHandoffs { workingTerm = 0 } else { lastResume = nil }
         }
     }
 

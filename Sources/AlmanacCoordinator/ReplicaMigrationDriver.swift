@@ -90,6 +90,9 @@ public struct MigrationProgress: Sendable, Hashable {
     /// Seconds from the learner's addition until it caught up: the copy (snapshot transfer, its
     /// verification and decoding on the target, then the log), 0 until then.
     public var catchUpSeconds: Double = 0
+    /// Of the catch-up, seconds until the target held a snapshot (its match index first above 0:
+    /// sent, verified and decoded); the rest is the log after the snapshot. 0 until then.
+    public var snapshotSeconds: Double = 0
 
     /// Entries the target still misses.
     public var lag: UInt64 { leaderLastIndex > targetMatch ? leaderLastIndex - targetMatch : 0 }
@@ -422,6 +425,10 @@ public struct ReplicaMigrationDriver: Sendable {
             var conf = try await leaderConfiguration(intent.shard)
             while true {
                 note(conf, target: target, in: &progress)
+                if progress.targetMatch > 0 && progress.snapshotSeconds == 0 {
+                    let installed = ContinuousClock.now - catchUpStarted
+                    progress.snapshotSeconds = max(1e-9, Double(installed.components.seconds) + Double(installed.components.attoseconds) / 1e18)
+                }
                 guard conf.members.contains(target) else {
                     // Removed by another driver (a resume's rollback or sweep): this one stops.
                     return .refused("node \(target) is no longer in shard \(intent.shard)'s configuration")

@@ -77,7 +77,8 @@ struct CtlMigrate: AsyncParsableCommand {
                 output.emit(reports.map {
                     CtlMigration.Report(id: $0.intent.id, shard: $0.intent.shard, outcome: $0.outcome.rawValue, source: $0.intent.source.node,
                            target: $0.intent.target.node, leader: $0.progress.leader, snapshotBytes: $0.progress.snapshotBytes,
-                           catchUpSeconds: $0.progress.catchUpSeconds, mapEpoch: $0.mapEpoch, seconds: seconds)
+                           catchUpSeconds: $0.progress.catchUpSeconds, snapshotSeconds: $0.progress.snapshotSeconds,
+                           mapEpoch: $0.mapEpoch, seconds: seconds)
                 })
                 return
             }
@@ -94,7 +95,9 @@ struct CtlMigrate: AsyncParsableCommand {
                     ? "leadership of shard \(intent.shard) to node \(intent.target.node)"
                     : "shard \(intent.shard)'s replica from node \(intent.source.node) (\(intent.source.zone)) to node \(intent.target.node) (\(intent.target.zone))"
                 output.line("migration \(intent.id): \(what): \(report.outcome.rawValue); map epoch \(report.mapEpoch); "
-                    + "snapshot \(report.progress.snapshotBytes) bytes, caught up in " + String(format: "%.2f s; %.2f s in all", report.progress.catchUpSeconds, seconds))
+                    + "snapshot \(report.progress.snapshotBytes) bytes, caught up in "
+                    + String(format: "%.2f s (snapshot held after %.2f s, then the log); %.2f s in all",
+                             report.progress.catchUpSeconds, report.progress.snapshotSeconds, seconds))
             }
         }
     }
@@ -172,6 +175,8 @@ enum CtlMigration {
         var snapshotBytes: UInt64
         /// Seconds from the learner's addition until it caught up (the copy).
         var catchUpSeconds: Double
+        /// Of the catch-up, seconds until the target held the snapshot (the rest: the log after it).
+        var snapshotSeconds: Double
         var mapEpoch: UInt64
         var seconds: Double
     }
