@@ -1,6 +1,9 @@
 import AlmanacMetadata
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `almanac namespace-bench`: one shard's namespace at scale, in this process (no network, no
 /// disk): replays N creates as journal entries (the WAL replay half of a recovery), then measures
@@ -74,6 +77,8 @@ struct NamespaceBench: ParsableCommand {
         }
         let replay = Self.seconds(since: replayStart)
         let total = machine.inodeCount
+        // Freed buffers of tables that outgrew themselves are not counted: the heap is trimmed first.
+        Self.trimHeap()
         let resident = Self.residentBytes()
 
         let snapshotStart = ContinuousClock.now
@@ -83,6 +88,9 @@ struct NamespaceBench: ParsableCommand {
         let digest = machine.digest
         let digestSeconds = Self.seconds(since: digestStart)
         machine = MetadataStateMachine(config: MetadataConfig())
+        // The dropped state's pages go back to the system first: the restore must not be measured
+        // in memory the heap still holds.
+        Self.trimHeap()
         let afterDrop = Self.residentBytes()
         let restoreStart = ContinuousClock.now
         let restored = try MetadataStateMachine(restoringFrom: bytes)
@@ -116,6 +124,13 @@ struct NamespaceBench: ParsableCommand {
     static func seconds(since start: ContinuousClock.Instant) -> Double {
         let elapsed = ContinuousClock.now - start
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    /// glibc's `malloc_trim(0)` (not in the Glibc module map; looked up at run time).
+    static func trimHeap() {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
+        typealias Trim = @convention(c) (Int) -> Int32
+        _ = unsafeBitCast(symbol, to: Trim.self)(0)
     }
 
     /// This process's resident set (Linux /proc/self/statm), in bytes.
