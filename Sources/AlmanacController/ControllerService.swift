@@ -60,6 +60,8 @@ public actor ControllerService {
     private let driverToken = UInt64.random(in: 1...UInt64.max)
     /// When the last resume (and sweep for stray learners) ran.
     private var lastResume: ContinuousClock.Instant?
+    /// The last pass saw a migration intent, not one of this controller's moves, whose driver is silent.
+    private var silentIntentSeen = false
     /// An intent silent this long is taken over by a resume (its driver is taken for dead).
     static let liveWindow = ReplicaMigrationDriver.liveWindow
     /// The sweep for stray learners runs at least this often while this node acts.
@@ -161,7 +163,7 @@ public actor ControllerService {
                 intents = [:]
                 deferred = []
                 await resumeInFlight(handoffs: true)
-            } else if await resumeDue() {
+            } else if resumeDue() {
                 await resumeInFlight(handoffs: false)
             }
             if lease.mode != .off {
@@ -235,16 +237,12 @@ public actor ControllerService {
             transport: ClientReplicaAdminTransport(client: client, addresses: cluster.addresses, nodeConfiguration: configuration.client), store: store)
     }
 
-    /// Whether a resume is due between terms: an intent in the map whose driver is silent (not one
-    /// of this controller's moves), or the periodic sweep for stray learners.
-    private func resumeDue() async -> Bool {
-        if let lastResume, ContinuousClock.now - lastResume < Self.sweepEvery {
-            guard let map = try? await store.load()?.map else { return false }
-            let ours = Set(intents.values.map(\.intent))
-            let window = UInt64(Self.liveWindow.components.seconds) * 1000
-            return map.migrations.contains { !ours.contains($0.id) && $0.silence(at: Self.nowMillis()) >= window }
-        }
-        return true
+    /// Whether a resume is due between terms: the last pass saw an intent whose driver is silent
+    /// (not one of this controller's moves), or the periodic sweep for stray learners is due (it
+    /// resumes silent intents too, in modes where no pass runs).
+    private func resumeDue() -> Bool {
+        guard let lastResume else { return true }
+        return silentIntentSeen || ContinuousClock.now - lastResume >= Self.sweepEvery
     }
 
     /// Finishes what a dead controller (or `ctl`) left in the map, leaving migration intents whose
@@ -253,6 +251,7 @@ public actor ControllerService {
     /// but a live `ctl reshard` would be rolled back for nothing.
     private func resumeInFlight(handoffs resumeHandoffs: Bool) async {
         lastResume = .now
+        silentIntentSeen = false
         do {
             guard let reader else { return }
             let cluster = try await reader.read()
@@ -298,6 +297,9 @@ public actor ControllerService {
         let cluster = try await reader.read()
         guard let versioned = try await store.load() else { return }
         let map = versioned.map
+        let ours = Set(intents.values.map(\.intent))
+        let window = ReplicaMigrationDriver.milliseconds(Self.liveWindow)
+        silentIntentSeen = map.migrations.contains { !ours.contains($0.id) && $0.silence(at: Self.nowMillis()) >= window }
         await runDue(map: map, cluster: cluster)
         var settings = configuration.settings
         if let bucket = cluster.bucketSeconds { settings.bucketSeconds = bucket }

@@ -167,6 +167,9 @@ public struct ReplicaMigrationDriver: Sendable {
     /// heartbeats, plus the wall-clock skew between the machines that drive and resume).
     public static let liveWindow: Duration = .seconds(15)
 
+    /// Whole milliseconds of `duration` (0 if negative): the unit of intents' heartbeats.
+    public static func milliseconds(_ duration: Duration) -> UInt64 { UInt64(max(0, duration / .milliseconds(1))) }
+
     public init(transport: any ReplicaAdminTransport, store: any ShardMapStore, clock: @escaping @Sendable () -> UInt64) {
         self.transport = transport
         self.store = store
@@ -298,7 +301,7 @@ public struct ReplicaMigrationDriver: Sendable {
     /// (a controller's prepared moves).
     public func resume(liveWindow: Duration? = Self.liveWindow, skipping: Set<UInt64> = []) async throws -> MigrationResumption {
         var result = MigrationResumption()
-        let window = liveWindow.map { UInt64(max(0, $0.components.seconds)) * 1000 + UInt64(max(0, $0.components.attoseconds / 1_000_000_000_000_000)) }
+        let window = liveWindow.map(Self.milliseconds)
         for listed in try await loadMap().map.migrations where !skipping.contains(listed.id) {
             let now = clock()
             let taken: ShardMap
@@ -427,7 +430,7 @@ public struct ReplicaMigrationDriver: Sendable {
                 note(conf, target: target, in: &progress)
                 if progress.targetMatch > 0 && progress.snapshotSeconds == 0 {
                     let installed = ContinuousClock.now - catchUpStarted
-                    progress.snapshotSeconds = max(1e-9, Double(installed.components.seconds) + Double(installed.components.attoseconds) / 1e18)
+                    progress.snapshotSeconds = max(1e-9, installed / .seconds(1))
                 }
                 guard conf.members.contains(target) else {
                     // Removed by another driver (a resume's rollback or sweep): this one stops.

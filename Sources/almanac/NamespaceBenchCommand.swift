@@ -122,8 +122,7 @@ struct NamespaceBench: ParsableCommand {
     }
 
     static func seconds(since start: ContinuousClock.Instant) -> Double {
-        let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        (ContinuousClock.now - start) / .seconds(1)
     }
 
     /// glibc's `malloc_trim(0)` (not in the Glibc module map; looked up at run time).
