@@ -75,7 +75,7 @@ extension ShardMap {
         guard record.replicas.contains(intent.source) else {
             throw KeyspaceError.invalid("node \(intent.source.node) holds no replica of shard \(intent.shard) (its replicas: \(Self.describe(record.replicas)))")
         }
-        guard let zone = knownNodes[intent.target.node] else {
+        guard let zone = self.knownNodes(knownNodes)[intent.target.node] else {
             throw KeyspaceError.invalid("node \(intent.target.node) is not a member of the cluster")
         }
         guard zone == intent.target.zone else {

@@ -8,7 +8,7 @@ extension ShardMap: Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case segmentCount, epoch, segments, shards, handoffs, migrations
+        case segmentCount, epoch, segments, shards, handoffs, migrations, joinedMembers, removedNodes
     }
 
     public init(from decoder: any Decoder) throws {
@@ -40,6 +40,8 @@ extension ShardMap: Codable {
                           owners: owners.compactMap { $0 }, shards: try container.decode([ShardRecord].self, forKey: .shards))
             try restoreIntents(handoffs: try container.decodeIfPresent([SegmentHandoffIntent].self, forKey: .handoffs) ?? [],
                                migrations: try container.decodeIfPresent([ReplicaMigrationIntent].self, forKey: .migrations) ?? [])
+            try restoreMembership(joined: try container.decodeIfPresent([ClusterMember].self, forKey: .joinedMembers) ?? [],
+                                  removed: try container.decodeIfPresent([NodeID].self, forKey: .removedNodes) ?? [])
         } catch let error as KeyspaceError {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
         }
@@ -61,5 +63,7 @@ extension ShardMap: Codable {
         try container.encode(shards.values.sorted { $0.id < $1.id }, forKey: .shards)
         if !handoffs.isEmpty { try container.encode(handoffs, forKey: .handoffs) }
         if !migrations.isEmpty { try container.encode(migrations, forKey: .migrations) }
+        if !joinedMembers.isEmpty { try container.encode(joinedMembers, forKey: .joinedMembers) }
+        if !removedNodes.isEmpty { try container.encode(removedNodes, forKey: .removedNodes) }
     }
 }

@@ -78,6 +78,11 @@ public struct ShardMap: Sendable, Hashable {
     public internal(set) var handoffs: [SegmentHandoffIntent] = []
     /// Replica migrations in progress (docs/migration.md); empty almost always.
     public internal(set) var migrations: [ReplicaMigrationIntent] = []
+    /// Nodes added to the cluster at runtime (`ctl node add`), by id; the founding members are in
+    /// every node's configuration (``members(founding:)``).
+    public internal(set) var joinedMembers: [ClusterMember] = []
+    /// Nodes removed from the cluster (`ctl node remove`), ascending. Their ids are never reused.
+    public internal(set) var removedNodes: [NodeID] = []
 
     /// A map from explicit parts, validated (see ``validate(knownNodes:)`` for the node check).
     public init(keying: SegmentKeying, epoch: Epoch, owners: [ShardID], shards: [ShardRecord]) throws(KeyspaceError) {
@@ -146,8 +151,10 @@ public struct ShardMap: Sendable, Hashable {
                              epoch: record.epoch, mapEpoch: epoch)
     }
 
-    /// Checks that every replica names a known node in its zone.
+    /// Checks that every replica names a known node in its zone: one of `knownNodes` (the founding
+    /// members, or more) or of ``joinedMembers``, and not one of ``removedNodes``.
     public func validate(knownNodes: [NodeID: ZoneName]) throws(KeyspaceError) {
+        let knownNodes = self.knownNodes(knownNodes)
         for shard in shards.values.sorted(by: { $0.id < $1.id }) {
             for replica in shard.replicas {
                 guard let zone = knownNodes[replica.node] else {

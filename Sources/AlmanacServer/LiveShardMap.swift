@@ -26,13 +26,25 @@ public final class LiveShardMap: Sendable {
 
     public func setHealth(healthy: Bool, detail: String) { storeHealth.withLockedValue { $0 = (healthy, detail) } }
 
+    private let observers = NIOLockedValueBox<[@Sendable (ShardMap) -> Void]>([])
+
+    /// Calls `observer` with every map taken from now on (after the lock is released, in the order
+    /// they were taken, on the updating thread: keep it short).
+    public func observe(_ observer: @escaping @Sendable (ShardMap) -> Void) {
+        observers.withLockedValue { $0.append(observer) }
+    }
+
     /// Takes `map` if its epoch is newer; returns whether it did.
     @discardableResult
     public func update(_ map: ShardMap) -> Bool {
-        state.withLockedValue { state in
+        let taken = state.withLockedValue { state in
             guard map.epoch > state.map.epoch else { return false }
             state.map = map
             return true
         }
+        if taken {
+            for observer in observers.withLockedValue({ $0 }) { observer(map) }
+        }
+        return taken
     }
 }

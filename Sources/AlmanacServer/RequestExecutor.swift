@@ -262,7 +262,7 @@ public struct RequestExecutor: Sendable {
         case .shardMap:
             var response = Almanac_Api_V1_Response()
             response.requestID = id
-            response.shardMap = translator.currentMap.wire(backend: translator.currentBackend, clientAddresses: translator.clientAddresses)
+            response.shardMap = translator.currentWireMap
             if let health = translator.live?.health {
                 response.shardMap.backendHealthy = health.healthy
                 response.shardMap.backendDetail = health.detail

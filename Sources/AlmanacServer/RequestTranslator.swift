@@ -198,6 +198,15 @@ public struct RequestTranslator: Sendable {
     /// The backend the current map comes from.
     public var currentBackend: String { live?.backend ?? mapBackend }
 
+    /// The current map as the client protocol carries it, each replica with its node's client
+    /// endpoint (those of members added at runtime come from the map itself).
+    public var currentWireMap: Almanac_Api_V1_ShardMap {
+        let map = currentMap
+        var addresses = clientAddresses
+        for member in map.joinedMembers { addresses[member.id] = member.apiAddress }
+        return map.wire(backend: currentBackend, clientAddresses: addresses)
+    }
+
     public func shard(of id: InodeID) throws(APIError) -> ShardID {
         let map = currentMap
         guard let shard = map.shard(of: id) else {

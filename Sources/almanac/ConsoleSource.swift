@@ -1,5 +1,6 @@
 import AlmanacClient
 import AlmanacController
+import AlmanacKeyspace
 import AlmanacNode
 import AlmanacOperations
 import AlmanacServer

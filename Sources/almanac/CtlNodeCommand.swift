@@ -8,14 +8,15 @@ import Foundation
 struct CtlNode: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
-        abstract: "Stop, kill or start a node of a local `almanac dev` cluster; drain a node of its replicas.",
+        abstract: "Stop, kill or start a node of a local `almanac dev` cluster; drain, add or remove a node of any cluster.",
         discussion: """
             stop N: SIGTERM (SIGKILL after 10 s); kill N: SIGKILL (a crash); start N: restart it and wait until it
             serves; status: every node's state. The dev cluster is found by its --data-dir (default
             $ALMANAC_DEV_DATA_DIR, else ./almanac-dev-data). Exit codes: 0 ok, 1 refused (e.g. already running),
-            2 usage, 3 no dev cluster answers. drain N: move every replica off node N (see `ctl node drain --help`).
+            2 usage, 3 no dev cluster answers. drain N: move every replica off node N (see `ctl node drain --help`). \
+            add/remove: change the cluster's membership (see `ctl node add --help`, `ctl node remove --help`).
             """,
-        subcommands: [CtlNodeStop.self, CtlNodeKill.self, CtlNodeStart.self, CtlNodeStatus.self, CtlNodeDrain.self]
+        subcommands: [CtlNodeStop.self, CtlNodeKill.self, CtlNodeStart.self, CtlNodeStatus.self, CtlNodeDrain.self, CtlNodeAdd.self, CtlNodeRemove.self]
     )
 }
 

@@ -1,4 +1,5 @@
 import AlmanacClient
+import AlmanacKeyspace
 import AlmanacNode
 import AlmanacOperations
 import AlmanacSecurity

@@ -1,3 +1,4 @@
+import AlmanacKeyspace
 import AlmanacNode
 import Foundation
 import NIOCore

@@ -46,6 +46,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("member"), help: "A cluster member: id,zone,peerHost:port,apiHost:port (repeatable).")
     var members: [String] = []
 
+    @Flag(name: .customLong("join"),
+          help: "This node joins a running cluster: --member lists the founding members, this node's entry comes from --peer-listen and --api-listen (add it first with `almanac ctl node add`).")
+    var join = false
+
     @Option(name: .customLong("data-dir"), help: "Directory for the write-ahead log and snapshots.")
     var dataDir: String?
 
@@ -120,14 +124,22 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard let id, let zone, let dataDir else { throw ValidationError("--id, --zone and --data-dir are required") }
         var list = try members.map { text throws(NodeConfigError) in try NodeConfigFile.parseMember(text) }
-        if !list.contains(where: { $0.id == id }) {
+        var joined: [ClusterMember]?
+        if join {
+            guard !list.contains(where: { $0.id == id }) else {
+                throw ValidationError("--join: this node (\(id)) is among --member, which lists the founding members")
+            }
+            guard let peerListen, let apiListen else { throw ValidationError("--join needs --peer-listen and --api-listen") }
+            joined = [ClusterMember(id: id, zone: zone, peerAddress: peerListen, apiAddress: apiListen)]
+        } else if !list.contains(where: { $0.id == id }) {
             guard let peerListen, let apiListen else {
                 throw ValidationError("this node (\(id)) is not among --member; give --peer-listen and --api-listen")
             }
             list.append(ClusterMember(id: id, zone: zone, peerAddress: peerListen, apiAddress: apiListen))
         }
-        let file = NodeConfigFile(id: id, zone: zone, dataDirectory: dataDir, shards: shards, clusterID: clusterID, members: list,
+        var file = NodeConfigFile(id: id, zone: zone, dataDirectory: dataDir, shards: shards, clusterID: clusterID, members: list,
                                   allowFewerZones: allowFewerZones ? true : nil)
+        file.joinedMembers = joined
         try file.validate()
         return file
     }
@@ -160,7 +172,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "almanac.node")
         logger[metadataKey: "node"] = "\(file.id)"
-        guard let me = file.members.first(where: { $0.id == file.id }), let api = ClusterMember.split(me.apiAddress) else {
+        guard let me = file.localMember, let api = ClusterMember.split(me.apiAddress) else {
             throw ValidationError("node \(file.id) has no API address")
         }
 
@@ -209,10 +221,36 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let map = loadedMap.map
         let liveMap = LiveShardMap(map: map, backend: loadedMap.backend)
+        // Cross-shard operations, the embedded map store and the controller reach the other nodes
+        // through the client protocol (any node reaches every shard's leader).
+        var coordinatorClientConfiguration = AlmanacClientConfiguration(endpoints: file.members.map(\.apiAddress))
+        coordinatorClientConfiguration.initialShardMap = map
+        coordinatorClientConfiguration.clientName = "almanac-coordinator-\(file.id)"
+        coordinatorClientConfiguration.tls = clientTLS
+        coordinatorClientConfiguration.authToken = tokens?.nodeToken
+        // A node joining a running cluster reads the stored map first: it must be listed
+        // (`ctl node add`), and it starts knowing every member added before it.
+        var joinedMembers = file.joinedMembers ?? []
+        if file.joinedAtRuntime {
+            let stored: ShardMap
+            do {
+                stored = try await ShardMapBootstrap.loadForJoin(loadedMap, file: file, client: coordinatorClientConfiguration, logger: logger)
+            } catch {
+                logger.critical("node \(file.id) cannot join: \(error)")
+                throw ExitCode.failure
+            }
+            if let verdict = MembershipFollower.verdict(on: stored, node: file.id, joinedAtRuntime: true) {
+                logger.critical("\(verdict.description)")
+                throw ExitCode.failure
+            }
+            liveMap.update(stored)
+            joinedMembers = stored.joinedMembers
+        }
         let systemApplied = AppliedIndexSignal()
         let host: MultiRaftHost<MetadataReplica>
         do {
             var configuration = file.hostConfiguration
+            configuration.joinedMembers = joinedMembers
             if let metrics { configuration.observer = metrics.hostObserver }
             if loadedMap.embedded {
                 configuration.systemGroups = [SystemGroup.groupID]
@@ -237,13 +275,7 @@ struct ServeCommand: AsyncParsableCommand {
             logger.critical("node failed to start: \(error)")
             throw ExitCode.failure
         }
-        // Cross-shard operations are coordinated through the client protocol (any node reaches every
-        // shard's leader); the resolver settles transactions whose coordinator died.
-        var coordinatorClientConfiguration = AlmanacClientConfiguration(endpoints: file.members.map(\.apiAddress))
-        coordinatorClientConfiguration.initialShardMap = map
-        coordinatorClientConfiguration.clientName = "almanac-coordinator-\(file.id)"
-        coordinatorClientConfiguration.tls = clientTLS
-        coordinatorClientConfiguration.authToken = tokens?.nodeToken
+        // The resolver settles transactions whose coordinator died.
         let coordinator = TransactionCoordinator(
             transport: ClientTransactionTransport(client: AlmanacClient(configuration: coordinatorClientConfiguration), host: host, live: liveMap),
             logger: Logger(label: "almanac.coordinator"))
@@ -252,7 +284,7 @@ struct ServeCommand: AsyncParsableCommand {
         let resolver = TransactionResolver(coordinator: coordinator, logger: Logger(label: "almanac.resolver"))
         let resolving = Task { await resolver.run() }
         let translator = RequestTranslator(
-            map: map, clientAddresses: Dictionary(file.members.map { ($0.id, $0.apiAddress) }, uniquingKeysWith: { first, _ in first }),
+            map: map, clientAddresses: Dictionary((file.members + (file.joinedMembers ?? [])).map { ($0.id, $0.apiAddress) }, uniquingKeysWith: { first, _ in first }),
             mapBackend: loadedMap.backend, live: liveMap)
         let mapWatch = ShardMapBootstrap.watch(loadedMap, live: liveMap, file: file, logger: logger)
         let server: APIServer
@@ -267,7 +299,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let controllerSettings = try controllerOptions.settings()
         apiConfiguration.accessMonitor = try? SegmentAccessMonitor(
-            zoneNames: file.members.map(\.zone), zone: file.zone, bucketSeconds: controllerSettings.settings.bucketSeconds,
+            zoneNames: (file.members + (file.joinedMembers ?? [])).map(\.zone), zone: file.zone, bucketSeconds: controllerSettings.settings.bucketSeconds,
             windowBuckets: max(60, controllerSettings.settings.seasonBuckets * 2 + 8), segmentCount: map.keying.segmentCount)
         let placementEndpoint = PlacementCallEndpoint()
         apiConfiguration.placement = placementEndpoint
@@ -358,20 +390,39 @@ struct ServeCommand: AsyncParsableCommand {
                 host.injectStorageFailure("injected by signal \(number) (--debug-storage-failure-signal)")
             }
         }
-        // Whichever comes first: a stop signal (nil) or the host stopping itself (the reason).
+        // The cluster's membership as the map records it (nodes added and removed at runtime).
+        let membershipLogger = logger
+        let membership = Task {
+            await MembershipFollower.follow(host: host, live: liveMap, joinedAtRuntime: file.joinedAtRuntime, logger: membershipLogger)
+        }
+        // Whichever comes first: a stop signal (nil), the host stopping itself (the reason), or the
+        // map saying this node is no member (the verdict).
+        enum StopCause: Sendable { case signal, hostStopped(String), membership(MembershipFollower.Verdict) }
         let stopLogger = logger
-        let stopped: String? = await withCheckedContinuation { continuation in
+        let cause: StopCause = await withCheckedContinuation { continuation in
             let once = OnceFlag()
             Task {
                 let signal = await signals.wait()
                 guard once.claim() else { return }
                 stopLogger.notice("signal \(signal) received; stopping")
-                continuation.resume(returning: nil)
+                continuation.resume(returning: .signal)
             }
             host.stopped.whenComplete { result in
                 guard once.claim() else { return }
-                continuation.resume(returning: (try? result.get()) ?? "the host stopped")
+                continuation.resume(returning: .hostStopped((try? result.get()) ?? "the host stopped"))
             }
+            Task {
+                guard let verdict = await membership.value, once.claim() else { return }
+                continuation.resume(returning: .membership(verdict))
+            }
+        }
+        membership.cancel()
+        var stopped: String?
+        var membershipExit: MembershipFollower.Verdict?
+        switch cause {
+        case .signal: break
+        case .hostStopped(let reason): stopped = reason
+        case .membership(let verdict): membershipExit = verdict
         }
         resolving.cancel()
         // Not awaited: a move in flight ends with the process; its intent stays in the map for the next holder.
@@ -395,6 +446,14 @@ struct ServeCommand: AsyncParsableCommand {
         await operations?.shutdown()
         await server.shutdown()
         await host.stop()
+        if let membershipExit {
+            if membershipExit.removed {
+                logger.notice("\(membershipExit.description); its data under \(file.dataDirectory) may be deleted")
+                return
+            }
+            logger.critical("\(membershipExit.description)")
+            throw ExitCode.failure
+        }
         logger.notice("stopped")
     }
 }

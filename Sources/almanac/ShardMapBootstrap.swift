@@ -67,6 +67,10 @@ enum ShardMapBootstrap {
             do throws(ShardMapStoreError) {
                 var versioned = try await store.load()
                 if versioned == nil {
+                    // A node joining a running cluster never founds its map.
+                    guard !file.joinedAtRuntime else {
+                        throw ShardMapStoreError.invalid("etcd holds no shard map under cluster id \(file.clusterID); a joining node needs a running cluster")
+                    }
                     do throws(ShardMapStoreError) {
                         versioned = try await store.compareAndSwap(expectedRevision: 0, map: initial)
                         logger.notice("stored the initial shard map in etcd", metadata: ["epoch": "\(initial.epoch)"])
@@ -106,7 +110,36 @@ enum ShardMapBootstrap {
     }
 
     static func knownNodes(_ file: NodeConfigFile) -> [NodeID: ZoneName] {
-        Dictionary(file.members.map { ($0.id, $0.zone) }, uniquingKeysWith: { first, _ in first })
+        Dictionary((file.members + (file.joinedMembers ?? [])).map { ($0.id, $0.zone) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The stored map, for a node joining a running cluster (it must be listed there, and learns
+    /// the other members added before it). Embedded: read from the system group through the
+    /// founding members' client endpoints, retried for 30 s; etcd: what ``load(option:file:logger:)``
+    /// read (not a cached copy).
+    static func loadForJoin(_ loaded: Loaded, file: NodeConfigFile, client: AlmanacClientConfiguration, logger: Logger) async throws -> ShardMap {
+        guard loaded.embedded else {
+            guard loaded.store != nil, loaded.revision != 0 else {
+                throw ShardMapStoreError.unavailable("the shard map store did not answer, and a joining node needs the stored map")
+            }
+            return loaded.map
+        }
+        let store = try EmbeddedShardMapStore(client: client, clusterID: file.clusterID, knownNodes: knownNodes(file))
+        defer { Task { await store.shutdown() } }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            do throws(ShardMapStoreError) {
+                // A cluster that just started stores its first map moments after it serves.
+                guard let versioned = try await store.load() else {
+                    throw ShardMapStoreError.unavailable("the cluster stores no shard map under cluster id \(file.clusterID) (yet): is it running?")
+                }
+                return versioned.map
+            } catch {
+                guard case .unavailable = error, ContinuousClock.now < deadline else { throw error }
+                logger.warning("the cluster's shard map store does not answer yet; retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .milliseconds(500))
+            }
+        }
     }
 
     /// The embedded backend, once the node serves: a store over the cluster's client endpoints;

@@ -1,6 +1,7 @@
-import AlmanacTestSupport
 import AlmanacClient
+import AlmanacKeyspace
 import AlmanacNode
+import AlmanacTestSupport
 import Foundation
 import Synchronization
 import Testing

@@ -1,5 +1,6 @@
-import AlmanacTestSupport
+import AlmanacKeyspace
 import AlmanacNode
+import AlmanacTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)

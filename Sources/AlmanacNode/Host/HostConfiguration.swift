@@ -5,10 +5,15 @@ import NIOSSL
 
 /// Settings of a ``MultiRaftHost``.
 public struct HostConfiguration: Sendable {
-    /// This node (must be one of `members`).
+    /// This node (one of `members` or `joinedMembers`).
     public var nodeID: NodeID
-    /// Every node of the cluster, this one included (the same list on every node).
+    /// The founding members of the cluster (the same list on every node, for the cluster's whole
+    /// life): they fix the static placement of the groups it started with.
     public var members: [ClusterMember]
+    /// Members added at runtime (`ctl node add`) that this node knows of at start, itself included
+    /// when it joined a running cluster. They host no static group; the rest of the runtime
+    /// membership reaches the host through ``MultiRaftHost/setMembers(_:)``.
+    public var joinedMembers: [ClusterMember] = []
     /// The groups of the cluster, numbered 0..<groupCount; this node hosts those placed on it.
     public var groupCount: Int
     /// Distinct zones `members` must span (`ReplicaPlacement.minimumZones`, 3); lower it only for
@@ -83,7 +88,12 @@ public struct HostConfiguration: Sendable {
         ((0..<UInt64(max(0, groupCount))) + systemGroups).filter { ReplicaPlacement.replicas(of: $0, members: members).contains(nodeID) }
     }
 
-    public var localMember: ClusterMember? { members.first { $0.id == nodeID } }
+    public var localMember: ClusterMember? { (members + joinedMembers).first { $0.id == nodeID } }
+
+    /// The members this host knows of at start: the founding ones, then the joined ones.
+    public var startingMembers: [ClusterMember] {
+        members + joinedMembers.filter { joined in !members.contains { $0.id == joined.id } }
+    }
 
     /// The Raft settings of every group this node hosts.
     public func raftConfig() throws(RaftConfigError) -> RaftConfig {

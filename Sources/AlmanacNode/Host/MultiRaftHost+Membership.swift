@@ -59,7 +59,8 @@ extension MultiRaftHost {
         guard founders.contains(configuration.nodeID) else {
             throw .invalid("node \(configuration.nodeID) is not one of group \(group)'s founding voters \(founders)")
         }
-        for voter in founders where !configuration.members.contains(where: { $0.id == voter }) {
+        let known = members
+        for voter in founders where !known.contains(where: { $0.id == voter }) {
             throw .invalid("node \(voter) is not a member of this cluster")
         }
         var initial: RaftInitialState
@@ -136,7 +137,7 @@ extension MultiRaftHost {
             try await leaveGroup(group)
             return nil
         case .addLearner(let node), .promoteLearner(let node, _):
-            guard configuration.members.contains(where: { $0.id == node }) else {
+            guard members.contains(where: { $0.id == node }) else {
                 throw .invalid("node \(node) is not a member of this cluster")
             }
             return try await changeMembership(group: group, call)

@@ -4,6 +4,7 @@ import AlmanacWire
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// A node's multi-Raft host: every group placed on this node (one replica per zone, see
 /// ``ReplicaPlacement``) runs here on ONE shared write-ahead log (``GroupCommitLog``), driven by one
@@ -23,6 +24,8 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
     /// A group's state machine before anything was applied (the same on every replica).
     let initialMachine: @Sendable (GroupID) -> Machine
     private let transport: PeerTransport
+    /// The cluster's members as this host knows them now (``setMembers(_:)``).
+    private let currentMembers: Mutex<[ClusterMember]>
     private let ownedLoops: MultiThreadedEventLoopGroup
     /// Completes when the host stops: with the reason if its storage failed, nil if it was stopped.
     public let stopped: EventLoopFuture<String?>
@@ -35,6 +38,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
         self.registry = registry
         self.initialMachine = initialMachine
         self.configuration = configuration
+        self.currentMembers = Mutex(configuration.startingMembers)
         self.eventLoop = eventLoop
         self.core = core
         self.log = log
@@ -60,7 +64,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
             throw HostStartError("bad peer address \"\(local.peerAddress)\" for node \(local.id): expected host:port")
         }
         var peers: [PeerAddress] = []
-        for member in configuration.members where member.id != local.id {
+        for member in configuration.startingMembers where member.id != local.id {
             guard let address = ClusterMember.split(member.peerAddress) else {
                 throw HostStartError("bad peer address \"\(member.peerAddress)\" for node \(member.id): expected host:port")
             }
@@ -159,6 +163,34 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
         return MultiRaftHost(configuration: configuration, eventLoop: hostLoop, core: box, log: log,
                              transport: transport, ownedLoops: loops, stopped: stopped.futureResult,
                              registry: registry, initialMachine: initialMachine)
+    }
+
+    /// The cluster's members as this host knows them now: the founding ones and those added at
+    /// runtime, without those removed (``setMembers(_:)``).
+    public var members: [ClusterMember] { currentMembers.withLock { $0 } }
+
+    /// Takes the cluster's membership as the shard map now records it (docs/migration.md,
+    /// "Membership"): new members are connected (the lower id dials), removed ones disconnected.
+    /// This node's own entry is kept whatever `members` says. Members with a malformed peer address
+    /// are refused (the map validates them, so that would be a bug).
+    public func setMembers(_ members: [ClusterMember]) async throws(HostError) {
+        var peers: [PeerAddress] = []
+        var kept: [ClusterMember] = []
+        for member in members where member.id != configuration.nodeID {
+            guard let address = ClusterMember.split(member.peerAddress) else {
+                throw .invalid("bad peer address \"\(member.peerAddress)\" for node \(member.id): expected host:port")
+            }
+            peers.append(PeerAddress(id: member.id, zone: member.zone, host: address.host, port: address.port))
+            kept.append(member)
+        }
+        if let local = configuration.localMember { kept.append(local) }
+        kept.sort { $0.id < $1.id }
+        currentMembers.withLock { $0 = kept }
+        do {
+            try await transport.setPeers(peers)
+        } catch {
+            throw .unavailable("the peer transport did not take the new members: \(error)")
+        }
     }
 
     /// Proposes `data` to `group` (this node must lead it) and returns what the state machine

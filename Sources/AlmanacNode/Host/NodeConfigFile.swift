@@ -7,7 +7,9 @@ import Foundation
 /// { "id": 1, "zone": "zone-a", "dataDirectory": "data/node1", "shards": 4, "clusterID": "almanac-dev",
 ///   "members": [ { "id": 1, "zone": "zone-a", "peerAddress": "127.0.0.1:7111", "apiAddress": "127.0.0.1:7101" }, ... ] }
 /// ```
-/// `members` lists every node, this one included; this node listens on its own entry's addresses.
+/// `members` lists the cluster's founding nodes, this one included unless it joined the cluster at
+/// runtime: then its own entry is in `joinedMembers` (added first with `almanac ctl node add`; the
+/// shard map tells it of the other changes). This node listens on its own entry's addresses.
 public struct NodeConfigFile: Codable, Sendable, Hashable {
     public var id: NodeID
     public var zone: String
@@ -15,6 +17,9 @@ public struct NodeConfigFile: Codable, Sendable, Hashable {
     public var shards: Int
     public var clusterID: String
     public var members: [ClusterMember]
+    /// Members added at runtime that this node knows of at start: its own entry when it joined a
+    /// running cluster (`serve --join`). nil: none.
+    public var joinedMembers: [ClusterMember]? = nil
     /// Entries between snapshots (log compaction); nil: the default.
     public var snapshotEveryEntries: UInt64?
     /// Raft tick length in milliseconds; nil: the default (50 ms).
@@ -83,11 +88,19 @@ public struct NodeConfigFile: Codable, Sendable, Hashable {
                 ? " (for a single-machine test only: \"allowFewerZones\": true, or serve --allow-fewer-zones)" : ""
             throw NodeConfigError("bad member list: \(error)\(optIn)")
         }
-        guard let me = members.first(where: { $0.id == id }) else {
+        let joined = joinedMembers ?? []
+        for member in joined {
+            guard member.id != 0 else { throw NodeConfigError("joined member ids must be positive") }
+            if members.contains(where: { $0.id == member.id }) {
+                throw NodeConfigError("node \(member.id) is both a founding and a joined member")
+            }
+        }
+        guard Set(joined.map(\.id)).count == joined.count else { throw NodeConfigError("a joined member is listed twice") }
+        guard let me = (members + joined).first(where: { $0.id == id }) else {
             throw NodeConfigError("node \(id) is not in the member list")
         }
         guard me.zone == zone else { throw NodeConfigError("node \(id) is in zone \(me.zone) in the member list, not \(zone)") }
-        for member in members {
+        for member in members + joined {
             for address in [member.peerAddress, member.apiAddress] where ClusterMember.split(address) == nil {
                 throw NodeConfigError("node \(member.id): bad address \"\(address)\" (expected host:port)")
             }
@@ -102,12 +115,19 @@ public struct NodeConfigFile: Codable, Sendable, Hashable {
     /// The host settings this file describes.
     public var hostConfiguration: HostConfiguration {
         var configuration = HostConfiguration(nodeID: id, members: members, groupCount: shards)
+        configuration.joinedMembers = joinedMembers ?? []
         if let snapshotEveryEntries { configuration.snapshotEveryEntries = snapshotEveryEntries }
         if let snapshotChunkBytes { configuration.snapshotChunkBytes = snapshotChunkBytes }
         if let tickMilliseconds { configuration.tickInterval = .milliseconds(Int64(tickMilliseconds)) }
         if allowFewerZones == true { configuration.minimumZones = 1 }
         return configuration
     }
+
+    /// This node's own entry (founding or joined).
+    public var localMember: ClusterMember? { (members + (joinedMembers ?? [])).first { $0.id == id } }
+
+    /// Whether this node joined a running cluster rather than founding it.
+    public var joinedAtRuntime: Bool { !members.contains { $0.id == id } }
 
     /// Parses a `--member id,zone,peerHost:port,apiHost:port` flag value.
     public static func parseMember(_ text: String) throws(NodeConfigError) -> ClusterMember {

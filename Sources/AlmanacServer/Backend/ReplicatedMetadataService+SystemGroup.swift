@@ -71,7 +71,8 @@ extension ReplicatedMetadataService: SystemStoreService {
         let hostError = Self.hostError(error)
         if case .unknownGroup = hostError {
             // No replica here (more nodes than zones): point at one that has one.
-            let holders = ReplicaPlacement.replicas(of: SystemGroup.groupID, members: Array(members.values))
+            // The system group stays on the founding members' static placement.
+            let holders = ReplicaPlacement.replicas(of: SystemGroup.groupID, members: host.configuration.members)
             if let holder = holders.first, let member = members[holder] {
                 return ServiceError(.notLeader, "node \(host.configuration.nodeID) holds no replica of the system group; node \(holder) does",
                                     leaderHint: LeaderHint(nodeID: holder, address: member.apiAddress, zone: member.zone))

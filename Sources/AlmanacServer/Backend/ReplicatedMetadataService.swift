@@ -19,7 +19,11 @@ public final class ReplicatedMetadataService: MetadataService {
     public let host: MultiRaftHost<MetadataReplica>
     public let shardCount: Int
     public let sessionLeaseMilliseconds: UInt32
-    let members: [NodeID: ClusterMember]
+    /// The cluster's members now, by id: the founding ones and those the shard map added, without
+    /// those it removed (the host follows the map's membership).
+    var members: [NodeID: ClusterMember] {
+        Dictionary(host.members.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+    }
     private let maxEntryBytes: Int
     /// Runs the operations a shard answers `CROSS_SHARD` to; nil: they fail with UNSUPPORTED.
     private let crossShard: (any CrossShardExecutor)?
@@ -45,7 +49,6 @@ public final class ReplicatedMetadataService: MetadataService {
         self.crossShard = crossShard
         self.shardCount = host.configuration.groupCount
         self.sessionLeaseMilliseconds = sessionLeaseMilliseconds
-        self.members = Dictionary(host.configuration.members.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.maxEntryBytes = maxEntryBytes
         self.limits = limits
     }
@@ -196,7 +199,8 @@ public final class ReplicatedMetadataService: MetadataService {
             let configuration = host.configuration
             let placed = liveMap?.current.shards[shard].map { $0.replicas.map(\.node) }
                 ?? ReplicaPlacement.replicas(of: UInt64(shard), members: configuration.members)
-            let hosts = placed.filter { $0 != configuration.nodeID }.compactMap { members[$0] }
+            let known = members
+            let hosts = placed.filter { $0 != configuration.nodeID }.compactMap { known[$0] }
             let zone = configuration.localMember?.zone
             guard let target = hosts.first(where: { $0.zone == zone }) ?? hosts.first else {
                 return ServiceError(.wrongShard, "shard \(shard) has no replica on node \(configuration.nodeID)")
