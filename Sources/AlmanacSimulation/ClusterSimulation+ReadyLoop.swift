@@ -1,11 +1,15 @@
 import AlmanacRaft
 
 extension ClusterSimulation {
-    /// Phase one of the Ready contract: take the batch, send `messages`, write (not yet fsync) the
-    /// snapshot, entries and hard state, then schedule the fsync's completion.
+    /// Takes a Ready round by the production driver's rules (``ReadyRounds``, ``HardStateWrites``;
+    /// docs/simulation.md "Replica driver"): while fewer than ``Replica/roundsInFlight`` rounds
+    /// persist, send `messages`, hand the snapshot, entries and hard state (a commit-only change
+    /// waits for the next entries) to the disk, install the snapshot and apply `committedEntries`
+    /// at once (they are durable on a majority), then schedule the round's fsync after every
+    /// earlier one. A round with nothing to write finishes after the rounds before it.
     mutating func driveReady(_ slot: Int) {
         if options.fault != nil { collectCoreAssertions(slot) }
-        guard violation == nil, replicas[slot].isUp, replicas[slot].pendingReady == nil,
+        guard violation == nil, replicas[slot].isUp, replicas[slot].rounds.canTake,
               let hasReady = replicas[slot].raft?.hasReady, hasReady,
               let ready = replicas[slot].raft?.ready() else { return }
         let id = replicas[slot].id
@@ -36,27 +40,57 @@ extension ClusterSimulation {
             checkCommittedEntriesKept(slot, overwrittenBy: ready.entries)
             writes.append(.entries(ready.entries))
         }
-        if let hard = ready.hardState { writes.append(.hardState(hard)) }
-        let anomaliesBefore = replicas[slot].disk.anomalies.count
-        replicas[slot].disk.write(writes)
-        if replicas[slot].disk.anomalies.count > anomaliesBefore, let problem = replicas[slot].disk.anomalies.last {
-            fail(.storageContract, "node \(id): \(problem)")
+        if let hard = replicas[slot].hardStates.toWrite(for: ready) { writes.append(.hardState(hard)) }
+        if !writes.isEmpty {
+            let anomaliesBefore = replicas[slot].disk.anomalies.count
+            replicas[slot].disk.write(writes)
+            replicas[slot].diskWrites += 1
+            if replicas[slot].disk.anomalies.count > anomaliesBefore, let problem = replicas[slot].disk.anomalies.last {
+                fail(.storageContract, "node \(id): \(problem)")
+            }
         }
         if !ready.entries.isEmpty { checkLogMatching(slot, written: ready.entries) }
         if becameLeader { observeNewLeader(slot) }
 
-        replicas[slot].pendingReady = ready
-        if writes.isEmpty {
-            finishReady(slot)
+        // Applied now, before this node's own fsync: committed means durable on a majority.
+        var configurationMayChange = false
+        if let snapshot = ready.snapshot {
+            installSnapshot(slot, snapshot)
+            configurationMayChange = true
+        }
+        for entry in ready.committedEntries {
+            apply(slot, entry)
+            if entry.type == .configChange { configurationMayChange = true }
+        }
+        let round = Replica.TakenRound(ready: ready, configurationMayChange: configurationMayChange)
+        guard !writes.isEmpty else {
+            // A round without a write (a commit-only hard state waits for the next entries) still
+            // gets the reactive faults: a leader's commit advancing is what Figure 8 needs.
+            if phase == .faults && options.injectFaults {
+                injectReactiveFaults(slot, ready: ready, becameLeader: becameLeader, previousVote: previousVote,
+                                     previousCommit: previousCommit, diskLatency: 1)
+            }
+            for finished in replicas[slot].rounds.startWithoutWrite(round) {
+                finishRound(slot, finished)
+                guard replicas[slot].isUp, violation == nil else { return }
+            }
+            driveReady(slot)
             return
         }
+        let roundID = replicas[slot].rounds.start(round)
         let latency = diskRandom.chance(0.01) ? UInt64(diskRandom.int(in: 10_000...50_000))
                                               : UInt64(diskRandom.int(in: 100...3_000))
-        queue.push(.persisted(slot: slot, incarnation: replicas[slot].incarnation), at: now + latency)
+        let syncAt = max(now + latency, replicas[slot].lastSyncAt)
+        replicas[slot].lastSyncAt = syncAt
+        queue.push(.persisted(slot: slot, incarnation: replicas[slot].incarnation, round: roundID,
+                              throughWrite: replicas[slot].diskWrites), at: syncAt)
         if phase == .faults && options.injectFaults {
             injectReactiveFaults(slot, ready: ready, becameLeader: becameLeader, previousVote: previousVote,
-                                 previousCommit: previousCommit, diskLatency: latency)
+                                 previousCommit: previousCommit, diskLatency: syncAt - now)
         }
+        // Another round may be taken at once (production's loop takes one per pass, and passes
+        // follow every event).
+        driveReady(slot)
     }
 
     /// Crash points and partitions timed to protocol events (all are ordinary faults: a correct core
@@ -83,29 +117,29 @@ extension ClusterSimulation {
         }
     }
 
-    /// Phase two: fsync (if required), send `messagesAfterPersist`, apply, serve reads, advance.
-    mutating func finishReady(_ slot: Int) {
-        guard let ready = replicas[slot].pendingReady else { return }
+    /// A round's fsync completed: its writes and every earlier round's are durable; finish the
+    /// rounds now complete, in order.
+    mutating func roundPersisted(_ slot: Int, round: UInt64, throughWrite: Int) {
         let id = replicas[slot].id
-        if ready.mustSync {
-            replicas[slot].disk.sync()
-            let durableCommit = replicas[slot].disk.durable.hardState.commit
-            if durableCommit < replicas[slot].durableCommit {
-                fail(.commitMonotonic, "node \(id) durable commit went from \(replicas[slot].durableCommit) to \(durableCommit)")
-            }
-            replicas[slot].durableCommit = max(replicas[slot].durableCommit, durableCommit)
+        replicas[slot].disk.sync(throughWrite: throughWrite)
+        let durableCommit = replicas[slot].disk.durable.hardState.commit
+        if durableCommit < replicas[slot].durableCommit {
+            fail(.commitMonotonic, "node \(id) durable commit went from \(replicas[slot].durableCommit) to \(durableCommit)")
         }
-        send(ready.messagesAfterPersist)
+        replicas[slot].durableCommit = max(replicas[slot].durableCommit, durableCommit)
+        for finished in replicas[slot].rounds.persisted(round) {
+            finishRound(slot, finished)
+            guard replicas[slot].isUp, violation == nil else { return }
+        }
+        driveReady(slot)
+    }
 
-        var configurationMayHaveChanged = false
-        if let snapshot = ready.snapshot {
-            installSnapshot(slot, snapshot)
-            configurationMayHaveChanged = true
-        }
-        for entry in ready.committedEntries {
-            apply(slot, entry)
-            if entry.type == .configChange { configurationMayHaveChanged = true }
-        }
+    /// Finishes a round whose write (and every earlier one) is durable: send `messagesAfterPersist`,
+    /// serve reads, `advance`; then the application may snapshot (only with no round persisting,
+    /// as production writes its checkpoint behind the batches in flight).
+    mutating func finishRound(_ slot: Int, _ round: Replica.TakenRound) {
+        let ready = round.ready
+        send(ready.messagesAfterPersist)
         for readState in ready.readStates {
             if let readID = Self.decodeReadID(readState.context),
                let read = replicas[slot].pendingReads.removeValue(forKey: readID) {
@@ -114,8 +148,8 @@ extension ClusterSimulation {
         }
         serveReads(slot)
         replicas[slot].raft?.advance(ready)
-        replicas[slot].pendingReady = nil
-        if configurationMayHaveChanged {
+        if round.configurationMayChange {
+            replicas[slot].compactionOwed = true
             observeConfiguration(slot)
             // Reactive fault: split the cluster while replicas disagree about the configuration,
             // with the leader on the minority side.
@@ -123,9 +157,9 @@ extension ClusterSimulation {
                 queue.push(.partitionLeaderMinority(slot: slot), at: now + UInt64(faultRandom.int(in: 0...2_000)))
             }
         }
-        guard replicas[slot].isUp else { return }
-        maybeCompact(slot, force: configurationMayHaveChanged)
-        driveReady(slot)
+        guard replicas[slot].isUp, replicas[slot].rounds.isEmpty else { return }
+        maybeCompact(slot, force: replicas[slot].compactionOwed)
+        replicas[slot].compactionOwed = false
     }
 
     mutating func apply(_ slot: Int, _ entry: Entry) {

@@ -7,7 +7,7 @@ public struct ClusterSimulation: Sendable {
     enum Event: Sendable {
         case tick(slot: Int, incarnation: UInt64)
         case deliver(Message)
-        case persisted(slot: Int, incarnation: UInt64)
+        case persisted(slot: Int, incarnation: UInt64, round: UInt64, throughWrite: Int)
         case crash(slot: Int, quickRestart: Bool)
         case restart(slot: Int)
         case nemesis
@@ -160,10 +160,9 @@ public struct ClusterSimulation: Sendable {
             driveReady(slot)
         case .deliver(let message):
             deliver(message)
-        case .persisted(let slot, let incarnation):
-            guard replicas[slot].isUp, replicas[slot].incarnation == incarnation,
-                  replicas[slot].pendingReady != nil else { return }
-            finishReady(slot)
+        case .persisted(let slot, let incarnation, let round, let throughWrite):
+            guard replicas[slot].isUp, replicas[slot].incarnation == incarnation else { return }
+            roundPersisted(slot, round: round, throughWrite: throughWrite)
         case .crash(let slot, let quickRestart):
             guard replicas[slot].isUp, phase == .faults else { return }
             crashNode(slot, quickRestart: quickRestart)
@@ -197,7 +196,7 @@ public struct ClusterSimulation: Sendable {
             trace.combine(m.index)
             trace.combine(UInt64(m.entries.count))
             trace.combine(m.commit)
-        case .persisted(let slot, _): trace.combine(3); trace.combine(UInt64(slot))
+        case .persisted(let slot, _, let round, _): trace.combine(3); trace.combine(UInt64(slot)); trace.combine(round)
         case .crash(let slot, _): trace.combine(4); trace.combine(UInt64(slot))
         case .restart(let slot): trace.combine(5); trace.combine(UInt64(slot))
         case .nemesis: trace.combine(6)
@@ -298,7 +297,10 @@ public struct ClusterSimulation: Sendable {
         replicas[slot].machine = machine
         replicas[slot].lifecycle = .up
         replicas[slot].role = .follower
-        replicas[slot].pendingReady = nil
+        replicas[slot].rounds.reset()
+        replicas[slot].hardStates = HardStateWrites(written: image.hardState)
+        replicas[slot].lastSyncAt = 0
+        replicas[slot].compactionOwed = false
         replicas[slot].commit = recoveredCommit
         note("node \(slot + 1) starts (life \(incarnation)): term \(image.hardState.term) vote \(image.hardState.vote) commit \(image.hardState.commit) snapshot \(image.snapshotIndex) last \(image.lastIndex)")
         queue.push(.tick(slot: slot, incarnation: incarnation), at: now + UInt64(faultRandom.int(in: 1...Int(options.tickMicros))))
@@ -310,7 +312,7 @@ public struct ClusterSimulation: Sendable {
         stats.crashes += 1
         replicas[slot].lifecycle = .down
         replicas[slot].raft = nil
-        replicas[slot].pendingReady = nil
+        replicas[slot].rounds.reset()
         replicas[slot].role = .follower
         replicas[slot].pendingWrites = [:]
         replicas[slot].pendingReads = [:]

@@ -22,8 +22,17 @@ struct Replica: Sendable {
     var lifecycle: Lifecycle
     /// Bumped at every start, so events of an earlier life are ignored.
     var incarnation: UInt64 = 0
-    /// The Ready being persisted (between its writes and its fsync).
-    var pendingReady: Ready?
+    /// Ready rounds taken and not finished, by the production driver's rules (``ReadyRounds``: up
+    /// to ``Replica/roundsInFlight`` persisting at once, finished in order).
+    var rounds = ReadyRounds<TakenRound>(maxInFlight: Replica.roundsInFlight)
+    /// Which hard state each round writes (``HardStateWrites``: a commit-only change waits).
+    var hardStates = HardStateWrites(written: HardState())
+    /// `disk.write` calls so far (a round's fsync makes the writes up to its own durable).
+    var diskWrites = 0
+    /// When the last round's fsync completes: fsyncs complete in the order they were issued.
+    var lastSyncAt: UInt64 = 0
+    /// A configuration change was applied while rounds were in flight: snapshot once they are done.
+    var compactionOwed = false
     var role: RaftRole = .follower
     /// Term from the last hard state this node handed out.
     var term: Term = 0
@@ -56,4 +65,14 @@ struct Replica: Sendable {
     }
 
     var isUp: Bool { lifecycle == .up }
+
+    /// Rounds whose writes may persist at once (production's `HostConfiguration.maxBatchesInFlight`).
+    static let roundsInFlight = 4
+
+    /// What a round carries from being taken to being finished.
+    struct TakenRound: Sendable {
+        var ready: Ready
+        /// Its committed entries or snapshot may have changed the configuration.
+        var configurationMayChange: Bool
+    }
 }

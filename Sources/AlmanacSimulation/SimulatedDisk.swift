@@ -16,6 +16,9 @@ public protocol SimulatedRaftStorage: Sendable {
     mutating func write(_ writes: [DiskWrite])
     /// Makes every buffered write durable.
     mutating func sync()
+    /// Makes the writes of the first `count` calls of `write` (since the disk was made) durable:
+    /// the fsync of a Ready round covers its own writes and the earlier ones, not later rounds'.
+    mutating func sync(throughWrite count: Int)
     /// Atomically and durably replaces the snapshot (write a temp file, fsync, rename) and drops
     /// the entries it covers.
     mutating func saveApplicationSnapshot(_ snapshot: Snapshot)
@@ -35,7 +38,9 @@ public protocol SimulatedRaftStorage: Sendable {
 public struct InMemoryRaftStorage: SimulatedRaftStorage {
     public private(set) var durable = RaftLogImage()
     public private(set) var visible = RaftLogImage()
-    private var unsynced: [DiskWrite] = []
+    /// Writes not yet durable, each with the number of the `write` call that made it.
+    private var unsynced: [(call: Int, write: DiskWrite)] = []
+    private var calls = 0
     public private(set) var anomalies: [String] = []
 
     public init() {}
@@ -43,9 +48,10 @@ public struct InMemoryRaftStorage: SimulatedRaftStorage {
     public var hasUnsyncedWrites: Bool { !unsynced.isEmpty }
 
     public mutating func write(_ writes: [DiskWrite]) {
+        calls += 1
         for w in writes {
             if let problem = visible.apply(w) { anomalies.append(problem) }
-            unsynced.append(w)
+            unsynced.append((calls, w))
         }
     }
 
@@ -53,6 +59,14 @@ public struct InMemoryRaftStorage: SimulatedRaftStorage {
         guard !unsynced.isEmpty else { return }
         durable = visible
         unsynced.removeAll()
+    }
+
+    public mutating func sync(throughWrite count: Int) {
+        guard let last = unsynced.last else { return }
+        if last.call <= count { return sync() }
+        let synced = unsynced.prefix { $0.call <= count }
+        for w in synced { _ = durable.apply(w.write) }
+        unsynced.removeFirst(synced.count)
     }
 
     public mutating func saveApplicationSnapshot(_ snapshot: Snapshot) {
@@ -63,8 +77,8 @@ public struct InMemoryRaftStorage: SimulatedRaftStorage {
     public mutating func crash(mode: CrashMode, using random: inout Xoshiro256StarStar) {
         if mode == .tornPrefix && !unsynced.isEmpty {
             let kept = random.int(in: 0...unsynced.count)
-            for w in unsynced.prefix(kept) { _ = durable.apply(w) }
-            if kept < unsynced.count, case .entries(let es) = unsynced[kept], es.count > 1 {
+            for w in unsynced.prefix(kept) { _ = durable.apply(w.write) }
+            if kept < unsynced.count, case .entries(let es) = unsynced[kept].write, es.count > 1 {
                 _ = durable.apply(.entries(Array(es.prefix(random.int(in: 1..<es.count)))))
             }
         }

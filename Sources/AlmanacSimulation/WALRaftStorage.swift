@@ -62,6 +62,9 @@ public struct WALRaftStorage: SimulatedRaftStorage {
 
     public mutating func write(_ writes: [DiskWrite]) { disk.write(writes) }
     public mutating func sync() { disk.sync() }
+    /// The engine's fdatasync covers everything handed to it, later rounds' writes included (a
+    /// stronger durability than production's in-order batches; the in-memory disk is exact).
+    public mutating func sync(throughWrite count: Int) { disk.sync() }
     public mutating func saveApplicationSnapshot(_ snapshot: Snapshot) { disk.saveApplicationSnapshot(snapshot) }
     public mutating func crash(mode: CrashMode, using random: inout Xoshiro256StarStar) {
         disk.crash(mode: mode, seed: random.next())

@@ -44,12 +44,10 @@ final class GroupReplica<Machine: ReplicatedStateMachine> {
     var reads: [UInt64: ReadWaiter<Machine>] = [:]
     /// Linearizable reads share ReadIndex rounds: one in flight, the next collects the reads meanwhile.
     var readBatcher = ReadIndexBatcher()
+    /// The hard state last handed to the WAL, and a newer commit index riding along with the
+    /// group's next entries instead of costing an fdatasync of its own (``HardStateWrites``).
+    var hardStates: HardStateWrites
     /// A snapshot written to the snapshot store, to be recorded (with compaction) in the next batch.
-    /// The hard state last handed to the WAL.
-    var writtenHardState: HardState
-    /// A hard state whose only change is the commit index, not written yet: it rides along with
-    /// the group's next entries instead of costing an fdatasync of its own.
-    var deferredHardState: HardState?
     var pendingCheckpoint: (snapshot: Snapshot, reference: SnapshotReference)?
     /// A checkpoint is being encoded and written off the loop.
     var checkpointEncoding = false
@@ -71,7 +69,7 @@ final class GroupReplica<Machine: ReplicatedStateMachine> {
 
     init(id: UInt64, raft: RaftNode, machine: Machine, applied: LogIndex, appliedTerm: Term) {
         let status = raft.status
-        self.writtenHardState = HardState(term: status.term, vote: status.vote, commit: status.commit)
+        self.hardStates = HardStateWrites(written: HardState(term: status.term, vote: status.vote, commit: status.commit))
         self.id = id
         self.raft = raft
         self.machine = machine

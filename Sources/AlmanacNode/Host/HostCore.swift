@@ -16,7 +16,8 @@ import NIOCore
 /// When the batch is durable the round sends `messagesAfterPersist`, serves reads and calls
 /// `advance`. Up to `maxBatchesInFlight` batches are in flight: a new round does not wait for the
 /// previous sync (new entries are replicated and newly committed ones applied meanwhile); rounds
-/// are finished strictly in the order they were taken, as the Ready contract requires.
+/// are finished strictly in the order they were taken, as the Ready contract requires. Those rules
+/// (``ReadyRounds``, ``HardStateWrites``) are shared with the deterministic simulator.
 final class HostCore<Machine: ReplicatedStateMachine> {
     let loop: any EventLoop
     let configuration: HostConfiguration
@@ -28,10 +29,9 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     var liveness: [NodeID: NodeLiveness] = [:]
 
     private var outbound: [NodeID: [PeerEnvelope]] = [:]
-    /// Rounds taken and not finished yet, oldest first; a round without a write waits behind them.
-    private var pipeline = CircularBuffer<Stage>()
-    private var batchesInFlight = 0
-    private var nextStageID: UInt64 = 1
+    /// Rounds taken and not finished yet, finished in order (``ReadyRounds``: the simulator drives
+    /// its replicas by the same rules).
+    private var rounds: ReadyRounds<[Work]>
     private var readyScheduled = false
     private var nextRequestID: UInt64 = 1
     /// Ticks since the host started (the ReadIndex batcher's clock).
@@ -62,6 +62,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         self.log = log
         self.snapshotStore = snapshotStore
         self.groups = groups
+        self.rounds = ReadyRounds(maxInFlight: configuration.maxBatchesInFlight)
     }
 
     var nodeID: NodeID { configuration.nodeID }
@@ -362,14 +363,9 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     }
 
     /// One Ready round: its work, and whether its write (if any) is durable.
-    private struct Stage {
-        var id: UInt64
-        var work: [Work]
-        var durable: Bool
-    }
 
     private func runReady() {
-        guard stoppedReason == nil, batchesInFlight < configuration.maxBatchesInFlight else {
+        guard stoppedReason == nil, rounds.canTake else {
             flushOutbound()
             return
         }
@@ -404,21 +400,8 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                     }
                 }
                 write.entries = rd.entries
-                write.hardState = rd.hardState
-                if let hardState = rd.hardState, rd.entries.isEmpty, rd.snapshot == nil,
-                   hardState.term == group.writtenHardState.term, hardState.vote == group.writtenHardState.vote {
-                    // Only the commit index moved. Raft does not need it durable (a restarted
-                    // replica learns it again from the leader), so it waits for the next entries.
-                    group.deferredHardState = hardState
-                    write.hardState = nil
-                }
-                if write.hardState == nil, !write.entries.isEmpty, let deferred = group.deferredHardState {
-                    write.hardState = deferred
-                }
-                if let hardState = write.hardState {
-                    group.writtenHardState = hardState
-                    group.deferredHardState = nil
-                }
+                // A hard state whose only change is the commit index waits for the next entries.
+                write.hardState = group.hardStates.toWrite(for: rd)
                 // Committed entries are already durable on a majority, so applying them (and
                 // answering their proposers) need not wait for this node's own sync; only
                 // `messagesAfterPersist` must. A snapshot from the leader is installed first.
@@ -445,13 +428,13 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         guard !work.isEmpty else { return }
         if writes.isEmpty {
             // Nothing to persist; still finished only after the rounds before it.
-            if pipeline.isEmpty { finish(work) } else { pipeline.append(Stage(id: 0, work: work, durable: true)) }
+            for finished in rounds.startWithoutWrite(work) { finish(finished) }
             return
         }
         let batch = WriteBatch(writes)
         // A follower's lone small write is synced right here (see `inlineSyncMaxEntries`). Never a
         // leader's: its loop must stay free to take the followers' acks while its own copy syncs.
-        if batchesInFlight == 0, pipeline.isEmpty, batch.entryCount <= configuration.inlineSyncMaxEntries,
+        if rounds.isEmpty, batch.entryCount <= configuration.inlineSyncMaxEntries,
            !work.contains(where: { $0.group.role == .leader }),
            let outcome = log.writeNowIfIdle(batch) {
             batches += 1
@@ -461,19 +444,15 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             }
             return
         }
-        batchesInFlight += 1
         batches += 1
-        let stageID = nextStageID
-        nextStageID += 1
-        pipeline.append(Stage(id: stageID, work: work, durable: false))
+        let round = rounds.start(work)
         let loop = self.loop
         let box = NIOLoopBound(self, eventLoop: loop)
         log.append(batch) { result in
             loop.execute {
                 let core = box.value
-                core.batchesInFlight -= 1
                 switch result {
-                case .success: core.stageDurable(stageID)
+                case .success: core.roundDurable(round)
                 case .failure(let error): core.fail(storage: error)
                 }
             }
@@ -481,15 +460,9 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     }
 
     /// The write of round `id` is durable: finish every round at the head that is now complete.
-    private func stageDurable(_ id: UInt64) {
+    private func roundDurable(_ id: UInt64) {
         guard stoppedReason == nil else { return }
-        if let position = pipeline.firstIndex(where: { $0.id == id }) {
-            pipeline[position].durable = true
-        }
-        while let head = pipeline.first, head.durable {
-            pipeline.removeFirst()
-            finish(head.work)
-        }
+        for work in rounds.persisted(id) { finish(work) }
         if groups.values.contains(where: { $0.raft.hasReady || $0.pendingCheckpoint != nil }) { scheduleReady() }
     }
 
