@@ -301,3 +301,21 @@ let package = Package(
         ),
     ]
 )
+
+// The protocol fuzzers' short CI form (`scripts/fuzz.sh --quick`, docs/reliability.md): with
+// ALMANAC_FUZZ_QUICK=1 the package's own modules are compiled with libFuzzer's instrumentation in
+// the ordinary debug build and the fuzz targets are linked with libFuzzer's driver, so the short run
+// reuses every dependency already built for the tests instead of a release build of all of them with
+// `-Xswiftc -sanitize=fuzzer` (the long form, whose coverage includes SwiftProtobuf and NIO). A later
+// build without the variable compiles those modules again without the instrumentation.
+if Context.environment["ALMANAC_FUZZ_QUICK"] == "1" {
+    for target in package.targets where target.type == .regular || target.type == .executable {
+        var settings = target.swiftSettings ?? []
+        settings.append(.unsafeFlags(["-sanitize=fuzzer"]))
+        if target.name.hasPrefix("almanac-fuzz-") {
+            settings.append(.define("ALMANAC_FUZZ"))
+            target.linkerSettings = (target.linkerSettings ?? []) + [.unsafeFlags(["-sanitize=fuzzer"])]
+        }
+        target.swiftSettings = settings
+    }
+}

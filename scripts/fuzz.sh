@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Builds and runs the libFuzzer targets for the protocol decoders (docs/reliability.md).
 #
-# usage: scripts/fuzz.sh [--runs N | --seconds S] [--target client|peer|all] [--jobs J]
+# usage: scripts/fuzz.sh [--runs N | --seconds S] [--target client|peer|all] [--jobs J] [--quick]
 #   --runs N      stop each target after N inputs (libFuzzer -runs)
 #   --seconds S   stop each target after S seconds (libFuzzer -max_total_time); default 30
+#   --quick       the short CI form: only Almanac's own modules instrumented, in the ordinary debug
+#                 build (.build), so no dependency is built again (ALMANAC_FUZZ_QUICK=1, see
+#                 Package.swift); coverage guidance stops at SwiftProtobuf and NIO, and inputs run
+#                 slower (-Onone). The next ordinary build recompiles Almanac's modules. Without it
+#                 (the long form): a release build of everything with -sanitize=fuzzer in .build-fuzz.
 #
 # Targets (Tests/Fuzz): almanac-fuzz-client (client protocol: framing, api.proto requests through the
 # server's RequestTranslator, responses and their shard map), almanac-fuzz-peer (peer protocol:
@@ -15,13 +20,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runs=""; seconds=30; target=all; jobs=1
+runs=""; seconds=30; target=all; jobs=1; quick=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --target) target=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
+    --quick) quick=1; shift ;;
     *) echo "usage: $0 [--runs N | --seconds S] [--target client|peer|all]" >&2; exit 2 ;;
   esac
 done
@@ -33,10 +39,15 @@ esac
 
 scratch=.build-fuzz
 flags=(-c release --scratch-path "$scratch" -Xswiftc -sanitize=fuzzer -Xswiftc -DALMANAC_FUZZ)
+if [ "$quick" = 1 ]; then
+  export ALMANAC_FUZZ_QUICK=1
+  flags=()
+fi
+mkdir -p "$scratch"
 for t in "${targets[@]}"; do
-  swift build "${flags[@]}" --product "almanac-fuzz-$t"
+  swift build ${flags[@]+"${flags[@]}"} --product "almanac-fuzz-$t"
 done
-bin=$(swift build "${flags[@]}" --show-bin-path)
+bin=$(swift build ${flags[@]+"${flags[@]}"} --show-bin-path)
 
 status=0
 for t in "${targets[@]}"; do

@@ -1,9 +1,11 @@
 /// The entries of one directory: name -> child id, kept in byte order of the names.
 ///
-/// A sorted name array gives `readdir` its stable cursor ("entries after name X"): inserts and
-/// deletes elsewhere in the directory never make a cursor skip or repeat an entry that exists
-/// for the whole listing. Inserting costs O(n) element moves, fine for directories up to
-/// ~10^5 entries; a B-tree can replace the array later without changing the interface.
+/// Two parallel arrays sorted by name: the names, and each name's child and type. A lookup is a
+/// binary search (no hash table: a second table per directory cost about 65 bytes per entry, issue
+/// 17's memory goal), and the sorted order gives `readdir` its stable cursor ("entries after name
+/// X"): inserts and deletes elsewhere in the directory never make a cursor skip or repeat an entry
+/// that exists for the whole listing. Inserting costs O(n) element moves, fine for directories up
+/// to ~10^5 entries; a B-tree can replace the arrays later without changing the interface.
 struct DirectoryEntries: Hashable, Sendable {
     /// One entry: the child and its type, kept with the entry because the child's own record may
     /// live in a segment of another shard (a subdirectory), and rmdir, rename and readdir need its
@@ -14,39 +16,50 @@ struct DirectoryEntries: Hashable, Sendable {
     }
 
     private(set) var sortedNames: [ByteString] = []
-    /// Name -> entry: one table (one hash per lookup or insert).
-    private(set) var byName: [ByteString: Entry] = [:]
+    /// `sortedEntries[i]` is the entry of `sortedNames[i]`.
+    private(set) var sortedEntries: [Entry] = []
 
     init() {}
 
     var count: Int { sortedNames.count }
     var isEmpty: Bool { sortedNames.isEmpty }
 
-    subscript(name: ByteString) -> InodeID? { byName[name]?.child }
+    subscript(name: ByteString) -> InodeID? { entry(name)?.child }
 
-    /// The child and type of entry `name`, in one lookup.
-    func entry(_ name: ByteString) -> Entry? { byName[name] }
+    /// The child and type of entry `name`, in one search.
+    func entry(_ name: ByteString) -> Entry? {
+        let index = firstIndex(notBelow: name)
+        guard index < sortedNames.count, sortedNames[index] == name else { return nil }
+        return sortedEntries[index]
+    }
 
     /// The type of the child `name`.
-    func type(of name: ByteString) -> FileType? { byName[name]?.type }
+    func type(of name: ByteString) -> FileType? { entry(name)?.type }
 
     /// Number of entries that are directories (a directory's nlink is 2 plus this).
-    var subdirectoryCount: Int { byName.values.reduce(0) { $0 + ($1.type == .directory ? 1 : 0) } }
+    var subdirectoryCount: Int { sortedEntries.reduce(0) { $0 + ($1.type == .directory ? 1 : 0) } }
+
+    /// Every entry with its name, in name order.
+    var namedEntries: Zip2Sequence<[ByteString], [Entry]> { zip(sortedNames, sortedEntries) }
 
     /// Adds or replaces the entry `name`.
     mutating func set(_ name: ByteString, to child: InodeID, type: FileType) {
-        if byName.updateValue(Entry(child: child, type: type), forKey: name) == nil {
-            sortedNames.insert(name, at: firstIndex(notBelow: name))
+        let index = firstIndex(notBelow: name)
+        if index < sortedNames.count, sortedNames[index] == name {
+            sortedEntries[index] = Entry(child: child, type: type)
+        } else {
+            sortedNames.insert(name, at: index)
+            sortedEntries.insert(Entry(child: child, type: type), at: index)
         }
     }
 
     /// Removes the entry `name`; returns the child it named.
     @discardableResult
     mutating func remove(_ name: ByteString) -> InodeID? {
-        guard let entry = byName.removeValue(forKey: name) else { return nil }
         let index = firstIndex(notBelow: name)
-        if index < sortedNames.count, sortedNames[index] == name { sortedNames.remove(at: index) }
-        return entry.child
+        guard index < sortedNames.count, sortedNames[index] == name else { return nil }
+        sortedNames.remove(at: index)
+        return sortedEntries.remove(at: index).child
     }
 
     /// Up to `limit` entries whose names sort strictly after `cursor` (all if `cursor` is nil).
@@ -65,11 +78,11 @@ struct DirectoryEntries: Hashable, Sendable {
     static func fromSorted(_ pairs: [(ByteString, InodeID, FileType)]) -> DirectoryEntries? {
         var entries = DirectoryEntries()
         entries.sortedNames.reserveCapacity(pairs.count)
-        entries.byName.reserveCapacity(pairs.count)
+        entries.sortedEntries.reserveCapacity(pairs.count)
         for (name, child, type) in pairs {
             if let last = entries.sortedNames.last, !(last < name) { return nil }
             entries.sortedNames.append(name)
-            entries.byName[name] = Entry(child: child, type: type)
+            entries.sortedEntries.append(Entry(child: child, type: type))
         }
         return entries
     }

@@ -217,10 +217,7 @@ extension MetadataStateMachine {
                 guard let node = handoff.staged[record] else { continue }
                 SegmentRecordPiece(
                     id: record, attributes: node.attributes, parent: node.parent, symlinkTarget: node.symlinkTarget,
-                    entries: node.entries.sortedNames.compactMap { name in
-                        guard let child = node.entries[name], let type = node.entries.type(of: name) else { return nil }
-                        return .init(name: name, child: child, type: type)
-                    }
+                    entries: node.entries.namedEntries.map { name, entry in .init(name: name, child: entry.child, type: entry.type) }
                 ).encode(to: &writer)
             }
         }

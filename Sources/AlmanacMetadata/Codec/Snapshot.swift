@@ -104,11 +104,10 @@ extension MetadataStateMachine {
             case .directory:
                 writer.varint(node.parent.rawValue)
                 writer.varint(UInt64(node.entries.count))
-                for name in node.entries.sortedNames {
-                    let entry = node.entries.entry(name)
+                for (name, entry) in node.entries.namedEntries {
                     writer.string(name)
-                    writer.varint(entry?.child.rawValue ?? 0)
-                    writer.byte(entry?.type.rawValue ?? 0)
+                    writer.varint(entry.child.rawValue)
+                    writer.byte(entry.type.rawValue)
                 }
             case .symlink:
                 writer.string(node.symlinkTarget ?? "")
@@ -356,11 +355,7 @@ extension MetadataStateMachine {
             if node.id != .root && node.id.counter >= counters[Int(node.id.segment)] {
                 throw .inconsistent("inode \(node.id) is not below its segment's allocation counter")
             }
-            // One table holds each entry's child and type; restore built it from the sorted names.
-            guard node.entries.byName.count == node.entries.count else {
-                throw .inconsistent("the entries of \(node.id) disagree with their names")
-            }
-            for (name, entry) in node.entries.byName {
+            for (name, entry) in node.entries.namedEntries {
                 let (child, type) = (entry.child, entry.type)
                 if countReferences { references[child, default: 0] += 1 }
                 if isLocal(child) {
