@@ -129,16 +129,14 @@ extension MetadataStateMachine {
             let names = node.entries.page(after: afterName, limit: Int.max)
             // "" (no entry has an empty name): the head went out, the entries start from the first.
             var last: ByteString = afterName ?? ""
-            for name in names {
+            for (name, entry) in names {
                 let cost = name.byteCount + 16
                 let progressed = !pieces.isEmpty || !piece.entries.isEmpty || piece.attributes != nil
                 if used + cost > budget && progressed {
                     if piece.attributes != nil || !piece.entries.isEmpty { pieces.append(piece) }
                     return SegmentExportPage(pieces: pieces, next: SegmentExportCursor(id: recordID, afterName: last))
                 }
-                guard let entry = node.entries.entry(name) else { continue }
-                let (child, type) = (entry.child, entry.type)
-                piece.entries.append(.init(name: name, child: child, type: type))
+                piece.entries.append(.init(name: name, child: entry.child, type: entry.type))
                 used += cost
                 last = name
             }

@@ -44,10 +44,8 @@ extension MetadataStateMachine {
         let names = node.entries.page(after: cursor?.after, limit: limit)
         var entries: [DirectoryEntry] = []
         entries.reserveCapacity(names.count)
-        for name in names {
-            guard let entry = node.entries.entry(name) else { continue }
-            let (id, type) = (entry.child, entry.type)
-            entries.append(DirectoryEntry(name: name, id: id, type: type))
+        for (name, entry) in names {
+            entries.append(DirectoryEntry(name: name, id: entry.child, type: entry.type))
         }
         var next: ReaddirCursor?
         if let last = entries.last, node.entries.hasEntries(after: last.name) { next = ReaddirCursor(after: last.name) }

@@ -252,8 +252,8 @@ extension MetadataStateMachine {
     func tree(_ directory: InodeID = .root, prefix: String = "/") -> [String] {
         guard let node = inodes[directory] else { return [] }
         var lines: [String] = []
-        for name in node.entries.sortedNames {
-            guard let child = node.entries[name] else { continue }
+        for (name, entry) in node.entries.namedEntries {
+            let child = entry.child
             let path = prefix + name.string
             let type = inodes[child]?.type
             lines.append("\(path) \(String(describing: type))")

@@ -34,6 +34,12 @@ struct BinaryWriter {
 
     mutating func string(_ value: String) { string(ByteString(value)) }
 
+    /// A string given as its UTF-8 bytes (the same encoding as ``string(_:)``).
+    mutating func string(utf8 value: ArraySlice<UInt8>) {
+        varint(UInt64(value.count))
+        bytes.append(contentsOf: value)
+    }
+
     mutating func timestamp(_ value: Timestamp) { signed(value.nanoseconds) }
 
     mutating func littleEndian(_ value: UInt64) {

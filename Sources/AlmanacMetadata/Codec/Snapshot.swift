@@ -104,8 +104,9 @@ extension MetadataStateMachine {
             case .directory:
                 writer.varint(node.parent.rawValue)
                 writer.varint(UInt64(node.entries.count))
-                for (name, entry) in node.entries.namedEntries {
-                    writer.string(name)
+                for index in 0..<node.entries.count {
+                    let entry = node.entries.entry(at: index)
+                    writer.string(utf8: node.entries.nameBytes(at: index))
                     writer.varint(entry.child.rawValue)
                     writer.byte(entry.type.rawValue)
                 }
@@ -355,8 +356,10 @@ extension MetadataStateMachine {
             if node.id != .root && node.id.counter >= counters[Int(node.id.segment)] {
                 throw .inconsistent("inode \(node.id) is not below its segment's allocation counter")
             }
-            for (name, entry) in node.entries.namedEntries {
+            for index in 0..<node.entries.count {
+                let entry = node.entries.entry(at: index)
                 let (child, type) = (entry.child, entry.type)
+                var name: ByteString { node.entries.name(at: index) }  // made only for a message
                 if countReferences { references[child, default: 0] += 1 }
                 if isLocal(child) {
                     guard let target = inodes[child] else { throw .inconsistent("entry \"\(name)\" of \(node.id) names a missing inode") }
