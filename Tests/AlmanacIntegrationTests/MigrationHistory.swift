@@ -8,7 +8,9 @@ import AlmanacNode
 /// - at most one learner, and only a node some earlier intent named as a target;
 /// - a voter that joins was an earlier intent's target, and one that leaves its source;
 /// - the voters (and the outgoing voters while joint) are the map's replicas of the shard, or those
-///   with one intent in the map at that point applied (its source out, its target in): Raft never
+///   with one intent in the map at that point applied (its source out, its target in), or, for a
+///   committed intent, undone (the map names the target from the commit on, while the leader may
+///   still be leaving the joint configuration whose outgoing half holds the source): Raft never
 ///   runs a configuration the map neither names nor explains (two drivers of one migration must
 ///   not swap after the other cleared the intent);
 /// - map epochs only grow, except that a driver's heartbeat (its liveness in an intent) changes
@@ -63,9 +65,9 @@ enum MigrationHistory {
                 if view.learners.count > 1 { found.append("step \(step): learners \(view.learners)") }
                 if let current, let record = current.shards[0] {
                     let mapped = Set(record.replicas.map(\.node))
-                    let allowed = [mapped] + current.migrations.filter { $0.shard == 0 }.map {
-                        mapped.subtracting([$0.source.node]).union([$0.target.node])
-                    }
+                    let intents = current.migrations.filter { $0.shard == 0 }
+                    let allowed = [mapped] + intents.map { mapped.subtracting([$0.source.node]).union([$0.target.node]) }
+                        + intents.filter { $0.phase == .committed }.map { mapped.subtracting([$0.target.node]).union([$0.source.node]) }
                     for (name, set) in [("voters", view.voters)] + (view.isJoint ? [("outgoing voters", view.outgoingVoters)] : [])
                     where !allowed.contains(Set(set)) {
                         found.append("step \(step): \(name) \(set.sorted()) are neither the map's \(mapped.sorted()) nor explained by an intent in it")
