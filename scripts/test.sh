@@ -12,9 +12,9 @@ PROCESS_SUITES='AlmanacIntegrationTests|AlmanacShardMapTests'
 # etcd for the shard map store's conformance suite (installs Debian's etcd-server if etcd is missing).
 bash scripts/install-test-deps.sh
 swift build --build-tests
-echo "== phase 1/3: pure and simulation tests"
+echo "== [+${SECONDS}s] phase 1/3: pure and simulation tests"
 swift test --skip-build --skip "$SOCKET_SUITES|$PROCESS_SUITES"
-echo "== phase 2/3: socket tests"
+echo "== [+${SECONDS}s] phase 2/3: socket tests"
 swift test --skip-build --filter "$SOCKET_SUITES"
 # The process suites run in three groups: every suite starts clusters of real processes, and all
 # of them at once on a small machine (2 cores) starve the nodes' event loops past the failover
@@ -23,7 +23,7 @@ TIMED_SUITES='PausedLeaderTests|StorageFailureTests|HostClusterTests|ReplicaMigr
 # Suites that each run a six-node cluster or a long load with kills: beside the other groups they
 # overload two cores (clients time out, the load barely runs), so each runs alone.
 HEAVY_SUITES='PlacementCallsTests|ShardCreationKillTests|ControllerFailoverTests'
-echo "== phase 3/3: multi-process integration tests"
+echo "== [+${SECONDS}s] phase 3/3: multi-process integration tests"
 swift test --skip-build --filter "AlmanacShardMapTests"
 swift test --skip-build --filter "AlmanacIntegrationTests" --skip "$TIMED_SUITES|$HEAVY_SUITES"
 for suite in ${HEAVY_SUITES//|/ }; do swift test --skip-build --filter "$suite"; done
