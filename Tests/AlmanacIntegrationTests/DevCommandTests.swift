@@ -17,13 +17,10 @@ struct DevCommandTests {
     /// Drawn below the kernel's ephemeral range (32768 and up by default), so that the local
     /// port of some other test's outgoing connection cannot take one between this check and
     /// the nodes' bind.
+    /// A base port for `almanac dev` (clients base+1..3, peers base+11..13, metrics base+21..23),
+    /// reserved against every other test of this process (``FreePorts/block(offsets:)``).
     static func freeBasePort() throws -> Int {
-        for _ in 0..<50 {
-            let base = Int.random(in: 20_000...32_000)
-            let ports = [1, 2, 3, 11, 12, 13, 21, 22, 23].map { base + $0 }
-            if ports.allSatisfy(isFree) { return base }
-        }
-        throw ClusterError("no free port range found")
+        do { return try FreePorts.block(offsets: [1, 2, 3, 11, 12, 13, 21, 22, 23]) } catch { throw ClusterError("\(error)") }
     }
 
     /// Whether a listener could bind `port` now, as the nodes' listeners bind (SO_REUSEADDR: a

@@ -35,6 +35,25 @@ public enum FreePorts {
         return ports
     }
 
+    /// A base port such that every `base + offset` is free and handed out to nobody else in this
+    /// process (`almanac dev --base-port` lays its ports out from one base); all of them are
+    /// recorded as handed out, so no other test's cluster is given one of them.
+    public static func block(offsets: [Int]) throws -> Int {
+        let upper = max(11_000, ephemeralStart - 1) - (offsets.max() ?? 0)
+        for _ in 0..<1_000 {
+            let base = Int.random(in: 10_000...upper)
+            let ports = offsets.map { base + $0 }
+            let fresh = handedOut.withLock { taken in
+                guard ports.allSatisfy({ !taken.contains($0) }) else { return false }
+                taken.formUnion(ports)
+                return true
+            }
+            guard fresh else { continue }
+            if ports.allSatisfy({ bindable($0, reuseAddress: true) }) { return base }
+        }
+        throw Failure(description: "no free block of loopback ports found below \(upper)")
+    }
+
     /// Whether 127.0.0.1:`port` can be bound right now. With `reuseAddress` (SO_REUSEADDR, as the
     /// nodes' listeners bind), connections lingering in TIME_WAIT do not count, a listener does.
     public static func bindable(_ port: Int, reuseAddress: Bool = false) -> Bool {
