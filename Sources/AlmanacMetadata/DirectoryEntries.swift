@@ -18,12 +18,30 @@ struct DirectoryEntries: Sendable {
         var type: FileType
     }
 
-    /// One entry's place: its child and type, and its name's bytes in `names`.
-    private struct Slot: Sendable {
+    /// One entry's place: its child and type, and its name's bytes in `names` (16 bytes; the
+    /// offset has 40 bits, a terabyte of names, more than a directory can hold in memory).
+    struct Slot: Sendable {
         var child: InodeID
-        var offset: UInt32
+        private var offsetLow: UInt32
         var length: UInt16
         var type: FileType
+        private var offsetHigh: UInt8
+
+        init(child: InodeID, offset: Int, length: Int, type: FileType) {
+            self.child = child
+            self.offsetLow = UInt32(truncatingIfNeeded: offset)
+            self.offsetHigh = UInt8(truncatingIfNeeded: offset >> 32)
+            self.length = UInt16(truncatingIfNeeded: length)
+            self.type = type
+        }
+
+        var offset: Int {
+            get { Int(offsetHigh) << 32 | Int(offsetLow) }
+            set {
+                offsetLow = UInt32(truncatingIfNeeded: newValue)
+                offsetHigh = UInt8(truncatingIfNeeded: newValue >> 32)
+            }
+        }
     }
 
     /// Every name's bytes, back to back (with the bytes of removed names until a compaction).
@@ -67,11 +85,11 @@ struct DirectoryEntries: Sendable {
     /// The UTF-8 bytes of the name of the entry at `index`, without making a name.
     func nameBytes(at index: Int) -> ArraySlice<UInt8> {
         let slot = slots[index]
-        return names[Int(slot.offset)..<Int(slot.offset) + Int(slot.length)]
+        return names[slot.offset..<slot.offset + Int(slot.length)]
     }
 
     /// Adds or replaces the entry `name`. Names are at most `UInt16.max` bytes (the state machine
-    /// refuses longer ones long before: ENAMETOOLONG).
+    /// refuses names over 255 bytes: ENAMETOOLONG).
     mutating func set(_ name: ByteString, to child: InodeID, type: FileType) {
         let (index, found) = search(name)
         if found {
@@ -79,10 +97,8 @@ struct DirectoryEntries: Sendable {
             slots[index].type = type
             return
         }
-        let bytes = Array(name.string.utf8)
-        if names.count + bytes.count > Int(UInt32.max) { compact() }
-        let slot = Slot(child: child, offset: UInt32(truncatingIfNeeded: names.count), length: UInt16(truncatingIfNeeded: bytes.count), type: type)
-        names.append(contentsOf: bytes)
+        let slot = Slot(child: child, offset: names.count, length: name.byteCount, type: type)
+        names.append(contentsOf: name.string.utf8)
         slots.insert(slot, at: index)
     }
 
@@ -122,10 +138,8 @@ struct DirectoryEntries: Sendable {
         for (name, child, type) in pairs {
             if let previous, !(previous < name) { return nil }
             previous = name
-            let offset = entries.names.count
+            entries.slots.append(Slot(child: child, offset: entries.names.count, length: name.byteCount, type: type))
             entries.names.append(contentsOf: name.string.utf8)
-            entries.slots.append(Slot(child: child, offset: UInt32(truncatingIfNeeded: offset),
-                                      length: UInt16(truncatingIfNeeded: name.byteCount), type: type))
         }
         return entries
     }
@@ -148,8 +162,8 @@ struct DirectoryEntries: Sendable {
         var packed: [UInt8] = []
         packed.reserveCapacity(names.count - garbage)
         for index in slots.indices {
-            let start = Int(slots[index].offset)
-            slots[index].offset = UInt32(truncatingIfNeeded: packed.count)
+            let start = slots[index].offset
+            slots[index].offset = packed.count
             packed.append(contentsOf: names[start..<start + Int(slots[index].length)])
         }
         names = packed
@@ -160,7 +174,7 @@ struct DirectoryEntries: Sendable {
     private func compare(_ name: UnsafeBufferPointer<UInt8>, _ index: Int) -> Int {
         let slot = slots[index]
         return names.withUnsafeBufferPointer { buffer in
-            let start = Int(slot.offset)
+            let start = slot.offset
             let length = Int(slot.length)
             let common = min(name.count, length)
             var position = 0

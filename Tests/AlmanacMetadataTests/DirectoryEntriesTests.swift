@@ -51,6 +51,14 @@ import Testing
         }
     }
 
+    @Test func aSlotIsSixteenBytesAndItsOffsetReachesPastFourGigabytes() {
+        #expect(MemoryLayout<DirectoryEntries.Slot>.stride == 16)
+        var slot = DirectoryEntries.Slot(child: InodeID(7), offset: (1 << 32) + 5, length: 255, type: .symlink)
+        #expect(slot.offset == (1 << 32) + 5 && slot.length == 255 && slot.type == .symlink && slot.child == InodeID(7))
+        slot.offset = (1 << 39) + (1 << 31)
+        #expect(slot.offset == (1 << 39) + (1 << 31))
+    }
+
     @Test func fromSortedRefusesNamesOutOfOrderAndRemovingEverythingEmptiesTheBuffer() {
         #expect(DirectoryEntries.fromSorted([("b", InodeID(2), .regular), ("a", InodeID(3), .regular)]) == nil)
         #expect(DirectoryEntries.fromSorted([("a", InodeID(2), .regular), ("a", InodeID(3), .regular)]) == nil)
