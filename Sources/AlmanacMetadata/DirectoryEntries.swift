@@ -170,51 +170,52 @@ struct DirectoryEntries: Sendable {
         garbage = 0
     }
 
-    /// Byte-wise three-way comparison of `name` with the name of the entry at `index`.
-    private func compare(_ name: UnsafeBufferPointer<UInt8>, _ index: Int) -> Int {
+    /// Byte-wise three-way comparison of `name` with the name of the entry at `index`, whose
+    /// bytes are in `arena` (the buffer `names`, opened once per search).
+    private func compare(_ name: UnsafeBufferPointer<UInt8>, _ index: Int, in arena: UnsafeBufferPointer<UInt8>) -> Int {
         let slot = slots[index]
-        return names.withUnsafeBufferPointer { buffer in
-            let start = slot.offset
-            let length = Int(slot.length)
-            let common = min(name.count, length)
-            var position = 0
-            while position < common {
-                let a = name[position]
-                let b = buffer[start + position]
-                if a != b { return a < b ? -1 : 1 }
-                position += 1
-            }
-            return name.count - length
+        let start = slot.offset
+        let length = Int(slot.length)
+        let common = min(name.count, length)
+        var position = 0
+        while position < common {
+            let a = name[position]
+            let b = arena[start + position]
+            if a != b { return a < b ? -1 : 1 }
+            position += 1
         }
+        return name.count - length
     }
 
-    /// Calls `body` with `name`'s UTF-8 bytes, contiguous.
-    private func withBytes<T>(_ name: ByteString, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
-        if let result = name.string.utf8.withContiguousStorageIfAvailable(body) { return result }
-        return Array(name.string.utf8).withUnsafeBufferPointer(body)
+    /// Calls `body` with `name`'s UTF-8 bytes, contiguous, and the names buffer.
+    private func withBytes<T>(_ name: ByteString, _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> T) -> T {
+        names.withUnsafeBufferPointer { arena in
+            if let result = name.string.utf8.withContiguousStorageIfAvailable({ body($0, arena) }) { return result }
+            return Array(name.string.utf8).withUnsafeBufferPointer { body($0, arena) }
+        }
     }
 
     /// Index of the first name >= `name`, and whether it is `name`.
     private func search(_ name: ByteString) -> (index: Int, found: Bool) {
-        withBytes(name) { bytes in
+        withBytes(name) { bytes, arena in
             var low = 0
             var high = slots.count
             while low < high {
                 let mid = (low + high) / 2
-                if compare(bytes, mid) > 0 { low = mid + 1 } else { high = mid }
+                if compare(bytes, mid, in: arena) > 0 { low = mid + 1 } else { high = mid }
             }
-            return (low, low < slots.count && compare(bytes, low) == 0)
+            return (low, low < slots.count && compare(bytes, low, in: arena) == 0)
         }
     }
 
     /// Index of the first name > `name`.
     private func firstIndex(above name: ByteString) -> Int {
-        withBytes(name) { bytes in
+        withBytes(name) { bytes, arena in
             var low = 0
             var high = slots.count
             while low < high {
                 let mid = (low + high) / 2
-                if compare(bytes, mid) < 0 { high = mid } else { low = mid + 1 }
+                if compare(bytes, mid, in: arena) < 0 { high = mid } else { low = mid + 1 }
             }
             return low
         }

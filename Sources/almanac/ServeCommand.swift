@@ -284,7 +284,7 @@ struct ServeCommand: AsyncParsableCommand {
         let resolver = TransactionResolver(coordinator: coordinator, logger: Logger(label: "almanac.resolver"))
         let resolving = Task { await resolver.run() }
         let translator = RequestTranslator(
-            map: map, clientAddresses: Dictionary((file.members + (file.joinedMembers ?? [])).map { ($0.id, $0.apiAddress) }, uniquingKeysWith: { first, _ in first }),
+            map: map, clientAddresses: Dictionary(file.knownMembers.map { ($0.id, $0.apiAddress) }, uniquingKeysWith: { first, _ in first }),
             mapBackend: loadedMap.backend, live: liveMap)
         let mapWatch = ShardMapBootstrap.watch(loadedMap, live: liveMap, file: file, logger: logger)
         let server: APIServer
@@ -299,7 +299,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let controllerSettings = try controllerOptions.settings()
         apiConfiguration.accessMonitor = try? SegmentAccessMonitor(
-            zoneNames: (file.members + (file.joinedMembers ?? [])).map(\.zone), zone: file.zone, bucketSeconds: controllerSettings.settings.bucketSeconds,
+            zoneNames: file.knownMembers.map(\.zone), zone: file.zone, bucketSeconds: controllerSettings.settings.bucketSeconds,
             windowBuckets: max(60, controllerSettings.settings.seasonBuckets * 2 + 8), segmentCount: map.keying.segmentCount)
         let placementEndpoint = PlacementCallEndpoint()
         apiConfiguration.placement = placementEndpoint

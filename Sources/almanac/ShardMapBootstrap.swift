@@ -110,7 +110,7 @@ enum ShardMapBootstrap {
     }
 
     static func knownNodes(_ file: NodeConfigFile) -> [NodeID: ZoneName] {
-        Dictionary((file.members + (file.joinedMembers ?? [])).map { ($0.id, $0.zone) }, uniquingKeysWith: { first, _ in first })
+        Dictionary(file.knownMembers.map { ($0.id, $0.zone) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// The stored map, for a node joining a running cluster (it must be listed there, and learns

@@ -124,7 +124,10 @@ public struct NodeConfigFile: Codable, Sendable, Hashable {
     }
 
     /// This node's own entry (founding or joined).
-    public var localMember: ClusterMember? { (members + (joinedMembers ?? [])).first { $0.id == id } }
+    public var localMember: ClusterMember? { knownMembers.first { $0.id == id } }
+
+    /// The founding members, then the joined ones this file lists.
+    public var knownMembers: [ClusterMember] { members + (joinedMembers ?? []) }
 
     /// Whether this node joined a running cluster rather than founding it.
     public var joinedAtRuntime: Bool { !members.contains { $0.id == id } }
