@@ -30,6 +30,10 @@ public final class GroupCommitLog: Sendable {
 
     /// The engine; touched only while holding `engineLock` (the writer thread, or `withEngine`).
     private nonisolated(unsafe) let engine: LogEngine
+    /// The engine's file system and directories, for the file deletions a purge makes without it.
+    private let fileSystem: any StorageFileSystem
+    private let walDirectory: String
+    private let snapshotDirectory: String
     private let engineLock = Mutex(())
     private let queue = Mutex(Queue())
     private let wakeup = DispatchSemaphore(value: 0)
@@ -40,6 +44,9 @@ public final class GroupCommitLog: Sendable {
     /// Takes ownership of an opened engine and starts the writer thread. `observer` runs after every
     /// successful sync, on the thread that synced (the writer thread or an inline caller): keep it cheap.
     public init(engine: sending LogEngine, observer: (@Sendable (GroupCommitSample) -> Void)? = nil) {
+        self.fileSystem = engine.fileSystem
+        self.walDirectory = engine.walDirectory
+        self.snapshotDirectory = engine.snapshots.directory
         self.engine = engine
         self.observer = observer
         let thread = Thread { [self] in self.writerLoop() }
@@ -98,6 +105,80 @@ public final class GroupCommitLog: Sendable {
     }
 
     public var statistics: Statistics { queue.withLock { $0.statistics } }
+
+    /// Where a ``purge(atBoundary:)`` stands between two of its steps.
+    public enum PurgeBoundary: Sendable, Equatable {
+        /// Dead segments forgotten by the engine; their files not deleted yet.
+        case deadSegmentsForgotten
+        case deadSegmentsDeleted
+        /// A segment's live records copied to the tail (not yet durable) and the segment forgotten.
+        case segmentCopied(String)
+        /// A group commit made the copies durable; the old file not deleted yet.
+        case copiesDurable(String)
+        case segmentDeleted(String)
+        /// The report made; superseded snapshot files not deleted yet.
+        case concluded
+    }
+
+    /// Reclaims WAL space as ``LogEngine/purge()`` does, with the same steps, but holding the engine
+    /// only inside each step: the copied records are made durable by a group commit (shared with
+    /// the writers'), and the files are deleted and their directory synced without the engine, so
+    /// commits go on meanwhile (docs/storage.md, "Purge"). `atBoundary` runs between the steps, on
+    /// the calling thread (crash tests stop the purge there by throwing). Call it off any event loop: it blocks.
+    public func purge(atBoundary boundary: (PurgeBoundary) throws(StorageError) -> Void = { _ in }) throws(StorageError) -> PurgeReport {
+        var report = PurgeReport()
+        let (activeAtStart, dead) = try withEngine { (engine) throws(StorageError) -> (UInt64, [String]) in
+            try engine.checkAlive()
+            return (engine.activeSequence, engine.forgetDeadSegments(into: &report))
+        }
+        try boundary(.deadSegmentsForgotten)
+        try deleteWithoutEngine(dead, in: walDirectory)
+        try boundary(.deadSegmentsDeleted)
+        while let rewritten = try withEngine({ (engine) throws(StorageError) -> String? in
+            try engine.rewriteOldestSegment(below: activeAtStart, into: &report)
+        }) {
+            let name = report.rewrittenSegments.last ?? rewritten
+            try boundary(.segmentCopied(name))
+            try syncThroughWriter()
+            try boundary(.copiesDurable(name))
+            try deleteWithoutEngine([rewritten], in: walDirectory)
+            try boundary(.segmentDeleted(name))
+        }
+        let superseded = try withEngine { (engine) throws(StorageError) -> [String] in try engine.concludePurge(into: &report) }
+        try boundary(.concluded)
+        try deleteWithoutEngine(superseded, in: snapshotDirectory)
+        return report
+    }
+
+    /// Waits for a group commit of the writer thread (an empty batch joins whatever is queued), so
+    /// that everything written before the call is durable.
+    private func syncThroughWriter() throws(StorageError) {
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Mutex<Result<Void, StorageError>>(.success(()))
+        append(WriteBatch([])) { result in
+            outcome.withLock { $0 = result }
+            done.signal()
+        }
+        done.wait()
+        try outcome.withLock { $0 }.get()
+    }
+
+    /// Deletes files a purge step forgot; a failure stops the log as a failed sync does.
+    private func deleteWithoutEngine(_ paths: [String], in directory: String) throws(StorageError) {
+        do throws(StorageError) {
+            try LogEngine.deleteFiles(paths, in: directory, on: fileSystem)
+        } catch {
+            let stopped = StorageError.stopped(reason: "fatal I/O failure, never retried: \(error.description)")
+            engineLock.withLock { _ in engine.failure = stopped }
+            let stranded = queue.withLock { queue in
+                queue.stopped = stopped
+                defer { queue.requests.removeAll() }
+                return queue.requests
+            }
+            for request in stranded { request.completion(.failure(stopped)) }
+            throw stopped
+        }
+    }
 
     /// Stops accepting writes, completes what is queued, stops the writer thread and closes the engine.
     public func close() {
@@ -179,7 +260,10 @@ public final class GroupCommitLog: Sendable {
                 return queue.requests
             }
             queue.statistics.syncs += 1
-            queue.statistics.batches += results.filter { if case .success = $0 { true } else { false } }.count
+            // A purge's empty batch (``syncThroughWriter()``) is not a batch of the writers'.
+            queue.statistics.batches += zip(batches, results).filter { batch, result in
+                if case .success = result { !batch.groups.isEmpty } else { false }
+            }.count
             queue.statistics.entries += entries
             return []
         }

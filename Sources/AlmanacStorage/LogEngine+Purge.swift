@@ -73,11 +73,17 @@ extension LogEngine {
         return result
     }
 
-    private func deleteSegment(_ sequence: UInt64) throws(StorageError) {
-        guard let segment = segments.removeValue(forKey: sequence) else { return }
+    /// Live records of one segment, truncation markers included, in file order.
+    private func liveRecords(in sequence: UInt64) -> [LiveRecord] {
+        ((liveRecordsBySegment()[sequence] ?? []) + liveTruncations(in: sequence)).sorted { $0.location.offset < $1.location.offset }
+    }
+
+    /// Forgets a sealed segment: nothing refers to it any more. Its file stays on disk until
+    /// ``deletePurgedFiles(_:in:)`` (a crash before that replays it again, which is harmless).
+    private func forgetSegment(_ sequence: UInt64) -> String? {
+        guard let segment = segments.removeValue(forKey: sequence) else { return nil }
         segment.file.close()
-        try fileSystem.delete(segment.path)
-        try fileSystem.syncDirectory(walDirectory)
+        return segment.path
     }
 
     /// Reclaims space: deletes sealed segments with no live record (oldest first), rewrites the
@@ -85,35 +91,66 @@ extension LogEngine {
     /// (copying their live records to the tail, syncing, then deleting them), removes superseded
     /// snapshot files, and reports the groups whose entries pin the oldest remaining segment.
     ///
-    /// Rewrites only ever take the oldest segment: records copied forward then replay after all
-    /// others, which is safe because nothing older remains for them to be ordered against.
+    /// This runs the steps of ``GroupCommitLog/purge(atBoundary:)`` back to back, holding the engine
+    /// throughout; the group-commit log runs the same steps with the engine held only inside each
+    /// step (docs/storage.md, "Purge").
     public func purge() throws(StorageError) -> PurgeReport {
-        try sync()
         var report = PurgeReport()
-        let staticLive = liveRecordsBySegment()
-        try fatalOnError { () throws(StorageError) in
-            for sequence in segments.keys.sorted() where sequence != activeSequence {
-                if (staticLive[sequence] ?? []).isEmpty && liveTruncations(in: sequence).isEmpty {
-                    report.deletedSegments.append(SegmentFile.name(sequence: sequence))
-                    try deleteSegment(sequence)
-                }
-            }
-            let activeAtStart = activeSequence
-            while let oldest = segments.keys.min(), oldest < activeAtStart {
-                let live = ((staticLive[oldest] ?? []) + liveTruncations(in: oldest)).sorted { $0.location.offset < $1.location.offset }
-                let liveBytes = live.reduce(0) { $0 + $1.location.length }
-                guard liveBytes <= options.rewriteLiveBytesLimit else { break }
-                for record in live { try copyForward(record) }
-                report.recordsCopied += live.count
-                try sync()
-                report.rewrittenSegments.append(SegmentFile.name(sequence: oldest))
-                try deleteSegment(oldest)
-            }
+        let activeAtStart = activeSequence
+        try deletePurgedFiles(forgetDeadSegments(into: &report), in: walDirectory)
+        while let rewritten = try rewriteOldestSegment(below: activeAtStart, into: &report) {
+            try sync()
+            try deletePurgedFiles([rewritten], in: walDirectory)
         }
+        try deletePurgedFiles(concludePurge(into: &report), in: snapshots.directory)
+        return report
+    }
+
+    /// Purge step 1: forgets the sealed segments that hold no live record and returns their paths
+    /// (the caller deletes them, ``deletePurgedFiles(_:in:)``).
+    public func forgetDeadSegments(into report: inout PurgeReport) -> [String] {
+        let live = liveRecordsBySegment()
+        var paths: [String] = []
+        for sequence in segments.keys.sorted() where sequence != activeSequence {
+            guard (live[sequence] ?? []).isEmpty && liveTruncations(in: sequence).isEmpty,
+                  let path = forgetSegment(sequence) else { continue }
+            report.deletedSegments.append(SegmentFile.name(sequence: sequence))
+            paths.append(path)
+        }
+        return paths
+    }
+
+    /// Purge step 2, repeated: when the oldest sealed segment (older than `limit`, the active
+    /// segment when the purge began) holds at most `options.rewriteLiveBytesLimit` live bytes,
+    /// copies its live records to the tail, forgets it and returns its path; nil otherwise. The
+    /// caller must make the copies durable (a sync) before it deletes the file.
+    ///
+    /// Rewrites only ever take the oldest segment: records copied forward then replay after all
+    /// others, which is safe because nothing older remains for them to be ordered against. Sealed
+    /// segments are durable (a rotation syncs the segment it seals), so a copied install record
+    /// is a completed install.
+    public func rewriteOldestSegment(below limit: UInt64, into report: inout PurgeReport) throws(StorageError) -> String? {
+        try checkAlive()
+        guard let oldest = segments.keys.min(), oldest < limit, oldest != activeSequence else { return nil }
+        let live = liveRecords(in: oldest)
+        let liveBytes = live.reduce(0) { $0 + $1.location.length }
+        guard liveBytes <= options.rewriteLiveBytesLimit else { return nil }
+        try fatalOnError { () throws(StorageError) in
+            for record in live { try copyForward(record) }
+        }
+        report.recordsCopied += live.count
+        report.rewrittenSegments.append(SegmentFile.name(sequence: oldest))
+        return forgetSegment(oldest)
+    }
+
+    /// Purge step 3: reports the groups whose entries pin the oldest remaining segment, forgets
+    /// truncation markers that no longer matter, and returns the superseded snapshot files (the
+    /// caller deletes them).
+    public func concludePurge(into report: inout PurgeReport) throws(StorageError) -> [String] {
         if let oldest = segments.keys.min(), oldest != activeSequence {
             report.oldestRemainingSegment = SegmentFile.name(sequence: oldest)
             var blocking: [GroupID: PurgeReport.BlockingGroup] = [:]
-            for record in staticLive[oldest] ?? [] {
+            for record in liveRecordsBySegment()[oldest] ?? [] {
                 guard case let .entry(index) = record.kind else { continue }
                 var entry = blocking[record.group] ?? .init(group: record.group, liveEntries: 0, liveBytes: 0, firstLiveIndex: index)
                 entry.liveEntries += 1
@@ -128,8 +165,22 @@ extension LogEngine {
                 segments[$0.location.segment] != nil && truncationIsLive($0, group: group)
             }
         }
-        report.deletedSnapshots = try removeSupersededSnapshots()
-        return report
+        let superseded = try supersededSnapshotFiles()
+        report.deletedSnapshots = superseded
+        return superseded.map { joinPath(snapshots.directory, $0) }
+    }
+
+    /// Deletes files that a purge step forgot and syncs their directory; a failure stops the engine.
+    func deletePurgedFiles(_ paths: [String], in directory: String) throws(StorageError) {
+        try fatalOnError { () throws(StorageError) in try Self.deleteFiles(paths, in: directory, on: fileSystem) }
+    }
+
+    /// Deletes files and syncs their directory. It touches only the file system, never an engine's
+    /// state, so the group-commit log runs it without holding the engine.
+    static func deleteFiles(_ paths: [String], in directory: String, on fileSystem: any StorageFileSystem) throws(StorageError) {
+        guard !paths.isEmpty else { return }
+        for path in paths { try fileSystem.delete(path) }
+        try fileSystem.syncDirectory(directory)
     }
 
     private func copyForward(_ record: LiveRecord) throws(StorageError) {
@@ -150,20 +201,18 @@ extension LogEngine {
         groups[record.group] = log
     }
 
-    /// Deletes snapshot files older than their group's recorded snapshot (newer, not yet
-    /// installed files are kept).
-    private func removeSupersededSnapshots() throws(StorageError) -> [String] {
-        var deleted: [String] = []
+    /// Snapshot files older than their group's recorded snapshot (newer, not yet installed files
+    /// are kept).
+    private func supersededSnapshotFiles() throws(StorageError) -> [String] {
+        var superseded: [String] = []
         for name in try fileSystem.list(snapshots.directory) where name.hasSuffix(".snap") {
             let parts = name.dropLast(5).split(separator: "-")
             guard parts.count == 3, parts[0].hasPrefix("g"), parts[1].hasPrefix("i"),
                   let group = GroupID(parts[0].dropFirst()), let index = LogIndex(parts[1].dropFirst()),
                   let current = groups[group]?.snapshot, index < current.index || (index == current.index && name != current.fileName)
             else { continue }
-            try fileSystem.delete(joinPath(snapshots.directory, name))
-            deleted.append(name)
+            superseded.append(name)
         }
-        if !deleted.isEmpty { try fileSystem.syncDirectory(snapshots.directory) }
-        return deleted
+        return superseded.sorted()
     }
 }
