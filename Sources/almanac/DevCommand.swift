@@ -39,6 +39,10 @@ struct DevCommand: AsyncParsableCommand {
     @Option(help: "Number of zones (3...--nodes): each shard has one replica per zone, on one of the zone's nodes.")
     var zones: Int = 3
 
+    @Option(name: .customLong("snapshot-every"),
+            help: "Entries of a shard between its snapshots (each node's config file, snapshotEveryEntries); default: the node's (100000).")
+    var snapshotEvery: UInt64?
+
     @Option(name: .customLong("log-level"), help: "Log level of the nodes (their logs go to node<i>.log).")
     var logLevel: String = "info"
 
@@ -92,7 +96,7 @@ struct DevCommand: AsyncParsableCommand {
         for member in members {
             let config = prefetch.applied(to: NodeConfigFile(
                 id: member.id, zone: member.zone, dataDirectory: "\(root)/node\(member.id)",
-                shards: shards, clusterID: "almanac", members: members))
+                shards: shards, clusterID: "almanac", members: members, snapshotEveryEntries: snapshotEvery))
             do {
                 try config.validate()  // e.g. at least 3 distinct zones
                 _ = try PrefetchOptions.settings(for: config)
