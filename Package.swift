@@ -229,7 +229,7 @@ let package = Package(
         .testTarget(
             name: "AlmanacIntegrationTests",
             dependencies: [
-                "AlmanacClient", "AlmanacSecurity", "AlmanacNode", "AlmanacWire", "AlmanacRaft", "AlmanacKeyspace", "AlmanacTestSupport",
+                "AlmanacClient", "AlmanacSecurity", "AlmanacNode", "AlmanacWire", "AlmanacRaft", "AlmanacStorage", "AlmanacKeyspace", "AlmanacTestSupport",
                 "AlmanacShardMap", "AlmanacCoordinator", "AlmanacControl", "AlmanacController",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import AlmanacTestSupport
 import AlmanacNode
 import AlmanacRaft
+import AlmanacStorage
 import Foundation
 import Logging
 import Testing
@@ -124,7 +125,7 @@ struct HostPolicyTests {
 struct HostClusterTests {
     static let logger = Logger(label: "almanac.test.host", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    func startHosts(groups: Int, snapshotEvery: UInt64 = 50) async throws -> (hosts: [MultiRaftHost<PayloadList>], root: String, members: [ClusterMember]) {
+    func startHosts(groups: Int, snapshotEvery: UInt64 = 50, fileSystem: (any StorageFileSystem)? = nil) async throws -> (hosts: [MultiRaftHost<PayloadList>], root: String, members: [ClusterMember]) {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("almanac-host-\(UUID().uuidString.prefix(8))").path
         let ports = try TestCluster.freePorts(count: 3)
         let members = (0..<3).map { i in
@@ -132,13 +133,16 @@ struct HostClusterTests {
         }
         var hosts: [MultiRaftHost<PayloadList>] = []
         for member in members {
-            hosts.append(try await start(member.id, members: members, groups: groups, root: root, snapshotEvery: snapshotEvery))
+            hosts.append(try await start(member.id, members: members, groups: groups, root: root, snapshotEvery: snapshotEvery,
+                                         fileSystem: fileSystem))
         }
         return (hosts, root, members)
     }
 
-    func start(_ id: NodeID, members: [ClusterMember], groups: Int, root: String, snapshotEvery: UInt64) async throws -> MultiRaftHost<PayloadList> {
+    func start(_ id: NodeID, members: [ClusterMember], groups: Int, root: String, snapshotEvery: UInt64,
+               fileSystem: (any StorageFileSystem)? = nil) async throws -> MultiRaftHost<PayloadList> {
         var configuration = HostConfiguration(nodeID: id, members: members, groupCount: groups)
+        configuration.fileSystem = fileSystem
         configuration.tickInterval = .milliseconds(20)
         configuration.snapshotEveryEntries = snapshotEvery
         configuration.snapshotChunkBytes = 256
@@ -221,9 +225,49 @@ struct HostClusterTests {
         for host in hosts { await host.stop() }
     }
 
+    @Test("a node that leads a group never syncs another group's follower round on its loop; a node leading none does")
+    func inlineSyncsOnlyOnNodesLeadingNoGroup() async throws {
+        let (hosts, root, _) = try await startHosts(groups: 2)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for group in UInt64(0)..<2 { _ = try await propose(hosts, group: group, [UInt8(group)]) }
+        func leader(of group: UInt64) async -> NodeID? {
+            for host in hosts {
+                if let status = await host.status(digests: false),
+                   status.groups.contains(where: { $0.group == group && $0.raft.role == .leader }) { return status.nodeID }
+            }
+            return nil
+        }
+        // Group 0 led by one node, group 1 by another; the third node leads nothing.
+        guard let leader0 = await leader(of: 0) else { Issue.record("group 0 has no leader"); return }
+        if await leader(of: 1) == leader0 {
+            let target: NodeID = leader0 == 1 ? 2 : 1
+            for _ in 0..<50 where await leader(of: 1) != target {
+                try? await hosts[Int(leader0) - 1].transferLeadership(group: 1, to: target)
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        guard let leader1 = await leader(of: 1), leader1 != leader0, await leader(of: 0) == leader0 else {
+            Issue.record("could not place the two groups' leaders on two nodes"); return
+        }
+        let idle = Set<NodeID>([1, 2, 3]).subtracting([leader0, leader1]).first ?? 0
+        var before: [NodeID: UInt64] = [:]
+        for host in hosts { if let status = await host.status(digests: false) { before[status.nodeID] = status.inlineSyncs } }
+        // Group 1's writes: node `leader0` follows them while it leads group 0.
+        for i in 0..<40 { _ = try await propose(hosts, group: 1, [1, UInt8(i)]) }
+        var after: [NodeID: UInt64] = [:]
+        for host in hosts { if let status = await host.status(digests: false) { after[status.nodeID] = status.inlineSyncs } }
+        let (leaderAfter0, leaderAfter1) = (await leader(of: 0), await leader(of: 1))
+        #expect(leaderAfter0 == leader0 && leaderAfter1 == leader1, "leadership moved during the writes")
+        #expect(after[leader0] == before[leader0], "node \(leader0) leads group 0 and synced group 1's rounds on its loop")
+        #expect((after[idle] ?? 0) > (before[idle] ?? 0), "node \(idle) leads nothing: its follower rounds may sync inline")
+        for host in hosts { await host.stop() }
+    }
+
     @Test("a stopped leader is replaced (quiesced followers wake on its health), and it catches up from a snapshot on restart")
     func leaderLossAndSnapshotCatchUp() async throws {
-        let (started, root, members) = try await startHosts(groups: 2, snapshotEvery: 30)
+        // Every node's disk reports snapshot-file reads, syncs and renames made on an event loop.
+        let disk = EventLoopIOMonitor(watching: "/snapshots/")
+        let (started, root, members) = try await startHosts(groups: 2, snapshotEvery: 30, fileSystem: disk)
         defer { try? FileManager.default.removeItem(atPath: root) }
         var hosts = started
         _ = try await propose(hosts, group: 0, [1])
@@ -238,7 +282,7 @@ struct HostClusterTests {
         let survivors = hosts.enumerated().filter { $0.offset != leaderIndex }.map(\.element)
         // The survivors elect a new leader and keep accepting writes (well past a snapshot).
         for i in 0..<100 { _ = try await propose(survivors, group: 0, [2, UInt8(i)]) }
-        let restarted = try await start(leaderID, members: members, groups: 2, root: root, snapshotEvery: 30)
+        let restarted = try await start(leaderID, members: members, groups: 2, root: root, snapshotEvery: 30, fileSystem: disk)
         hosts[leaderIndex] = restarted
         var caughtUp = false
         for _ in 0..<200 {
@@ -249,6 +293,9 @@ struct HostClusterTests {
         #expect(caughtUp, "the restarted node did not catch up")
         let status = await restarted.status()
         #expect((status?.snapshotsInstalled ?? 0) >= 1, "the restarted node did not catch up from a snapshot")
+        // Sending (reading the file) and receiving (verifying, syncing, renaming) ran off the loops.
+        #expect(disk.operationsOnEventLoops == [], "snapshot-file I/O on a host loop")
+        #expect(disk.operations > 0, "the monitor saw no snapshot-file I/O at all")
         for host in hosts { await host.stop() }
     }
 

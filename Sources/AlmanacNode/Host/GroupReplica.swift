@@ -55,6 +55,8 @@ final class GroupReplica<Machine: ReplicatedStateMachine> {
     var checkpointInFlight: Snapshot?
     /// Snapshot files known to be in the snapshot store, by (index, term): sending reads them in chunks.
     var snapshotFiles: [SnapshotKey: SnapshotReference] = [:]
+    /// A snapshot being written to the store off the loop, to be sent once it is there.
+    var snapshotFileWriting: SnapshotKey?
     /// A snapshot arriving in chunks: the receiver and the first chunk's message (the template).
     var incomingSnapshot: (receiver: SnapshotReceiver, template: Message)?
     /// A snapshot fully received and verified, waiting for Raft to hand it out in a Ready.

@@ -1,4 +1,5 @@
 import AlmanacRaft
+import AlmanacStorage
 import Foundation
 import NIOCore
 import NIOSSL
@@ -47,11 +48,12 @@ public struct HostConfiguration: Sendable {
     /// new entries and apply newly committed ones while the previous batch syncs; the WAL writer
     /// merges batches queued behind a sync into its next one.
     public var maxBatchesInFlight = 4
-    /// A round whose batch has at most this many entries, taken while nothing else is in flight and
-    /// leading none of its groups, is written and synced on the host loop itself: a follower's
-    /// write saves the two thread hand-offs to the WAL writer and back (a follower has nothing else
-    /// to do for those groups until its copy is durable). Leaders' batches always go to the writer
-    /// thread, so that the loop keeps taking acks, replicating and applying while they sync.
+    /// A round whose batch has at most this many entries, taken while nothing else is in flight on a
+    /// node that leads no group, is written and synced on the host loop itself: a follower's write
+    /// saves the two thread hand-offs to the WAL writer and back (a follower has nothing else to do
+    /// for those groups until its copy is durable). A node leading any group sends every batch to
+    /// the writer thread, so that its loop keeps taking acks, replicating and applying while they
+    /// sync (an inline sync of one group's follower round would stall the groups it leads).
     /// 0 disables it.
     public var inlineSyncMaxEntries = 64
     /// Linearizable reads of a group share ReadIndex rounds (``ReadIndexBatcher``). Default on;
@@ -82,6 +84,9 @@ public struct HostConfiguration: Sendable {
     /// UNSAFE, tests only (`serve --unsafe-no-fsync`): the WAL and snapshots skip every fsync, so
     /// acknowledged writes can be lost at a power cut (``POSIXFileSystem/unsafeNoSync``).
     public var unsafeNoFsync = false
+    /// The disk under the WAL and the snapshots; nil: the real one (``POSIXFileSystem``, honouring
+    /// `unsafeNoFsync`). Tests pass a wrapper that watches which thread does the I/O.
+    public var fileSystem: (any StorageFileSystem)? = nil
 
     /// The groups placed on this node: its shards, then its system groups.
     public var hostedGroups: [UInt64] {

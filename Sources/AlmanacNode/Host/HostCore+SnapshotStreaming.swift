@@ -1,5 +1,6 @@
 import AlmanacRaft
 import AlmanacStorage
+import Dispatch
 import NIOCore
 
 /// Which transfer: a group's snapshot to one receiver.
@@ -12,13 +13,13 @@ struct SnapshotSendKey: Hashable {
 /// (sent and not acknowledged); acknowledgements open the window, a stall resends from the last
 /// acknowledged offset, and Raft asking again for the same snapshot continues the transfer in
 /// progress; a receiver that already holds part of it (a transfer the leader forgot) says so in its
-/// first acknowledgement and the leader skips ahead.
+/// first acknowledgement and the leader skips ahead. The file is read off the event loop, one
+/// window's worth at a time (``HostCore/pumpSnapshot(_:)``).
 struct SnapshotSend {
     /// The leader's `installSnapshot` message, without its data (each chunk is a copy of it).
     var template: Message
     var metadata: SnapshotMetadata
     var reference: SnapshotReference
-    var reader: SnapshotChunkReader
     /// Next byte to send, and bytes the receiver acknowledged holding.
     var nextOffset: UInt64 = 0
     var acknowledged: UInt64 = 0
@@ -26,6 +27,8 @@ struct SnapshotSend {
     var chunksSent = 0
     /// The receiver acknowledged the whole file.
     var complete = false
+    /// Chunks are being read off the loop, starting at this offset.
+    var readingFrom: UInt64?
 
     var snapshotKey: SnapshotKey { SnapshotKey(index: reference.index, term: reference.term) }
 }
@@ -48,35 +51,92 @@ extension HostCore {
             pumpSnapshot(sendKey)
             return
         }
-        do throws(StorageError) {
-            let reference: SnapshotReference
-            if let known = group.snapshotFiles[key] {
-                reference = known
-            } else {
-                reference = try snapshotStore.write(group: group.id, snapshot: snapshot)
-                group.snapshotFiles[key] = reference
+        guard let reference = group.snapshotFiles[key] else {
+            writeSnapshotFile(message, snapshot, of: group)
+            return
+        }
+        snapshotSends[sendKey] = SnapshotSend(template: template, metadata: snapshot.metadata, reference: reference, lastProgress: .now())
+        snapshotsSent += 1
+        logger.info("sending snapshot", metadata: [
+            "group": "\(group.id)", "to": "\(message.to)", "index": "\(key.index)", "bytes": "\(reference.fileSize)",
+            "window": "\(configuration.snapshotWindowChunks) x \(configuration.snapshotChunkBytes) bytes"])
+        pumpSnapshot(sendKey)
+    }
+
+    /// A snapshot Raft wants sent that is not on file here (none is after a restart only if the
+    /// store lost it): it is written off the loop, then the transfer starts.
+    private func writeSnapshotFile(_ message: Message, _ snapshot: Snapshot, of group: GroupReplica<Machine>) {
+        let key = SnapshotKey(index: snapshot.metadata.index, term: snapshot.metadata.term)
+        guard group.snapshotFileWriting != key else { return }  // Raft asking again meanwhile
+        group.snapshotFileWriting = key
+        let store = snapshotStore
+        let id = group.id
+        let loop = self.loop
+        let box = NIOLoopBound(self, eventLoop: loop)
+        snapshotFileQueue.async {
+            let outcome = Result { () throws(StorageError) -> SnapshotReference in try store.write(group: id, snapshot: snapshot) }
+            loop.execute {
+                let core = box.value
+                guard let group = core.groups[id] else { return }
+                if group.snapshotFileWriting == key { group.snapshotFileWriting = nil }
+                switch outcome {
+                case .success(let reference):
+                    group.snapshotFiles[key] = reference
+                    if group.role == .leader { core.enqueueSnapshot(message, of: group) }
+                case .failure(let error):
+                    core.logger.error("snapshot cannot be sent", metadata: ["group": "\(id)", "to": "\(message.to)", "error": "\(error)"])
+                    group.raft.reportSnapshot(message.to, success: false)
+                }
+                core.scheduleReady()
             }
-            let reader = try snapshotStore.chunks(of: reference, chunkSize: configuration.snapshotChunkBytes)
-            snapshotSends[sendKey] = SnapshotSend(template: template, metadata: snapshot.metadata, reference: reference, reader: reader,
-                                                  lastProgress: .now())
-            snapshotsSent += 1
-            logger.info("sending snapshot", metadata: [
-                "group": "\(group.id)", "to": "\(message.to)", "index": "\(key.index)", "bytes": "\(reference.fileSize)",
-                "window": "\(configuration.snapshotWindowChunks) x \(configuration.snapshotChunkBytes) bytes"])
-            pumpSnapshot(sendKey)
-        } catch {
-            logger.error("snapshot cannot be sent", metadata: ["group": "\(group.id)", "to": "\(message.to)", "error": "\(error)"])
-            group.raft.reportSnapshot(message.to, success: false)
         }
     }
 
-    /// Sends chunks while the window has room.
+    /// Sends chunks while the window has room. The chunks are read off the loop (the file may be
+    /// large and cold): one read of the window's missing part at a time, handed back to
+    /// ``snapshotChunksRead(_:reference:from:_:)``.
     func pumpSnapshot(_ key: SnapshotSendKey) {
-        guard var send = snapshotSends[key] else { return }
+        guard var send = snapshotSends[key], send.readingFrom == nil else { return }
         let window = UInt64(max(1, configuration.snapshotWindowChunks)) * UInt64(max(1, configuration.snapshotChunkBytes))
-        do throws(StorageError) {
-            while send.nextOffset < send.reference.fileSize, send.nextOffset - send.acknowledged < window {
-                guard let chunk = try send.reader.chunk(at: send.nextOffset) else { break }
+        let end = min(send.acknowledged + window, send.reference.fileSize)
+        guard send.nextOffset < end else { return }
+        let start = send.nextOffset
+        send.readingFrom = start
+        snapshotSends[key] = send
+        let store = snapshotStore
+        let reference = send.reference
+        let chunkBytes = configuration.snapshotChunkBytes
+        let loop = self.loop
+        let box = NIOLoopBound(self, eventLoop: loop)
+        snapshotFileQueue.async {
+            let outcome = Result { () throws(StorageError) -> [SnapshotChunk] in
+                let reader = try store.chunks(of: reference, chunkSize: chunkBytes)
+                var chunks: [SnapshotChunk] = []
+                var offset = start
+                while offset < end, let chunk = try reader.chunk(at: offset) {
+                    chunks.append(chunk)
+                    offset = chunk.offset + UInt64(chunk.bytes.count)
+                }
+                return chunks
+            }
+            loop.execute { box.value.snapshotChunksRead(key, reference: reference, from: start, outcome) }
+        }
+    }
+
+    /// Chunks read off the loop: sent if the transfer still wants them from that offset (an ack or
+    /// a rewind may have moved it meanwhile); then the window is topped up.
+    func snapshotChunksRead(_ key: SnapshotSendKey, reference: SnapshotReference, from start: UInt64,
+                            _ outcome: Result<[SnapshotChunk], StorageError>) {
+        guard stoppedReason == nil, var send = snapshotSends[key], send.reference == reference, send.readingFrom == start else { return }
+        send.readingFrom = nil
+        switch outcome {
+        case .failure(let error):
+            logger.error("snapshot cannot be read", metadata: ["group": "\(key.group)", "to": "\(key.peer)", "error": "\(error)"])
+            snapshotSends.removeValue(forKey: key)
+            groups[key.group]?.raft.reportSnapshot(key.peer, success: false)
+        case .success(let chunks):
+            let window = UInt64(max(1, configuration.snapshotWindowChunks)) * UInt64(max(1, configuration.snapshotChunkBytes))
+            for chunk in chunks where chunk.offset == send.nextOffset && send.nextOffset < send.acknowledged + window {
                 var part = send.template
                 part.snapshot = Snapshot(metadata: send.metadata, data: chunk.bytes)
                 part.context = SnapshotChunkContext(offset: chunk.offset, totalSize: chunk.totalSize).encoded
@@ -87,11 +147,9 @@ extension HostCore {
                 groups[key.group]?.snapshotBytesSent[key.peer, default: 0] += UInt64(chunk.bytes.count)
             }
             snapshotSends[key] = send
-        } catch {
-            logger.error("snapshot cannot be read", metadata: ["group": "\(key.group)", "to": "\(key.peer)", "error": "\(error)"])
-            snapshotSends.removeValue(forKey: key)
-            groups[key.group]?.raft.reportSnapshot(key.peer, success: false)
+            pumpSnapshot(key)
         }
+        scheduleReady()
     }
 
     /// The receiver's acknowledgement: open the window (or rewind), finish when it holds the file.

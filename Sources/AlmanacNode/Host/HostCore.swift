@@ -40,11 +40,15 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     private(set) var stoppedReason: String?
     private(set) var quiescedTicksSkipped: UInt64 = 0
     private(set) var batches: UInt64 = 0
+    /// Batches written and synced on the host loop itself (``HostConfiguration/inlineSyncMaxEntries``).
+    private(set) var inlineSyncs: UInt64 = 0
     private(set) var snapshotsInstalled: UInt64 = 0
     var snapshotsSent: UInt64 = 0
     var snapshotChunksSent: UInt64 = 0
     /// Snapshot transfers in progress from this node's leaders, by group and receiver.
     var snapshotSends: [SnapshotSendKey: SnapshotSend] = [:]
+    /// Reads of snapshot chunks to send, and writes of snapshot files to send, run here, off the loop.
+    let snapshotFileQueue = DispatchQueue(label: "almanac-snapshot-file", qos: .utility)
     private var snapshotsSincePurge = 0
     /// The earliest deadline of any proposal or read (or later: it is only lowered when waiters come).
     private var nextDeadline = NIODeadline.distantFuture
@@ -432,12 +436,14 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             return
         }
         let batch = WriteBatch(writes)
-        // A follower's lone small write is synced right here (see `inlineSyncMaxEntries`). Never a
-        // leader's: its loop must stay free to take the followers' acks while its own copy syncs.
+        // A follower's lone small write is synced right here (see `inlineSyncMaxEntries`), on a node
+        // that leads no group: a leader's loop must stay free to take its followers' acks, apply and
+        // answer while any sync runs, whichever group's round it belongs to.
         if rounds.isEmpty, batch.entryCount <= configuration.inlineSyncMaxEntries,
-           !work.contains(where: { $0.group.role == .leader }),
+           !groups.values.contains(where: { $0.role == .leader }),
            let outcome = log.writeNowIfIdle(batch) {
             batches += 1
+            inlineSyncs += 1
             switch outcome {
             case .success: finish(work)
             case .failure(let error): fail(storage: error)
@@ -658,7 +664,8 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         let box = NIOLoopBound(self, eventLoop: loop)
         DispatchQueue.global(qos: .utility).async {
             do throws(StorageError) {
-                let report = try log.withEngine { (engine) throws(StorageError) -> PurgeReport in try engine.purge() }
+                // The engine is held only inside each step: commits go on through the purge's syncs.
+                let report = try log.purge()
                 logger.info("WAL purged", metadata: [
                     "deletedSegments": "\(report.deletedSegments.count)", "rewrittenSegments": "\(report.rewrittenSegments.count)",
                     "deletedSnapshots": "\(report.deletedSnapshots.count)"])
@@ -749,7 +756,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                                    snapshotIndex: group.snapshotIndex, quiesced: group.quiesced,
                                    stateDigest: digests ? group.machine.stateDigest : 0)
             },
-            health: nil, healthNow: 0, quiescedTicksSkipped: quiescedTicksSkipped, batches: batches,
+            health: nil, healthNow: 0, quiescedTicksSkipped: quiescedTicksSkipped, batches: batches, inlineSyncs: inlineSyncs,
             snapshotsInstalled: snapshotsInstalled, snapshotsSent: snapshotsSent, snapshotChunksSent: snapshotChunksSent,
             stoppedReason: stoppedReason)
     }

@@ -41,6 +41,9 @@ public struct HostStatus: Sendable {
     public var quiescedTicksSkipped: UInt64
     /// Group-commit batches written and the fsyncs they cost, since start.
     public var batches: UInt64
+    /// Of those, the batches synced on the host loop itself (a follower's small round on a node
+    /// leading no group), since start.
+    public var inlineSyncs: UInt64 = 0
     /// Snapshots received from leaders (reassembled from chunks) and installed, since start.
     public var snapshotsInstalled: UInt64
     /// Snapshot transfers started to lagging followers, since start.

@@ -71,7 +71,8 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
             peers.append(PeerAddress(id: member.id, zone: member.zone, host: address.host, port: address.port))
         }
 
-        let engine = try LogEngine.open(fileSystem: POSIXFileSystem(unsafeNoSync: configuration.unsafeNoFsync), directory: dataDirectory)
+        let fileSystem = configuration.fileSystem ?? POSIXFileSystem(unsafeNoSync: configuration.unsafeNoFsync)
+        let engine = try LogEngine.open(fileSystem: fileSystem, directory: dataDirectory)
         if !engine.recovery.tornTails.isEmpty {
             logger.warning("storage recovery cut torn tails", metadata: ["count": "\(engine.recovery.tornTails.count)"])
         }
@@ -98,7 +99,8 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
                 appliedTerm = snapshot.metadata.term
             }
             let raft = try RaftNode(config: configuration.raftConfig(), initialState: initial, random: SystemRandomNumberGenerator())
-            recovered.append(GroupSeed(id: id, raft: raft, machine: machine, applied: applied, appliedTerm: appliedTerm))
+            recovered.append(GroupSeed(id: id, raft: raft, machine: machine, applied: applied, appliedTerm: appliedTerm,
+                                       snapshotFile: engine.summary(of: id)?.snapshot))
             logger.info("group recovered", metadata: [
                 "group": "\(id)", "voters": "\(voters)", "snapshot": "\(applied)",
                 "entries": "\(initial.entries.count)", "term": "\(initial.hardState.term)"])
@@ -114,8 +116,10 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
         try await hostLoop.submit {
             var groups: [UInt64: GroupReplica<Machine>] = [:]
             for seed in seeds {
-                groups[seed.id] = GroupReplica(id: seed.id, raft: seed.raft, machine: seed.machine,
-                                               applied: seed.applied, appliedTerm: seed.appliedTerm)
+                let group = GroupReplica(id: seed.id, raft: seed.raft, machine: seed.machine,
+                                         applied: seed.applied, appliedTerm: seed.appliedTerm)
+                if let file = seed.snapshotFile { group.snapshotFiles[SnapshotKey(index: file.index, term: file.term)] = file }
+                groups[seed.id] = group
             }
             box.value = HostCore(loop: hostLoop, configuration: configuration, logger: logger, log: log,
                                  snapshotStore: snapshotStore, groups: groups, stopped: stopped)
@@ -296,6 +300,8 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
         var machine: Machine
         var applied: LogIndex
         var appliedTerm: Term
+        /// The snapshot file the log records (sent from the store to lagging followers as it is).
+        var snapshotFile: SnapshotReference?
     }
 
     static func outcome<Value: Sendable>(of future: EventLoopFuture<Value>) async throws(HostError) -> Value {
