@@ -112,4 +112,47 @@ struct SnapshotTests {
         // The untouched state restores.
         #expect(throws: Never.self) { try MetadataStateMachine(restoringFrom: h.machine.snapshot()) }
     }
+
+    /// With every segment in the shard, entries and link counts are checked by two multiset sums
+    /// (``ReferenceMultiset``); each way they can disagree is refused, and the exact check behind
+    /// it names the culprit.
+    @Test func entriesAndLinkCountsThatDisagreeAreRefusedWithTheCulprit() {
+        var h = Harness()
+        let dir = h.mkdir(.root, "d")
+        let sub = h.mkdir(dir, "sub")
+        let file = h.create(dir, "f")
+        let other = h.create(.root, "g")
+        // A hard link: two entries, nlink 2, restores.
+        _ = h.run(.link(target: file, parent: .root, name: "f2"))
+        #expect(h.machine.inodes[file]?.attributes.nlink == 2)
+        #expect(throws: Never.self) { try MetadataStateMachine(restoringFrom: h.machine.snapshot()) }
+
+        func refused(_ state: MetadataStateMachine, _ expected: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            do {
+                _ = try MetadataStateMachine(restoringFrom: state.snapshot())
+                Issue.record("restored; expected \"\(expected)\"", sourceLocation: sourceLocation)
+            } catch {
+                #expect("\(error)".contains(expected), "\(error)", sourceLocation: sourceLocation)
+            }
+        }
+        // One entry moved from one file to another: every count is still plausible alone.
+        var swapped = h.machine
+        swapped.inodes[.root]?.entries.set("g", to: file, type: .regular)
+        refused(swapped, "has nlink")
+        // An entry with the wrong type.
+        var wrongType = h.machine
+        wrongType.inodes[.root]?.entries.set("g", to: other, type: .symlink)
+        refused(wrongType, "records the wrong type")
+        // A directory listed under a directory that is not its parent (and no longer under its own).
+        var moved = h.machine
+        _ = moved.inodes[dir]?.entries.remove("sub")
+        moved.inodes[.root]?.entries.set("sub", to: sub, type: .directory)
+        moved.inodes[.root]?.attributes.nlink += 1
+        moved.inodes[dir]?.attributes.nlink -= 1
+        refused(moved, "but its parent is \(dir)")
+        // A link count one short.
+        var short = h.machine
+        short.inodes[file]?.attributes.nlink = 1
+        refused(short, "inode \(file) has nlink 1 but 2 entries")
+    }
 }

@@ -339,10 +339,13 @@ extension MetadataStateMachine {
         }
         // Per segment, the allocation counter (an array: one lookup per inode without hashing).
         let counters = (0..<config.keying.segmentCount).map { nextCounter(SegmentID($0)) }
-        // Entries naming each inode (link counts are exact only when every segment is here).
-        let countReferences = ownership.ownsEverything
-        var references: [InodeID: UInt64] = [:]
-        if countReferences { references.reserveCapacity(inodes.count) }
+        // With every segment here, the entries and the inodes must name each other exactly (link
+        // counts included): checked by two multiset sums in sequential passes (``ReferenceMultiset``),
+        // and only on a mismatch by the exact, lookup-per-entry check that names the culprit.
+        // Otherwise each entry naming a local inode is checked by looking it up.
+        let everything = ownership.ownsEverything
+        var named = ReferenceMultiset()
+        var linked = ReferenceMultiset()
         for node in inodes.values {
             guard ownership.owns(node.id) else { throw .inconsistent("inode \(node.id) lies in segment \(node.id.segment), not owned here") }
             if node.isDirectory && !node.isOrphan && isLocal(node.parent) {
@@ -356,30 +359,22 @@ extension MetadataStateMachine {
             if node.id != .root && node.id.counter >= counters[Int(node.id.segment)] {
                 throw .inconsistent("inode \(node.id) is not below its segment's allocation counter")
             }
-            for index in 0..<node.entries.count {
-                let entry = node.entries.entry(at: index)
-                let (child, type) = (entry.child, entry.type)
-                var name: ByteString { node.entries.name(at: index) }  // made only for a message
-                if countReferences { references[child, default: 0] += 1 }
-                if isLocal(child) {
-                    guard let target = inodes[child] else { throw .inconsistent("entry \"\(name)\" of \(node.id) names a missing inode") }
-                    guard target.type == type else { throw .inconsistent("entry \"\(name)\" of \(node.id) records the wrong type") }
-                    if target.isDirectory && target.parent != node.id {
-                        throw .inconsistent("directory \(child) is listed in \(node.id) but its parent is \(target.parent)")
-                    }
+            if everything {
+                for index in 0..<node.entries.count {
+                    let entry = node.entries.entry(at: index)
+                    named.add(entry.child, type: entry.type, parent: entry.type == .directory ? node.id : nil)
                 }
+                linked.add(node.id, type: node.type, parent: node.isDirectory ? node.parent : nil, times: expectedReferences(node))
+            } else {
+                try checkEntries(of: node)
             }
             if node.isDirectory && !node.isOrphan && UInt64(node.attributes.nlink) != 2 + UInt64(node.entries.subdirectoryCount) {
                 throw .inconsistent("directory \(node.id) has nlink \(node.attributes.nlink) but \(node.entries.subdirectoryCount) subdirectories")
             }
         }
-        if countReferences {
-            for node in inodes.values {
-                let expected: UInt64 = node.isDirectory ? (node.id == .root || node.isOrphan ? 0 : 1) : UInt64(node.attributes.nlink)
-                guard references[node.id, default: 0] == expected else {
-                    throw .inconsistent("inode \(node.id) has nlink \(node.attributes.nlink) but \(references[node.id, default: 0]) entries")
-                }
-            }
+        if everything && named != linked {
+            try checkReferencesExactly()
+            throw .inconsistent("the directory entries and the inodes' link counts disagree")
         }
         for handle in handles.values {
             guard sessions[handle.session] != nil, handle.id < nextHandle else {
@@ -388,6 +383,41 @@ extension MetadataStateMachine {
             if isLocal(handle.inode) && inodes[handle.inode] == nil {
                 throw .inconsistent("handle \(handle.id) refers to a missing inode")
             }
+        }
+    }
+
+    /// How many entries must name `node` when every segment is here.
+    private func expectedReferences(_ node: Inode) -> UInt64 {
+        node.isDirectory ? (node.id == .root || node.isOrphan ? 0 : 1) : UInt64(node.attributes.nlink)
+    }
+
+    /// Each entry of `node` naming a local inode names one of the entry's type (a directory whose
+    /// parent is `node`).
+    private func checkEntries(of node: Inode) throws(CodecError) {
+        for index in 0..<node.entries.count {
+            let entry = node.entries.entry(at: index)
+            let (child, type) = (entry.child, entry.type)
+            guard isLocal(child) else { continue }
+            var name: ByteString { node.entries.name(at: index) }  // made only for a message
+            guard let target = inodes[child] else { throw .inconsistent("entry \"\(name)\" of \(node.id) names a missing inode") }
+            guard target.type == type else { throw .inconsistent("entry \"\(name)\" of \(node.id) records the wrong type") }
+            if target.isDirectory && target.parent != node.id {
+                throw .inconsistent("directory \(child) is listed in \(node.id) but its parent is \(target.parent)")
+            }
+        }
+    }
+
+    /// The exact form of the multiset check, when every segment is here: every entry's target, and
+    /// every inode's count of entries naming it against its link count. Throws at the first difference.
+    private func checkReferencesExactly() throws(CodecError) {
+        var references: [InodeID: UInt64] = [:]
+        references.reserveCapacity(inodes.count)
+        for node in inodes.values {
+            try checkEntries(of: node)
+            for index in 0..<node.entries.count { references[node.entries.entry(at: index).child, default: 0] += 1 }
+        }
+        for node in inodes.values where references[node.id, default: 0] != expectedReferences(node) {
+            throw .inconsistent("inode \(node.id) has nlink \(node.attributes.nlink) but \(references[node.id, default: 0]) entries")
         }
     }
 }
