@@ -273,6 +273,7 @@ extension MetadataStateMachine {
             // Refuse moving a directory into itself or its own subtree.
             var cursor = toParent
             var steps = 0
+            let inodeCount = inodes.count  // a cycle guard: no chain is longer
             while true {
                 if cursor == movedID {
                     throw MetadataError(.eloop, "cannot move directory \(movedID) into its own subtree")
@@ -282,7 +283,7 @@ extension MetadataStateMachine {
                 if !isLocal(cursor) {
                     throw MetadataError(.crossShard, "an ancestor of \(toParent) lives on another shard")
                 }
-                guard let up = inodes[cursor]?.parent, steps <= inodes.count else {
+                guard let up = inodes[cursor]?.parent, steps <= inodeCount else {
                     throw MetadataError(.internalInconsistency, "broken parent chain at \(cursor)")
                 }
                 cursor = up

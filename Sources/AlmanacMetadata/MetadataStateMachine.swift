@@ -16,7 +16,7 @@ public struct MetadataStateMachine: Equatable, Sendable {
 
     /// The segments this shard owns (fencing: records elsewhere are refused or coordinated).
     public internal(set) var ownership: SegmentOwnership
-    var inodes: [InodeID: Inode]
+    var inodes: InodeTable
     /// Next counter to allocate per owned segment (absent: 1).
     var segmentCounters: [SegmentID: UInt64]
     /// Cross-shard transactions prepared here and not yet committed or aborted.
@@ -59,7 +59,7 @@ public struct MetadataStateMachine: Equatable, Sendable {
         let root = InodeAttributes(
             id: .root, type: .directory, mode: 0o755, uid: 0, gid: 0, size: 0, nlink: 2,
             atime: .zero, mtime: .zero, ctime: .zero, version: 1)
-        self.inodes = [:]
+        self.inodes = InodeTable()
         self.segmentCounters = [:]
         self.preparedTransactions = [:]
         self.locks = [:]

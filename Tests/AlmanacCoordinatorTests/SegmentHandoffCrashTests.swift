@@ -56,8 +56,9 @@ import Testing
     static func namespace(_ cluster: HandoffTestCluster) throws -> [InodeID: Inode] {
         var all: [InodeID: Inode] = [:]
         for shard in cluster.map.shards.keys.sorted() {
-            for (id, node) in cluster.machine(shard)?.inodes ?? [:] {
-                guard all.updateValue(node, forKey: id) == nil else { throw Failure("inode \(id) is on two shards") }
+            guard let machine = cluster.machine(shard) else { continue }
+            for node in machine.inodes.values {
+                guard all.updateValue(node, forKey: node.id) == nil else { throw Failure("inode \(node.id) is on two shards") }
             }
         }
         return all

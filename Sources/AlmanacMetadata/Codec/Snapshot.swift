@@ -21,7 +21,7 @@ extension MetadataStateMachine {
     /// The canonical snapshot of the whole state (namespace, sessions with their cached
     /// results, handles, counters, configuration and applied index).
     public func snapshot() -> [UInt8] {
-        var writer = BinaryWriter(capacity: 64 + inodes.count * 64)
+        var writer = BinaryWriter(capacity: 64 + inodeCount * 64)
         writer.raw(SnapshotFormat.magic)
         writer.byte(hasHandoffState ? SnapshotFormat.versionWithHandoffs
             : hasPotentialState ? SnapshotFormat.versionWithPotentials : SnapshotFormat.version)
@@ -33,7 +33,7 @@ extension MetadataStateMachine {
 
     /// A stable digest of the state, equal on replicas that applied the same entries.
     public var digest: StateDigest {
-        var writer = BinaryWriter(capacity: 64 + inodes.count * 64)
+        var writer = BinaryWriter(capacity: 64 + inodeCount * 64)
         encodeBody(to: &writer)
         return StateDigest(of: writer.bytes)
     }
@@ -215,7 +215,7 @@ extension MetadataStateMachine {
             }
         }
 
-        state.inodes = [:]
+        state.inodes = InodeTable()
         let inodeCount = try reader.count("inode count")
         // At least 11 bytes encode an inode: a bad count cannot reserve more than the input justifies.
         state.inodes.reserveCapacity(min(inodeCount, reader.remaining / 11))
