@@ -36,61 +36,76 @@ public struct SnapshotStore: Sendable {
         "g\(group)-i\(index)-t\(term).snap"
     }
 
-    /// Encodes a snapshot file image.
-    static func encode(group: GroupID, snapshot: Snapshot) -> [UInt8] {
-        var writer = ByteWriter(capacity: snapshot.data.count + 128)
+    /// The file's bytes before the state: magic, group, index, term, conf state, state length.
+    static func header(group: GroupID, snapshot: Snapshot) -> [UInt8] {
+        var writer = ByteWriter(capacity: 128)
         writer.raw(magic)
         writer.u64(group)
         writer.u64(snapshot.metadata.index)
         writer.u64(snapshot.metadata.term)
         RecordPayload.confState(snapshot.metadata.confState, into: &writer)
         writer.u64(UInt64(snapshot.data.count))
-        writer.raw(snapshot.data)
-        writer.u32(CRC32C.checksum(writer.bytes))
         return writer.bytes
     }
 
-    /// Verifies and decodes a snapshot file image.
-    static func decode(_ bytes: [UInt8], name: String) throws(StorageError) -> (group: GroupID, snapshot: Snapshot, checksum: UInt32) {
-        guard bytes.count >= magic.count + 4, Array(bytes[0..<magic.count]) == magic else {
+    /// Writes a snapshot file crash-safely and returns the reference to record in the log. The
+    /// state is written from the snapshot's own buffer, in pieces synced as they go (no file image
+    /// is built in memory: a multi-GiB state is not copied).
+    public func write(group: GroupID, snapshot: Snapshot) throws(StorageError) -> SnapshotReference {
+        let header = Self.header(group: group, snapshot: snapshot)
+        let checksum = CRC32C.update(CRC32C.checksum(header), snapshot.data)
+        var trailer = ByteWriter(capacity: 4)
+        trailer.u32(checksum)
+        let name = Self.fileName(group: group, index: snapshot.metadata.index, term: snapshot.metadata.term)
+        try fileSystem.writeFileAtomically(joinPath(directory, name), pieces: [header, snapshot.data, trailer.bytes])
+        return SnapshotReference(group: group, index: snapshot.metadata.index, term: snapshot.metadata.term,
+                                 confState: snapshot.metadata.confState, fileName: name,
+                                 fileChecksum: checksum, fileSize: UInt64(header.count + snapshot.data.count + 4))
+    }
+
+    /// Reads and verifies a snapshot file in three reads: the header, the state straight into its
+    /// own array, and the checksum trailer; the checksum runs over them as they come. One copy of
+    /// the state is in memory at any time (reading the whole file, then slicing it, took three).
+    static func read(_ file: any StorageFile, size: Int, name: String) throws(StorageError) -> (group: GroupID, snapshot: Snapshot, checksum: UInt32) {
+        guard size >= magic.count + 4 else { throw .corruptFile(file: name, reason: "not a snapshot file (too short)") }
+        let probe = try file.read(at: 0, count: min(size - 4, 1 << 20))
+        guard probe.count >= magic.count, Array(probe[0..<magic.count]) == magic else {
             throw .corruptFile(file: name, reason: "not a snapshot file (bad magic or too short)")
         }
-        let stored: UInt32 = readLE(bytes, bytes.count - 4)
-        let computed = CRC32C.checksum(bytes[0..<(bytes.count - 4)])
-        guard stored == computed else {
-            throw .corruptFile(file: name, reason: "checksum mismatch (stored \(hex(stored)), computed \(hex(computed)))")
-        }
-        var reader = ByteReader(Array(bytes[0..<(bytes.count - 4)]), position: magic.count)
+        var reader = ByteReader(probe, position: magic.count)
+        let group: GroupID, index: LogIndex, term: Term, conf: ConfState, length: UInt64
         do {
-            let group = try reader.u64()
-            let index = try reader.u64()
-            let term = try reader.u64()
-            let conf = try RecordPayload.decodeConfState(&reader)
-            let length = try reader.u64()
-            guard length == UInt64(reader.remaining) else { throw ByteReader.Truncated() }
-            let data = try reader.raw(Int(length))
-            return (group, Snapshot(metadata: SnapshotMetadata(index: index, term: term, confState: conf), data: data),
-                    stored)
+            group = try reader.u64()
+            index = try reader.u64()
+            term = try reader.u64()
+            conf = try RecordPayload.decodeConfState(&reader)
+            length = try reader.u64()
         } catch {
             throw .corruptFile(file: name, reason: "malformed snapshot header")
         }
-    }
-
-    /// Writes a snapshot file crash-safely and returns the reference to record in the log.
-    public func write(group: GroupID, snapshot: Snapshot) throws(StorageError) -> SnapshotReference {
-        let bytes = Self.encode(group: group, snapshot: snapshot)
-        let name = Self.fileName(group: group, index: snapshot.metadata.index, term: snapshot.metadata.term)
-        try fileSystem.writeFileAtomically(joinPath(directory, name), bytes: bytes)
-        return SnapshotReference(group: group, index: snapshot.metadata.index, term: snapshot.metadata.term,
-                                 confState: snapshot.metadata.confState, fileName: name,
-                                 fileChecksum: readLE(bytes, bytes.count - 4), fileSize: UInt64(bytes.count))
+        let dataOffset = reader.position
+        guard length <= UInt64(size), UInt64(dataOffset) + length + 4 == UInt64(size) else {
+            throw .corruptFile(file: name, reason: "malformed snapshot header")
+        }
+        let data = try file.read(at: dataOffset, count: Int(length))
+        let trailer = try file.read(at: size - 4, count: 4)
+        guard data.count == Int(length), trailer.count == 4 else {
+            throw .corruptFile(file: name, reason: "shorter than its header says")
+        }
+        let stored: UInt32 = readLE(trailer, 0)
+        let computed = CRC32C.update(CRC32C.checksum(probe[0..<dataOffset]), data)
+        guard stored == computed else {
+            throw .corruptFile(file: name, reason: "checksum mismatch (stored \(hex(stored)), computed \(hex(computed)))")
+        }
+        return (group, Snapshot(metadata: SnapshotMetadata(index: index, term: term, confState: conf), data: data), stored)
     }
 
     /// Reads and verifies the snapshot a reference names.
     public func read(_ reference: SnapshotReference) throws(StorageError) -> Snapshot {
         let path = joinPath(directory, reference.fileName)
-        let bytes = try fileSystem.readFile(path)
-        let decoded = try Self.decode(bytes, name: path)
+        let file = try fileSystem.open(path, create: false)
+        defer { file.close() }
+        let decoded = try Self.read(file, size: try file.size(), name: path)
         guard decoded.group == reference.group, decoded.snapshot.metadata.index == reference.index,
               decoded.snapshot.metadata.term == reference.term, decoded.checksum == reference.fileChecksum
         else {
@@ -259,8 +274,7 @@ extension SnapshotStore {
     public func finishAndRead(_ received: ReceivedSnapshotFile) throws(StorageError) -> (reference: SnapshotReference, snapshot: Snapshot) {
         let file = try fileSystem.open(received.temporaryPath, create: false)
         defer { file.close() }
-        let bytes = try file.read(at: 0, count: Int(received.totalSize))
-        let decoded = try SnapshotStore.decode(bytes, name: file.path)
+        let decoded = try SnapshotStore.read(file, size: Int(received.totalSize), name: file.path)
         let meta = decoded.snapshot.metadata
         guard decoded.group == received.group, meta.index == received.index, meta.term == received.term else {
             throw .corruptFile(file: file.path, reason: "contents describe (group \(decoded.group), index \(meta.index), "

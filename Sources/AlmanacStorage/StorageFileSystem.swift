@@ -78,6 +78,35 @@ extension StorageFileSystem {
         try syncDirectory(parentDirectory(of: path))
     }
 
+    /// ``writeFileAtomically(_:bytes:syncEveryBytes:)`` for a file made of `pieces` back to back,
+    /// each written from its own buffer (no image of the whole file is built).
+    public func writeFileAtomically(_ path: String, pieces: [[UInt8]], syncEveryBytes: Int = 1 << 20) throws(StorageError) {
+        let temporary = path + ".tmp"
+        let file = try open(temporary, create: true)
+        defer { file.close() }
+        try file.truncate(to: 0)
+        let step = max(4096, syncEveryBytes)
+        var offset = 0
+        var unsynced = 0
+        for piece in pieces {
+            var start = 0
+            while start < piece.count {
+                let end = min(piece.count, start + step - unsynced)
+                try file.write(Array(piece[start..<end]), at: offset)
+                offset += end - start
+                unsynced += end - start
+                start = end
+                if unsynced >= step {
+                    try file.dataSync()
+                    unsynced = 0
+                }
+            }
+        }
+        try file.sync()
+        try rename(temporary, to: path)
+        try syncDirectory(parentDirectory(of: path))
+    }
+
     /// Reads a whole file.
     public func readFile(_ path: String) throws(StorageError) -> [UInt8] {
         let file = try open(path, create: false)
