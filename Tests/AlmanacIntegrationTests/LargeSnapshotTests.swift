@@ -1,0 +1,152 @@
+import AlmanacNode
+import AlmanacRaft
+import AlmanacTestSupport
+import Foundation
+import Logging
+import Testing
+
+/// A state machine whose state is a byte string that each entry grows by bytes generated from the
+/// entry's index: a large state from small entries (snapshots far larger than the transport's
+/// per-peer queue without gigabytes of log).
+struct GrowingBlob: ReplicatedStateMachine {
+    var bytes: [UInt8] = []
+    var digest: UInt64 = 14_695_981_039_346_656_037
+
+    static func initial(group: UInt64) -> GrowingBlob { GrowingBlob() }
+
+    static func restore(group: UInt64, from data: [UInt8]) throws -> GrowingBlob {
+        guard data.count % 8 == 0 else { throw ClusterError("a blob is whole words") }
+        return GrowingBlob(bytes: data, digest: fold(14_695_981_039_346_656_037, data[...]))
+    }
+
+    /// An entry is the number of bytes to append (a multiple of 8), little-endian.
+    mutating func apply(_ data: [UInt8], at index: LogIndex) -> Int {
+        guard data.count == 8 else { return bytes.count }
+        let count = data.enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) } / 8 * 8
+        let start = bytes.count
+        var state = index &* 0x9E37_79B9_7F4A_7C15
+        var words = [UInt64](repeating: 0, count: count / 8)
+        for position in words.indices {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            words[position] = state ^ (state >> 29)
+        }
+        words.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        digest = Self.fold(digest, bytes[start...])
+        return bytes.count
+    }
+
+    func snapshotData() -> [UInt8] { bytes }
+    var stateDigest: UInt64 { digest }
+
+    /// FNV-1a over 64-bit words.
+    static func fold(_ seed: UInt64, _ slice: ArraySlice<UInt8>) -> UInt64 {
+        slice.withUnsafeBytes { raw in
+            var hash = seed
+            for offset in stride(from: 0, to: raw.count, by: 8) {
+                hash = (hash ^ raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* 1_099_511_628_211
+            }
+            return hash
+        }
+    }
+}
+
+/// Snapshot streaming at sizes far above the transport's per-peer queue (64 MiB, dropping the
+/// oldest when full): a follower that missed the log catches up from a snapshot sent in 1 MiB
+/// chunks, at most a window of them unacknowledged, without starting over. The CI form sends
+/// 96 MiB; `ALMANAC_LARGE_SNAPSHOT_BYTES=2147483648` is the 2 GiB form (docs/reliability.md).
+@Suite("Large snapshots (three in-process nodes)", .serialized, .timeLimit(.minutes(30)))
+struct LargeSnapshotTests {
+    static let logger = Logger(label: "almanac.test.large-snapshot", factory: { _ in SwiftLogNoOpLogHandler() })
+    static let stateBytes = ProcessInfo.processInfo.environment["ALMANAC_LARGE_SNAPSHOT_BYTES"].flatMap(Int.init) ?? 96 << 20
+    static let growthEntries = 16
+
+    func start(_ id: NodeID, members: [ClusterMember], root: String) async throws -> MultiRaftHost<GrowingBlob> {
+        var configuration = HostConfiguration(nodeID: id, members: members, groupCount: 1)
+        configuration.tickInterval = .milliseconds(20)
+        // One checkpoint, once the state is whole: the leader's first entry and the growth entries.
+        configuration.snapshotEveryEntries = UInt64(Self.growthEntries + 1)
+        configuration.requestTimeout = .seconds(120)
+        return try await MultiRaftHost<GrowingBlob>.start(configuration: configuration, dataDirectory: "\(root)/node\(id)",
+                                                          clusterID: "large-snapshot", logger: Self.logger)
+    }
+
+    func propose(_ hosts: [MultiRaftHost<GrowingBlob>], _ payload: [UInt8]) async throws {
+        for _ in 0..<600 {
+            for host in hosts {
+                do throws(HostError) {
+                    _ = try await host.propose(group: 0, data: payload)
+                    return
+                } catch {
+                    if case .notLeader = error { continue }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ClusterError("no host accepted a proposal")
+    }
+
+    @Test("a follower behind the compacted log catches up from a snapshot larger than the peer queue, sent once, flow-controlled")
+    func followerCatchesUpFromALargeSnapshot() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("almanac-large-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let ports = try TestCluster.freePorts(count: 3)
+        let members = (0..<3).map { i in
+            ClusterMember(id: UInt64(i + 1), zone: "zone-\(i)", peerAddress: "127.0.0.1:\(ports[i])", apiAddress: "127.0.0.1:1")
+        }
+        var hosts: [MultiRaftHost<GrowingBlob>] = []
+        for member in members { hosts.append(try await start(member.id, members: members, root: root)) }
+        // Node 3 goes away before the state grows: it will be behind the compacted log.
+        await hosts[2].stop()
+        let live = Array(hosts[0..<2])
+        let step = Self.stateBytes / Self.growthEntries / 8 * 8
+        var count = [UInt8](repeating: 0, count: 8)
+        for k in 0..<8 { count[k] = UInt8(truncatingIfNeeded: step >> (8 * k)) }
+        for _ in 0..<Self.growthEntries { try await propose(live, count) }
+        // Both live nodes checkpoint the whole state and compact their logs.
+        var leaderStatus: HostStatus?
+        for _ in 0..<1_200 {
+            var compacted = 0
+            for host in live {
+                guard let status = await host.status(digests: false), let group = status.groups.first else { continue }
+                if group.snapshotIndex >= UInt64(Self.growthEntries + 1) && group.raft.firstIndex > group.snapshotIndex { compacted += 1 }
+                if group.raft.role == .leader { leaderStatus = status }
+            }
+            if compacted == 2 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let before = try #require(leaderStatus, "no leader")
+        var leaderState: (Int, UInt64)?
+        for host in live where leaderState == nil {
+            leaderState = try? await host.read(group: 0, linearizable: true) { ($0.bytes.count, $0.stateDigest) }.value
+        }
+        let expected = try #require(leaderState, "no leader served a linearizable read")
+        #expect(expected.0 == step * Self.growthEntries)
+
+        let restarted = try await start(3, members: members, root: root)
+        hosts[2] = restarted
+        var caughtUp = false
+        for _ in 0..<6_000 {
+            let state = try await restarted.read(group: 0, linearizable: false) { ($0.bytes.count, $0.stateDigest) }.value
+            if state == expected { caughtUp = true; break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(caughtUp, "node 3 did not catch up to \(expected.0) bytes")
+        let after = await restarted.status(digests: false)
+        #expect(after?.snapshotsInstalled == 1, "node 3 installed \(after?.snapshotsInstalled ?? 0) snapshots")
+        // Sent once: the chunks of one file (plus at most a few windows resent after a stall).
+        var chunksSent = 0
+        for host in live { chunksSent += Int(await host.status(digests: false)?.snapshotChunksSent ?? 0) }
+        chunksSent -= Int(before.snapshotChunksSent)
+        // The snapshot file sent: the newest on the leader's disk (it may cover fewer growth entries
+        // than all, if an election added entries; the rest comes from the log).
+        let directory = "\(root)/node\(before.nodeID)/snapshots"
+        let fileBytes = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".snap") }
+            .compactMap { (try? FileManager.default.attributesOfItem(atPath: "\(directory)/\($0)"))?[.size] as? Int }.max() ?? 0
+        #expect(fileBytes > 64 << 20 || Self.stateBytes < 80 << 20, "the snapshot (\(fileBytes) bytes) is not larger than the peer queue")
+        let fileChunks = (fileBytes + (1 << 20) - 1) >> 20
+        #expect(chunksSent >= fileChunks - 1 && chunksSent <= fileChunks + 16,
+                "the leaders sent \(chunksSent) chunks for a file of about \(fileChunks) (leader before: node \(before.nodeID))")
+        for host in hosts { await host.stop() }
+    }
+}
