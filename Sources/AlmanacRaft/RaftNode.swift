@@ -308,6 +308,17 @@ public struct RaftNode: Sendable {
         tracker.progress[peer] = pr
     }
 
+    /// The application's transfer of a snapshot to `peer` made progress (the follower acknowledged
+    /// more of it): the snapshot is not lost, so the leader keeps waiting for it instead of
+    /// probing again after an election timeout in the snapshot state. A transfer of a large
+    /// snapshot takes far longer than an election timeout; without this, the leader gave up on it
+    /// (and the host restarted the transfer) every election timeout.
+    public mutating func reportSnapshotProgress(_ peer: NodeID) {
+        guard role == .leader, var pr = tracker.progress[peer], pr.state == .snapshot else { return }
+        pr.ticksInSnapshot = 0
+        tracker.progress[peer] = pr
+    }
+
     /// Records an application snapshot at `snapshot.metadata.index` (at most `applied`) and
     /// discards log entries up to it. The leader uses it for followers too far behind.
     /// `snapshot.metadata.confState` must be the configuration as of that index.

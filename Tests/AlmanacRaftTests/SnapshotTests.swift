@@ -95,6 +95,31 @@ import Testing
         #expect(net.status(3).commit == net.status(1).commit)
     }
 
+    @Test func snapshot_progressReportedByTheTransferKeepsTheLeaderWaiting() throws {
+        var net = TestNetwork(voters: [1, 2, 3])
+        net.campaign(1)
+        net.isolate(3)
+        for i in 0..<4 { try net.propose(1, [UInt8(i)]) }
+        try net.nodes[1]!.compact(snapshot: Self.snapshot(of: net, 1))
+        net.dropTypes = [.installSnapshot]  // a long transfer: the snapshot does not arrive yet
+        net.heal()
+        net.tickAll(1)
+        #expect(net.status(1).progress[3]?.state == .snapshot)
+        // The transfer reports progress more often than an election timeout: the leader waits (no
+        // probing append to the follower, which would answer with a rejection and a new snapshot).
+        let deliveredBefore = net.delivered.count
+        for _ in 0..<6 {
+            net.tickAll(8)
+            net.nodes[1]!.reportSnapshotProgress(3)
+            #expect(net.status(1).progress[3]?.state == .snapshot)
+        }
+        let probes = net.delivered[deliveredBefore...].filter { $0.type == .append && $0.from == 1 && $0.to == 3 }
+        #expect(probes.isEmpty, "the leader probed node 3 \(probes.count) times during the transfer")
+        // Silence for an election timeout: the snapshot is presumed lost, the leader probes again.
+        net.tick(1, times: 10)
+        #expect(net.status(1).progress[3]?.state == .probe)
+    }
+
     @Test func snapshot_restartFromSnapshotKeepsConfiguration() throws {
         var net = TestNetwork(voters: [1, 2, 3])
         net.campaign(1)
