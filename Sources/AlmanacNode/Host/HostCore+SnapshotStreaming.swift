@@ -172,6 +172,8 @@ extension HostCore {
             send.nextOffset = max(send.nextOffset, send.acknowledged)
         }
         send.lastProgress = .now()
+        // A live transfer: Raft must not give up on this snapshot after an election timeout.
+        if !ack.rewind { group.raft.reportSnapshotProgress(peer) }
         if send.acknowledged >= send.reference.fileSize {
             // Kept, complete, until Raft stops waiting for this follower's snapshot: Raft asks for
             // it again meanwhile, and must not get a second transfer of the same file.
@@ -188,12 +190,18 @@ extension HostCore {
         scheduleReady()
     }
 
-    /// Every tick: drop transfers Raft no longer wants (leadership lost, the receiver left or no
-    /// longer waits for a snapshot); resend stalled ones from their acknowledged offset.
+    /// Every tick: drop transfers no longer wanted (leadership lost, the receiver left, it holds
+    /// the snapshot's entries, or a finished file Raft no longer waits for); resend stalled ones
+    /// from their acknowledged offset. An unfinished transfer outlives Raft's own patience: Raft
+    /// probes again after an election timeout without news of a snapshot (the transfer's
+    /// acknowledgements are that news, ``RaftNode/reportSnapshotProgress(_:)``), and asks for the
+    /// same snapshot again when the receiver still lacks the log; the transfer goes on meanwhile
+    /// instead of being dropped and restarted.
     func checkSnapshotSends(now: NIODeadline) {
         for (key, send) in snapshotSends {
             guard let group = groups[key.group], group.role == .leader,
-                  group.raft.status.progress[key.peer]?.state == .snapshot else {
+                  let progress = group.raft.status.progress[key.peer], progress.match < send.reference.index,
+                  progress.state == .snapshot || !send.complete else {
                 snapshotSends.removeValue(forKey: key)
                 continue
             }
