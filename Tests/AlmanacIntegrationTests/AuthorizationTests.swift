@@ -106,15 +106,6 @@ struct AuthorizationTests {
     }
 
     static func runCtl(_ arguments: [String], binary: String) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["ctl"] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try AlmanacCommand.run(binary, ["ctl"] + arguments)
     }
 }

@@ -13,22 +13,9 @@ import Testing
 
     /// `almanac ctl ARGS --endpoints ... --cluster-id ...` (plaintext, no tokens): exit status and output.
     static func ctl(_ cluster: TestCluster, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: cluster.binary)
         var args = ["ctl"] + arguments + ["--endpoints", cluster.endpoints.joined(separator: ",")]
         if arguments.first != "check" { args += ["--cluster-id", clusterID] }
-        process.arguments = args
-        var environment = ProcessInfo.processInfo.environment
-        for key in ["ALMANAC_TOKEN_KEY", "ALMANAC_TOKEN", "ALMANAC_CA"] { environment.removeValue(forKey: key) }
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        return try AlmanacCommand.run(cluster.binary, args, removing: ["ALMANAC_TOKEN_KEY", "ALMANAC_TOKEN", "ALMANAC_CA"])
     }
 
     /// Writes node `member`'s configuration as a node that joins at runtime (TestCluster launches it).
