@@ -123,7 +123,7 @@ public final class GroupCommitLog: Sendable {
     /// Reclaims WAL space as ``LogEngine/purge()`` does, with the same steps, but holding the engine
     /// only inside each step: the copied records are made durable by a group commit (shared with
     /// the writers'), and the files are deleted and their directory synced without the engine, so
-    /// commits go on meanwhile (docs/storage.md, "Purge"). `atBoundary` runs between the steps, on
+    /// commits go on meanwhile (docs/storage.md, "Purge beside the writers"). `atBoundary` runs between the steps, on
     /// the calling thread (crash tests stop the purge there by throwing). Call it off any event loop: it blocks.
     public func purge(atBoundary boundary: (PurgeBoundary) throws(StorageError) -> Void = { _ in }) throws(StorageError) -> PurgeReport {
         var report = PurgeReport()

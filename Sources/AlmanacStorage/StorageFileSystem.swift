@@ -57,46 +57,30 @@ extension StorageFileSystem {
     /// a whole snapshot's worth of dirty pages to write back at once: a WAL fdatasync issued
     /// meanwhile waits behind at most one piece.
     public func writeFileAtomically(_ path: String, bytes: [UInt8], syncEveryBytes: Int = 1 << 20) throws(StorageError) {
-        let temporary = path + ".tmp"
-        let file = try open(temporary, create: true)
-        defer { file.close() }
-        try file.truncate(to: 0)
-        let piece = max(4096, syncEveryBytes)
-        if bytes.count <= piece {
-            try file.write(bytes, at: 0)
-        } else {
-            var offset = 0
-            while offset < bytes.count {
-                let end = min(bytes.count, offset + piece)
-                try file.write(Array(bytes[offset..<end]), at: offset)
-                if end < bytes.count { try file.dataSync() }
-                offset = end
-            }
-        }
-        try file.sync()
-        try rename(temporary, to: path)
-        try syncDirectory(parentDirectory(of: path))
+        try writeFileAtomically(path, pieces: [bytes], syncEveryBytes: syncEveryBytes)
     }
 
     /// ``writeFileAtomically(_:bytes:syncEveryBytes:)`` for a file made of `pieces` back to back,
-    /// each written from its own buffer (no image of the whole file is built).
+    /// each written from its own buffer (no image of the whole file is built). A piece larger than
+    /// `syncEveryBytes` is written and synced `syncEveryBytes` at a time.
     public func writeFileAtomically(_ path: String, pieces: [[UInt8]], syncEveryBytes: Int = 1 << 20) throws(StorageError) {
         let temporary = path + ".tmp"
         let file = try open(temporary, create: true)
         defer { file.close() }
         try file.truncate(to: 0)
         let step = max(4096, syncEveryBytes)
+        let total = pieces.reduce(0) { $0 + $1.count }
         var offset = 0
         var unsynced = 0
         for piece in pieces {
             var start = 0
             while start < piece.count {
                 let end = min(piece.count, start + step - unsynced)
-                try file.write(Array(piece[start..<end]), at: offset)
+                try file.write(start == 0 && end == piece.count ? piece : Array(piece[start..<end]), at: offset)
                 offset += end - start
                 unsynced += end - start
                 start = end
-                if unsynced >= step {
+                if unsynced >= step && offset < total {
                     try file.dataSync()
                     unsynced = 0
                 }
