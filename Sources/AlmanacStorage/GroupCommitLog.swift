@@ -134,14 +134,13 @@ public final class GroupCommitLog: Sendable {
         try boundary(.deadSegmentsForgotten)
         try deleteWithoutEngine(dead, in: walDirectory)
         try boundary(.deadSegmentsDeleted)
-        while let rewritten = try withEngine({ (engine) throws(StorageError) -> String? in
+        while let (name, path) = try withEngine({ (engine) throws(StorageError) -> (name: String, path: String)? in
             try engine.rewriteOldestSegment(below: activeAtStart, into: &report)
         }) {
-            let name = report.rewrittenSegments.last ?? rewritten
             try boundary(.segmentCopied(name))
             try syncThroughWriter()
             try boundary(.copiesDurable(name))
-            try deleteWithoutEngine([rewritten], in: walDirectory)
+            try deleteWithoutEngine([path], in: walDirectory)
             try boundary(.segmentDeleted(name))
         }
         let superseded = try withEngine { (engine) throws(StorageError) -> [String] in try engine.concludePurge(into: &report) }

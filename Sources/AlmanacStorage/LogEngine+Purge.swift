@@ -100,7 +100,7 @@ extension LogEngine {
         try deletePurgedFiles(forgetDeadSegments(into: &report), in: walDirectory)
         while let rewritten = try rewriteOldestSegment(below: activeAtStart, into: &report) {
             try sync()
-            try deletePurgedFiles([rewritten], in: walDirectory)
+            try deletePurgedFiles([rewritten.path], in: walDirectory)
         }
         try deletePurgedFiles(concludePurge(into: &report), in: snapshots.directory)
         return report
@@ -122,14 +122,14 @@ extension LogEngine {
 
     /// Purge step 2, repeated: when the oldest sealed segment (older than `limit`, the active
     /// segment when the purge began) holds at most `options.rewriteLiveBytesLimit` live bytes,
-    /// copies its live records to the tail, forgets it and returns its path; nil otherwise. The
+    /// copies its live records to the tail, forgets it and returns its name and path; nil otherwise. The
     /// caller must make the copies durable (a sync) before it deletes the file.
     ///
     /// Rewrites only ever take the oldest segment: records copied forward then replay after all
     /// others, which is safe because nothing older remains for them to be ordered against. Sealed
     /// segments are durable (a rotation syncs the segment it seals), so a copied install record
     /// is a completed install.
-    public func rewriteOldestSegment(below limit: UInt64, into report: inout PurgeReport) throws(StorageError) -> String? {
+    public func rewriteOldestSegment(below limit: UInt64, into report: inout PurgeReport) throws(StorageError) -> (name: String, path: String)? {
         try checkAlive()
         guard let oldest = segments.keys.min(), oldest < limit, oldest != activeSequence else { return nil }
         let live = liveRecords(in: oldest)
@@ -138,9 +138,10 @@ extension LogEngine {
         try fatalOnError { () throws(StorageError) in
             for record in live { try copyForward(record) }
         }
+        let name = SegmentFile.name(sequence: oldest)
         report.recordsCopied += live.count
-        report.rewrittenSegments.append(SegmentFile.name(sequence: oldest))
-        return forgetSegment(oldest)
+        report.rewrittenSegments.append(name)
+        return forgetSegment(oldest).map { (name, $0) }
     }
 
     /// Purge step 3: reports the groups whose entries pin the oldest remaining segment, forgets

@@ -11,6 +11,17 @@ import Testing
                         data: applied.filter { $0.type == .normal }.flatMap(\.data))
     }
 
+    /// Node 1 leads; node 3, cut off, misses `entries` proposals; node 1 compacts past them. Node 3
+    /// is still cut off (the caller heals the network).
+    static func node3BehindTheLeadersSnapshot(entries: Int) throws -> TestNetwork {
+        var net = TestNetwork(voters: [1, 2, 3])
+        net.campaign(1)
+        net.isolate(3)
+        for i in 0..<entries { try net.propose(1, [UInt8(i)]) }
+        try net.nodes[1]!.compact(snapshot: Self.snapshot(of: net, 1))
+        return net
+    }
+
     @Test func snapshot_compactDiscardsEntriesAndValidates() throws {
         var net = TestNetwork(voters: [1])
         net.campaign(1)
@@ -25,11 +36,7 @@ import Testing
     }
 
     @Test func snapshot_laggingFollowerReceivesInstallSnapshot() throws {
-        var net = TestNetwork(voters: [1, 2, 3])
-        net.campaign(1)
-        net.isolate(3)
-        for i in 0..<10 { try net.propose(1, [UInt8(i)]) }
-        try net.nodes[1]!.compact(snapshot: Self.snapshot(of: net, 1))
+        var net = try Self.node3BehindTheLeadersSnapshot(entries: 10)
         net.heal()
         net.tickAll(3)
         #expect(net.delivered.contains { $0.type == .installSnapshot && $0.to == 3 })
@@ -65,11 +72,7 @@ import Testing
     }
 
     @Test func snapshot_reportSnapshotFailureReturnsToProbe() throws {
-        var net = TestNetwork(voters: [1, 2, 3])
-        net.campaign(1)
-        net.isolate(3)
-        for i in 0..<4 { try net.propose(1, [UInt8(i)]) }
-        try net.nodes[1]!.compact(snapshot: Self.snapshot(of: net, 1))
+        var net = try Self.node3BehindTheLeadersSnapshot(entries: 4)
         net.dropTypes = [.installSnapshot]
         net.heal()
         net.tickAll(1)
@@ -82,11 +85,7 @@ import Testing
     }
 
     @Test func snapshot_lostSnapshotIsRetriedAfterElectionTimeout() throws {
-        var net = TestNetwork(voters: [1, 2, 3])
-        net.campaign(1)
-        net.isolate(3)
-        for i in 0..<4 { try net.propose(1, [UInt8(i)]) }
-        try net.nodes[1]!.compact(snapshot: Self.snapshot(of: net, 1))
+        var net = try Self.node3BehindTheLeadersSnapshot(entries: 4)
         net.dropTypes = [.installSnapshot]
         net.heal()
         net.tickAll(2)
@@ -96,11 +95,7 @@ import Testing
     }
 
     @Test func snapshot_progressReportedByTheTransferKeepsTheLeaderWaiting() throws {
-        var net = TestNetwork(voters: [1, 2, 3])
-        net.campaign(1)
-        net.isolate(3)
-        for i in 0..<4 { try net.propose(1, [UInt8(i)]) }
-        try net.nodes[1]!.compact(snapshot: Self.snapshot(of: net, 1))
+        var net = try Self.node3BehindTheLeadersSnapshot(entries: 4)
         net.dropTypes = [.installSnapshot]  // a long transfer: the snapshot does not arrive yet
         net.heal()
         net.tickAll(1)

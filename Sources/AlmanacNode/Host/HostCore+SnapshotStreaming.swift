@@ -92,13 +92,17 @@ extension HostCore {
         }
     }
 
+    /// Bytes a transfer may have sent and not had acknowledged.
+    var snapshotWindowBytes: UInt64 {
+        UInt64(max(1, configuration.snapshotWindowChunks)) * UInt64(max(1, configuration.snapshotChunkBytes))
+    }
+
     /// Sends chunks while the window has room. The chunks are read off the loop (the file may be
     /// large and cold): one read of the window's missing part at a time, handed back to
     /// ``snapshotChunksRead(_:reference:from:_:)``.
     func pumpSnapshot(_ key: SnapshotSendKey) {
         guard var send = snapshotSends[key], send.readingFrom == nil else { return }
-        let window = UInt64(max(1, configuration.snapshotWindowChunks)) * UInt64(max(1, configuration.snapshotChunkBytes))
-        let end = min(send.acknowledged + window, send.reference.fileSize)
+        let end = min(send.acknowledged + snapshotWindowBytes, send.reference.fileSize)
         guard send.nextOffset < end else { return }
         let start = send.nextOffset
         send.readingFrom = start
@@ -135,8 +139,7 @@ extension HostCore {
             snapshotSends.removeValue(forKey: key)
             groups[key.group]?.raft.reportSnapshot(key.peer, success: false)
         case .success(let chunks):
-            let window = UInt64(max(1, configuration.snapshotWindowChunks)) * UInt64(max(1, configuration.snapshotChunkBytes))
-            for chunk in chunks where chunk.offset == send.nextOffset && send.nextOffset < send.acknowledged + window {
+                for chunk in chunks where chunk.offset == send.nextOffset && send.nextOffset < send.acknowledged + snapshotWindowBytes {
                 var part = send.template
                 part.snapshot = Snapshot(metadata: send.metadata, data: chunk.bytes)
                 part.context = SnapshotChunkContext(offset: chunk.offset, totalSize: chunk.totalSize).encoded

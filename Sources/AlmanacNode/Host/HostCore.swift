@@ -375,8 +375,10 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         }
         var work: [Work] = []
         var writes: [GroupWrite] = []
+        var leadsAGroup = false  // after this round's role changes (the inline sync below)
         for id in groups.keys.sorted() {
             guard let group = groups[id] else { continue }
+            defer { leadsAGroup = leadsAGroup || group.role == .leader }
             let hasReady = group.raft.hasReady
             guard hasReady || group.pendingCheckpoint != nil else { continue }
             var write = GroupWrite(group: id)
@@ -440,7 +442,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         // that leads no group: a leader's loop must stay free to take its followers' acks, apply and
         // answer while any sync runs, whichever group's round it belongs to.
         if rounds.isEmpty, batch.entryCount <= configuration.inlineSyncMaxEntries,
-           !groups.values.contains(where: { $0.role == .leader }),
+           !leadsAGroup,
            let outcome = log.writeNowIfIdle(batch) {
             batches += 1
             inlineSyncs += 1
