@@ -51,7 +51,7 @@ public final class TransactionCoordinator: CrossShardExecutor {
                     pause = min(pause * 2, 100_000_000)
                     continue
                 case .namespace(let failure):
-                    return .success(WriteOutcome(result: .failure(failure), index: 0))
+                    return await refuse(failure, operation, primary: primary, session: session)
                 case .unavailable(let reason):
                     return .failure(ServiceError(.unavailable, "cross-shard \(operation.name): \(reason)"))
                 }
@@ -64,16 +64,30 @@ public final class TransactionCoordinator: CrossShardExecutor {
                 try? await Task.sleep(nanoseconds: UInt64.random(in: pause...(2 * pause)))
                 pause = min(pause * 2, 100_000_000)
             case .refused(let error):
-                return .success(WriteOutcome(result: .failure(error), index: 0))
+                return await refuse(error, operation, primary: primary, session: session)
             case .duplicate:
-                // Another attempt of this request committed first: its recorded result is the answer.
-                return .failure(ServiceError(.timeout, "cross-shard \(operation.name): an earlier attempt of this request committed; retry to read its result"))
+                // Another attempt of this request decided first: its recorded result is the answer
+                // (one that has left the session's window answers STALE_SEQUENCE).
+                return await refuse(MetadataError(.alreadyApplied, "an earlier attempt of this request decided it"), operation, primary: primary, session: session)
             case .undecided(let reason):
                 return .failure(ServiceError(.timeout, "cross-shard \(operation.name): \(reason)"))
             }
         }
         return .success(WriteOutcome(result: .failure(MetadataError(
             .conflict, "cross-shard \(operation.name) kept meeting concurrent transactions; retry")), index: 0))
+    }
+
+    /// Answers a refusal through the primary's record of the request: another attempt of the same
+    /// request (a hedge, a retry) may have committed it, and then the name this attempt's plan found
+    /// taken is that attempt's own work. The first of a refusal and a commit decision recorded for
+    /// the sequence is the answer to every attempt.
+    private func refuse(_ error: MetadataError, _ operation: MetadataOperation, primary: ShardID, session: SessionRef) async -> Result<WriteOutcome, ServiceError> {
+        switch await commandWithIndex(.recordRefusal(session: session.id, sequence: session.sequence, error: error), on: primary) {
+        case .success((let result, let index)):
+            return .success(WriteOutcome(result: result, index: index))
+        case .failure(let failure):
+            return .failure(ServiceError(.timeout, "cross-shard \(operation.name): refused (\(error.code)), but the refusal could not be recorded: \(failure.reason)"))
+        }
     }
 
     enum TransactionEnd {

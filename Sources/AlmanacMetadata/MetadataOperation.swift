@@ -46,6 +46,11 @@ public enum MetadataOperation: Hashable, Sendable {
     case abortDecision(TransactionID)
     /// On the coordinator shard: drops the decision once every participant applied it.
     case forgetDecision(TransactionID)
+    /// On the coordinator shard: records `error` as the result of `session`'s `sequence` (a
+    /// cross-shard request refused by its plan or its prepare), unless the sequence already has a
+    /// result; the answer is the sequence's result either way. Another attempt of the same request
+    /// that committed first keeps its result, and one still running loses at its commit decision.
+    case recordRefusal(session: SessionID, sequence: SequenceNumber, error: MetadataError)
 
     // Predictive journaling (docs/prediction.md, "Potential entries"). Outside session sequencing
     // except `confirmPotential`, which carries the real request's session and sequence.
@@ -99,6 +104,7 @@ public enum MetadataOperation: Hashable, Sendable {
         case .commitDecision: "commitDecision"
         case .abortDecision: "abortDecision"
         case .forgetDecision: "forgetDecision"
+        case .recordRefusal: "recordRefusal"
         case .issuePotential: "issuePotential"
         case .confirmPotential: "confirmPotential"
         case .expirePotential: "expirePotential"
@@ -115,7 +121,8 @@ public enum MetadataOperation: Hashable, Sendable {
     /// Whether this is a transaction-protocol command (carried with session 0, outside sessions).
     public var isTransactionProtocol: Bool {
         switch self {
-        case .prepareTransaction, .commitTransaction, .abortTransaction, .commitDecision, .abortDecision, .forgetDecision:
+        case .prepareTransaction, .commitTransaction, .abortTransaction, .commitDecision, .abortDecision, .forgetDecision,
+            .recordRefusal:
             return true
         default:
             return false

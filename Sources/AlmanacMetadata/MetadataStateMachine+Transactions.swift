@@ -9,7 +9,9 @@
 /// the client's result in the client's session, unless the transaction was aborted first (by
 /// recovery) or the session already has a result for that sequence (another attempt of the same
 /// request won). `abortDecision` records an abort unless the transaction committed. Journal order
-/// decides which of the two comes first, on every replica alike.
+/// decides which of the two comes first, on every replica alike. `recordRefusal` makes a refusal
+/// the request's result the same way: whichever of a commit decision and a refusal for one
+/// sequence comes first in the journal is the answer to every attempt of that request.
 extension MetadataStateMachine {
     mutating func applyTransactionProtocol(
         _ operation: MetadataOperation, sessionID: SessionID, sequence: SequenceNumber, now: Timestamp
@@ -40,6 +42,8 @@ extension MetadataStateMachine {
         case .forgetDecision(let id):
             decisions.removeValue(forKey: id)
             return .success(.done)
+        case .recordRefusal(let session, let sequence, let error):
+            return recordRefusal(error, session: session, sequence: sequence, now: now)
         default:
             return .failure(MetadataError(.internalInconsistency, "\(operation.name) is not a transaction command"))
         }
@@ -243,5 +247,27 @@ extension MetadataStateMachine {
         sessions[sessionID]?.lastActive = now
         sessions[sessionID]?.record(sequence, .success(outcome), window: config.sessionResultWindow)
         return .success(.done)
+    }
+
+    /// The result of `sequence` once `error` is offered as it: the result already recorded, if any
+    /// (another attempt of the request decided first), else `error`, now recorded.
+    private mutating func recordRefusal(
+        _ error: MetadataError, session sessionID: SessionID, sequence: SequenceNumber, now: Timestamp
+    ) -> CommandResult {
+        guard let session = sessions[sessionID] else {
+            return .failure(MetadataError(.unknownSession, "session \(sessionID) is not registered (never registered, closed, or expired)"))
+        }
+        switch session.check(sequence, window: config.sessionResultWindow) {
+        case .duplicate(let recorded):
+            return recorded
+        case .stale:
+            return .failure(MetadataError(.staleSequence, "sequence \(sequence) is older than the retained window"))
+        case .apply:
+            // A refusal before execution (wrong shard, conflict) is not an answer: the retry decides.
+            guard !error.isRefusalBeforeExecution else { return .failure(error) }
+            sessions[sessionID]?.lastActive = now
+            sessions[sessionID]?.record(sequence, .failure(error), window: config.sessionResultWindow)
+            return .failure(error)
+        }
     }
 }

@@ -201,7 +201,8 @@ public struct MetadataStateMachine: Equatable, Sendable {
             return try symlink(parent: parent, name: name, target: target, uid: uid, gid: gid, now: now)
         case let .confirmPotential(tag):
             return try confirmPotential(tag: tag, session: session, now: now)
-        case .prepareTransaction, .commitTransaction, .abortTransaction, .commitDecision, .abortDecision, .forgetDecision:
+        case .prepareTransaction, .commitTransaction, .abortTransaction, .commitDecision, .abortDecision, .forgetDecision,
+            .recordRefusal:
             throw MetadataError(.internalInconsistency, "transaction protocol command reached execute")
         case .issuePotential, .expirePotential:
             throw MetadataError(.internalInconsistency, "potential entry bookkeeping reached execute")

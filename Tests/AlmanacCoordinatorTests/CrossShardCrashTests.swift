@@ -34,19 +34,53 @@ import Testing
         #expect(runs > 60)
     }
 
-    @Test func aRetryOfACommittedRequestReturnsTheFirstResultWithoutApplyingTwice() async throws {
-        let scenario = try Scenario("renameFile")
+    /// A second attempt of a request (the client's hedge, or a retry after a lost answer) whose
+    /// coordinator plans after the first attempt decided: its plan finds the first attempt's work
+    /// (the new name taken, the source gone) or the same refusal, and must answer the first
+    /// attempt's result, not a refusal of its own, and change nothing.
+    @Test(arguments: ["mkdir", "renameFile", "renameDirectory", "renameOverFile", "rmdir", "unlinkMoved", "link", "loop"])
+    func aSecondAttemptAfterTheFirstDecidedAnswersTheFirstResult(_ name: String) async throws {
+        let scenario = try Scenario(name)
         let outcome = try await scenario.run(crashAfter: nil, losingTheLastAnswer: false)
         #expect(outcome.violations.isEmpty)
-        // The client retries the same session and sequence (its answer was lost).
+        let first = try #require(outcome.answer)
+        #expect((first.errorCode == nil) == (name != "loop"), "\(name): \(first)")
+        let decided = try scenario.tree()
+        // The client's own retry reaches the primary's session first.
         let retry = scenario.shards.apply(scenario.operation, on: scenario.primary, session: scenario.session, sequence: scenario.sequence)
-        #expect(retry == .success(.done))
+        #expect(retry == first)
         let again = await TransactionCoordinator(transport: scenario.shards, logger: Logger(label: "t"))
             .run(scenario.operation, primary: scenario.primary, session: SessionRef(id: scenario.session, sequence: scenario.sequence))
-        // A second transaction for the same sequence loses at the decision and commits nothing.
-        if case .success(let second) = again { #expect(second.result.errorCode != nil || second.result == .success(.done)) }
-        #expect(try scenario.tree() == scenario.after)
+        #expect(try again.get().result == first, "\(name): the second attempt answered \(again), the first \(first)")
+        #expect(try scenario.tree() == decided)
         #expect(scenario.lockedOrPrepared().isEmpty)
+    }
+
+    /// The other order: a refusal recorded first is the answer, and an attempt that would commit
+    /// later loses at its decision.
+    @Test func aRefusalRecordedFirstWinsOverALaterCommitDecision() throws {
+        var machine = MetadataStateMachine(config: MetadataConfig(shardID: 3, keying: try SegmentKeying(segmentCount: 8)))
+        var index: UInt64 = 0
+        func apply(_ operation: MetadataOperation, session: SessionID = 0) -> CommandResult {
+            index += 1
+            return machine.apply(CommandEnvelope(shardID: 3, sessionID: session, sequence: 0, time: Timestamp(seconds: Int64(index)), operation: operation), at: index)
+        }
+        guard case .success(.sessionRegistered(let session)) = apply(.registerSession) else { Issue.record("session"); return }
+        let exists = MetadataError(.eexist, "name exists")
+        #expect(apply(.recordRefusal(session: session, sequence: 1, error: exists)) == .failure(exists))
+        #expect(apply(.recordRefusal(session: session, sequence: 1, error: MetadataError(.enoent, "other"))) == .failure(exists))
+        let late = TransactionID(coordinator: 3, number: 1)
+        #expect(apply(.commitDecision(late, session: session, sequence: 1, outcome: .done)).errorCode == .alreadyApplied)
+        #expect(machine.decision(of: late) == .aborted)
+        #expect(machine.sessionResult(session: session, sequence: 1) == .failure(exists))
+        // A committed sequence answers its outcome to a later refusal.
+        #expect(apply(.commitDecision(TransactionID(coordinator: 3, number: 2), session: session, sequence: 2, outcome: .done)).errorCode == nil)
+        #expect(apply(.recordRefusal(session: session, sequence: 2, error: exists)) == .success(.done))
+        // A transient refusal is never recorded; an unknown session is refused.
+        let conflict = MetadataError(.conflict, "locked")
+        #expect(apply(.recordRefusal(session: session, sequence: 3, error: conflict)) == .failure(conflict))
+        #expect(machine.sessionResult(session: session, sequence: 3) == nil)
+        #expect(apply(.recordRefusal(session: session + 99, sequence: 1, error: exists)).errorCode == .unknownSession)
     }
 
     @Test func aLockedRecordRefusesOtherOperationsUntilTheTransactionEnds() throws {

@@ -25,6 +25,8 @@ final class Scenario: @unchecked Sendable {
     struct Outcome {
         var commands: Int
         var violations: [String]
+        /// The coordinator's answer: nil when it ended without one (a service error).
+        var answer: CommandResult?
     }
 
     init(_ name: String) throws {
@@ -174,9 +176,12 @@ final class Scenario: @unchecked Sendable {
            final != after, before != after {
             violations.append("the session recorded a result but the operation is not visible")
         }
+        if case .success(let outcome) = result, let code = outcome.result.errorCode, final == after, before != after {
+            violations.append("answered \(code) but the operation happened")
+        }
         violations += lockedOrPrepared()
         violations += invariantViolations()
-        return Outcome(commands: crashAfter == nil ? commands : commands, violations: violations)
+        return Outcome(commands: commands, violations: violations, answer: try? result.get().result)
     }
 
     // MARK: - Checkers

@@ -25,6 +25,8 @@ struct CodecTests {
         .close(handle: UInt64.max),
         .link(target: InodeID(8), parent: .root, name: "hard"),
         .symlink(parent: .root, name: "l", target: ByteString(String(repeating: "t/", count: 2000)), uid: 1, gid: 1),
+        .commitDecision(TransactionID(coordinator: 2, number: UInt64.max), session: 7, sequence: 9, outcome: .done),
+        .recordRefusal(session: 7, sequence: UInt64.max, error: MetadataError(.eexist, "name 'w1' exists")),
     ]
 
     @Test(arguments: 0..<operations.count)

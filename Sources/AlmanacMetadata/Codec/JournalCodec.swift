@@ -122,7 +122,7 @@ extension MetadataOperation {
             writer.varint(UInt64(ids.count))
             for id in ids { writer.varint(id) }
         case .prepareTransaction, .commitTransaction, .abortTransaction, .commitDecision, .abortDecision, .forgetDecision,
-            .freezeSegments, .exportSegments, .thawSegments, .releaseSegments, .stageSegments, .activateSegments, .abortImport:
+            .recordRefusal, .freezeSegments, .exportSegments, .thawSegments, .releaseSegments, .stageSegments, .activateSegments, .abortImport:
             break  // encoded above
         }
     }
@@ -181,6 +181,8 @@ extension MetadataOperation {
             return try decodeTransactionProtocol(tag: tag, from: &reader)
         case 20...26:
             return try decodeHandoffProtocol(tag: tag, from: &reader)
+        case 27:
+            return try decodeRefusal(from: &reader)
         case 60:
             let expiresAt = try reader.timestamp()
             let operation = try MetadataOperation.decode(from: &reader)

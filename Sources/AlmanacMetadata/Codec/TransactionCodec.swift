@@ -112,7 +112,7 @@ extension TransactionStep {
 }
 
 extension MetadataOperation {
-    /// Encodes the transaction-protocol operations (tags 14-19); false for any other operation.
+    /// Encodes the transaction-protocol operations (tags 14-19 and 27); false for any other operation.
     func encodeTransactionProtocol(to writer: inout BinaryWriter) -> Bool {
         switch self {
         case let .prepareTransaction(id, steps):
@@ -138,6 +138,11 @@ extension MetadataOperation {
         case .forgetDecision(let id):
             writer.byte(19)
             id.encode(to: &writer)
+        case let .recordRefusal(session, sequence, error):
+            writer.byte(27)
+            writer.varint(session)
+            writer.varint(sequence)
+            CommandResult.failure(error).encodeBody(to: &writer)
         default:
             return false
         }
@@ -166,6 +171,16 @@ extension MetadataOperation {
         case 19: return .forgetDecision(id)
         default: throw .unknownTag(field: "operation", value: UInt64(tag))
         }
+    }
+
+    /// Decodes a `recordRefusal` (tag 27, already read).
+    static func decodeRefusal(from reader: inout BinaryReader) throws(CodecError) -> MetadataOperation {
+        let session = try reader.varint()
+        let sequence = try reader.varint()
+        guard case .failure(let error) = try CommandResult.decodeBody(from: &reader) else {
+            throw .inconsistent("a recorded refusal must carry an error")
+        }
+        return .recordRefusal(session: session, sequence: sequence, error: error)
     }
 }
 
