@@ -29,7 +29,13 @@ struct ShardCreationTests {
         for (id, host) in cluster.running {
             for shard in map.shards.keys.sorted() {
                 let placed = map.shards[shard]?.replicas.contains { $0.node == id } ?? false
-                let view = try? await host.configuration(of: UInt64(shard))
+                var view = try? await host.configuration(of: UInt64(shard))
+                // A replica that joined the group (rather than founding it) holds no configuration
+                // until the leader's first message reaches it: wait for that, bounded.
+                for _ in 0..<250 where view?.voters.isEmpty == true {
+                    try await Task.sleep(for: .milliseconds(20))
+                    view = try? await host.configuration(of: UInt64(shard))
+                }
                 #expect((view != nil) == placed, "\(context): node \(id) hosts shard \(shard): \(view != nil), placed: \(placed)", sourceLocation: sourceLocation)
                 if let view, shard != 0 {
                     #expect(Set(view.voters) == Set(map.shards[shard]?.replicas.map(\.node) ?? []), "\(context): shard \(shard) voters \(view.voters)",
