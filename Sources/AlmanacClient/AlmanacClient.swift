@@ -36,6 +36,17 @@ public actor AlmanacClient {
     private var requestsInFlight = 0
     private var requestWaiters: [CheckedContinuation<Void, Never>] = []
     private var closed = false
+    /// Writes acknowledged ahead of commit (async durability) and not yet known durable, per shard,
+    /// with the newest leader term seen per shard (see AlmanacClient+AnswersAhead.swift).
+    var unconfirmedWrites: [UInt16: [UnconfirmedWrite]] = [:]
+    var leaderTerms: [UInt16: UInt64] = [:]
+    /// Shards with a confirmation (unsequenced keep-alive) in flight.
+    var confirming: Set<UInt16> = []
+    /// Replays of writes whose leader changed before they were known durable, and how many of them
+    /// answered differently from the first answer (lost with that leader and executed again).
+    public internal(set) var answeredAheadWrites = 0
+    public internal(set) var replayedWrites = 0
+    public internal(set) var replayedWritesChanged = 0
     /// Times the hedges of slow attempts (see hedgedAttempt).
     let hedgeTicker: HedgeTicker
 
@@ -94,7 +105,10 @@ public actor AlmanacClient {
         _ request: Almanac_Api_V1_Request, shard: UInt16, timeout: TimeAmount? = nil
     ) async throws(AlmanacClientError) -> Almanac_Api_V1_Response {
         var request = request
-        request.durability = configuration.durability
+        // Session upkeep is always answered at commit: its answers are what confirm async writes.
+        let sessionUpkeep = request.operation == .keepAlive(Almanac_Api_V1_KeepAliveRequest())
+            || request.operation == .closeSession(Almanac_Api_V1_CloseSessionRequest())
+        request.durability = sessionUpkeep ? .majority : configuration.durability
         var reopened = false
         while true {
             let session = try await session(for: shard)
@@ -104,7 +118,16 @@ public actor AlmanacClient {
             var ambiguous = false
             do {
                 let response = try await call(request, shard: shard, timeout: timeout ?? configuration.operationTimeout, ambiguous: &ambiguous)
-                releaseSequence(sequence, shard: shard, session: session)
+                if response.leaderTerm != 0 { await settleUnconfirmed(shard: shard, by: response) }
+                if response.durableIndex < response.appliedIndex, response.leaderTerm != 0 {
+                    // Answered ahead of commit: the sequence stays reserved (inside the server's
+                    // result window) until the write is known durable or has been replayed.
+                    answeredAheadWrites += 1
+                    unconfirmedWrites[shard, default: []].append(UnconfirmedWrite(
+                        request: request, session: session, answer: response))
+                } else {
+                    releaseSequence(sequence, shard: shard, session: session)
+                }
                 return response
             } catch {
                 releaseSequence(sequence, shard: shard, session: session)
@@ -126,7 +149,7 @@ public actor AlmanacClient {
     /// One request with retries: redirects on NOT_LEADER, backoff on UNAVAILABLE/TIMEOUT and
     /// connection failures, until the operation deadline. `ambiguous` becomes true once an attempt
     /// may have reached the server without its answer reaching us.
-    private func call(
+    func call(
         _ request: Almanac_Api_V1_Request, shard: UInt16?, timeout: TimeAmount, ambiguous: inout Bool
     ) async throws(AlmanacClientError) -> Almanac_Api_V1_Response {
         guard !closed else { throw AlmanacClientError(.unavailable, "the client is shut down") }
@@ -344,13 +367,18 @@ public actor AlmanacClient {
                 sessions.values[index].lastUsed = .now
                 return sequence
             }
+            // Writes acknowledged ahead of commit hold their sequence numbers until known durable:
+            // ask for the answer that confirms them instead of waiting for one.
+            if unconfirmedWrites[shard]?.isEmpty == false, !confirming.contains(shard) {
+                Task { await self.confirmUnconfirmed(shard: shard) }
+            }
             await withCheckedContinuation { continuation in
                 sessions.values[index].waiters.append(continuation)
             }
         }
     }
 
-    private func releaseSequence(_ sequence: UInt64, shard: UInt16, session: UInt64) {
+    func releaseSequence(_ sequence: UInt64, shard: UInt16, session: UInt64) {
         guard let index = sessions.index(forKey: shard), sessions.values[index].id == session else { return }
         if let position = sessions.values[index].outstanding.firstIndex(of: sequence) {
             sessions.values[index].outstanding.remove(at: position)

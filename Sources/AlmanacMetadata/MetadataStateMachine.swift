@@ -136,6 +136,12 @@ public struct MetadataStateMachine: Equatable, Sendable {
             expireSession(sessionID)
             return .failure(MetadataError(.sessionExpired, "session \(sessionID) expired; register a new session"))
         }
+        if envelope.sequence == 0, case .keepAlive = envelope.operation {
+            // An unsequenced keep-alive (a client asking for an answer at commit, to confirm the
+            // writes acknowledged ahead of it): idempotent, refreshes the lease, records nothing.
+            sessions[sessionID]?.lastActive = now
+            return .success(.done)
+        }
         guard envelope.sequence != 0 else {
             return .failure(MetadataError(.einval, "sequence numbers start at 1"))
         }

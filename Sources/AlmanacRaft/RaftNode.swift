@@ -181,6 +181,12 @@ public struct RaftNode: Sendable {
     /// The current term, without building a whole ``status`` (which copies the progress map).
     public var currentTerm: Term { term }
 
+    /// The index of the last entry in the log, without building a whole ``status``.
+    public var lastIndex: LogIndex { log.lastIndex }
+
+    /// The commit index, without building a whole ``status``.
+    public var commitIndex: LogIndex { log.committed }
+
     /// Observable state.
     public var status: RaftStatus {
         var progress: [NodeID: FollowerProgress] = [:]

@@ -245,11 +245,17 @@ public struct RequestTranslator: Sendable {
             throw APIError(.wrongShard, "session \(request.sessionID) names shard \(sessionShard), which the shard map does not define",
                            shardEpoch: currentMap.epoch)
         }
-        guard request.sequence != 0 else { throw APIError(.einval, "sequence numbers start at 1") }
+        // Sequence 0: only a keep-alive, which then records nothing (it confirms async writes).
+        var keepAlive = false
+        if case .keepAlive? = request.operation { keepAlive = true }
+        guard request.sequence != 0 || keepAlive else {
+            throw APIError(.einval, "sequence numbers start at 1")
+        }
         let durability: Durability
         switch request.durability {
         case .majority: durability = .majority
-        case .leader: durability = .leader
+        // A replay is answered once durable: its client needs to know its fate, not a second guess.
+        case .leader: durability = request.replay ? .majority : .async
         case .UNRECOGNIZED(let raw): throw APIError(.einval, "unknown durability \(raw)")
         }
         return (SessionRef(id: local, sequence: request.sequence), durability, sessionShard)
@@ -310,6 +316,10 @@ public struct RequestTranslator: Sendable {
         response.requestID = requestID
         response.shardID = UInt64(shard)
         response.appliedIndex = outcome.index
+        if outcome.leaderTerm != 0 {
+            response.leaderTerm = outcome.leaderTerm
+            response.durableIndex = outcome.durableIndex
+        }
         switch outcome.result {
         case .failure(let error):
             response.error = Self.apiError(error).proto

@@ -4,9 +4,11 @@ import AlmanacMetadata
 public enum Durability: Sendable, Hashable {
     /// After a majority of the shard's replicas (one per zone) have the entry in their log. Default.
     case majority
-    /// WEAKER: after the leader's own fsync only; replication continues in the background. An
-    /// acknowledged write is lost if the leader's zone fails before it replicates.
-    case leader
+    /// WEAKER (the seed's asynchronous journaling; wire name `DURABILITY_LEADER`): once the leader
+    /// has proposed the entry and applied it to its state ahead, before any fsync; journaling
+    /// continues in the background. An acknowledged write is lost if the leader fails before a
+    /// majority has it and the client does not replay it (docs/node.md, "Answers ahead of commit").
+    case async
 }
 
 /// How fresh a read is.
@@ -34,10 +36,16 @@ public struct SessionRef: Sendable, Hashable {
 public struct WriteOutcome: Sendable, Hashable {
     public var result: CommandResult
     public var index: UInt64
+    /// The term of the leader that answered, and the index through which its log was committed
+    /// when it answered (`index` unless the write was answered ahead of commit); 0: not known.
+    public var leaderTerm: UInt64
+    public var durableIndex: UInt64
 
-    public init(result: CommandResult, index: UInt64) {
+    public init(result: CommandResult, index: UInt64, leaderTerm: UInt64 = 0, durableIndex: UInt64? = nil) {
         self.result = result
         self.index = index
+        self.leaderTerm = leaderTerm
+        self.durableIndex = durableIndex ?? index
     }
 }
 

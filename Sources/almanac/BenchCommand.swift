@@ -67,7 +67,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("files-per-client"), help: "Files each worker creates before the run when the mix reads or changes files.")
     var filesPerClient: Int = 20
 
-    @Option(help: "Write durability: majority (default) or leader (weaker).")
+    @Option(help: "Write durability: majority (default), or async (weaker: acknowledged ahead of commit; 'leader' is the same).")
     var durability: String = "majority"
 
     @Option(help: "Read consistency: linearizable (default) or stale.")
@@ -107,7 +107,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard (1...255).contains(nameBytes) else { throw ValidationError("--name-bytes must be 1...255 (the name length limit)") }
         guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be in (0, 3600] seconds") }
         guard filesPerClient >= 0 else { throw ValidationError("--files-per-client must be >= 0") }
-        guard ["majority", "leader"].contains(durability) else { throw ValidationError("--durability: majority or leader") }
+        guard ["majority", "async", "leader"].contains(durability) else { throw ValidationError("--durability: majority or async") }
         guard ["linearizable", "stale"].contains(consistency) else { throw ValidationError("--consistency: linearizable or stale") }
         do { _ = try BenchMix.parse(mix) } catch { throw ValidationError(error.description) }
         guard !endpointList.isEmpty else { throw ValidationError("--endpoints: give at least one host:port") }
@@ -212,18 +212,31 @@ struct BenchRunner {
             var clientConfiguration = AlmanacClientConfiguration(
                 endpoints: c.endpoints, attemptTimeout: .milliseconds(min(c.timeoutMilliseconds, 5000)),
                 operationTimeout: .milliseconds(c.timeoutMilliseconds), connectTimeout: .milliseconds(min(c.timeoutMilliseconds, 2000)),
-                durability: c.durability == "leader" ? .leader : .majority,
+                durability: c.durability == "majority" ? .majority : .leader,
                 consistency: c.consistency == "stale" ? .stale : .linearizable, clientName: "almanac-bench-\(index)")
             clientConfiguration.tls = c.tls
             clientConfiguration.zone = c.zone
             clientConfiguration.authToken = c.authToken
             return AlmanacClient(configuration: clientConfiguration, group: executor.eventLoop)
         }
-        let outcome: Result<BenchReport, any Error>
+        var outcome: Result<BenchReport, any Error>
         do {
             outcome = .success(try await measure(clients: clients, executors: executors))
         } catch {
             outcome = .failure(error)
+        }
+        if c.durability != "majority", case .success(var report) = outcome {
+            var unconfirmed = 0, replayed = 0, changed = 0
+            for client in clients {
+                await client.waitUntilDurable()
+                unconfirmed += await client.unconfirmedWriteCount
+                replayed += await client.replayedWrites
+                changed += await client.replayedWritesChanged
+            }
+            report.unconfirmed_after_wait = unconfirmed
+            report.replayed_writes = replayed
+            report.replayed_writes_changed = changed
+            outcome = .success(report)
         }
         for client in clients { await client.shutdown() }
         try? await loops.shutdownGracefully()

@@ -99,6 +99,11 @@ struct BenchReport: Codable, Sendable {
     /// Every operation that succeeded in the run, warm-up and the tail after the window included
     /// (what --phase-command's start and end enclose).
     var ops_all: UInt64?
+    /// Async durability: writes still not known durable after the run and a wait for them, and the
+    /// replays after leader changes (how many answered differently: lost with their leader).
+    var unconfirmed_after_wait: Int?
+    var replayed_writes: Int?
+    var replayed_writes_changed: Int?
 
     init(configuration: BenchConfiguration, latencies: BenchLatencies, windowSeconds: Double, loaderCPUCores: Double) {
         label = configuration.label
@@ -157,6 +162,10 @@ struct BenchReport: Codable, Sendable {
         lines.append(row("all", LatencySummary(ops: ops, p50: p50_ms, p90: p90_ms, p99: p99_ms, p999: p999_ms, max: max_ms)))
         lines.append("  load generator CPU: " + String(format: "%.2f", loader_cpu_cores) + " cores"
                      + (loader_cpu_s_per_1000_ops.map { String(format: ", %.4f s per 1000 ops in the window", $0) } ?? ""))
+        if let replayed_writes, let unconfirmed_after_wait {
+            lines.append("  async writes: \(replayed_writes) replayed after a leader change (\(replayed_writes_changed ?? 0) answered differently), "
+                         + "\(unconfirmed_after_wait) not known durable after the final wait")
+        }
         if let server_cpu_s, let perK = server_cpu_s_per_1000_ops {
             lines.append("  server CPU in the window: " + String(format: "%.2f s, %.3f s per 1000 ops", server_cpu_s, perK))
         }

@@ -29,6 +29,9 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(name: .customLong("setup-concurrency"), help: "Parallel creates while building the namespace (1...256).")
     var setupConcurrency: Int = 16
 
+    @Option(help: "Write durability: majority (default) or async (acknowledged ahead of commit; docs/node.md).")
+    var durability: String = "majority"
+
     @Flag(name: .customLong("no-progress"), help: "No progress bar, even on a terminal.")
     var noProgress = false
 
@@ -36,6 +39,7 @@ struct ReplayCommand: AsyncParsableCommand {
         try options.validate()
         if let limit, !(1...10_000_000).contains(limit) { throw ValidationError("--limit must be in 1...10000000") }
         guard (1...256).contains(setupConcurrency) else { throw ValidationError("--setup-concurrency must be in 1...256") }
+        guard ["majority", "async"].contains(durability) else { throw ValidationError("--durability: majority or async") }
         guard sandbox.hasPrefix("/") else { throw ValidationError("--sandbox must be an absolute path") }
         do { _ = try ReplayPlan.components(sandbox) } catch { throw ValidationError("--sandbox: \(error)") }
     }
@@ -89,14 +93,18 @@ struct ReplayCommand: AsyncParsableCommand {
             if let known = streams[event.stream] {
                 stream = known
             } else {
-                stream = ReplayStream(client: AlmanacClient(configuration: Self.clientConfiguration(endpoints, timeout, "replay-\(event.stream)")),
+                stream = ReplayStream(client: AlmanacClient(configuration: Self.clientConfiguration(
+                    endpoints, timeout, "replay-\(event.stream)", async: durability == "async")),
                                       plan: plan, inodes: inodes, stats: stats)
                 streams[event.stream] = stream
             }
             let last = plan.lastEvent[event.stream] == index
             running[event.stream] = Task {
                 await stream.run(event)
-                if last { await stream.client.shutdown() }
+                if last {
+                    await stream.client.waitUntilDurable()
+                    await stream.client.shutdown()
+                }
             }
         }
         for task in running.values { await task.value }
@@ -111,9 +119,13 @@ struct ReplayCommand: AsyncParsableCommand {
         print(options.json ? report.json() : report.text())
     }
 
-    static func clientConfiguration(_ endpoints: [String], _ timeout: TimeAmount, _ name: String) -> AlmanacClientConfiguration {
-        var configuration = AlmanacClientConfiguration(endpoints: endpoints, operationTimeout: timeout, clientName: name, hedgeDelay: nil)
-        configuration.maxInFlightWritesPerSession = 1
+    /// A stream's client: one write at a time (a stream is sequential), except that async writes
+    /// keep their sequence numbers reserved until known durable (docs/node.md), so those get the
+    /// default window instead of waiting for each one's commit.
+    static func clientConfiguration(_ endpoints: [String], _ timeout: TimeAmount, _ name: String, async: Bool = false) -> AlmanacClientConfiguration {
+        var configuration = AlmanacClientConfiguration(
+            endpoints: endpoints, operationTimeout: timeout, durability: async ? .leader : .majority, clientName: name, hedgeDelay: nil)
+        if !async { configuration.maxInFlightWritesPerSession = 1 }
         return configuration
     }
 

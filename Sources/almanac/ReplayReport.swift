@@ -47,6 +47,10 @@ struct ReplayReport: Codable {
     var skipped: [String: Int]
     /// The cluster's counters over the run (after minus before); nil: prefetching off.
     var prefetch: Prefetch?
+    /// Async durability over the run: writes answered ahead of commit, and their mean exposure
+    /// window (answer to majority commit) in milliseconds; nil: no async write.
+    var answeredAhead: UInt64?
+    var meanExposureMilliseconds: Double?
 
     init(trace: String, plan: ReplayPlan, stats: ReplayStats, seconds: Double, setupSeconds: Double, streams: Int,
          before: PrefetchStatusReport, after: PrefetchStatusReport) async {
@@ -70,6 +74,12 @@ struct ReplayReport: Codable {
         failures = await stats.failures
         failureSamples = await stats.failureSamples
         skipped = await stats.skipped
+        let durable = after.answersAhead.durable - min(after.answersAhead.durable, before.answersAhead.durable)
+        if durable > 0 {
+            answeredAhead = after.answersAhead.answered - min(after.answersAhead.answered, before.answersAhead.answered)
+            let exposure = after.answersAhead.exposureNsTotal - min(after.answersAhead.exposureNsTotal, before.answersAhead.exposureNsTotal)
+            meanExposureMilliseconds = Double(exposure) / Double(durable) / 1e6
+        }
         if let settings = after.settings {
             let a = after.total, b = before.total
             prefetch = Prefetch(
@@ -110,6 +120,9 @@ struct ReplayReport: Codable {
             out.append("  waste \(String(format: "%.1f", p.wastePercent))% of issued; journal bytes: potential \(p.potentialBytes), confirmations \(p.confirmBytes) (replacing \(p.savedBytes + p.confirmBytes) bytes of full entries)")
         } else {
             out.append("prefetch: off")
+        }
+        if let answeredAhead, let meanExposureMilliseconds {
+            out.append("async: \(answeredAhead) writes answered ahead of commit; mean exposure window (answer to majority commit) \(String(format: "%.2f", meanExposureMilliseconds)) ms")
         }
         return out.joined(separator: "\n")
     }

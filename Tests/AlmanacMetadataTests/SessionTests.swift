@@ -95,12 +95,29 @@ struct SessionTests {
 
     @Test func sequenceZeroAndUnknownSessionsAreRefused() {
         var h = Harness()
-        let zero = h.machine.apply(h.envelope(.keepAlive, sequence: 0), at: h.nextIndex())
+        let zero = h.machine.apply(h.envelope(.mkdir(parent: .root, name: "z", mode: 0o755, uid: 0, gid: 0), sequence: 0), at: h.nextIndex())
         #expect(zero.errorCode == .einval)
         let unknown = h.machine.apply(h.envelope(.keepAlive, sequence: 1, session: 424_242), at: h.nextIndex())
         #expect(unknown.errorCode == .unknownSession)
         let none = h.machine.apply(h.envelope(.keepAlive, sequence: 1, session: 0), at: h.nextIndex())
         #expect(none.errorCode == .unknownSession)
+    }
+
+    /// A keep-alive without a sequence (a client asking for an answer at commit to confirm its
+    /// writes acknowledged ahead of it) refreshes the lease and records nothing: the session's
+    /// window and results are as before, and it can be repeated.
+    @Test func anUnsequencedKeepAliveRefreshesTheLeaseAndRecordsNothing() {
+        var h = Harness()
+        _ = h.mkdir(.root, "a")
+        let before = h.machine
+        for _ in 0..<3 {
+            h.time.nanoseconds += 1_000
+            #expect(h.machine.apply(h.envelope(.keepAlive, sequence: 0), at: h.nextIndex()) == .success(.done))
+        }
+        #expect(h.machine.namespaceEquals(before))
+        #expect(h.machine.sessionResult(session: h.session, sequence: 0) == nil)
+        // The next sequenced write is unaffected.
+        #expect(h.run(.mkdir(parent: .root, name: "b", mode: 0o755, uid: 0, gid: 0)).errorCode == nil)
     }
 
     @Test func idleSessionExpiresByCommandTimeAndLosesItsHandles() throws {

@@ -41,7 +41,10 @@ private let sessionKey = SessionRef(id: 7, sequence: 5)
             (request { var m = Almanac_Api_V1_MkdirRequest(); m.parent = 1; m.name = "d"; m.mode = 0o750; m.uid = 3; m.gid = 4; $0.mkdir = m },
              .write(shard: 0, operation: .mkdir(parent: .root, name: "d", mode: 0o750, uid: 3, gid: 4), session: sessionKey, durability: .majority)),
             (request(session: s3) { var m = Almanac_Api_V1_MkdirRequest(); m.parent = shard3Dir.rawValue; m.name = "x"; $0.mkdir = m; $0.durability = .leader },
-             .write(shard: 3, operation: .mkdir(parent: shard3Dir, name: "x", mode: 0, uid: 0, gid: 0), session: sessionKey, durability: .leader)),
+             .write(shard: 3, operation: .mkdir(parent: shard3Dir, name: "x", mode: 0, uid: 0, gid: 0), session: sessionKey, durability: .async)),
+            // A replay of an async write is answered at commit.
+            (request(session: s3) { var m = Almanac_Api_V1_MkdirRequest(); m.parent = shard3Dir.rawValue; m.name = "x"; $0.mkdir = m; $0.durability = .leader; $0.replay = true },
+             .write(shard: 3, operation: .mkdir(parent: shard3Dir, name: "x", mode: 0, uid: 0, gid: 0), session: sessionKey, durability: .majority)),
             (request { var c = Almanac_Api_V1_CreateRequest(); c.parent = 1; c.name = "f"; c.mode = 0o600; $0.create = c },
              .write(shard: 0, operation: .create(parent: .root, name: "f", mode: 0o600, uid: 0, gid: 0), session: sessionKey, durability: .majority)),
             (request { var c = Almanac_Api_V1_CreateRequest(); c.parent = 1; c.name = "f"; c.openExisting = true; $0.create = c },

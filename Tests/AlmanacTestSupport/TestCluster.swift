@@ -1,4 +1,5 @@
 import AlmanacClient
+import AlmanacWire
 import AlmanacKeyspace
 import AlmanacNode
 import Foundation
@@ -135,10 +136,10 @@ public final class TestCluster: Sendable {
     }
 
     /// A client of the whole cluster (follows redirects, retries with its session's sequence numbers).
-    public func client(operationTimeout: Int64 = 30) -> AlmanacClient {
+    public func client(operationTimeout: Int64 = 30, durability: Almanac_Api_V1_Durability = .majority) -> AlmanacClient {
         AlmanacClient(configuration: AlmanacClientConfiguration(
             endpoints: endpoints, attemptTimeout: .seconds(3), operationTimeout: .seconds(operationTimeout),
-            clientName: "integration-test"))
+            durability: durability, clientName: "integration-test"))
     }
 
     /// A client that reads node `id`'s own replica (stale reads, no redirects needed).

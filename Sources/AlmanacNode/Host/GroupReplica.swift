@@ -41,6 +41,8 @@ final class GroupReplica<Machine: ReplicatedStateMachine> {
     var quiesced = false
     var idleTicks = 0
     var proposals: [LogIndex: ProposalWaiter<Machine.ApplyResult>] = [:]
+    /// Async writes answered ahead of commit, and the state ahead they are answered from.
+    var ahead = AnswersAhead<Machine>()
     var reads: [UInt64: ReadWaiter<Machine>] = [:]
     /// Linearizable reads share ReadIndex rounds: one in flight, the next collects the reads meanwhile.
     var readBatcher = ReadIndexBatcher()

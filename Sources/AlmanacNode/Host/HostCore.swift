@@ -42,6 +42,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     private(set) var batches: UInt64 = 0
     /// Batches written and synced on the host loop itself (``HostConfiguration/inlineSyncMaxEntries``).
     private(set) var inlineSyncs: UInt64 = 0
+    var answersAheadCounters = AnswersAheadCounters()
     private(set) var snapshotsInstalled: UInt64 = 0
     var snapshotsSent: UInt64 = 0
     var snapshotChunksSent: UInt64 = 0
@@ -272,6 +273,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         } catch {
             return promise.fail(Self.hostError(error, group: id))
         }
+        keepAheadInStep(group, proposed: data, at: index)
         let term = group.raft.currentTerm
         if let replaced = group.proposals[index] {
             // An earlier proposal at this index (an older term) was overwritten without being applied.
@@ -500,13 +502,16 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             for message in rd.messagesAfterPersist { enqueue(group.id, message) }
             for state in rd.readStates {
                 guard let id = Self.requestID(fromContext: state.context) else { continue }
+                // A read also waits for every write answered ahead of commit before it.
+                let index = max(state.index, group.ahead.answeredThrough)
                 if let reads = group.readBatcher.confirmed(id: id) {
-                    for read in reads { group.reads[read]?.index = state.index }
+                    for read in reads { group.reads[read]?.index = index }
                 } else {
-                    group.reads[id]?.index = state.index  // an unbatched read (batchReadIndex off)
+                    group.reads[id]?.index = index  // an unbatched read (batchReadIndex off)
                 }
             }
             group.raft.advance(rd)
+            if group.ahead.machine != nil { dropStateAheadIfCaughtUp(group) }
             serveReads(group)
             if group.role == .leader, group.readBatcher.needsRound { startReadRound(group) }
             maybeCheckpoint(group)
@@ -523,6 +528,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             "group": "\(group.id)", "role": "\(soft.role)", "leader": "\(soft.leader)"])
         if wasLeader && soft.role != .leader {
             dropSnapshotSends(of: group.id)
+            group.ahead.leadershipLost()
             // Reads waiting on this replica's leadership can no longer be confirmed here. Proposals
             // stay: their entries may still commit under the new leader and be applied here.
             let reads = group.reads.values
@@ -560,6 +566,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             group.pendingCheckpoint = nil
         }
         snapshotsInstalled += 1
+        installedUnderAnswersAhead(snapshot.metadata.index, in: group)
         configuration.observer.applied?(group.id, snapshot.metadata.index)
         logger.info("installed snapshot", metadata: ["group": "\(group.id)", "index": "\(snapshot.metadata.index)"])
         for (index, waiter) in group.proposals where index <= snapshot.metadata.index {
@@ -573,6 +580,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         group.applied = entry.index
         group.appliedTerm = entry.term
         let waiter = group.proposals.removeValue(forKey: entry.index)
+        if group.ahead.recordingFrom != nil || !group.ahead.answered.isEmpty { appliedAhead(entry, in: group) }
         guard entry.type == .normal, !entry.data.isEmpty else {
             waiter?.promise.fail(HostError.unavailable("entry \(entry.index) was replaced by a new leader; nothing was applied"))
             return
@@ -584,7 +592,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             committed(group.id, UInt64(max(0, (NIODeadline.now() - (waiter.deadline - waiter.timeout)).nanoseconds)))
         }
         if waiter.term == entry.term {
-            waiter.promise.succeed(AppliedResult(result: result, index: entry.index))
+            waiter.promise.succeed(AppliedResult(result: result, index: entry.index, term: entry.term))
         } else {
             waiter.promise.fail(HostError.unavailable("entry \(entry.index) was replaced by a new leader; retry"))
         }
@@ -760,6 +768,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             },
             health: nil, healthNow: 0, quiescedTicksSkipped: quiescedTicksSkipped, batches: batches, inlineSyncs: inlineSyncs,
             snapshotsInstalled: snapshotsInstalled, snapshotsSent: snapshotsSent, snapshotChunksSent: snapshotChunksSent,
+            answersAhead: answersAheadCounters,
             stoppedReason: stoppedReason)
     }
 }

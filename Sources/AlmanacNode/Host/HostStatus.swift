@@ -4,11 +4,21 @@ import AlmanacRaft
 public struct AppliedResult<Result: Sendable>: Sendable {
     public var result: Result
     public var index: LogIndex
+    /// The term of the entry (of the leader that answered, for an answer ahead of commit).
+    public var term: Term
+    /// Through which index the group's log was committed when the answer was given: `index` for an
+    /// answer at apply, possibly less for an answer ahead of commit.
+    public var durableIndex: LogIndex
 
-    public init(result: Result, index: LogIndex) {
+    public init(result: Result, index: LogIndex, term: Term = 0, durableIndex: LogIndex? = nil) {
         self.result = result
         self.index = index
+        self.term = term
+        self.durableIndex = durableIndex ?? index
     }
+
+    /// Whether the answer came before the entry was durable on a majority.
+    public var answeredAhead: Bool { durableIndex < index }
 }
 
 /// What a read returned and the applied index of the replica that served it.
@@ -50,6 +60,8 @@ public struct HostStatus: Sendable {
     public var snapshotsSent: UInt64
     /// Snapshot chunks sent (resends included), since start.
     public var snapshotChunksSent: UInt64 = 0
+    /// Async writes answered ahead of their commit, and what became of them, since start.
+    public var answersAhead = AnswersAheadCounters()
     /// Why the host stopped serving (a storage failure, or shutdown); nil while it serves.
     public var stoppedReason: String? = nil
 }

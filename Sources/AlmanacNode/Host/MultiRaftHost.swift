@@ -220,6 +220,23 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
         return promise.futureResult
     }
 
+    /// ``proposing(group:data:timeout:)`` for a write that asked for `async` durability: a leader
+    /// that can build its state ahead answers at once with the result the entry's commit will
+    /// produce, before the entry is durable anywhere (docs/node.md, "Answers ahead of commit");
+    /// otherwise the answer comes at commit, as for any proposal.
+    public func proposingAhead(group: UInt64, data: [UInt8], timeout: TimeAmount? = nil)
+        -> EventLoopFuture<AppliedResult<Machine.ApplyResult>>
+    {
+        let promise = eventLoop.makePromise(of: AppliedResult<Machine.ApplyResult>.self)
+        let core = self.core
+        let wait = timeout ?? configuration.requestTimeout
+        onHostLoop {
+            guard let value = core.value else { return promise.fail(HostError.stopped("host stopped")) }
+            value.proposeAhead(group: group, data: data, timeout: wait, promise: promise)
+        }
+        return promise.futureResult
+    }
+
     /// Runs `body` on `group`'s state machine. Linearizable: this node must lead the group; the read
     /// waits for a ReadIndex round and for the state machine to reach that index. Otherwise the
     /// replica's current state is read (possibly stale); either way the applied index is returned.

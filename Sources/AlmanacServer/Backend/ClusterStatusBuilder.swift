@@ -8,6 +8,18 @@ public enum ClusterStatusBuilder {
         let byID = Dictionary(members.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         var result = Almanac_Api_V1_ClusterStatus()
         result.responderNodeID = status.nodeID
+        let ahead = status.answersAhead
+        if ahead.answered + ahead.answeredAtCommit > 0 {
+            var answers = Almanac_Api_V1_AnswersAheadStatus()
+            answers.answered = ahead.answered
+            answers.durable = ahead.durable
+            answers.lost = ahead.lost
+            answers.outcomeUnknown = ahead.outcomeUnknown
+            answers.answeredAtCommit = ahead.answeredAtCommit
+            answers.exposureNsTotal = ahead.exposureNanosecondsTotal
+            answers.exposureNsMax = ahead.exposureNanosecondsMax
+            result.answersAhead = answers
+        }
         if let health = status.health {
             result.nodes = health.nodeStatuses(now: status.healthNow).map { node in
                 var node = node

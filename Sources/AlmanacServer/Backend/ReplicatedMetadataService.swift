@@ -9,8 +9,9 @@ import NIOCore
 ///
 /// - Writes: the leader builds the ``CommandEnvelope`` (its wall-clock time, the session and
 ///   sequence, the shard id, migration timestamp 0), proposes it and answers once the entry is
-///   committed by a majority and applied here. `Durability.leader` is currently served the same way
-///   (never weaker than asked; see docs/node.md).
+///   committed by a majority and applied here. `Durability.async` is answered ahead of
+///   commit when the leader can: with the result its commit will produce, before the entry is
+///   durable (``MultiRaftHost/proposingAhead(group:data:timeout:)``; docs/node.md).
 /// - Linearizable reads: ReadIndex on the leader, then the query once the state machine reached
 ///   the read index. Stale reads: this replica's state and its applied index.
 /// - Not the leader: `notLeader` with the leader's client endpoint; no leader yet: `unavailable`.
@@ -75,22 +76,26 @@ public final class ReplicatedMetadataService: MetadataService {
             return completion(.failure(error))
         }
         if let prefetcher, let session, operation.isPredictable || operation == .closeSession {
-            return submitPredicted(prefetcher, shard: shard, operation: operation, session: session, entry: data, completion: completion)
+            return submitPredicted(prefetcher, shard: shard, operation: operation, session: session, durability: durability,
+                                   entry: data, completion: completion)
         }
-        propose(shard: shard, data: data, operation: operation, session: session, completion: completion)
+        propose(shard: shard, data: data, operation: operation, session: session, durability: durability, completion: completion)
     }
 
     /// Proposes `data` and answers with its applied result (cross-shard operations go to the executor).
-    func propose(shard: ShardID, data: [UInt8], operation: MetadataOperation, session: SessionRef?,
+    func propose(shard: ShardID, data: [UInt8], operation: MetadataOperation, session: SessionRef?, durability: Durability = .majority,
                  completion: @escaping @Sendable (Result<WriteOutcome, ServiceError>) -> Void) {
         let crossShard = self.crossShard
-        host.proposing(group: UInt64(shard), data: data).whenComplete { result in
+        let proposal = durability == .async
+            ? host.proposingAhead(group: UInt64(shard), data: data) : host.proposing(group: UInt64(shard), data: data)
+        proposal.whenComplete { result in
             switch result {
             case .success(let applied):
                 if applied.result.errorCode == .crossShard, let crossShard, let session {
                     return crossShard.execute(operation, primary: shard, session: session, completion: completion)
                 }
-                completion(.success(WriteOutcome(result: applied.result, index: applied.index)))
+                completion(.success(WriteOutcome(result: applied.result, index: applied.index, leaderTerm: applied.term,
+                                                 durableIndex: applied.durableIndex)))
             case .failure(let error): completion(.failure(self.serviceError(Self.hostError(error), shard: shard)))
             }
         }

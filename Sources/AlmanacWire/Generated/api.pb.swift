@@ -48,8 +48,12 @@ public nonisolated enum Almanac_Api_V1_Durability: SwiftProtobuf.Enum, Swift.Cas
   /// Answered after a majority of the shard's replicas (one per zone) have the write in their log. Default.
   case majority // = 0
 
-  /// WEAKER: answered after the leader's own fsync; replication happens in the background. A write
-  /// acknowledged this way is lost if the leader's zone fails before replication completes.
+  /// WEAKER, the seed's asynchronous journaling (`async`): answered once the leader has proposed the
+  /// write and applied it to its state ahead of commit, before any fsync; journaling continues in the
+  /// background. The response's durable_index and leader_term tell the client when the write became
+  /// durable; until then the client keeps it and replays it (replay = true) to a new leader. A write
+  /// acknowledged this way is lost if its leader fails before a majority has it and its client
+  /// fails too. See docs/node.md ("Answers ahead of commit").
   case leader // = 1
   case UNRECOGNIZED(Int)
 
@@ -724,6 +728,14 @@ public nonisolated struct Almanac_Api_V1_Request: @unchecked Sendable {  // safe
     set {_uniqueStorage()._clientZone = newValue}
   }
 
+  /// A write acknowledged ahead of commit (DURABILITY_LEADER) sent again, same session and sequence,
+  /// because the leader that acknowledged it changed before it was durable. A new leader admits only
+  /// these during its replay window (UNAVAILABLE for other writes), so replays land first.
+  public var replay: Bool {
+    get {_storage._replay}
+    set {_uniqueStorage()._replay = newValue}
+  }
+
   public var operation: OneOf_Operation? {
     get {return _storage._operation}
     set {_uniqueStorage()._operation = newValue}
@@ -979,6 +991,20 @@ public nonisolated struct Almanac_Api_V1_Response: @unchecked Sendable {  // saf
   public var shardID: UInt64 {
     get {_storage._shardID}
     set {_uniqueStorage()._shardID = newValue}
+  }
+
+  /// Writes and linearizable reads served by a shard's leader: the leader's term, and the index through
+  /// which its log is durable on a majority (committed) as far as it knew when it answered. A write
+  /// acknowledged ahead of commit at applied_index > durable_index is durable once a response of the
+  /// same leader_term carries durable_index >= applied_index. 0: not known.
+  public var durableIndex: UInt64 {
+    get {_storage._durableIndex}
+    set {_uniqueStorage()._durableIndex = newValue}
+  }
+
+  public var leaderTerm: UInt64 {
+    get {_storage._leaderTerm}
+    set {_uniqueStorage()._leaderTerm = newValue}
   }
 
   public var result: OneOf_Result? {
@@ -2352,6 +2378,16 @@ public nonisolated struct Almanac_Api_V1_ClusterStatus: @unchecked Sendable {  /
   /// Clears the value of `prefetchSettings`. Subsequent reads from it will return its default value.
   public mutating func clearPrefetchSettings() {_uniqueStorage()._prefetchSettings = nil}
 
+  /// Async durability: the writes the responder answered ahead of commit, since it started.
+  public var answersAhead: Almanac_Api_V1_AnswersAheadStatus {
+    get {_storage._answersAhead ?? Almanac_Api_V1_AnswersAheadStatus()}
+    set {_uniqueStorage()._answersAhead = newValue}
+  }
+  /// Returns true if `answersAhead` has been explicitly set.
+  public var hasAnswersAhead: Bool {_storage._answersAhead != nil}
+  /// Clears the value of `answersAhead`. Subsequent reads from it will return its default value.
+  public mutating func clearAnswersAhead() {_uniqueStorage()._answersAhead = nil}
+
   /// The system group (the embedded shard map store), when this cluster has one; not a shard.
   public var systemGroup: Almanac_Api_V1_ShardStatus {
     get {_storage._systemGroup ?? Almanac_Api_V1_ShardStatus()}
@@ -2379,6 +2415,37 @@ public nonisolated struct Almanac_Api_V1_ClusterStatus: @unchecked Sendable {  /
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// Writes a node answered ahead of commit (DURABILITY_LEADER) and what became of them.
+public nonisolated struct Almanac_Api_V1_AnswersAheadStatus: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// answered before their commit
+  public var answered: UInt64 = 0
+
+  /// of those, applied here with the term they were answered in
+  public var durable: UInt64 = 0
+
+  /// replaced by another leader's entry (clients replay them)
+  public var lost: UInt64 = 0
+
+  /// covered by a later leader's snapshot before being applied here
+  public var outcomeUnknown: UInt64 = 0
+
+  /// async writes answered at commit (a new leader's first entries)
+  public var answeredAtCommit: UInt64 = 0
+
+  /// sum of the durable ones' exposure windows (answer to commit)
+  public var exposureNsTotal: UInt64 = 0
+
+  public var exposureNsMax: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// The four parameters of predictive journaling as the responder runs them.
@@ -2997,7 +3064,7 @@ nonisolated extension Almanac_Api_V1_ReplicaRole: SwiftProtobuf._ProtoNameProvid
 
 nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Request"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}session_id\0\u{1}sequence\0\u{3}acked_sequence\0\u{1}durability\0\u{1}consistency\0\u{3}timeout_ms\0\u{3}auth_token\0\u{3}client_zone\0\u{1}mkdir\0\u{1}create\0\u{1}lookup\0\u{1}getattr\0\u{1}setattr\0\u{1}rename\0\u{1}unlink\0\u{1}rmdir\0\u{1}readdir\0\u{1}open\0\u{1}close\0\u{1}link\0\u{1}symlink\0\u{1}readlink\0\u{4}\u{7}cluster_status\0\u{3}get_shard_map\0\u{4}\u{9}open_session\0\u{3}close_session\0\u{3}keep_alive\0\u{4}\u{8}shard_command\0\u{4}\u{1e}system_store\0\u{3}replica_admin\0\u{1}placement\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}session_id\0\u{1}sequence\0\u{3}acked_sequence\0\u{1}durability\0\u{1}consistency\0\u{3}timeout_ms\0\u{3}auth_token\0\u{3}client_zone\0\u{1}mkdir\0\u{1}create\0\u{1}lookup\0\u{1}getattr\0\u{1}setattr\0\u{1}rename\0\u{1}unlink\0\u{1}rmdir\0\u{1}readdir\0\u{1}open\0\u{1}close\0\u{1}link\0\u{1}symlink\0\u{1}readlink\0\u{4}\u{7}cluster_status\0\u{3}get_shard_map\0\u{4}\u{9}open_session\0\u{3}close_session\0\u{3}keep_alive\0\u{4}\u{8}shard_command\0\u{4}\u{1e}system_store\0\u{3}replica_admin\0\u{1}placement\0\u{2}\u{8}replay\0")
 
   fileprivate class _StorageClass {
     var _requestID: UInt64 = 0
@@ -3009,6 +3076,7 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
     var _timeoutMs: UInt32 = 0
     var _authToken: String = String()
     var _clientZone: String = String()
+    var _replay: Bool = false
     var _operation: Almanac_Api_V1_Request.OneOf_Operation?
 
       // This property is used as the initial default value for new instances of the type.
@@ -3029,6 +3097,7 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
       _timeoutMs = source._timeoutMs
       _authToken = source._authToken
       _clientZone = source._clientZone
+      _replay = source._replay
       _operation = source._operation
     }
   }
@@ -3356,6 +3425,7 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
             _storage._operation = .placement(v)
           }
         }()
+        case 90: try { try decoder.decodeSingularBoolField(value: &_storage._replay) }()
         default: break
         }
       }
@@ -3490,6 +3560,9 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
       }()
       case nil: break
       }
+      if _storage._replay != false {
+        try visitor.visitSingularBoolField(value: _storage._replay, fieldNumber: 90)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3508,6 +3581,7 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
         if _storage._timeoutMs != rhs_storage._timeoutMs {return false}
         if _storage._authToken != rhs_storage._authToken {return false}
         if _storage._clientZone != rhs_storage._clientZone {return false}
+        if _storage._replay != rhs_storage._replay {return false}
         if _storage._operation != rhs_storage._operation {return false}
         return true
       }
@@ -3520,13 +3594,15 @@ nonisolated extension Almanac_Api_V1_Request: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Response"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}error\0\u{3}applied_index\0\u{3}shard_id\0\u{2}\u{6}entry\0\u{1}empty\0\u{1}readdir\0\u{1}open\0\u{1}readlink\0\u{4}\u{10}cluster_status\0\u{3}shard_map\0\u{4}\u{9}open_session\0\u{4}\u{a}shard_command\0\u{4}\u{1e}system_store\0\u{3}replica_admin\0\u{1}placement\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}error\0\u{3}applied_index\0\u{3}shard_id\0\u{3}durable_index\0\u{3}leader_term\0\u{2}\u{4}entry\0\u{1}empty\0\u{1}readdir\0\u{1}open\0\u{1}readlink\0\u{4}\u{10}cluster_status\0\u{3}shard_map\0\u{4}\u{9}open_session\0\u{4}\u{a}shard_command\0\u{4}\u{1e}system_store\0\u{3}replica_admin\0\u{1}placement\0")
 
   fileprivate class _StorageClass {
     var _requestID: UInt64 = 0
     var _error: Almanac_Api_V1_Error? = nil
     var _appliedIndex: UInt64 = 0
     var _shardID: UInt64 = 0
+    var _durableIndex: UInt64 = 0
+    var _leaderTerm: UInt64 = 0
     var _result: Almanac_Api_V1_Response.OneOf_Result?
 
       // This property is used as the initial default value for new instances of the type.
@@ -3542,6 +3618,8 @@ nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProto
       _error = source._error
       _appliedIndex = source._appliedIndex
       _shardID = source._shardID
+      _durableIndex = source._durableIndex
+      _leaderTerm = source._leaderTerm
       _result = source._result
     }
   }
@@ -3565,6 +3643,8 @@ nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProto
         case 2: try { try decoder.decodeSingularMessageField(value: &_storage._error) }()
         case 3: try { try decoder.decodeSingularUInt64Field(value: &_storage._appliedIndex) }()
         case 4: try { try decoder.decodeSingularUInt64Field(value: &_storage._shardID) }()
+        case 5: try { try decoder.decodeSingularUInt64Field(value: &_storage._durableIndex) }()
+        case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._leaderTerm) }()
         case 10: try {
           var v: Almanac_Api_V1_EntryResponse?
           var hadOneofValue = false
@@ -3745,6 +3825,12 @@ nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProto
       if _storage._shardID != 0 {
         try visitor.visitSingularUInt64Field(value: _storage._shardID, fieldNumber: 4)
       }
+      if _storage._durableIndex != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._durableIndex, fieldNumber: 5)
+      }
+      if _storage._leaderTerm != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._leaderTerm, fieldNumber: 6)
+      }
       switch _storage._result {
       case .entry?: try {
         guard case .entry(let v)? = _storage._result else { preconditionFailure() }
@@ -3809,6 +3895,8 @@ nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProto
         if _storage._error != rhs_storage._error {return false}
         if _storage._appliedIndex != rhs_storage._appliedIndex {return false}
         if _storage._shardID != rhs_storage._shardID {return false}
+        if _storage._durableIndex != rhs_storage._durableIndex {return false}
+        if _storage._leaderTerm != rhs_storage._leaderTerm {return false}
         if _storage._result != rhs_storage._result {return false}
         return true
       }
@@ -6346,7 +6434,7 @@ nonisolated extension Almanac_Api_V1_ShardStatus: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}responder_node_id\0\u{1}nodes\0\u{1}zones\0\u{1}shards\0\u{3}segment_loads\0\u{3}access_window_seconds\0\u{2}\u{e}prefetch\0\u{3}prefetch_settings\0\u{4}\u{18}system_group\0\u{3}access_bucket_seconds\0\u{3}access_last_bucket\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}responder_node_id\0\u{1}nodes\0\u{1}zones\0\u{1}shards\0\u{3}segment_loads\0\u{3}access_window_seconds\0\u{2}\u{e}prefetch\0\u{3}prefetch_settings\0\u{3}answers_ahead\0\u{4}\u{17}system_group\0\u{3}access_bucket_seconds\0\u{3}access_last_bucket\0")
 
   fileprivate class _StorageClass {
     var _responderNodeID: UInt64 = 0
@@ -6357,6 +6445,7 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
     var _accessWindowSeconds: UInt32 = 0
     var _prefetch: [Almanac_Api_V1_PrefetchShardStatus] = []
     var _prefetchSettings: Almanac_Api_V1_PrefetchSettingsStatus? = nil
+    var _answersAhead: Almanac_Api_V1_AnswersAheadStatus? = nil
     var _systemGroup: Almanac_Api_V1_ShardStatus? = nil
     var _accessBucketSeconds: UInt32 = 0
     var _accessLastBucket: Int64 = 0
@@ -6378,6 +6467,7 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
       _accessWindowSeconds = source._accessWindowSeconds
       _prefetch = source._prefetch
       _prefetchSettings = source._prefetchSettings
+      _answersAhead = source._answersAhead
       _systemGroup = source._systemGroup
       _accessBucketSeconds = source._accessBucketSeconds
       _accessLastBucket = source._accessLastBucket
@@ -6407,6 +6497,7 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
         case 6: try { try decoder.decodeSingularUInt32Field(value: &_storage._accessWindowSeconds) }()
         case 20: try { try decoder.decodeRepeatedMessageField(value: &_storage._prefetch) }()
         case 21: try { try decoder.decodeSingularMessageField(value: &_storage._prefetchSettings) }()
+        case 22: try { try decoder.decodeSingularMessageField(value: &_storage._answersAhead) }()
         case 45: try { try decoder.decodeSingularMessageField(value: &_storage._systemGroup) }()
         case 46: try { try decoder.decodeSingularUInt32Field(value: &_storage._accessBucketSeconds) }()
         case 47: try { try decoder.decodeSingularInt64Field(value: &_storage._accessLastBucket) }()
@@ -6446,6 +6537,9 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
       try { if let v = _storage._prefetchSettings {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
       } }()
+      try { if let v = _storage._answersAhead {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+      } }()
       try { if let v = _storage._systemGroup {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 45)
       } }()
@@ -6472,6 +6566,7 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
         if _storage._accessWindowSeconds != rhs_storage._accessWindowSeconds {return false}
         if _storage._prefetch != rhs_storage._prefetch {return false}
         if _storage._prefetchSettings != rhs_storage._prefetchSettings {return false}
+        if _storage._answersAhead != rhs_storage._answersAhead {return false}
         if _storage._systemGroup != rhs_storage._systemGroup {return false}
         if _storage._accessBucketSeconds != rhs_storage._accessBucketSeconds {return false}
         if _storage._accessLastBucket != rhs_storage._accessLastBucket {return false}
@@ -6479,6 +6574,66 @@ nonisolated extension Almanac_Api_V1_ClusterStatus: SwiftProtobuf.Message, Swift
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Almanac_Api_V1_AnswersAheadStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AnswersAheadStatus"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}answered\0\u{1}durable\0\u{1}lost\0\u{3}outcome_unknown\0\u{3}answered_at_commit\0\u{3}exposure_ns_total\0\u{3}exposure_ns_max\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.answered) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.durable) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.lost) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.outcomeUnknown) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.answeredAtCommit) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.exposureNsTotal) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.exposureNsMax) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.answered != 0 {
+      try visitor.visitSingularUInt64Field(value: self.answered, fieldNumber: 1)
+    }
+    if self.durable != 0 {
+      try visitor.visitSingularUInt64Field(value: self.durable, fieldNumber: 2)
+    }
+    if self.lost != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lost, fieldNumber: 3)
+    }
+    if self.outcomeUnknown != 0 {
+      try visitor.visitSingularUInt64Field(value: self.outcomeUnknown, fieldNumber: 4)
+    }
+    if self.answeredAtCommit != 0 {
+      try visitor.visitSingularUInt64Field(value: self.answeredAtCommit, fieldNumber: 5)
+    }
+    if self.exposureNsTotal != 0 {
+      try visitor.visitSingularUInt64Field(value: self.exposureNsTotal, fieldNumber: 6)
+    }
+    if self.exposureNsMax != 0 {
+      try visitor.visitSingularUInt64Field(value: self.exposureNsMax, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Almanac_Api_V1_AnswersAheadStatus, rhs: Almanac_Api_V1_AnswersAheadStatus) -> Bool {
+    if lhs.answered != rhs.answered {return false}
+    if lhs.durable != rhs.durable {return false}
+    if lhs.lost != rhs.lost {return false}
+    if lhs.outcomeUnknown != rhs.outcomeUnknown {return false}
+    if lhs.answeredAtCommit != rhs.answeredAtCommit {return false}
+    if lhs.exposureNsTotal != rhs.exposureNsTotal {return false}
+    if lhs.exposureNsMax != rhs.exposureNsMax {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
