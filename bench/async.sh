@@ -24,7 +24,7 @@ for _ in $(seq 1 100); do grep -q "Cluster is up" "$WORK/dev.log" && break; slee
 grep -q "Cluster is up" "$WORK/dev.log" || { cat "$WORK/dev.log" >&2; exit 1; }
 endpoints="127.0.0.1:$((PORT + 1)),127.0.0.1:$((PORT + 2)),127.0.0.1:$((PORT + 3))"
 exposure() { # "answered durable total_ns" over the nodes, from ctl status
-  "$BIN" ctl --endpoints "$endpoints" status 2>/dev/null | awk '/^ASYNC WRITES/ {
+  "$BIN" ctl status --endpoints "$endpoints" 2>/dev/null | awk '/^ASYNC WRITES/ {
     for (i = 1; i <= NF; i++) { if ($i == "commit" && $(i - 1) == "of") a = $(i + 1); if ($i == "durable") d = $(i + 1); if ($i == "total") t = $(i + 1) }
   } END { printf "%d %d %d\n", a, d, t }'
 }

@@ -5,12 +5,15 @@
 # replay, then the cluster is stopped. Prints one JSON object per line: model, trace, report, cpu.
 #
 # usage: bench/prefetch-replay.sh [--almanac .build/release/almanac] [--models "none markov rnn"]
-#          [--threshold 0.9] [--limit N] [--base-port 27600] [--work /tmp/almanac-prefetch] TRACE...
+#          [--threshold 0.9] [--limit N] [--durability "majority async"] [--base-port 27600]
+#          [--work /tmp/almanac-prefetch] TRACE...
+# Each model runs under each durability (`replay --durability`; async: acknowledged ahead of commit).
 set -euo pipefail
 ALMANAC=.build/release/almanac
 MODELS="none markov rnn"
 THRESHOLD=0.9
 LIMIT=""
+DURABILITIES=majority
 BASE=27600
 WORK=/tmp/almanac-prefetch
 while [ $# -gt 0 ]; do
@@ -19,6 +22,7 @@ while [ $# -gt 0 ]; do
     --models) MODELS=$2; shift 2 ;;
     --threshold) THRESHOLD=$2; shift 2 ;;
     --limit) LIMIT="--limit $2"; shift 2 ;;
+    --durability) DURABILITIES=$2; shift 2 ;;
     --base-port) BASE=$2; shift 2 ;;
     --work) WORK=$2; shift 2 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
@@ -37,8 +41,9 @@ cpu_of_nodes() {  # total utime+stime (seconds) of the dev cluster's serve proce
 }
 
 for trace in "$@"; do
+  for durability in $DURABILITIES; do
   for model in $MODELS; do
-    dir="$WORK/$model-$(basename "$trace" .strace.tar.gz)"
+    dir="$WORK/$model-$durability-$(basename "$trace" .strace.tar.gz)"
     rm -rf "$dir"; mkdir -p "$dir"
     queue=256; [ "$model" = none ] && queue=0
     "$ALMANAC" dev --insecure --no-auth --data-dir "$dir" --base-port "$BASE" --prediction-model-type "$model" \
@@ -48,10 +53,11 @@ for trace in "$@"; do
     sleep 1
     before=$(cpu_of_nodes "$dir")
     # shellcheck disable=SC2086
-    "$ALMANAC" replay "$trace" --json --no-progress $LIMIT > "$dir/replay.json"
+    "$ALMANAC" replay "$trace" --json --no-progress --durability "$durability" $LIMIT > "$dir/replay.json"
     after=$(cpu_of_nodes "$dir")
     kill "$dev"; wait "$dev" || true
-    printf '{"model":"%s","trace":"%s","node_cpu_seconds":%s,"report":%s}\n' "$model" "$(basename "$trace")" \
+    printf '{"model":"%s","durability":"%s","trace":"%s","node_cpu_seconds":%s,"report":%s}\n' "$model" "$durability" "$(basename "$trace")" \
       "$(awk -v a="$after" -v b="$before" 'BEGIN { print a - b }')" "$(tr -d '\n' < "$dir/replay.json")"
   done
+done
 done

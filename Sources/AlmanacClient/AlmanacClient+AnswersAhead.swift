@@ -39,6 +39,14 @@ extension AlmanacClient {
         }
     }
 
+    /// Replays every unconfirmed write of `shard` (the shard's new leader is in its replay window):
+    /// those the previous leader made durable answer their first result, the others are executed
+    /// now, before this client's new writes.
+    func replayUnconfirmed(shard: UInt16) async {
+        guard let pending = unconfirmedWrites.removeValue(forKey: shard), !pending.isEmpty else { return }
+        for write in pending.sorted(by: { $0.request.sequence < $1.request.sequence }) { await replay(write, shard: shard) }
+    }
+
     /// Sends `write` again to the shard's current leader and releases its sequence.
     private func replay(_ write: UnconfirmedWrite, shard: UInt16) async {
         var request = write.request

@@ -191,6 +191,11 @@ public actor AlmanacClient {
                     } else {
                         target = nextEndpoint(after: target)
                     }
+                case .unavailable where error.replayWindow:
+                    // The shard's new leader admits replays first: send ours, then retry here.
+                    lastError = AlmanacClientError(response: error)
+                    if let shard { leaderByShard[shard] = target }
+                    if let shard { await replayUnconfirmed(shard: shard) }
                 case .unavailable:
                     lastError = AlmanacClientError(response: error)
                     target = nextEndpoint(after: target)

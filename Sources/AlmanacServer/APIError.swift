@@ -8,6 +8,8 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
     public var leaderHint: LeaderHint?
     /// With `WRONG_SHARD`: the epoch of the map or ownership that refused the request.
     public var shardEpoch: Epoch?
+    /// With UNAVAILABLE: the shard's new leader holds its replay window (async writes).
+    public var replayWindow = false
 
     public init(_ code: Almanac_Api_V1_ErrorCode, _ message: String, leaderHint: LeaderHint? = nil, shardEpoch: Epoch? = nil) {
         self.code = code
@@ -22,6 +24,7 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
         error.code = code
         error.message = message
         if let shardEpoch { error.shardEpoch = shardEpoch }
+        if replayWindow { error.replayWindow = true }
         if let leaderHint {
             error.leaderHint.nodeID = leaderHint.nodeID
             error.leaderHint.address = leaderHint.address

@@ -461,7 +461,9 @@ public struct RequestTranslator: Sendable {
             case .invalidArgument: .einval
             case .internal: .internal
             }
-        return APIError(code, error.message, leaderHint: error.code == .notLeader ? error.leaderHint : nil)
+        var api = APIError(code, error.message, leaderHint: error.code == .notLeader ? error.leaderHint : nil)
+        api.replayWindow = error.replayWindow
+        return api
     }
 
     // MARK: - Values

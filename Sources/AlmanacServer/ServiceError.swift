@@ -36,6 +36,8 @@ public struct ServiceError: Error, Sendable, Hashable, CustomStringConvertible {
     public var code: Code
     public var message: String
     public var leaderHint: LeaderHint?
+    /// With `unavailable`: a new leader's replay window refused an async write (replay, then retry).
+    public var replayWindow = false
 
     public init(_ code: Code, _ message: String, leaderHint: LeaderHint? = nil) {
         self.code = code

@@ -7,14 +7,31 @@ import Testing
 
 /// Answers ahead of commit (`async` durability) on three in-process hosts over real sockets.
 extension HostClusterTests {
-    @Test("an answer ahead of commit is the result its commit produces; reads wait for it; it becomes durable")
+    @Test("a new leader holds its replay window; then an answer ahead of commit is the result its commit produces; reads wait for it; it becomes durable")
     func answersAheadOfCommit() async throws {
-        let (hosts, root, _) = try await startHosts(groups: 1)
+        let window = TimeAmount.seconds(2)
+        let started = NIODeadline.now()
+        let (hosts, root, _) = try await startHosts(groups: 1, asyncReplayWindow: window)
         defer { try? FileManager.default.removeItem(atPath: root) }
         _ = try await propose(hosts, group: 0, [0])  // a leader, and its first entry of the term applied
         var leader: MultiRaftHost<PayloadList>?
         for host in hosts where await host.status(digests: false)?.groups.first?.raft.role == .leader { leader = host }
         let host = try #require(leader)
+
+        // The leader was elected after `started`: while less than the window has passed since, it
+        // refuses async writes and still takes majority ones (and replays, which are majority).
+        let refused: HostError?
+        do {
+            _ = try await host.proposingAhead(group: 0, data: [250]).get()
+            refused = nil
+        } catch {
+            refused = error as? HostError
+        }
+        if NIODeadline.now() - started < window {
+            guard case .replayWindow = refused else { Issue.record("an async write was taken in the replay window: \(String(describing: refused))"); return }
+            #expect(try await host.proposing(group: 0, data: [251]).get().answeredAhead == false)
+        }
+        try await Task.sleep(for: .milliseconds(Int64(window.nanoseconds / 1_000_000)))
 
         // Async and majority proposals interleaved, none awaited before the next is made: the
         // answers ahead come from the state ahead, which must include the majority entries before them.

@@ -4,6 +4,7 @@ import AlmanacRaft
 import AlmanacStorage
 import Foundation
 import Logging
+import NIOCore
 import Testing
 
 /// A toy state machine: a list of payloads (enough to check order, exactly-once apply and snapshots).
@@ -125,7 +126,8 @@ struct HostPolicyTests {
 struct HostClusterTests {
     static let logger = Logger(label: "almanac.test.host", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    func startHosts(groups: Int, snapshotEvery: UInt64 = 50, fileSystem: (any StorageFileSystem)? = nil) async throws -> (hosts: [MultiRaftHost<PayloadList>], root: String, members: [ClusterMember]) {
+    func startHosts(groups: Int, snapshotEvery: UInt64 = 50, fileSystem: (any StorageFileSystem)? = nil,
+                    asyncReplayWindow: TimeAmount? = nil) async throws -> (hosts: [MultiRaftHost<PayloadList>], root: String, members: [ClusterMember]) {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("almanac-host-\(UUID().uuidString.prefix(8))").path
         let ports = try TestCluster.freePorts(count: 3)
         let members = (0..<3).map { i in
@@ -134,15 +136,16 @@ struct HostClusterTests {
         var hosts: [MultiRaftHost<PayloadList>] = []
         for member in members {
             hosts.append(try await start(member.id, members: members, groups: groups, root: root, snapshotEvery: snapshotEvery,
-                                         fileSystem: fileSystem))
+                                         fileSystem: fileSystem, asyncReplayWindow: asyncReplayWindow))
         }
         return (hosts, root, members)
     }
 
     func start(_ id: NodeID, members: [ClusterMember], groups: Int, root: String, snapshotEvery: UInt64,
-               fileSystem: (any StorageFileSystem)? = nil) async throws -> MultiRaftHost<PayloadList> {
+               fileSystem: (any StorageFileSystem)? = nil, asyncReplayWindow: TimeAmount? = nil) async throws -> MultiRaftHost<PayloadList> {
         var configuration = HostConfiguration(nodeID: id, members: members, groupCount: groups)
         configuration.fileSystem = fileSystem
+        if let asyncReplayWindow { configuration.asyncReplayWindow = asyncReplayWindow }
         configuration.tickInterval = .milliseconds(20)
         configuration.snapshotEveryEntries = snapshotEvery
         configuration.snapshotChunkBytes = 256

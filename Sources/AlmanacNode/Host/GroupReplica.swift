@@ -43,6 +43,8 @@ final class GroupReplica<Machine: ReplicatedStateMachine> {
     var proposals: [LogIndex: ProposalWaiter<Machine.ApplyResult>] = [:]
     /// Async writes answered ahead of commit, and the state ahead they are answered from.
     var ahead = AnswersAhead<Machine>()
+    /// When this replica last became the group's leader (its replay window runs from there).
+    var leadingSince: NIODeadline?
     var reads: [UInt64: ReadWaiter<Machine>] = [:]
     /// Linearizable reads share ReadIndex rounds: one in flight, the next collects the reads meanwhile.
     var readBatcher = ReadIndexBatcher()

@@ -44,6 +44,11 @@ public struct HostConfiguration: Sendable {
     public var snapshotStallTimeout: TimeAmount = .seconds(3)
     /// Default bound on waiting for a proposal or read.
     public var requestTimeout: TimeAmount = .seconds(5)
+    /// A new leader refuses async writes (answered ahead of commit) for this long after its
+    /// election, admitting replays, so that clients replay the writes their previous leader
+    /// answered ahead before new ones (docs/node.md, "Answers ahead of commit"). Majority writes
+    /// are not held. Zero: no window.
+    public var asyncReplayWindow: TimeAmount = .milliseconds(500)
     /// Ready rounds whose WAL batch may be in flight at once. More than one lets a round replicate
     /// new entries and apply newly committed ones while the previous batch syncs; the WAL writer
     /// merges batches queued behind a sync into its next one.

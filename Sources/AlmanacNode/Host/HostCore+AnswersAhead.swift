@@ -10,6 +10,9 @@ extension HostCore {
         if let stoppedReason { return promise.fail(HostError.stopped(stoppedReason)) }
         guard let group = groups[id] else { return promise.fail(HostError.unknownGroup(id)) }
         guard group.role == .leader else { return promise.fail(HostError.notLeader(group: id, leader: group.leader)) }
+        if let since = group.leadingSince, case let remaining = (since + configuration.asyncReplayWindow) - .now(), remaining > .zero {
+            return promise.fail(HostError.replayWindow(group: id, remainingMilliseconds: max(1, remaining.nanoseconds / 1_000_000)))
+        }
         if group.ahead.recordingFrom == nil { group.ahead.recordingFrom = group.raft.lastIndex }
         guard group.ahead.canAnswer(applied: group.applied) else {
             answersAheadCounters.answeredAtCommit += 1

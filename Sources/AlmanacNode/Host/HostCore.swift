@@ -526,7 +526,9 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         group.leader = soft.leader
         logger.info("group role changed", metadata: [
             "group": "\(group.id)", "role": "\(soft.role)", "leader": "\(soft.leader)"])
+        if !wasLeader && soft.role == .leader { group.leadingSince = .now() }
         if wasLeader && soft.role != .leader {
+            group.leadingSince = nil
             dropSnapshotSends(of: group.id)
             group.ahead.leadershipLost()
             // Reads waiting on this replica's leadership can no longer be confirmed here. Proposals

@@ -15,6 +15,9 @@ public enum HostError: Error, Sendable, Hashable, CustomStringConvertible {
     case tooLarge(String)
     /// The host is stopped or its storage failed.
     case stopped(String)
+    /// A new leader's replay window (``HostConfiguration/asyncReplayWindow``): async writes wait
+    /// until it ends, so that clients' replays of writes the previous leader answered ahead land first.
+    case replayWindow(group: UInt64, remainingMilliseconds: Int64)
     /// The request itself is wrong (a configuration change Raft refuses, a transfer to a non-voter):
     /// nothing changed.
     case invalid(String)
@@ -27,6 +30,8 @@ public enum HostError: Error, Sendable, Hashable, CustomStringConvertible {
         case .timeout(let reason): "timeout: \(reason)"
         case .tooLarge(let reason): "too large: \(reason)"
         case .stopped(let reason): "stopped: \(reason)"
+        case .replayWindow(let group, let remaining):
+            "group \(group) has a new leader: async writes wait out its replay window (\(remaining) ms more); replays are admitted"
         case .invalid(let reason): "invalid: \(reason)"
         }
     }

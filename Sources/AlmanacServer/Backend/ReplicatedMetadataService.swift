@@ -217,6 +217,10 @@ public final class ReplicatedMetadataService: MetadataService {
         case .tooLarge(let reason): return ServiceError(.tooLarge, reason)
         case .stopped(let reason): return ServiceError(.unavailable, "node is not serving: \(reason)")
         case .invalid(let reason): return ServiceError(.invalidArgument, reason)
+        case .replayWindow:
+            var refusal = ServiceError(.unavailable, "shard \(shard): \(error)")
+            refusal.replayWindow = true
+            return refusal
         }
     }
 

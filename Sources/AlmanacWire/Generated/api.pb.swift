@@ -1157,6 +1157,11 @@ public nonisolated struct Almanac_Api_V1_Error: Sendable {
   /// with ERROR_CODE_WRONG_SHARD: the epoch of the refusing shard's ownership
   public var shardEpoch: UInt64 = 0
 
+  /// With ERROR_CODE_UNAVAILABLE: the shard's leader was elected moments ago and holds its replay window
+  /// (docs/node.md, "Answers ahead of commit"): async writes are refused, replays are admitted. A client
+  /// holding unconfirmed async writes of the shard replays them now, then retries.
+  public var replayWindow: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3909,7 +3914,7 @@ nonisolated extension Almanac_Api_V1_Response: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Almanac_Api_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Error"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}message\0\u{3}leader_hint\0\u{3}shard_epoch\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}message\0\u{3}leader_hint\0\u{3}shard_epoch\0\u{3}replay_window\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3921,6 +3926,7 @@ nonisolated extension Almanac_Api_V1_Error: SwiftProtobuf.Message, SwiftProtobuf
       case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._leaderHint) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.shardEpoch) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.replayWindow) }()
       default: break
       }
     }
@@ -3943,6 +3949,9 @@ nonisolated extension Almanac_Api_V1_Error: SwiftProtobuf.Message, SwiftProtobuf
     if self.shardEpoch != 0 {
       try visitor.visitSingularUInt64Field(value: self.shardEpoch, fieldNumber: 4)
     }
+    if self.replayWindow != false {
+      try visitor.visitSingularBoolField(value: self.replayWindow, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3951,6 +3960,7 @@ nonisolated extension Almanac_Api_V1_Error: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.message != rhs.message {return false}
     if lhs._leaderHint != rhs._leaderHint {return false}
     if lhs.shardEpoch != rhs.shardEpoch {return false}
+    if lhs.replayWindow != rhs.replayWindow {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
