@@ -26,7 +26,7 @@ endpoints="127.0.0.1:$((PORT + 1)),127.0.0.1:$((PORT + 2)),127.0.0.1:$((PORT + 3
 exposure() { # "answered durable total_ns" over the nodes, from ctl status
   "$BIN" ctl status --endpoints "$endpoints" 2>/dev/null | awk '/^ASYNC WRITES/ {
     for (i = 1; i <= NF; i++) { if ($i == "commit" && $(i - 1) == "of") a = $(i + 1); if ($i == "durable") d = $(i + 1); if ($i == "total") t = $(i + 1) }
-  } END { printf "%d %d %d\n", a, d, t }'
+  } END { printf "%.0f %.0f %.0f\n", a, d, t }'
 }
 echo "| durability | clients | ops/s | p50 ms | p99 ms | answered ahead | mean exposure ms | errors |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"

@@ -8,8 +8,9 @@ import Foundation
 struct PrefetchOptions: ParsableArguments {
     /// Defaults chosen from the measurements in docs/prediction.md ("Measured"): markov confirms
     /// the most with the least waste, 0.9 keeps waste near 5%; prefetching is off by default
-    /// because under majority durability (the only mode built) a confirmation still waits for a
-    /// commit round, so it costs journal bytes and CPU without lowering latency.
+    /// because it lowers latency in neither durability mode: under majority a confirmation still
+    /// waits for a commit round, and under async nothing waits for the journal (docs/prediction.md,
+    /// "Async durability"), so it costs journal bytes and CPU for nothing.
     static let defaultModel = "markov"
     static let defaultThreshold = 0.9
     static let defaultQueueSize = 0
