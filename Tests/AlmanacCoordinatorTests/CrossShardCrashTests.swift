@@ -59,13 +59,10 @@ import Testing
     /// The other order: a refusal recorded first is the answer, and an attempt that would commit
     /// later loses at its decision.
     @Test func aRefusalRecordedFirstWinsOverALaterCommitDecision() throws {
-        var machine = MetadataStateMachine(config: MetadataConfig(shardID: 3, keying: try SegmentKeying(segmentCount: 8)))
-        var index: UInt64 = 0
-        func apply(_ operation: MetadataOperation, session: SessionID = 0) -> CommandResult {
-            index += 1
-            return machine.apply(CommandEnvelope(shardID: 3, sessionID: session, sequence: 0, time: Timestamp(seconds: Int64(index)), operation: operation), at: index)
-        }
-        guard case .success(.sessionRegistered(let session)) = apply(.registerSession) else { Issue.record("session"); return }
+        var coordinator = try CoordinatorShard()
+        func apply(_ operation: MetadataOperation) -> CommandResult { coordinator.apply(operation) }
+        var machine: MetadataStateMachine { coordinator.machine }
+        let session = try #require(coordinator.session)
         let exists = MetadataError(.eexist, "name exists")
         #expect(apply(.recordRefusal(session: session, sequence: 1, error: exists)) == .failure(exists))
         #expect(apply(.recordRefusal(session: session, sequence: 1, error: MetadataError(.enoent, "other"))) == .failure(exists))
@@ -115,13 +112,10 @@ import Testing
     }
 
     @Test func decisionsAreDecidedOnceInJournalOrder() throws {
-        var machine = MetadataStateMachine(config: MetadataConfig(shardID: 3, keying: try SegmentKeying(segmentCount: 8)))
-        var index: UInt64 = 0
-        func apply(_ operation: MetadataOperation, session: SessionID = 0) -> CommandResult {
-            index += 1
-            return machine.apply(CommandEnvelope(shardID: 3, sessionID: session, sequence: 0, time: Timestamp(seconds: Int64(index)), operation: operation), at: index)
-        }
-        guard case .success(.sessionRegistered(let session)) = apply(.registerSession) else { Issue.record("session"); return }
+        var coordinator = try CoordinatorShard()
+        func apply(_ operation: MetadataOperation) -> CommandResult { coordinator.apply(operation) }
+        var machine: MetadataStateMachine { coordinator.machine }
+        let session = try #require(coordinator.session)
         let first = TransactionID(coordinator: 3, number: 1)
         let second = TransactionID(coordinator: 3, number: 2)
         // An abort recorded first wins over a late commit decision.
@@ -136,5 +130,23 @@ import Testing
         #expect(machine.sessionResult(session: session, sequence: 1) == .success(.done))
         // A decision for a transaction another shard coordinates is refused.
         #expect(apply(.abortDecision(TransactionID(coordinator: 1, number: 9))).errorCode == .einval)
+    }
+}
+
+/// The coordinator shard's state machine alone (shard 3), with one registered session, for the
+/// decision rules: each operation applied at the next index, outside any session.
+struct CoordinatorShard {
+    var machine: MetadataStateMachine
+    var index: UInt64 = 0
+    var session: SessionID?
+
+    init() throws {
+        machine = MetadataStateMachine(config: MetadataConfig(shardID: 3, keying: try SegmentKeying(segmentCount: 8)))
+        if case .success(.sessionRegistered(let id)) = apply(.registerSession) { session = id }
+    }
+
+    mutating func apply(_ operation: MetadataOperation) -> CommandResult {
+        index += 1
+        return machine.apply(CommandEnvelope(shardID: 3, sessionID: 0, sequence: 0, time: Timestamp(seconds: Int64(index)), operation: operation), at: index)
     }
 }

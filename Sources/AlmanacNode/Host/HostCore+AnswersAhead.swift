@@ -18,13 +18,7 @@ extension HostCore {
             answersAheadCounters.answeredAtCommit += 1
             return propose(group: id, data: data, timeout: timeout, promise: promise)
         }
-        wake(group)
-        let index: LogIndex
-        do throws(RaftError) {
-            index = try group.raft.propose(data)
-        } catch {
-            return promise.fail(Self.hostError(error, group: id))
-        }
+        guard let index = enterIntoLog(data, of: group, failing: promise) else { return }
         var ahead = group.ahead.takeStateBefore(index, applied: group.machine, appliedIndex: group.applied)
         let result = ahead.apply(data, at: index)
         group.ahead.machine = ahead

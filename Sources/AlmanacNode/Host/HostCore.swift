@@ -266,13 +266,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         if let stoppedReason { return promise.fail(HostError.stopped(stoppedReason)) }
         guard let group = groups[id] else { return promise.fail(HostError.unknownGroup(id)) }
         guard group.role == .leader else { return promise.fail(HostError.notLeader(group: id, leader: group.leader)) }
-        wake(group)
-        let index: LogIndex
-        do throws(RaftError) {
-            index = try group.raft.propose(data)
-        } catch {
-            return promise.fail(Self.hostError(error, group: id))
-        }
+        guard let index = enterIntoLog(data, of: group, failing: promise) else { return }
         keepAheadInStep(group, proposed: data, at: index)
         let term = group.raft.currentTerm
         if let replaced = group.proposals[index] {
@@ -283,6 +277,19 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         group.proposals[index] = ProposalWaiter(term: term, promise: promise, deadline: deadline, timeout: timeout)
         noteDeadline(deadline)
         scheduleReady()
+    }
+
+    /// Proposes `data` to the group's Raft log (this node leads it) and returns its index; nil, with
+    /// `promise` failed, when Raft refuses it.
+    func enterIntoLog(_ data: [UInt8], of group: GroupReplica<Machine>,
+                      failing promise: EventLoopPromise<AppliedResult<Machine.ApplyResult>>) -> LogIndex? {
+        wake(group)
+        do throws(RaftError) {
+            return try group.raft.propose(data)
+        } catch {
+            promise.fail(Self.hostError(error, group: group.id))
+            return nil
+        }
     }
 
     func read<Value: Sendable>(group id: UInt64, linearizable: Bool, timeout: TimeAmount,

@@ -210,14 +210,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
     public func proposing(group: UInt64, data: [UInt8], timeout: TimeAmount? = nil)
         -> EventLoopFuture<AppliedResult<Machine.ApplyResult>>
     {
-        let promise = eventLoop.makePromise(of: AppliedResult<Machine.ApplyResult>.self)
-        let core = self.core
-        let wait = timeout ?? configuration.requestTimeout
-        onHostLoop {
-            guard let value = core.value else { return promise.fail(HostError.stopped("host stopped")) }
-            value.propose(group: group, data: data, timeout: wait, promise: promise)
-        }
-        return promise.futureResult
+        proposing(group: group, data: data, timeout: timeout, ahead: false)
     }
 
     /// ``proposing(group:data:timeout:)`` for a write that asked for `async` durability: a leader
@@ -227,12 +220,22 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
     public func proposingAhead(group: UInt64, data: [UInt8], timeout: TimeAmount? = nil)
         -> EventLoopFuture<AppliedResult<Machine.ApplyResult>>
     {
+        proposing(group: group, data: data, timeout: timeout, ahead: true)
+    }
+
+    private func proposing(group: UInt64, data: [UInt8], timeout: TimeAmount?, ahead: Bool)
+        -> EventLoopFuture<AppliedResult<Machine.ApplyResult>>
+    {
         let promise = eventLoop.makePromise(of: AppliedResult<Machine.ApplyResult>.self)
         let core = self.core
         let wait = timeout ?? configuration.requestTimeout
         onHostLoop {
             guard let value = core.value else { return promise.fail(HostError.stopped("host stopped")) }
-            value.proposeAhead(group: group, data: data, timeout: wait, promise: promise)
+            if ahead {
+                value.proposeAhead(group: group, data: data, timeout: wait, promise: promise)
+            } else {
+                value.propose(group: group, data: data, timeout: wait, promise: promise)
+            }
         }
         return promise.futureResult
     }
