@@ -42,8 +42,9 @@ public actor AlmanacClient {
     var leaderTerms: [UInt16: UInt64] = [:]
     /// Shards with a confirmation (unsequenced keep-alive) in flight.
     var confirming: Set<UInt16> = []
-    /// Replays of writes whose leader changed before they were known durable, and how many of them
-    /// answered differently from the first answer (lost with that leader and executed again).
+    /// Writes acknowledged ahead of commit; replays of those whose leader changed before they were
+    /// known durable, and how many replays answered differently from the first answer (lost with
+    /// that leader and executed again).
     public internal(set) var answeredAheadWrites = 0
     public internal(set) var replayedWrites = 0
     public internal(set) var replayedWritesChanged = 0
@@ -75,7 +76,9 @@ public actor AlmanacClient {
     }
 
     /// Closes the sessions (best effort, at most `closeTimeout` each) and the connections.
+    /// Writes still unconfirmed (async durability) get one round of confirmation first.
     public func shutdown(closeTimeout: TimeAmount = .seconds(1)) async {
+        if unconfirmedWriteCount > 0 { await waitUntilDurable(attempts: 1) }
         keepAliveTask?.cancel()
         keepAliveTask = nil
         for shard in sessions.keys.sorted() {
@@ -106,9 +109,10 @@ public actor AlmanacClient {
     ) async throws(AlmanacClientError) -> Almanac_Api_V1_Response {
         var request = request
         // Session upkeep is always answered at commit: its answers are what confirm async writes.
-        let sessionUpkeep = request.operation == .keepAlive(Almanac_Api_V1_KeepAliveRequest())
-            || request.operation == .closeSession(Almanac_Api_V1_CloseSessionRequest())
-        request.durability = sessionUpkeep ? .majority : configuration.durability
+        switch request.operation {
+        case .keepAlive?, .closeSession?: request.durability = .majority
+        default: request.durability = configuration.durability
+        }
         var reopened = false
         while true {
             let session = try await session(for: shard)
