@@ -4,12 +4,12 @@ import AlmanacWire
 struct UnconfirmedWrite: Sendable {
     /// The request as sent: its session and sequence make a replay exactly-once.
     var request: Almanac_Api_V1_Request
-    var session: UInt64
     /// The first answer: its log index and the leader term it was given in.
     var answer: Almanac_Api_V1_Response
 
     var index: UInt64 { answer.appliedIndex }
     var term: UInt64 { answer.leaderTerm }
+    var session: UInt64 { request.sessionID }
 }
 
 /// Async durability on the client side (docs/api.md, "Async durability"): a write the leader
@@ -23,7 +23,6 @@ extension AlmanacClient {
     /// term and durable index): durable ones are released, those of older terms are replayed.
     func settleUnconfirmed(shard: UInt16, by response: Almanac_Api_V1_Response) async {
         let term = response.leaderTerm
-        if term > leaderTerms[shard] ?? 0 { leaderTerms[shard] = term }
         guard var pending = unconfirmedWrites[shard], !pending.isEmpty else { return }
         var durable: [UnconfirmedWrite] = []
         var unknown: [UnconfirmedWrite] = []
@@ -34,17 +33,19 @@ extension AlmanacClient {
         }
         unconfirmedWrites[shard] = pending.isEmpty ? nil : pending
         for write in durable { releaseSequence(write.request.sequence, shard: shard, session: write.session) }
-        for write in unknown.sorted(by: { $0.request.sequence < $1.request.sequence }) {
-            await replay(write, shard: shard)
-        }
+        await replay(unknown, shard: shard)
     }
 
     /// Replays every unconfirmed write of `shard` (the shard's new leader is in its replay window):
     /// those the previous leader made durable answer their first result, the others are executed
     /// now, before this client's new writes.
     func replayUnconfirmed(shard: UInt16) async {
-        guard let pending = unconfirmedWrites.removeValue(forKey: shard), !pending.isEmpty else { return }
-        for write in pending.sorted(by: { $0.request.sequence < $1.request.sequence }) { await replay(write, shard: shard) }
+        await replay(unconfirmedWrites.removeValue(forKey: shard) ?? [], shard: shard)
+    }
+
+    /// Replays `writes` in their sequence order.
+    private func replay(_ writes: [UnconfirmedWrite], shard: UInt16) async {
+        for write in writes.sorted(by: { $0.request.sequence < $1.request.sequence }) { await replay(write, shard: shard) }
     }
 
     /// Sends `write` again to the shard's current leader and releases its sequence.
@@ -69,8 +70,7 @@ extension AlmanacClient {
     /// unsequenced keep-alive of the session): its term and durable index settle the shard's
     /// unconfirmed writes. One at a time per shard.
     func confirmUnconfirmed(shard: UInt16) async {
-        guard unconfirmedWrites[shard]?.isEmpty == false, !confirming.contains(shard),
-              let session = unconfirmedWrites[shard]?.first?.session else { return }
+        guard !confirming.contains(shard), let session = unconfirmedWrites[shard]?.first?.session else { return }
         confirming.insert(shard)
         defer { confirming.remove(shard) }
         var request = Almanac_Api_V1_Request()

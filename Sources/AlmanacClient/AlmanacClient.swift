@@ -36,10 +36,9 @@ public actor AlmanacClient {
     private var requestsInFlight = 0
     private var requestWaiters: [CheckedContinuation<Void, Never>] = []
     private var closed = false
-    /// Writes acknowledged ahead of commit (async durability) and not yet known durable, per shard,
-    /// with the newest leader term seen per shard (see AlmanacClient+AnswersAhead.swift).
+    /// Writes acknowledged ahead of commit (async durability) and not yet known durable, per shard
+    /// (see AlmanacClient+AnswersAhead.swift).
     var unconfirmedWrites: [UInt16: [UnconfirmedWrite]] = [:]
-    var leaderTerms: [UInt16: UInt64] = [:]
     /// Shards with a confirmation (unsequenced keep-alive) in flight.
     var confirming: Set<UInt16> = []
     /// Writes acknowledged ahead of commit; replays of those whose leader changed before they were
@@ -127,8 +126,7 @@ public actor AlmanacClient {
                     // Answered ahead of commit: the sequence stays reserved (inside the server's
                     // result window) until the write is known durable or has been replayed.
                     answeredAheadWrites += 1
-                    unconfirmedWrites[shard, default: []].append(UnconfirmedWrite(
-                        request: request, session: session, answer: response))
+                    unconfirmedWrites[shard, default: []].append(UnconfirmedWrite(request: request, answer: response))
                 } else {
                     releaseSequence(sequence, shard: shard, session: session)
                 }
