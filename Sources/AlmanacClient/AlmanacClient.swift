@@ -162,6 +162,13 @@ public actor AlmanacClient {
         defer { releaseRequestSlot() }
         var target = shard.flatMap { leaderByShard[$0] } ?? endpoints[endpointCursor % endpoints.count]
         var backoff = configuration.initialBackoff
+        // A live server answered during this call that the shard has no leader it can point to (an
+        // election, or a hint naming a node we could not reach): the cluster is reachable and
+        // electing, so pauses stop growing at maxElectionBackoff (see its documentation).
+        var electing = false
+        // Endpoints whose connection failed during this call: a hint naming one is stale (a
+        // follower still points at its killed leader) and is not followed.
+        var unreachable: Set<String> = []
         var lastError = AlmanacClientError(.unavailable, "no endpoint answered")
         var redirects = 0
         while clock.now < deadline {
@@ -184,13 +191,14 @@ public actor AlmanacClient {
                     lastError = AlmanacClientError(response: error)
                     if let shard { leaderByShard[shard] = nil }
                     let hint = error.leaderHint.address
-                    if !hint.isEmpty, hint != target, redirects < 2 * max(3, endpoints.count) {
+                    if !hint.isEmpty, hint != target, !unreachable.contains(hint), redirects < 2 * max(3, endpoints.count) {
                         redirects += 1
                         learn(hint)
                         target = hint
                         if let shard { leaderByShard[shard] = hint }
                         pause = false
                     } else {
+                        electing = true
                         target = nextEndpoint(after: target)
                     }
                 case .unavailable where error.replayWindow:
@@ -200,6 +208,7 @@ public actor AlmanacClient {
                     if let shard { await replayUnconfirmed(shard: shard) }
                 case .unavailable:
                     lastError = AlmanacClientError(response: error)
+                    electing = true
                     target = nextEndpoint(after: target)
                 case .conflict:
                     // A cross-shard transaction holds a record this request needs, for a few
@@ -215,6 +224,7 @@ public actor AlmanacClient {
                 // The request may have been written before the connection dropped.
                 ambiguous = true
                 lastError = AlmanacClientError(.unavailable, message)
+                unreachable.insert(target)
                 drop(target)
                 target = nextEndpoint(after: target)
             case .failure(.timedOut(let message)):
@@ -230,8 +240,10 @@ public actor AlmanacClient {
             if pause {
                 let remaining = Self.nanoseconds(deadline - clock.now)
                 guard remaining > 0 else { break }
+                let cap = electing ? min(configuration.maxBackoff, configuration.maxElectionBackoff) : configuration.maxBackoff
+                backoff = min(backoff, cap)
                 try? await Task.sleep(nanoseconds: UInt64(max(0, min(backoff.nanoseconds, remaining))))
-                backoff = min(configuration.maxBackoff, backoff * 2)
+                backoff = min(cap, backoff * 2)
             }
         }
         if lastError.kind == .unavailable || lastError.kind == .timeout || lastError.isClusterUnavailable {

@@ -19,6 +19,13 @@ public struct AlmanacClientConfiguration: Sendable {
     /// First and largest pause between retries (doubling in between).
     public var initialBackoff: TimeAmount
     public var maxBackoff: TimeAmount
+    /// Largest pause between retries once a live server has answered that the shard has no leader
+    /// it can point to (UNAVAILABLE, or NOT_LEADER naming no node or a node we failed to reach):
+    /// the cluster is reachable and electing, an election ends within about a second, and a short
+    /// pause serves from the new leader within this long of its election instead of sleeping out
+    /// a backoff grown during the election (by refused connections to a killed leader, say). While
+    /// no server answers at all, pauses grow up to `maxBackoff`.
+    public var maxElectionBackoff: TimeAmount
     /// Span of sequence numbers in flight per session: a write is sent only while its number is
     /// within this distance of the oldest unanswered one. Must not exceed the servers' session
     /// result window (16 by default), so that every in-flight sequence number stays retryable.
@@ -50,9 +57,10 @@ public struct AlmanacClientConfiguration: Sendable {
         maxBackoff: TimeAmount = .milliseconds(500), maxInFlightWritesPerSession: Int = 16, maxInFlightRequests: Int = 512,
         durability: Almanac_Api_V1_Durability = .majority, consistency: Almanac_Api_V1_ReadConsistency = .linearizable,
         maxFrameSize: Int = WireLimits.defaultClientMaxFrameSize, clientName: String = "almanac-swift-client",
-        hedgeDelay: TimeAmount? = .milliseconds(200)
+        hedgeDelay: TimeAmount? = .milliseconds(200), maxElectionBackoff: TimeAmount = .milliseconds(100)
     ) {
         self.hedgeDelay = hedgeDelay
+        self.maxElectionBackoff = maxElectionBackoff
         self.endpoints = endpoints
         self.attemptTimeout = attemptTimeout
         self.operationTimeout = operationTimeout
