@@ -52,7 +52,7 @@ final class PeerConnectionHandler: ChannelInboundHandler {
             reject("expected a hello before \(frame.kindName)", context: context)
             return
         }
-        core.heard(from: peer)
+        core.heard(from: peer, on: context.channel)
         switch frame {
         case .batch(let sequence, let envelopes):
             core.deliver(from: peer, envelopes: envelopes)
@@ -126,7 +126,7 @@ final class PeerConnectionHandler: ChannelInboundHandler {
                        context: context)
                 return
             }
-            core.heard(from: hello.nodeID)
+            core.heard(from: hello.nodeID, on: context.channel)
             core.handshakeConfirmed(peer: hello.nodeID, channel: context.channel)
             return
         }
@@ -142,7 +142,7 @@ final class PeerConnectionHandler: ChannelInboundHandler {
         closeDeadline?.cancel()
         closeDeadline = nil
         context.writeAndFlush(wrapOutboundOut(.hello(core.hello())), promise: nil)
-        core.heard(from: hello.nodeID)
+        core.heard(from: hello.nodeID, on: context.channel)
         core.attach(peer: hello.nodeID, channel: context.channel, ready: false)
         core.handshakeConfirmed(peer: hello.nodeID, channel: context.channel)
     }

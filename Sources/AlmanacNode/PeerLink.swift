@@ -41,6 +41,9 @@ final class PeerLink {
     /// Sends `ackToSend` on its own if no batch carries it first.
     var ackTimer: Scheduled<Void>?
     var statistics: PeerLinkStatistics
+    /// When something last arrived on `channel` (transport clock, nanoseconds), or when the
+    /// connection was attached.
+    var lastInboundNanos: UInt64 = 0
 
     init(address: PeerAddress, localID: NodeID, backoff: ReconnectBackoff) {
         self.address = address

@@ -18,6 +18,8 @@ public struct PeerLinkStatistics: Sendable, Hashable {
     /// Connections accepted by both sides' hellos over the link's lifetime.
     public var connections = 0
     public var connectFailures = 0
+    /// Connections closed because nothing arrived on them for the stalled-connection timeout.
+    public var stalledConnections = 0
     /// The last ping round trip in nanoseconds, if any.
     public var lastRoundTripNanos: UInt64?
 

@@ -36,6 +36,16 @@ public struct PeerTransportConfiguration: Sendable {
     /// Reconnect backoff for peers this node dials.
     public var reconnectBackoff = ReconnectBackoff()
     public var connectTimeout: TimeAmount = .seconds(1)
+    /// Reconnects to a peer whose round trip is known (it was connected before) time out after
+    /// max(this, 8 round trips), at most `connectTimeout`: after a partition heals, the kernel
+    /// retransmits a SYN it sent during the partition only 1 s later, while a fresh attempt
+    /// connects at once.
+    public var quickConnectTimeout: TimeAmount = .milliseconds(200)
+    /// A connection on which nothing arrived for this long, while this node pinged it every
+    /// `pingInterval`, is closed and dialed anew (nil: never). After packets were dropped (a
+    /// partition, a flapping link), TCP retransmits with exponential backoff, so a connection can
+    /// stay silent for seconds after the network heals; a new connection does not wait for that.
+    public var stalledConnectionTimeout: TimeAmount? = .milliseconds(600)
     /// An accepted connection that sends no hello within this time is refused and closed.
     public var helloTimeout: TimeAmount = .seconds(5)
     /// The longest a received batch waits for its acknowledgement. Acks ride in front of the next

@@ -20,6 +20,9 @@ final class TransportCore {
     private var timer: Scheduled<Void>?
     private var stopped = false
     private var pingNonce: UInt64 = 0
+    /// When the ping timer last ran (transport clock): a stall of the loop itself is not taken for
+    /// a stall of a connection.
+    private var lastTickNanos: UInt64 = 0
     private var random = SystemRandomNumberGenerator()
     /// Set once the core is reachable through its loop-bound box (needed by channel initializers).
     var box: NIOLoopBoundBox<TransportCore?>?
@@ -240,7 +243,7 @@ final class TransportCore {
         let maxFrameSize = configuration.maxFrameSize
         let tls = configuration.tls
         ClientBootstrap(group: loop)
-            .connectTimeout(configuration.connectTimeout)
+            .connectTimeout(connectTimeout(for: link))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -261,6 +264,14 @@ final class TransportCore {
                     self.connectFailed(link, error: error)
                 }
             }
+    }
+
+    /// The full `connectTimeout` for a peer never reached; for a known one, enough round trips (at
+    /// least `quickConnectTimeout`) that a SYN lost in a partition is not waited for.
+    private func connectTimeout(for link: PeerLink) -> TimeAmount {
+        guard let roundTrip = link.statistics.lastRoundTripNanos else { return configuration.connectTimeout }
+        let quick = max(configuration.quickConnectTimeout, .nanoseconds(Int64(clamping: roundTrip) &* 8))
+        return min(configuration.connectTimeout, quick)
     }
 
     private func connectFailed(_ link: PeerLink, error: any Error) {
@@ -301,6 +312,7 @@ final class TransportCore {
         }
         link.channel = channel
         link.ready = ready
+        link.lastInboundNanos = Self.now()
     }
 
     /// The handshake on `channel` completed: batches may flow.
@@ -358,8 +370,10 @@ final class TransportCore {
         return nil
     }
 
-    func heard(from peer: NodeID) {
-        report(health.heard(from: peer, at: Self.now()))
+    func heard(from peer: NodeID, on channel: any Channel) {
+        let now = Self.now()
+        if let link = links[peer], link.channel === channel { link.lastInboundNanos = now }
+        report(health.heard(from: peer, at: now))
     }
 
     func deliver(from peer: NodeID, envelopes: [PeerEnvelope]) {
@@ -432,8 +446,21 @@ final class TransportCore {
 
     private func tick() {
         let now = Self.now()
+        let loopWasLate = lastTickNanos != 0 && now - lastTickNanos > 2 * UInt64(configuration.pingInterval.nanoseconds)
+        lastTickNanos = now
         for link in links.values {
             guard let channel = link.channel, link.ready else { continue }
+            if !loopWasLate, let stalled = configuration.stalledConnectionTimeout,
+               now > link.lastInboundNanos, now - link.lastInboundNanos > UInt64(stalled.nanoseconds) {
+                // Our pings went unanswered for the whole timeout: the connection is stuck in TCP's
+                // retransmission backoff or dead. Its close loses what is in flight (Raft resends);
+                // the dialing side connects anew.
+                link.statistics.stalledConnections += 1
+                logger.warning("peer connection stalled; reconnecting", metadata: [
+                    "peer": "\(link.address)", "silentMs": "\((now - link.lastInboundNanos) / 1_000_000)"])
+                channel.close(promise: nil)
+                continue
+            }
             pingNonce &+= 1
             channel.writeAndFlush(PeerFrame.ping(nonce: pingNonce, sentAtNanos: now), promise: nil)
         }

@@ -8,27 +8,32 @@ import NIOPosix
 final class SlowPeer: Sendable {
     private let channel: any Channel
     private let counter: NIOLockedValueBox<Int>
+    private let hellos: NIOLockedValueBox<Int>
     var port: Int { channel.localAddress?.port ?? 0 }
 
-    private init(channel: any Channel, counter: NIOLockedValueBox<Int>) {
+    private init(channel: any Channel, counter: NIOLockedValueBox<Int>, hellos: NIOLockedValueBox<Int>) {
         self.channel = channel
         self.counter = counter
+        self.hellos = hellos
     }
 
     func batchesReceived() -> Int { counter.withLockedValue { $0 } }
+    /// Connections on which the handshake completed.
+    func handshakes() -> Int { hellos.withLockedValue { $0 } }
 
     static func start(nodeID: NodeID) async throws -> SlowPeer {
         let counter = NIOLockedValueBox(0)
+        let hellos = NIOLockedValueBox(0)
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addWireCodec(inbound: PeerFrame.self, outbound: PeerFrame.self,
                                                                      maxFrameSize: WireLimits.defaultPeerMaxFrameSize)
-                    try channel.pipeline.syncOperations.addHandler(Handler(nodeID: nodeID, counter: counter))
+                    try channel.pipeline.syncOperations.addHandler(Handler(nodeID: nodeID, counter: counter, hellos: hellos))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        return SlowPeer(channel: channel, counter: counter)
+        return SlowPeer(channel: channel, counter: counter, hellos: hellos)
     }
 
     func stop() async throws { try await channel.close() }
@@ -38,10 +43,12 @@ final class SlowPeer: Sendable {
         typealias OutboundOut = PeerFrame
         let nodeID: NodeID
         let counter: NIOLockedValueBox<Int>
+        let hellos: NIOLockedValueBox<Int>
 
-        init(nodeID: NodeID, counter: NIOLockedValueBox<Int>) {
+        init(nodeID: NodeID, counter: NIOLockedValueBox<Int>, hellos: NIOLockedValueBox<Int>) {
             self.nodeID = nodeID
             self.counter = counter
+            self.hellos = hellos
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -50,6 +57,7 @@ final class SlowPeer: Sendable {
                 var reply = hello
                 reply.nodeID = nodeID
                 context.writeAndFlush(wrapOutboundOut(.hello(reply)), promise: nil)
+                hellos.withLockedValue { $0 += 1 }
             case .batch:
                 counter.withLockedValue { $0 += 1 }
             default:

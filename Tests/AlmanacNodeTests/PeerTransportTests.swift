@@ -163,6 +163,7 @@ import Testing
         config.maxInFlightBatches = 2
         config.maxBatchMessages = 10
         config.maxQueuedMessages = 50
+        config.stalledConnectionTimeout = nil  // the silent connection stays (see the next test)
         let a = try await T.start(config, inbox: inboxA)
         let b = try await T.start(T.configuration(id: 2, zone: "b"), inbox: inboxB)
         try await a.setPeers([b.localAddress, PeerAddress(id: 9, zone: "s", host: "127.0.0.1", port: slow.port)])
@@ -188,6 +189,45 @@ import Testing
         try await a.stop()
         try await b.stop()
         try await slow.stop()
+    }
+
+    /// A connection on which nothing arrives (pings unanswered: a partition, or TCP waiting out its
+    /// retransmission backoff after one) is closed and dialed anew after the stalled-connection
+    /// timeout, and the new attempt uses the quick connect timeout (the round trip is known).
+    @Test func aSilentConnectionIsClosedAndDialedAnew() async throws {
+        let silent = try await SlowPeer.start(nodeID: 9)
+        let inbox = Inbox()
+        var config = T.configuration(id: 1, zone: "a")
+        config.pingInterval = .milliseconds(50)
+        config.stalledConnectionTimeout = .milliseconds(300)
+        let a = try await T.start(config, inbox: inbox)
+        try await a.setPeers([PeerAddress(id: 9, zone: "s", host: "127.0.0.1", port: silent.port)])
+        #expect(try await T.eventually { silent.handshakes() >= 1 })
+        // Pongs never come back: after 300 ms the link is recycled, again and again.
+        #expect(try await T.eventually(timeout: .seconds(20)) { silent.handshakes() >= 3 })
+        let stats = try #require(try await a.statistics()[9])
+        #expect(stats.stalledConnections >= 2)
+        try await a.stop()
+        try await silent.stop()
+    }
+
+    /// A connection that answers is never taken for stalled, however long it carries no batch.
+    @Test func anIdleConnectionThatAnswersPingsIsKept() async throws {
+        let inboxA = Inbox(), inboxB = Inbox()
+        var configA = T.configuration(id: 1, zone: "a")
+        configA.pingInterval = .milliseconds(50)
+        configA.stalledConnectionTimeout = .milliseconds(300)
+        let a = try await T.start(configA, inbox: inboxA)
+        let b = try await T.start(T.configuration(id: 2, zone: "b"), inbox: inboxB)
+        try await a.setPeers([b.localAddress])
+        try await b.setPeers([a.localAddress])
+        #expect(try await T.eventually { try await a.statistics()[2]?.connected == true })
+        try await Task.sleep(for: .milliseconds(1500))
+        let stats = try #require(try await a.statistics()[2])
+        #expect(stats.stalledConnections == 0)
+        #expect(stats.connections == 1)
+        try await a.stop()
+        try await b.stop()
     }
 
     /// Acks ride in front of the receiver's next batch; with nothing going back they follow on their
