@@ -42,6 +42,13 @@ public struct RaftConfig: Sendable {
     /// append or heartbeat: fewer messages under load, followers apply later (stale reads lag by up
     /// to a heartbeat interval). Safety does not depend on it.
     public var broadcastCommit = true
+    /// A leader that steps down under CheckQuorum sends TimeoutNow to its most up-to-date voter, so
+    /// that a new election starts as soon as that message arrives instead of after the followers'
+    /// election timeouts (which the old leader's last messages, delivered late, may have just
+    /// restarted, and during which their leases refuse pre-votes). Lost in a partition, it changes
+    /// nothing; arriving after a newer term, it is ignored. Safety does not depend on it: any
+    /// node may start an election at any time.
+    public var handOverOnQuorumLoss = true
     /// Test-only safety bugs. Must stay empty outside tests.
     public var testingFaults: Set<SafetyFault>
 

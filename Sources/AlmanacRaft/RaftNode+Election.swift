@@ -105,6 +105,18 @@ extension RaftNode {
         }
     }
 
+    /// The voter other than us with the highest acknowledged index (the lowest id among equals),
+    /// if any: the one whose campaign a majority is likeliest to accept.
+    func mostUpToDateVoter() -> NodeID? {
+        var best: (id: NodeID, match: LogIndex)?
+        for peer in tracker.ids.sorted() where peer != id && tracker.isVoter(peer) {
+            guard let pr = tracker.progress[peer] else { continue }
+            if let current = best, pr.match <= current.match { continue }
+            best = (peer, pr.match)
+        }
+        return best?.id
+    }
+
     mutating func tickHeartbeat() {
         heartbeatElapsed += 1
         electionElapsed += 1
@@ -113,8 +125,11 @@ extension RaftNode {
             if config.checkQuorum {
                 if !tracker.quorumActive(selfID: id) {
                     // CheckQuorum: no quorum contact for an election timeout. Step down, forgetting
-                    // ourselves as leader so that followers' pre-votes are not blocked by us.
+                    // ourselves as leader so that followers' pre-votes are not blocked by us, and
+                    // hand over to the most up-to-date voter (RaftConfig.handOverOnQuorumLoss).
+                    let successor = config.handOverOnQuorumLoss ? mostUpToDateVoter() : nil
                     becomeFollower(term: term, leader: 0)
+                    if let successor { send(message(.timeoutNow, to: successor)) }
                     return
                 }
                 for peer in tracker.ids where peer != id { tracker.progress[peer]?.recentActive = false }
@@ -292,6 +307,10 @@ extension RaftNode {
             handleSnapshot(m)
         case .voteResponse, .preVoteResponse:
             handleVoteResponse(m)
+        case .timeoutNow where role == .preCandidate:
+            // A leader that stepped down hands over (handOverOnQuorumLoss) to a node already
+            // pre-campaigning: campaign for real at once, as a follower would.
+            hup(transfer: true)
         default:
             break
         }

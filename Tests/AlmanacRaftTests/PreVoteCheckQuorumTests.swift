@@ -61,6 +61,33 @@ import Testing
         #expect(net.status(1).leader == 0)
     }
 
+    /// A leader that hears nothing back (its inbound cut, or stalled after a partition healed)
+    /// keeps its followers' leases fresh until CheckQuorum deposes it; then they would wait out
+    /// their own election timeouts. With handOverOnQuorumLoss it sends TimeoutNow to its most
+    /// up-to-date voter, which is elected at once (the control run elects nobody meanwhile).
+    @Test func checkQuorum_leaderThatStepsDownHandsOverToItsMostUpToDateVoter() {
+        for handOver in [true, false] {
+            var net = TestNetwork(voters: [1, 2, 3]) { $0.handOverOnQuorumLoss = handOver }
+            net.campaign(1)
+            let term = net.status(1).term
+            net.cut.insert([2, 1])
+            net.cut.insert([3, 1])
+            var ticks = 0
+            while net.status(1).role == .leader && ticks < 40 {
+                net.tick(1)
+                net.stabilize()
+                ticks += 1
+            }
+            #expect(net.status(1).role == .follower, "CheckQuorum deposes the leader")
+            if handOver {
+                #expect(net.leaders == [2], "the handover elects the most up-to-date voter (lowest id among equals)")
+                #expect(net.status(2).term == term + 1)
+            } else {
+                #expect(net.leaders.isEmpty, "without it the followers wait for their own timeouts")
+            }
+        }
+    }
+
     @Test func checkQuorum_leaderWithQuorumStaysLeader() {
         var net = TestNetwork(voters: [1, 2, 3])
         net.campaign(1)
