@@ -68,7 +68,7 @@ final class ChaosCluster: Sendable {
             try? handle.close()
         }
         let pid = try ChaosSpawn.spawn("/usr/sbin/ip", ["netns", "exec", node.namespace, binary, "serve", "--config", node.config,
-                                                        "--log-level", "info", "--insecure"], output: node.log)
+                                                        "--log-level", "info", "--log-format", "json", "--insecure"], output: node.log)
         processes.withLock { $0[id] = pid }
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)

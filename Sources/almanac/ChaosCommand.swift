@@ -29,6 +29,10 @@ struct ChaosCommand: AsyncParsableCommand {
     @Option(help: "Stop injecting after this many minutes even if fewer faults were injected (0: no limit).") var maxMinutes = 0
     @Option(help: "Write the JSON report here.") var report: String?
     @Option(help: "The almanac binary for the nodes (default: this one).") var binary: String?
+    @Option(help: "The clients' largest pause between retries while a shard has no leader, milliseconds (AlmanacClientConfiguration.maxElectionBackoff).")
+    var maxElectionBackoffMs: Int64 = 100
+    @Option(help: "Fault kinds to draw from, comma-separated (default: every kind this run can inject: \(ChaosFaultKind.allCases.map(\.rawValue).joined(separator: ", "))).")
+    var kinds: String?
 
     func run() async throws {
         let namespaceList = namespaces.split(separator: ",").map(String.init)
@@ -58,6 +62,27 @@ struct ChaosCommand: AsyncParsableCommand {
         if !outcome.violations.isEmpty { throw ExitCode(1) }
     }
 
+    /// The kinds named by `--kinds` (all available ones without it); a kind this run cannot inject
+    /// (delay spikes without the delay tool, disk stalls without their own file systems) is refused.
+    private func chosenKinds(available: [ChaosFaultKind]) throws -> [ChaosFaultKind] {
+        guard let kinds else { return available }
+        let named = try kinds.split(separator: ",").map { name -> ChaosFaultKind in
+            let trimmed = name.trimmingCharacters(in: .whitespaces)
+            guard let kind = ChaosFaultKind(rawValue: trimmed) else {
+                throw ValidationError("unknown fault kind '\(trimmed)'; known: \(ChaosFaultKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard available.contains(kind) else {
+                throw ValidationError("fault kind '\(trimmed)' cannot be injected in this run (delay-spike needs --delay-tool, disk-stall --disk-stalls)")
+            }
+            return kind
+        }
+        guard !named.isEmpty else { throw ValidationError("--kinds names no fault kind") }
+        return named
+    }
+
+    /// UTC wall-clock time with milliseconds, as in the nodes' JSON logs.
+    static let wallClock = Date.ISO8601FormatStyle(timeZone: .gmt).time(includingFractionalSeconds: true)
+
     private func log(_ text: String) {
         FileHandle.standardError.write(Data("[chaos] \(text)\n".utf8))
     }
@@ -66,7 +91,7 @@ struct ChaosCommand: AsyncParsableCommand {
                             operationTimeout: Int64 = 15) -> AlmanacClient {
         AlmanacClient(configuration: AlmanacClientConfiguration(
             endpoints: endpoints, attemptTimeout: .seconds(2), operationTimeout: .seconds(operationTimeout),
-            consistency: consistency, clientName: name))
+            consistency: consistency, clientName: name, maxElectionBackoff: .milliseconds(maxElectionBackoffMs)))
     }
 
     private func drive(cluster: ChaosCluster, nemesis: ChaosNemesis) async throws -> ChaosOutcome {
@@ -89,7 +114,7 @@ struct ChaosCommand: AsyncParsableCommand {
 
         var random = Xoshiro256StarStar.derived(seed: seed, stream: 1)
         var injected: [ChaosFault] = []
-        let kinds = nemesis.kinds
+        let kinds = try chosenKinds(available: nemesis.kinds)
         log("nemesis: \(faults) faults from \(kinds.map(\.rawValue)), seed \(seed)")
         var failure: Error?
         var selfExits: [String] = []
@@ -104,21 +129,34 @@ struct ChaosCommand: AsyncParsableCommand {
                 let leader = await shardLeader(admin)
                 let target: UInt64 = (random.next(below: 2) == 0 && leader != 0) ? leader : UInt64(1 + random.next(below: 3))
                 let hold = Duration.milliseconds(maxHoldMs / 4 + random.next(below: max(1, maxHoldMs - maxHoldMs / 4)))
-                let injectedAt = workload.now()
                 let detail = try nemesis.inject(kind, target: target, random: &random)
+                // Once the fault is in effect: iptables and fsfreeze take milliseconds to run, and a
+                // write invoked before they finish may complete as if nothing happened, which made
+                // partitions of the leader's zone look recovered within milliseconds.
+                let injectedAt = workload.now()
+                let injectedWall = Date()  // for reading the nodes' logs beside this one
                 try await Task.sleep(for: hold)
                 try await nemesis.heal(kind, target: target)
                 let healedAt = workload.now()
                 injected.append(ChaosFault(kind: kind, target: target, targetWasLeader: target == leader,
                                            injectedAt: injectedAt, healedAt: healedAt, detail: detail))
-                log("fault \(index + 1)/\(faults): \(kind.rawValue) on node \(target)\(target == leader ? " (leader)" : ""): \(detail), held \(hold)")
+                log("fault \(index + 1)/\(faults) at \(injectedWall.formatted(Self.wallClock)): \(kind.rawValue) on node \(target)\(target == leader ? " (leader)" : ""): \(detail), held \(hold)")
                 // A node that exited by itself (not killed by the nemesis) is a finding; it is restarted.
                 for (node, status) in cluster.exited() {
                     selfExits.append("node \(node) exited by itself with status \(status) after fault \(index + 1) (\(kind.rawValue))")
                     log(selfExits[selfExits.count - 1])
                     try await cluster.start(node)
                 }
-                // A quiet gap, so that each fault's recovery is its own.
+                // Each fault's recovery is its own: the next fault waits until the cluster takes a
+                // write again (a probe outside the checked directory), then for a quiet gap.
+                // Without the wait a fault could land on a leader elected a moment before, and its
+                // outage was counted in the previous fault's recovery.
+                do {
+                    _ = try await admin.mkdir(parent: rootInode, name: "probe-\(index + 1)")
+                } catch {
+                    log("fault \(index + 1): no write taken within the probe's deadline after healing: \(error)")
+                }
+                // A quiet gap.
                 try await Task.sleep(for: .milliseconds(300 + random.next(below: 700)))
             }
         } catch {
