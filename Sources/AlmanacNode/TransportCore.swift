@@ -453,12 +453,17 @@ final class TransportCore {
             if !loopWasLate, let stalled = configuration.stalledConnectionTimeout,
                now > link.lastInboundNanos, now - link.lastInboundNanos > UInt64(stalled.nanoseconds) {
                 // Our pings went unanswered for the whole timeout: the connection is stuck in TCP's
-                // retransmission backoff or dead. Its close loses what is in flight (Raft resends);
-                // the dialing side connects anew.
+                // retransmission backoff or dead. It is detached at once (a TLS close waits for the
+                // silent peer) and closed; what was in flight is lost (Raft resends), and the
+                // dialing side connects anew.
                 link.statistics.stalledConnections += 1
+                let lost = link.detachConnection()
                 logger.warning("peer connection stalled; reconnecting", metadata: [
-                    "peer": "\(link.address)", "silentMs": "\((now - link.lastInboundNanos) / 1_000_000)"])
+                    "peer": "\(link.address)", "silentMs": "\((now - link.lastInboundNanos) / 1_000_000)",
+                    "lostInFlight": "\(lost.count)"])
+                dropUndeliverable(link, envelopes: lost)
                 channel.close(promise: nil)
+                if link.dials { scheduleReconnect(link) }
                 continue
             }
             pingNonce &+= 1
