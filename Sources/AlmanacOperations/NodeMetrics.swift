@@ -167,6 +167,13 @@ public final class NodeMetrics: Sendable {
             if let silence = peer.silenceNanos {
                 gauge("almanac_peer_last_heard_seconds", labels).record(Double(silence) / 1e9)
             }
+            if let link = peer.link {
+                // Totals since the node started, sampled (the transport owns the counters).
+                gauge("almanac_peer_connections", labels).record(link.connections)
+                gauge("almanac_peer_stalled_connections", labels).record(link.stalledConnections)
+                gauge("almanac_peer_connect_failures", labels).record(link.connectFailures)
+                gauge("almanac_peer_dropped_messages", labels).record(link.droppedMessages)
+            }
         }
         for zone in snapshot.zones {
             let labels = [("zone", zone.zone)]

@@ -52,7 +52,9 @@ public enum NodeOperations {
     ) async throws -> OperationsHTTPServer {
         let responder = NodeOperationsResponder(metrics: metrics, maxApplyLag: maxApplyLag) {
             guard let status = await host.status(digests: false) else { return nil }
-            return NodeSnapshot(status)
+            var snapshot = NodeSnapshot(status)
+            snapshot.attach(links: await host.transportStatistics())
+            return snapshot
         }
         // The live console (/console, docs/operations.md) when the node gives it a source.
         let served: any OperationsResponder = console.map { ConsoleResponder(next: responder, source: $0) } ?? responder

@@ -42,6 +42,11 @@ public struct NodeSnapshot: Sendable {
         }
         stoppedReason = status.stoppedReason
     }
+
+    /// Adds the transport's per-peer link counters (``MultiRaftHost/transportStatistics()``).
+    public mutating func attach(links: [NodeID: PeerLinkStatistics]) {
+        for index in peers.indices { peers[index].link = links[peers[index].id] }
+    }
 }
 
 /// One hosted Raft group's progress.
@@ -77,12 +82,15 @@ public struct PeerHealth: Sendable, Equatable {
     public var liveness: NodeLiveness
     /// Time since the peer was last heard from (nil: never).
     public var silenceNanos: UInt64?
+    /// The transport's counters of the link to the peer (nil: not taken).
+    public var link: PeerLinkStatistics?
 
-    public init(id: UInt64, zone: String, liveness: NodeLiveness, silenceNanos: UInt64?) {
+    public init(id: UInt64, zone: String, liveness: NodeLiveness, silenceNanos: UInt64?, link: PeerLinkStatistics? = nil) {
         self.id = id
         self.zone = zone
         self.liveness = liveness
         self.silenceNanos = silenceNanos
+        self.link = link
     }
 }
 

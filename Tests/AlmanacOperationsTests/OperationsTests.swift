@@ -136,7 +136,8 @@ struct NodeMetricsTests {
             nodeID: 1,
             groups: [GroupProgress(group: 0, term: 4, leader: 1, isLeader: true, commit: 90, applied: 80),
                      GroupProgress(group: 1, term: 2, leader: 0, isLeader: false, commit: 5, applied: 5)],
-            peers: [PeerHealth(id: 2, zone: "zone-b", liveness: .alive, silenceNanos: 50_000_000),
+            peers: [PeerHealth(id: 2, zone: "zone-b", liveness: .alive, silenceNanos: 50_000_000,
+                               link: { var link = PeerLinkStatistics(peer: 2); link.connections = 3; link.stalledConnections = 2; return link }()),
                     PeerHealth(id: 3, zone: "zone-c", liveness: .down, silenceNanos: nil)],
             zones: [ZoneState(zone: "zone-b", health: .healthy), ZoneState(zone: "zone-c", health: .down)])
         metrics.update(from: snapshot, maxApplyLag: 1000)
@@ -148,6 +149,8 @@ struct NodeMetricsTests {
             #"almanac_peer_up{peer="2",zone="zone-b"} 1"#, #"almanac_peer_up{peer="3",zone="zone-c"} 0"#,
             #"almanac_peer_liveness{peer="3",zone="zone-c",state="down"} 1"#,
             #"almanac_peer_last_heard_seconds{peer="2",zone="zone-b"} 0.05"#,
+            #"almanac_peer_connections{peer="2",zone="zone-b"} 3"#,
+            #"almanac_peer_stalled_connections{peer="2",zone="zone-b"} 2"#,
             #"almanac_zone_up{zone="zone-c"} 0"#, #"almanac_zone_healthy{zone="zone-b"} 1"#,
             "almanac_node_healthy 1", "almanac_node_ready 0",
         ] {
