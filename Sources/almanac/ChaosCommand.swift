@@ -45,6 +45,7 @@ struct ChaosCommand: AsyncParsableCommand {
         let cluster = try ChaosCluster(binary: executable, root: root, namespaces: namespaceList, addresses: addressList,
                                        shards: shards, snapshotEvery: 500)
         let nemesis = ChaosNemesis(cluster: cluster, delayTool: delayTool.isEmpty ? nil : delayTool, diskStalls: diskStalls)
+        let kinds = try chosenKinds(available: nemesis.kinds)  // refused before any node starts
         nemesis.healEverything()
         defer {
             nemesis.healEverything()
@@ -52,7 +53,7 @@ struct ChaosCommand: AsyncParsableCommand {
         }
         for node in cluster.nodes { try await cluster.start(node.id) }
         log("cluster up: \(cluster.endpoints)")
-        let outcome = try await drive(cluster: cluster, nemesis: nemesis)
+        let outcome = try await drive(cluster: cluster, nemesis: nemesis, kinds: kinds)
         print(outcome.markdown)
         if let report {
             let encoder = JSONEncoder()
@@ -94,7 +95,7 @@ struct ChaosCommand: AsyncParsableCommand {
             consistency: consistency, clientName: name, maxElectionBackoff: .milliseconds(maxElectionBackoffMs)))
     }
 
-    private func drive(cluster: ChaosCluster, nemesis: ChaosNemesis) async throws -> ChaosOutcome {
+    private func drive(cluster: ChaosCluster, nemesis: ChaosNemesis, kinds: [ChaosFaultKind]) async throws -> ChaosOutcome {
         let admin = makeClient(cluster.endpoints, name: "chaos-admin", operationTimeout: 60)
         defer { Task { await admin.shutdown() } }
         let directory = try await admin.mkdir(parent: rootInode, name: "chaos").inode
@@ -114,7 +115,6 @@ struct ChaosCommand: AsyncParsableCommand {
 
         var random = Xoshiro256StarStar.derived(seed: seed, stream: 1)
         var injected: [ChaosFault] = []
-        let kinds = try chosenKinds(available: nemesis.kinds)
         log("nemesis: \(faults) faults from \(kinds.map(\.rawValue)), seed \(seed)")
         var failure: Error?
         var selfExits: [String] = []
