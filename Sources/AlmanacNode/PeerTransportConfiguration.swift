@@ -45,7 +45,7 @@ public struct PeerTransportConfiguration: Sendable {
     /// `pingInterval`, is closed and dialed anew (nil: never). After packets were dropped (a
     /// partition, a flapping link), TCP retransmits with exponential backoff, so a connection can
     /// stay silent for seconds after the network heals; a new connection does not wait for that.
-    public var stalledConnectionTimeout: TimeAmount? = .milliseconds(600)
+    public var stalledConnectionTimeout: TimeAmount? = .seconds(1)
     /// An accepted connection that sends no hello within this time is refused and closed.
     public var helloTimeout: TimeAmount = .seconds(5)
     /// The longest a received batch waits for its acknowledgement. Acks ride in front of the next
