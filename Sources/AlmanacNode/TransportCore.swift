@@ -328,12 +328,19 @@ final class TransportCore {
     func channelClosed(_ channel: any Channel, peer: NodeID?) {
         openChannels.removeValue(forKey: ObjectIdentifier(channel))
         guard let peer, let link = links[peer], link.channel === channel else { return }
-        let lost = link.detachConnection()
+        let lost = detach(link)
         if !stopped {
-            logger.info("peer disconnected", metadata: ["peer": "\(link.address)", "lostInFlight": "\(lost.count)"])
+            logger.info("peer disconnected", metadata: ["peer": "\(link.address)", "lostInFlight": "\(lost)"])
         }
+    }
+
+    /// Forgets the link's connection: what was in flight on it is reported undeliverable (Raft
+    /// resends) and the dialing side connects anew. Returns how many messages were lost.
+    private func detach(_ link: PeerLink) -> Int {
+        let lost = link.detachConnection()
         dropUndeliverable(link, envelopes: lost)
         if link.dials { scheduleReconnect(link) }
+        return lost.count
     }
 
     func writable(peer: NodeID, channel: any Channel) {
@@ -454,16 +461,13 @@ final class TransportCore {
                now > link.lastInboundNanos, now - link.lastInboundNanos > UInt64(stalled.nanoseconds) {
                 // Our pings went unanswered for the whole timeout: the connection is stuck in TCP's
                 // retransmission backoff or dead. It is detached at once (a TLS close waits for the
-                // silent peer) and closed; what was in flight is lost (Raft resends), and the
-                // dialing side connects anew.
+                // silent peer), then closed.
                 link.statistics.stalledConnections += 1
-                let lost = link.detachConnection()
+                let lost = detach(link)
                 logger.warning("peer connection stalled; reconnecting", metadata: [
                     "peer": "\(link.address)", "silentMs": "\((now - link.lastInboundNanos) / 1_000_000)",
-                    "lostInFlight": "\(lost.count)"])
-                dropUndeliverable(link, envelopes: lost)
+                    "lostInFlight": "\(lost)"])
                 channel.close(promise: nil)
-                if link.dials { scheduleReconnect(link) }
                 continue
             }
             pingNonce &+= 1
