@@ -50,10 +50,13 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // Async durability's rules (answers ahead of commit on the leader, unconfirmed writes and
+        // their replay on the client), pure, so the node, the client and the simulator share them.
+        .target(name: "AlmanacAnswersAhead", dependencies: ["AlmanacRaft"]),
         // Shared write-ahead log and snapshots for many Raft groups.
         .target(name: "AlmanacStorage", dependencies: ["AlmanacRaft"]),
         // Deterministic whole-cluster simulator (test support).
-        .target(name: "AlmanacSimulation", dependencies: ["AlmanacRaft", "AlmanacStorage"]),
+        .target(name: "AlmanacSimulation", dependencies: ["AlmanacRaft", "AlmanacStorage", "AlmanacAnswersAhead"]),
         // Wire formats: protobuf schemas (generated code committed), framing, Raft message converters.
         .target(
             name: "AlmanacWire",
@@ -81,7 +84,7 @@ let package = Package(
         .target(
             name: "AlmanacNode",
             dependencies: [
-                "AlmanacRaft", "AlmanacStorage", "AlmanacWire",
+                "AlmanacRaft", "AlmanacStorage", "AlmanacWire", "AlmanacAnswersAhead",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -116,7 +119,7 @@ let package = Package(
         .target(
             name: "AlmanacClient",
             dependencies: [
-                "AlmanacWire", "AlmanacKeyspace",
+                "AlmanacWire", "AlmanacKeyspace", "AlmanacAnswersAhead",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import AlmanacAnswersAhead
 import AlmanacWire
 
 /// A write acknowledged ahead of commit (async durability), kept until it is known durable.
@@ -7,45 +8,30 @@ struct UnconfirmedWrite: Sendable {
     /// The first answer: its log index and the leader term it was given in.
     var answer: Almanac_Api_V1_Response
 
-    var index: UInt64 { answer.appliedIndex }
-    var term: UInt64 { answer.leaderTerm }
     var session: UInt64 { request.sessionID }
 }
 
-/// Async durability on the client side (docs/api.md, "Async durability"): a write the leader
-/// acknowledged ahead of commit is kept until a response of the same leader term reports its log
-/// durable past the write's index. A response from a newer term means the leader changed while the
-/// write may not have been durable: it is sent again with `replay` (same session and sequence, so
-/// it is applied at most once; answered once durable). If the first leader committed it, the replay
-/// returns the recorded first answer; if the write was lost with that leader, it is executed now.
+/// Async durability on the client side (docs/api.md, "Async durability"), by the shared rules of
+/// `AlmanacAnswersAhead.UnconfirmedWrites`: a write the leader acknowledged ahead of commit is kept
+/// until a response of the same leader term reports its log durable past the write's index. A
+/// response from a newer term means the leader changed while the write may not have been durable:
+/// it is sent again with `replay` (same session and sequence, so it is applied at most once;
+/// answered once durable). If the first leader committed it, the replay returns the recorded first
+/// answer; if the write was lost with that leader, it is executed now.
 extension AlmanacClient {
     /// Settles the shard's unconfirmed writes against `response` (a leader's answer carrying its
     /// term and durable index): durable ones are released, those of older terms are replayed.
     func settleUnconfirmed(shard: UInt16, by response: Almanac_Api_V1_Response) async {
-        let term = response.leaderTerm
-        guard var pending = unconfirmedWrites[shard], !pending.isEmpty else { return }
-        var durable: [UnconfirmedWrite] = []
-        var unknown: [UnconfirmedWrite] = []
-        pending.removeAll { write in
-            if write.term == term && write.index <= response.durableIndex { durable.append(write); return true }
-            if write.term < term { unknown.append(write); return true }
-            return false
-        }
-        unconfirmedWrites[shard] = pending.isEmpty ? nil : pending
-        for write in durable { releaseSequence(write.request.sequence, shard: shard, session: write.session) }
-        await replay(unknown, shard: shard)
+        let settlement = unconfirmedWrites.settle(shard: shard, leaderTerm: response.leaderTerm, durableIndex: response.durableIndex)
+        for pending in settlement.durable { releaseSequence(pending.sequence, shard: shard, session: pending.write.session) }
+        for pending in settlement.replay { await replay(pending.write, shard: shard) }
     }
 
     /// Replays every unconfirmed write of `shard` (the shard's new leader is in its replay window):
     /// those the previous leader made durable answer their first result, the others are executed
     /// now, before this client's new writes.
     func replayUnconfirmed(shard: UInt16) async {
-        await replay(unconfirmedWrites.removeValue(forKey: shard) ?? [], shard: shard)
-    }
-
-    /// Replays `writes` in their sequence order.
-    private func replay(_ writes: [UnconfirmedWrite], shard: UInt16) async {
-        for write in writes.sorted(by: { $0.request.sequence < $1.request.sequence }) { await replay(write, shard: shard) }
+        for pending in unconfirmedWrites.takeAll(shard: shard) { await replay(pending.write, shard: shard) }
     }
 
     /// Sends `write` again to the shard's current leader and releases its sequence.
@@ -64,13 +50,13 @@ extension AlmanacClient {
     }
 
     /// Writes acknowledged ahead of commit that are not known durable yet, over all shards.
-    public var unconfirmedWriteCount: Int { unconfirmedWrites.values.reduce(0) { $0 + $1.count } }
+    public var unconfirmedWriteCount: Int { unconfirmedWrites.count }
 
     /// Asks `shard`'s leader for an answer at commit without using a sequence number (an
     /// unsequenced keep-alive of the session): its term and durable index settle the shard's
     /// unconfirmed writes. One at a time per shard.
     func confirmUnconfirmed(shard: UInt16) async {
-        guard !confirming.contains(shard), let session = unconfirmedWrites[shard]?.first?.session else { return }
+        guard !confirming.contains(shard), let session = unconfirmedWrites.first(shard: shard)?.write.session else { return }
         confirming.insert(shard)
         defer { confirming.remove(shard) }
         var request = Almanac_Api_V1_Request()
@@ -89,7 +75,7 @@ extension AlmanacClient {
     @discardableResult
     public func waitUntilDurable(attempts: Int = 20) async -> Bool {
         for _ in 0..<attempts where unconfirmedWriteCount > 0 {
-            for shard in unconfirmedWrites.keys.sorted() { await confirmUnconfirmed(shard: shard) }
+            for shard in unconfirmedWrites.shards { await confirmUnconfirmed(shard: shard) }
         }
         return unconfirmedWriteCount == 0
     }

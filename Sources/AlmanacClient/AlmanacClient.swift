@@ -1,3 +1,4 @@
+import AlmanacAnswersAhead
 import AlmanacKeyspace
 import AlmanacWire
 import NIOCore
@@ -38,7 +39,7 @@ public actor AlmanacClient {
     private var closed = false
     /// Writes acknowledged ahead of commit (async durability) and not yet known durable, per shard
     /// (see AlmanacClient+AnswersAhead.swift).
-    var unconfirmedWrites: [UInt16: [UnconfirmedWrite]] = [:]
+    var unconfirmedWrites = UnconfirmedWrites<UnconfirmedWrite>()
     /// Shards with a confirmation (unsequenced keep-alive) in flight.
     var confirming: Set<UInt16> = []
     /// Writes acknowledged ahead of commit; replays of those whose leader changed before they were
@@ -126,7 +127,8 @@ public actor AlmanacClient {
                     // Answered ahead of commit: the sequence stays reserved (inside the server's
                     // result window) until the write is known durable or has been replayed.
                     answeredAheadWrites += 1
-                    unconfirmedWrites[shard, default: []].append(UnconfirmedWrite(request: request, answer: response))
+                    unconfirmedWrites.keep(UnconfirmedWrite(request: request, answer: response), shard: shard, sequence: sequence,
+                                           index: response.appliedIndex, term: response.leaderTerm)
                 } else {
                     releaseSequence(sequence, shard: shard, session: session)
                 }
@@ -388,7 +390,7 @@ public actor AlmanacClient {
             }
             // Writes acknowledged ahead of commit hold their sequence numbers until known durable:
             // ask for the answer that confirms them instead of waiting for one.
-            if unconfirmedWrites[shard]?.isEmpty == false, !confirming.contains(shard) {
+            if unconfirmedWrites.contains(shard: shard), !confirming.contains(shard) {
                 Task { await self.confirmUnconfirmed(shard: shard) }
             }
             await withCheckedContinuation { continuation in

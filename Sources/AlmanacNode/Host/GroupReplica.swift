@@ -1,3 +1,4 @@
+import AlmanacAnswersAhead
 import AlmanacRaft
 import AlmanacStorage
 import NIOCore
@@ -42,7 +43,7 @@ final class GroupReplica<Machine: ReplicatedStateMachine> {
     var idleTicks = 0
     var proposals: [LogIndex: ProposalWaiter<Machine.ApplyResult>] = [:]
     /// Async writes answered ahead of commit, and the state ahead they are answered from.
-    var ahead = AnswersAhead<Machine>()
+    var ahead = AnswersAhead<AheadMachine<Machine>>()
     /// When this replica last became the group's leader (its replay window runs from there).
     var leadingSince: NIODeadline?
     var reads: [UInt64: ReadWaiter<Machine>] = [:]

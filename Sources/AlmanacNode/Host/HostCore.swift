@@ -1,3 +1,4 @@
+import AlmanacAnswersAhead
 import AlmanacRaft
 import AlmanacStorage
 import AlmanacWire
@@ -267,7 +268,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         guard let group = groups[id] else { return promise.fail(HostError.unknownGroup(id)) }
         guard group.role == .leader else { return promise.fail(HostError.notLeader(group: id, leader: group.leader)) }
         guard let index = enterIntoLog(data, of: group, failing: promise) else { return }
-        keepAheadInStep(group, proposed: data, at: index)
+        group.ahead.proposed(data, at: index)
         let term = group.raft.currentTerm
         if let replaced = group.proposals[index] {
             // An earlier proposal at this index (an older term) was overwritten without being applied.
@@ -518,7 +519,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                 }
             }
             group.raft.advance(rd)
-            if group.ahead.machine != nil { dropStateAheadIfCaughtUp(group) }
+            group.ahead.dropIfCaughtUp(applied: group.applied)
             serveReads(group)
             if group.role == .leader, group.readBatcher.needsRound { startReadRound(group) }
             maybeCheckpoint(group)
@@ -589,7 +590,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         group.applied = entry.index
         group.appliedTerm = entry.term
         let waiter = group.proposals.removeValue(forKey: entry.index)
-        if group.ahead.recordingFrom != nil || !group.ahead.answered.isEmpty { appliedAhead(entry, in: group) }
+        if group.ahead.isTracking { appliedAhead(entry, in: group) }
         guard entry.type == .normal, !entry.data.isEmpty else {
             waiter?.promise.fail(HostError.unavailable("entry \(entry.index) was replaced by a new leader; nothing was applied"))
             return

@@ -1,3 +1,4 @@
+import AlmanacAnswersAhead
 import AlmanacRaft
 import AlmanacWire
 
@@ -26,4 +27,13 @@ public protocol ReplicatedStateMachine: Sendable {
 
     /// A digest of the state, equal on replicas that applied the same entries (convergence checks).
     var stateDigest: UInt64 { get }
+}
+
+/// A hosted state machine as the shared answers-ahead rules see it (`AlmanacAnswersAhead`).
+struct AheadMachine<Machine: ReplicatedStateMachine>: AheadApplicable {
+    var machine: Machine
+
+    mutating func apply(_ data: [UInt8], at index: LogIndex) -> Machine.ApplyResult {
+        machine.apply(data, at: index)
+    }
 }
