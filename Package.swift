@@ -242,6 +242,7 @@ let package = Package(
         ),
         .testTarget(name: "AlmanacStorageTests", dependencies: ["AlmanacStorage"]),
         .testTarget(name: "AlmanacSimulationTests", dependencies: ["AlmanacSimulation"]),
+        .testTarget(name: "AlmanacAnswersAheadTests", dependencies: ["AlmanacAnswersAhead", "AlmanacRaft"]),
         .testTarget(
             name: "AlmanacWireTests",
             dependencies: [

@@ -57,14 +57,6 @@ public struct AnswersAhead<Machine: AheadApplicable>: Sendable {
     /// Whether applies and snapshots must be reported (something is recorded or answered).
     public var isTracking: Bool { recordingFrom != nil || !answered.isEmpty }
 
-    /// Writes answered ahead whose index is not applied here yet.
-    public var unsettledCount: Int { answered.count }
-
-    /// The answered-ahead writes not applied here yet, by index: their term and answer time.
-    public var unsettled: [(index: LogIndex, term: Term, at: UInt64)] {
-        answered.map { ($0.key, $0.value.term, $0.value.at) }.sorted { $0.index < $1.index }
-    }
-
     /// Step 1, at a leader: what to do with an async write. A leader refuses async writes for
     /// `replayWindow` after its election (clients replay first). The first async write of a
     /// leadership starts recording this leader's proposals; until the applied index reaches the

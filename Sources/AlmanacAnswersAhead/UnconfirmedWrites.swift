@@ -60,6 +60,9 @@ public struct UnconfirmedWrites<Write: Sendable>: Sendable {
         (byShard.removeValue(forKey: shard) ?? []).sorted { $0.sequence < $1.sequence }
     }
 
+    /// `shard`'s unconfirmed writes, oldest first.
+    public func pending(shard: UInt16) -> [Pending] { byShard[shard] ?? [] }
+
     /// The oldest unconfirmed write of `shard`.
     public func first(shard: UInt16) -> Pending? { byShard[shard]?.first }
 

@@ -84,10 +84,16 @@ extension ClusterSimulation {
     /// phase every committed entry is applied). Without this, each such write would be an
     /// operation with an open end, and a few dozen of them make the search explode.
     mutating func finalChecks() {
+        if options.asyncClients > 0 {
+            finalAsyncChecks()
+            guard violation == nil else { return }
+        }
+        let asyncCompletions = asyncCompletions()
         var history: [KeyValueOperation] = []
         history.reserveCapacity(self.history.count)
         for (position, operation) in self.history.enumerated() where !failedWrites.contains(position) {
             var op = operation
+            if let completion = asyncCompletions[position] { op.completed = completion }
             if op.completed == nil, case .write(let id) = op.kind {
                 guard let applied = firstAppliedAt[id] else { continue }
                 op.completed = max(applied, op.invoked)

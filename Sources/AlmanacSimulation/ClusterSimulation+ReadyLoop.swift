@@ -18,6 +18,8 @@ extension ClusterSimulation {
         var becameLeader = false
         if let soft = ready.softState {
             becameLeader = soft.role == .leader && replicas[slot].role != .leader
+            if becameLeader { replicas[slot].leadingSince = now }
+            if replicas[slot].role == .leader && soft.role != .leader { asyncLeadershipEnds(slot) }
             replicas[slot].role = soft.role
             note("node \(id) is \(soft.role) (leader \(soft.leader))")
         }
@@ -143,11 +145,14 @@ extension ClusterSimulation {
         for readState in ready.readStates {
             if let readID = Self.decodeReadID(readState.context),
                let read = replicas[slot].pendingReads.removeValue(forKey: readID) {
-                replicas[slot].waitingReads.append((read, readState.index))
+                // A read also waits for every write this leader answered ahead of commit (production's rule).
+                let answered = options.asyncFault == .readsIgnoreAnswersAhead ? 0 : replicas[slot].ahead.answeredThrough
+                replicas[slot].waitingReads.append((read, max(readState.index, answered)))
             }
         }
         serveReads(slot)
         replicas[slot].raft?.advance(ready)
+        replicas[slot].ahead.dropIfCaughtUp(applied: replicas[slot].machine.appliedIndex)
         if round.configurationMayChange {
             replicas[slot].compactionOwed = true
             observeConfiguration(slot)
@@ -168,9 +173,12 @@ extension ClusterSimulation {
             fail(.stateMachineSafety, "node \(id) applied index \(entry.index) after \(replicas[slot].machine.appliedIndex)")
             return
         }
-        let command = replicas[slot].machine.apply(entry)
-        recordApplied(slot, index: entry.index, term: entry.term, digest: replicas[slot].machine.digest)
-        if let command, firstAppliedAt[command.opID] == nil { firstAppliedAt[command.opID] = now }
+        let applied = replicas[slot].machine.apply(entry)
+        let command = applied?.command
+        let firstAtIndex = recordApplied(slot, index: entry.index, term: entry.term, digest: replicas[slot].machine.digest)
+        if let applied, !applied.duplicate, firstAppliedAt[applied.command.opID] == nil { firstAppliedAt[applied.command.opID] = now }
+        asyncApplied(slot, entry: entry, applied: applied, firstAtIndex: firstAtIndex)
+        guard violation == nil else { return }
 
         if let position = replicas[slot].pendingWrites.removeValue(forKey: entry.index) {
             if let command, case .write(let value) = history[position].kind, command.opID == value {
@@ -184,17 +192,20 @@ extension ClusterSimulation {
     }
 
     /// State-machine safety: every replica reaches the same state after applying a given index.
-    mutating func recordApplied(_ slot: Int, index: LogIndex, term: Term, digest: UInt64) {
+    /// Returns whether this is the first application of `index` on any replica.
+    @discardableResult
+    mutating func recordApplied(_ slot: Int, index: LogIndex, term: Term, digest: UInt64) -> Bool {
         let position = Int(index)
         while committed.count <= position { committed.append(nil) }
         if let known = committed[position] {
             if known.term != term || known.digest != digest {
                 fail(.stateMachineSafety, "node \(slot + 1) applied index \(index) (term \(term)) but another replica applied a different entry there (term \(known.term))")
             }
-        } else {
-            committed[position] = CommittedEntry(term: term, digest: digest, committedByTerm: highestLeaderTerm)
-            stats.maxCommitIndex = max(stats.maxCommitIndex, index)
+            return false
         }
+        committed[position] = CommittedEntry(term: term, digest: digest, committedByTerm: highestLeaderTerm)
+        stats.maxCommitIndex = max(stats.maxCommitIndex, index)
+        return true
     }
 
     mutating func installSnapshot(_ slot: Int, _ snapshot: Snapshot) {
@@ -208,6 +219,8 @@ extension ClusterSimulation {
         note("node \(id) installs snapshot \(snapshot.metadata.index) conf \(snapshot.metadata.confState.voters) learners \(snapshot.metadata.confState.learners)")
         replicas[slot].machine = machine
         recordApplied(slot, index: machine.appliedIndex, term: machine.appliedTerm, digest: machine.digest)
+        _ = replicas[slot].ahead.installedSnapshot(through: snapshot.metadata.index)
+        dropWaits(at: slot, through: snapshot.metadata.index)
         for index in replicas[slot].pendingWrites.keys where index <= snapshot.metadata.index {
             replicas[slot].pendingWrites[index] = nil  // outcome unknown to this client
         }

@@ -10,7 +10,9 @@ extension ClusterSimulation {
         let key = workloadRandom.int(in: 0..<options.keyCount)
         if workloadRandom.chance(0.6) {
             _ = propose(at: target, key: key)
-        } else {
+        } else if options.asyncClients == 0 || replicas[target].role == .leader {
+            // With async clients, linearizable reads are served by leaders only, as in production
+            // (a follower cannot know what its leader answered ahead of commit).
             let readID = nextOperationID
             nextOperationID += 1
             do {
@@ -28,6 +30,7 @@ extension ClusterSimulation {
         let command = KeyValueCommand(opID: opID, key: UInt8(key))
         do throws(RaftError) {
             guard let index = try replicas[slot].raft?.propose(command.encoded) else { return nil }
+            if options.asyncFault != .stateAheadSkipsOtherProposals { replicas[slot].ahead.proposed(command.encoded, at: index) }
             history.append(KeyValueOperation(key: key, kind: .write(value: opID), invoked: now, completed: nil))
             // An earlier proposal recorded at the same index was lost at this node; its outcome stays unknown.
             replicas[slot].pendingWrites[index] = history.count - 1
@@ -73,7 +76,8 @@ extension ClusterSimulation {
         stats.livenessTicksUsed = elapsedTicks
         let acked = livenessWrites.filter { history[$0].completed != nil }.count
         let highestAck = acknowledged.map(\.index).max() ?? 0
-        if acked >= Self.livenessWriteCount, let laggards = laggingMembers(behind: highestAck), laggards.isEmpty {
+        let asyncSettled = asyncClients.allSatisfy(\.isSettled)
+        if acked >= Self.livenessWriteCount, asyncSettled, let laggards = laggingMembers(behind: highestAck), laggards.isEmpty {
             phase = .done
             return
         }
@@ -81,6 +85,11 @@ extension ClusterSimulation {
         if acked < Self.livenessWriteCount {
             let leader = leaderSlot().map { "node \($0 + 1)" } ?? "none"
             fail(.liveness, "\(acked)/\(Self.livenessWriteCount) liveness writes committed within \(options.livenessTicks) ticks after faults stopped (leader: \(leader), last refusal: \(lastProposalError.map { "\($0)" } ?? "none")); \(clusterState())")
+        } else if !asyncSettled {
+            let unsettled = asyncClients.indices.filter { !asyncClients[$0].isSettled }.map {
+                "client \($0): \(asyncClients[$0].unconfirmed.count) unconfirmed, \(asyncClients[$0].toSend.count) to send, waiting \(asyncClients[$0].waiting.map { "at node \($0.slot + 1) index \($0.index)" } ?? "no")"
+            }
+            fail(.liveness, "async clients not settled within \(options.livenessTicks) ticks after faults stopped: \(unsettled.joined(separator: "; ")); \(clusterState())")
         } else {
             let lagging = (laggingMembers(behind: highestAck) ?? []).map { "node \($0 + 1) applied \(replicas[$0].machine.appliedIndex)" }
             fail(.acknowledgedApplied, "acknowledged write at index \(highestAck) not applied within \(options.livenessTicks) ticks: \(lagging.joined(separator: ", "))")

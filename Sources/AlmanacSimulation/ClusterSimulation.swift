@@ -1,3 +1,4 @@
+import AlmanacAnswersAhead
 import AlmanacRaft
 
 /// A whole Raft cluster in one process: N replicas over a simulated network, disks and clock, a client
@@ -16,6 +17,8 @@ public struct ClusterSimulation: Sendable {
         case isolate(slot: Int)
         /// Reactive fault: the leader `slot` ends up on the minority side of a partition.
         case partitionLeaderMinority(slot: Int)
+        /// An async client's turn (``SimulationOptions/asyncClients``).
+        case asyncClient(Int)
     }
 
     enum Phase: Sendable { case faults, liveness, done }
@@ -78,6 +81,16 @@ public struct ClusterSimulation: Sendable {
     /// The latest refusal of a proposal (for liveness diagnostics).
     var lastProposalError: RaftError?
 
+    // Async durability (ClusterSimulation+AsyncClients.swift).
+    var asyncClients: [AsyncClient] = []
+    var nextSession: UInt64 = 1
+    var asyncWrites: [SessionSequence: AsyncWriteRecord] = [:]
+    /// Entries answered ahead of commit, not yet applied anywhere.
+    var answersAhead: [EntryKey: SessionSequence] = [:]
+    var effectiveApplications: [SessionSequence: EffectiveApplication] = [:]
+    /// The session write each committed index carries (first application).
+    var committedSessionWrites: [LogIndex: SessionSequence] = [:]
+
     // Liveness phase.
     var livenessStart: UInt64 = 0
     var livenessWrites: [Int] = []
@@ -115,6 +128,7 @@ public struct ClusterSimulation: Sendable {
         for slot in 0..<options.nodeCount { startNode(slot) }
         queue.push(.nemesis, at: 50_000)
         queue.push(.client, at: 1_000)
+        startAsyncClients()
         while violation == nil && phase != .done {
             if phase == .faults && stats.faultSteps >= options.steps { beginLiveness() }
             guard let (time, event) = queue.pop() else {
@@ -182,6 +196,8 @@ public struct ClusterSimulation: Sendable {
         case .client:
             if phase == .faults { clientAction() } else if phase == .liveness { livenessClientAction() }
             queue.push(.client, at: now + UInt64(workloadRandom.int(in: 1_000...15_000)))
+        case .asyncClient(let client):
+            asyncClientAction(client)
         }
     }
 
@@ -203,6 +219,7 @@ public struct ClusterSimulation: Sendable {
         case .client: trace.combine(7)
         case .isolate(let slot): trace.combine(8); trace.combine(UInt64(slot))
         case .partitionLeaderMinority(let slot): trace.combine(9); trace.combine(UInt64(slot))
+        case .asyncClient(let client): trace.combine(10); trace.combine(UInt64(client))
         }
     }
 
@@ -302,6 +319,9 @@ public struct ClusterSimulation: Sendable {
         replicas[slot].lastSyncAt = 0
         replicas[slot].compactionOwed = false
         replicas[slot].commit = recoveredCommit
+        replicas[slot].ahead = AnswersAhead()
+        replicas[slot].leadingSince = nil
+        replicas[slot].asyncWaits = [:]
         note("node \(slot + 1) starts (life \(incarnation)): term \(image.hardState.term) vote \(image.hardState.vote) commit \(image.hardState.commit) snapshot \(image.snapshotIndex) last \(image.lastIndex)")
         queue.push(.tick(slot: slot, incarnation: incarnation), at: now + UInt64(faultRandom.int(in: 1...Int(options.tickMicros))))
         driveReady(slot)
@@ -310,6 +330,8 @@ public struct ClusterSimulation: Sendable {
     mutating func crashNode(_ slot: Int, quickRestart: Bool = false) {
         guard replicas[slot].isUp else { return }
         stats.crashes += 1
+        if replicas[slot].role == .leader { asyncLeadershipEnds(slot) }
+        dropWaits(at: slot)
         replicas[slot].lifecycle = .down
         replicas[slot].raft = nil
         replicas[slot].rounds.reset()

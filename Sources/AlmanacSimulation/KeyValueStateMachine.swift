@@ -1,49 +1,81 @@
+import AlmanacAnswersAhead
 import AlmanacRaft
 
-/// A client command carried in a log entry: write `opID` as the value of register `key`.
+/// A client command carried in a log entry: write `opID` as the value of register `key`. Commands
+/// of a client session (async clients, ``AsyncClient``) also carry the session and the sequence
+/// number, which make a retry or replay apply at most once.
 public struct KeyValueCommand: Sendable, Hashable {
     public var opID: UInt64
     public var key: UInt8
+    /// The client session, or 0 for a command outside any session (applied every time).
+    public var session: UInt64
+    public var sequence: UInt64
 
-    public init(opID: UInt64, key: UInt8) {
+    public init(opID: UInt64, key: UInt8, session: UInt64 = 0, sequence: UInt64 = 0) {
         self.opID = opID
         self.key = key
+        self.session = session
+        self.sequence = sequence
     }
 
+    /// 9 bytes (opID, key), or 25 with a session (opID, key, session, sequence).
     public var encoded: [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(9)
-        for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: opID >> UInt64(shift))) }
+        bytes.reserveCapacity(session == 0 ? 9 : 25)
+        func put(_ x: UInt64) { for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: x >> UInt64(shift))) } }
+        put(opID)
         bytes.append(key)
+        if session != 0 {
+            put(session)
+            put(sequence)
+        }
         return bytes
     }
 
     /// Decodes a command; nil for a no-op or foreign payload.
     public init?(decoding bytes: [UInt8]) {
-        guard bytes.count == 9 else { return nil }
-        var id: UInt64 = 0
-        for i in 0..<8 { id |= UInt64(bytes[i]) << UInt64(8 * i) }
-        opID = id
+        guard bytes.count == 9 || bytes.count == 25 else { return nil }
+        func get(_ offset: Int) -> UInt64 {
+            var x: UInt64 = 0
+            for i in 0..<8 { x |= UInt64(bytes[offset + i]) << UInt64(8 * i) }
+            return x
+        }
+        opID = get(0)
         key = bytes[8]
+        session = bytes.count == 25 ? get(9) : 0
+        sequence = bytes.count == 25 ? get(17) : 0
+        guard bytes.count == 9 || session != 0 else { return nil }
     }
 }
 
+/// What applying a command did: the register's previous value is the command's result (so an
+/// answer depends on every write before it), or, for a session's sequence applied before, the
+/// result recorded then (nothing changes).
+public struct KeyValueApplied: Sendable, Hashable {
+    public var command: KeyValueCommand
+    public var result: UInt64
+    public var duplicate: Bool
+}
+
 /// The replicated application: a map of registers, each holding the id of the last write to it
-/// (0 initially). It also keeps a digest of everything applied, so replicas can be compared.
+/// (0 initially), and the results of client sessions' commands (exactly-once). It also keeps a
+/// digest of everything applied, so replicas can be compared.
 public struct KeyValueStateMachine: Sendable, Hashable {
     public private(set) var values: [UInt64]
     public private(set) var appliedIndex: LogIndex = 0
     public private(set) var appliedTerm: Term = 0
     /// Rolling digest of every entry applied so far (index, term, type, data).
     public private(set) var digest: UInt64 = 0
+    /// Per session: the result of each sequence applied.
+    public private(set) var sessionResults: [UInt64: [UInt64: UInt64]] = [:]
 
     public init(keyCount: Int) { values = Array(repeating: 0, count: keyCount) }
 
     public func value(of key: Int) -> UInt64 { values[key] }
 
-    /// Applies one committed entry; returns the command it carried, if any.
+    /// Applies one committed entry; returns what its command did, if it carried one.
     @discardableResult
-    public mutating func apply(_ entry: Entry) -> KeyValueCommand? {
+    public mutating func apply(_ entry: Entry) -> KeyValueApplied? {
         var h = StableHasher()
         h.combine(digest)
         h.combine(entry.index)
@@ -55,8 +87,17 @@ public struct KeyValueStateMachine: Sendable, Hashable {
         appliedTerm = entry.term
         guard entry.type == .normal, let command = KeyValueCommand(decoding: entry.data),
               Int(command.key) < values.count else { return nil }
+        return execute(command)
+    }
+
+    mutating func execute(_ command: KeyValueCommand) -> KeyValueApplied {
+        if command.session != 0, let recorded = sessionResults[command.session]?[command.sequence] {
+            return KeyValueApplied(command: command, result: recorded, duplicate: true)
+        }
+        let previous = values[Int(command.key)]
         values[Int(command.key)] = command.opID
-        return command
+        if command.session != 0 { sessionResults[command.session, default: [:]][command.sequence] = previous }
+        return KeyValueApplied(command: command, result: previous, duplicate: false)
     }
 
     /// Serialized state for a Raft snapshot.
@@ -68,6 +109,16 @@ public struct KeyValueStateMachine: Sendable, Hashable {
         put(digest)
         put(UInt64(values.count))
         for v in values { put(v) }
+        put(UInt64(sessionResults.count))
+        for session in sessionResults.keys.sorted() {
+            let results = sessionResults[session] ?? [:]
+            put(session)
+            put(UInt64(results.count))
+            for sequence in results.keys.sorted() {
+                put(sequence)
+                put(results[sequence] ?? 0)
+            }
+        }
         return out
     }
 
@@ -87,9 +138,32 @@ public struct KeyValueStateMachine: Sendable, Hashable {
             guard let v = get() else { return nil }
             vals.append(v)
         }
+        guard let sessionCount = get(), sessionCount < 1 << 16 else { return nil }
+        var sessions: [UInt64: [UInt64: UInt64]] = [:]
+        for _ in 0..<sessionCount {
+            guard let session = get(), let count = get(), count < 1 << 20 else { return nil }
+            var results: [UInt64: UInt64] = [:]
+            for _ in 0..<count {
+                guard let sequence = get(), let result = get() else { return nil }
+                results[sequence] = result
+            }
+            sessions[session] = results
+        }
+        guard offset == bytes.count else { return nil }
         values = vals
         appliedIndex = index
         appliedTerm = term
         digest = dig
+        sessionResults = sessions
+    }
+}
+
+/// The state ahead of a simulated leader (async durability) is a copy of its register machine.
+extension KeyValueStateMachine: AheadApplicable {
+    /// Applies a proposal's payload without touching the digest or the applied index (the state
+    /// ahead is only asked for results).
+    public mutating func apply(_ data: [UInt8], at index: LogIndex) -> KeyValueApplied? {
+        guard let command = KeyValueCommand(decoding: data), Int(command.key) < values.count else { return nil }
+        return execute(command)
     }
 }

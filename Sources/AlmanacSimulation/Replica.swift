@@ -1,3 +1,4 @@
+import AlmanacAnswersAhead
 import AlmanacRaft
 
 /// One simulated server: a Raft node, its disk and its state machine.
@@ -54,6 +55,12 @@ struct Replica: Sendable {
     var pendingReads: [UInt64: PendingRead] = [:]
     /// Reads confirmed by Raft, waiting for the state machine to reach their index.
     var waitingReads: [(read: PendingRead, index: LogIndex)] = []
+    /// Async durability, while leading: the answers ahead of commit (the shared rules), and when
+    /// this leadership began (the replay window). Reset at every start.
+    var ahead = AnswersAhead<KeyValueStateMachine>()
+    var leadingSince: UInt64?
+    /// Async clients waiting here for an answer at commit: log index -> client.
+    var asyncWaits: [LogIndex: Int] = [:]
 
     init(id: NodeID, isInitialMember: Bool, keyCount: Int, snapshotEvery: Int, disk: any SimulatedRaftStorage) {
         self.id = id

@@ -30,12 +30,20 @@ public struct SimulationOptions: Sendable, Hashable {
     /// How many of the latest notable events (elections, crashes, partitions, ...) the report keeps,
     /// for debugging a failed seed. 0 keeps none and costs nothing. Does not change the run.
     public var eventLogLength: Int
+    /// Clients writing with `async` durability (answered ahead of commit by the leader, replayed
+    /// by the client after a leader change; docs/simulation.md, "Async durability"). 0 runs none.
+    public var asyncClients: Int
+    /// A new leader's replay window, in ticks (production: `HostConfiguration.asyncReplayWindow`).
+    public var asyncReplayWindowTicks: Int
+    /// A deliberately broken async-durability rule (test-only), or nil.
+    public var asyncFault: AsyncDurabilityFault?
 
     public init(seed: UInt64, steps: Int = 10_000, nodeCount: Int = 3, spareNodeCount: Int = 4,
                 fault: SafetyFault? = nil, keyCount: Int = 4, tickMicros: UInt64 = 10_000,
                 electionTick: Int = 10, heartbeatTick: Int = 2, livenessTicks: Int = 400,
                 injectFaults: Bool = true, reconfigure: Bool = true, allowLeaderRemoval: Bool = true,
-                eventLogLength: Int = 0) {
+                eventLogLength: Int = 0, asyncClients: Int = 0, asyncReplayWindowTicks: Int = 3,
+                asyncFault: AsyncDurabilityFault? = nil) {
         self.seed = seed
         self.steps = steps
         self.nodeCount = nodeCount
@@ -50,6 +58,9 @@ public struct SimulationOptions: Sendable, Hashable {
         self.reconfigure = reconfigure
         self.allowLeaderRemoval = allowLeaderRemoval
         self.eventLogLength = eventLogLength
+        self.asyncClients = asyncClients
+        self.asyncReplayWindowTicks = asyncReplayWindowTicks
+        self.asyncFault = asyncFault
     }
 
     /// A shell command that replays this run exactly.
@@ -57,6 +68,8 @@ public struct SimulationOptions: Sendable, Hashable {
         var command = "swift run almanac simulate --seed \(seed) --steps \(steps) --nodes \(nodeCount)"
         if let fault { command += " --fault \(fault.rawValue)" }
         if !allowLeaderRemoval { command += " --no-leader-removal" }
+        if asyncClients > 0 { command += " --async-clients \(asyncClients)" }
+        if let asyncFault { command += " --async-fault \(asyncFault.rawValue)" }
         return command
     }
 }
@@ -73,6 +86,22 @@ public enum Invariant: String, Sendable, Hashable, CaseIterable {
     case linearizableReads = "linearizable reads"
     case liveness = "liveness after faults stop"
     case storageContract = "storage contract"
+    case exactlyOnce = "a session's write applied at most once"
+    case answerAheadMatchesCommit = "an answer ahead of commit is the result its commit produces"
+    case releasedWriteCommitted = "a write released as durable is committed"
+    case acknowledgedAsyncWriteApplied = "an acknowledged async write of a live client is applied"
+}
+
+/// A deliberately broken rule of async durability (test-only): each must make the checkers fail.
+public enum AsyncDurabilityFault: String, Sendable, Hashable, CaseIterable {
+    /// The client forgets a write answered under an older term instead of replaying it.
+    case noReplay = "no-replay"
+    /// The client releases a write once any response's durable index passes it, whatever its term.
+    case releaseWhateverTheTerm = "release-whatever-the-term"
+    /// A leader's linearizable reads do not wait for the writes it answered ahead.
+    case readsIgnoreAnswersAhead = "reads-ignore-answers-ahead"
+    /// The state ahead skips the leader's other proposals (majority writes, replays).
+    case stateAheadSkipsOtherProposals = "state-ahead-skips-other-proposals"
 }
 
 /// A broken property, with where and when the simulator saw it.
@@ -115,6 +144,28 @@ public struct SimulationStats: Sendable, Hashable {
     /// the core stops the process instead). Not counted as simulator findings.
     public var coreAssertions = 0
     public var firstCoreAssertion: String?
+    /// Async durability (``SimulationOptions/asyncClients``): writes answered ahead of commit and
+    /// at commit, answers ahead whose commit was checked, writes released as durable.
+    public var asyncAnsweredAhead = 0
+    public var asyncAnsweredAtCommit = 0
+    public var asyncAnswersChecked = 0
+    public var asyncReleased = 0
+    /// Refusals in a new leader's replay window.
+    public var asyncRefusedInWindow = 0
+    /// Writes answered ahead and not yet released when their leader crashed or lost leadership,
+    /// by the step they had reached: not on the leader's disk, on its disk but not known
+    /// committed there, known committed there but not yet released by the client.
+    public var asyncLeaderFaultsBeforePersist = 0
+    public var asyncLeaderFaultsBeforeCommit = 0
+    public var asyncLeaderFaultsBeforeRelease = 0
+    /// Replays sent, and those whose answer differed from the first one (lost and executed again).
+    public var asyncReplays = 0
+    public var asyncReplaysChanged = 0
+    /// Client crashes, and answered writes whose client crashed before they were released.
+    public var asyncClientCrashes = 0
+    public var asyncWritesExposedByClientCrash = 0
+
+    public init() {}
 }
 
 /// The outcome of one run.
@@ -140,6 +191,12 @@ public struct SimulationReport: Sendable {
         text += " acks=\(stats.writesAcknowledged) reads=\(stats.readsCompleted) trace=\(String(traceHash, radix: 16))"
         if stats.linearizabilityInconclusive {
             text += " (linearizability check inconclusive: \(stats.historyOperations) operations, \(stats.unknownWrites) writes of unknown outcome)"
+        }
+        if options.asyncClients > 0 {
+            text += "\n  async: answered ahead \(stats.asyncAnsweredAhead) (checked at commit \(stats.asyncAnswersChecked)), at commit \(stats.asyncAnsweredAtCommit),"
+            text += " released \(stats.asyncReleased), refused in replay window \(stats.asyncRefusedInWindow);"
+            text += " leader faults before persist/commit/release \(stats.asyncLeaderFaultsBeforePersist)/\(stats.asyncLeaderFaultsBeforeCommit)/\(stats.asyncLeaderFaultsBeforeRelease);"
+            text += " replays \(stats.asyncReplays) (changed \(stats.asyncReplaysChanged)); client crashes \(stats.asyncClientCrashes) exposing \(stats.asyncWritesExposedByClientCrash)"
         }
         if stats.coreAssertions > 0 { text += "\n  core assertions: \(stats.coreAssertions), first: \(stats.firstCoreAssertion ?? "")" }
         if violation != nil { text += "\n  reproduce: \(options.reproduceCommand)" }

@@ -28,6 +28,12 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Deliberately broken Raft rule: \(SafetyFault.allCases.map(\.rawValue).joined(separator: ", ")).")
     var fault: String?
 
+    @Option(help: "Clients writing with async durability (answered ahead of commit, replayed after a leader change); 0 runs none.")
+    var asyncClients: Int = 0
+
+    @Option(help: "Deliberately broken async-durability rule (with --async-clients): \(AsyncDurabilityFault.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var asyncFault: String?
+
     @Flag(inversion: .prefixedNo, help: "Let membership changes remove or demote the current leader itself.")
     var leaderRemoval = true
 
@@ -45,6 +51,13 @@ struct SimulateCommand: ParsableCommand {
         if let fault, SafetyFault(rawValue: fault) == nil {
             throw ValidationError("unknown --fault '\(fault)'; expected one of \(SafetyFault.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        guard (0...64).contains(asyncClients) else { throw ValidationError("--async-clients must be between 0 and 64") }
+        if let asyncFault {
+            guard AsyncDurabilityFault(rawValue: asyncFault) != nil else {
+                throw ValidationError("unknown --async-fault '\(asyncFault)'; expected one of \(AsyncDurabilityFault.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard asyncClients > 0 else { throw ValidationError("--async-fault needs --async-clients") }
+        }
     }
 
     func run() throws {
@@ -55,7 +68,8 @@ struct SimulateCommand: ParsableCommand {
             if overflow { break }
             let report = ClusterSimulation.run(
                 SimulationOptions(seed: runSeed, steps: steps, nodeCount: nodes, fault: safetyFault,
-                                  allowLeaderRemoval: leaderRemoval))
+                                  allowLeaderRemoval: leaderRemoval, asyncClients: asyncClients,
+                                  asyncFault: asyncFault.flatMap(AsyncDurabilityFault.init(rawValue:))))
             if !report.passed { failures += 1 }
             if verbose || !report.passed || seeds == 1 { print(report.summary) }
             if (!report.passed || verbose) && log > 0 {

@@ -181,6 +181,24 @@ import Testing
         #expect(KeyValueStateMachine(snapshotData: [1, 2]) == nil)
     }
 
+    @Test func aSessionsWriteTakesEffectOnceAndItsResultSurvivesASnapshot() throws {
+        let write = KeyValueCommand(opID: 7, key: 1, session: 3, sequence: 1)
+        #expect(KeyValueCommand(decoding: write.encoded) == write)
+        #expect(write.encoded.count == 25)
+        #expect(KeyValueCommand(decoding: KeyValueCommand(opID: 7, key: 1).encoded)?.session == 0)
+        var machine = KeyValueStateMachine(keyCount: 2)
+        let first = machine.apply(Entry(term: 1, index: 1, data: write.encoded))
+        #expect(first == KeyValueApplied(command: write, result: 0, duplicate: false))
+        machine.apply(Entry(term: 1, index: 2, data: KeyValueCommand(opID: 9, key: 1).encoded))
+        var restored = try #require(KeyValueStateMachine(snapshotData: machine.snapshotData))
+        #expect(restored == machine)
+        // The replay of sequence 1 (another opID would not matter) answers the first result, changes nothing.
+        let replay = restored.apply(Entry(term: 2, index: 3, data: write.encoded))
+        #expect(replay == KeyValueApplied(command: write, result: 0, duplicate: true))
+        #expect(restored.value(of: 1) == 9)
+        #expect(KeyValueStateMachine(snapshotData: machine.snapshotData + [0]) == nil)
+    }
+
     @Test func digestDependsOnEveryEntry() {
         var a = KeyValueStateMachine(keyCount: 1)
         var b = KeyValueStateMachine(keyCount: 1)
