@@ -292,6 +292,10 @@ extension ClusterSimulation {
         }
         replicas[slot].ahead.leadershipLost()
         replicas[slot].leadingSince = nil
+        // Reads waiting at a leader that steps down fail, as in production (HostCore.roleChanged):
+        // their wait for the writes answered ahead belonged to this leadership.
+        replicas[slot].pendingReads = [:]
+        replicas[slot].waitingReads = []
     }
 
     /// An entry was applied at `slot`: the answers-ahead rules learn its outcome, a waiting client

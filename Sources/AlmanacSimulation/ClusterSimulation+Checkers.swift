@@ -106,6 +106,7 @@ extension ClusterSimulation {
         case .linearizable: break
         case .notLinearizable(let key):
             let ops = history.filter { $0.key == key }
+            for op in ops { note("register \(key): \(op.kind) invoked \(op.invoked) completed \(op.completed.map(String.init) ?? "unknown")") }
             fail(.linearizableReads, "history of register \(key) (\(ops.count) operations) has no linearization")
         case .inconclusive:
             stats.linearizabilityInconclusive = true
