@@ -127,7 +127,7 @@ struct HostClusterTests {
     static let logger = Logger(label: "almanac.test.host", factory: { _ in SwiftLogNoOpLogHandler() })
 
     func startHosts(groups: Int, snapshotEvery: UInt64 = 50, fileSystem: (any StorageFileSystem)? = nil,
-                    asyncReplayWindow: TimeAmount? = nil) async throws -> (hosts: [MultiRaftHost<PayloadList>], root: String, members: [ClusterMember]) {
+                    asyncReplayWindow: TimeAmount? = nil, inlineSyncMaxLeaderBacklog: Int? = nil) async throws -> (hosts: [MultiRaftHost<PayloadList>], root: String, members: [ClusterMember]) {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("almanac-host-\(UUID().uuidString.prefix(8))").path
         let ports = try TestCluster.freePorts(count: 3)
         let members = (0..<3).map { i in
@@ -136,15 +136,18 @@ struct HostClusterTests {
         var hosts: [MultiRaftHost<PayloadList>] = []
         for member in members {
             hosts.append(try await start(member.id, members: members, groups: groups, root: root, snapshotEvery: snapshotEvery,
-                                         fileSystem: fileSystem, asyncReplayWindow: asyncReplayWindow))
+                                         fileSystem: fileSystem, asyncReplayWindow: asyncReplayWindow,
+                                         inlineSyncMaxLeaderBacklog: inlineSyncMaxLeaderBacklog))
         }
         return (hosts, root, members)
     }
 
     func start(_ id: NodeID, members: [ClusterMember], groups: Int, root: String, snapshotEvery: UInt64,
-               fileSystem: (any StorageFileSystem)? = nil, asyncReplayWindow: TimeAmount? = nil) async throws -> MultiRaftHost<PayloadList> {
+               fileSystem: (any StorageFileSystem)? = nil, asyncReplayWindow: TimeAmount? = nil,
+               inlineSyncMaxLeaderBacklog: Int? = nil) async throws -> MultiRaftHost<PayloadList> {
         var configuration = HostConfiguration(nodeID: id, members: members, groupCount: groups)
         configuration.fileSystem = fileSystem
+        if let inlineSyncMaxLeaderBacklog { configuration.inlineSyncMaxLeaderBacklog = inlineSyncMaxLeaderBacklog }
         if let asyncReplayWindow { configuration.asyncReplayWindow = asyncReplayWindow }
         configuration.tickInterval = .milliseconds(20)
         configuration.snapshotEveryEntries = snapshotEvery
@@ -228,41 +231,81 @@ struct HostClusterTests {
         for host in hosts { await host.stop() }
     }
 
-    @Test("a node that leads a group never syncs another group's follower round on its loop; a node leading none does")
-    func inlineSyncsOnlyOnNodesLeadingNoGroup() async throws {
-        let (hosts, root, _) = try await startHosts(groups: 2)
-        defer { try? FileManager.default.removeItem(atPath: root) }
+    /// Starts two groups led by two different nodes; returns the hosts, the two leaders and the
+    /// node that leads nothing.
+    func hostsWithTwoLeaders(inlineSyncMaxLeaderBacklog: Int? = nil) async throws
+        -> (hosts: [MultiRaftHost<PayloadList>], root: String, leader0: NodeID, leader1: NodeID, idle: NodeID)? {
+        let (hosts, root, _) = try await startHosts(groups: 2, inlineSyncMaxLeaderBacklog: inlineSyncMaxLeaderBacklog)
         for group in UInt64(0)..<2 { _ = try await propose(hosts, group: group, [UInt8(group)]) }
-        func leader(of group: UInt64) async -> NodeID? {
-            for host in hosts {
-                if let status = await host.status(digests: false),
-                   status.groups.contains(where: { $0.group == group && $0.raft.role == .leader }) { return status.nodeID }
-            }
-            return nil
-        }
-        // Group 0 led by one node, group 1 by another; the third node leads nothing.
-        guard let leader0 = await leader(of: 0) else { Issue.record("group 0 has no leader"); return }
-        if await leader(of: 1) == leader0 {
+        guard let leader0 = await leader(of: 0, hosts) else { Issue.record("group 0 has no leader"); return nil }
+        if await leader(of: 1, hosts) == leader0 {
             let target: NodeID = leader0 == 1 ? 2 : 1
-            for _ in 0..<50 where await leader(of: 1) != target {
+            for _ in 0..<50 where await leader(of: 1, hosts) != target {
                 try? await hosts[Int(leader0) - 1].transferLeadership(group: 1, to: target)
                 try await Task.sleep(for: .milliseconds(100))
             }
         }
-        guard let leader1 = await leader(of: 1), leader1 != leader0, await leader(of: 0) == leader0 else {
-            Issue.record("could not place the two groups' leaders on two nodes"); return
+        guard let leader1 = await leader(of: 1, hosts), leader1 != leader0, await leader(of: 0, hosts) == leader0 else {
+            Issue.record("could not place the two groups' leaders on two nodes"); return nil
         }
         let idle = Set<NodeID>([1, 2, 3]).subtracting([leader0, leader1]).first ?? 0
-        var before: [NodeID: UInt64] = [:]
-        for host in hosts { if let status = await host.status(digests: false) { before[status.nodeID] = status.inlineSyncs } }
+        return (hosts, root, leader0, leader1, idle)
+    }
+
+    func leader(of group: UInt64, _ hosts: [MultiRaftHost<PayloadList>]) async -> NodeID? {
+        for host in hosts {
+            if let status = await host.status(digests: false),
+               status.groups.contains(where: { $0.group == group && $0.raft.role == .leader }) { return status.nodeID }
+        }
+        return nil
+    }
+
+    /// Per node: (batches, of which synced on the loop).
+    func syncCounts(_ hosts: [MultiRaftHost<PayloadList>]) async -> [NodeID: (batches: UInt64, inline: UInt64)] {
+        var counts: [NodeID: (batches: UInt64, inline: UInt64)] = [:]
+        for host in hosts { if let status = await host.status(digests: false) { counts[status.nodeID] = (status.batches, status.inlineSyncs) } }
+        return counts
+    }
+
+    @Test("one request at a time: every node syncs its small rounds on its loop, the leader of an idle group and the busy group's leader too; a busy leader does not")
+    func inlineSyncsWhileTheLeadersWaitOnOneRequestAtMost() async throws {
+        guard let (hosts, root, leader0, leader1, idle) = try await hostsWithTwoLeaders() else { return }
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let before = await syncCounts(hosts)
+        for i in 0..<40 { _ = try await propose(hosts, group: 1, [1, UInt8(i)]) }
+        let after = await syncCounts(hosts)
+        let (leaderAfter0, leaderAfter1) = (await leader(of: 0, hosts), await leader(of: 1, hosts))
+        #expect(leaderAfter0 == leader0 && leaderAfter1 == leader1, "leadership moved during the writes")
+        for node in [leader0, leader1, idle] {
+            let inline = (after[node]?.inline ?? 0) - (before[node]?.inline ?? 0)
+            #expect(inline >= 20, "node \(node) synced \(inline) of 40 one-at-a-time rounds on its loop")
+        }
+        // Many requests at once: the busy leader hands its rounds to the writer thread.
+        let burstBefore = await syncCounts(hosts)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for i in 0..<64 { tasks.addTask { _ = try await self.propose(hosts, group: 1, [2, UInt8(i)]) } }
+            try await tasks.waitForAll()
+        }
+        let burstAfter = await syncCounts(hosts)
+        let handedOff = ((burstAfter[leader1]?.batches ?? 0) - (burstAfter[leader1]?.inline ?? 0))
+            - ((burstBefore[leader1]?.batches ?? 0) - (burstBefore[leader1]?.inline ?? 0))
+        #expect(handedOff > 0, "the leader of 64 concurrent proposals synced every round on its loop")
+        for host in hosts { await host.stop() }
+    }
+
+    @Test("with inlineSyncMaxLeaderBacklog -1, a node that leads a group never syncs on its loop; a node leading none does")
+    func inlineSyncsOnlyOnNodesLeadingNoGroup() async throws {
+        guard let (hosts, root, leader0, leader1, idle) = try await hostsWithTwoLeaders(inlineSyncMaxLeaderBacklog: -1) else { return }
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let before = await syncCounts(hosts)
         // Group 1's writes: node `leader0` follows them while it leads group 0.
         for i in 0..<40 { _ = try await propose(hosts, group: 1, [1, UInt8(i)]) }
-        var after: [NodeID: UInt64] = [:]
-        for host in hosts { if let status = await host.status(digests: false) { after[status.nodeID] = status.inlineSyncs } }
-        let (leaderAfter0, leaderAfter1) = (await leader(of: 0), await leader(of: 1))
+        let after = await syncCounts(hosts)
+        let (leaderAfter0, leaderAfter1) = (await leader(of: 0, hosts), await leader(of: 1, hosts))
         #expect(leaderAfter0 == leader0 && leaderAfter1 == leader1, "leadership moved during the writes")
-        #expect(after[leader0] == before[leader0], "node \(leader0) leads group 0 and synced group 1's rounds on its loop")
-        #expect((after[idle] ?? 0) > (before[idle] ?? 0), "node \(idle) leads nothing: its follower rounds may sync inline")
+        #expect(after[leader0]?.inline == before[leader0]?.inline, "node \(leader0) leads group 0 and synced group 1's rounds on its loop")
+        #expect(after[leader1]?.inline == before[leader1]?.inline, "node \(leader1) leads group 1 and synced on its loop")
+        #expect((after[idle]?.inline ?? 0) > (before[idle]?.inline ?? 0), "node \(idle) leads nothing: its follower rounds may sync inline")
         for host in hosts { await host.stop() }
     }
 

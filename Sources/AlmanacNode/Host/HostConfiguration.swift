@@ -53,14 +53,21 @@ public struct HostConfiguration: Sendable {
     /// new entries and apply newly committed ones while the previous batch syncs; the WAL writer
     /// merges batches queued behind a sync into its next one.
     public var maxBatchesInFlight = 4
-    /// A round whose batch has at most this many entries, taken while nothing else is in flight on a
-    /// node that leads no group, is written and synced on the host loop itself: a follower's write
-    /// saves the two thread hand-offs to the WAL writer and back (a follower has nothing else to do
-    /// for those groups until its copy is durable). A node leading any group sends every batch to
-    /// the writer thread, so that its loop keeps taking acks, replicating and applying while they
-    /// sync (an inline sync of one group's follower round would stall the groups it leads).
+    /// A round whose batch has at most this many entries, taken while nothing else is in flight,
+    /// is written and synced on the host loop itself when the groups this node leads are nearly
+    /// idle (``inlineSyncMaxLeaderBacklog``): it saves the two thread hand-offs to the WAL writer
+    /// and back. A follower has nothing else to do for its groups until its copy is durable; a
+    /// leader serving one request at a time has nothing else to do until its followers answer,
+    /// which they do while it syncs. A busier leader sends every batch to the writer thread, so
+    /// that its loop keeps taking requests and acks, replicating and applying while they sync.
     /// 0 disables it.
     public var inlineSyncMaxEntries = 64
+    /// See ``inlineSyncMaxEntries``: a node that leads groups syncs a round on its loop only if
+    /// those groups never held more than this many uncommitted entries at once during the current
+    /// and the previous tick (one request at a time holds one). 0: only when they were idle; -1:
+    /// never on a node that leads a group (the behaviour before 2026-12-07).
+    /// `ALMANAC_INLINE_SYNC_LEADER_BACKLOG` in the environment sets it (a measurement switch).
+    public var inlineSyncMaxLeaderBacklog = getenv("ALMANAC_INLINE_SYNC_LEADER_BACKLOG").flatMap { Int(String(cString: $0)) } ?? 1
     /// Linearizable reads of a group share ReadIndex rounds (``ReadIndexBatcher``). Default on;
     /// `ALMANAC_UNBATCHED_READ_INDEX=1` in the environment turns it off (one round per read, the
     /// old behaviour): a measurement switch for before/after counts (bench/instructions.sh --env).

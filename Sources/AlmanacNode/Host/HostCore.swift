@@ -43,6 +43,10 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     private(set) var batches: UInt64 = 0
     /// Batches written and synced on the host loop itself (``HostConfiguration/inlineSyncMaxEntries``).
     private(set) var inlineSyncs: UInt64 = 0
+    /// The most entries the groups this node leads held uncommitted at once, during the current
+    /// and the previous tick (``HostConfiguration/inlineSyncMaxLeaderBacklog``).
+    private var leaderBacklogPeak = 0
+    private var previousLeaderBacklogPeak = 0
     var answersAheadCounters = AnswersAheadCounters()
     private(set) var snapshotsInstalled: UInt64 = 0
     var snapshotsSent: UInt64 = 0
@@ -114,6 +118,8 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     private func tick() {
         guard stoppedReason == nil else { return }
         ticks += 1
+        previousLeaderBacklogPeak = leaderBacklogPeak
+        leaderBacklogPeak = 0
         expireWaiters(now: .now())
         if !snapshotSends.isEmpty { checkSnapshotSends(now: .now()) }
         for group in groups.values {
@@ -386,8 +392,10 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         var work: [Work] = []
         var writes: [GroupWrite] = []
         var leadsAGroup = false  // after this round's role changes (the inline sync below)
+        var leaderBacklog = 0  // entries the groups it leads hold uncommitted
         for id in groups.keys.sorted() {
             guard let group = groups[id] else { continue }
+            if group.role == .leader { leaderBacklog += Int(group.raft.lastIndex - min(group.raft.lastIndex, group.raft.commitIndex)) }
             defer { leadsAGroup = leadsAGroup || group.role == .leader }
             let hasReady = group.raft.hasReady
             guard hasReady || group.pendingCheckpoint != nil else { continue }
@@ -448,11 +456,13 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             return
         }
         let batch = WriteBatch(writes)
-        // A follower's lone small write is synced right here (see `inlineSyncMaxEntries`), on a node
-        // that leads no group: a leader's loop must stay free to take its followers' acks, apply and
-        // answer while any sync runs, whichever group's round it belongs to.
+        // A lone small write is synced right here (see `inlineSyncMaxEntries`) unless the groups this
+        // node leads were busy lately: a busy leader's loop must stay free to take requests and its
+        // followers' acks, apply and answer while any sync runs, whichever group's round it is.
+        leaderBacklogPeak = max(leaderBacklogPeak, leaderBacklog)
         if rounds.isEmpty, batch.entryCount <= configuration.inlineSyncMaxEntries,
-           !leadsAGroup,
+           !leadsAGroup || (configuration.inlineSyncMaxLeaderBacklog >= 0
+                            && max(leaderBacklogPeak, previousLeaderBacklogPeak) <= configuration.inlineSyncMaxLeaderBacklog),
            let outcome = log.writeNowIfIdle(batch) {
             batches += 1
             inlineSyncs += 1
