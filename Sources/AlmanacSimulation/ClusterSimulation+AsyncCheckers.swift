@@ -16,10 +16,10 @@ extension ClusterSimulation {
         if let applied, applied.command.session != 0, !applied.duplicate {
             let key = SessionSequence(session: applied.command.session, sequence: applied.command.sequence)
             if let earlier = effectiveApplications[key] {
-                fail(.exactlyOnce, "session \(key.session) sequence \(key.sequence) took effect at \(earlier.index) and again at \(entry.index)")
+                fail(.exactlyOnce, "session \(key.session) sequence \(key.sequence) took effect at \(earlier) and again at \(entry.index)")
                 return
             }
-            effectiveApplications[key] = EffectiveApplication(index: entry.index, term: entry.term, result: applied.result)
+            effectiveApplications[key] = entry.index
         }
         guard let answered = answersAhead.removeValue(forKey: EntryKey(index: entry.index, term: entry.term)),
               let answer = asyncWrites[answered]?.answeredAhead else { return }

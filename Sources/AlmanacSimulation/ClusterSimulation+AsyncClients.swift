@@ -24,13 +24,6 @@ extension ClusterSimulation {
         var clientCrashed = false
     }
 
-    /// Where a session's write took effect (its first, non-duplicate application).
-    struct EffectiveApplication: Sendable {
-        var index: LogIndex
-        var term: Term
-        var result: UInt64
-    }
-
     mutating func startAsyncClients() {
         for client in 0..<options.asyncClients {
             asyncClients.append(AsyncClient(session: takeSession()))
@@ -168,8 +161,9 @@ extension ClusterSimulation {
         asyncWrites[key]?.answeredAhead = (index, status.term, answer?.result ?? 0, now)
         answersAhead[EntryKey(index: index, term: status.term)] = key
         // The response settles older writes first, then the client keeps this one (as the library does).
-        settle(client, term: status.term, durableIndex: min(status.commit, index))
-        if min(status.commit, index) >= index {
+        let durableIndex = min(status.commit, index)
+        settle(client, term: status.term, durableIndex: durableIndex)
+        if durableIndex >= index {
             release(client, write, index: index, term: status.term)
         } else {
             asyncClients[client].unconfirmed.keep(write, shard: 0, sequence: write.sequence, index: index, term: status.term)

@@ -87,7 +87,8 @@ public struct ClusterSimulation: Sendable {
     var asyncWrites: [SessionSequence: AsyncWriteRecord] = [:]
     /// Entries answered ahead of commit, not yet applied anywhere.
     var answersAhead: [EntryKey: SessionSequence] = [:]
-    var effectiveApplications: [SessionSequence: EffectiveApplication] = [:]
+    /// Where each session's write took effect (its first, non-duplicate application).
+    var effectiveApplications: [SessionSequence: LogIndex] = [:]
     /// The session write each committed index carries (first application).
     var committedSessionWrites: [LogIndex: SessionSequence] = [:]
 
