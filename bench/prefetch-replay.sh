@@ -18,7 +18,9 @@
 #          [--threshold 0.9] [--limit N] [--durability "majority async"] [--shards 4]
 #          [--network dev|zones|geo] [--delay-ms 0.5] [--client-region ap] [--leaders-on 1]
 #          [--base-port 27600] [--work /tmp/almanac-prefetch]
-#          [--background-clients N --background-seconds S] TRACE...
+#          [--background-clients N --background-seconds S] [--yield-backlog N] TRACE...
+# --yield-backlog passes --prefetch-yield-backlog to the servers (the backlog above which
+# prefetching yields to requests; -1: never yield).
 # With --background-clients, `almanac bench` (N clients, creates, majority) runs beside the replay
 # for S seconds, starting 0.5 s after it: its throughput ("background") is what other clients get
 # while prefetching runs (the replay must outlast it: compare its replay time with S).
@@ -40,6 +42,7 @@ BASE=27600
 WORK=/tmp/almanac-prefetch
 BACKGROUND=0
 BACKGROUND_SECONDS=5
+YIELD=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --almanac) ALMANAC=$2; shift 2 ;;
@@ -56,6 +59,7 @@ while [ $# -gt 0 ]; do
     --work) WORK=$2; shift 2 ;;
     --background-clients) BACKGROUND=$2; shift 2 ;;
     --background-seconds) BACKGROUND_SECONDS=$2; shift 2 ;;
+    --yield-backlog) YIELD=("--prefetch-yield-backlog=$2"); shift 2 ;;
     -*) echo "bench/prefetch-replay.sh: unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
@@ -99,7 +103,7 @@ start_cluster() { # dir model queue
   local dir=$1 model=$2 queue=$3 i
   if [ "$NETWORK" = dev ]; then
     "$ALMANAC" dev --insecure --no-auth --data-dir "$dir" --base-port "$BASE" --shards "$SHARDS" --prediction-model-type "$model" \
-      --confidence-threshold "$THRESHOLD" --prefetch-queue-size "$queue" > "$dir/dev.out" 2>&1 &
+      --confidence-threshold "$THRESHOLD" --prefetch-queue-size "$queue" "${YIELD[@]}" > "$dir/dev.out" 2>&1 &
     PIDS=($!)
     for _ in $(seq 1 100); do grep -q "Press Ctrl-C" "$dir/dev.out" 2>/dev/null && break; sleep 0.2; done
     sleep 1
@@ -108,7 +112,7 @@ start_cluster() { # dir model queue
   for i in 0 1 2; do
     ip netns exec "${NS[$i]}" "$ALMANAC" serve --id "$((i + 1))" --zone "${ZONE_NAMES[$i]}" --data-dir "$dir/n$((i + 1))" \
       --shards "$SHARDS" --log-level warning --insecure --prediction-model-type "$model" \
-      --confidence-threshold "$THRESHOLD" --prefetch-queue-size "$queue" "${MEMBERS[@]}" > "$dir/n$((i + 1)).log" 2>&1 &
+      --confidence-threshold "$THRESHOLD" --prefetch-queue-size "$queue" "${YIELD[@]}" "${MEMBERS[@]}" > "$dir/n$((i + 1)).log" 2>&1 &
     PIDS+=($!)
   done
   for i in 0 1 2; do

@@ -27,6 +27,10 @@ struct PrefetchOptions: ParsableArguments {
     @Option(name: .customLong("zone-count"), help: "zone_count: the cluster's number of zones, >= 3 (default: the cluster's).")
     var zoneCount: Int?
 
+    @Option(name: .customLong("prefetch-yield-backlog"),
+            help: "Prefetching yields while the node's leaders hold more request entries uncommitted (plus reads waiting) than this (default 2; negative, written --prefetch-yield-backlog=-1: never yield).")
+    var prefetchYieldBacklog: Int?
+
     /// The file's values with the flags applied.
     func applied(to file: NodeConfigFile) -> NodeConfigFile {
         var file = file
@@ -34,6 +38,7 @@ struct PrefetchOptions: ParsableArguments {
         if let confidenceThreshold { file.confidenceThreshold = confidenceThreshold }
         if let prefetchQueueSize { file.prefetchQueueSize = prefetchQueueSize }
         if let zoneCount { file.zoneCount = zoneCount }
+        if let prefetchYieldBacklog { file.prefetchYieldBacklog = prefetchYieldBacklog }
         return file
     }
 
@@ -47,11 +52,13 @@ struct PrefetchOptions: ParsableArguments {
             }
             return .off(zoneCount: clusterZones)
         }
-        return try PrefetchSettings(
+        var settings = try PrefetchSettings(
             predictionModelType: file.predictionModelType ?? defaultModel,
             confidenceThreshold: file.confidenceThreshold ?? defaultThreshold,
             prefetchQueueSize: file.prefetchQueueSize ?? defaultQueueSize,
             zoneCount: file.zoneCount ?? clusterZones, clusterZones: clusterZones)
+        if let yield = file.prefetchYieldBacklog { settings.yieldAboveRequestBacklog = yield }
+        return settings
     }
 
     /// The flags again, for a child `serve` (used by `dev`).
@@ -61,6 +68,8 @@ struct PrefetchOptions: ParsableArguments {
         if let confidenceThreshold { out += ["--confidence-threshold", "\(confidenceThreshold)"] }
         if let prefetchQueueSize { out += ["--prefetch-queue-size", "\(prefetchQueueSize)"] }
         if let zoneCount { out += ["--zone-count", "\(zoneCount)"] }
+        // One word: a negative value would read as an option.
+        if let prefetchYieldBacklog { out += ["--prefetch-yield-backlog=\(prefetchYieldBacklog)"] }
         return out
     }
 }

@@ -30,6 +30,7 @@ struct PrefetchStatusReport: Sendable {
         a.queueDepth += b.queueDepth
         a.pending += b.pending
         a.unpredicted += b.unpredicted
+        a.yielded += b.yielded
     }
 
     /// Asks every node (nodes that do not answer are skipped).
@@ -78,7 +79,7 @@ struct PrefetchStatusReport: Sendable {
         guard let settings else { return ["PREFETCH", "  off (prefetch_queue_size 0, model none, or fewer than 3 zones)"] + answersAheadLines }
         var out = ["PREFETCH  model \(settings.predictionModelType)  threshold \(settings.confidenceThreshold)  queue \(settings.prefetchQueueSize)  zones \(settings.zoneCount)"]
         func line(_ name: String, _ c: Almanac_Api_V1_PrefetchShardStatus) -> String {
-            "  \(name)  predictions \(c.predictions)  issued \(c.issued)  confirmed \(c.confirmed)  expired \(c.expired)  requeued \(c.requeued)  dropped \(c.dropped)  refused \(c.refused)  waste \(String(format: "%.1f", Self.wastePercent(c)))%  journal bytes: potential \(c.potentialBytes) confirm \(c.confirmBytes) saved \(c.savedBytes)  unpredicted \(c.unpredicted)  queued \(c.queueDepth)  pending \(c.pending)"
+            "  \(name)  predictions \(c.predictions)  issued \(c.issued)  confirmed \(c.confirmed)  expired \(c.expired)  requeued \(c.requeued)  dropped \(c.dropped)  refused \(c.refused)  waste \(String(format: "%.1f", Self.wastePercent(c)))%  journal bytes: potential \(c.potentialBytes) confirm \(c.confirmBytes) saved \(c.savedBytes)  unpredicted \(c.unpredicted)  yielded \(c.yielded)  queued \(c.queueDepth)  pending \(c.pending)"
         }
         out.append(line("all", total))
         for shard in byShard.keys.sorted() { if let c = byShard[shard] { out.append(line("shard \(shard)", c)) } }

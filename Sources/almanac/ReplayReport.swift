@@ -25,6 +25,8 @@ struct ReplayReport: Codable {
         var dropped: UInt64
         var refused: UInt64
         var unpredicted: UInt64
+        /// Predictions not queued because the node was busy with requests.
+        var yielded: UInt64
         var wastePercent: Double
         var potentialBytes: UInt64
         var confirmBytes: UInt64
@@ -86,7 +88,7 @@ struct ReplayReport: Codable {
                 model: settings.predictionModelType, threshold: settings.confidenceThreshold, queueSize: settings.prefetchQueueSize,
                 predictions: a.predictions - b.predictions, issued: a.issued - b.issued, confirmed: a.confirmed - b.confirmed,
                 expired: a.expired - b.expired, requeued: a.requeued - b.requeued, dropped: a.dropped - b.dropped,
-                refused: a.refused - b.refused, unpredicted: a.unpredicted - b.unpredicted,
+                refused: a.refused - b.refused, unpredicted: a.unpredicted - b.unpredicted, yielded: a.yielded - b.yielded,
                 wastePercent: a.issued > b.issued ? 100 * Double(a.expired - b.expired) / Double(a.issued - b.issued) : 0,
                 potentialBytes: a.potentialBytes - b.potentialBytes, confirmBytes: a.confirmBytes - b.confirmBytes,
                 savedBytes: a.savedBytes - b.savedBytes)
@@ -116,7 +118,7 @@ struct ReplayReport: Codable {
                        + pad(String(format: "%.0f", row.meanMicros), 10))
         }
         if let p = prefetch {
-            out.append("prefetch (model \(p.model), threshold \(p.threshold), queue \(p.queueSize)): predictions \(p.predictions), issued \(p.issued), confirmed \(p.confirmed), expired \(p.expired), requeued \(p.requeued), dropped \(p.dropped), refused \(p.refused), unpredicted \(p.unpredicted)")
+            out.append("prefetch (model \(p.model), threshold \(p.threshold), queue \(p.queueSize)): predictions \(p.predictions), issued \(p.issued), confirmed \(p.confirmed), expired \(p.expired), requeued \(p.requeued), dropped \(p.dropped), refused \(p.refused), unpredicted \(p.unpredicted), yielded \(p.yielded)")
             out.append("  waste \(String(format: "%.1f", p.wastePercent))% of issued; journal bytes: potential \(p.potentialBytes), confirmations \(p.confirmBytes) (replacing \(p.savedBytes + p.confirmBytes) bytes of full entries)")
         } else {
             out.append("prefetch: off")

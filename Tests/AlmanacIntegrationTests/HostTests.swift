@@ -310,6 +310,59 @@ struct HostClusterTests {
         for host in hosts { await host.stop() }
     }
 
+    @Test("the request backlog counts requests' entries, not speculative ones (potential journal entries)")
+    func requestBacklogLeavesSpeculativeProposalsOut() async throws {
+        let (hosts, root, _) = try await startHosts(groups: 1)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        _ = try await propose(hosts, group: 0, [1])
+        var leaderIndex = 0
+        for (i, host) in hosts.enumerated() where (try? await host.read(group: 0, linearizable: true, { _ in 0 })) != nil {
+            leaderIndex = i
+        }
+        let leader = hosts[leaderIndex]
+
+        /// The highest backlog the leader publishes while `burst` runs.
+        func peak(during burst: @escaping @Sendable () async throws -> Void) async throws -> Int {
+            let done = SharedValue<Bool>(false)
+            async let highest: Int = {
+                var highest = 0
+                while !done.value {
+                    highest = max(highest, leader.requestBacklog.current)
+                    try? await Task.sleep(for: .milliseconds(1))
+                }
+                return max(highest, leader.requestBacklog.current)
+            }()
+            try await burst()
+            done.update { $0 = true }
+            return await highest
+        }
+
+        // The leader-finding reads and the first write leave the window (two 20 ms ticks).
+        for _ in 0..<100 where leader.requestBacklog.current != 0 { try await Task.sleep(for: .milliseconds(10)) }
+        let speculative = try await peak {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                for i in 0..<64 {
+                    tasks.addTask { _ = try await leader.proposingSpeculatively(group: 0, data: [2, UInt8(i)]).get() }
+                }
+                try await tasks.waitForAll()
+            }
+        }
+        #expect(speculative == 0, "64 speculative proposals showed as a request backlog of \(speculative)")
+        let requests = try await peak {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                for i in 0..<64 {
+                    tasks.addTask { _ = try await leader.propose(group: 0, data: [3, UInt8(i)]) }
+                }
+                try await tasks.waitForAll()
+            }
+        }
+        #expect(requests > 8, "64 concurrent requests peaked at a backlog of \(requests)")
+        // Idle again: the gauge falls back within two ticks.
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(leader.requestBacklog.current == 0)
+        for host in hosts { await host.stop() }
+    }
+
     @Test("a stopped leader is replaced (quiesced followers wake on its health), and it catches up from a snapshot on restart")
     func leaderLossAndSnapshotCatchUp() async throws {
         // Every node's disk reports snapshot-file reads, syncs and renames made on an event loop.

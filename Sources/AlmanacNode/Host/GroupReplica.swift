@@ -10,6 +10,9 @@ struct ProposalWaiter<Result: Sendable> {
     /// When the proposer stops waiting (checked on every tick).
     var deadline: NIODeadline
     var timeout: TimeAmount
+    /// Proposed ahead of any request (a potential journal entry): not counted as request load
+    /// (``RequestBacklogGauge``).
+    var speculative = false
 }
 
 /// A linearizable read waiting for its ReadIndex, then for the state machine to reach it.

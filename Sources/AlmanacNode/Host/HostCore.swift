@@ -47,6 +47,10 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     /// and the previous tick (``HostConfiguration/inlineSyncMaxLeaderBacklog``).
     private var leaderBacklogPeak = 0
     private var previousLeaderBacklogPeak = 0
+    /// The same without speculative proposals, plus waiting reads (published to `requestBacklog`).
+    private var requestBacklogPeak = 0
+    private var previousRequestBacklogPeak = 0
+    let requestBacklog: RequestBacklogGauge
     var answersAheadCounters = AnswersAheadCounters()
     private(set) var snapshotsInstalled: UInt64 = 0
     var snapshotsSent: UInt64 = 0
@@ -64,8 +68,10 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     private var stoppedCompleted = false
 
     init(loop: any EventLoop, configuration: HostConfiguration, logger: Logger, log: GroupCommitLog,
-         snapshotStore: SnapshotStore, groups: [UInt64: GroupReplica<Machine>], stopped: EventLoopPromise<String?>) {
+         snapshotStore: SnapshotStore, groups: [UInt64: GroupReplica<Machine>], stopped: EventLoopPromise<String?>,
+         requestBacklog: RequestBacklogGauge) {
         self.stopped = stopped
+        self.requestBacklog = requestBacklog
         self.loop = loop
         self.configuration = configuration
         self.logger = logger
@@ -120,6 +126,9 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         ticks += 1
         previousLeaderBacklogPeak = leaderBacklogPeak
         leaderBacklogPeak = 0
+        previousRequestBacklogPeak = requestBacklogPeak
+        requestBacklogPeak = 0
+        requestBacklog.publish(previousRequestBacklogPeak)
         expireWaiters(now: .now())
         if !snapshotSends.isEmpty { checkSnapshotSends(now: .now()) }
         for group in groups.values {
@@ -226,6 +235,14 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         }
     }
 
+    /// Raises the current tick's request backlog and publishes the peak of it and the previous
+    /// tick's (``RequestBacklogGauge``).
+    private func noteRequestBacklog(_ backlog: Int) {
+        guard backlog > requestBacklogPeak else { return }
+        requestBacklogPeak = backlog
+        requestBacklog.publish(max(requestBacklogPeak, previousRequestBacklogPeak))
+    }
+
     // MARK: Deadlines
 
     /// Called for every new waiter; the tick sweeps only once the earliest deadline has passed.
@@ -268,7 +285,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         return nextRequestID
     }
 
-    func propose(group id: UInt64, data: [UInt8], timeout: TimeAmount,
+    func propose(group id: UInt64, data: [UInt8], timeout: TimeAmount, speculative: Bool = false,
                  promise: EventLoopPromise<AppliedResult<Machine.ApplyResult>>) {
         if let stoppedReason { return promise.fail(HostError.stopped(stoppedReason)) }
         guard let group = groups[id] else { return promise.fail(HostError.unknownGroup(id)) }
@@ -281,7 +298,8 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             replaced.promise.fail(HostError.unavailable("entry \(index) was replaced by a new leader; nothing was applied"))
         }
         let deadline = NIODeadline.now() + timeout
-        group.proposals[index] = ProposalWaiter(term: term, promise: promise, deadline: deadline, timeout: timeout)
+        group.proposals[index] = ProposalWaiter(term: term, promise: promise, deadline: deadline, timeout: timeout,
+                                                speculative: speculative)
         noteDeadline(deadline)
         scheduleReady()
     }
@@ -393,9 +411,16 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         var writes: [GroupWrite] = []
         var leadsAGroup = false  // after this round's role changes (the inline sync below)
         var leaderBacklog = 0  // entries the groups it leads hold uncommitted
+        var speculativeBacklog = 0  // of those, potential entries proposed ahead of any request
+        var readsWaiting = 0
         for id in groups.keys.sorted() {
             guard let group = groups[id] else { continue }
-            if group.role == .leader { leaderBacklog += Int(group.raft.lastIndex - min(group.raft.lastIndex, group.raft.commitIndex)) }
+            if group.role == .leader {
+                let commitIndex = group.raft.commitIndex
+                leaderBacklog += Int(group.raft.lastIndex - min(group.raft.lastIndex, commitIndex))
+                for (index, waiter) in group.proposals where waiter.speculative && index > commitIndex { speculativeBacklog += 1 }
+                readsWaiting += group.reads.count
+            }
             defer { leadsAGroup = leadsAGroup || group.role == .leader }
             let hasReady = group.raft.hasReady
             guard hasReady || group.pendingCheckpoint != nil else { continue }
@@ -448,6 +473,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             }
             work.append(Work(group: group, ready: ready, checkpoint: checkpointSnapshot))
         }
+        noteRequestBacklog(max(0, leaderBacklog - speculativeBacklog) + readsWaiting)
         flushOutbound()
         guard !work.isEmpty else { return }
         if writes.isEmpty {

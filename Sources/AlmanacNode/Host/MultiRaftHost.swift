@@ -18,6 +18,9 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
     /// The host's own event loop (ticks, Ready loop, apply).
     public let eventLoop: any EventLoop
     let core: NIOLoopBoundBox<HostCore<Machine>?>
+    /// How busy this node's led groups are with requests, read from any thread (the prefetching
+    /// worker yields to it).
+    public let requestBacklog: RequestBacklogGauge
     let log: GroupCommitLog
     /// The groups this node joined or left at runtime (see ``HostedGroupRegistry``).
     let registry: HostedGroupRegistry
@@ -32,10 +35,11 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
 
     private init(configuration: HostConfiguration, eventLoop: any EventLoop, core: NIOLoopBoundBox<HostCore<Machine>?>,
                  log: GroupCommitLog, transport: PeerTransport, ownedLoops: MultiThreadedEventLoopGroup,
-                 stopped: EventLoopFuture<String?>, registry: HostedGroupRegistry,
+                 stopped: EventLoopFuture<String?>, registry: HostedGroupRegistry, requestBacklog: RequestBacklogGauge,
                  initialMachine: @escaping @Sendable (GroupID) -> Machine) {
         self.stopped = stopped
         self.registry = registry
+        self.requestBacklog = requestBacklog
         self.initialMachine = initialMachine
         self.configuration = configuration
         self.currentMembers = Mutex(configuration.startingMembers)
@@ -113,6 +117,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
         let box = NIOLoopBoundBox<HostCore<Machine>?>.makeEmptyBox(valueType: HostCore<Machine>.self, eventLoop: hostLoop)
         let seeds = recovered
         let stopped = hostLoop.makePromise(of: String?.self)
+        let requestBacklog = RequestBacklogGauge()
         try await hostLoop.submit {
             var groups: [UInt64: GroupReplica<Machine>] = [:]
             for seed in seeds {
@@ -122,7 +127,8 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
                 groups[seed.id] = group
             }
             box.value = HostCore(loop: hostLoop, configuration: configuration, logger: logger, log: log,
-                                 snapshotStore: snapshotStore, groups: groups, stopped: stopped)
+                                 snapshotStore: snapshotStore, groups: groups, stopped: stopped,
+                                 requestBacklog: requestBacklog)
         }.get()
 
         var transportConfiguration = PeerTransportConfiguration(
@@ -166,7 +172,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
             "node": "\(local.id)", "zone": "\(local.zone)", "groups": "\(placement)", "peers": "\(transport.localAddress)"])
         return MultiRaftHost(configuration: configuration, eventLoop: hostLoop, core: box, log: log,
                              transport: transport, ownedLoops: loops, stopped: stopped.futureResult,
-                             registry: registry, initialMachine: initialMachine)
+                             registry: registry, requestBacklog: requestBacklog, initialMachine: initialMachine)
     }
 
     /// The cluster's members as this host knows them now: the founding ones and those added at
@@ -210,7 +216,15 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
     public func proposing(group: UInt64, data: [UInt8], timeout: TimeAmount? = nil)
         -> EventLoopFuture<AppliedResult<Machine.ApplyResult>>
     {
-        proposing(group: group, data: data, timeout: timeout, ahead: false)
+        proposing(group: group, data: data, timeout: timeout, ahead: false, speculative: false)
+    }
+
+    /// ``proposing(group:data:timeout:)`` for an entry proposed ahead of any request (a potential
+    /// journal entry): the same path, but not counted in ``requestBacklog``.
+    public func proposingSpeculatively(group: UInt64, data: [UInt8], timeout: TimeAmount? = nil)
+        -> EventLoopFuture<AppliedResult<Machine.ApplyResult>>
+    {
+        proposing(group: group, data: data, timeout: timeout, ahead: false, speculative: true)
     }
 
     /// ``proposing(group:data:timeout:)`` for a write that asked for `async` durability: a leader
@@ -220,10 +234,10 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
     public func proposingAhead(group: UInt64, data: [UInt8], timeout: TimeAmount? = nil)
         -> EventLoopFuture<AppliedResult<Machine.ApplyResult>>
     {
-        proposing(group: group, data: data, timeout: timeout, ahead: true)
+        proposing(group: group, data: data, timeout: timeout, ahead: true, speculative: false)
     }
 
-    private func proposing(group: UInt64, data: [UInt8], timeout: TimeAmount?, ahead: Bool)
+    private func proposing(group: UInt64, data: [UInt8], timeout: TimeAmount?, ahead: Bool, speculative: Bool)
         -> EventLoopFuture<AppliedResult<Machine.ApplyResult>>
     {
         let promise = eventLoop.makePromise(of: AppliedResult<Machine.ApplyResult>.self)
@@ -234,7 +248,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
             if ahead {
                 value.proposeAhead(group: group, data: data, timeout: wait, promise: promise)
             } else {
-                value.propose(group: group, data: data, timeout: wait, promise: promise)
+                value.propose(group: group, data: data, timeout: wait, speculative: speculative, promise: promise)
             }
         }
         return promise.futureResult

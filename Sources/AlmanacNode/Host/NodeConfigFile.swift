@@ -36,6 +36,9 @@ public struct NodeConfigFile: Codable, Sendable, Hashable {
     public var confidenceThreshold: Double? = nil
     public var prefetchQueueSize: Int? = nil
     public var zoneCount: Int? = nil
+    /// The request backlog above which prefetching yields to real traffic (negative: never); nil:
+    /// the default (``PrefetchSettings``' `yieldAboveRequestBacklog`).
+    public var prefetchYieldBacklog: Int? = nil
 
     public init(id: NodeID, zone: String, dataDirectory: String, shards: Int, clusterID: String,
                 members: [ClusterMember], snapshotEveryEntries: UInt64? = nil, tickMilliseconds: Int? = nil,

@@ -21,6 +21,12 @@ public struct PrefetchSettings: Sendable, Hashable {
     public var maxRetries = 3
     /// Issue proposals in flight per shard.
     public var maxInFlight = 16
+    /// Prefetching yields to real traffic: while the groups this node leads hold more than this
+    /// many request entries uncommitted plus reads waiting (``RequestBacklogGauge``, peak over the
+    /// last one or two ticks), new predictions are not queued and nothing is issued. Negative:
+    /// never yield. 2 lets a client or two with one request at a time prefetch and stops it beside
+    /// more traffic (measured: docs/prediction.md, "Yielding to real traffic").
+    public var yieldAboveRequestBacklog = 2
     /// How long after its expected arrival a potential entry may still be confirmed (µs). The
     /// models' expected gaps are EWMAs, so arrivals scatter around them.
     public var arrivalGraceMicros: Int64 = 500_000
@@ -58,6 +64,11 @@ public struct PrefetchSettings: Sendable, Hashable {
 
     /// Whether the prefetching path runs at all.
     public var enabled: Bool { queueSize > 0 && modelType != .none }
+
+    /// Whether speculative work waits, given the node's request backlog.
+    public func yields(toRequestBacklog backlog: Int) -> Bool {
+        yieldAboveRequestBacklog >= 0 && backlog > yieldAboveRequestBacklog
+    }
 }
 
 /// A predictive-journaling parameter out of range.

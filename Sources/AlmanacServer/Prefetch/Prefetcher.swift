@@ -18,6 +18,9 @@ import NIOCore
 ///   confirm an entry it has not seen committed; if the issue was refused or lost, the
 ///   confirmation is refused before execution and the service journals the full entry.
 /// - Every 25 ms, issued entries past their deadline are expired by one journal entry.
+/// - Prefetching yields to real traffic: while the node's request backlog is above
+///   ``PrefetchSettings/yieldAboveRequestBacklog``, the model still learns but its predictions are
+///   counted as `yielded` instead of queued, and the worker issues nothing.
 ///
 /// All state sits behind one lock; proposals are made outside it and never wait.
 public final class Prefetcher: Sendable {
@@ -123,12 +126,18 @@ public final class Prefetcher: Sendable {
             return
         }
         let now = Self.nowMicros()
+        let busy = settings.yields(toRequestBacklog: host.requestBacklog.current)
         state.withLockedValue { shards in
             var shardState = shards.removeValue(forKey: shard) ?? fresh()
             let (candidates, predictions) = shardState.planner.observe(
                 session: session.id, operation: operation, result: result, nowMicros: now)
             shardState.counters.predictions += UInt64(predictions)
             shardState.queue.remove(session: session.id, operation: operation)
+            if busy {
+                shardState.counters.yielded += UInt64(candidates.count)
+                shards[shard] = shardState
+                return
+            }
             for candidate in candidates {
                 let key = PendingKey(session: candidate.session, tag: candidate.operation.potentialTag)
                 guard shardState.pending[key] == nil,
@@ -144,6 +153,7 @@ public final class Prefetcher: Sendable {
 
     /// Issues queued candidates while the in-flight bound allows.
     private func drain(shard: ShardID) {
+        guard !settings.yields(toRequestBacklog: host.requestBacklog.current) else { return }
         let now = Self.nowMicros()
         let issues: [(PrefetchCandidate, [UInt8])] = state.withLockedValue { shards in
             guard var shardState = shards[shard] else { return [] }
@@ -166,7 +176,7 @@ public final class Prefetcher: Sendable {
             return out
         }
         for (candidate, data) in issues {
-            host.proposing(group: UInt64(shard), data: data).whenComplete { [self] result in
+            host.proposingSpeculatively(group: UInt64(shard), data: data).whenComplete { [self] result in
                 issueFinished(shard: shard, candidate: candidate, bytes: data.count, result: result)
             }
         }
@@ -242,7 +252,7 @@ public final class Prefetcher: Sendable {
         }
         for (shard, data, _) in expiries {
             // A lost expiry is harmless: the state machine sweeps the entries at their journal expiry.
-            host.proposing(group: UInt64(shard), data: data).whenComplete { _ in }
+            host.proposingSpeculatively(group: UInt64(shard), data: data).whenComplete { _ in }
         }
     }
 

@@ -2520,6 +2520,9 @@ public nonisolated struct Almanac_Api_V1_PrefetchShardStatus: Sendable {
   /// predictable requests served with a full entry
   public var unpredicted: UInt64 = 0
 
+  /// predictions not queued because the node was busy with requests
+  public var yielded: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -6696,7 +6699,7 @@ nonisolated extension Almanac_Api_V1_PrefetchSettingsStatus: SwiftProtobuf.Messa
 
 nonisolated extension Almanac_Api_V1_PrefetchShardStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PrefetchShardStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}predictions\0\u{1}issued\0\u{1}confirmed\0\u{1}expired\0\u{1}requeued\0\u{1}dropped\0\u{1}refused\0\u{3}potential_bytes\0\u{3}confirm_bytes\0\u{3}saved_bytes\0\u{3}queue_depth\0\u{1}pending\0\u{1}unpredicted\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shard\0\u{1}predictions\0\u{1}issued\0\u{1}confirmed\0\u{1}expired\0\u{1}requeued\0\u{1}dropped\0\u{1}refused\0\u{3}potential_bytes\0\u{3}confirm_bytes\0\u{3}saved_bytes\0\u{3}queue_depth\0\u{1}pending\0\u{1}unpredicted\0\u{1}yielded\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6718,6 +6721,7 @@ nonisolated extension Almanac_Api_V1_PrefetchShardStatus: SwiftProtobuf.Message,
       case 12: try { try decoder.decodeSingularUInt32Field(value: &self.queueDepth) }()
       case 13: try { try decoder.decodeSingularUInt32Field(value: &self.pending) }()
       case 14: try { try decoder.decodeSingularUInt64Field(value: &self.unpredicted) }()
+      case 15: try { try decoder.decodeSingularUInt64Field(value: &self.yielded) }()
       default: break
       }
     }
@@ -6766,6 +6770,9 @@ nonisolated extension Almanac_Api_V1_PrefetchShardStatus: SwiftProtobuf.Message,
     if self.unpredicted != 0 {
       try visitor.visitSingularUInt64Field(value: self.unpredicted, fieldNumber: 14)
     }
+    if self.yielded != 0 {
+      try visitor.visitSingularUInt64Field(value: self.yielded, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -6784,6 +6791,7 @@ nonisolated extension Almanac_Api_V1_PrefetchShardStatus: SwiftProtobuf.Message,
     if lhs.queueDepth != rhs.queueDepth {return false}
     if lhs.pending != rhs.pending {return false}
     if lhs.unpredicted != rhs.unpredicted {return false}
+    if lhs.yielded != rhs.yielded {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
