@@ -426,7 +426,10 @@ struct HostClusterTests {
             Issue.record("expected a timeout, got \(String(describing: proposalError))")
             return
         }
-        #expect(waited >= .milliseconds(300) && waited < .seconds(2), "timed out after \(waited)")
+        // The lower bound is the rule; the upper one only says the deadline fired instead of the
+        // proposal hanging. Deadlines are swept on the 50 ms tick, and on a loaded shared CI machine
+        // the leader's loop may sit in an fsync of its own for a second or more (one CI run: 2.35 s).
+        #expect(waited >= .milliseconds(300) && waited < .seconds(10), "timed out after \(waited)")
 
         var readError: HostError?
         do throws(HostError) {
