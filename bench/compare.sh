@@ -12,7 +12,10 @@
 #
 # usage: sudo bench/compare.sh [--delays "0 0.5"] [--clients "1 16 64"] [--duration 8] [--warmup 2]
 #          [--systems "etcd zookeeper almanac"] [--shards 1] [--almanac-snapshot-every N] [--zones auto|shared|netem] [--work DIR]
-#          [--almanac PATH] [--results FILE] [--no-install] [--rebuild]
+#          [--almanac PATH] [--results FILE] [--no-install] [--rebuild] [--almanac-tls]
+# --almanac-tls runs Almanac with TLS on the client API and mutual TLS between its nodes
+# (certificates from `almanac certs` for the zone addresses; bench trusts the CA) instead of
+# --insecure: what TLS costs (docs/benchmarks.md, "What TLS costs").
 # See docs/benchmarks.md ("Almanac vs etcd and ZooKeeper").
 set -euo pipefail
 
@@ -31,6 +34,7 @@ ALMANAC=""
 RESULTS=""
 INSTALL=1
 REBUILD=0
+ALMANAC_TLS=0
 SHARED_ZONES=${SHARED_ZONES:-$REPO/../shared/tools/zones}
 PEERLOAD_SRC=${PEERLOAD_SRC:-$REPO/../shared/tools/peerload/main.go}
 
@@ -49,7 +53,8 @@ while [ $# -gt 0 ]; do
     --results) RESULTS=$2; shift 2 ;;
     --no-install) INSTALL=0; shift ;;
     --rebuild) REBUILD=1; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --almanac-tls) ALMANAC_TLS=1; shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -286,16 +291,26 @@ EOF
   log "zookeeper up ($ZK_EPS), pids ${ZK_PIDS[*]}"
 }
 
-ALMANAC_PIDS=(); ALMANAC_EPS=""
+ALMANAC_PIDS=(); ALMANAC_EPS=""; ALMANAC_CLIENT_TLS=()
 start_almanac() {
-  local i members=()
+  local i members=() security
   ALMANAC_PIDS=(); ALMANAC_EPS=""
   for i in 0 1 2; do
     members+=(--member "$((i + 1)),az$((i + 1)),${ZONE_IP[$i]}:7001,${ZONE_IP[$i]}:7100")
     ALMANAC_EPS+="${ALMANAC_EPS:+,}${ZONE_IP[$i]}:7100"
   done
+  if [ "$ALMANAC_TLS" = 1 ]; then
+    "$ALMANAC" certs --dir "$WORK/tls" --nodes 1,2,3 --force \
+      --host "1=${ZONE_IP[0]}" --host "2=${ZONE_IP[1]}" --host "3=${ZONE_IP[2]}" >/dev/null
+    ALMANAC_CLIENT_TLS=(--ca "$WORK/tls/ca.pem")
+  fi
   for i in 0 1 2; do
     mkdir -p "$DATA/almanac/n$((i + 1))"
+    if [ "$ALMANAC_TLS" = 1 ]; then
+      security=(--tls-cert "$WORK/tls/node$((i + 1)).pem" --tls-key "$WORK/tls/node$((i + 1))-key.pem" --tls-ca "$WORK/tls/ca.pem")
+    else
+      security=(--insecure)
+    fi
     if [ -n "$SNAPSHOT_EVERY" ]; then
       # Non-default snapshot interval: only the JSON configuration carries it.
       python3 - "$WORK/almanac-n$((i + 1)).json" "$((i + 1))" "$DATA/almanac/n$((i + 1))" "$SHARDS" "$SNAPSHOT_EVERY" "${ZONE_IP[@]}" <<'PY'
@@ -306,11 +321,11 @@ json.dump({"id": me, "zone": f"az{me}", "dataDirectory": data, "shards": shards,
            "members": members, "snapshotEveryEntries": every}, open(path, "w"))
 PY
       spawn "${ZONE_NS[$i]}" "$LOGS/almanac-n$((i + 1)).log" \
-        "$ALMANAC" serve --config "$WORK/almanac-n$((i + 1)).json" --log-level warning --insecure
+        "$ALMANAC" serve --config "$WORK/almanac-n$((i + 1)).json" --log-level warning "${security[@]}"
     else
       spawn "${ZONE_NS[$i]}" "$LOGS/almanac-n$((i + 1)).log" \
         "$ALMANAC" serve --id "$((i + 1))" --zone "az$((i + 1))" --data-dir "$DATA/almanac/n$((i + 1))" \
-          --shards "$SHARDS" --log-level warning --insecure "${members[@]}"
+          --shards "$SHARDS" --log-level warning "${security[@]}" "${members[@]}"
     fi
     ALMANAC_PIDS+=("$LAST_PID")
   done
@@ -323,7 +338,7 @@ PY
     done
     [ "$ok" = 1 ] || { echo "compare.sh: almanac node $((i + 1)) did not start:" >&2; tail -20 "$LOGS/almanac-n$((i + 1)).log" >&2; exit 1; }
   done
-  log "almanac up ($ALMANAC_EPS, $SHARDS shard(s), snapshot every ${SNAPSHOT_EVERY:-default} entries), pids ${ALMANAC_PIDS[*]}"
+  log "almanac up ($ALMANAC_EPS, $SHARDS shard(s), snapshot every ${SNAPSHOT_EVERY:-default} entries, TLS $([ "$ALMANAC_TLS" = 1 ] && echo on || echo off)), pids ${ALMANAC_PIDS[*]}"
 }
 
 summary() { python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("%.0f ops/s p50 %.2f ms p99 %.2f ms errors %d" % (r["ops_s"], r["p50_ms"], r["p99_ms"], r["errors"]))' "$1"; }
@@ -353,7 +368,7 @@ bench_peer() { # sys(etcd|zookeeper) delay clients floor_before: load through pe
 bench_almanac() { # delay clients floor_before
   local d=$1 n=$2 fb=$3 json cpu_per_k cpupids
   cpupids=$(IFS=,; echo "${ALMANAC_PIDS[*]}")
-  json=$(ip netns exec "$CLI_NS" "$ALMANAC" bench --endpoints "$ALMANAC_EPS" --clients "$n" --mix create --name-bytes 255 \
+  json=$(ip netns exec "$CLI_NS" "$ALMANAC" bench --endpoints "$ALMANAC_EPS" "${ALMANAC_CLIENT_TLS[@]}" --clients "$n" --mix create --name-bytes 255 \
     --duration "$DURATION" --warmup "$WARMUP" --json --no-progress --cpu-pids "$cpupids" --label "delay=$d" \
     2>"$LOGS/almanac-bench-$d-$n.err") || { echo "compare.sh: almanac bench failed: $(tail -5 "$LOGS/almanac-bench-$d-$n.err")" >&2; exit 1; }
   json=$(echo "$json" | tail -1)
@@ -365,7 +380,7 @@ bench_almanac() { # delay clients floor_before
 # ---------------------------------------------------------------- the run
 log "zones: $ZONES_MODE; delays: $DELAYS ms one way; clients: $CLIENTS; ${WARMUP}+${DURATION} s per run; data: $DATA"
 topology_up
-emit "{\"kind\":\"machine\",\"almanac_shards\":$SHARDS,\"almanac_snapshot_every\":\"${SNAPSHOT_EVERY:-default}\",\"cores\":$(nproc),\"kernel\":\"$(uname -r)\",\"zones\":\"$ZONES_MODE\",\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"disk\":\"$(df --output=source "$DATA" | tail -1)\",\"date\":\"$(date -u +%FT%TZ)\"}"
+emit "{\"kind\":\"machine\",\"almanac_shards\":$SHARDS,\"almanac_tls\":$ALMANAC_TLS,\"almanac_snapshot_every\":\"${SNAPSHOT_EVERY:-default}\",\"cores\":$(nproc),\"kernel\":\"$(uname -r)\",\"zones\":\"$ZONES_MODE\",\"loadavg\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"disk\":\"$(df --output=source "$DATA" | tail -1)\",\"date\":\"$(date -u +%FT%TZ)\"}"
 # All clusters stay up for the whole run (the idle ones cost little) so that the systems' runs at
 # each setting are adjacent in time: this disk's sync latency drifts between quiet and slow
 # phases. The order alternates (etcd first, then Almanac first, ...) and the floor is measured

@@ -3,8 +3,9 @@ import Foundation
 import SwiftASN1
 import X509
 
-/// A throwaway certificate authority for `almanac dev` and tests: a P-256 CA and node certificates
-/// it signs (valid for loopback: DNS `localhost`, IP 127.0.0.1 and ::1), written as PEM files.
+/// A throwaway certificate authority for `almanac dev`, `almanac certs` and tests: a P-256 CA and
+/// node certificates it signs (valid for loopback: DNS `localhost`, IP 127.0.0.1 and ::1, plus any
+/// hosts given), written as PEM files.
 /// Not for production: the CA key sits next to the certificates (docs/security.md).
 public enum DevCertificates {
     /// The files of a generated set: `ca.pem`, `ca-key.pem`, `node<i>.pem`, `node<i>-key.pem`.
@@ -79,8 +80,11 @@ public enum DevCertificates {
 
     /// Writes a CA named `clusterName` and one certificate per node id into `directory` (created if
     /// needed; existing files are replaced). Keys are written with mode 0600.
+    /// `hosts` adds names to a node's certificate besides loopback: an IPv4 or IPv6 address becomes
+    /// an IP subject alternative name, anything else a DNS name (see ``CertificateHost``).
     @discardableResult
-    public static func generate(into directory: String, clusterName: String, nodes: [UInt64]) throws(SecurityError) -> Layout {
+    public static func generate(into directory: String, clusterName: String, nodes: [UInt64],
+                                hosts: [UInt64: [CertificateHost]] = [:]) throws(SecurityError) -> Layout {
         let layout = Layout(directory: directory)
         let authority = try makeAuthority(name: "\(clusterName) dev CA")
         do {
@@ -91,7 +95,11 @@ public enum DevCertificates {
         try write(certificate: authority.certificate, to: layout.certificateAuthority)
         try write(key: authority.key, to: layout.certificateAuthorityKey)
         for id in nodes {
-            let (certificate, key) = try issue(name: "\(clusterName) node \(id)", authority: authority)
+            let extra = hosts[id] ?? []
+            let (certificate, key) = try issue(
+                name: "\(clusterName) node \(id)", authority: authority,
+                dnsNames: ["localhost"] + extra.compactMap(\.dnsName),
+                ipAddresses: [[127, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]] + extra.compactMap(\.ipAddress))
             let files = layout.node(id)
             try write(certificate: certificate, to: files.certificate)
             try write(key: key, to: files.privateKey)

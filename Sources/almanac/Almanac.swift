@@ -17,6 +17,7 @@ struct Almanac: AsyncParsableCommand {
             SimulateCommand.self,
             BenchCommand.self, NamespaceBench.self,
             ChaosCommand.self,
+            CertsCommand.self,
         ]
     )
 
