@@ -73,7 +73,10 @@ extension HostCore {
         let id = group.id
         let loop = self.loop
         let box = NIOLoopBound(self, eventLoop: loop)
+        let background = self.background
+        background.begin()
         snapshotFileQueue.async {
+            defer { background.end() }
             let outcome = Result { () throws(StorageError) -> SnapshotReference in try store.write(group: id, snapshot: snapshot) }
             loop.execute {
                 let core = box.value
@@ -112,7 +115,10 @@ extension HostCore {
         let chunkBytes = configuration.snapshotChunkBytes
         let loop = self.loop
         let box = NIOLoopBound(self, eventLoop: loop)
+        let background = self.background
+        background.begin()
         snapshotFileQueue.async {
+            defer { background.end() }
             let outcome = Result { () throws(StorageError) -> [SnapshotChunk] in
                 let reader = try store.chunks(of: reference, chunkSize: chunkBytes)
                 var chunks: [SnapshotChunk] = []
@@ -237,7 +243,10 @@ extension HostCore {
         let box = NIOLoopBound(self, eventLoop: loop)
         let id = group.id
         group.preparingSnapshot = SnapshotKey(index: file.index, term: file.term)
+        let background = self.background
+        background.begin()
         LowPriorityThread.run(name: "almanac-snapshot-receive") {
+            defer { background.end() }
             let outcome: Result<(SnapshotReference, Snapshot, Machine), any Error>
             do {
                 let (reference, snapshot) = try store.finishAndRead(file)

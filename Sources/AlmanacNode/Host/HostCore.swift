@@ -51,6 +51,8 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     private var requestBacklogPeak = 0
     private var previousRequestBacklogPeak = 0
     let requestBacklog: RequestBacklogGauge
+    /// Work off the loop that reports back to it (stopping waits for it).
+    let background: BackgroundWork
     var answersAheadCounters = AnswersAheadCounters()
     private(set) var snapshotsInstalled: UInt64 = 0
     var snapshotsSent: UInt64 = 0
@@ -69,9 +71,10 @@ final class HostCore<Machine: ReplicatedStateMachine> {
 
     init(loop: any EventLoop, configuration: HostConfiguration, logger: Logger, log: GroupCommitLog,
          snapshotStore: SnapshotStore, groups: [UInt64: GroupReplica<Machine>], stopped: EventLoopPromise<String?>,
-         requestBacklog: RequestBacklogGauge) {
+         requestBacklog: RequestBacklogGauge, background: BackgroundWork) {
         self.stopped = stopped
         self.requestBacklog = requestBacklog
+        self.background = background
         self.loop = loop
         self.configuration = configuration
         self.logger = logger
@@ -668,7 +671,10 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         let loop = self.loop
         let box = NIOLoopBound(self, eventLoop: loop)
         group.checkpointEncoding = true
+        let background = self.background
+        background.begin()
         LowPriorityThread.run(name: "almanac-snapshot") {
+            defer { background.end() }
             let snapshot = Snapshot(metadata: metadata, data: machine.snapshotData())
             let outcome: Result<SnapshotReference, StorageError>
             do throws(StorageError) {
@@ -718,7 +724,10 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         let logger = self.logger
         let loop = self.loop
         let box = NIOLoopBound(self, eventLoop: loop)
+        let background = self.background
+        background.begin()
         DispatchQueue.global(qos: .utility).async {
+            defer { background.end() }
             do throws(StorageError) {
                 // The engine is held only inside each step: commits go on through the purge's syncs.
                 let report = try log.purge()

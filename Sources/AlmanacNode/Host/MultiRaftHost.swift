@@ -21,6 +21,9 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
     /// How busy this node's led groups are with requests, read from any thread (the prefetching
     /// worker yields to it).
     public let requestBacklog: RequestBacklogGauge
+    /// Work off the host loop that reports back to it: ``stop()`` waits for it.
+    let background: BackgroundWork
+    private let logger: Logger
     let log: GroupCommitLog
     /// The groups this node joined or left at runtime (see ``HostedGroupRegistry``).
     let registry: HostedGroupRegistry
@@ -36,10 +39,13 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
     private init(configuration: HostConfiguration, eventLoop: any EventLoop, core: NIOLoopBoundBox<HostCore<Machine>?>,
                  log: GroupCommitLog, transport: PeerTransport, ownedLoops: MultiThreadedEventLoopGroup,
                  stopped: EventLoopFuture<String?>, registry: HostedGroupRegistry, requestBacklog: RequestBacklogGauge,
+                 background: BackgroundWork, logger: Logger,
                  initialMachine: @escaping @Sendable (GroupID) -> Machine) {
         self.stopped = stopped
         self.registry = registry
         self.requestBacklog = requestBacklog
+        self.background = background
+        self.logger = logger
         self.initialMachine = initialMachine
         self.configuration = configuration
         self.currentMembers = Mutex(configuration.startingMembers)
@@ -118,6 +124,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
         let seeds = recovered
         let stopped = hostLoop.makePromise(of: String?.self)
         let requestBacklog = RequestBacklogGauge()
+        let background = BackgroundWork()
         try await hostLoop.submit {
             var groups: [UInt64: GroupReplica<Machine>] = [:]
             for seed in seeds {
@@ -128,7 +135,7 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
             }
             box.value = HostCore(loop: hostLoop, configuration: configuration, logger: logger, log: log,
                                  snapshotStore: snapshotStore, groups: groups, stopped: stopped,
-                                 requestBacklog: requestBacklog)
+                                 requestBacklog: requestBacklog, background: background)
         }.get()
 
         var transportConfiguration = PeerTransportConfiguration(
@@ -172,7 +179,8 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
             "node": "\(local.id)", "zone": "\(local.zone)", "groups": "\(placement)", "peers": "\(transport.localAddress)"])
         return MultiRaftHost(configuration: configuration, eventLoop: hostLoop, core: box, log: log,
                              transport: transport, ownedLoops: loops, stopped: stopped.futureResult,
-                             registry: registry, requestBacklog: requestBacklog, initialMachine: initialMachine)
+                             registry: registry, requestBacklog: requestBacklog, background: background,
+                             logger: logger, initialMachine: initialMachine)
     }
 
     /// The cluster's members as this host knows them now: the founding ones and those added at
@@ -324,6 +332,12 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
         try? await transport.stop()
         try? await eventLoop.submit { core.value = nil }.get()
         log.close()
+        // Snapshot and purge work still running reports back to the loop: let it land first (after
+        // the loop has run what the log's last completions queued, which may start such work).
+        try? await eventLoop.submit {}.get()
+        if await !background.drained(within: 10) {
+            logger.warning("stopping with background snapshot or purge work still running after 10 s")
+        }
         try? await ownedLoops.shutdownGracefully()
     }
 
