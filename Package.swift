@@ -169,7 +169,7 @@ let package = Package(
         .target(
             name: "AlmanacOperations",
             dependencies: [
-                "AlmanacNode", "AlmanacServer", "AlmanacStorage", "AlmanacRaft", "AlmanacWire",
+                "AlmanacNode", "AlmanacServer", "AlmanacStorage", "AlmanacRaft", "AlmanacWire", "AlmanacKeyspace",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -188,6 +188,7 @@ let package = Package(
             dependencies: [
                 "AlmanacControl", "AlmanacCoordinator", "AlmanacClient", "AlmanacShardMap", "AlmanacKeyspace", "AlmanacWire", "AlmanacPlacement",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // Pure predictive models: next-operation prediction and load forecasting.
@@ -288,7 +289,9 @@ let package = Package(
             name: "AlmanacOperationsTests",
             dependencies: [
                 "AlmanacOperations", "AlmanacNode", "AlmanacServer", "AlmanacRaft", "AlmanacStorage", "AlmanacWire", "AlmanacTestSupport",
+                "AlmanacController", "AlmanacControl",
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

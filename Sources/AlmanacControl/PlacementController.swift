@@ -228,6 +228,13 @@ public struct PlacementController: Sendable {
         return "forecast: error of the last bucket \(error)"
     }
 
+    /// The predictive policy's forecast error (WAPE) over the last complete bucket (nil before the
+    /// first) and its bound; nil for the other policies.
+    public var forecastError: (lastBucket: Double?, bound: Double)? {
+        guard case .predictive(let p) = policy else { return nil }
+        return (p.errorMonitor.lastBucketError, p.errorMonitor.bound)
+    }
+
     /// True while the predictive policy has fallen back to the reactive one (forecast error above its bound).
     public var fallbackSteps: Int { if case .predictive(let p) = policy { p.fallbackSteps } else { 0 } }
 

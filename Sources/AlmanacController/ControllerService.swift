@@ -5,6 +5,7 @@ import AlmanacKeyspace
 import AlmanacShardMap
 import AlmanacWire
 import Foundation
+import CoreMetrics
 import Logging
 
 /// How a node runs its share of the placement controller.
@@ -66,11 +67,16 @@ public actor ControllerService {
     static let liveWindow = ReplicaMigrationDriver.liveWindow
     /// The sweep for stray learners runs at least this often while this node acts.
     static let sweepEvery: Duration = .seconds(60)
+    /// Decisions, moves and forecast error, exported through swift-metrics.
+    let metrics: ControllerMetrics
 
-    public init(configuration: ControllerServiceConfiguration, store: any ShardMapStore & ControlRecordStore, logger: Logger) {
+    /// `metricsFactory`: where the controller's metrics go (default: the process-wide backend).
+    public init(configuration: ControllerServiceConfiguration, store: any ShardMapStore & ControlRecordStore, logger: Logger,
+                metricsFactory: (any MetricsFactory)? = nil) {
         self.configuration = configuration
         self.store = store
         self.logger = logger
+        self.metrics = metricsFactory.map { ControllerMetrics(factory: $0) } ?? ControllerMetrics()
     }
 
     /// Runs the election and the work loop until the task is cancelled.
@@ -213,6 +219,7 @@ public actor ControllerService {
             logger.notice("controller: \(decision.action) on shard \(decision.shard): \(decision.outcome)")
             updated.append(decision)
         }
+        metrics.decided(updated)
         do {
             try await ControllerAuditLog.record(updated, in: store)
         } catch {
@@ -321,6 +328,7 @@ public actor ControllerService {
         }
         let realized = controller.takeRealizedGains()
         self.controller = controller
+        if let error = controller.forecastError { metrics.forecastError(lastBucket: error.lastBucket, bound: error.bound) }
         if !realized.isEmpty {
             do {
                 try await ControllerAuditLog.settle(realized, in: store)
@@ -337,6 +345,7 @@ public actor ControllerService {
         if lease.mode == .shadow {
             for index in decisions.indices { decisions[index].outcome = "shadow (not acted on)" }
             for case .prepareMove(let move, _, _, _) in newest.actions { self.controller?.moveFailed(move) }
+            metrics.decided(decisions)
             try await ControllerAuditLog.record(decisions, in: store)
             return
         }
@@ -355,22 +364,35 @@ public actor ControllerService {
             decisions[index].outcome = outcome
             logger.notice("controller: \(decisions[index].action) on shard \(decisions[index].shard): \(outcome)")
         }
+        // Scheduled decisions are counted once they are carried out (or dropped), by `runDue`.
+        metrics.decided(decisions.filter { !$0.outcome.hasPrefix("scheduled") })
         try await ControllerAuditLog.record(decisions, in: store)
     }
 
     private func execute(_ action: ControllerAction, map: ShardMap, cluster: ClusterLoadView, migration: ReplicaMigrationDriver,
                          handoff: SegmentHandoffDriver) async -> String {
+        let begun = ContinuousClock.now
+        let kind: ControllerMetrics.MoveKind? = switch action {
+        case .transferLeadership: .leadership
+        case .prepareMove: .replica
+        case .split: .split
+        case .merge: .merge
+        case .commitMove, .abortMove: nil
+        }
+        if let kind { metrics.moveStarted(kind) }
         do {
             switch action {
             case .transferLeadership(let shard, let to):
                 let report = try await migration.executeMigration(
                     ReplicaMigrationPlan(shard: shard, target: to, transferLeadership: true), members: cluster.members, down: cluster.down)
+                metrics.moveCompleted(.leadership, after: ContinuousClock.now - begun)
                 return "applied: \(report.outcome.rawValue)"
             case .prepareMove(let move, let shard, let source, let target):
                 let started = ContinuousClock.now
                 guard let intent = try await migration.prepareMigration(
                     ReplicaMigrationPlan(shard: shard, target: target, source: source), members: cluster.members, down: cluster.down) else {
                     controller?.moveFailed(move)
+                    metrics.moveFailed(.replica)
                     return "failed: node \(target) already holds a replica"
                 }
                 intents[move] = (intent.id, started)
@@ -385,6 +407,7 @@ public actor ControllerService {
                 }
                 let elapsed = ContinuousClock.now - started
                 controller?.moveCommitted(move, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                metrics.moveCompleted(.replica, after: elapsed)
                 return "applied: \(report.outcome.rawValue)"
             case .abortMove(let move):
                 guard let (intent, _) = intents.removeValue(forKey: move) else { return "failed: unknown move \(move)" }
@@ -396,14 +419,22 @@ public actor ControllerService {
                 let target = try await creation(cluster).splitTarget(members: cluster.members)
                 let segments = (Int(at)..<map.keying.segmentCount).map { SegmentID($0) }.filter { map.shard(ofSegment: $0) == shard }
                 let report = try await handoff.move(segments: segments, to: target)
+                metrics.moveCompleted(.split, after: ContinuousClock.now - begun)
                 return "applied: \(report.outcome.rawValue) to shard \(target)"
             case .merge(let shard, let other):
                 let segments = (0..<map.keying.segmentCount).map { SegmentID($0) }.filter { map.shard(ofSegment: $0) == other }
                 let report = try await handoff.move(segments: segments, to: shard)
+                metrics.moveCompleted(.merge, after: ContinuousClock.now - begun)
                 return "applied: \(report.outcome.rawValue)"
             }
         } catch {
             var outcome = "failed: \(error)"
+            // A replica move's failure is counted whichever phase failed (its prepare started it).
+            switch action {
+            case .commitMove: metrics.moveFailed(.replica)
+            case .abortMove: break
+            default: if let kind { metrics.moveFailed(kind) }
+            }
             switch action {
             case .prepareMove(let move, let shard, _, let target):
                 controller?.moveFailed(move)

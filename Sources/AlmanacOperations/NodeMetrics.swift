@@ -1,3 +1,4 @@
+import AlmanacKeyspace
 import AlmanacNode
 import AlmanacServer
 import AlmanacStorage
@@ -34,6 +35,18 @@ public final class NodeMetrics: Sendable {
 
     // Sampled state.
     private let sampled = Mutex<[String: CoreMetrics.Gauge]>([:])
+    /// The segments whose heat the last scrape exported (zeroed once they leave the hottest).
+    private let exportedSegments = Mutex<Set<SegmentHeatKey>>([])
+    private struct SegmentHeatKey: Hashable { var segment: SegmentID; var shard: ShardID }
+
+    /// At most this many segments' heat is exported per node (the hottest by requests).
+    public static let exportedSegmentCount = 32
+    /// The prefetching counters of a shard (`almanac_prefetch_entries{event}`), as the wire names them.
+    public static func prefetchEvents(_ s: Almanac_Api_V1_PrefetchShardStatus) -> [(event: String, count: UInt64)] {
+        [("predictions", s.predictions), ("issued", s.issued), ("confirmed", s.confirmed), ("expired", s.expired),
+         ("requeued", s.requeued), ("dropped", s.dropped), ("refused", s.refused), ("unpredicted", s.unpredicted),
+         ("yielded", s.yielded)]
+    }
 
     public static let requestDurationBuckets: [Duration] = [
         .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(4), .milliseconds(8),
@@ -157,6 +170,10 @@ public final class NodeMetrics: Sendable {
             gauge("almanac_raft_applied_index", shard).record(Int64(clamping: group.applied))
             gauge("almanac_raft_apply_lag", shard).record(Int64(clamping: group.applyLag))
             gauge("almanac_raft_quiesced", shard).record(group.quiesced ? 1 : 0)
+            // Totals since the node started, sampled (the host owns the counters).
+            gauge("almanac_raft_snapshots_sent", shard).record(Int64(clamping: group.snapshotsSent))
+            gauge("almanac_raft_snapshot_bytes_sent", shard).record(Int64(clamping: group.snapshotBytesSent))
+            gauge("almanac_raft_snapshots_installed", shard).record(Int64(clamping: group.snapshotsInstalled))
         }
         for peer in snapshot.peers {
             let labels = [("peer", "\(peer.id)"), ("zone", peer.zone)]
@@ -179,6 +196,42 @@ public final class NodeMetrics: Sendable {
             let labels = [("zone", zone.zone)]
             gauge("almanac_zone_up", labels).record(zone.health == .down ? 0 : 1)
             gauge("almanac_zone_healthy", labels).record(zone.health == .healthy ? 1 : 0)
+        }
+    }
+
+    /// Refreshes the gauges of the metadata service: per shard it leads, the prefetching counters,
+    /// queue and pending entries and journal bytes; the heat of the hottest segments
+    /// (``exportedSegmentCount``) over the access monitor's window, a segment that left them
+    /// set to 0.
+    public func update(from service: ServiceSample) {
+        for shard in service.prefetch {
+            let label = ("shard", "\(shard.shard)")
+            for (event, count) in Self.prefetchEvents(shard) {
+                gauge("almanac_prefetch_entries", [label, ("event", event)]).record(Int64(clamping: count))
+            }
+            gauge("almanac_prefetch_queue_depth", [label]).record(Int64(shard.queueDepth))
+            gauge("almanac_prefetch_pending", [label]).record(Int64(shard.pending))
+            gauge("almanac_prefetch_bytes", [label, ("kind", "potential")]).record(Int64(clamping: shard.potentialBytes))
+            gauge("almanac_prefetch_bytes", [label, ("kind", "confirm")]).record(Int64(clamping: shard.confirmBytes))
+            gauge("almanac_prefetch_bytes", [label, ("kind", "saved")]).record(Int64(clamping: shard.savedBytes))
+        }
+        let hottest = service.segments.sorted { ($0.reads + $0.writes, $1.segment) > ($1.reads + $1.writes, $0.segment) }
+            .prefix(Self.exportedSegmentCount)
+        var exported = Set<SegmentHeatKey>()
+        for heat in hottest {
+            exported.insert(SegmentHeatKey(segment: heat.segment, shard: heat.shard))
+            let labels = [("segment", "\(heat.segment)"), ("shard", "\(heat.shard)")]
+            gauge("almanac_segment_requests", labels + [("kind", "read")]).record(Int64(clamping: heat.reads))
+            gauge("almanac_segment_requests", labels + [("kind", "write")]).record(Int64(clamping: heat.writes))
+        }
+        let dropped = exportedSegments.withLock { previous in
+            defer { previous = exported }
+            return previous.subtracting(exported)
+        }
+        for key in dropped {
+            let labels = [("segment", "\(key.segment)"), ("shard", "\(key.shard)")]
+            gauge("almanac_segment_requests", labels + [("kind", "read")]).record(0)
+            gauge("almanac_segment_requests", labels + [("kind", "write")]).record(0)
         }
     }
 

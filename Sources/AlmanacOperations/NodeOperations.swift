@@ -7,12 +7,16 @@ import NIOHTTP1
 public struct NodeOperationsResponder: OperationsResponder {
     public let metrics: NodeMetrics
     public let snapshot: @Sendable () async -> NodeSnapshot?
+    /// The metadata service's part of `/metrics` (prefetching, segment heat); nil: none.
+    public let service: (@Sendable () async -> ServiceSample)?
     public let maxApplyLag: UInt64
 
     public init(metrics: NodeMetrics, maxApplyLag: UInt64 = NodeOperations.defaultMaxApplyLag,
+                service: (@Sendable () async -> ServiceSample)? = nil,
                 snapshot: @escaping @Sendable () async -> NodeSnapshot?) {
         self.metrics = metrics
         self.snapshot = snapshot
+        self.service = service
         self.maxApplyLag = maxApplyLag
     }
 
@@ -20,6 +24,7 @@ public struct NodeOperationsResponder: OperationsResponder {
         switch path {
         case "/metrics":
             metrics.update(from: await snapshot(), maxApplyLag: maxApplyLag)
+            if let service { metrics.update(from: await service()) }
             return OperationsResponse(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8",
                                       body: metrics.exposition())
         case "/healthz":
@@ -48,9 +53,10 @@ public enum NodeOperations {
     public static func start<Machine: ReplicatedStateMachine>(
         host: MultiRaftHost<Machine>, metrics: NodeMetrics, address: ListenAddress,
         maxApplyLag: UInt64 = defaultMaxApplyLag, logger: Logger = Logger(label: "almanac.operations"),
-        console: (@Sendable () async -> ConsoleState)? = nil
+        console: (@Sendable () async -> ConsoleState)? = nil,
+        service: (@Sendable () async -> ServiceSample)? = nil
     ) async throws -> OperationsHTTPServer {
-        let responder = NodeOperationsResponder(metrics: metrics, maxApplyLag: maxApplyLag) {
+        let responder = NodeOperationsResponder(metrics: metrics, maxApplyLag: maxApplyLag, service: service) {
             guard let status = await host.status(digests: false) else { return nil }
             var snapshot = NodeSnapshot(status)
             snapshot.attach(links: await host.transportStatistics())

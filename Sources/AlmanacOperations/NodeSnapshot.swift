@@ -26,7 +26,8 @@ public struct NodeSnapshot: Sendable {
         groups = status.groups.map { group in
             GroupProgress(group: group.group, term: group.raft.term, leader: group.raft.leader,
                           isLeader: group.raft.role == .leader, commit: group.raft.commit, applied: group.applied,
-                          quiesced: group.quiesced)
+                          quiesced: group.quiesced, snapshotsSent: group.snapshotsSent,
+                          snapshotBytesSent: group.snapshotBytesSent, snapshotsInstalled: group.snapshotsInstalled)
         }
         peers = []
         zones = []
@@ -59,9 +60,17 @@ public struct GroupProgress: Sendable, Equatable {
     public var commit: UInt64
     public var applied: UInt64
     public var quiesced: Bool
+    /// Snapshot transfers since the node started: started from here to lagging followers, bytes
+    /// of chunks sent (resends included), received and installed here.
+    public var snapshotsSent: UInt64
+    public var snapshotBytesSent: UInt64
+    public var snapshotsInstalled: UInt64
 
     public init(group: UInt64, term: UInt64, leader: UInt64, isLeader: Bool, commit: UInt64, applied: UInt64,
-                quiesced: Bool = false) {
+                quiesced: Bool = false, snapshotsSent: UInt64 = 0, snapshotBytesSent: UInt64 = 0, snapshotsInstalled: UInt64 = 0) {
+        self.snapshotsSent = snapshotsSent
+        self.snapshotBytesSent = snapshotBytesSent
+        self.snapshotsInstalled = snapshotsInstalled
         self.group = group
         self.term = term
         self.leader = leader

@@ -322,8 +322,18 @@ struct ServeCommand: AsyncParsableCommand {
                     executor: RequestExecutor(service: service, translator: translator, access: apiConfiguration.accessMonitor),
                     nodeID: file.id, members: file.members, clientConfiguration: coordinatorClientConfiguration,
                     controlPlane: consoleControlPlane)
+                let accessMonitor = apiConfiguration.accessMonitor
+                let sample: @Sendable () async -> ServiceSample = {
+                    let map = service.liveMap?.current
+                    let segments = (accessMonitor?.loads() ?? []).map { load in
+                        SegmentHeat(segment: load.segment, shard: map?.shard(ofSegment: load.segment) ?? 0,
+                                    reads: load.reads, writes: load.writes)
+                    }
+                    return ServiceSample(prefetch: service.prefetcher?.status() ?? [], segments: segments)
+                }
                 operations = try await NodeOperations.start(host: host, metrics: metrics, address: metricsAddress,
-                                                            logger: Logger(label: "almanac.operations"), console: console)
+                                                            logger: Logger(label: "almanac.operations"), console: console,
+                                                            service: sample)
             } catch {
                 logger.critical("operations endpoint cannot listen on \(metricsAddress): \(error)")
                 await server.shutdown()

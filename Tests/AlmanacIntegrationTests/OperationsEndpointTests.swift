@@ -183,6 +183,16 @@ struct OperationsEndpointTests {
         for zone in TestCluster.zones {
             #expect(Self.value(of: #"almanac_zone_up{zone="\#(zone)"}"#, in: text) == 1)
         }
+        #expect(Self.value(of: #"almanac_raft_snapshots_sent{shard="0"}"#, in: text) != nil)
+        // The access monitors' heat: the six writes above are counted on the nodes that served them.
+        var writes = 0.0
+        for id: UInt64 in 1...3 {
+            let body = try await nodes.get(id, "/metrics").body
+            for line in body.split(separator: "\n") where line.hasPrefix("almanac_segment_requests{") && line.contains(#"kind="write""#) {
+                writes += Double(line.split(separator: " ").last ?? "") ?? 0
+            }
+        }
+        #expect(writes >= 6, "segment heat counted \(writes) writes over the three nodes")
 
         // Zone-c's node dies: the others report its zone down and stay ready (two zones are a quorum).
         nodes.kill(3)

@@ -76,6 +76,10 @@ final class GroupReplica<Machine: ReplicatedStateMachine> {
     /// Bytes of snapshot chunks sent for this group (resends included), per receiving node (replica
     /// migration progress).
     var snapshotBytesSent: [NodeID: UInt64] = [:]
+    /// Snapshot transfers of this group since the host started: started to lagging followers, and
+    /// received and installed here.
+    var snapshotsSent: UInt64 = 0
+    var snapshotsInstalled: UInt64 = 0
 
     init(id: UInt64, raft: RaftNode, machine: Machine, applied: LogIndex, appliedTerm: Term) {
         let status = raft.status

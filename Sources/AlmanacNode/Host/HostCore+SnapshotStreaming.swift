@@ -57,6 +57,7 @@ extension HostCore {
         }
         snapshotSends[sendKey] = SnapshotSend(template: template, metadata: snapshot.metadata, reference: reference, lastProgress: .now())
         snapshotsSent += 1
+        group.snapshotsSent += 1
         logger.info("sending snapshot", metadata: [
             "group": "\(group.id)", "to": "\(message.to)", "index": "\(key.index)", "bytes": "\(reference.fileSize)",
             "window": "\(configuration.snapshotWindowChunks) x \(configuration.snapshotChunkBytes) bytes"])

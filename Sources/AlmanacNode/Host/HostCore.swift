@@ -615,6 +615,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             group.pendingCheckpoint = nil
         }
         snapshotsInstalled += 1
+        group.snapshotsInstalled += 1
         installedUnderAnswersAhead(snapshot.metadata.index, in: group)
         configuration.observer.applied?(group.id, snapshot.metadata.index)
         logger.info("installed snapshot", metadata: ["group": "\(group.id)", "index": "\(snapshot.metadata.index)"])
@@ -819,7 +820,9 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                 guard let group = groups[id] else { return nil }
                 return GroupStatus(group: id, raft: group.raft.status, applied: group.applied,
                                    snapshotIndex: group.snapshotIndex, quiesced: group.quiesced,
-                                   stateDigest: digests ? group.machine.stateDigest : 0)
+                                   stateDigest: digests ? group.machine.stateDigest : 0,
+                                   snapshotsSent: group.snapshotsSent, snapshotBytesSent: group.snapshotBytesSent.values.reduce(0, +),
+                                   snapshotsInstalled: group.snapshotsInstalled)
             },
             health: nil, healthNow: 0, quiescedTicksSkipped: quiescedTicksSkipped, batches: batches, inlineSyncs: inlineSyncs,
             snapshotsInstalled: snapshotsInstalled, snapshotsSent: snapshotsSent, snapshotChunksSent: snapshotChunksSent,

@@ -37,6 +37,11 @@ public struct GroupStatus: Sendable {
     public var snapshotIndex: LogIndex
     public var quiesced: Bool
     public var stateDigest: UInt64
+    /// Snapshot transfers of this group since the host started: started from here to lagging
+    /// followers, bytes of chunks sent (resends included), received and installed here.
+    public var snapshotsSent: UInt64 = 0
+    public var snapshotBytesSent: UInt64 = 0
+    public var snapshotsInstalled: UInt64 = 0
 }
 
 /// A node's view of itself: its groups and its peers' health.
