@@ -51,12 +51,12 @@ struct PrefetchYieldTests {
         #expect(alone.issued > 0, "the worker alone got no potential entry issued: \(alone)")
         #expect(alone.yielded == 0, "predictions yielded with one request at a time: \(alone)")
 
-        // The same worker beside 48 writers that keep the leader's backlog full.
+        // The same worker beside 24 writers that keep the leader's backlog full.
         let stop = SharedValue<Bool>(false)
-        let writers = (0..<4).map { _ in cluster.client() }
+        let writers = (0..<3).map { _ in cluster.client() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, writer) in writers.enumerated() {
-                for lane in 0..<12 {
+                for lane in 0..<8 {
                     group.addTask {
                         var n = 0
                         while !stop.value {
@@ -75,8 +75,8 @@ struct PrefetchYieldTests {
         let busy = await Self.counters(cluster)
         let yielded = busy.yielded - alone.yielded
         let issued = busy.issued - alone.issued
-        #expect(yielded > 0, "no prediction yielded beside 48 writers: \(busy)")
-        #expect(issued < yielded, "beside 48 writers \(issued) potential entries were issued and \(yielded) yielded")
+        #expect(yielded > 0, "no prediction yielded beside 24 writers: \(busy)")
+        #expect(issued < yielded, "beside 24 writers \(issued) potential entries were issued and \(yielded) yielded")
 
         // Idle again: prefetching resumes.
         try await Task.sleep(for: .milliseconds(300))
