@@ -169,7 +169,7 @@ let package = Package(
         .target(
             name: "AlmanacOperations",
             dependencies: [
-                "AlmanacNode", "AlmanacServer", "AlmanacStorage", "AlmanacRaft", "AlmanacWire", "AlmanacKeyspace",
+                "AlmanacNode", "AlmanacServer", "AlmanacStorage", "AlmanacRaft", "AlmanacWire",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),

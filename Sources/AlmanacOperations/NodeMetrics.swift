@@ -1,4 +1,3 @@
-import AlmanacKeyspace
 import AlmanacNode
 import AlmanacServer
 import AlmanacStorage
@@ -37,7 +36,7 @@ public final class NodeMetrics: Sendable {
     private let sampled = Mutex<[String: CoreMetrics.Gauge]>([:])
     /// The segments whose heat the last scrape exported (zeroed once they leave the hottest).
     private let exportedSegments = Mutex<Set<SegmentHeatKey>>([])
-    private struct SegmentHeatKey: Hashable { var segment: SegmentID; var shard: ShardID }
+    private struct SegmentHeatKey: Hashable { var segment: UInt32; var shard: UInt32 }
 
     /// At most this many segments' heat is exported per node (the hottest by requests).
     public static let exportedSegmentCount = 32
@@ -215,7 +214,7 @@ public final class NodeMetrics: Sendable {
             gauge("almanac_prefetch_bytes", [label, ("kind", "confirm")]).record(Int64(clamping: shard.confirmBytes))
             gauge("almanac_prefetch_bytes", [label, ("kind", "saved")]).record(Int64(clamping: shard.savedBytes))
         }
-        let hottest = service.segments.sorted { ($0.reads + $0.writes, $1.segment) > ($1.reads + $1.writes, $0.segment) }
+        let hottest = service.segments.sorted { ($0.reads &+ $0.writes, $1.segment) > ($1.reads &+ $1.writes, $0.segment) }
             .prefix(Self.exportedSegmentCount)
         var exported = Set<SegmentHeatKey>()
         for heat in hottest {

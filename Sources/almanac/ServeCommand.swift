@@ -8,6 +8,7 @@ import AlmanacOperations
 import AlmanacSecurity
 import AlmanacServer
 import AlmanacShardMap
+import AlmanacWire
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -326,8 +327,12 @@ struct ServeCommand: AsyncParsableCommand {
                 let sample: @Sendable () async -> ServiceSample = {
                     let map = service.liveMap?.current
                     let segments = (accessMonitor?.loads() ?? []).map { load in
-                        SegmentHeat(segment: load.segment, shard: map?.shard(ofSegment: load.segment) ?? 0,
-                                    reads: load.reads, writes: load.writes)
+                        var heat = Almanac_Api_V1_SegmentLoad()
+                        heat.segment = UInt32(load.segment)
+                        heat.shard = UInt32(map?.shard(ofSegment: load.segment) ?? 0)
+                        heat.reads = load.reads
+                        heat.writes = load.writes
+                        return heat
                     }
                     return ServiceSample(prefetch: service.prefetcher?.status() ?? [], segments: segments)
                 }

@@ -17,7 +17,12 @@ struct ServiceAndControllerMetricsTests {
         shard.predictions = 40; shard.issued = 30; shard.confirmed = 25; shard.expired = 3; shard.yielded = 7
         shard.queueDepth = 4; shard.pending = 2; shard.potentialBytes = 900; shard.confirmBytes = 210; shard.savedBytes = 1500
         // 40 segments: only the 32 hottest are exported.
-        let segments = (0..<40).map { SegmentHeat(segment: UInt16($0), shard: UInt16($0 % 4), reads: UInt64($0), writes: 1) }
+        func heat(_ segment: UInt32, _ shard: UInt32, reads: UInt64, writes: UInt64) -> Almanac_Api_V1_SegmentLoad {
+            var load = Almanac_Api_V1_SegmentLoad()
+            load.segment = segment; load.shard = shard; load.reads = reads; load.writes = writes
+            return load
+        }
+        let segments = (0..<40).map { heat(UInt32($0), UInt32($0 % 4), reads: UInt64($0), writes: 1) }
         metrics.update(from: ServiceSample(prefetch: [shard], segments: segments))
         let snapshot = NodeSnapshot(nodeID: 1, groups: [
             GroupProgress(group: 3, term: 2, leader: 1, isLeader: true, commit: 9, applied: 9,
@@ -40,7 +45,7 @@ struct ServiceAndControllerMetricsTests {
         #expect(!text.contains(#"segment="7""#), "a segment outside the 32 hottest was exported")
 
         // Segment 39 cools down to nothing: its gauges go to 0; segment 7 is hot now.
-        let cooled = segments.filter { $0.segment != 39 } + [SegmentHeat(segment: 7, shard: 3, reads: 500, writes: 0)]
+        let cooled = segments.filter { $0.segment != 39 } + [heat(7, 3, reads: 500, writes: 0)]
         metrics.update(from: ServiceSample(prefetch: [shard], segments: cooled.filter { $0.segment != 7 || $0.reads == 500 }))
         text = Self.text(metrics)
         #expect(text.contains(#"almanac_segment_requests{segment="39",shard="3",kind="read"} 0"#))
