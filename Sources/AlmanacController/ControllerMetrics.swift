@@ -8,8 +8,8 @@ import CoreMetrics
 ///   `dropped`);
 /// - `almanac_migrations_total{kind}`, `almanac_migrations_failed_total{kind}` and
 ///   `almanac_migration_duration_seconds{kind}`: the moves it carries out (`leadership`, `replica`
-///   from prepare to commit, `split`, `merge`), their failures and the durations of those that
-///   completed;
+///   from prepare to commit, `split`, `merge`), their failures (an error, or a move its driver
+///   rolled back) and the durations of those that completed;
 /// - `almanac_forecast_error_wape` and `almanac_forecast_error_bound`: the predictive policy's
 ///   forecast error over the last complete bucket and the bound above which it falls back to the
 ///   reactive policy.
@@ -59,6 +59,16 @@ struct ControllerMetrics: Sendable {
 
     func moveFailed(_ kind: MoveKind) {
         Counter(label: "almanac_migrations_failed_total", dimensions: [("kind", kind.rawValue)], factory: factory).increment()
+    }
+
+    /// A move that returned: rolled back (its driver undid it) counts as failed, else its duration
+    /// is recorded.
+    func moveFinished(_ kind: MoveKind, rolledBack: Bool, after duration: Duration) {
+        if rolledBack {
+            moveFailed(kind)
+        } else {
+            moveCompleted(kind, after: duration)
+        }
     }
 
     func moveCompleted(_ kind: MoveKind, after duration: Duration) {

@@ -385,7 +385,7 @@ public actor ControllerService {
             case .transferLeadership(let shard, let to):
                 let report = try await migration.executeMigration(
                     ReplicaMigrationPlan(shard: shard, target: to, transferLeadership: true), members: cluster.members, down: cluster.down)
-                metrics.moveCompleted(.leadership, after: ContinuousClock.now - begun)
+                metrics.moveFinished(.leadership, rolledBack: report.outcome == .rolledBack, after: ContinuousClock.now - begun)
                 return "applied: \(report.outcome.rawValue)"
             case .prepareMove(let move, let shard, let source, let target):
                 let started = ContinuousClock.now
@@ -407,7 +407,7 @@ public actor ControllerService {
                 }
                 let elapsed = ContinuousClock.now - started
                 controller?.moveCommitted(move, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-                metrics.moveCompleted(.replica, after: elapsed)
+                metrics.moveFinished(.replica, rolledBack: report.outcome == .rolledBack, after: elapsed)
                 return "applied: \(report.outcome.rawValue)"
             case .abortMove(let move):
                 guard let (intent, _) = intents.removeValue(forKey: move) else { return "failed: unknown move \(move)" }
@@ -419,12 +419,12 @@ public actor ControllerService {
                 let target = try await creation(cluster).splitTarget(members: cluster.members)
                 let segments = (Int(at)..<map.keying.segmentCount).map { SegmentID($0) }.filter { map.shard(ofSegment: $0) == shard }
                 let report = try await handoff.move(segments: segments, to: target)
-                metrics.moveCompleted(.split, after: ContinuousClock.now - begun)
+                metrics.moveFinished(.split, rolledBack: report.outcome == .rolledBack, after: ContinuousClock.now - begun)
                 return "applied: \(report.outcome.rawValue) to shard \(target)"
             case .merge(let shard, let other):
                 let segments = (0..<map.keying.segmentCount).map { SegmentID($0) }.filter { map.shard(ofSegment: $0) == other }
                 let report = try await handoff.move(segments: segments, to: shard)
-                metrics.moveCompleted(.merge, after: ContinuousClock.now - begun)
+                metrics.moveFinished(.merge, rolledBack: report.outcome == .rolledBack, after: ContinuousClock.now - begun)
                 return "applied: \(report.outcome.rawValue)"
             }
         } catch {

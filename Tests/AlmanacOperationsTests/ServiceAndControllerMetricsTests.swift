@@ -64,7 +64,9 @@ struct ServiceAndControllerMetricsTests {
         metrics.moveStarted(.replica)
         metrics.moveStarted(.replica)
         metrics.moveFailed(.replica)
-        metrics.moveCompleted(.replica, after: .milliseconds(1500))
+        metrics.moveFinished(.replica, rolledBack: false, after: .milliseconds(1500))
+        metrics.moveStarted(.merge)
+        metrics.moveFinished(.merge, rolledBack: true, after: .seconds(3))
         metrics.forecastError(lastBucket: 0.42, bound: 0.35)
         let text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
         for line in [
@@ -73,10 +75,12 @@ struct ServiceAndControllerMetricsTests {
             #"almanac_controller_decisions_total{action="merge",outcome="shadow"} 1"#,
             #"almanac_migrations_total{kind="replica"} 2"#, #"almanac_migrations_failed_total{kind="replica"} 1"#,
             #"almanac_migration_duration_seconds_count{kind="replica"} 1"#, #"almanac_migration_duration_seconds_sum{kind="replica"} 1.5"#,
+            #"almanac_migrations_failed_total{kind="merge"} 1"#,
             "almanac_forecast_error_wape 0.42", "almanac_forecast_error_bound 0.35",
         ] {
             #expect(text.contains(line), "missing \(line) in\n\(text)")
         }
+        #expect(!text.contains(#"almanac_migration_duration_seconds_count{kind="merge"}"#), "a rolled-back merge was timed as completed")
         #expect(ControllerMetrics.outcomeLabel("scheduled: in 3.0 s") == "scheduled")
         #expect(ControllerMetrics.outcomeLabel("dropped: the mode became shadow") == "dropped")
         #expect(ControllerMetrics.outcomeLabel("something else") == "other")
