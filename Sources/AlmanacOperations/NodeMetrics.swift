@@ -218,20 +218,21 @@ public final class NodeMetrics: Sendable {
             .prefix(Self.exportedSegmentCount)
         var exported = Set<SegmentHeatKey>()
         for heat in hottest {
-            exported.insert(SegmentHeatKey(segment: heat.segment, shard: heat.shard))
-            let labels = [("segment", "\(heat.segment)"), ("shard", "\(heat.shard)")]
-            gauge("almanac_segment_requests", labels + [("kind", "read")]).record(Int64(clamping: heat.reads))
-            gauge("almanac_segment_requests", labels + [("kind", "write")]).record(Int64(clamping: heat.writes))
+            let key = SegmentHeatKey(segment: heat.segment, shard: heat.shard)
+            exported.insert(key)
+            recordHeat(key, reads: heat.reads, writes: heat.writes)
         }
         let dropped = exportedSegments.withLock { previous in
             defer { previous = exported }
             return previous.subtracting(exported)
         }
-        for key in dropped {
-            let labels = [("segment", "\(key.segment)"), ("shard", "\(key.shard)")]
-            gauge("almanac_segment_requests", labels + [("kind", "read")]).record(0)
-            gauge("almanac_segment_requests", labels + [("kind", "write")]).record(0)
-        }
+        for key in dropped { recordHeat(key, reads: 0, writes: 0) }
+    }
+
+    private func recordHeat(_ key: SegmentHeatKey, reads: UInt64, writes: UInt64) {
+        let labels = [("segment", "\(key.segment)"), ("shard", "\(key.shard)")]
+        gauge("almanac_segment_requests", labels + [("kind", "read")]).record(Int64(clamping: reads))
+        gauge("almanac_segment_requests", labels + [("kind", "write")]).record(Int64(clamping: writes))
     }
 
     /// A gauge by name and labels, created once (sampling is not on a hot path).

@@ -47,11 +47,15 @@ public enum DevCertificates {
         }
     }
 
+    /// The names every certificate made here is valid for: `localhost`, 127.0.0.1 and ::1.
+    public static let loopbackDNSNames = ["localhost"]
+    public static let loopbackIPAddresses: [[UInt8]] = [[127, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]]
+
     /// A leaf certificate for `name` signed by `authority`, usable as TLS server and client
     /// (`serverAuth`, `clientAuth`), for the given DNS names and IP addresses.
     public static func issue(
-        name: String, authority: Authority, dnsNames: [String] = ["localhost"],
-        ipAddresses: [[UInt8]] = [[127, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]],
+        name: String, authority: Authority, dnsNames: [String] = loopbackDNSNames,
+        ipAddresses: [[UInt8]] = loopbackIPAddresses,
         validity: TimeInterval = 365 * 86_400
     ) throws(SecurityError) -> (certificate: Certificate, key: P256.Signing.PrivateKey) {
         let key = P256.Signing.PrivateKey()
@@ -98,8 +102,8 @@ public enum DevCertificates {
             let extra = hosts[id] ?? []
             let (certificate, key) = try issue(
                 name: "\(clusterName) node \(id)", authority: authority,
-                dnsNames: ["localhost"] + extra.compactMap(\.dnsName),
-                ipAddresses: [[127, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]] + extra.compactMap(\.ipAddress))
+                dnsNames: loopbackDNSNames + extra.compactMap(\.dnsName),
+                ipAddresses: loopbackIPAddresses + extra.compactMap(\.ipAddress))
             let files = layout.node(id)
             try write(certificate: certificate, to: files.certificate)
             try write(key: key, to: files.privateKey)

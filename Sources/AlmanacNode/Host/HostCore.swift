@@ -45,12 +45,13 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     private(set) var inlineSyncs: UInt64 = 0
     /// The most entries the groups this node leads held uncommitted at once, during the current
     /// and the previous tick (``HostConfiguration/inlineSyncMaxLeaderBacklog``).
-    private var leaderBacklogPeak = 0
-    private var previousLeaderBacklogPeak = 0
+    private var leaderBacklogPeak = TickPeak()
     /// The same without speculative proposals, plus waiting reads (published to `requestBacklog`).
-    private var requestBacklogPeak = 0
-    private var previousRequestBacklogPeak = 0
+    private var requestBacklogPeak = TickPeak()
     let requestBacklog: RequestBacklogGauge
+    /// Whether anything was ever proposed speculatively here: until then no round looks for
+    /// speculative waiters (prefetching is off by default).
+    private var proposedSpeculatively = false
     /// Work off the loop that reports back to it (stopping waits for it).
     let background: BackgroundWork
     var answersAheadCounters = AnswersAheadCounters()
@@ -127,11 +128,9 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     private func tick() {
         guard stoppedReason == nil else { return }
         ticks += 1
-        previousLeaderBacklogPeak = leaderBacklogPeak
-        leaderBacklogPeak = 0
-        previousRequestBacklogPeak = requestBacklogPeak
-        requestBacklogPeak = 0
-        requestBacklog.publish(previousRequestBacklogPeak)
+        leaderBacklogPeak.advance()
+        requestBacklogPeak.advance()
+        requestBacklog.publish(requestBacklogPeak.value)
         expireWaiters(now: .now())
         if !snapshotSends.isEmpty { checkSnapshotSends(now: .now()) }
         for group in groups.values {
@@ -238,14 +237,6 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         }
     }
 
-    /// Raises the current tick's request backlog and publishes the peak of it and the previous
-    /// tick's (``RequestBacklogGauge``).
-    private func noteRequestBacklog(_ backlog: Int) {
-        guard backlog > requestBacklogPeak else { return }
-        requestBacklogPeak = backlog
-        requestBacklog.publish(max(requestBacklogPeak, previousRequestBacklogPeak))
-    }
-
     // MARK: Deadlines
 
     /// Called for every new waiter; the tick sweeps only once the earliest deadline has passed.
@@ -301,6 +292,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             replaced.promise.fail(HostError.unavailable("entry \(index) was replaced by a new leader; nothing was applied"))
         }
         let deadline = NIODeadline.now() + timeout
+        proposedSpeculatively = proposedSpeculatively || speculative
         group.proposals[index] = ProposalWaiter(term: term, promise: promise, deadline: deadline, timeout: timeout,
                                                 speculative: speculative)
         noteDeadline(deadline)
@@ -421,7 +413,9 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             if group.role == .leader {
                 let commitIndex = group.raft.commitIndex
                 leaderBacklog += Int(group.raft.lastIndex - min(group.raft.lastIndex, commitIndex))
-                for (index, waiter) in group.proposals where waiter.speculative && index > commitIndex { speculativeBacklog += 1 }
+                if proposedSpeculatively {
+                    for (index, waiter) in group.proposals where waiter.speculative && index > commitIndex { speculativeBacklog += 1 }
+                }
                 readsWaiting += group.reads.count
             }
             defer { leadsAGroup = leadsAGroup || group.role == .leader }
@@ -476,7 +470,9 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             }
             work.append(Work(group: group, ready: ready, checkpoint: checkpointSnapshot))
         }
-        noteRequestBacklog(max(0, leaderBacklog - speculativeBacklog) + readsWaiting)
+        if requestBacklogPeak.note(max(0, leaderBacklog - speculativeBacklog) + readsWaiting) {
+            requestBacklog.publish(requestBacklogPeak.value)
+        }
         flushOutbound()
         guard !work.isEmpty else { return }
         if writes.isEmpty {
@@ -488,10 +484,10 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         // A lone small write is synced right here (see `inlineSyncMaxEntries`) unless the groups this
         // node leads were busy lately: a busy leader's loop must stay free to take requests and its
         // followers' acks, apply and answer while any sync runs, whichever group's round it is.
-        leaderBacklogPeak = max(leaderBacklogPeak, leaderBacklog)
+        leaderBacklogPeak.note(leaderBacklog)
         if rounds.isEmpty, batch.entryCount <= configuration.inlineSyncMaxEntries,
            !leadsAGroup || (configuration.inlineSyncMaxLeaderBacklog >= 0
-                            && max(leaderBacklogPeak, previousLeaderBacklogPeak) <= configuration.inlineSyncMaxLeaderBacklog),
+                            && leaderBacklogPeak.value <= configuration.inlineSyncMaxLeaderBacklog),
            let outcome = log.writeNowIfIdle(batch) {
             batches += 1
             inlineSyncs += 1
