@@ -64,6 +64,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("name-bytes"), help: "Length of created names in bytes (1-255); the create's payload.")
     var nameBytes: Int = 255
 
+    @Option(name: .customLong("symlink-target-bytes"), help: "Length of the symlink operation's target in bytes (1-4096).")
+    var symlinkTargetBytes: Int = 64
+
     @Option(name: .customLong("files-per-client"), help: "Files each worker creates before the run when the mix reads or changes files.")
     var filesPerClient: Int = 20
 
@@ -105,6 +108,9 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--duration must be > 0 and --warmup >= 0")
         }
         guard (1...255).contains(nameBytes) else { throw ValidationError("--name-bytes must be 1...255 (the name length limit)") }
+        guard (1...BenchSymlinkTarget.maximumBytes).contains(symlinkTargetBytes) else {
+            throw ValidationError("--symlink-target-bytes must be 1...\(BenchSymlinkTarget.maximumBytes) (the symlink target limit)")
+        }
         guard timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be in (0, 3600] seconds") }
         guard filesPerClient >= 0 else { throw ValidationError("--files-per-client must be >= 0") }
         guard ["majority", "async", "leader"].contains(durability) else { throw ValidationError("--durability: majority or async") }
@@ -138,6 +144,7 @@ struct BenchCommand: AsyncParsableCommand {
             config.tls = tlsProbe.tls
             config.zone = zone
             config.latencyFile = latencyFile
+            config.symlinkTargetBytes = symlinkTargetBytes
             config.workspace = workspace
             config.authToken = tlsProbe.authToken
         } catch let error as ValidationError {
@@ -167,6 +174,8 @@ struct BenchConfiguration: Sendable {
     var duration: Double
     var warmup: Double
     var nameBytes: Int
+    /// Length of the symlink operation's target.
+    var symlinkTargetBytes: Int = 64
     var filesPerClient: Int
     var durability: String
     var consistency: String
@@ -259,6 +268,7 @@ struct BenchRunner {
             workers.append(BenchWorker(
                 index: index, client: clients[index % clients.count], executor: executors[index % clients.count], directory: 0,
                 names: BenchNames(length: c.nameBytes, worker: index, run: c.workspace == nil ? nil : runTag),
+                symlinkTarget: BenchSymlinkTarget(length: c.symlinkTargetBytes, worker: index),
                 random: SplitMix64(seed: c.seed &+ UInt64(index) &* 0x1000_0001), keepsFiles: c.mix.needsPopulatedFiles, reusesDirectory: c.workspace != nil))
         }
         try await withThrowingTaskGroup(of: (Int, BenchWorker).self) { group in
@@ -398,6 +408,7 @@ struct BenchWorker: Sendable {
     let executor: BenchEventLoopExecutor
     var directory: UInt64
     let names: BenchNames
+    let symlinkTarget: BenchSymlinkTarget
     var random: SplitMix64
     /// Whether to remember created files (the mix reads, changes or removes them).
     let keepsFiles: Bool
@@ -409,8 +420,10 @@ struct BenchWorker: Sendable {
 
     init(
         index: Int, client: AlmanacClient, executor: BenchEventLoopExecutor, directory: UInt64, names: BenchNames,
-        random: SplitMix64, keepsFiles: Bool, reusesDirectory: Bool = false
+        symlinkTarget: BenchSymlinkTarget = BenchSymlinkTarget(length: 64, worker: 0), random: SplitMix64, keepsFiles: Bool,
+        reusesDirectory: Bool = false
     ) {
+        self.symlinkTarget = symlinkTarget
         self.reusesDirectory = reusesDirectory
         self.index = index
         self.client = client
@@ -478,6 +491,10 @@ struct BenchWorker: Sendable {
             let sequence = nextSequence
             nextSequence += 1
             _ = try await client.mkdir(parent: directory, name: names.name(sequence))
+        case .symlink:
+            let sequence = nextSequence
+            nextSequence += 1
+            _ = try await client.symlink(parent: directory, name: names.name(sequence), target: symlinkTarget.text)
         case .rename:
             guard let i = randomFile() else { try await create(on: client); return .create }
             let sequence = nextSequence

@@ -3,11 +3,14 @@ import Foundation
 /// One metadata operation the load generator can issue.
 enum BenchOperation: String, CaseIterable, Sendable, Codable {
     case create, getattr, lookup, readdir, setattr, unlink, mkdir, rename
+    /// A symbolic link whose target is `--symlink-target-bytes` long (up to 4096): the way to grow a
+    /// shard's state by kilobytes per operation (bench/migrate.sh fills a 1 GiB shard with them).
+    case symlink
 
     /// Whether the operation is a journaled (majority-replicated, fsynced) write.
     var isWrite: Bool {
         switch self {
-        case .create, .setattr, .unlink, .mkdir, .rename: true
+        case .create, .setattr, .unlink, .mkdir, .rename, .symlink: true
         case .getattr, .lookup, .readdir: false
         }
     }
@@ -27,7 +30,7 @@ struct BenchMix: Sendable, Equatable, CustomStringConvertible {
     var totalWeight: Int { weights.reduce(0) { $0 + $1.weight } }
 
     /// Whether any operation reads or changes files that must exist before the measured run.
-    var needsPopulatedFiles: Bool { weights.contains { $0.operation != .create && $0.operation != .mkdir } }
+    var needsPopulatedFiles: Bool { weights.contains { ![.create, .mkdir, .symlink].contains($0.operation) } }
 
     var description: String {
         "\(name) (" + weights.map { "\($0.operation.rawValue) \($0.weight)" }.joined(separator: ", ") + ")"
@@ -110,6 +113,19 @@ struct BenchNames: Sendable {
             (base + coreBytes).initialize(repeating: UInt8(ascii: "x"), count: length - coreBytes)
             return length
         }
+    }
+}
+
+/// The target of the bench's symlinks: `length` bytes (1...4096), the same for every link of a
+/// worker ("/<worker>/ttt..."): the state each symlink adds, beyond its name and attributes.
+struct BenchSymlinkTarget: Sendable {
+    static let maximumBytes = 4096
+    let text: String
+
+    init(length: Int, worker: Int) {
+        let bounded = max(1, min(Self.maximumBytes, length))
+        let head = "/w\(worker)/"
+        text = head.utf8.count >= bounded ? String(head.prefix(bounded)) : head + String(repeating: "t", count: bounded - head.utf8.count)
     }
 }
 

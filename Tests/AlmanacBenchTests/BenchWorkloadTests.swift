@@ -105,4 +105,16 @@ import Testing
         #expect(object["server_cpu_s_per_1000_ops"] as? Double == 4)
         #expect(report.text.contains("create"))
     }
+
+    @Test("symlink targets have the asked length, bounded by the 4096-byte limit; symlinks need no populated files")
+    func symlinkTargets() throws {
+        #expect(BenchSymlinkTarget(length: 4000, worker: 7).text.utf8.count == 4000)
+        #expect(BenchSymlinkTarget(length: 4000, worker: 7).text.hasPrefix("/w7/t"))
+        #expect(BenchSymlinkTarget(length: 99_999, worker: 1).text.utf8.count == 4096)
+        #expect(BenchSymlinkTarget(length: 2, worker: 123).text == "/w")
+        #expect(BenchSymlinkTarget(length: 0, worker: 0).text.utf8.count == 1)
+        #expect(BenchOperation.symlink.isWrite)
+        #expect(try !BenchMix.parse("symlink=1").needsPopulatedFiles)
+        #expect(try BenchMix.parse("symlink=1,getattr=1").needsPopulatedFiles)
+    }
 }
