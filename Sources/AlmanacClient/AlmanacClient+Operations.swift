@@ -196,10 +196,13 @@ extension AlmanacClient {
         return link.target
     }
 
-    /// Nodes, zones, health, shards, leaders and commit indexes as one node sees them.
-    public func status() async throws(AlmanacClientError) -> ClusterStatus {
+    /// Nodes, zones, health, shards, leaders and commit indexes as one node sees them; with
+    /// `stateDigests`, each replica's state digest too (O(state size) on the node: for
+    /// consistency checks, not for polling).
+    public func status(stateDigests: Bool = false) async throws(AlmanacClientError) -> ClusterStatus {
         var request = Almanac_Api_V1_Request()
         request.clusterStatus = Almanac_Api_V1_ClusterStatusRequest()
+        request.clusterStatus.stateDigests = stateDigests
         let response = try await read(request, shard: nil)
         guard case .clusterStatus(let status)? = response.result else {
             throw AlmanacClientError(.protocolViolation, "status: response carries no cluster status")

@@ -20,8 +20,9 @@ public protocol MetadataService: Sendable {
     /// the replica that answered.
     func read(shard: ShardID, consistency: ReadConsistency, query: MetadataQuery) async throws(ServiceError) -> ReadOutcome
 
-    /// Nodes, zones, health, shards, leaders and commit indexes, as seen by this node.
-    func clusterStatus() async throws(ServiceError) -> Almanac_Api_V1_ClusterStatus
+    /// Nodes, zones, health, shards, leaders and commit indexes, as seen by this node; with
+    /// `stateDigests`, each hosted replica's state digest (O(state size), off the event loop).
+    func clusterStatus(stateDigests: Bool) async throws(ServiceError) -> Almanac_Api_V1_ClusterStatus
 
     /// How long a session lives without requests, in milliseconds (reported to clients).
     var sessionLeaseMilliseconds: UInt32 { get }

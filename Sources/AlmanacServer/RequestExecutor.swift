@@ -50,11 +50,11 @@ public struct RequestExecutor: Sendable {
     }
 
     /// The cluster's status (rare): through the service's async API.
-    private func clusterStatus(requestID id: UInt64) async -> Almanac_Api_V1_Response {
+    private func clusterStatus(requestID id: UInt64, stateDigests: Bool) async -> Almanac_Api_V1_Response {
         do throws(ServiceError) {
             var response = Almanac_Api_V1_Response()
             response.requestID = id
-            response.clusterStatus = try await service.clusterStatus()
+            response.clusterStatus = try await service.clusterStatus(stateDigests: stateDigests)
             if let access {
                 let (loads, lastBucket) = access.wire(map: translator.currentMap)
                 response.clusterStatus.segmentLoads = loads
@@ -221,9 +221,9 @@ public struct RequestExecutor: Sendable {
         case .openSession(let shard):
             let executor = self
             Task { completion(await executor.openSession(shard: shard, requestID: id)) }
-        case .clusterStatus:
+        case .clusterStatus(let stateDigests):
             let executor = self
-            Task { completion(await executor.clusterStatus(requestID: id)) }
+            Task { completion(await executor.clusterStatus(requestID: id, stateDigests: stateDigests)) }
         case .shardCommand(let shard, .exportSegments(let handoff, let after, let budget)):
             // The hand-off driver's copy: a leader read of frozen records, not a journal entry. A
             // refusal (not frozen here) is answered as the command's result, like a journaled one.

@@ -116,8 +116,8 @@ public struct RequestTranslator: Sendable {
         case .readlink(let r):
             let id = InodeID(r.inode)
             return try read(request, shard: try shard(of: id), .readlink(id))
-        case .clusterStatus:
-            return .clusterStatus
+        case .clusterStatus(let status):
+            return .clusterStatus(stateDigests: status.stateDigests)
         case .placement(let placement):
             guard placement.call != nil else {
                 throw APIError(.einval, "placement needs a call: predict_access_pattern, plan_migration, execute_migration, get_shard_location or trigger_resharding")

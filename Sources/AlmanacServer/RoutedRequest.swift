@@ -13,7 +13,9 @@ public enum RoutedRequest: Sendable, Hashable {
     case read(shard: ShardID, consistency: ReadConsistency, query: MetadataQuery)
     /// Registers a session on `shard`.
     case openSession(shard: ShardID)
-    case clusterStatus
+    /// The node's view of the cluster; with `stateDigests`, every hosted replica's state digest too
+    /// (O(state size), computed off the event loop).
+    case clusterStatus(stateDigests: Bool)
     /// The shard map (answered from the translator's map).
     case shardMap
     /// A cross-shard transaction command for `shard`, journaled outside any session.

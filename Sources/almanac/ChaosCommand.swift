@@ -254,7 +254,7 @@ struct ChaosCommand: AsyncParsableCommand {
             var views: [UInt64: [UInt64: (UInt64, UInt64)]] = [:]
             for node in cluster.nodes {
                 let client = makeClient([node.address], name: "chaos-status", consistency: .stale, operationTimeout: 3)
-                let status = try? await client.status()
+                let status = try? await client.status(stateDigests: true)
                 await client.shutdown()
                 guard let status, status.responderNodeID == node.id else {
                     problems.append("node \(node.id) did not answer its status")

@@ -28,7 +28,7 @@ struct CtlCheck: AsyncParsableCommand {
                     throw CtlFailure(error: AlmanacClientError(.protocolViolation, "the cluster's shard map is invalid: \(error)"), path: nil)
                 }
                 let status = try await onPath(nil) { () async throws(AlmanacClientError) in try await client.status() }
-                let statuses = await CtlShards.nodeStatuses(nodes: status.nodes, options: options)
+                let statuses = await CtlShards.nodeStatuses(nodes: status.nodes, options: options, stateDigests: true)
                 let members = Dictionary(status.nodes.map { ($0.nodeID, $0.zone) }, uniquingKeysWith: { first, _ in first })
                 let reports = statuses.flatMap(Self.reports)
                 findings = ConsistencyCheck.evaluate(map: map, members: members, answered: Set(statuses.map(\.responderNodeID)), replicas: reports)

@@ -73,16 +73,18 @@ extension CtlShards {
     }
 
     /// Every node's own status (its access monitor counts what it served); nodes that do not
-    /// answer are skipped.
-    static func nodeStatuses(nodes: [Almanac_Api_V1_NodeStatus], options: CtlOptions) async -> [Almanac_Api_V1_ClusterStatus] {
+    /// answer are skipped. `stateDigests` asks each node for its replicas' state digests (O(state
+    /// size) per replica: a shard of a gigabyte takes seconds, so the deadline is longer).
+    static func nodeStatuses(nodes: [Almanac_Api_V1_NodeStatus], options: CtlOptions, stateDigests: Bool = false) async -> [Almanac_Api_V1_ClusterStatus] {
         var statuses: [Almanac_Api_V1_ClusterStatus] = []
         for node in nodes where !node.clientAddress.isEmpty {
             guard let configuration = try? options.clientConfiguration(
-                endpoints: [node.clientAddress], attemptTimeout: .seconds(2), operationTimeout: .seconds(3), clientName: "ctl-shards")
+                endpoints: [node.clientAddress], attemptTimeout: .seconds(stateDigests ? 60 : 2),
+                operationTimeout: .seconds(stateDigests ? 60 : 3), clientName: "ctl-shards")
             else { continue }
             let one = AlmanacClient(configuration: configuration)
             defer { Task { await one.shutdown() } }
-            guard let status = try? await one.status(), status.responderNodeID == node.nodeID else { continue }
+            guard let status = try? await one.status(stateDigests: stateDigests), status.responderNodeID == node.nodeID else { continue }
             statuses.append(status)
         }
         return statuses

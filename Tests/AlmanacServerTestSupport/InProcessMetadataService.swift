@@ -83,7 +83,7 @@ public actor InProcessMetadataService: MetadataService {
         return ReadOutcome(result: query.evaluate(on: state), appliedIndex: state.appliedIndex)
     }
 
-    public func clusterStatus() async throws(ServiceError) -> Almanac_Api_V1_ClusterStatus {
+    public func clusterStatus(stateDigests: Bool) async throws(ServiceError) -> Almanac_Api_V1_ClusterStatus {
         var status = Almanac_Api_V1_ClusterStatus()
         status.responderNodeID = nodeID
         var node = Almanac_Api_V1_NodeStatus()

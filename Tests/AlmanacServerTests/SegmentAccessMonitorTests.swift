@@ -17,7 +17,7 @@ import Testing
         monitor.record(.read(shard: 0, consistency: .stale, query: .getattr(.root)), now: now + 5)
         // Session commands and status requests name no segment.
         monitor.record(.write(shard: 2, operation: .keepAlive, session: session, durability: .majority), now: now)
-        monitor.record(.clusterStatus, now: now)
+        monitor.record(.clusterStatus(stateDigests: false), now: now)
         let loads = monitor.loads(now: now + 5)
         #expect(loads.map(\.segment) == [0, 700])
         #expect(loads.first { $0.segment == 700 }.map { ($0.reads, $0.writes) } ?? (0, 0) == (1, 3))

@@ -809,14 +809,21 @@ final class HostCore<Machine: ReplicatedStateMachine> {
 
     // MARK: Status
 
-    func status(digests: Bool = true) -> HostStatus {
+    /// Copies of the groups' state machines (cheap: copy-on-write), for digests computed off the
+    /// loop (``MultiRaftHost/status(digests:)``).
+    func stateMachineCopies() -> [UInt64: Machine] {
+        groups.mapValues(\.machine)
+    }
+
+    /// The host's status; every group's `stateDigest` is 0 (see ``stateMachineCopies()``).
+    func status() -> HostStatus {
         HostStatus(
             nodeID: nodeID,
             groups: groups.keys.sorted().compactMap { id in
                 guard let group = groups[id] else { return nil }
                 return GroupStatus(group: id, raft: group.raft.status, applied: group.applied,
                                    snapshotIndex: group.snapshotIndex, quiesced: group.quiesced,
-                                   stateDigest: digests ? group.machine.stateDigest : 0,
+                                   stateDigest: 0,
                                    snapshotsSent: group.snapshotsSent, snapshotBytesSent: group.snapshotBytesSent.values.reduce(0, +),
                                    snapshotsInstalled: group.snapshotsInstalled)
             },

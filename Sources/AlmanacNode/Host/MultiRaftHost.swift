@@ -1,6 +1,7 @@
 import AlmanacRaft
 import AlmanacStorage
 import AlmanacWire
+import Dispatch
 import Logging
 import NIOCore
 import NIOPosix
@@ -291,16 +292,36 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
         if eventLoop.inEventLoop { work() } else { eventLoop.execute(work) }
     }
 
-    /// Groups, roles, indexes, quiescence and the peers' health. `digests: false` skips the
-    /// state-machine digests (O(state size) each, on the host loop): for periodic sampling.
+    /// Groups, roles, indexes, quiescence and the peers' health. With `digests`, each group's
+    /// state digest too: O(state size) each, so it is computed off the host loop, over copies of
+    /// the state machines taken on the loop with the rest of the status (a copy is cheap: the
+    /// state is copy-on-write in parts, docs/metadata.md). Periodic sampling leaves it out.
     public func status(digests: Bool = true) async -> HostStatus? {
         let core = self.core
-        var status = try? await eventLoop.submit { core.value?.status(digests: digests) }.get()
+        let taken = try? await eventLoop.submit { () -> (HostStatus, [UInt64: Machine])? in
+            guard let core = core.value else { return nil }
+            return (core.status(), digests ? core.stateMachineCopies() : [:])
+        }.get()
+        guard var status = taken?.0 else { return nil }
+        if let machines = taken?.1, !machines.isEmpty {
+            let computed = await Self.stateDigests(of: machines)
+            for offset in status.groups.indices { status.groups[offset].stateDigest = computed[status.groups[offset].group] ?? 0 }
+        }
         if let health = try? await transport.health() {
-            status?.health = health
-            status?.healthNow = NIODeadline.now().uptimeNanoseconds
+            status.health = health
+            status.healthNow = NIODeadline.now().uptimeNanoseconds
         }
         return status
+    }
+
+    /// The digests of `machines`, computed on a background queue (seconds for a state of a few
+    /// hundred megabytes: neither an event loop nor the cooperative pool waits for it).
+    private static func stateDigests(of machines: [UInt64: Machine]) async -> [UInt64: UInt64] {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .utility).async {
+                continuation.resume(returning: machines.mapValues(\.stateDigest))
+            }
+        }
     }
 
     /// Per-peer transport counters.

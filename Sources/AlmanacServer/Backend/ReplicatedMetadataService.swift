@@ -160,8 +160,8 @@ public final class ReplicatedMetadataService: MetadataService {
         (error as? HostError) ?? .unavailable("\(error)")
     }
 
-    public func clusterStatus() async throws(ServiceError) -> Almanac_Api_V1_ClusterStatus {
-        guard let status = await host.status() else { throw ServiceError(.unavailable, "the node is shutting down") }
+    public func clusterStatus(stateDigests: Bool) async throws(ServiceError) -> Almanac_Api_V1_ClusterStatus {
+        guard let status = await host.status(digests: stateDigests) else { throw ServiceError(.unavailable, "the node is shutting down") }
         var result = ClusterStatusBuilder.build(status, members: Array(members.values))
         // Each hosted shard's ownership as its state machine has it (`ctl check` compares the map).
         for index in result.shards.indices {

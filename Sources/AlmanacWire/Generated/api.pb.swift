@@ -1663,6 +1663,11 @@ public nonisolated struct Almanac_Api_V1_ClusterStatusRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// Also each replica's state digest (ShardStatus.state_digest; 0 when not asked): O(state size) per
+  /// shard, computed off the node's event loop over a copy of the state. For `ctl check` and the chaos
+  /// checker; periodic polls (the controller, the console, ctl status) leave it out.
+  public var stateDigests: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -5035,18 +5040,29 @@ nonisolated extension Almanac_Api_V1_KeepAliveRequest: SwiftProtobuf.Message, Sw
 
 nonisolated extension Almanac_Api_V1_ClusterStatusRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterStatusRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}state_digests\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.stateDigests) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.stateDigests != false {
+      try visitor.visitSingularBoolField(value: self.stateDigests, fieldNumber: 1)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Almanac_Api_V1_ClusterStatusRequest, rhs: Almanac_Api_V1_ClusterStatusRequest) -> Bool {
+    if lhs.stateDigests != rhs.stateDigests {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
