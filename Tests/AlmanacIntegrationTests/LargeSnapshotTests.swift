@@ -79,7 +79,6 @@ struct LargeSnapshotTests {
                                                           clusterID: "large-snapshot", logger: Self.logger)
     }
 
-    /// The size of the largest snapshot file in `directory` (0 when there is none).
     /// Size of the snapshot file at `index` in `directory` (files are named `g<group>-i<index>-t<term>.snap`).
     static func snapshotFile(in directory: String, index: UInt64) -> Int? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
@@ -87,6 +86,7 @@ struct LargeSnapshotTests {
             .compactMap { (try? FileManager.default.attributesOfItem(atPath: "\(directory)/\($0)"))?[.size] as? Int }.max()
     }
 
+    /// The size of the largest snapshot file in `directory` (0 when there is none).
     static func largestSnapshotFile(in directory: String) -> Int {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.filter { $0.hasSuffix(".snap") }
@@ -160,11 +160,31 @@ struct LargeSnapshotTests {
             }
             if leaderState == nil { try await Task.sleep(for: .milliseconds(100)) }
         }
-        let expected = try #require(leaderState, "no leader served a linearizable read")
-        #expect(expected.0 == step * Self.growthEntries * rounds)
+        let grownBefore = try #require(leaderState, "no leader served a linearizable read")
+        #expect(grownBefore.0 == step * Self.growthEntries * rounds)
 
         let restarted = try await start(3, members: members, root: root)
         hosts[2] = restarted
+        // Writes go on while node 3 receives and installs the snapshot: two checkpoint intervals
+        // of entries that grow the state by 8 bytes each (the leader defers its checkpoint up to
+        // four intervals, `HostCore.checkpointDeferralFactor`). The leader keeps the log node 3 needs after
+        // the snapshot (its checkpoint waits for the transfer): node 3 installs one snapshot, not a
+        // second one taken meanwhile.
+        var one = [UInt8](repeating: 0, count: 8)
+        one[0] = 8
+        for _ in 0..<(2 * Self.growthEntries) {
+            try await propose(live, one)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        var grownState: (Int, UInt64)?
+        for _ in 0..<600 where grownState == nil {
+            for host in live where grownState == nil {
+                grownState = try? await host.read(group: 0, linearizable: true) { ($0.bytes.count, $0.stateDigest) }.value
+            }
+            if grownState == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        let expected = try #require(grownState, "no leader served a linearizable read")
+        #expect(expected.0 == grownBefore.0 + 8 * 2 * Self.growthEntries)
         var caughtUp = false
         for _ in 0..<6_000 {
             let state = try await restarted.read(group: 0, linearizable: false) { ($0.bytes.count, $0.stateDigest) }.value

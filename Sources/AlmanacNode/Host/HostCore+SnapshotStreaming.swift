@@ -24,6 +24,8 @@ struct SnapshotSend {
     var nextOffset: UInt64 = 0
     var acknowledged: UInt64 = 0
     var lastProgress: NIODeadline
+    /// When the receiver last acknowledged chunks (nil: never): a transfer that is alive.
+    var lastAcknowledged: NIODeadline?
     var chunksSent = 0
     /// The receiver acknowledged the whole file.
     var complete = false
@@ -182,6 +184,7 @@ extension HostCore {
             send.nextOffset = max(send.nextOffset, send.acknowledged)
         }
         send.lastProgress = .now()
+        if !ack.rewind { send.lastAcknowledged = send.lastProgress }
         // A live transfer: Raft must not give up on this snapshot after an election timeout.
         if !ack.rewind { group.raft.reportSnapshotProgress(peer) }
         if send.acknowledged >= send.reference.fileSize {
@@ -225,6 +228,28 @@ extension HostCore {
             pumpSnapshot(key)
         }
         scheduleReady()
+    }
+
+    /// Whether a follower of `group` is catching up from this leader's snapshot: it is receiving
+    /// it (acknowledged within the stall timeout), or it is alive (Raft heard from it lately) and
+    /// its log ends before the snapshot (it holds the file and is verifying and decoding it, which
+    /// takes seconds for a large one, or it is about to be sent it). The entries after the snapshot
+    /// are what catch the follower up once it is installed: a checkpoint now would compact them
+    /// away and force a second, larger snapshot (seen with a 1 GB shard: the target installed it
+    /// 27 s after it joined, the leader had compacted meanwhile and sent another 1.6 GB).
+    /// CockroachDB's raft log queue keeps the entries above a pending snapshot's index for the
+    /// same reason.
+    func followerCatchingUpFromSnapshot(of group: GroupReplica<Machine>, now: NIODeadline) -> Bool {
+        let receiving = snapshotSends.contains { key, send in
+            key.group == group.id
+                && (send.complete || send.lastAcknowledged.map { now - $0 <= configuration.snapshotStallTimeout } ?? false)
+        }
+        if receiving { return true }
+        let snapshotIndex = group.snapshotIndex
+        guard snapshotIndex > 0 else { return false }
+        return group.raft.status.progress.contains { peer, progress in
+            peer != nodeID && progress.recentActive && progress.match < snapshotIndex
+        }
     }
 
     /// Drops `group`'s transfers (its leadership ended).

@@ -658,9 +658,19 @@ final class HostCore<Machine: ReplicatedStateMachine> {
     /// Starts a checkpoint when enough entries were applied since the last one. The state machine
     /// is a value: the loop keeps a copy (copy-on-write) and a background queue encodes it and
     /// writes the file; the loop only records the result (see ``checkpointWritten``).
+    /// How far past the usual interval a checkpoint waits for a follower installing a snapshot.
+    static var checkpointDeferralFactor: Int { 4 }
+
     private func maybeCheckpoint(_ group: GroupReplica<Machine>) {
         guard !group.checkpointEncoding, group.pendingCheckpoint == nil, group.checkpointInFlight == nil,
               group.applied >= group.snapshotIndex + configuration.snapshotEveryEntries else { return }
+        // A follower receiving or installing a snapshot from this leader needs the log after it:
+        // the checkpoint waits, up to `checkpointDeferralFactor` times the usual interval (memory
+        // stays bounded whatever the transfer does).
+        if group.role == .leader, followerCatchingUpFromSnapshot(of: group, now: .now()),
+           group.applied < group.snapshotIndex + configuration.snapshotEveryEntries * UInt64(Self.checkpointDeferralFactor) {
+            return
+        }
         let metadata = SnapshotMetadata(index: group.applied, term: group.appliedTerm, confState: group.raft.status.confState)
         let machine = group.machine
         let store = snapshotStore
@@ -696,6 +706,15 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             guard metadata.index > group.snapshotIndex else {
                 logger.info("checkpoint overtaken by an installed snapshot; dropped", metadata: [
                     "group": "\(id)", "index": "\(metadata.index)", "installed": "\(group.snapshotIndex)"])
+                return
+            }
+            // Begun before a follower started catching up from the current snapshot: recording it
+            // would compact the log that follower needs next (see `maybeCheckpoint`). Dropped like
+            // an overtaken one; the next checkpoint comes once the follower caught up.
+            if group.role == .leader, followerCatchingUpFromSnapshot(of: group, now: .now()),
+               metadata.index < group.snapshotIndex + configuration.snapshotEveryEntries * UInt64(Self.checkpointDeferralFactor) {
+                logger.info("checkpoint dropped: a follower is catching up from the current snapshot", metadata: [
+                    "group": "\(id)", "index": "\(metadata.index)", "current": "\(group.snapshotIndex)"])
                 return
             }
             group.pendingCheckpoint = (snapshot, reference)
