@@ -93,6 +93,11 @@ public struct MigrationProgress: Sendable, Hashable {
     /// Of the catch-up, seconds until the target held a snapshot (its match index first above 0:
     /// sent, verified and decoded); the rest is the log after the snapshot. 0 until then.
     public var snapshotSeconds: Double = 0
+    /// Of the snapshot phase, seconds until the leader's count of snapshot bytes sent to the target
+    /// last grew (polled every 200 ms): the copy itself. The rest of the phase is the target
+    /// verifying, reading back and decoding the file. 0 until the target held the snapshot, or
+    /// when no snapshot was sent.
+    public var transferSeconds: Double = 0
 
     /// Entries the target still misses.
     public var lag: UInt64 { leaderLastIndex > targetMatch ? leaderLastIndex - targetMatch : 0 }
@@ -426,11 +431,17 @@ public struct ReplicaMigrationDriver: Sendable {
             let catchUpStarted = ContinuousClock.now
             let deadline = catchUpStarted.advanced(by: catchUpTimeout)
             var conf = try await leaderConfiguration(intent.shard)
+            var lastSnapshotGrowth: Duration?
             while true {
+                let bytesBefore = progress.snapshotBytes
                 note(conf, target: target, in: &progress)
+                if progress.snapshotBytes > bytesBefore && progress.targetMatch == 0 {
+                    lastSnapshotGrowth = ContinuousClock.now - catchUpStarted
+                }
                 if progress.targetMatch > 0 && progress.snapshotSeconds == 0 {
                     let installed = ContinuousClock.now - catchUpStarted
                     progress.snapshotSeconds = max(1e-9, installed / .seconds(1))
+                    progress.transferSeconds = lastSnapshotGrowth.map { $0 / .seconds(1) } ?? 0
                 }
                 guard conf.members.contains(target) else {
                     // Removed by another driver (a resume's rollback or sweep): this one stops.

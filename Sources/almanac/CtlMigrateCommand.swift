@@ -78,6 +78,7 @@ struct CtlMigrate: AsyncParsableCommand {
                     CtlMigration.Report(id: $0.intent.id, shard: $0.intent.shard, outcome: $0.outcome.rawValue, source: $0.intent.source.node,
                            target: $0.intent.target.node, leader: $0.progress.leader, snapshotBytes: $0.progress.snapshotBytes,
                            catchUpSeconds: $0.progress.catchUpSeconds, snapshotSeconds: $0.progress.snapshotSeconds,
+                           transferSeconds: $0.progress.transferSeconds,
                            mapEpoch: $0.mapEpoch, seconds: seconds)
                 })
                 return
@@ -96,8 +97,8 @@ struct CtlMigrate: AsyncParsableCommand {
                     : "shard \(intent.shard)'s replica from node \(intent.source.node) (\(intent.source.zone)) to node \(intent.target.node) (\(intent.target.zone))"
                 output.line("migration \(intent.id): \(what): \(report.outcome.rawValue); map epoch \(report.mapEpoch); "
                     + "snapshot \(report.progress.snapshotBytes) bytes, caught up in "
-                    + String(format: "%.2f s (snapshot held after %.2f s, then the log); %.2f s in all",
-                             report.progress.catchUpSeconds, report.progress.snapshotSeconds, seconds))
+                    + String(format: "%.2f s (snapshot sent within %.2f s, held after %.2f s, then the log); %.2f s in all",
+                             report.progress.catchUpSeconds, report.progress.transferSeconds, report.progress.snapshotSeconds, seconds))
             }
         }
     }
@@ -177,6 +178,8 @@ enum CtlMigration {
         var catchUpSeconds: Double
         /// Of the catch-up, seconds until the target held the snapshot (the rest: the log after it).
         var snapshotSeconds: Double
+        /// Of those, seconds until the last snapshot bytes went out (the copy; 200 ms polls).
+        var transferSeconds: Double
         var mapEpoch: UInt64
         var seconds: Double
     }
