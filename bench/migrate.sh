@@ -20,26 +20,13 @@ PORT="${PORT:-7800}"
 WORK="$(mktemp -d /tmp/almanac-migrate-bench.XXXXXX)"
 trap 'kill "$DEV" 2>/dev/null || true; wait "$DEV" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-"$BIN" dev --insecure --no-auth --nodes 6 --shards 2 --data-dir "$WORK/data" --base-port "$PORT" > "$WORK/dev.log" 2>&1 &
-DEV=$!
-for _ in $(seq 1 100); do grep -q "Cluster is up" "$WORK/dev.log" && break; sleep 0.3; done
-grep -q "Cluster is up" "$WORK/dev.log" || { cat "$WORK/dev.log" >&2; exit 1; }
-export ALMANAC_ENDPOINTS=$(seq -s, -f "127.0.0.1:%g" $((PORT + 1)) $((PORT + 6)))
-unset ALMANAC_CA ALMANAC_TOKEN ALMANAC_TOKEN_KEY
+. bench/migrate-lib.sh
+start_dev 6 2 ${SNAPSHOT_EVERY:+--snapshot-every "$SNAPSHOT_EVERY"}
 
 echo "filling: create-heavy, $FILL_CLIENTS clients, $FILL_SECONDS s" >&2
 "$BIN" bench --endpoints "$ALMANAC_ENDPOINTS" --clients "$FILL_CLIENTS" --mix create --duration "$FILL_SECONDS" --warmup 1 --json --no-progress > "$WORK/fill.json"
 
-DISK=$(dd if=/dev/zero of="$WORK/data/dd.test" bs=1M count=512 conv=fdatasync 2>&1 | tail -1)
-rm -f "$WORK/data/dd.test"
-DISK_MBS=$(python3 -c "import re,sys; m=re.search(r'([0-9.,]+) ([MG])B/s', sys.argv[1]); v=float(m.group(1).replace(',','.')); print(v*1000 if m.group(2)=='G' else v)" "$DISK")
-
-migrate() {  # $@: ctl migrate arguments; prints "seconds snapshot_bytes outcome catch_up_seconds snapshot_seconds"
-  "$BIN" ctl migrate "$@" --json | python3 -c "
-import json,sys
-r=json.load(sys.stdin)[0]
-print(r['seconds'], r['snapshotBytes'], r['outcome'].replace(' ', '-'), r['catchUpSeconds'], r['snapshotSeconds'])"
-}
+DISK_MBS=$(disk_mbs 512)
 echo "shard 0 before: $("$BIN" ctl shards | grep -A0 '^shard 0')" >&2
 # catch-up: the learner's addition until it caught up. "snapshot s" is its first part, until the target
 # held the snapshot (transfer, verification, decoding; polled every 200 ms); the rest replays the log
@@ -48,7 +35,7 @@ echo "shard 0 before: $("$BIN" ctl shards | grep -A0 '^shard 0')" >&2
 echo "| migration | outcome | snapshot bytes | seconds | catch-up s | snapshot s | log s | copy MB/s | disk MB/s (dd) | copy / disk |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for args in "0 --to 4" "0 --to 1 --leader"; do
-  read -r secs bytes outcome catchup snap < <(migrate $args)
+  read -r secs bytes outcome catchup snap _ < <(migrate $args)
   python3 - "$args" "$outcome" "$bytes" "$secs" "$DISK_MBS" "$catchup" "$snap" <<'PY'
 import sys
 name, outcome, b, s, disk, c, snap = sys.argv[1:8]
@@ -67,14 +54,7 @@ wait "$MOVER"
 echo
 echo "| run | ops/s | p50 ms | p99 ms | max ms | errors |"
 echo "|---|---:|---:|---:|---:|---|"
-for line in "$BASE" "$DURING"; do
-  python3 - "$line" <<'PY'
-import json, sys
-r = json.loads(sys.argv[1])
-kinds = ", ".join(f"{k} {v}" for k, v in sorted(r.get('error_kinds', {}).items()))
-print(f"| {r.get('label')} | {float(r.get('ops_s',0)):,.0f} | {float(r.get('p50_ms',0)):.2f} | {float(r.get('p99_ms',0)):.2f} | {float(r.get('max_ms',0)):.1f} | {r.get('errors',0)}{' (' + kinds + ')' if kinds else ''} |")
-PY
-done
+for line in "$BASE" "$DURING"; do load_row "$line"; done
 echo
 echo "during the loaded run: shard 0 $(cat "$WORK/during-0.txt"); shard 1 $(cat "$WORK/during-1.txt")"
 sleep 2

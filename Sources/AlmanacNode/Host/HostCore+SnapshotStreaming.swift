@@ -71,6 +71,13 @@ extension HostCore {
     private func writeSnapshotFile(_ message: Message, _ snapshot: Snapshot, of group: GroupReplica<Machine>) {
         let key = SnapshotKey(index: snapshot.metadata.index, term: snapshot.metadata.term)
         guard group.snapshotFileWriting != key else { return }  // Raft asking again meanwhile
+        guard !snapshot.data.isEmpty else {
+            // Raft holds snapshots without their bytes; the file it names is not known here.
+            logger.error("snapshot cannot be sent: its file is not known", metadata: [
+                "group": "\(group.id)", "to": "\(message.to)", "index": "\(key.index)"])
+            group.raft.reportSnapshot(message.to, success: false)
+            return
+        }
         group.snapshotFileWriting = key
         let store = snapshotStore
         let id = group.id
@@ -291,8 +298,9 @@ extension HostCore {
         case .success(let (reference, snapshot, machine)):
             group.receivedSnapshot = reference
             group.restoredSnapshot = (SnapshotKey(index: reference.index, term: reference.term), machine)
+            // Raft gets the metadata only: the state is decoded (`restoredSnapshot`) and on file.
             var whole = template
-            whole.snapshot = snapshot
+            whole.snapshot = Snapshot(metadata: snapshot.metadata, data: [])
             whole.context = []
             logger.info("snapshot received", metadata: ["group": "\(id)", "index": "\(reference.index)", "bytes": "\(reference.fileSize)"])
             if group.quiesced { wake(group) }

@@ -435,6 +435,10 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                         let key = SnapshotKey(index: snapshot.metadata.index, term: snapshot.metadata.term)
                         if let received = group.receivedSnapshot, received.index == key.index, received.term == key.term {
                             write.installSnapshot = received
+                        } else if snapshot.data.isEmpty {
+                            // Only received files are stepped without their bytes; this one is gone.
+                            throw StorageError.corruptFile(file: "snapshot \(key.index)/\(key.term) of group \(id)",
+                                                           reason: "stepped without its bytes and not on file")
                         } else {
                             write.installSnapshot = try snapshotStore.write(group: id, snapshot: snapshot)
                         }
@@ -589,6 +593,9 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             let key = SnapshotKey(index: snapshot.metadata.index, term: snapshot.metadata.term)
             if let prepared = group.restoredSnapshot, prepared.key == key {
                 group.machine = prepared.machine  // decoded off the loop when it arrived
+            } else if snapshot.data.isEmpty, let file = group.snapshotFiles[key] {
+                // A received snapshot is stepped into Raft without its bytes; read them back.
+                group.machine = try Machine.restore(group: group.id, from: try snapshotStore.read(file).data)
             } else {
                 group.machine = try Machine.restore(group: group.id, from: snapshot.data)
             }
@@ -717,7 +724,9 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                     "group": "\(id)", "index": "\(metadata.index)", "current": "\(group.snapshotIndex)"])
                 return
             }
-            group.pendingCheckpoint = (snapshot, reference)
+            // From here on only the file holds the state's bytes: Raft and the WAL record keep the
+            // metadata (holding the bytes in Raft's log kept a second copy of the state in memory).
+            group.pendingCheckpoint = (Snapshot(metadata: metadata, data: []), reference)
             group.snapshotFiles = [SnapshotKey(index: metadata.index, term: metadata.term): reference]
             group.snapshotIndex = metadata.index
             logger.info("snapshot taken", metadata: [

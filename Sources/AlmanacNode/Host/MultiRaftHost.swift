@@ -108,6 +108,9 @@ public final class MultiRaftHost<Machine: ReplicatedStateMachine>: Sendable {
                 machine = try Machine.restore(group: id, from: snapshot.data)
                 applied = snapshot.metadata.index
                 appliedTerm = snapshot.metadata.term
+                // Raft keeps the snapshot's metadata only: the state is in `machine`, and a
+                // follower is sent the file (docs/node.md, "Snapshots, compaction, catch-up").
+                initial.snapshot = Snapshot(metadata: snapshot.metadata, data: [])
             }
             let raft = try RaftNode(config: configuration.raftConfig(), initialState: initial, random: SystemRandomNumberGenerator())
             recovered.append(GroupSeed(id: id, raft: raft, machine: machine, applied: applied, appliedTerm: appliedTerm,
