@@ -72,22 +72,34 @@ extension CtlShards {
         var writes: UInt64
     }
 
-    /// Every node's own status (its access monitor counts what it served); nodes that do not
-    /// answer are skipped. `stateDigests` asks each node for its replicas' state digests (O(state
-    /// size) per replica: a shard of a gigabyte takes seconds, so the deadline is longer).
+    /// Every node's own status (its access monitor counts what it served), asked of all nodes at
+    /// once; nodes that do not answer are skipped. `stateDigests` asks each node for its replicas'
+    /// state digests (O(state size) per replica: a shard of a gigabyte takes seconds, so the
+    /// deadline is longer). Each node copies its state machines when the request arrives and
+    /// digests the copies afterwards, so asking all nodes at once keeps their samples close in time
+    /// (asked one after another, a group that kept writing, such as the system group, was at
+    /// different applied indexes on every node behind a 1 GB shard's digests).
     static func nodeStatuses(nodes: [Almanac_Api_V1_NodeStatus], options: CtlOptions, stateDigests: Bool = false) async -> [Almanac_Api_V1_ClusterStatus] {
-        var statuses: [Almanac_Api_V1_ClusterStatus] = []
-        for node in nodes where !node.clientAddress.isEmpty {
-            guard let configuration = try? options.clientConfiguration(
-                endpoints: [node.clientAddress], attemptTimeout: .seconds(stateDigests ? 60 : 2),
-                operationTimeout: .seconds(stateDigests ? 60 : 3), clientName: "ctl-shards")
-            else { continue }
-            let one = AlmanacClient(configuration: configuration)
-            defer { Task { await one.shutdown() } }
-            guard let status = try? await one.status(stateDigests: stateDigests), status.responderNodeID == node.nodeID else { continue }
-            statuses.append(status)
+        let asked = nodes.filter { !$0.clientAddress.isEmpty }
+        let answers = await withTaskGroup(of: (Int, Almanac_Api_V1_ClusterStatus?).self) { group in
+            for (position, node) in asked.enumerated() {
+                group.addTask {
+                    guard let configuration = try? options.clientConfiguration(
+                        endpoints: [node.clientAddress], attemptTimeout: .seconds(stateDigests ? 60 : 2),
+                        operationTimeout: .seconds(stateDigests ? 60 : 3), clientName: "ctl-shards")
+                    else { return (position, nil) }
+                    let one = AlmanacClient(configuration: configuration)
+                    let status = try? await one.status(stateDigests: stateDigests)
+                    await one.shutdown()
+                    guard let status, status.responderNodeID == node.nodeID else { return (position, nil) }
+                    return (position, status)
+                }
+            }
+            var collected: [(Int, Almanac_Api_V1_ClusterStatus?)] = []
+            for await answer in group { collected.append(answer) }
+            return collected
         }
-        return statuses
+        return answers.sorted { $0.0 < $1.0 }.compactMap(\.1)
     }
 
     /// Every node's access monitor, added up per segment (nodes that do not answer are skipped).
