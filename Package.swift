@@ -54,7 +54,10 @@ let package = Package(
         // their replay on the client), pure, so the node, the client and the simulator share them.
         .target(name: "AlmanacAnswersAhead", dependencies: ["AlmanacRaft"]),
         // Shared write-ahead log and snapshots for many Raft groups.
-        .target(name: "AlmanacStorage", dependencies: ["AlmanacRaft"]),
+        .target(name: "AlmanacStorage", dependencies: ["AlmanacRaft", "CAlmanacWriteback"]),
+        // sync_file_range, which Swift's Glibc module does not export (early writeback of received
+        // snapshot files).
+        .target(name: "CAlmanacWriteback"),
         // Deterministic whole-cluster simulator (test support).
         .target(name: "AlmanacSimulation", dependencies: ["AlmanacRaft", "AlmanacStorage", "AlmanacAnswersAhead"]),
         // Wire formats: protobuf schemas (generated code committed), framing, Raft message converters.

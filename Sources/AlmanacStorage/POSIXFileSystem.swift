@@ -1,3 +1,4 @@
+import CAlmanacWriteback
 import Glibc
 
 /// The real disk, through POSIX system calls (open, pread/pwrite, fdatasync, fsync, rename, flock,
@@ -171,6 +172,13 @@ final class POSIXFile: StorageFile {
     func sync() throws(StorageError) {
         if unsafeNoSync { return }
         guard fsync(fd) == 0 else { throw .io(operation: "fsync", path: path, errno: errno) }
+    }
+
+    func startWriteback(offset: Int, count: Int) {
+        if unsafeNoSync { return }
+        // A hint: an error here (EINVAL on a file system without it, say) leaves the final fsync
+        // to do all the work, as before.
+        _ = almanac_start_writeback(fd, Int64(offset), Int64(count))
     }
 
     func truncate(to size: Int) throws(StorageError) {

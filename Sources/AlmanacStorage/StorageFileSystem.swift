@@ -23,6 +23,11 @@ public protocol StorageFileSystem: Sendable {
     func lock(_ path: String) throws(StorageError) -> any StorageLock
 }
 
+extension StorageFile {
+    /// No early writeback (files with nothing behind them, such as the in-memory ones).
+    public func startWriteback(offset: Int, count: Int) {}
+}
+
 /// An open file. Not thread-safe: one owner at a time (the engine serializes access).
 public protocol StorageFile: AnyObject {
     var path: String { get }
@@ -38,6 +43,11 @@ public protocol StorageFile: AnyObject {
     func dataSync() throws(StorageError)
     /// Flushes data and all metadata: fsync.
     func sync() throws(StorageError)
+    /// Starts writing `count` bytes at `offset` back to the disk and returns without waiting
+    /// (Linux's sync_file_range with SYNC_FILE_RANGE_WRITE): a hint that spreads a large file's
+    /// writeback over the time it is written, so that the final sync has little left to do. It
+    /// promises nothing; only ``sync()`` or ``dataSync()`` makes the bytes durable.
+    func startWriteback(offset: Int, count: Int)
     /// Sets the size, dropping bytes beyond it.
     func truncate(to size: Int) throws(StorageError)
     /// Reserves space so that the file is at least `size` bytes long (zero-filled).

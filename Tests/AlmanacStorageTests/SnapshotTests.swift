@@ -1,3 +1,4 @@
+import Foundation
 import AlmanacRaft
 import Testing
 @testable import AlmanacStorage
@@ -42,6 +43,20 @@ import Testing
         #expect(state.snapshot == snapshot)
         #expect(state.entries == [entry(1, 51, term: 3)])
         #expect(state.hardState.commit == 50)
+    }
+
+    @Test("a snapshot streamed onto the real disk, its writeback started every 8 MiB as it arrives, reads back whole")
+    func receivedOnTheRealDiskWithEarlyWriteback() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("almanac-snapshot-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let leader = try LogEngine.open(fileSystem: POSIXFileSystem(), directory: "\(directory)/leader", options: small)
+        let follower = try LogEngine.open(fileSystem: POSIXFileSystem(), directory: "\(directory)/follower", options: small)
+        // Larger than two writeback steps, and not a multiple of the chunk or of the step.
+        let snapshot = sampleSnapshot(index: 70, term: 4, size: 2 * Int(SnapshotReceiver.writebackStep) + 123_457)
+        let reference = try leader.snapshots.write(group: 1, snapshot: snapshot)
+        let received = try stream(from: leader, reference, to: follower, chunkSize: 1 << 20)
+        #expect(received == reference)
+        #expect(try follower.snapshots.read(received) == snapshot)
     }
 
     @Test func installKeepsTheSuffixWhenTheLogHoldsTheSnapshotEntry() throws {
