@@ -281,17 +281,29 @@ extension HostCore {
         LowPriorityThread.run(name: "almanac-snapshot-receive") {
             defer { background.end() }
             let outcome: Result<(SnapshotReference, Snapshot, Machine), any Error>
+            let started = ContinuousClock.now
+            var read = Duration.zero
             do {
                 let (reference, snapshot) = try store.finishAndRead(file)
+                read = ContinuousClock.now - started
                 outcome = .success((reference, snapshot, try Machine.restore(group: id, from: snapshot.data)))
             } catch {
                 outcome = .failure(error)
             }
-            loop.execute { box.value.snapshotPrepared(group: id, template: template, outcome) }
+            let timing = PreparationTiming(verified: read, decoded: ContinuousClock.now - started - read)
+            loop.execute { box.value.snapshotPrepared(group: id, template: template, outcome, timing: timing) }
         }
     }
 
-    func snapshotPrepared(group id: UInt64, template: Message, _ outcome: Result<(SnapshotReference, Snapshot, Machine), any Error>) {
+    /// How long a received snapshot's preparation took, off the loop: the fsync, verification and
+    /// read-back of the file, then the decoding of the state.
+    struct PreparationTiming: Sendable {
+        var verified: Duration
+        var decoded: Duration
+    }
+
+    func snapshotPrepared(group id: UInt64, template: Message, _ outcome: Result<(SnapshotReference, Snapshot, Machine), any Error>,
+                          timing: PreparationTiming) {
         guard stoppedReason == nil, let group = groups[id] else { return }
         group.preparingSnapshot = nil
         switch outcome {
@@ -302,7 +314,9 @@ extension HostCore {
             var whole = template
             whole.snapshot = Snapshot(metadata: snapshot.metadata, data: [])
             whole.context = []
-            logger.info("snapshot received", metadata: ["group": "\(id)", "index": "\(reference.index)", "bytes": "\(reference.fileSize)"])
+            logger.info("snapshot received", metadata: [
+                "group": "\(id)", "index": "\(reference.index)", "bytes": "\(reference.fileSize)",
+                "verifiedMs": "\(Int(timing.verified / .milliseconds(1)))", "decodedMs": "\(Int(timing.decoded / .milliseconds(1)))"])
             if group.quiesced { wake(group) }
             group.raft.step(whole)
             scheduleReady()
