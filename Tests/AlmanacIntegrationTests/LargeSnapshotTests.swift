@@ -93,6 +93,20 @@ struct LargeSnapshotTests {
             .compactMap { (try? FileManager.default.attributesOfItem(atPath: "\(directory)/\($0)"))?[.size] as? Int }.max() ?? 0
     }
 
+    /// The state's size and digest as a linearizable read on whichever host leads (nil: none did
+    /// within a minute).
+    func linearizableState(_ hosts: [MultiRaftHost<GrowingBlob>]) async throws -> (Int, UInt64)? {
+        for _ in 0..<600 {
+            for host in hosts {
+                if let state = try? await host.read(group: 0, linearizable: true, { ($0.bytes.count, $0.stateDigest) }).value {
+                    return state
+                }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return nil
+    }
+
     func propose(_ hosts: [MultiRaftHost<GrowingBlob>], _ payload: [UInt8]) async throws {
         for _ in 0..<600 {
             for host in hosts {
@@ -153,37 +167,23 @@ struct LargeSnapshotTests {
         }
         #expect(grown, "no snapshot of \(wanted) bytes after \(rounds) rounds of growth")
         let before = try #require(leaderStatus, "no leader")
-        var leaderState: (Int, UInt64)?
-        for _ in 0..<600 where leaderState == nil {
-            for host in live where leaderState == nil {
-                leaderState = try? await host.read(group: 0, linearizable: true) { ($0.bytes.count, $0.stateDigest) }.value
-            }
-            if leaderState == nil { try await Task.sleep(for: .milliseconds(100)) }
-        }
-        let grownBefore = try #require(leaderState, "no leader served a linearizable read")
+        let grownBefore = try #require(try await linearizableState(live), "no leader served a linearizable read")
         #expect(grownBefore.0 == step * Self.growthEntries * rounds)
 
         let restarted = try await start(3, members: members, root: root)
         hosts[2] = restarted
         // Writes go on while node 3 receives and installs the snapshot: two checkpoint intervals
         // of entries that grow the state by 8 bytes each (the leader defers its checkpoint up to
-        // four intervals, `HostCore.checkpointDeferralFactor`). The leader keeps the log node 3 needs after
-        // the snapshot (its checkpoint waits for the transfer): node 3 installs one snapshot, not a
-        // second one taken meanwhile.
+        // four intervals, `HostCore.checkpointDeferralFactor`). The leader keeps the log node 3
+        // needs after the snapshot (its checkpoint waits for the transfer): node 3 installs one
+        // snapshot, not a second one taken meanwhile.
         var one = [UInt8](repeating: 0, count: 8)
         one[0] = 8
         for _ in 0..<(2 * Self.growthEntries) {
             try await propose(live, one)
             try await Task.sleep(for: .milliseconds(20))
         }
-        var grownState: (Int, UInt64)?
-        for _ in 0..<600 where grownState == nil {
-            for host in live where grownState == nil {
-                grownState = try? await host.read(group: 0, linearizable: true) { ($0.bytes.count, $0.stateDigest) }.value
-            }
-            if grownState == nil { try await Task.sleep(for: .milliseconds(100)) }
-        }
-        let expected = try #require(grownState, "no leader served a linearizable read")
+        let expected = try #require(try await linearizableState(live), "no leader served a linearizable read")
         #expect(expected.0 == grownBefore.0 + 8 * 2 * Self.growthEntries)
         var caughtUp = false
         for _ in 0..<6_000 {
