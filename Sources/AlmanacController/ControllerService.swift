@@ -429,12 +429,9 @@ public actor ControllerService {
             }
         } catch {
             var outcome = "failed: \(error)"
-            // A replica move's failure is counted whichever phase failed (its prepare started it).
-            switch action {
-            case .commitMove: metrics.moveFailed(.replica)
-            case .abortMove: break
-            default: if let kind { metrics.moveFailed(kind) }
-            }
+            // A replica move's failure is counted whichever phase failed (its prepare started it):
+            // a commit's failure is its replica move's.
+            if case .abortMove = action {} else { metrics.moveFailed(kind ?? .replica) }
             switch action {
             case .prepareMove(let move, let shard, _, let target):
                 controller?.moveFailed(move)

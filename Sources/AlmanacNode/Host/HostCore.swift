@@ -662,22 +662,26 @@ final class HostCore<Machine: ReplicatedStateMachine> {
 
     // MARK: Snapshots and compaction
 
-    /// Starts a checkpoint when enough entries were applied since the last one. The state machine
-    /// is a value: the loop keeps a copy (copy-on-write) and a background queue encodes it and
-    /// writes the file; the loop only records the result (see ``checkpointWritten``).
     /// How far past the usual interval a checkpoint waits for a follower installing a snapshot.
     static var checkpointDeferralFactor: Int { 4 }
 
+    /// Whether a checkpoint at `index` waits: this node leads `group` and a follower catches up
+    /// from its current snapshot, which needs the log after it; at most `checkpointDeferralFactor`
+    /// times the usual interval past the current snapshot (memory stays bounded whatever the
+    /// transfer does).
+    private func checkpointWaits(_ group: GroupReplica<Machine>, at index: LogIndex) -> Bool {
+        group.role == .leader
+            && index < group.snapshotIndex + configuration.snapshotEveryEntries * UInt64(Self.checkpointDeferralFactor)
+            && followerCatchingUpFromSnapshot(of: group, now: .now())
+    }
+
+    /// Starts a checkpoint when enough entries were applied since the last one. The state machine
+    /// is a value: the loop keeps a copy (copy-on-write) and a background queue encodes it and
+    /// writes the file; the loop only records the result (see ``checkpointWritten``).
     private func maybeCheckpoint(_ group: GroupReplica<Machine>) {
         guard !group.checkpointEncoding, group.pendingCheckpoint == nil, group.checkpointInFlight == nil,
-              group.applied >= group.snapshotIndex + configuration.snapshotEveryEntries else { return }
-        // A follower receiving or installing a snapshot from this leader needs the log after it:
-        // the checkpoint waits, up to `checkpointDeferralFactor` times the usual interval (memory
-        // stays bounded whatever the transfer does).
-        if group.role == .leader, followerCatchingUpFromSnapshot(of: group, now: .now()),
-           group.applied < group.snapshotIndex + configuration.snapshotEveryEntries * UInt64(Self.checkpointDeferralFactor) {
-            return
-        }
+              group.applied >= group.snapshotIndex + configuration.snapshotEveryEntries,
+              !checkpointWaits(group, at: group.applied) else { return }
         let metadata = SnapshotMetadata(index: group.applied, term: group.appliedTerm, confState: group.raft.status.confState)
         let machine = group.machine
         let store = snapshotStore
@@ -716,10 +720,9 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                 return
             }
             // Begun before a follower started catching up from the current snapshot: recording it
-            // would compact the log that follower needs next (see `maybeCheckpoint`). Dropped like
-            // an overtaken one; the next checkpoint comes once the follower caught up.
-            if group.role == .leader, followerCatchingUpFromSnapshot(of: group, now: .now()),
-               metadata.index < group.snapshotIndex + configuration.snapshotEveryEntries * UInt64(Self.checkpointDeferralFactor) {
+            // would compact the log that follower needs next (``checkpointWaits(_:at:)``). Dropped
+            // like an overtaken one; the next checkpoint comes once the follower caught up.
+            if checkpointWaits(group, at: metadata.index) {
                 logger.info("checkpoint dropped: a follower is catching up from the current snapshot", metadata: [
                     "group": "\(id)", "index": "\(metadata.index)", "current": "\(group.snapshotIndex)"])
                 return
