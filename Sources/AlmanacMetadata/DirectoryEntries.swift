@@ -1,14 +1,17 @@
 /// The entries of one directory: name -> child id, kept in byte order of the names.
 ///
-/// The names' bytes live back to back in one buffer per directory; a sorted array of 16-byte slots
-/// (child, type, where the name's bytes are) is searched by binary search. A name costs its bytes
-/// and its slot, not a string allocation and a hash-table bucket (issue 17's memory goal: about
-/// 40 bytes for an entry with a 24-byte name, where a `String` per name, a name array and a hash
-/// table cost about 160). The sorted order gives `readdir` its stable cursor ("entries after name
-/// X"): inserts and deletes elsewhere in the directory never make a cursor skip or repeat an entry
-/// that exists for the whole listing. Inserting costs O(n) moves of 16-byte slots, fine for
-/// directories up to ~10^6 entries; removed names leave their bytes until they are half the
-/// buffer, then the buffer is compacted.
+/// The entries are a list of chunks (`DirectoryEntryChunk`) of consecutive names, each at most
+/// `chunkCapacity` entries: its names' bytes back to back in one buffer and a sorted array of
+/// 16-byte slots (child, type, where the name's bytes are). A lookup is a binary search over the
+/// chunks' first names, then one inside a chunk. A name costs its bytes and its slot, not a string
+/// allocation and a hash-table bucket (issue 17's memory goal: about 40 bytes for an entry with a
+/// 24-byte name, where a `String` per name, a name array and a hash table cost about 160). The
+/// sorted order gives `readdir` its stable cursor ("entries after name X"): inserts and deletes
+/// elsewhere in the directory never make a cursor skip or repeat an entry that exists for the
+/// whole listing. Inserting a name moves at most one chunk's slots (16 KiB), whatever the
+/// directory's size, and a write while a checkpoint holds a copy of the state copies one chunk and
+/// the list of chunks, not the directory (one sorted array per directory made every create in a
+/// directory of n names move n/2 slots: with 64 directories of 70k names, half of a node's CPU).
 struct DirectoryEntries: Sendable {
     /// One entry: the child and its type, kept with the entry because the child's own record may
     /// live in a segment of another shard (a subdirectory), and rmdir, rename and readdir need its
@@ -44,38 +47,47 @@ struct DirectoryEntries: Sendable {
         }
     }
 
-    /// Every name's bytes, back to back (with the bytes of removed names until a compaction).
-    private var names: [UInt8] = []
-    /// Sorted by name.
-    private var slots: [Slot] = []
-    /// Bytes in `names` that no slot refers to.
-    private var garbage = 0
+    /// Entries per chunk before it splits in two.
+    static let defaultChunkCapacity = 1024
 
-    init() {}
+    private var chunks: [DirectoryEntryChunk] = []
+    /// The position (in name order over the whole directory) of each chunk's first entry.
+    private var starts: [Int] = []
+    private(set) var count = 0
+    /// Entries a chunk may hold; one more splits it.
+    private let chunkCapacity: Int
 
-    var count: Int { slots.count }
-    var isEmpty: Bool { slots.isEmpty }
+    init() { chunkCapacity = Self.defaultChunkCapacity }
+
+    /// Entries in chunks of at most `chunkCapacity` (at least 2), for tests that want many chunks.
+    init(chunkCapacity: Int) { self.chunkCapacity = max(2, chunkCapacity) }
+
+    var isEmpty: Bool { count == 0 }
 
     subscript(name: ByteString) -> InodeID? { entry(name)?.child }
 
     /// The child and type of entry `name`, in one search.
     func entry(_ name: ByteString) -> Entry? {
-        let (index, found) = search(name)
-        guard found else { return nil }
-        return Entry(child: slots[index].child, type: slots[index].type)
+        guard !chunks.isEmpty else { return nil }
+        let chunk = chunkIndex(for: name)
+        let (index, found) = chunks[chunk].search(name)
+        return found ? chunks[chunk].entry(at: index) : nil
     }
 
     /// The type of the child `name`.
     func type(of name: ByteString) -> FileType? { entry(name)?.type }
 
     /// Number of entries that are directories (a directory's nlink is 2 plus this).
-    var subdirectoryCount: Int { slots.reduce(0) { $0 + ($1.type == .directory ? 1 : 0) } }
+    var subdirectoryCount: Int { chunks.reduce(0) { $0 + $1.subdirectoryCount } }
 
     /// Every entry with its name, in name order (each name is made when it is read).
-    var namedEntries: Page { Page(entries: self, range: 0..<slots.count) }
+    var namedEntries: Page { Page(entries: self, range: 0..<count) }
 
     /// The entry at `index` in name order.
-    func entry(at index: Int) -> Entry { Entry(child: slots[index].child, type: slots[index].type) }
+    func entry(at index: Int) -> Entry {
+        let chunk = chunkIndex(containing: index)
+        return chunks[chunk].entry(at: index - starts[chunk])
+    }
 
     /// The name of the entry at `index` in name order.
     func name(at index: Int) -> ByteString {
@@ -84,63 +96,94 @@ struct DirectoryEntries: Sendable {
 
     /// The UTF-8 bytes of the name of the entry at `index`, without making a name.
     func nameBytes(at index: Int) -> ArraySlice<UInt8> {
-        let slot = slots[index]
-        return names[slot.offset..<slot.offset + Int(slot.length)]
+        let chunk = chunkIndex(containing: index)
+        return chunks[chunk].nameBytes(at: index - starts[chunk])
+    }
+
+    /// Calls `body` with every entry's name bytes and entry, in name order (one pass over the
+    /// chunks, no search per entry: snapshots and checks).
+    func forEachEntry<Failure: Error>(_ body: (ArraySlice<UInt8>, Entry) throws(Failure) -> Void) throws(Failure) {
+        for chunk in chunks {
+            for index in 0..<chunk.count { try body(chunk.nameBytes(at: index), chunk.entry(at: index)) }
+        }
     }
 
     /// Adds or replaces the entry `name`. Names are at most `UInt16.max` bytes (the state machine
     /// refuses names over 255 bytes: ENAMETOOLONG).
     mutating func set(_ name: ByteString, to child: InodeID, type: FileType) {
-        let (index, found) = search(name)
+        if chunks.isEmpty {
+            chunks = [DirectoryEntryChunk()]
+            starts = [0]
+        }
+        let chunk = chunkIndex(for: name)
+        let (index, found) = chunks[chunk].search(name)
         if found {
-            slots[index].child = child
-            slots[index].type = type
+            chunks[chunk].replace(at: index, child: child, type: type)
             return
         }
-        let slot = Slot(child: child, offset: names.count, length: name.byteCount, type: type)
-        names.append(contentsOf: name.string.utf8)
-        slots.insert(slot, at: index)
+        chunks[chunk].insert(name, child: child, type: type, at: index)
+        count += 1
+        for later in (chunk + 1)..<starts.count { starts[later] += 1 }
+        if chunks[chunk].count > chunkCapacity {
+            let upper = chunks[chunk].splitUpperHalf()
+            chunks.insert(upper, at: chunk + 1)
+            starts.insert(starts[chunk] + chunks[chunk].count, at: chunk + 1)
+        }
     }
 
     /// Removes the entry `name`; returns the child it named.
     @discardableResult
     mutating func remove(_ name: ByteString) -> InodeID? {
-        let (index, found) = search(name)
+        guard !chunks.isEmpty else { return nil }
+        let chunk = chunkIndex(for: name)
+        let (index, found) = chunks[chunk].search(name)
         guard found else { return nil }
-        let slot = slots.remove(at: index)
-        garbage += Int(slot.length)
-        if slots.isEmpty {
-            names.removeAll()
-            garbage = 0
-        } else if garbage > 64 && garbage * 2 > names.count {
-            compact()
+        let child = chunks[chunk].remove(at: index)
+        count -= 1
+        for later in (chunk + 1)..<starts.count { starts[later] -= 1 }
+        if chunks[chunk].isEmpty {
+            chunks.remove(at: chunk)
+            starts.remove(at: chunk)
+        } else if chunk + 1 < chunks.count, chunks[chunk].count + chunks[chunk + 1].count <= chunkCapacity / 2 {
+            // Two small neighbours become one, so that deletions leave no trail of tiny chunks.
+            let next = chunks.remove(at: chunk + 1)
+            starts.remove(at: chunk + 1)
+            chunks[chunk].absorb(next)
         }
-        return slot.child
+        return child
     }
 
     /// Up to `limit` entries whose names sort strictly after `cursor` (all if `cursor` is nil).
     func page(after cursor: ByteString?, limit: Int) -> Page {
         let start = cursor.map { firstIndex(above: $0) } ?? 0
-        let end = start + min(slots.count - start, max(0, limit))
+        let end = start + min(count - start, max(0, limit))
         return Page(entries: self, range: start..<end)
     }
 
     /// Whether an entry sorts after `name`.
-    func hasEntries(after name: ByteString) -> Bool { firstIndex(above: name) < slots.count }
+    func hasEntries(after name: ByteString) -> Bool { firstIndex(above: name) < count }
 
-    /// Builds the map from names already in strictly ascending order (snapshot restore).
-    /// Returns nil if the names are not strictly ascending.
+    /// Builds the map from names already in strictly ascending order (snapshot restore), in
+    /// chunks half full. Returns nil if the names are not strictly ascending.
     static func fromSorted(_ pairs: [(ByteString, InodeID, FileType)]) -> DirectoryEntries? {
         var entries = DirectoryEntries()
-        entries.slots.reserveCapacity(pairs.count)
-        entries.names.reserveCapacity(pairs.reduce(0) { $0 + $1.0.byteCount })
+        let fill = max(1, entries.chunkCapacity / 2)
         var previous: ByteString?
-        for (name, child, type) in pairs {
-            if let previous, !(previous < name) { return nil }
-            previous = name
-            entries.slots.append(Slot(child: child, offset: entries.names.count, length: name.byteCount, type: type))
-            entries.names.append(contentsOf: name.string.utf8)
+        var position = 0
+        while position < pairs.count {
+            let run = pairs[position..<min(pairs.count, position + fill)]
+            var chunk = DirectoryEntryChunk()
+            chunk.reserve(entries: run.count, nameBytes: run.reduce(0) { $0 + $1.0.byteCount })
+            for (name, child, type) in run {
+                if let previous, !(previous < name) { return nil }
+                previous = name
+                chunk.append(nameBytes: name.string.utf8, child: child, type: type)
+            }
+            entries.starts.append(position)
+            entries.chunks.append(chunk)
+            position += run.count
         }
+        entries.count = pairs.count
         return entries
     }
 
@@ -157,91 +200,62 @@ struct DirectoryEntries: Sendable {
 
     // MARK: - Inside
 
-    /// Rewrites `names` with only the live names, in slot order.
-    private mutating func compact() {
-        var packed: [UInt8] = []
-        packed.reserveCapacity(names.count - garbage)
-        for index in slots.indices {
-            let start = slots[index].offset
-            slots[index].offset = packed.count
-            packed.append(contentsOf: names[start..<start + Int(slots[index].length)])
+    /// The chunk where `name` is or would go: the last one whose first name is <= `name` (the
+    /// first chunk for a name before every other). The directory has at least one chunk.
+    private func chunkIndex(for name: ByteString) -> Int {
+        var low = 1
+        var high = chunks.count
+        // Invariant: chunks[..<low] start at or before `name`; chunks[high...] start after it.
+        while low < high {
+            let mid = (low + high) / 2
+            if chunks[mid].sortsBeforeFirst(name) { high = mid } else { low = mid + 1 }
         }
-        names = packed
-        garbage = 0
+        return low - 1
     }
 
-    /// Byte-wise three-way comparison of `name` with the name of the entry at `index`, whose
-    /// bytes are in `arena` (the buffer `names`, opened once per search).
-    private func compare(_ name: UnsafeBufferPointer<UInt8>, _ index: Int, in arena: UnsafeBufferPointer<UInt8>) -> Int {
-        let slot = slots[index]
-        let start = slot.offset
-        let length = Int(slot.length)
-        let common = min(name.count, length)
-        var position = 0
-        while position < common {
-            let a = name[position]
-            let b = arena[start + position]
-            if a != b { return a < b ? -1 : 1 }
-            position += 1
+    /// The chunk holding the entry at position `index` (0..<count).
+    private func chunkIndex(containing index: Int) -> Int {
+        var low = 0
+        var high = starts.count
+        while low + 1 < high {
+            let mid = (low + high) / 2
+            if starts[mid] <= index { low = mid } else { high = mid }
         }
-        return name.count - length
+        return low
     }
 
-    /// Calls `body` with `name`'s UTF-8 bytes, contiguous, and the names buffer.
-    private func withBytes<T>(_ name: ByteString, _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> T) -> T {
-        names.withUnsafeBufferPointer { arena in
-            if let result = name.string.utf8.withContiguousStorageIfAvailable({ body($0, arena) }) { return result }
-            return Array(name.string.utf8).withUnsafeBufferPointer { body($0, arena) }
-        }
-    }
-
-    /// Index of the first name >= `name`, and whether it is `name`.
-    private func search(_ name: ByteString) -> (index: Int, found: Bool) {
-        withBytes(name) { bytes, arena in
-            var low = 0
-            var high = slots.count
-            while low < high {
-                let mid = (low + high) / 2
-                if compare(bytes, mid, in: arena) > 0 { low = mid + 1 } else { high = mid }
-            }
-            return (low, low < slots.count && compare(bytes, low, in: arena) == 0)
-        }
-    }
-
-    /// Index of the first name > `name`.
+    /// Position of the first name > `name`.
     private func firstIndex(above name: ByteString) -> Int {
-        withBytes(name) { bytes, arena in
-            var low = 0
-            var high = slots.count
-            while low < high {
-                let mid = (low + high) / 2
-                if compare(bytes, mid, in: arena) < 0 { high = mid } else { low = mid + 1 }
-            }
-            return low
-        }
+        guard !chunks.isEmpty else { return 0 }
+        let chunk = chunkIndex(for: name)
+        return starts[chunk] + chunks[chunk].firstIndex(above: name)
     }
 }
 
-/// Equal when they hold the same names with the same children and types, however the name bytes
-/// are laid out (removed names and compactions do not count).
+/// Equal when they hold the same names with the same children and types, however the names are
+/// laid out (chunk boundaries, removed names and compactions do not count).
 extension DirectoryEntries: Hashable {
     static func == (lhs: DirectoryEntries, rhs: DirectoryEntries) -> Bool {
-        guard lhs.slots.count == rhs.slots.count else { return false }
-        for index in lhs.slots.indices {
-            let (a, b) = (lhs.slots[index], rhs.slots[index])
-            guard a.child == b.child, a.type == b.type, a.length == b.length,
-                  lhs.nameBytes(at: index).elementsEqual(rhs.nameBytes(at: index))
-            else { return false }
+        guard lhs.count == rhs.count else { return false }
+        var left: [(ArraySlice<UInt8>, Entry)] = []
+        left.reserveCapacity(lhs.count)
+        lhs.forEachEntry { left.append(($0, $1)) }
+        var index = 0
+        var equal = true
+        rhs.forEachEntry { bytes, entry in
+            if equal, left[index].1 != entry || !left[index].0.elementsEqual(bytes) { equal = false }
+            index += 1
         }
-        return true
+        return equal
     }
 
     func hash(into hasher: inout Hasher) {
-        hasher.combine(slots.count)
-        for index in slots.indices {
-            hasher.combine(slots[index].child)
-            hasher.combine(slots[index].type)
-            nameBytes(at: index).withUnsafeBytes { hasher.combine(bytes: $0) }
+        hasher.combine(count)
+        forEachEntry { bytes, entry in
+            hasher.combine(entry.child)
+            hasher.combine(entry.type)
+            hasher.combine(bytes.count)
+            bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
         }
     }
 }

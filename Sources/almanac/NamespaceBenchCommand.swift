@@ -18,12 +18,19 @@ struct NamespaceBench: ParsableCommand {
     @Option(help: "Files to create (plus one directory per --per-directory files).") var inodes: Int = 1_000_000
     @Option(help: "Files per directory.") var perDirectory: Int = 1_000
     @Option(help: "Bytes per file name (at least 8).") var nameBytes: Int = 24
+    @Option(help: "Order in which a directory's names are created: random (each lands anywhere in the sorted directory, as hashed or unpadded names do) or sorted (each after the last).")
+    var nameOrder: NameOrder = .random
+
+    enum NameOrder: String, ExpressibleByArgument, Encodable {
+        case random, sorted
+    }
     @Flag(help: "Print one JSON object instead of the table.") var json = false
 
     struct Figures: Encodable {
         var inodes: Int
         var directories: Int
         var nameBytes: Int
+        var nameOrder: NameOrder
         var replaySeconds: Double
         var replayPerSecond: Double
         var residentBytesPerInode: Double
@@ -41,8 +48,8 @@ struct NamespaceBench: ParsableCommand {
     }
 
     func validate() throws {
-        guard inodes > 0, perDirectory > 0, nameBytes >= 8, nameBytes <= 255 else {
-            throw ValidationError("--inodes and --per-directory must be positive, --name-bytes 8...255")
+        guard inodes > 0, perDirectory > 0, perDirectory <= 100_000_000, nameBytes >= 8, nameBytes <= 255 else {
+            throw ValidationError("--inodes must be positive, --per-directory 1...100000000, --name-bytes 8...255")
         }
     }
 
@@ -64,6 +71,10 @@ struct NamespaceBench: ParsableCommand {
             throw ValidationError("no session")
         }
         let directories = (inodes + perDirectory - 1) / perDirectory
+        // Random order: file i is named by a bijection of 0..<10^8 (multiplying by a number prime
+        // to 10^8), so the names stay distinct and 8 digits long but arrive in no order.
+        let order = nameOrder
+        func fileNumber(_ file: Int) -> Int { order == .sorted ? file : (file &* 2_654_435_761) % 100_000_000 }
         let padding = String(repeating: "x", count: nameBytes - 8)
         var sequence: SequenceNumber = 0
         let replayStart = ContinuousClock.now
@@ -75,7 +86,7 @@ struct NamespaceBench: ParsableCommand {
             guard case .success(.attributes(let attributes)) = made else { throw ValidationError("mkdir answered \(made)") }
             for file in 0..<min(perDirectory, inodes - created) {
                 sequence += 1
-                _ = try apply(.create(parent: attributes.id, name: ByteString(String(format: "%08d", file) + padding), mode: 0o644, uid: 0, gid: 0),
+                _ = try apply(.create(parent: attributes.id, name: ByteString(String(format: "%08d", fileNumber(file)) + padding), mode: 0o644, uid: 0, gid: 0),
                               session: session, sequence: sequence)
             }
             created += min(perDirectory, inodes - created)
@@ -120,7 +131,7 @@ struct NamespaceBench: ParsableCommand {
             throw ValidationError("the restored state differs from the original")
         }
         let figures = Figures(
-            inodes: total, directories: directories, nameBytes: nameBytes, replaySeconds: replay,
+            inodes: total, directories: directories, nameBytes: nameBytes, nameOrder: nameOrder, replaySeconds: replay,
             replayPerSecond: Double(replayEntries) / replay,
             residentBytesPerInode: Double(max(0, resident - baseline)) / Double(total),
             snapshotBytes: bytes.count, snapshotSeconds: snapshotSeconds,
@@ -133,7 +144,8 @@ struct NamespaceBench: ParsableCommand {
             print(String(decoding: try encoder.encode(figures), as: UTF8.self))
             return
         }
-        print(String(format: "namespace-bench: %d inodes (%d directories of %d files, %d-byte names)", total, directories, perDirectory, nameBytes))
+        print(String(format: "namespace-bench: %d inodes (%d directories of %d files, %d-byte names, ", total, directories, perDirectory, nameBytes)
+              + "created in \(nameOrder.rawValue) order)")
         print(String(format: "  replay (decode + apply) %.2f s: %.0f entries/s", replay, figures.replayPerSecond))
         print(String(format: "  resident memory %.0f bytes per inode (after replay), %.0f (after restore)",
                      figures.residentBytesPerInode, figures.restoredResidentBytesPerInode))

@@ -17,9 +17,10 @@ import Testing
     @Test func randomChangesMatchASortedModel() {
         var random = SystemRandomNumberGenerator()
         for round in 0..<20 {
-            var entries = DirectoryEntries()
+            // Chunks of 4, 32 or the default: splits, merges of small neighbours and emptied chunks.
+            var entries = [DirectoryEntries(chunkCapacity: 4), DirectoryEntries(chunkCapacity: 32), DirectoryEntries()][round % 3]
             var model: [ByteString: DirectoryEntries.Entry] = [:]
-            let pool = [5, 50, 500][round % 3]
+            let pool = [5, 50, 500, 5000][round % 4]
             for step in 0..<2_000 {
                 let name = Self.name(&random, pool: pool)
                 if Bool.random(using: &random) || model.isEmpty {
@@ -49,6 +50,35 @@ import Testing
                 }
             }
         }
+    }
+
+    /// A large directory filled in random order and emptied again: every chunk boundary is crossed
+    /// by inserts and removals, and the positions (pages, entry at an index) stay those of the
+    /// sorted names.
+    @Test func largeDirectoryInRandomOrderKeepsPositionsAcrossChunks() {
+        var random = SystemRandomNumberGenerator()
+        var entries = DirectoryEntries(chunkCapacity: 16)
+        var names = (0..<3_000).map { ByteString("f\(($0 &* 2_654_435_761) % 100_000)") }
+        names.shuffle(using: &random)
+        for (number, name) in names.enumerated() { entries.set(name, to: InodeID(UInt64(number + 2)), type: .regular) }
+        let sorted = names.sorted(by: Self.bytesOrder)
+        #expect(entries.count == sorted.count)
+        for index in stride(from: 0, to: sorted.count, by: 37) {
+            #expect(entries.name(at: index) == sorted[index])
+            #expect(entries.page(after: sorted[index], limit: 3).map(\.name) == Array(sorted[(index + 1)..<min(sorted.count, index + 4)]))
+        }
+        var seen: [ByteString] = []
+        entries.forEachEntry { bytes, _ in seen.append(ByteString(String(decoding: bytes, as: UTF8.self))) }
+        #expect(seen == sorted)
+        // Equal to the same names restored in half-full chunks of another size.
+        let restored = DirectoryEntries.fromSorted(sorted.map { ($0, entries[$0] ?? InodeID(0), FileType.regular) })
+        #expect(restored == entries && restored?.hashValue == entries.hashValue)
+        names.shuffle(using: &random)
+        for name in names.prefix(2_990) { #expect(entries.remove(name) != nil) }
+        #expect(entries.count == 10)
+        #expect(entries.namedEntries.map(\.name) == names.suffix(10).sorted(by: Self.bytesOrder))
+        for name in names.suffix(10) { entries.remove(name) }
+        #expect(entries.isEmpty && entries == DirectoryEntries() && entries.page(after: nil, limit: 5).isEmpty)
     }
 
     @Test func aSlotIsSixteenBytesAndItsOffsetReachesPastFourGigabytes() {

@@ -104,9 +104,8 @@ extension MetadataStateMachine {
             case .directory:
                 writer.varint(node.parent.rawValue)
                 writer.varint(UInt64(node.entries.count))
-                for index in 0..<node.entries.count {
-                    let entry = node.entries.entry(at: index)
-                    writer.string(utf8: node.entries.nameBytes(at: index))
+                node.entries.forEachEntry { name, entry in
+                    writer.string(utf8: name)
                     writer.varint(entry.child.rawValue)
                     writer.byte(entry.type.rawValue)
                 }
@@ -360,8 +359,7 @@ extension MetadataStateMachine {
                 throw .inconsistent("inode \(node.id) is not below its segment's allocation counter")
             }
             if everything {
-                for index in 0..<node.entries.count {
-                    let entry = node.entries.entry(at: index)
+                node.entries.forEachEntry { _, entry in
                     named.add(entry.child, type: entry.type, parent: entry.type == .directory ? node.id : nil)
                 }
                 linked.add(node.id, type: node.type, parent: node.isDirectory ? node.parent : nil, times: expectedReferences(node))
@@ -394,11 +392,10 @@ extension MetadataStateMachine {
     /// Each entry of `node` naming a local inode names one of the entry's type (a directory whose
     /// parent is `node`).
     private func checkEntries(of node: Inode) throws(CodecError) {
-        for index in 0..<node.entries.count {
-            let entry = node.entries.entry(at: index)
+        try node.entries.forEachEntry { (bytes, entry) throws(CodecError) in
             let (child, type) = (entry.child, entry.type)
-            guard isLocal(child) else { continue }
-            var name: ByteString { node.entries.name(at: index) }  // made only for a message
+            guard isLocal(child) else { return }
+            var name: ByteString { ByteString(String(decoding: bytes, as: UTF8.self)) }  // made only for a message
             guard let target = inodes[child] else { throw .inconsistent("entry \"\(name)\" of \(node.id) names a missing inode") }
             guard target.type == type else { throw .inconsistent("entry \"\(name)\" of \(node.id) records the wrong type") }
             if target.isDirectory && target.parent != node.id {
@@ -414,7 +411,7 @@ extension MetadataStateMachine {
         references.reserveCapacity(inodes.count)
         for node in inodes.values {
             try checkEntries(of: node)
-            for index in 0..<node.entries.count { references[node.entries.entry(at: index).child, default: 0] += 1 }
+            node.entries.forEachEntry { _, entry in references[entry.child, default: 0] += 1 }
         }
         for node in inodes.values where references[node.id, default: 0] != expectedReferences(node) {
             throw .inconsistent("inode \(node.id) has nlink \(node.attributes.nlink) but \(references[node.id, default: 0]) entries")
