@@ -300,12 +300,16 @@ struct BenchRunner {
             try? await Task.sleep(until: windowEnd, clock: clock)
             return Self.processCPUSeconds() - before
         }
-        let serverCPU: Task<Double?, Never>? = c.cpuPids.isEmpty ? nil : Task {
+        // The servers' CPU seconds and context switches inside the window.
+        let serverCPU: Task<(seconds: Double, switches: UInt64?)?, Never>? = c.cpuPids.isEmpty ? nil : Task {
             try? await Task.sleep(until: windowStart, clock: clock)
+            let switchesBefore = ProcessContextSwitches.count(of: c.cpuPids)
             guard let before = ProcessCPU.seconds(of: c.cpuPids) else { return nil }
             try? await Task.sleep(until: windowEnd, clock: clock)
             guard let after = ProcessCPU.seconds(of: c.cpuPids) else { return nil }
-            return after - before
+            let switchesAfter = ProcessContextSwitches.count(of: c.cpuPids)
+            let switches = switchesBefore.flatMap { b in switchesAfter.map { $0 >= b ? $0 - b : 0 } }
+            return (after - before, switches)
         }
         let interval: Double? = c.rate > 0 ? Double(c.clients) / c.rate : nil
         var merged = BenchLatencies()
@@ -340,9 +344,10 @@ struct BenchRunner {
         report.loader_cpu_window_s = loaderSeconds
         report.ops_all = UInt64(counters.completed.load(ordering: .relaxed))
         report.loader_cpu_s_per_1000_ops = report.ops > 0 ? loaderSeconds / Double(report.ops) * 1000 : nil
-        if let serverSeconds = await serverCPU?.value {
-            report.server_cpu_s = serverSeconds
-            report.server_cpu_s_per_1000_ops = report.ops > 0 ? serverSeconds / Double(report.ops) * 1000 : nil
+        if let server = await serverCPU?.value {
+            report.server_cpu_s = server.seconds
+            report.server_cpu_s_per_1000_ops = report.ops > 0 ? server.seconds / Double(report.ops) * 1000 : nil
+            report.server_context_switches_per_op = server.switches.flatMap { report.ops > 0 ? Double($0) / Double(report.ops) : nil }
         }
         return report
     }

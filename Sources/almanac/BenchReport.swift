@@ -96,6 +96,9 @@ struct BenchReport: Codable, Sendable {
     /// CPU seconds the --cpu-pids processes used during the window, and per 1000 operations.
     var server_cpu_s: Double?
     var server_cpu_s_per_1000_ops: Double?
+    /// Context switches of every thread of the --cpu-pids processes during the window, per
+    /// operation (each one a wake-up: docs/benchmarks.md "One client: the cost is in the wake-ups").
+    var server_context_switches_per_op: Double?
     /// Every operation that succeeded in the run, warm-up and the tail after the window included
     /// (what --phase-command's start and end enclose).
     var ops_all: UInt64?
@@ -168,6 +171,9 @@ struct BenchReport: Codable, Sendable {
         }
         if let server_cpu_s, let perK = server_cpu_s_per_1000_ops {
             lines.append("  server CPU in the window: " + String(format: "%.2f s, %.3f s per 1000 ops", server_cpu_s, perK))
+            if let switches = server_context_switches_per_op {
+                lines.append("  server context switches in the window: " + String(format: "%.2f per op", switches))
+            }
         }
         return lines.joined(separator: "\n")
     }

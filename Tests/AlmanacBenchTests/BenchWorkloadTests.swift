@@ -67,6 +67,18 @@ import Testing
         #expect(ProcessCPU.seconds(of: [Int32.max]) == nil)
     }
 
+    @Test func contextSwitchesAreBothKindsOfEveryThread() throws {
+        let status = "Name:\tx\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t7\n"
+        #expect(ProcessContextSwitches.switches(inStatus: status) == 127)
+        #expect(ProcessContextSwitches.switches(inStatus: "Name:\tx\n") == 0)
+        // This process: its threads' counts only grow, and a process that is gone reads as nil.
+        let before = try #require(ProcessContextSwitches.count(of: [getpid()]))
+        usleep(2_000)
+        let after = try #require(ProcessContextSwitches.count(of: [getpid()]))
+        #expect(after > before)
+        #expect(ProcessContextSwitches.count(of: [Int32.max]) == nil)
+    }
+
     @Test func summaryPercentilesComeFromTheHistogram() throws {
         var latencies = BenchLatencies()
         for value in 1...1000 { latencies.record(.create, microseconds: UInt64(value) * 10) }
