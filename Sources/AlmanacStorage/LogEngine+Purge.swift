@@ -191,7 +191,12 @@ extension LogEngine {
         let entryType = header.type == .snapshot ? 0 : header.entryType
         let moved = try appendRecord(header.type, entryType: entryType, group: header.group, index: header.index,
                                      term: header.term, payload: payload)
-        guard var log = groups[record.group] else { return }
+        // Taken out of the dictionary while it changes, as `apply` does: changed in place there,
+        // the group's entry index would be copied whole for every record copied forward (a
+        // segment of 100k records against an index of 300k entries: the engine held for tens of
+        // seconds, the writers and the host waiting, elections on every node).
+        guard var log = groups.removeValue(forKey: record.group) else { return }
+        defer { groups[record.group] = log }
         switch record.kind {
         case let .entry(index): log.entries[Int(index - log.firstIndex)].location = moved
         case .hardState: log.hardStateLocation = moved
@@ -199,7 +204,6 @@ extension LogEngine {
         case .compaction: log.compactionLocation = moved
         case let .truncation(position): log.truncations[position].location = moved
         }
-        groups[record.group] = log
     }
 
     /// Snapshot files older than their group's recorded snapshot (newer, not yet installed files
