@@ -12,7 +12,10 @@
 #
 # usage: sudo bench/compare.sh [--delays "0 0.5"] [--clients "1 16 64"] [--duration 8] [--warmup 2]
 #          [--systems "etcd zookeeper almanac"] [--shards 1] [--almanac-snapshot-every N] [--zones auto|shared|netem] [--work DIR]
-#          [--almanac PATH] [--results FILE] [--no-install] [--rebuild] [--almanac-tls]
+#          [--almanac PATH] [--results FILE] [--no-install] [--rebuild] [--almanac-tls] [--profile DIR]
+# --profile DIR records the three Almanac servers with `perf record -g` (499 Hz) over each Almanac
+# run's measured window and writes DIR/almanac-<delay>ms-<clients>.txt: where their CPU went by
+# thread, by library and by function (self time), for the issue-17 goals that are not met.
 # --almanac-tls runs Almanac with TLS on the client API and mutual TLS between its nodes
 # (certificates from `almanac certs` for the zone addresses; bench trusts the CA) instead of
 # --insecure: what TLS costs (docs/benchmarks.md, "What TLS costs").
@@ -35,6 +38,7 @@ RESULTS=""
 INSTALL=1
 REBUILD=0
 ALMANAC_TLS=0
+PROFILE_DIR=""
 SHARED_ZONES=${SHARED_ZONES:-$REPO/../shared/tools/zones}
 PEERLOAD_SRC=${PEERLOAD_SRC:-$REPO/../shared/tools/peerload/main.go}
 
@@ -54,7 +58,8 @@ while [ $# -gt 0 ]; do
     --no-install) INSTALL=0; shift ;;
     --rebuild) REBUILD=1; shift ;;
     --almanac-tls) ALMANAC_TLS=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --profile) PROFILE_DIR=$2; shift 2 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -206,6 +211,14 @@ cpu_seconds() { # total utime+stime of pids, in seconds
   done
   awk -v t="$total" -v k="$tck" 'BEGIN{printf "%.3f", t / k}'
 }
+ctx_switches() { # voluntary + involuntary context switches of every thread of pids
+  local pid total=0 n
+  for pid in "$@"; do
+    n=$(cat /proc/"$pid"/task/*/status 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches:/ {s += $2} END {print s + 0}')
+    total=$((total + n))
+  done
+  echo "$total"
+}
 emit() { echo "$1" >> "$RESULTS"; }
 
 FLOOR_SEQ=0
@@ -354,27 +367,57 @@ bench_peer() { # sys(etcd|zookeeper) delay clients floor_before: load through pe
   local lp=$!
   # Server CPU over the steady part of the window (peerload's own setup takes well under 0.3 s).
   sleep "$(awk -v w="$WARMUP" 'BEGIN{print w + 0.3}')"
-  c0=$(cpu_seconds "${pids[@]}"); t0=$(date +%s.%N)
+  c0=$(cpu_seconds "${pids[@]}"); s0=$(ctx_switches "${pids[@]}"); t0=$(date +%s.%N)
   sleep "$(awk -v d="$DURATION" 'BEGIN{print d - 0.6}')"
-  c1=$(cpu_seconds "${pids[@]}"); t1=$(date +%s.%N)
+  c1=$(cpu_seconds "${pids[@]}"); s1=$(ctx_switches "${pids[@]}"); t1=$(date +%s.%N)
   wait "$lp" || { echo "compare.sh: peerload failed: $(cat "$LOGS/peerload-$sys-$d-$n.err")" >&2; exit 1; }
   json=$(tail -1 "$out")
   cpu_per_k=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); c=float(sys.argv[2]); t=float(sys.argv[3]); print("%.4f" % (c / t / r["ops_s"] * 1000 if r["ops_s"] > 0 else 0))' \
     "$json" "$(awk -v a="$c0" -v b="$c1" 'BEGIN{print b - a}')" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')")
-  log "$(printf '%-9s' "$sys") delay $d ms, $n clients: $(summary "$json"), server CPU $cpu_per_k s/1000 ops"
-  emit "{\"kind\":\"run\",\"sys\":\"$sys\",\"delay_ms\":$d,\"floor_before\":$fb,\"cpu_s_per_1000_ops\":$cpu_per_k,\"result\":$json}"
+  switches_per_op=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); s=float(sys.argv[2]); t=float(sys.argv[3]); print("%.3f" % (s / t / r["ops_s"] if r["ops_s"] > 0 else 0))' \
+    "$json" "$((s1 - s0))" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')")
+  log "$(printf '%-9s' "$sys") delay $d ms, $n clients: $(summary "$json"), server CPU $cpu_per_k s/1000 ops, $switches_per_op context switches/op"
+  emit "{\"kind\":\"run\",\"sys\":\"$sys\",\"delay_ms\":$d,\"floor_before\":$fb,\"cpu_s_per_1000_ops\":$cpu_per_k,\"switches_per_op\":$switches_per_op,\"result\":$json}"
+}
+
+profile_almanac() { # delay clients: perf over the window of the bench that starts now, in the background
+  local d=$1 n=$2 pids
+  pids=$(IFS=,; echo "${ALMANAC_PIDS[*]}")
+  mkdir -p "$PROFILE_DIR"
+  ( sleep "$(awk -v w="$WARMUP" 'BEGIN{print w + 0.5}')"
+    perf record -F 499 -g -p "$pids" -o "$PROFILE_DIR/almanac-${d}ms-$n.data" -- sleep "$(awk -v d="$DURATION" 'BEGIN{print d - 1}')" >/dev/null 2>&1
+  ) &
+  PERF_PID=$!
+}
+
+profile_report() { # delay clients: the text report of the profile just recorded
+  local d=$1 n=$2 data="$PROFILE_DIR/almanac-${1}ms-$2.data" out="$PROFILE_DIR/almanac-${1}ms-$2.txt"
+  wait "$PERF_PID" 2>/dev/null || true
+  [ -s "$data" ] || { log "profile: perf recorded nothing for delay $d ms, $n clients"; return 0; }
+  # `head` closes the pipes early: no pipefail here, or perf's SIGPIPE would end the run.
+  ( set +o pipefail
+    echo "# Almanac servers, delay $d ms, $n clients: perf record -F 499 -g over the window ($(date -u +%FT%TZ))"
+    echo; echo "## by thread, self"; perf report -i "$data" --no-children --sort pid --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' | head -15
+    echo; echo "## by library (dso), self"; perf report -i "$data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' | head -15
+    echo; echo "## by function, self"; perf report -i "$data" --no-children --sort sym --stdio -g none 2>/dev/null | grep -v '^#' | grep '%' | head -40
+  ) > "$out"
+  rm -f "$data"
+  log "profile: $out"
 }
 
 bench_almanac() { # delay clients floor_before
   local d=$1 n=$2 fb=$3 json cpu_per_k cpupids
   cpupids=$(IFS=,; echo "${ALMANAC_PIDS[*]}")
+  [ -z "$PROFILE_DIR" ] || profile_almanac "$d" "$n"
   json=$(ip netns exec "$CLI_NS" "$ALMANAC" bench --endpoints "$ALMANAC_EPS" "${ALMANAC_CLIENT_TLS[@]}" --clients "$n" --mix create --name-bytes 255 \
     --duration "$DURATION" --warmup "$WARMUP" --json --no-progress --cpu-pids "$cpupids" --label "delay=$d" \
     2>"$LOGS/almanac-bench-$d-$n.err") || { echo "compare.sh: almanac bench failed: $(tail -5 "$LOGS/almanac-bench-$d-$n.err")" >&2; exit 1; }
   json=$(echo "$json" | tail -1)
   cpu_per_k=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("%.4f" % (r.get("server_cpu_s_per_1000_ops") or 0))' "$json")
-  log "almanac  delay $d ms, $n clients: $(summary "$json"), server CPU $cpu_per_k s/1000 ops"
-  emit "{\"kind\":\"run\",\"sys\":\"almanac\",\"delay_ms\":$d,\"floor_before\":$fb,\"cpu_s_per_1000_ops\":$cpu_per_k,\"result\":$json}"
+  switches_per_op=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("%.3f" % (r.get("server_context_switches_per_op") or 0))' "$json")
+  [ -z "$PROFILE_DIR" ] || profile_report "$d" "$n"
+  log "almanac  delay $d ms, $n clients: $(summary "$json"), server CPU $cpu_per_k s/1000 ops, $switches_per_op context switches/op"
+  emit "{\"kind\":\"run\",\"sys\":\"almanac\",\"delay_ms\":$d,\"floor_before\":$fb,\"cpu_s_per_1000_ops\":$cpu_per_k,\"switches_per_op\":$switches_per_op,\"result\":$json}"
 }
 
 # ---------------------------------------------------------------- the run

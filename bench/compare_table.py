@@ -109,6 +109,21 @@ def main():
           "at the time).")
     print()
 
+    # Wake-ups: on these 2 cores every context switch is a thread put to sleep and woken again.
+    if any("switches_per_op" in r for r in runs):
+        print("Context switches per write (every thread of the three server processes, over the measured window):")
+        print()
+        print("| delay | clients | " + " | ".join(names[s] for s in systems) + " |")
+        print("|---:|---:|" + "---:|" * len(systems))
+        for d in delays:
+            for n in clients:
+                row = [f"{d} ms", str(n)]
+                for s in systems:
+                    r = by.get((s, d, n))
+                    row.append(f"{r['switches_per_op']:.2f}" if r and "switches_per_op" in r else "–")
+                print("| " + " | ".join(row) + " |")
+        print()
+
     # Goals of issue 17, at every delay measured.
     def verdict(ok):
         return "MET" if ok else "NOT MET"
