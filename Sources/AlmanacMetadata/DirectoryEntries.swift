@@ -69,9 +69,11 @@ struct DirectoryEntries: Sendable {
     /// The child and type of entry `name`, in one search.
     func entry(_ name: ByteString) -> Entry? {
         guard !chunks.isEmpty else { return nil }
-        let chunk = chunkIndex(for: name)
-        let (index, found) = chunks[chunk].search(name)
-        return found ? chunks[chunk].entry(at: index) : nil
+        return DirectoryEntryChunk.withBytes(name) { bytes in
+            let chunk = chunkIndex(for: bytes)
+            let (index, found) = chunks[chunk].search(bytes)
+            return found ? chunks[chunk].entry(at: index) : nil
+        }
     }
 
     /// The type of the child `name`.
@@ -115,8 +117,7 @@ struct DirectoryEntries: Sendable {
             chunks = [DirectoryEntryChunk()]
             starts = [0]
         }
-        let chunk = chunkIndex(for: name)
-        let (index, found) = chunks[chunk].search(name)
+        let (chunk, index, found) = place(of: name)
         if found {
             chunks[chunk].replace(at: index, child: child, type: type)
             return
@@ -135,8 +136,7 @@ struct DirectoryEntries: Sendable {
     @discardableResult
     mutating func remove(_ name: ByteString) -> InodeID? {
         guard !chunks.isEmpty else { return nil }
-        let chunk = chunkIndex(for: name)
-        let (index, found) = chunks[chunk].search(name)
+        let (chunk, index, found) = place(of: name)
         guard found else { return nil }
         let child = chunks[chunk].remove(at: index)
         count -= 1
@@ -200,17 +200,27 @@ struct DirectoryEntries: Sendable {
 
     // MARK: - Inside
 
-    /// The chunk where `name` is or would go: the last one whose first name is <= `name` (the
-    /// first chunk for a name before every other). The directory has at least one chunk.
-    private func chunkIndex(for name: ByteString) -> Int {
+    /// The chunk where the name `bytes` is or would go: the last one whose first name is <= it
+    /// (the first chunk for a name before every other). The directory has at least one chunk.
+    private func chunkIndex(for bytes: UnsafeBufferPointer<UInt8>) -> Int {
         var low = 1
         var high = chunks.count
-        // Invariant: chunks[..<low] start at or before `name`; chunks[high...] start after it.
+        // Invariant: chunks[..<low] start at or before the name; chunks[high...] start after it.
         while low < high {
             let mid = (low + high) / 2
-            if chunks[mid].sortsBeforeFirst(name) { high = mid } else { low = mid + 1 }
+            if chunks[mid].sortsBeforeFirst(bytes) { high = mid } else { low = mid + 1 }
         }
         return low - 1
+    }
+
+    /// The chunk where `name` is or would go, its index there, and whether it is there (the name
+    /// opened once for both searches). The directory has at least one chunk.
+    private func place(of name: ByteString) -> (chunk: Int, index: Int, found: Bool) {
+        DirectoryEntryChunk.withBytes(name) { bytes in
+            let chunk = chunkIndex(for: bytes)
+            let (index, found) = chunks[chunk].search(bytes)
+            return (chunk, index, found)
+        }
     }
 
     /// The chunk holding the entry at position `index` (0..<count).
@@ -227,8 +237,10 @@ struct DirectoryEntries: Sendable {
     /// Position of the first name > `name`.
     private func firstIndex(above name: ByteString) -> Int {
         guard !chunks.isEmpty else { return 0 }
-        let chunk = chunkIndex(for: name)
-        return starts[chunk] + chunks[chunk].firstIndex(above: name)
+        return DirectoryEntryChunk.withBytes(name) { bytes in
+            let chunk = chunkIndex(for: bytes)
+            return starts[chunk] + chunks[chunk].firstIndex(above: bytes)
+        }
     }
 }
 

@@ -118,23 +118,23 @@ struct DirectoryEntryChunk: Sendable {
         return name.count - length
     }
 
-    /// Calls `body` with `name`'s UTF-8 bytes, contiguous, and the names buffer.
-    private func withBytes<T>(_ name: ByteString, _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> T) -> T {
-        names.withUnsafeBufferPointer { arena in
-            if let result = name.string.utf8.withContiguousStorageIfAvailable({ body($0, arena) }) { return result }
-            return Array(name.string.utf8).withUnsafeBufferPointer { body($0, arena) }
-        }
+    /// Calls `body` with `name`'s UTF-8 bytes, contiguous (a native string's own storage; a
+    /// copy otherwise). `DirectoryEntries` opens a name once per operation and searches the
+    /// chunks with the bytes.
+    static func withBytes<T>(_ name: ByteString, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
+        if let result = name.string.utf8.withContiguousStorageIfAvailable(body) { return result }
+        return Array(name.string.utf8).withUnsafeBufferPointer(body)
     }
 
-    /// Whether `name` sorts before this chunk's first name (false for an empty chunk).
-    func sortsBeforeFirst(_ name: ByteString) -> Bool {
+    /// Whether the name `bytes` sorts before this chunk's first name (false for an empty chunk).
+    func sortsBeforeFirst(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard !slots.isEmpty else { return false }
-        return withBytes(name) { bytes, arena in compare(bytes, 0, in: arena) < 0 }
+        return names.withUnsafeBufferPointer { arena in compare(bytes, 0, in: arena) < 0 }
     }
 
-    /// Index of the first name >= `name`, and whether it is `name`.
-    func search(_ name: ByteString) -> (index: Int, found: Bool) {
-        withBytes(name) { bytes, arena in
+    /// Index of the first name >= the name `bytes`, and whether it is that name.
+    func search(_ bytes: UnsafeBufferPointer<UInt8>) -> (index: Int, found: Bool) {
+        names.withUnsafeBufferPointer { arena in
             var low = 0
             var high = slots.count
             while low < high {
@@ -145,9 +145,9 @@ struct DirectoryEntryChunk: Sendable {
         }
     }
 
-    /// Index of the first name > `name`.
-    func firstIndex(above name: ByteString) -> Int {
-        withBytes(name) { bytes, arena in
+    /// Index of the first name > the name `bytes`.
+    func firstIndex(above bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        names.withUnsafeBufferPointer { arena in
             var low = 0
             var high = slots.count
             while low < high {
