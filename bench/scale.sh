@@ -5,7 +5,11 @@
 # memory per inode, the snapshot's size and encode time, its restore (the snapshot half of a
 # recovery, and what a migration's target does with the copy) and the state digest.
 #
-# usage: bench/scale.sh [--almanac PATH] [--sizes 1000000,10000000] [--json FILE]
+# With --stall it then runs bench/stall.sh: a real 3-node cluster filled to 10 k and to the
+# largest size, and the request latency while its replicas checkpoint (goal 5's "snapshots never
+# stall requests"; about 15 minutes and 5 GB per node at 10 M).
+#
+# usage: bench/scale.sh [--almanac PATH] [--sizes 1000000,10000000] [--json FILE] [--stall]
 # Needs a release build (swift build -c release --product almanac). 10 M inodes take about
 # 3 minutes and 8 GB of memory. See docs/benchmarks.md ("Namespace at scale").
 set -euo pipefail
@@ -13,11 +17,13 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ALMANAC=$(dirname "$HERE")/.build/release/almanac
 SIZES=1000000,10000000
 JSON_OUT=""
+STALL=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --almanac) ALMANAC=$2; shift 2 ;;
     --sizes) SIZES=$2; shift 2 ;;
     --json) JSON_OUT=$2; shift 2 ;;
+    --stall) STALL=1; shift ;;
     *) echo "scale.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -39,3 +45,8 @@ print()
 print("targets (issue #17): resident memory <= 250 bytes per inode; recovery >= 500,000 inodes/s")
 '
 if [ -n "$JSON_OUT" ]; then printf '%s\n' "${results[@]}" > "$JSON_OUT"; fi
+if [ "$STALL" = 1 ]; then
+  largest=$(echo "${SIZES//,/ }" | tr ' ' '\n' | sort -n | tail -1)
+  echo
+  SIZES="10000 $largest" bash "$HERE/stall.sh" "$ALMANAC"
+fi
