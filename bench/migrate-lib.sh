@@ -1,4 +1,4 @@
-# Shared by bench/migrate.sh and bench/migrate-large.sh (sourced; they set BIN, WORK and PORT).
+# Shared by bench/migrate.sh, bench/migrate-large.sh and bench/stall.sh (sourced; they set BIN, WORK and PORT).
 
 # start_dev NODES SHARDS [dev options...]: a local cluster in $WORK/data; sets DEV (its pid) and
 # exports ALMANAC_ENDPOINTS.

@@ -6,9 +6,9 @@
 /// one chunk instead of the whole directory (docs/metadata.md, "Directories").
 struct DirectoryEntryChunk: Sendable {
     /// Every name's bytes, back to back (with the bytes of removed names until a compaction).
-    private(set) var names: [UInt8] = []
+    private var names: [UInt8] = []
     /// Sorted by name.
-    private(set) var slots: [DirectoryEntries.Slot] = []
+    private var slots: [DirectoryEntries.Slot] = []
     /// Bytes in `names` that no slot refers to.
     private var garbage = 0
 
