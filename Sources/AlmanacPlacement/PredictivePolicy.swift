@@ -27,6 +27,12 @@ public struct PredictiveConfig: Sendable {
     /// controller) decides one bucket ahead and times the action itself, so that it lands before
     /// the bucket it was decided for (AlmanacControl's `PlacementController.executionTime(of:)`).
     public var decisionLeadBuckets = 0
+    /// LSMM's merge guard (issue 13 item 5) looks back this many seasons. Its forecast of a segment for the next
+    /// season is, bucket by bucket, the highest load at the same time of day over those seasons; a segment whose
+    /// forecast stays above the split threshold for `consecutiveHotBuckets` buckets is forecast hot, and no merge
+    /// that contains it is made. 1 is the seasonal naive forecast (the same time one season ago only). Limited
+    /// by the monitor's window (whole seasons observed); 0 turns the guard off.
+    public var mergeGuardSeasons = 2
 
     public init(monitor: AccessMonitorConfig, minHistoryBuckets: Int, initialMoveSeconds: Double, resharding: ReshardingConfig?) {
         self.monitor = monitor
@@ -107,6 +113,16 @@ public struct PredictivePolicy: PlacementPolicy {
 
     /// Lead time L: measured move time plus the margin.
     public var leadTimeSeconds: Double { moveSecondsEstimate + config.planner.leadMarginSeconds }
+
+    /// The upper seasonal forecast of LSMM's merge guard: for each bucket of the next season, the highest value at
+    /// the same time of day over the whole seasons `history` holds (oldest first; a partial oldest season is
+    /// ignored). With one season it is the seasonal naive forecast.
+    static func seasonalEnvelope(history: [Double], season: Int) -> [Double] {
+        guard season > 0, history.count >= season else { return [] }
+        let seasons = history.count / season
+        let start = history.count - seasons * season
+        return (0..<season).map { h in (0..<seasons).reduce(0) { Swift.max($0, history[start + $1 * season + h]) } }
+    }
 
     /// `predict_access_pattern(segment)`: forecast of one segment's per-zone load, or nil without enough history.
     public func predictAccessPattern(segment: SegmentID, at time: Double) -> AccessForecast? {
@@ -237,14 +253,17 @@ public struct PredictivePolicy: PlacementPolicy {
         if var assigner {
             let loads = (0..<monitor.keying.segmentCount).map { s in monitor.history(segment: s, zone: nil, before: current, length: 1)[0] / mc.bucketSeconds }
             assigner.observe(loads: loads, map: view.map)
-            // LSMM churn: the seasonal forecast of every segment over the next season (same time on the previous
-            // season) tells which cold neighbours will be hot again; those merges are not made.
-            if let first = firstBucket, monitor.observedBuckets(before: current, since: first) >= config.seasonBuckets {
-                let season = config.seasonBuckets
-                let f = SeasonalNaiveForecaster(period: season)
-                assigner.setForecast(loads: (0..<monitor.keying.segmentCount).map { s in
-                    f.forecast(history: monitor.history(segment: s, zone: nil, before: current, length: season), horizon: season).map { $0.value / mc.bucketSeconds }
-                })
+            // LSMM churn: an upper seasonal forecast of every segment over the next season tells which cold
+            // neighbours may be hot again; those merges are not made (`mergeGuardSeasons`).
+            if let first = firstBucket {
+                let observed = monitor.observedBuckets(before: current, since: first)
+                let seasons = Swift.min(config.mergeGuardSeasons, observed / Swift.max(1, config.seasonBuckets))
+                if seasons >= 1 {
+                    assigner.setForecast(loads: (0..<monitor.keying.segmentCount).map { s in
+                        Self.seasonalEnvelope(history: monitor.history(segment: s, zone: nil, before: current, length: seasons * config.seasonBuckets),
+                                              season: config.seasonBuckets).map { $0 / mc.bucketSeconds }
+                    })
+                }
             }
             for op in assigner.triggerResharding(map: view.map, now: view.time, busy: busy) {
                 actions.append(.reshard(op))

@@ -111,3 +111,58 @@ import Testing
         #expect(a.forecastHot.isEmpty)
     }
 }
+
+/// LSMM's merge guard on the predictive policy (issue 13 item 5): merges the coming season would undo are not made.
+@Suite struct MergeGuardTests {
+    @Test func seasonalEnvelopeTakesTheHighestLoadAtEachTimeOfDay() {
+        // Three buckets per season; a partial oldest season (the leading 9) is ignored.
+        let history: [Double] = [9, 1, 5, 2, 4, 1, 3]
+        #expect(PredictivePolicy.seasonalEnvelope(history: history, season: 3) == [4, 5, 3])
+        #expect(PredictivePolicy.seasonalEnvelope(history: Array(history.suffix(3)), season: 3) == [4, 1, 3])
+        #expect(PredictivePolicy.seasonalEnvelope(history: [1, 2], season: 3).isEmpty)
+    }
+
+    /// Eight segments whose load follows a working day: above the split threshold for 8 hours, far below the merge
+    /// threshold at night (two shapes, shifted by 4 hours). Without the guard LSMM merges cold neighbours every night
+    /// and splits them again the next morning; with the default guard it makes no merge that a split undoes.
+    @Test func theGuardStopsTheDiurnalChurn() throws {
+        var (sc, _) = try Fixture.scenario("diurnal-hot-set.json")
+        sc.segmentCount = 8
+        sc.durationHours = 84
+        sc.warmupHours = 48
+        sc.stepSeconds = 300
+        sc.forecaster = "seasonal-naive"
+        sc.loads = [sc.loads[0]]
+        sc.loads[0].segmentCount = 8
+        sc.loads[0].files = ["day-a.csv", "day-b.csv"]
+        func day(shift: Int) -> String {
+            var lines = ["timestamp,value"]
+            for h in 0..<(24 * 10) {
+                let hour = (h + shift) % 24
+                let value = (9..<17).contains(hour) ? 2.4 : 0.15
+                lines.append(String(format: "2024-01-%02d %02d:00:00,%.3f", 1 + h / 24, h % 24, value * 1000))
+            }
+            return lines.joined(separator: "\n")
+        }
+        let files = ["day-a.csv": day(shift: 0), "day-b.csv": day(shift: 4)]
+        let read: (String) throws -> String = { name in
+            guard let text = files[name] else { throw PlacementError.invalidConfiguration("no file \(name)") }
+            return text
+        }
+        sc.mergeGuardSeasons = 0
+        let off = try PlacementSimulator(scenario: sc, readFile: read).run(.predictive)
+        sc.mergeGuardSeasons = nil
+        let on = try PlacementSimulator(scenario: sc, readFile: read).run(.predictive)
+        #expect(off.merges > 0 && off.mergesUndone > 0, "without the guard: \(off.splits) splits, \(off.merges) merges, \(off.mergesUndone) undone")
+        #expect(on.mergesUndone == 0, "with the guard: \(on.mergesUndone) merges undone")
+        #expect(on.splits + on.merges < off.splits + off.merges)
+        #expect(on.meanShards >= off.meanShards, "the guard keeps shards apart, it never merges more")
+        #expect(off.mapViolations.isEmpty && on.mapViolations.isEmpty)
+    }
+
+    @Test func aNegativeGuardIsATypedError() throws {
+        var (sc, read) = try Fixture.scenario("steady-uniform.json")
+        sc.mergeGuardSeasons = -1
+        #expect(throws: PlacementError.self) { try PlacementSimulator(scenario: sc, readFile: read).makePredictive() }
+    }
+}

@@ -3,15 +3,15 @@ import Foundation
 /// Text rendering of simulation results (a Markdown table).
 public enum PlacementReport {
     public static func table(_ results: [SimulationResult]) -> String {
-        var lines = ["| policy | p50 ms | p99 ms | mean ms | overload-min | moves (transfers+replica) | reversals (max/shard/cooldown) | GiB moved | before peak | splits/merges | fallback | audit (settled) |",
-                     "|---|---:|---:|---:|---:|---|---|---:|---:|---|---:|---|"]
+        var lines = ["| policy | p50 ms | p99 ms | mean ms | overload-min | moves (transfers+replica) | reversals (max/shard/cooldown) | GiB moved | before peak | splits/merges (undone) | mean shards | fallback | audit (settled) |",
+                     "|---|---:|---:|---:|---:|---|---|---:|---:|---|---:|---:|---|"]
         for r in results {
             let peak = r.movesBeforePeakShare.map { String(format: "%.0f%%", $0 * 100) } ?? "-"
             let settled = r.auditEntries.filter { $0.realizedGainOpMs != nil }.count
-            lines.append(String(format: "| %@ | %.1f | %.1f | %.1f | %.1f | %d (%d+%d) | %d (%d) | %.1f | %@ | %d/%d | %.0f%% | %d (%d) |",
+            lines.append(String(format: "| %@ | %.1f | %.1f | %.1f | %.1f | %d (%d+%d) | %d (%d) | %.1f | %@ | %d/%d (%d) | %.1f | %.0f%% | %d (%d) |",
                                 r.policy.rawValue as NSString, r.p50Ms, r.p99Ms, r.meanMs, r.overloadMinutes, r.moves, r.leadershipTransfers,
                                 r.replicaMoves, r.reversals, r.maxReversalsPerShardPerWindow, r.bytesMoved / 1_073_741_824, peak as NSString,
-                                r.splits, r.merges, r.fallbackShare * 100, r.auditEntries.count, settled))
+                                r.splits, r.merges, r.mergesUndone, r.meanShards, r.fallbackShare * 100, r.auditEntries.count, settled))
         }
         return lines.joined(separator: "\n")
     }

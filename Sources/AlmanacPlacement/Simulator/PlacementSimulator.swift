@@ -27,6 +27,10 @@ public struct SimulationResult: Sendable, Hashable {
     public var movesBeforePeakShare: Double?
     public var splits: Int
     public var merges: Int
+    /// Measured merges that a split cut apart again within one season (LSMM churn).
+    public var mergesUndone = 0
+    /// Mean number of shards over the measured window (what merges save).
+    public var meanShards = 0.0
     public var failedMoves: Int
     public var abortedMoves: Int
     public var rejectedActions: Int
@@ -117,6 +121,10 @@ public struct PlacementSimulator: Sendable {
         if let m = sc.leadMarginSeconds { pc.planner.leadMarginSeconds = m }
         if let w = sc.evaluationWindowHours { pc.planner.evaluationWindowSeconds = w * 3600 }
         if let b = sc.maxMovesInFlight { pc.planner.maxMovesInFlight = b }
+        if let g = sc.mergeGuardSeasons {
+            guard g >= 0 else { throw PlacementError.invalidConfiguration("mergeGuardSeasons must be >= 0 (0 turns the merge guard off), got \(g)") }
+            pc.mergeGuardSeasons = g
+        }
         let planner = try MigrationPlanner(config: pc.planner, topology: topology, latency: latency, replicationFactor: sc.replicationFactor)
         let forecaster: any LoadForecaster
         switch sc.forecaster ?? "seasonal-naive" {
@@ -163,6 +171,10 @@ public struct PlacementSimulator: Sendable {
         var lastUtil = Array(repeating: 0.0, count: topology.nodes.count)
         var lastView: PlacementView?
         let reportEvery = Swift.max(1, steps / 200)
+        let seasonSeconds = Double(sc.seasonBuckets ?? Int((86400 / (sc.bucketSeconds ?? 900)).rounded())) * (sc.bucketSeconds ?? 900)
+        /// Measured merges (time, the segments they joined) not yet cut apart again.
+        var recentMerges: [(time: Double, segments: Range<SegmentID>)] = []
+        var shardSteps = 0, measuredSteps = 0
 
         for k in 0..<steps {
             let time = Double(k + 1) * sc.stepSeconds
@@ -296,10 +308,25 @@ public struct PlacementSimulator: Sendable {
                     case .split(let at, _): target = map.shard(containing: at)?.id
                     case .merge(let b, _): target = map.shard(containing: b)?.id
                     }
+                    let joined: Range<SegmentID>?
+                    if case .merge(let b, _) = op, let left = map.shard(containing: b - 1), let right = map.shard(containing: b) {
+                        joined = left.segments.lowerBound..<right.segments.upperBound
+                    } else { joined = nil }
                     guard let t = target, !moves.values.contains(where: { $0.shard == t }), (try? map.apply(op)) != nil else { r.rejectedActions += 1; continue }
                     if measured { if case .split = op { r.splits += 1 } else { r.merges += 1 } }
+                    recentMerges.removeAll { time - $0.time >= seasonSeconds }
+                    switch op {
+                    case .merge:
+                        if measured, let joined { recentMerges.append((time, joined)) }
+                    case .split(let at, _):
+                        if let i = recentMerges.firstIndex(where: { $0.segments.lowerBound < at && at < $0.segments.upperBound }) {
+                            recentMerges.remove(at: i)
+                            r.mergesUndone += 1
+                        }
+                    }
                 }
             }
+            if measured { shardSteps += map.shards.count; measuredSteps += 1 }
             if let p = progress, k % reportEvery == 0 || k == steps - 1 { p(Double(k + 1) / Double(steps)) }
         }
         if kind == .predictive || kind == .shadow, let v = lastView {
@@ -307,6 +334,7 @@ public struct PlacementSimulator: Sendable {
             r.auditEntries = predictive.audit.entries
             r.fallbackShare = Double(predictive.fallbackSteps) / Double(Swift.max(1, steps))
         }
+        r.meanShards = Double(shardSteps) / Double(Swift.max(1, measuredSteps))
         r.p50Ms = hist.quantile(0.5)
         r.p99Ms = hist.quantile(0.99)
         r.meanMs = hist.mean

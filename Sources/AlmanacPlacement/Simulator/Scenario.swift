@@ -64,6 +64,8 @@ public struct Scenario: Sendable, Codable {
     public var evaluationWindowHours: Double?
     public var maxMovesInFlight: Int?
     public var forecaster: String?
+    /// Seasons LSMM's merge guard looks back (`PredictiveConfig.mergeGuardSeasons`; default 2).
+    public var mergeGuardSeasons: Int?
     public var loads: [Load]
 
     /// Decodes a scenario from JSON.
