@@ -196,13 +196,15 @@ let package = Package(
         ),
         // Pure predictive models: next-operation prediction and load forecasting.
         .target(name: "AlmanacPredict"),
-        // Pure placement deciders and the placement simulator.
+        // Pure placement deciders.
         .target(name: "AlmanacPlacement", dependencies: ["AlmanacPredict"]),
+        // The placement simulator: scenarios, load models and reports that drive the deciders (apart from the product).
+        .target(name: "AlmanacPlacementSimulation", dependencies: ["AlmanacPlacement", "AlmanacPredict"]),
         .executableTarget(
             name: "almanac",
             dependencies: [
                 "AlmanacKeyspace", "AlmanacShardMap", "AlmanacCoordinator", "AlmanacRaft", "AlmanacStorage", "AlmanacSimulation", "AlmanacMetadata",
-                "AlmanacPredict", "AlmanacPlacement", "AlmanacClient", "AlmanacWire",
+                "AlmanacPredict", "AlmanacPlacement", "AlmanacPlacementSimulation", "AlmanacClient", "AlmanacWire",
                 "AlmanacNode", "AlmanacServer", "AlmanacOperations", "AlmanacControl", "AlmanacController", "AlmanacSecurity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -301,7 +303,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AlmanacPredictTests", dependencies: ["AlmanacPredict"]),
-        .testTarget(name: "AlmanacPlacementTests", dependencies: ["AlmanacPlacement"]),
+        .testTarget(name: "AlmanacPlacementTests", dependencies: ["AlmanacPlacement", "AlmanacPlacementSimulation"]),
         .testTarget(
             name: "AlmanacBenchTests",
             dependencies: [

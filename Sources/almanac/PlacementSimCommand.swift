@@ -1,4 +1,5 @@
 import AlmanacPlacement
+import AlmanacPlacementSimulation
 import ArgumentParser
 import Foundation
 

@@ -1,5 +1,6 @@
 import Testing
 @testable import AlmanacPlacement
+import AlmanacPlacementSimulation
 
 @Suite struct PropertyTests {
     /// Random maps, random reconfigurations: one voter per zone and the leader among voters always hold.

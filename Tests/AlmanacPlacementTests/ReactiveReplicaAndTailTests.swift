@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import AlmanacPlacement
+import AlmanacPlacementSimulation
 
 @Suite struct ReactiveReplicaAndTailTests {
     let topo: Topology

@@ -1,5 +1,6 @@
 import Foundation
 @testable import AlmanacPlacement
+import AlmanacPlacementSimulation
 
 /// Test fixtures: a 6-zone topology in 3 regions and helpers.
 enum Fixture {

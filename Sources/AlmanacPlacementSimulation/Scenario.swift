@@ -1,4 +1,5 @@
 import Foundation
+import AlmanacPlacement
 
 /// A placement-simulator scenario as stored in a JSON file under `scenarios/`.
 public struct Scenario: Sendable, Codable {

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import AlmanacPlacement
 
 /// A weighted latency histogram with 1% log buckets from 0.01 ms (weights are fractional op counts,
 /// which integer HDR histograms do not take).

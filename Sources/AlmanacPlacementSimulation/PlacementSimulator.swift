@@ -1,4 +1,5 @@
 import AlmanacPredict
+import AlmanacPlacement
 
 /// The policies the simulator compares.
 public enum PolicyKind: String, Sendable, CaseIterable, Codable {

@@ -1,4 +1,5 @@
 import Foundation
+import AlmanacPlacement
 
 /// Text rendering of simulation results (a Markdown table).
 public enum PlacementReport {

@@ -1,4 +1,5 @@
 import AlmanacPredict
+import AlmanacPlacement
 
 /// Deterministic SplitMix64 hashing for seeded, order-independent randomness.
 public enum SeededHash {
