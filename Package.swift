@@ -197,9 +197,9 @@ let package = Package(
         // Pure predictive models: next-operation prediction and load forecasting.
         .target(name: "AlmanacPredict"),
         // Pure placement deciders.
-        .target(name: "AlmanacPlacement", dependencies: ["AlmanacPredict"]),
+        .target(name: "AlmanacPlacement", dependencies: ["AlmanacKeyspace", "AlmanacPredict"]),
         // The placement simulator: scenarios, load models and reports that drive the deciders (apart from the product).
-        .target(name: "AlmanacPlacementSimulation", dependencies: ["AlmanacPlacement", "AlmanacPredict"]),
+        .target(name: "AlmanacPlacementSimulation", dependencies: ["AlmanacKeyspace", "AlmanacPlacement", "AlmanacPredict"]),
         .executableTarget(
             name: "almanac",
             dependencies: [
@@ -303,7 +303,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AlmanacPredictTests", dependencies: ["AlmanacPredict"]),
-        .testTarget(name: "AlmanacPlacementTests", dependencies: ["AlmanacPlacement", "AlmanacPlacementSimulation"]),
+        .testTarget(name: "AlmanacPlacementTests", dependencies: ["AlmanacKeyspace", "AlmanacPlacement", "AlmanacPlacementSimulation"]),
         .testTarget(
             name: "AlmanacBenchTests",
             dependencies: [

@@ -13,8 +13,7 @@ import struct AlmanacPlacement.ReactiveReplicaConfig
 import struct AlmanacPlacement.ReplicaMove
 import struct AlmanacPlacement.ReplicaPlacement
 import struct AlmanacPlacement.ReshardingConfig
-import struct AlmanacPlacement.SegmentKeying
-import struct AlmanacPlacement.ShardMap
+import struct AlmanacPlacement.ShardLayout
 import struct AlmanacPlacement.StaticPolicy
 import struct AlmanacPlacement.Topology
 import struct AlmanacPredict.AutoregressiveForecaster
@@ -124,7 +123,7 @@ public struct PlacementController: Sendable {
     public let zones: [ZoneName]
     public let nodes: [NodeID]
     let topology: Topology
-    let keying: AlmanacPlacement.SegmentKeying
+    let keying: SegmentKeying
     private var policy: Policy
     private var lastBucket: Int64?
     /// Moves in flight, in the library's terms, with their live source and target.
@@ -162,7 +161,7 @@ public struct PlacementController: Sendable {
                 rttMs: zones.map { a in zones.map { b in settings.rttMs(a, b) } },
                 nodes: nodes.map { NodeSpec(name: "node-\($0)", zone: zoneIndex[members[$0] ?? ""] ?? 0, capacityOpsPerSec: 1e9) })
             self.topology = topology
-            keying = try AlmanacPlacement.SegmentKeying(segmentSize: 1, segmentCount: segmentCount)
+            keying = try SegmentKeying(segmentCount: segmentCount)
             let latency = LatencyModel(serviceTimeMs: settings.serviceTimeMs)
             let scale = settings.timeScale
             switch settings.policy {
@@ -270,7 +269,7 @@ public struct PlacementController: Sendable {
 
     /// Feeds one complete bucket on `map` and returns the policy's actions in live terms (empty
     /// for a bucket already seen) with the audit records of the decisions made on it.
-    public mutating func observe(_ observation: BucketObservation, map: AlmanacKeyspace.ShardMap)
+    public mutating func observe(_ observation: BucketObservation, map: ShardMap)
         -> (actions: [ControllerAction], decisions: [ControllerDecision]) {
         if let lastBucket, observation.bucket <= lastBucket { return ([], []) }
         lastBucket = observation.bucket
@@ -279,14 +278,14 @@ public struct PlacementController: Sendable {
         let time = Double(observation.bucket + 1) * settings.bucketSeconds
         var reads = Array(repeating: Array(repeating: 0.0, count: zones.count), count: keying.segmentCount)
         var writes = reads
-        var stepOps: [Int: [Double]] = [:]
+        var stepOps: [ShardID: [Double]] = [:]
         for (segment, byZone) in observation.requests where Int(segment) < keying.segmentCount {
             let w = min(1, max(0, observation.writeFraction[segment] ?? 0))
             for (zone, count) in byZone {
                 guard let z = zones.firstIndex(of: zone) else { continue }
                 reads[Int(segment)][z] += count * (1 - w)
                 writes[Int(segment)][z] += count * w
-                if let shard = model.map.shardIndex(containing: Int(segment)) {
+                if let shard = model.map.shardIndex(containing: segment) {
                     stepOps[model.map.shards[shard].id, default: Array(repeating: 0, count: zones.count)][z] += count
                 }
             }
@@ -361,7 +360,7 @@ public struct PlacementController: Sendable {
     /// `predict_access_pattern`: the policy's forecast of one segment's requests per zone and bucket
     /// (nil without enough history, or for a policy that does not forecast).
     public func predictAccessPattern(segment: SegmentID, at time: Double) -> AccessPatternForecast? {
-        guard case .predictive(let p) = policy, let forecast = p.predictAccessPattern(segment: Int(segment), at: time) else { return nil }
+        guard case .predictive(let p) = policy, let forecast = p.predictAccessPattern(segment: segment, at: time) else { return nil }
         return AccessPatternForecast(segment: segment, zones: zones, bucketSeconds: forecast.bucketSeconds, startTime: forecast.startTime,
                                      requests: forecast.value, lower: forecast.lower, upper: forecast.upper,
                                      writeFraction: forecast.writeFraction)
@@ -370,15 +369,15 @@ public struct PlacementController: Sendable {
     // MARK: - Translation
 
     struct PlacementModel {
-        var map: AlmanacPlacement.ShardMap
+        var map: ShardLayout
         /// Library shard id → live shard id, and back.
-        var liveShard: [Int: ShardID]
-        var placementShard: [ShardID: Int]
+        var liveShard: [ShardID: ShardID]
+        var placementShard: [ShardID: ShardID]
         /// Live shards that own no segment (split targets).
         var emptyShards: [ShardID]
     }
 
-    func placementMap(_ map: AlmanacKeyspace.ShardMap) throws -> PlacementModel {
+    func placementMap(_ map: ShardMap) throws -> PlacementModel {
         let runs = ReshardingAdvisor.liveShardsInOrder(map)
         guard Set(runs.map(\.shard)).count == runs.count else {
             throw ControllerRecordError(description: "a shard owns more than one run of segments")
@@ -395,8 +394,8 @@ public struct PlacementController: Sendable {
             }
             return (segments: run.segments, voters: voters, leader: nodeIndex[record.leaderHint] ?? (voters.first?.node ?? 0))
         }
-        let placement = try AlmanacPlacement.ShardMap(keying: keying, shards: shards, topology: topology)
-        var live: [Int: ShardID] = [:]
+        let placement = try ShardLayout(keying: keying, shards: shards, topology: topology)
+        var live: [ShardID: ShardID] = [:]
         for (index, run) in runs.enumerated() { live[placement.shards[index].id] = run.shard }
         let owning = Set(runs.map(\.shard))
         return PlacementModel(map: placement, liveShard: live, placementShard: Dictionary(uniqueKeysWithValues: live.map { ($1, $0) }),
@@ -423,9 +422,9 @@ public struct PlacementController: Sendable {
             guard moves[id] != nil else { return nil }
             return .abortMove(move: id)
         case .reshard(.split(let at, _)):
-            guard let segment = SegmentID(exactly: at), let index = model.map.shardIndex(containing: at),
+            guard let index = model.map.shardIndex(containing: at),
                   let live = model.liveShard[model.map.shards[index].id] else { return nil }
-            return .split(shard: live, at: segment)
+            return .split(shard: live, at: at)
         case .reshard(.merge(let boundary, _)):
             guard boundary > 0, let right = model.map.shardIndex(containing: boundary), let left = model.map.shardIndex(containing: boundary - 1),
                   let into = model.liveShard[model.map.shards[left].id], let other = model.liveShard[model.map.shards[right].id] else { return nil }

@@ -5,8 +5,7 @@ import struct AlmanacPlacement.ReshardingConfig
 import struct AlmanacPlacement.ReplicaPlacement
 import struct AlmanacPlacement.ShardAssigner
 import struct AlmanacPlacement.Topology
-import struct AlmanacPlacement.SegmentKeying
-import struct AlmanacPlacement.ShardMap
+import struct AlmanacPlacement.ShardLayout
 
 /// One split or merge that `trigger_resharding()` recommends, in the live cluster's terms.
 public struct ReshardingDecision: Sendable, Hashable, Codable {
@@ -71,7 +70,7 @@ public enum ReshardingAdvisor {
     /// - `series`: requests per complete bucket for each active segment, oldest first, every series
     ///   the same length (the window's complete buckets); absent segments had no requests.
     /// - `now`: seconds; cooldowns are not known to the live map yet, so none applies.
-    public static func evaluate(map: AlmanacKeyspace.ShardMap, series: [SegmentID: [UInt64]], bucketSeconds: Double,
+    public static func evaluate(map: ShardMap, series: [SegmentID: [UInt64]], bucketSeconds: Double,
                                 config: ReshardingConfig, now: Double = 0) throws(ReshardingAdvisorError) -> ReshardingReport {
         guard bucketSeconds > 0 else { throw ReshardingAdvisorError(description: "bucket length must be > 0") }
         let placementMap = try placementShardMap(map)
@@ -90,14 +89,14 @@ public enum ReshardingAdvisor {
         let operations = length == 0 ? [] : assigner.triggerResharding(map: placementMap, now: now)
         let decisions: [ReshardingDecision] = operations.compactMap { operation in
             switch operation {
-            case .split(let at, let load):
-                guard let segment = SegmentID(exactly: at), let shard = map.shard(ofSegment: segment) else { return nil }
+            case .split(let segment, let load):
+                guard let shard = map.shard(ofSegment: segment) else { return nil }
                 return ReshardingDecision(
                     kind: .split, shard: shard, segment: segment, otherShard: nil, loadOpsPerSec: load,
                     reason: "a segment at \(format(load)) ops/s stayed above \(format(config.splitThresholdOpsPerSec)) ops/s for "
                         + "\(config.consecutiveHotBuckets) buckets: it gets a shard of its own")
-            case .merge(let boundary, let combined):
-                guard let segment = SegmentID(exactly: boundary), boundary > 0,
+            case .merge(let segment, let combined):
+                guard segment > 0,
                       let right = map.shard(ofSegment: segment), let left = map.shard(ofSegment: segment - 1) else { return nil }
                 return ReshardingDecision(
                     kind: .merge, shard: left, segment: segment, otherShard: right, loadOpsPerSec: combined,
@@ -118,10 +117,11 @@ public enum ReshardingAdvisor {
     }
 
     /// The live shards sorted by their first segment.
-    static func liveShardsInOrder(_ map: AlmanacKeyspace.ShardMap) -> [(shard: ShardID, segments: Range<Int>)] {
-        var runs: [(shard: ShardID, segments: Range<Int>)] = []
-        for segment in 0..<map.keying.segmentCount {
-            guard let shard = map.shard(ofSegment: SegmentID(segment)) else { continue }
+    static func liveShardsInOrder(_ map: ShardMap) -> [(shard: ShardID, segments: Range<SegmentID>)] {
+        var runs: [(shard: ShardID, segments: Range<SegmentID>)] = []
+        for index in 0..<map.keying.segmentCount {
+            let segment = SegmentID(index)
+            guard let shard = map.shard(ofSegment: segment) else { continue }
             if let last = runs.last, last.shard == shard, last.segments.upperBound == segment {
                 runs[runs.count - 1].segments = last.segments.lowerBound..<(segment + 1)
             } else {
@@ -133,7 +133,7 @@ public enum ReshardingAdvisor {
 
     /// The live map in the decider's model: one contiguous range per shard, voters by zone index,
     /// nodes numbered in id order.
-    static func placementShardMap(_ map: AlmanacKeyspace.ShardMap) throws(ReshardingAdvisorError) -> AlmanacPlacement.ShardMap {
+    static func placementShardMap(_ map: ShardMap) throws(ReshardingAdvisorError) -> ShardLayout {
         let runs = liveShardsInOrder(map)
         guard Set(runs.map(\.shard)).count == runs.count else {
             throw ReshardingAdvisorError(description: "a shard owns more than one run of segments; the split/merge decider needs contiguous runs")
@@ -148,7 +148,6 @@ public enum ReshardingAdvisor {
             let topology = try Topology(
                 zoneNames: zones, rttMs: zones.map { _ in zones.map { _ in 1 } },
                 nodes: nodes.map { NodeSpec(name: "node-\($0)", zone: zoneIndex[zoneOf[$0] ?? ""] ?? 0, capacityOpsPerSec: 1e12) })
-            let keying = try SegmentKeying(segmentSize: 1, segmentCount: map.keying.segmentCount)
             let shards = try runs.map { run throws(ReshardingAdvisorError) in
                 guard let record = map.shards[run.shard] else {
                     throw ReshardingAdvisorError(description: "segments name shard \(run.shard), which the map does not list")
@@ -156,7 +155,7 @@ public enum ReshardingAdvisor {
                 let voters = record.replicas.map { ReplicaPlacement(zone: zoneIndex[$0.zone] ?? 0, node: nodeIndex[$0.node] ?? 0) }
                 return (segments: run.segments, voters: voters, leader: nodeIndex[record.leaderHint] ?? (voters.first?.node ?? 0))
             }
-            return try AlmanacPlacement.ShardMap(keying: keying, shards: shards, topology: topology)
+            return try ShardLayout(keying: map.keying, shards: shards, topology: topology)
         } catch let error as ReshardingAdvisorError {
             throw error
         } catch {

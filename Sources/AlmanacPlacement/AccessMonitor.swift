@@ -1,3 +1,4 @@
+import AlmanacKeyspace
 /// Configuration of the access monitor: fixed buckets over a sliding window.
 public struct AccessMonitorConfig: Sendable, Hashable {
     /// Width of one bucket in seconds.
@@ -44,7 +45,7 @@ public struct SegmentAccessRing: Sendable, Hashable {
         return Int(((bucket % w) + w) % w)
     }
 
-    @inline(__always) private func offset(slot: Int, zone: ZoneID, type: AccessType) -> Int {
+    @inline(__always) private func offset(slot: Int, zone: ZoneIndex, type: AccessType) -> Int {
         (slot * zones + zone) * 2 + (type == .read ? 0 : 1)
     }
 
@@ -61,7 +62,7 @@ public struct SegmentAccessRing: Sendable, Hashable {
     }
 
     /// Adds `count` accesses in `bucket`. Accesses older than the window are dropped.
-    mutating func record(bucket: Int64, zone: ZoneID, type: AccessType, count: UInt32) {
+    mutating func record(bucket: Int64, zone: ZoneIndex, type: AccessType, count: UInt32) {
         advance(to: bucket)
         guard let newest = newestBucket, bucket > newest - Int64(window) else { return }
         let o = offset(slot: slot(bucket), zone: zone, type: type)
@@ -69,7 +70,7 @@ public struct SegmentAccessRing: Sendable, Hashable {
     }
 
     /// Count in one bucket (0 if outside the window).
-    public func count(bucket: Int64, zone: ZoneID, type: AccessType?) -> Double {
+    public func count(bucket: Int64, zone: ZoneIndex, type: AccessType?) -> Double {
         guard let newest = newestBucket, bucket <= newest, bucket > newest - Int64(window) else { return 0 }
         let slot = slot(bucket)
         switch type {
@@ -94,14 +95,14 @@ public struct AccessMonitor: Sendable {
 
     /// `update_access_pattern(key, access_type, zone, time)`: counts one access (or `count`) of `key`
     /// from `zone` at `time` (seconds).
-    public mutating func updateAccessPattern(key: MetadataKey, accessType: AccessType, zone: ZoneID, time: Double, count: UInt32 = 1) throws {
-        try record(segment: keying.segment(for: key), accessType: accessType, zone: zone, time: time, count: count)
+    public mutating func updateAccessPattern(key: InodeID, accessType: AccessType, zone: ZoneIndex, time: Double, count: UInt32 = 1) throws {
+        try record(segment: key.segment, accessType: accessType, zone: zone, time: time, count: count)
     }
 
     /// Counts accesses of a segment directly (the simulator's batched form of `updateAccessPattern`).
-    public mutating func record(segment: SegmentID, accessType: AccessType, zone: ZoneID, time: Double, count: UInt32) throws {
+    public mutating func record(segment: SegmentID, accessType: AccessType, zone: ZoneIndex, time: Double, count: UInt32) throws {
         guard (0..<config.zoneCount).contains(zone) else { throw PlacementError.unknownZone(zone) }
-        guard (0..<keying.segmentCount).contains(segment) else { throw PlacementError.invalidConfiguration("segment \(segment) out of range") }
+        guard Int(segment) < keying.segmentCount else { throw PlacementError.invalidConfiguration("segment \(segment) out of range") }
         let b = config.bucket(at: time)
         if newestBucket.map({ b > $0 }) ?? true { newestBucket = b }
         rings[segment, default: SegmentAccessRing(config: config)].record(bucket: b, zone: zone, type: accessType, count: count)
@@ -109,7 +110,7 @@ public struct AccessMonitor: Sendable {
 
     /// Complete buckets before `bucket` (oldest first, at most `windowBuckets - 1`) of one segment,
     /// summed over the given zones and access types (nil = all).
-    public func history(segment: SegmentID, zone: ZoneID?, type: AccessType? = nil, before bucket: Int64, length: Int? = nil) -> [Double] {
+    public func history(segment: SegmentID, zone: ZoneIndex?, type: AccessType? = nil, before bucket: Int64, length: Int? = nil) -> [Double] {
         let n = Swift.min(length ?? (config.windowBuckets - 1), config.windowBuckets - 1)
         guard n > 0 else { return [] }
         let first = bucket - Int64(n)

@@ -1,3 +1,4 @@
+import AlmanacKeyspace
 /// One audited placement decision: its inputs, predicted gain, cost and confidence, and, once its
 /// window has been observed, the realized gain. Gains and costs are in op-milliseconds (latency saved,
 /// summed over operations).
@@ -14,9 +15,9 @@ public struct AuditEntry: Sendable, Hashable {
     public var shadow: Bool
     /// Inputs: current and target configuration, forecast ops over the window, lead time.
     public var fromVoters: [ReplicaPlacement]
-    public var fromLeader: NodeID
+    public var fromLeader: NodeIndex
     public var toVoters: [ReplicaPlacement]
-    public var toLeader: NodeID
+    public var toLeader: NodeIndex
     public var forecastOps: Double
     public var leadTimeSeconds: Double
     public var windowStart: Double

@@ -1,11 +1,15 @@
-/// Index of a zone in a `Topology` (0-based).
-public typealias ZoneID = Int
-/// Index of a node in a `Topology` (0-based).
-public typealias NodeID = Int
-/// Index of a key-space segment (see `SegmentKeying`).
-public typealias SegmentID = Int
-/// Stable identifier of a shard (a Raft group) in a `ShardMap`.
-public typealias ShardID = Int
+import AlmanacKeyspace
+
+// Identities are AlmanacKeyspace's, the one vocabulary of every module: `SegmentID`, `ShardID`,
+// `NodeIndex`, `ZoneName` and `Epoch`. The deciders also number a topology's zones and nodes by
+// position (the rows of its round-trip matrix); those positions are indexes, not identities.
+
+/// Position of a zone in a `Topology` (0-based: its row of the round-trip matrix). The zone itself
+/// is named by a `ZoneName` (`Topology.zoneNames[index]`).
+public typealias ZoneIndex = Int
+/// Position of a node in a `Topology` (0-based). The live node's `NodeIndex` is what AlmanacControl
+/// maps it to; the simulator has no other.
+public typealias NodeIndex = Int
 /// Identifier of a two-phase replica move, chosen by the policy that prepares it.
 public typealias MoveID = Int
 
@@ -19,8 +23,8 @@ public enum AccessType: String, Sendable, Hashable, Codable, CaseIterable {
 public enum PlacementError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidConfiguration(String)
     case unknownShard(ShardID)
-    case unknownZone(ZoneID)
-    case unknownNode(NodeID)
+    case unknownZone(ZoneIndex)
+    case unknownNode(NodeIndex)
     case constraintViolation(String)
 
     public var description: String {

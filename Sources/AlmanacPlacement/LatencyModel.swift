@@ -15,7 +15,7 @@ public struct LatencyModel: Sendable, Hashable {
 
     /// Network part of one operation's latency.
     @inline(__always)
-    public func networkMs(client: ZoneID, leaderZone: ZoneID, voterZones: [ZoneID], topology: Topology) -> Double {
+    public func networkMs(client: ZoneIndex, leaderZone: ZoneIndex, voterZones: [ZoneIndex], topology: Topology) -> Double {
         var nearest = Double.infinity
         for v in voterZones where v != leaderZone { nearest = Swift.min(nearest, topology.rtt(leaderZone, v)) }
         if !nearest.isFinite { nearest = 0 }

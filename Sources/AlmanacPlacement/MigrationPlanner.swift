@@ -1,3 +1,4 @@
+import AlmanacKeyspace
 /// Settings of the forecast-led migration planner (PME).
 public struct MigrationPlannerConfig: Sendable, Hashable {
     /// Added to the measured move time to get the lead time L.
@@ -47,9 +48,9 @@ public struct ShardPlacementHistory: Sendable, Hashable {
     public var lastLeaderChange: Double = -.infinity
     public var lastReplicaChange: Double = -.infinity
     /// Zones whose voter was removed, with the time.
-    public var removedZones: [ZoneID: Double] = [:]
+    public var removedZones: [ZoneIndex: Double] = [:]
     /// Nodes that lost this shard's leadership, with the time.
-    public var leaderLeft: [NodeID: Double] = [:]
+    public var leaderLeft: [NodeIndex: Double] = [:]
     public init() {}
 }
 
@@ -57,8 +58,8 @@ public struct ShardPlacementHistory: Sendable, Hashable {
 public struct MigrationPlan: Sendable, Hashable {
     public enum Decision: Sendable, Hashable {
         case none(reason: String)
-        case transferLeadership(to: NodeID)
-        case prepareMoves([(removeZone: ZoneID, add: ReplicaPlacement)])
+        case transferLeadership(to: NodeIndex)
+        case prepareMoves([(removeZone: ZoneIndex, add: ReplicaPlacement)])
 
         public static func == (a: Decision, b: Decision) -> Bool {
             switch (a, b) {
@@ -81,7 +82,7 @@ public struct MigrationPlan: Sendable, Hashable {
     public var shard: ShardID
     public var decision: Decision
     public var targetVoters: [ReplicaPlacement]
-    public var targetLeader: NodeID
+    public var targetLeader: NodeIndex
     /// Predicted gain from the pessimistic bound of the forecast (op-ms): the quantity decisions use.
     public var predictedGainOpMs: Double
     /// Predicted gain from the point forecast (op-ms).
@@ -125,7 +126,7 @@ public struct MigrationPlanner: Sendable {
     /// The latency an operation counts for in the objective: its network latency, plus the tail penalty when
     /// that latency exceeds the tail bound.
     @inline(__always)
-    func objectiveMs(client z: ZoneID, leaderZone: ZoneID, voterZones: [ZoneID]) -> Double {
+    func objectiveMs(client z: ZoneIndex, leaderZone: ZoneIndex, voterZones: [ZoneIndex]) -> Double {
         let n = latency.networkMs(client: z, leaderZone: leaderZone, voterZones: voterZones, topology: topology)
         if let b = config.tailBoundMs, n > b + 1e-9 { return n + config.tailPenaltyMs }
         return n
@@ -154,7 +155,7 @@ public struct MigrationPlanner: Sendable {
 
     /// Latency cost (op-ms per second) of serving `ops` with leader `leader` and voters `voters` at a node
     /// whose other load is `base` ops/s, including the queueing it adds to the node's other operations.
-    func cost(ops: [Double], leader: ReplicaPlacement, voterZones: [ZoneID], base: Double) -> Double {
+    func cost(ops: [Double], leader: ReplicaPlacement, voterZones: [ZoneIndex], base: Double) -> Double {
         let cap = topology.nodes[leader.node].capacityOpsPerSec
         let tot = ops.reduce(0, +)
         let with = latency.serviceMs(utilization: (base + tot) / cap)
@@ -196,7 +197,7 @@ public struct MigrationPlanner: Sendable {
         var base = nodeLoad
         add(outlook, to: &base, sign: -1)
         let baseLower = lowerBase(outlook, nodeLoadLower)
-        var votes: [NodeID: Double] = [:]
+        var votes: [NodeIndex: Double] = [:]
         for t in 0..<n { votes[bestLeader(voters: vs, ops: f.value[t], opsUpper: f.upper[t], base: base[t]).0.node, default: 0] += 1 }
         guard let leaderNode = votes.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) })?.key,
               let leader = vs.first(where: { $0.node == leaderNode }) else { return nil }
@@ -221,7 +222,7 @@ public struct MigrationPlanner: Sendable {
     /// Gain (op-ms/s) at bucket t of moving from one (leader, voters) to another, with zones that gain at their
     /// lower bound and zones that lose at their upper bound; the service-time (overload) part is the smaller of
     /// its value at the point forecast and at the lower bounds, so a forecast surge cannot alone justify a move.
-    func pessimisticGain(f: AccessForecast, t: Int, from: (ReplicaPlacement, [ZoneID]), to: (ReplicaPlacement, [ZoneID]),
+    func pessimisticGain(f: AccessForecast, t: Int, from: (ReplicaPlacement, [ZoneIndex]), to: (ReplicaPlacement, [ZoneIndex]),
                          base: [Double], baseLower: [Double]? = nil) -> Double {
         var g = 0.0
         for z in 0..<f.value[t].count {
@@ -251,7 +252,7 @@ public struct MigrationPlanner: Sendable {
     func candidateVoterSets(shard: Shard, base: [[Double]], window: Range<Int>) -> [[ReplicaPlacement]] {
         let zones = Array(0..<topology.zoneCount).filter { !topology.nodesByZone[$0].isEmpty }
         guard zones.count >= replicationFactor else { return [shard.voters] }
-        var nodeFor: [ZoneID: NodeID] = [:]
+        var nodeFor: [ZoneIndex: NodeIndex] = [:]
         for z in zones {
             if let v = shard.voters.first(where: { $0.zone == z }) { nodeFor[z] = v.node; continue }
             nodeFor[z] = topology.nodesByZone[z].min { a, b in
@@ -261,7 +262,7 @@ public struct MigrationPlanner: Sendable {
             }
         }
         var out: [[ReplicaPlacement]] = []
-        func rec(_ start: Int, _ acc: [ZoneID]) {
+        func rec(_ start: Int, _ acc: [ZoneIndex]) {
             if acc.count == replicationFactor {
                 out.append(acc.compactMap { z in nodeFor[z].map { ReplicaPlacement(zone: z, node: $0) } })
                 return

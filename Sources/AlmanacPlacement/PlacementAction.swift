@@ -1,11 +1,12 @@
+import AlmanacKeyspace
 /// A placement action a policy asks for. Replica moves are two-phase: `prepareReplicaMove` adds a learner
 /// in the target zone (data copy and catch-up take time and may fail); `commitReplicaMove` promotes the
 /// caught-up learner and removes the voter of `removeZone` in one configuration change. The shard map
 /// changes only when a commit succeeds.
 public enum PlacementAction: Sendable, Hashable {
-    case transferLeadership(shard: ShardID, to: NodeID)
+    case transferLeadership(shard: ShardID, to: NodeIndex)
     case prepareReplicaMove(ReplicaMove)
-    case commitReplicaMove(id: MoveID, newLeader: NodeID?)
+    case commitReplicaMove(id: MoveID, newLeader: NodeIndex?)
     case abortReplicaMove(id: MoveID)
     case reshard(ReshardOperation)
 }
@@ -21,7 +22,7 @@ public struct ReplicaMove: Sendable, Hashable {
 
     public var id: MoveID
     public var shard: ShardID
-    public var removeZone: ZoneID
+    public var removeZone: ZoneIndex
     public var add: ReplicaPlacement
     public var bytes: Double
     public var startedAt: Double
@@ -29,7 +30,7 @@ public struct ReplicaMove: Sendable, Hashable {
     public var anticipatedAt: Double?
     public var state: State
 
-    public init(id: MoveID, shard: ShardID, removeZone: ZoneID, add: ReplicaPlacement, bytes: Double, startedAt: Double,
+    public init(id: MoveID, shard: ShardID, removeZone: ZoneIndex, add: ReplicaPlacement, bytes: Double, startedAt: Double,
                 anticipatedAt: Double?, state: State = .preparing(readyAt: .infinity)) {
         self.id = id
         self.shard = shard
@@ -49,7 +50,7 @@ public struct ReplicaMove: Sendable, Hashable {
 public struct PlacementView: Sendable {
     public var time: Double
     public var stepSeconds: Double
-    public var map: ShardMap
+    public var map: ShardLayout
     public var topology: Topology
     /// Moves not yet committed (preparing or prepared).
     public var moves: [ReplicaMove]
@@ -67,7 +68,7 @@ public struct PlacementView: Sendable {
     /// Bytes of data per segment.
     public var bytesPerSegment: Double
 
-    public init(time: Double, stepSeconds: Double, map: ShardMap, topology: Topology, moves: [ReplicaMove], failedMoves: [ReplicaMove],
+    public init(time: Double, stepSeconds: Double, map: ShardLayout, topology: Topology, moves: [ReplicaMove], failedMoves: [ReplicaMove],
                 completedMoveSeconds: [Double], stepOps: [ShardID: [Double]], segmentReads: [[Double]], segmentWrites: [[Double]],
                 nodeUtilization: [Double], bytesPerSegment: Double) {
         self.time = time

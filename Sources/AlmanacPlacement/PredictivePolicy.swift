@@ -1,3 +1,4 @@
+import AlmanacKeyspace
 import AlmanacPredict
 
 /// Settings of the predictive policy (monitor, LSMM, PME planner, fallback).
@@ -78,7 +79,7 @@ public struct PredictivePolicy: PlacementPolicy {
     private var utilSum: [Int64: [Double]] = [:]
     private var utilSteps: [Int64: Int] = [:]
     /// Where each segment started (leader zone, voter zones): the reference for the tail bound.
-    private var home: [SegmentID: (leader: ZoneID, voters: [ZoneID])] = [:]
+    private var home: [SegmentID: (leader: ZoneIndex, voters: [ZoneIndex])] = [:]
     private var tail: TailBudget?
     /// Per completed bucket (oldest first, one season): operations and operations above the tail bound (ops/s).
     private var tailHistory: [(ops: Double, tail: Double)] = []
@@ -167,7 +168,7 @@ public struct PredictivePolicy: PlacementPolicy {
         }
     }
 
-    private func outlooks(_ map: ShardMap) -> [ShardOutlook] {
+    private func outlooks(_ map: ShardLayout) -> [ShardOutlook] {
         map.shards.compactMap { s in
             guard let f = decisionForecasts[s.id], f.segments == s.segments else { return nil }
             return ShardOutlook(shard: s, forecast: f.forecast)
@@ -185,8 +186,8 @@ public struct PredictivePolicy: PlacementPolicy {
         for s in view.segmentReads.indices {
             for z in 0..<mc.zoneCount {
                 let r = view.segmentReads[s][z], w = view.segmentWrites[s][z]
-                if r > 0 { try? monitor.record(segment: s, accessType: .read, zone: z, time: stepTime, count: UInt32(Swift.min(r, 4e9))) }
-                if w > 0 { try? monitor.record(segment: s, accessType: .write, zone: z, time: stepTime, count: UInt32(Swift.min(w, 4e9))) }
+                if r > 0 { try? monitor.record(segment: SegmentID(s), accessType: .read, zone: z, time: stepTime, count: UInt32(Swift.min(r, 4e9))) }
+                if w > 0 { try? monitor.record(segment: SegmentID(s), accessType: .write, zone: z, time: stepTime, count: UInt32(Swift.min(w, 4e9))) }
             }
         }
         reactive.observe(view)
@@ -251,7 +252,7 @@ public struct PredictivePolicy: PlacementPolicy {
         // LSMM on the completed bucket.
         let busy = Set(view.moves.map(\.shard))
         if var assigner {
-            let loads = (0..<monitor.keying.segmentCount).map { s in monitor.history(segment: s, zone: nil, before: current, length: 1)[0] / mc.bucketSeconds }
+            let loads = (0..<monitor.keying.segmentCount).map { s in monitor.history(segment: SegmentID(s), zone: nil, before: current, length: 1)[0] / mc.bucketSeconds }
             assigner.observe(loads: loads, map: view.map)
             // LSMM churn: an upper seasonal forecast of every segment over the next season tells which cold
             // neighbours may be hot again; those merges are not made (`mergeGuardSeasons`).
@@ -260,7 +261,7 @@ public struct PredictivePolicy: PlacementPolicy {
                 let seasons = Swift.min(config.mergeGuardSeasons, observed / Swift.max(1, config.seasonBuckets))
                 if seasons >= 1 {
                     assigner.setForecast(loads: (0..<monitor.keying.segmentCount).map { s in
-                        Self.seasonalEnvelope(history: monitor.history(segment: s, zone: nil, before: current, length: seasons * config.seasonBuckets),
+                        Self.seasonalEnvelope(history: monitor.history(segment: SegmentID(s), zone: nil, before: current, length: seasons * config.seasonBuckets),
                                               season: config.seasonBuckets).map { $0 / mc.bucketSeconds }
                     })
                 }
@@ -359,7 +360,7 @@ public struct PredictivePolicy: PlacementPolicy {
         for s in view.map.shards {
             guard let f = forecasts[s.id], f.segments == s.segments else { continue }
             for z in 0..<config.monitor.zoneCount {
-                actual.append(s.segments.reduce(0) { $0 + view.segmentReads[$1][z] + view.segmentWrites[$1][z] })
+                actual.append(s.segments.reduce(0.0) { $0 + view.segmentReads[Int($1)][z] + view.segmentWrites[Int($1)][z] })
                 predicted.append(f.forecast.value[0][z] * view.stepSeconds)
             }
         }

@@ -1,3 +1,4 @@
+import AlmanacKeyspace
 /// Settings of the CockroachDB-like reactive policy.
 public struct ReactiveConfig: Sendable, Hashable {
     /// Request counts are taken over this trailing window (seconds).
@@ -59,7 +60,7 @@ public struct ReactivePolicy: PlacementPolicy {
         for (step, dt) in zip(recent, recentSeconds).reversed() {
             guard secs < w else { break }
             secs += dt
-            for s in shard.segments where s < step.count { for z in 0..<zones { out[z] += step[s][z] } }
+            for s in shard.segments.lazy.map(Int.init) where s < step.count { for z in 0..<zones { out[z] += step[s][z] } }
         }
         return out.map { $0 / Swift.max(1e-9, secs) }
     }
@@ -97,7 +98,7 @@ public struct ReactivePolicy: PlacementPolicy {
             for s in view.map.shards where s.segments.count > 1 && total(s) > threshold && !movingShards.contains(s.id) {
                 var segLoads: [Double] = []
                 for seg in s.segments {
-                    segLoads.append(recent.reduce(0) { acc, step in acc + (seg < step.count ? step[seg].reduce(0, +) : 0) })
+                    segLoads.append(recent.reduce(0) { acc, step in acc + (Int(seg) < step.count ? step[Int(seg)].reduce(0, +) : 0) })
                 }
                 let half = segLoads.reduce(0, +) / 2
                 var acc = 0.0
@@ -105,13 +106,13 @@ public struct ReactivePolicy: PlacementPolicy {
                 for (k, l) in segLoads.enumerated() {
                     acc += l
                     // Cut after the segment where the cumulative load reaches half (never an empty side).
-                    if acc >= half { cut = Swift.min(s.segments.upperBound - 1, s.segments.lowerBound + Swift.max(1, k)); break }
+                    if acc >= half { cut = Swift.min(s.segments.upperBound - 1, s.segments.lowerBound + SegmentID(Swift.max(1, k))); break }
                 }
                 out.append(.reshard(.split(at: cut, loadOpsPerSec: total(s))))
             }
         }
 
-        func score(_ r: [Double], leader: ReplicaPlacement, voters: [ZoneID], nodeUtil: Double) -> Double {
+        func score(_ r: [Double], leader: ReplicaPlacement, voters: [ZoneIndex], nodeUtil: Double) -> Double {
             let svc = latency.serviceMs(utilization: nodeUtil)
             var sc = 0.0
             for z in 0..<r.count where r[z] > 0 {

@@ -1,3 +1,4 @@
+import AlmanacKeyspace
 /// Settings of the reactive replica rebalancer.
 public struct ReactiveReplicaConfig: Sendable, Hashable {
     /// Per-zone request rates are averaged over this trailing window before a replica move is considered
@@ -39,8 +40,8 @@ public struct ReactiveReplicaRebalancer: Sendable {
     }
 
     /// Request-weighted network latency (op-ms/s) of `rates` on `voters` with their best leader.
-    func score(_ rates: [Double], voters: [ZoneID], topology: Topology) -> (leaderZone: ZoneID, cost: Double) {
-        var best: (ZoneID, Double) = (voters.first ?? 0, .infinity)
+    func score(_ rates: [Double], voters: [ZoneIndex], topology: Topology) -> (leaderZone: ZoneIndex, cost: Double) {
+        var best: (ZoneIndex, Double) = (voters.first ?? 0, .infinity)
         for l in voters {
             var c = 0.0
             for z in rates.indices where rates[z] > 0 { c += rates[z] * latency.networkMs(client: z, leaderZone: l, voterZones: voters, topology: topology) }
@@ -50,10 +51,10 @@ public struct ReactiveReplicaRebalancer: Sendable {
     }
 
     /// All zone sets of `rf` zones that have nodes.
-    static func zoneSets(_ topology: Topology, rf: Int) -> [[ZoneID]] {
+    static func zoneSets(_ topology: Topology, rf: Int) -> [[ZoneIndex]] {
         let zones = (0..<topology.zoneCount).filter { !topology.nodesByZone[$0].isEmpty }
-        var out: [[ZoneID]] = []
-        func rec(_ start: Int, _ acc: [ZoneID]) {
+        var out: [[ZoneIndex]] = []
+        func rec(_ start: Int, _ acc: [ZoneIndex]) {
             if acc.count == rf { out.append(acc); return }
             guard start < zones.count else { return }
             for i in start..<zones.count { rec(i + 1, acc + [zones[i]]) }
@@ -92,7 +93,7 @@ public struct ReactiveReplicaRebalancer: Sendable {
             let tot = r.reduce(0, +)
             guard tot > 0, view.time - (lastChange[s.id] ?? -.infinity) >= config.cooldownSeconds else { continue }
             let current = score(r, voters: s.voterZones, topology: topo).cost
-            var best: (zones: [ZoneID], cost: Double)?
+            var best: (zones: [ZoneIndex], cost: Double)?
             for zs in sets where Set(zs) != Set(s.voterZones) {
                 let c = score(r, voters: zs, topology: topo).cost
                 if c < current * (1 - config.minImprovement), c < (best?.cost ?? .infinity) { best = (zs, c) }
@@ -101,7 +102,7 @@ public struct ReactiveReplicaRebalancer: Sendable {
             let adds = target.zones.filter { !s.voterZones.contains($0) }
             let removes = s.voterZones.filter { !target.zones.contains($0) }
             guard adds.count == removes.count, inFlight + adds.count <= config.maxMovesInFlight else { continue }
-            var nodes: [NodeID] = []
+            var nodes: [NodeIndex] = []
             for z in adds {
                 guard let n = topo.nodesByZone[z].min(by: { util[$0] < util[$1] || (util[$0] == util[$1] && $0 < $1) }),
                       util[n] + tot / topo.nodes[n].capacityOpsPerSec <= config.targetMaxUtilization else { break }

@@ -1,3 +1,4 @@
+import AlmanacKeyspace
 /// A typed resharding operation. Operations name segments, not shard ids, so a plan composes.
 public enum ReshardOperation: Sendable, Hashable {
     /// Cut the shard containing `at` so that segment `at` starts a shard. `loadOpsPerSec` is the hot load seen.
@@ -49,8 +50,9 @@ public struct ShardAssigner: Sendable {
     public init(config: ReshardingConfig) { self.config = config }
 
     /// Records one complete bucket: `loads[s]` is segment s's average ops/s over the bucket.
-    public mutating func observe(loads: [Double], map: ShardMap) {
-        for (s, l) in loads.enumerated() {
+    public mutating func observe(loads: [Double], map: ShardLayout) {
+        for (i, l) in loads.enumerated() {
+            let s = SegmentID(i)
             lastLoad[s] = l
             hotStreak[s] = l > config.splitThresholdOpsPerSec ? (hotStreak[s] ?? 0) + 1 : 0
         }
@@ -71,7 +73,7 @@ public struct ShardAssigner: Sendable {
             var run = 0
             for v in f {
                 run = v > config.splitThresholdOpsPerSec ? run + 1 : 0
-                if run >= config.consecutiveHotBuckets { hot.insert(s); break }
+                if run >= config.consecutiveHotBuckets { hot.insert(SegmentID(s)); break }
             }
         }
         forecastHot = hot
@@ -87,7 +89,7 @@ public struct ShardAssigner: Sendable {
     /// threshold for k consecutive buckets) are cut out into shards of their own; adjacent shards whose
     /// combined load stayed under `mergeFactor` x threshold for `mergeColdBuckets` merge, when their
     /// placement is identical and `busy` does not hold them. Segments in cooldown are left alone.
-    public func triggerResharding(map: ShardMap, now: Double, busy: Set<ShardID> = []) -> [ReshardOperation] {
+    public func triggerResharding(map: ShardLayout, now: Double, busy: Set<ShardID> = []) -> [ReshardOperation] {
         var ops: [ReshardOperation] = []
         var touched = Set<SegmentID>()
         for shard in map.shards where shard.segments.count > 1 && !busy.contains(shard.id) && !cooling(shard.segments, now: now) {
@@ -119,7 +121,7 @@ public struct ShardAssigner: Sendable {
     }
 
     /// Records that `op` was applied at `now`, starting the cooldown of the segments it touched.
-    public mutating func applied(_ op: ReshardOperation, map: ShardMap, now: Double) {
+    public mutating func applied(_ op: ReshardOperation, map: ShardLayout, now: Double) {
         switch op {
         case .split(let at, _):
             if let s = map.shard(containing: at) { for seg in s.segments { lastChange[seg] = now } }

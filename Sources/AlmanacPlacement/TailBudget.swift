@@ -1,3 +1,4 @@
+import AlmanacKeyspace
 /// Tail-aware planning: which shards may take placements that push some of their clients above the tail bound.
 ///
 /// Moving every voter next to the dominant zone makes the remaining remote clients pay the longest round trip.
@@ -92,7 +93,7 @@ public struct TailBudget: Sendable {
 
     /// Operations of one observed bucket above the bound, for the sliding-season account: `ops[shard][zone]`
     /// with each shard's placement (leader zone, voter zones) during that bucket.
-    public func tailOps(ops: [(leader: ZoneID, voters: [ZoneID], zoneOps: [Double])], topology: Topology, latency: LatencyModel) -> (ops: Double, tail: Double) {
+    public func tailOps(ops: [(leader: ZoneIndex, voters: [ZoneIndex], zoneOps: [Double])], topology: Topology, latency: LatencyModel) -> (ops: Double, tail: Double) {
         guard let b = boundMs else { return (0, 0) }
         var total = 0.0, tail = 0.0
         for o in ops {

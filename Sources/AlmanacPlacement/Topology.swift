@@ -1,10 +1,10 @@
 /// A node of the cluster: where it lives and how many operations per second it can serve.
 public struct NodeSpec: Sendable, Hashable, Codable {
     public var name: String
-    public var zone: ZoneID
+    public var zone: ZoneIndex
     public var capacityOpsPerSec: Double
 
-    public init(name: String, zone: ZoneID, capacityOpsPerSec: Double) {
+    public init(name: String, zone: ZoneIndex, capacityOpsPerSec: Double) {
         self.name = name
         self.zone = zone
         self.capacityOpsPerSec = capacityOpsPerSec
@@ -18,7 +18,7 @@ public struct Topology: Sendable, Hashable {
     public let rttMs: [[Double]]
     public let nodes: [NodeSpec]
     /// Node ids per zone, in id order.
-    public let nodesByZone: [[NodeID]]
+    public let nodesByZone: [[NodeIndex]]
 
     public init(zoneNames: [String], rttMs: [[Double]], nodes: [NodeSpec]) throws {
         let z = zoneNames.count
@@ -30,7 +30,7 @@ public struct Topology: Sendable, Hashable {
         guard rttMs.joined().allSatisfy({ $0.isFinite && $0 >= 0 }) else {
             throw PlacementError.invalidConfiguration("rtt values must be finite and >= 0")
         }
-        var byZone = Array(repeating: [NodeID](), count: z)
+        var byZone = Array(repeating: [NodeIndex](), count: z)
         for (i, n) in nodes.enumerated() {
             guard (0..<z).contains(n.zone) else { throw PlacementError.unknownZone(n.zone) }
             guard n.capacityOpsPerSec > 0, n.capacityOpsPerSec.isFinite else {
@@ -47,8 +47,8 @@ public struct Topology: Sendable, Hashable {
     public var zoneCount: Int { zoneNames.count }
 
     /// Zone id for a zone name.
-    public func zone(named name: String) -> ZoneID? { zoneNames.firstIndex(of: name) }
+    public func zone(named name: String) -> ZoneIndex? { zoneNames.firstIndex(of: name) }
 
     /// Round trip between two zones in milliseconds.
-    @inline(__always) public func rtt(_ a: ZoneID, _ b: ZoneID) -> Double { rttMs[a][b] }
+    @inline(__always) public func rtt(_ a: ZoneIndex, _ b: ZoneIndex) -> Double { rttMs[a][b] }
 }

@@ -33,10 +33,10 @@ import Darwin
 /// Per-segment, per-zone offered load (ops/s) of a scenario at any time. Pure once built.
 public struct LoadModel: Sendable {
     enum Source: Sendable {
-        case followTheSun(segments: Range<Int>, ops: Double, write: Double, rotation: [[ZoneID]], dominant: Double, sibling: Double, period: Double, ramp: Double, offset: Double)
+        case followTheSun(segments: Range<Int>, ops: Double, write: Double, rotation: [[ZoneIndex]], dominant: Double, sibling: Double, period: Double, ramp: Double, offset: Double)
         case uniform(segments: Range<Int>, ops: Double, write: Double)
         case series(segments: Range<Int>, mean: Double, write: Double, series: [[Double]], bucket: Double, shares: [Double], offset: Double)
-        case flash(segments: Range<Int>, ops: Double, write: Double, zone: ZoneID, start: Double, duration: Double)
+        case flash(segments: Range<Int>, ops: Double, write: Double, zone: ZoneIndex, start: Double, duration: Double)
     }
 
     let sources: [Source]
@@ -51,7 +51,7 @@ public struct LoadModel: Sendable {
         segmentCount = sc.segmentCount
         var sources: [Source] = []
         var flashStarts: [Double] = []
-        func zone(_ n: String) throws -> ZoneID {
+        func zone(_ n: String) throws -> ZoneIndex {
             guard let z = topology.zone(named: n) else { throw PlacementError.invalidConfiguration("unknown zone '\(n)' in load") }
             return z
         }
@@ -109,7 +109,7 @@ public struct LoadModel: Sendable {
     public func rates(at time: Double) -> (reads: [[Double]], writes: [[Double]]) {
         var reads = Array(repeating: Array(repeating: 0.0, count: zoneCount), count: segmentCount)
         var writes = reads
-        func add(_ segs: Range<Int>, _ z: ZoneID, _ r: Double, _ w: Double) {
+        func add(_ segs: Range<Int>, _ z: ZoneIndex, _ r: Double, _ w: Double) {
             for s in segs { reads[s][z] += r * (1 - w); writes[s][z] += r * w }
         }
         for src in sources {

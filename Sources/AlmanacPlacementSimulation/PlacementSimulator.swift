@@ -1,3 +1,4 @@
+import AlmanacKeyspace
 import AlmanacPredict
 import AlmanacPlacement
 
@@ -55,7 +56,7 @@ public struct RegionLatency: Sendable, Hashable {
 
 extension Topology {
     /// Region of a zone: its name up to the last '-' ("eu-a" -> "eu"), or the whole name.
-    public func regionName(_ z: ZoneID) -> String {
+    public func regionName(_ z: ZoneIndex) -> String {
         let n = zoneNames[z]
         guard let i = n.lastIndex(of: "-"), i != n.startIndex else { return n }
         return String(n[..<i])
@@ -87,10 +88,12 @@ public struct PlacementSimulator: Sendable {
         self.seed = seed ?? sc.seed ?? 1
         self.load = try LoadModel(scenario: sc, topology: topology, seed: self.seed, readFile: readFile)
         self.latency = LatencyModel(serviceTimeMs: sc.serviceTimeMs)
-        self.keying = try SegmentKeying(segmentSize: 1024, segmentCount: sc.segmentCount)
+        do { self.keying = try SegmentKeying(segmentCount: sc.segmentCount) } catch {
+            throw PlacementError.invalidConfiguration("segmentCount: \(error)")
+        }
     }
 
-    func initialMap() throws -> ShardMap {
+    func initialMap() throws -> ShardLayout {
         var voters: [ReplicaPlacement] = []
         for zn in scenario.initialVoters {
             guard let z = topology.zone(named: zn), let n = topology.nodesByZone[z].first else {
@@ -104,7 +107,7 @@ public struct PlacementSimulator: Sendable {
         guard let lz = topology.zone(named: scenario.initialLeader), let leader = voters.first(where: { $0.zone == lz }) else {
             throw PlacementError.invalidConfiguration("initialLeader must be one of initialVoters")
         }
-        return try ShardMap(keying: keying, segmentsPerShard: scenario.segmentsPerShard, voters: voters, leader: leader.node, topology: topology)
+        return try ShardLayout(keying: keying, segmentsPerShard: scenario.segmentsPerShard, voters: voters, leader: leader.node, topology: topology)
     }
 
     /// The predictive policy configured from the scenario, with the named AlmanacPredict forecaster.
@@ -166,8 +169,8 @@ public struct PlacementSimulator: Sendable {
                                  reversals: 0, maxReversalsPerShardPerWindow: 0, bytesMoved: 0, movesBeforePeakShare: nil, splits: 0,
                                  merges: 0, failedMoves: 0, abortedMoves: 0, rejectedActions: 0, fallbackShare: 0, auditEntries: [], mapViolations: [])
         var anticipated = 0, beforePeak = 0
-        var leaderLeft: [ShardID: [ZoneID: Double]] = [:]
-        var voterLeft: [ShardID: [ZoneID: Double]] = [:]
+        var leaderLeft: [ShardID: [ZoneIndex: Double]] = [:]
+        var voterLeft: [ShardID: [ZoneIndex: Double]] = [:]
         var reversalTimes: [ShardID: [Double]] = [:]
         var lastUtil = Array(repeating: 0.0, count: topology.nodes.count)
         var lastView: PlacementView?
@@ -200,7 +203,7 @@ public struct PlacementSimulator: Sendable {
             for sh in map.shards {
                 var ops = Array(repeating: 0.0, count: zones)
                 var w = 0.0
-                for s in sh.segments { for z in 0..<zones { ops[z] += reads[s][z] + writes[s][z]; w += writes[s][z] } }
+                for s in sh.segments.lazy.map(Int.init) { for z in 0..<zones { ops[z] += reads[s][z] + writes[s][z]; w += writes[s][z] } }
                 shardOps[sh.id] = ops
                 let tot = ops.reduce(0, +)
                 for v in sh.voters { nodeLoad[v.node] += v.node == sh.leader ? tot : w * sc.followerApplyCost }

@@ -3,7 +3,6 @@ import AlmanacMetadata
 import struct AlmanacPlacement.AccessMonitor
 import struct AlmanacPlacement.AccessMonitorConfig
 import enum AlmanacPlacement.AccessType
-import struct AlmanacPlacement.SegmentKeying
 import AlmanacWire
 import Foundation
 import NIOConcurrencyHelpers
@@ -26,7 +25,7 @@ public final class SegmentAccessMonitor: Sendable {
     public init(zoneNames: [String], zone: String, bucketSeconds: Double = 60, windowBuckets: Int = 60, segmentCount: Int) throws {
         let names = Set(zoneNames).union([zone]).sorted()
         let config = try AccessMonitorConfig(bucketSeconds: bucketSeconds, windowBuckets: windowBuckets, zoneCount: names.count)
-        let keying = try AlmanacPlacement.SegmentKeying(segmentSize: 1, segmentCount: segmentCount)
+        let keying = try SegmentKeying(segmentCount: segmentCount)
         monitor = NIOLockedValueBox(AccessMonitor(config: config, keying: keying))
         self.zoneNames = names
         self.zone = names.firstIndex(of: zone) ?? 0
@@ -58,7 +57,7 @@ public final class SegmentAccessMonitor: Sendable {
             return
         }
         let zone = zoneIndex(clientZone)
-        monitor.withLockedValue { try? $0.record(segment: Int(segment), accessType: type, zone: zone, time: now, count: 1) }
+        monitor.withLockedValue { try? $0.record(segment: segment, accessType: type, zone: zone, time: now, count: 1) }
     }
 
     /// Reads and writes per segment over the window (all zones), segments with no access left out.
@@ -76,8 +75,8 @@ public final class SegmentAccessMonitor: Sendable {
                         writes += ring.count(bucket: bucket, zone: zone, type: .write)
                     }
                 }
-                guard reads + writes > 0, let id = SegmentID(exactly: segment) else { return nil }
-                return (id, UInt64(reads), UInt64(writes))
+                guard reads + writes > 0 else { return nil }
+                return (segment, UInt64(reads), UInt64(writes))
             }
         }
     }
@@ -93,11 +92,10 @@ public final class SegmentAccessMonitor: Sendable {
             let window = monitor.config.windowBuckets
             var series: [SegmentID: [UInt64]] = [:]
             for (segment, ring) in monitor.rings {
-                guard let id = SegmentID(exactly: segment) else { continue }
                 let counts = ((current - Int64(window) + 1)..<current).map { bucket in
                     (0..<monitor.config.zoneCount).reduce(UInt64(0)) { $0 + UInt64(ring.count(bucket: bucket, zone: $1, type: nil)) }
                 }
-                if counts.contains(where: { $0 > 0 }) { series[id] = counts }
+                if counts.contains(where: { $0 > 0 }) { series[segment] = counts }
             }
             return series
         }
@@ -112,10 +110,9 @@ public final class SegmentAccessMonitor: Sendable {
             let window = monitor.config.windowBuckets
             var series: [SegmentID: [String: [UInt64]]] = [:]
             for (segment, ring) in monitor.rings {
-                guard let id = SegmentID(exactly: segment) else { continue }
                 for zone in 0..<min(names.count, monitor.config.zoneCount) {
                     let counts = ((current - Int64(window) + 1)..<current).map { UInt64(ring.count(bucket: $0, zone: zone, type: nil)) }
-                    if counts.contains(where: { $0 > 0 }) { series[id, default: [:]][names[zone]] = counts }
+                    if counts.contains(where: { $0 > 0 }) { series[segment, default: [:]][names[zone]] = counts }
                 }
             }
             return series

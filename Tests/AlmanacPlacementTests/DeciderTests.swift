@@ -1,24 +1,28 @@
+import AlmanacKeyspace
 import Testing
 @testable import AlmanacPlacement
 
 @Suite struct KeyingAndMonitorTests {
-    @Test func childrenShareTheirParentsSegment() throws {
-        let k = try SegmentKeying(segmentSize: 100, segmentCount: 50)
-        let dir: UInt64 = 4242
-        let a = k.segment(for: MetadataKey(id: 9_000_001, parent: dir))
-        let b = k.segment(for: MetadataKey(id: 12, parent: dir))
-        #expect(a == b)
-        #expect(a == k.segment(ofChildrenOf: dir))
-        #expect(k.segment(for: MetadataKey(id: 1, parent: 4300)) != a)
-        #expect(throws: PlacementError.self) { try SegmentKeying(segmentSize: 0, segmentCount: 1) }
+    @Test func accessesAreCountedInTheSegmentTheInodeIdCarries() throws {
+        let k = try SegmentKeying(segmentCount: 4)
+        let cfg = try AccessMonitorConfig(bucketSeconds: 60, windowBuckets: 5, zoneCount: 3)
+        var m = AccessMonitor(config: cfg, keying: k)
+        try m.updateAccessPattern(key: InodeID(segment: 3, counter: 9_000_001), accessType: .write, zone: 1, time: 10)
+        try m.updateAccessPattern(key: InodeID(segment: 3, counter: 12), accessType: .write, zone: 1, time: 20)
+        #expect(m.history(segment: 3, zone: 1, before: 1, length: 1) == [2])
+        #expect(m.history(segment: 2, zone: 1, before: 1, length: 1) == [0])
+        // An id whose segment the keying does not have is refused with a typed error, and counts nothing.
+        #expect(throws: PlacementError.self) {
+            try m.updateAccessPattern(key: InodeID(segment: 4, counter: 1), accessType: .read, zone: 0, time: 10)
+        }
     }
 
     @Test func monitorCountsPerZoneAndTypeInABoundedRing() throws {
-        let k = try SegmentKeying(segmentSize: 10, segmentCount: 4)
+        let k = try SegmentKeying(segmentCount: 4)
         let cfg = try AccessMonitorConfig(bucketSeconds: 60, windowBuckets: 5, zoneCount: 3)
         #expect(cfg.bytesPerSegment == 5 * 3 * 2 * 4 + 16)
         var m = AccessMonitor(config: cfg, keying: k)
-        let key = MetadataKey(id: 1, parent: 15)
+        let key = InodeID(segment: 1, counter: 7)
         try m.updateAccessPattern(key: key, accessType: .read, zone: 0, time: 10)
         try m.updateAccessPattern(key: key, accessType: .write, zone: 2, time: 70, count: 3)
         try m.updateAccessPattern(key: key, accessType: .read, zone: 0, time: 75)
@@ -39,11 +43,11 @@ import Testing
 }
 
 @Suite struct ShardAssignerTests {
-    func map(_ segs: Int, perShard: Int) throws -> (ShardMap, Topology) {
+    func map(_ segs: Int, perShard: Int) throws -> (ShardLayout, Topology) {
         let t = try Fixture.topology()
-        let k = try SegmentKeying(segmentSize: 10, segmentCount: segs)
+        let k = try SegmentKeying(segmentCount: segs)
         let v = [ReplicaPlacement(zone: 0, node: 0), ReplicaPlacement(zone: 1, node: 1), ReplicaPlacement(zone: 2, node: 2)]
-        return (try ShardMap(keying: k, segmentsPerShard: perShard, voters: v, leader: 0, topology: t), t)
+        return (try ShardLayout(keying: k, segmentsPerShard: perShard, voters: v, leader: 0, topology: t), t)
     }
 
     @Test func hotSegmentSplitsOnlyAfterKConsecutiveBuckets() throws {
@@ -78,13 +82,13 @@ import Testing
 @Suite struct ShardMapTests {
     @Test func locationAndReconfiguration() throws {
         let t = try Fixture.topology()
-        let k = try SegmentKeying(segmentSize: 10, segmentCount: 4)
+        let k = try SegmentKeying(segmentCount: 4)
         let v = [ReplicaPlacement(zone: 0, node: 0), ReplicaPlacement(zone: 1, node: 1), ReplicaPlacement(zone: 2, node: 2)]
-        var m = try ShardMap(keying: k, segmentsPerShard: 2, voters: v, leader: 0, topology: t)
-        let loc = try #require(m.getShardLocation(key: MetadataKey(id: 5, parent: 25)))
-        #expect(loc.shard == 1 && loc.leader == 0 && loc.replicas.count == 3 && loc.epoch == 1)
+        var m = try ShardLayout(keying: k, segmentsPerShard: 2, voters: v, leader: 0, topology: t)
+        let loc = try #require(m.shard(containing: 2))
+        #expect(loc.id == 1 && loc.leader == 0 && loc.voters.count == 3 && loc.epoch == 1)
         try m.replaceVoter(shard: 1, removeZone: 0, add: ReplicaPlacement(zone: 4, node: 4), topology: t)
-        let after = try #require(m.getShardLocation(key: MetadataKey(id: 5, parent: 25)))
+        let after = try #require(m.shard(containing: 2))
         #expect(after.leader == 4 && after.epoch == 2)
         #expect(throws: PlacementError.self) { try m.replaceVoter(shard: 1, removeZone: 1, add: ReplicaPlacement(zone: 2, node: 2), topology: t) }
         #expect(throws: PlacementError.self) { try m.transferLeadership(shard: 0, to: 5) }
@@ -102,11 +106,11 @@ import Testing
         planner = try MigrationPlanner(config: c, topology: topo, latency: LatencyModel(serviceTimeMs: 0.5), replicationFactor: 3)
     }
 
-    func shard(_ m: ShardMap) -> Shard { m.shards[0] }
+    func shard(_ m: ShardLayout) -> Shard { m.shards[0] }
 
-    func usMap(_ zones: [ZoneID] = [0, 1, 2]) throws -> ShardMap {
-        let k = try SegmentKeying(segmentSize: 10, segmentCount: 1)
-        return try ShardMap(keying: k, segmentsPerShard: 1, voters: zones.map { ReplicaPlacement(zone: $0, node: $0) }, leader: 0, topology: topo)
+    func usMap(_ zones: [ZoneIndex] = [0, 1, 2]) throws -> ShardLayout {
+        let k = try SegmentKeying(segmentCount: 1)
+        return try ShardLayout(keying: k, segmentsPerShard: 1, voters: zones.map { ReplicaPlacement(zone: $0, node: $0) }, leader: 0, topology: topo)
     }
 
     /// Load from us for `usBuckets` buckets, then from ap.

@@ -1,3 +1,4 @@
+import AlmanacKeyspace
 import Testing
 @testable import AlmanacPlacement
 import AlmanacPlacementSimulation
@@ -8,10 +9,10 @@ import AlmanacPlacementSimulation
         let topo = try Fixture.topology(nodesPerZone: 2)
         var rng = Fixture.Rng(state: 42)
         for _ in 0..<60 {
-            let k = try SegmentKeying(segmentSize: 8, segmentCount: Int.random(in: 2...12, using: &rng))
+            let k = try SegmentKeying(segmentCount: Int.random(in: 2...12, using: &rng))
             let zones = Array((0..<6).shuffled(using: &rng).prefix(3))
             let voters = zones.map { ReplicaPlacement(zone: $0, node: topo.nodesByZone[$0].randomElement(using: &rng)!) }
-            var m = try ShardMap(keying: k, segmentsPerShard: Int.random(in: 1...3, using: &rng), voters: voters, leader: voters[0].node, topology: topo)
+            var m = try ShardLayout(keying: k, segmentsPerShard: Int.random(in: 1...3, using: &rng), voters: voters, leader: voters[0].node, topology: topo)
             for _ in 0..<40 {
                 let s = m.shards.randomElement(using: &rng)!
                 switch Int.random(in: 0..<4, using: &rng) {
@@ -20,8 +21,8 @@ import AlmanacPlacementSimulation
                     let z = Int.random(in: 0..<6, using: &rng)
                     try? m.replaceVoter(shard: s.id, removeZone: s.voters.randomElement(using: &rng)!.zone,
                                         add: ReplicaPlacement(zone: z, node: topo.nodesByZone[z].randomElement(using: &rng)!), topology: topo)
-                case 2: try? m.split(at: Int.random(in: 0..<k.segmentCount, using: &rng))
-                default: try? m.merge(at: Int.random(in: 0..<k.segmentCount, using: &rng))
+                case 2: try? m.split(at: SegmentID(Int.random(in: 0..<k.segmentCount, using: &rng)))
+                default: try? m.merge(at: SegmentID(Int.random(in: 0..<k.segmentCount, using: &rng)))
                 }
                 #expect(m.violations(topology: topo, replicationFactor: 3).isEmpty)
             }
@@ -36,8 +37,8 @@ import AlmanacPlacementSimulation
             var cfg = MigrationPlannerConfig()
             cfg.maxMovesInFlight = Int.random(in: 0...6, using: &rng)
             let planner = try MigrationPlanner(config: cfg, topology: topo, latency: LatencyModel(serviceTimeMs: 0.5), replicationFactor: 3)
-            let k = try SegmentKeying(segmentSize: 8, segmentCount: 16)
-            let m = try ShardMap(keying: k, segmentsPerShard: 1,
+            let k = try SegmentKeying(segmentCount: 16)
+            let m = try ShardLayout(keying: k, segmentsPerShard: 1,
                                  voters: [ReplicaPlacement(zone: 0, node: 0), ReplicaPlacement(zone: 1, node: 1), ReplicaPlacement(zone: 2, node: 2)],
                                  leader: 0, topology: topo)
             let outlooks = m.shards.map { s -> ShardOutlook in

@@ -1,3 +1,4 @@
+import AlmanacKeyspace
 import Foundation
 import Testing
 @testable import AlmanacPlacement
@@ -7,12 +8,12 @@ import AlmanacPlacementSimulation
     let topo: Topology
     init() throws { topo = try Fixture.topology() }
 
-    func map(_ zones: [ZoneID], segments: Int = 1) throws -> ShardMap {
-        let k = try SegmentKeying(segmentSize: 10, segmentCount: segments)
-        return try ShardMap(keying: k, segmentsPerShard: 1, voters: zones.map { ReplicaPlacement(zone: $0, node: $0) }, leader: zones[0], topology: topo)
+    func map(_ zones: [ZoneIndex], segments: Int = 1) throws -> ShardLayout {
+        let k = try SegmentKeying(segmentCount: segments)
+        return try ShardLayout(keying: k, segmentsPerShard: 1, voters: zones.map { ReplicaPlacement(zone: $0, node: $0) }, leader: zones[0], topology: topo)
     }
 
-    func view(_ m: ShardMap, time: Double, reads: [Double], moves: [ReplicaMove] = []) -> PlacementView {
+    func view(_ m: ShardLayout, time: Double, reads: [Double], moves: [ReplicaMove] = []) -> PlacementView {
         PlacementView(time: time, stepSeconds: 30, map: m, topology: topo, moves: moves, failedMoves: [], completedMoveSeconds: [],
                       stepOps: [0: reads], segmentReads: [reads], segmentWrites: [Array(repeating: 0, count: 6)],
                       nodeUtilization: Array(repeating: 0.1, count: 6), bytesPerSegment: 1e9)
@@ -41,7 +42,7 @@ import AlmanacPlacementSimulation
         // Both ready: commit both, the last one with the leader on an ap node.
         let ready = prepared.map { var x = $0; x.state = .prepared(readyAt: t); return x }
         let acts = r.decide(view(m, time: t + 30, reads: ap, moves: ready))
-        let commits = acts.compactMap { a -> (MoveID, NodeID?)? in if case .commitReplicaMove(let id, let l) = a { return (id, l) } else { return nil } }
+        let commits = acts.compactMap { a -> (MoveID, NodeIndex?)? in if case .commitReplicaMove(let id, let l) = a { return (id, l) } else { return nil } }
         #expect(commits.count == 2)
         #expect(commits.last?.1.map { topo.nodes[$0].zone } == 4)
     }
@@ -93,8 +94,8 @@ import AlmanacPlacementSimulation
     }
 
     @Test func lsmmDoesNotMergeWhatTheForecastSaysWillBeHot() throws {
-        let k = try SegmentKeying(segmentSize: 10, segmentCount: 4)
-        let m = try ShardMap(keying: k, segmentsPerShard: 1, voters: [0, 1, 2].map { ReplicaPlacement(zone: $0, node: $0) }, leader: 0, topology: topo)
+        let k = try SegmentKeying(segmentCount: 4)
+        let m = try ShardLayout(keying: k, segmentsPerShard: 1, voters: [0, 1, 2].map { ReplicaPlacement(zone: $0, node: $0) }, leader: 0, topology: topo)
         var a = try ShardAssigner(config: ReshardingConfig(splitThresholdOpsPerSec: 100, consecutiveHotBuckets: 2, mergeColdBuckets: 2, cooldownSeconds: 0))
         for _ in 0..<3 { a.observe(loads: [1, 1, 1, 1], map: m) }
         let all = a.triggerResharding(map: m, now: 0)

@@ -1,9 +1,10 @@
+import AlmanacKeyspace
 /// One voting replica: the zone and the node that hosts it.
 public struct ReplicaPlacement: Sendable, Hashable, Codable {
-    public var zone: ZoneID
-    public var node: NodeID
+    public var zone: ZoneIndex
+    public var node: NodeIndex
 
-    public init(zone: ZoneID, node: NodeID) {
+    public init(zone: ZoneIndex, node: NodeIndex) {
         self.zone = zone
         self.node = node
     }
@@ -16,53 +17,48 @@ public struct Shard: Sendable, Hashable {
     public internal(set) var segments: Range<SegmentID>
     /// Voters sorted by zone; at most one per zone.
     public internal(set) var voters: [ReplicaPlacement]
-    public internal(set) var leader: NodeID
-    public internal(set) var epoch: UInt64
+    public internal(set) var leader: NodeIndex
+    public internal(set) var epoch: Epoch
 
-    public var leaderZone: ZoneID { voters.first { $0.node == leader }?.zone ?? -1 }
-    public var voterZones: [ZoneID] { voters.map(\.zone) }
+    public var leaderZone: ZoneIndex { voters.first { $0.node == leader }?.zone ?? -1 }
+    public var voterZones: [ZoneIndex] { voters.map(\.zone) }
 }
 
-/// Where a key lives: its shard, leader, replicas and the map epoch of that shard.
-public struct ShardLocation: Sendable, Hashable {
-    public var shard: ShardID
-    public var leader: NodeID
-    public var replicas: [ReplicaPlacement]
-    public var epoch: UInt64
-}
-
-/// The shard map: shards covering the segment space `0..<segmentCount` without gaps or overlap.
-public struct ShardMap: Sendable, Hashable {
+/// The deciders' view of the shard map: shards as contiguous runs of segments covering
+/// `0..<keying.segmentCount` without gaps or overlap, their voters as topology positions. The live
+/// map is AlmanacKeyspace's `ShardMap`; AlmanacControl builds this view from it (every live shard
+/// owns one contiguous run), and the placement simulator keeps one of its own.
+public struct ShardLayout: Sendable, Hashable {
     public let keying: SegmentKeying
     /// Shards sorted by their first segment.
     public private(set) var shards: [Shard]
     private var nextShardID: ShardID
 
     /// Builds a map of shards of `segmentsPerShard` segments, all with the same voters and leader.
-    public init(keying: SegmentKeying, segmentsPerShard: Int, voters: [ReplicaPlacement], leader: NodeID, topology: Topology) throws {
+    public init(keying: SegmentKeying, segmentsPerShard: Int, voters: [ReplicaPlacement], leader: NodeIndex, topology: Topology) throws {
         guard segmentsPerShard > 0 else { throw PlacementError.invalidConfiguration("segmentsPerShard must be > 0") }
         var shards: [Shard] = []
         var start = 0
         while start < keying.segmentCount {
             let end = Swift.min(keying.segmentCount, start + segmentsPerShard)
-            shards.append(Shard(id: shards.count, segments: start..<end,
+            shards.append(Shard(id: ShardID(shards.count), segments: SegmentID(start)..<SegmentID(end),
                                 voters: voters.sorted { $0.zone < $1.zone }, leader: leader, epoch: 1))
             start = end
         }
         self.keying = keying
         self.shards = shards
-        self.nextShardID = shards.count
+        self.nextShardID = ShardID(shards.count)
         if let problem = violations(topology: topology).first { throw PlacementError.constraintViolation(problem) }
     }
 
     /// Builds a map from explicit shards (used by tests and generators). Validates coverage and constraints.
-    public init(keying: SegmentKeying, shards: [(segments: Range<SegmentID>, voters: [ReplicaPlacement], leader: NodeID)], topology: Topology) throws {
+    public init(keying: SegmentKeying, shards: [(segments: Range<SegmentID>, voters: [ReplicaPlacement], leader: NodeIndex)], topology: Topology) throws {
         let sorted = shards.sorted { $0.segments.lowerBound < $1.segments.lowerBound }
         self.keying = keying
         self.shards = sorted.enumerated().map { i, s in
-            Shard(id: i, segments: s.segments, voters: s.voters.sorted { $0.zone < $1.zone }, leader: s.leader, epoch: 1)
+            Shard(id: ShardID(i), segments: s.segments, voters: s.voters.sorted { $0.zone < $1.zone }, leader: s.leader, epoch: 1)
         }
-        self.nextShardID = sorted.count
+        self.nextShardID = ShardID(sorted.count)
         if let problem = violations(topology: topology).first { throw PlacementError.constraintViolation(problem) }
     }
 
@@ -84,21 +80,15 @@ public struct ShardMap: Sendable, Hashable {
 
     public func shard(containing segment: SegmentID) -> Shard? { shardIndex(containing: segment).map { shards[$0] } }
 
-    /// `get_shard_location(key)`: the shard, leader node, replicas and epoch for a metadata key.
-    public func getShardLocation(key: MetadataKey) -> ShardLocation? {
-        guard let s = shard(containing: keying.segment(for: key)) else { return nil }
-        return ShardLocation(shard: s.id, leader: s.leader, replicas: s.voters, epoch: s.epoch)
-    }
-
     /// Constraint violations (empty when the map is valid): coverage, one voter per zone,
     /// replication factor, leader among voters, nodes in their stated zones.
     public func violations(topology: Topology, replicationFactor: Int? = nil) -> [String] {
         var out: [String] = []
         var expected = 0
         for s in shards {
-            if s.segments.lowerBound != expected { out.append("gap or overlap before shard \(s.id)") }
+            if Int(s.segments.lowerBound) != expected { out.append("gap or overlap before shard \(s.id)") }
             if s.segments.isEmpty { out.append("shard \(s.id) is empty") }
-            expected = s.segments.upperBound
+            expected = Int(s.segments.upperBound)
             let zones = s.voters.map(\.zone)
             if Set(zones).count != zones.count { out.append("shard \(s.id): two voters in one zone") }
             if let rf = replicationFactor, zones.count != rf { out.append("shard \(s.id): \(zones.count) voters, want \(rf)") }
@@ -115,7 +105,7 @@ public struct ShardMap: Sendable, Hashable {
     // MARK: - Mutations (each bumps the shard's epoch)
 
     /// Moves leadership to `node`, which must host a voter of the shard.
-    public mutating func transferLeadership(shard id: ShardID, to node: NodeID) throws {
+    public mutating func transferLeadership(shard id: ShardID, to node: NodeIndex) throws {
         guard let i = index(of: id) else { throw PlacementError.unknownShard(id) }
         guard shards[i].voters.contains(where: { $0.node == node }) else {
             throw PlacementError.constraintViolation("node \(node) is not a voter of shard \(id)")
@@ -127,7 +117,7 @@ public struct ShardMap: Sendable, Hashable {
 
     /// Replaces the voter in `removeZone` by `add` (promote a caught-up learner, remove the old voter).
     /// Keeps one voter per zone. If the removed voter led, leadership moves to the new voter.
-    public mutating func replaceVoter(shard id: ShardID, removeZone: ZoneID, add: ReplicaPlacement, topology: Topology) throws {
+    public mutating func replaceVoter(shard id: ShardID, removeZone: ZoneIndex, add: ReplicaPlacement, topology: Topology) throws {
         guard let i = index(of: id) else { throw PlacementError.unknownShard(id) }
         guard topology.nodes.indices.contains(add.node), topology.nodes[add.node].zone == add.zone else {
             throw PlacementError.unknownNode(add.node)
