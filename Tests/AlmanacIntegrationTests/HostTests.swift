@@ -310,6 +310,37 @@ struct HostClusterTests {
         for host in hosts { await host.stop() }
     }
 
+    @Test("speculative proposals ride a round that goes out anyway: the next request's (ahead of it) or the next tick's")
+    func speculativeProposalsRideTheNextRound() async throws {
+        let (hosts, root, _) = try await startHosts(groups: 1)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        _ = try await propose(hosts, group: 0, [1])
+        var leaderIndex = 0
+        for (i, host) in hosts.enumerated() where (try? await host.read(group: 0, linearizable: true, { _ in 0 })) != nil {
+            leaderIndex = i
+        }
+        let leader = hosts[leaderIndex]
+        func held() async -> Int { await leader.status(digests: false)?.groups.first { $0.group == 0 }?.heldSpeculative ?? -1 }
+
+        // Alone, with no request to ride: the next tick sends it, and it is applied.
+        let alone = try await leader.proposingSpeculatively(group: 0, data: [4, 1]).get()
+        #expect(alone.index > 0)
+        // Held until a request comes (a tick may release one between the two calls: try again).
+        var ridden: AppliedResult<Int>?
+        var request: AppliedResult<Int>?
+        for attempt in 0..<3 where ridden == nil {
+            let speculative = leader.proposingSpeculatively(group: 0, data: [4, UInt8(2 + attempt)])
+            guard await held() == 1 else { _ = try await speculative.get(); continue }
+            let answer = try await leader.propose(group: 0, data: [5, UInt8(attempt)])
+            request = answer
+            ridden = try await speculative.get()
+        }
+        let speculativeResult = try #require(ridden, "a speculative proposal was never held")
+        let requestResult = try #require(request)
+        #expect(speculativeResult.index + 1 == requestResult.index, "the held entry goes into the log just ahead of the request")
+        #expect(await held() == 0)
+    }
+
     @Test("the request backlog counts requests' entries, not speculative ones (potential journal entries)")
     func requestBacklogLeavesSpeculativeProposalsOut() async throws {
         let (hosts, root, _) = try await startHosts(groups: 1)

@@ -15,6 +15,14 @@ struct ProposalWaiter<Result: Sendable> {
     var speculative = false
 }
 
+/// A speculative proposal (a potential journal entry) held back until a replication round goes out
+/// anyway: the group's next request, or the next tick (``HostCore``, "speculative proposals ride").
+struct HeldProposal<Result: Sendable> {
+    var data: [UInt8]
+    var timeout: TimeAmount
+    var promise: EventLoopPromise<AppliedResult<Result>>
+}
+
 /// A linearizable read waiting for its ReadIndex, then for the state machine to reach it.
 struct ReadWaiter<Machine> {
     /// The read index once Raft confirmed it.
@@ -45,6 +53,8 @@ final class GroupReplica<Machine: ReplicatedStateMachine> {
     var quiesced = false
     var idleTicks = 0
     var proposals: [LogIndex: ProposalWaiter<Machine.ApplyResult>] = [:]
+    /// Speculative proposals waiting for a round to ride (leader only; oldest first).
+    var heldSpeculative: [HeldProposal<Machine.ApplyResult>] = []
     /// Async writes answered ahead of commit, and the state ahead they are answered from.
     var ahead = AnswersAhead<AheadMachine<Machine>>()
     /// When this replica last became the group's leader (its replay window runs from there).

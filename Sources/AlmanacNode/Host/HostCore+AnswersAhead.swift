@@ -25,6 +25,7 @@ extension HostCore {
         case .ahead:
             break
         }
+        releaseHeldSpeculative(of: group)
         guard let index = enterIntoLog(data, of: group, failing: promise) else { return }
         let result = group.ahead.answer(data, at: index, term: group.raft.currentTerm, now: now.uptimeNanoseconds,
                                         applied: AheadMachine(machine: group.machine), appliedIndex: group.applied)

@@ -117,10 +117,18 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         let proposals = group.proposals.values
         group.proposals.removeAll()
         for waiter in proposals { waiter.promise.fail(error) }
+        failHeldSpeculative(of: group, error)
         let reads = group.reads.values
         group.reads.removeAll()
         group.readBatcher.reset()
         for read in reads { read.fail(error) }
+    }
+
+    /// Fails the group's held speculative proposals (nothing of them entered the log).
+    func failHeldSpeculative(of group: GroupReplica<Machine>, _ error: HostError) {
+        let held = group.heldSpeculative
+        group.heldSpeculative.removeAll()
+        for proposal in held { proposal.promise.fail(error) }
     }
 
     // MARK: Ticks and quiescence
@@ -134,6 +142,8 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         expireWaiters(now: .now())
         if !snapshotSends.isEmpty { checkSnapshotSends(now: .now()) }
         for group in groups.values {
+            // Held speculative entries go out with this tick's round (waking a quiesced leader).
+            if group.role == .leader { releaseHeldSpeculative(of: group) }
             if group.quiesced {
                 quiescedTicksSkipped += 1
                 if group.role != .leader
@@ -279,11 +289,37 @@ final class HostCore<Machine: ReplicatedStateMachine> {
         return nextRequestID
     }
 
+    /// Speculative proposals ride: a potential journal entry is not proposed on its own (a
+    /// replication round, fsyncs on a majority, acknowledgements, for one entry nobody waits on),
+    /// but held until the group's next proposal, which it precedes in the log, or until the next
+    /// tick, whichever comes first; at most this many are held per group.
+    static var maxHeldSpeculative: Int { 64 }
+
     func propose(group id: UInt64, data: [UInt8], timeout: TimeAmount, speculative: Bool = false,
                  promise: EventLoopPromise<AppliedResult<Machine.ApplyResult>>) {
         if let stoppedReason { return promise.fail(HostError.stopped(stoppedReason)) }
         guard let group = groups[id] else { return promise.fail(HostError.unknownGroup(id)) }
         guard group.role == .leader else { return promise.fail(HostError.notLeader(group: id, leader: group.leader)) }
+        if speculative {
+            group.heldSpeculative.append(HeldProposal(data: data, timeout: timeout, promise: promise))
+            if group.heldSpeculative.count >= Self.maxHeldSpeculative { releaseHeldSpeculative(of: group) }
+            return
+        }
+        releaseHeldSpeculative(of: group)
+        append(data, to: group, timeout: timeout, speculative: false, promise: promise)
+    }
+
+    /// Proposes the group's held speculative entries (oldest first), ahead of whatever enters the
+    /// log next; the round they ride is the caller's (or the tick's).
+    func releaseHeldSpeculative(of group: GroupReplica<Machine>) {
+        guard !group.heldSpeculative.isEmpty else { return }
+        let held = group.heldSpeculative
+        group.heldSpeculative.removeAll()
+        for proposal in held { append(proposal.data, to: group, timeout: proposal.timeout, speculative: true, promise: proposal.promise) }
+    }
+
+    private func append(_ data: [UInt8], to group: GroupReplica<Machine>, timeout: TimeAmount, speculative: Bool,
+                        promise: EventLoopPromise<AppliedResult<Machine.ApplyResult>>) {
         guard let index = enterIntoLog(data, of: group, failing: promise) else { return }
         group.ahead.proposed(data, at: index)
         let term = group.raft.currentTerm
@@ -578,6 +614,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
             group.leadingSince = nil
             dropSnapshotSends(of: group.id)
             group.ahead.leadershipLost()
+            failHeldSpeculative(of: group, .notLeader(group: group.id, leader: soft.leader))
             // Reads waiting on this replica's leadership can no longer be confirmed here. Proposals
             // stay: their entries may still commit under the new leader and be applied here.
             let reads = group.reads.values
@@ -856,7 +893,7 @@ final class HostCore<Machine: ReplicatedStateMachine> {
                                    snapshotIndex: group.snapshotIndex, quiesced: group.quiesced,
                                    stateDigest: 0,
                                    snapshotsSent: group.snapshotsSent, snapshotBytesSent: group.snapshotBytesSent.values.reduce(0, +),
-                                   snapshotsInstalled: group.snapshotsInstalled)
+                                   snapshotsInstalled: group.snapshotsInstalled, heldSpeculative: group.heldSpeculative.count)
             },
             health: nil, healthNow: 0, quiescedTicksSkipped: quiescedTicksSkipped, batches: batches, inlineSyncs: inlineSyncs,
             snapshotsInstalled: snapshotsInstalled, snapshotsSent: snapshotsSent, snapshotChunksSent: snapshotChunksSent,

@@ -42,6 +42,9 @@ public struct GroupStatus: Sendable {
     public var snapshotsSent: UInt64 = 0
     public var snapshotBytesSent: UInt64 = 0
     public var snapshotsInstalled: UInt64 = 0
+    /// Speculative proposals (potential journal entries) held for the next round to ride, not yet
+    /// in the log.
+    public var heldSpeculative: Int = 0
 }
 
 /// A node's view of itself: its groups and its peers' health.
