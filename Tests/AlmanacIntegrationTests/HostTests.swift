@@ -260,6 +260,17 @@ struct HostClusterTests {
         return nil
     }
 
+    /// Writes one entry to group 0, then returns the host that confirms a linearizable read of it
+    /// (the leader).
+    func firstWriteAndItsLeader(_ hosts: [MultiRaftHost<PayloadList>]) async throws -> MultiRaftHost<PayloadList> {
+        _ = try await propose(hosts, group: 0, [1])
+        var leaderIndex = 0
+        for (i, host) in hosts.enumerated() where (try? await host.read(group: 0, linearizable: true, { _ in 0 })) != nil {
+            leaderIndex = i
+        }
+        return hosts[leaderIndex]
+    }
+
     /// Per node: (batches, of which synced on the loop).
     func syncCounts(_ hosts: [MultiRaftHost<PayloadList>]) async -> [NodeID: (batches: UInt64, inline: UInt64)] {
         var counts: [NodeID: (batches: UInt64, inline: UInt64)] = [:]
@@ -314,12 +325,7 @@ struct HostClusterTests {
     func speculativeProposalsRideTheNextRound() async throws {
         let (hosts, root, _) = try await startHosts(groups: 1)
         defer { try? FileManager.default.removeItem(atPath: root) }
-        _ = try await propose(hosts, group: 0, [1])
-        var leaderIndex = 0
-        for (i, host) in hosts.enumerated() where (try? await host.read(group: 0, linearizable: true, { _ in 0 })) != nil {
-            leaderIndex = i
-        }
-        let leader = hosts[leaderIndex]
+        let leader = try await firstWriteAndItsLeader(hosts)
         func held() async -> Int { await leader.status(digests: false)?.groups.first { $0.group == 0 }?.heldSpeculative ?? -1 }
 
         // Alone, with no request to ride: the next tick sends it, and it is applied.
@@ -345,12 +351,7 @@ struct HostClusterTests {
     func requestBacklogLeavesSpeculativeProposalsOut() async throws {
         let (hosts, root, _) = try await startHosts(groups: 1)
         defer { try? FileManager.default.removeItem(atPath: root) }
-        _ = try await propose(hosts, group: 0, [1])
-        var leaderIndex = 0
-        for (i, host) in hosts.enumerated() where (try? await host.read(group: 0, linearizable: true, { _ in 0 })) != nil {
-            leaderIndex = i
-        }
-        let leader = hosts[leaderIndex]
+        let leader = try await firstWriteAndItsLeader(hosts)
 
         /// The highest backlog the leader publishes while `burst` runs.
         func peak(during burst: @escaping @Sendable () async throws -> Void) async throws -> Int {
