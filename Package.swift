@@ -53,13 +53,17 @@ let package = Package(
         // Async durability's rules (answers ahead of commit on the leader, unconfirmed writes and
         // their replay on the client), pure, so the node, the client and the simulator share them.
         .target(name: "AlmanacAnswersAhead", dependencies: ["AlmanacRaft"]),
+        // Potential entries' rules (the pending set every replica applies in log order, and the
+        // leader's issued predictions), pure, so the metadata state machine, the server's
+        // prefetcher and the simulator share them.
+        .target(name: "AlmanacPotentialEntries"),
         // Shared write-ahead log and snapshots for many Raft groups.
         .target(name: "AlmanacStorage", dependencies: ["AlmanacRaft", "CAlmanacWriteback"]),
         // sync_file_range, which Swift's Glibc module does not export (early writeback of received
         // snapshot files).
         .target(name: "CAlmanacWriteback"),
         // Deterministic whole-cluster simulator (test support).
-        .target(name: "AlmanacSimulation", dependencies: ["AlmanacRaft", "AlmanacStorage", "AlmanacAnswersAhead"]),
+        .target(name: "AlmanacSimulation", dependencies: ["AlmanacRaft", "AlmanacStorage", "AlmanacAnswersAhead", "AlmanacPotentialEntries"]),
         // Wire formats: protobuf schemas (generated code committed), framing, Raft message converters.
         .target(
             name: "AlmanacWire",
@@ -95,12 +99,13 @@ let package = Package(
             ]
         ),
         // Namespace state machine and client sessions.
-        .target(name: "AlmanacMetadata", dependencies: ["AlmanacKeyspace"]),
+        .target(name: "AlmanacMetadata", dependencies: ["AlmanacKeyspace", "AlmanacPotentialEntries"]),
         // Client API server: request translation, NIO listener, MetadataService boundary (docs/api.md).
         .target(
             name: "AlmanacServer",
             dependencies: [
                 "AlmanacWire", "AlmanacMetadata", "AlmanacNode", "AlmanacRaft", "AlmanacPlacement", "AlmanacSecurity", "AlmanacPredict",
+                "AlmanacPotentialEntries",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -250,6 +255,7 @@ let package = Package(
         .testTarget(name: "AlmanacStorageTests", dependencies: ["AlmanacStorage"]),
         .testTarget(name: "AlmanacSimulationTests", dependencies: ["AlmanacSimulation"]),
         .testTarget(name: "AlmanacAnswersAheadTests", dependencies: ["AlmanacAnswersAhead", "AlmanacRaft"]),
+        .testTarget(name: "AlmanacPotentialEntriesTests", dependencies: ["AlmanacPotentialEntries"]),
         .testTarget(
             name: "AlmanacWireTests",
             dependencies: [

@@ -87,7 +87,7 @@ extension MetadataStateMachine {
         frozen = moving
         // Predictions are hints: dropping every pending potential entry is always safe, and keeps
         // reservations in moving segments from outliving the move.
-        potentials = [:]
+        potentials.removeAll()
         return summary(of: handoff)
     }
 

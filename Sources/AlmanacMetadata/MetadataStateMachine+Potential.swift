@@ -1,3 +1,5 @@
+import AlmanacPotentialEntries
+
 // Potential entries of predictive journaling (docs/prediction.md, "Potential entries").
 //
 // - `issuePotential(op, expiresAt)` (envelope: the predicted session, sequence 0) validates the
@@ -12,6 +14,15 @@
 // - `expirePotential(ids)` drops pending entries. Entries past their `expiresAt` are also swept
 //   by the first entry applied at or after that command time, and a session's entries go with it.
 // All three are journal entries applied in log order, so every replica holds the same pending set.
+// The pending set's rules are `AlmanacPotentialEntries.PendingPotentials`, which the deterministic
+// simulator runs too; this file adds the metadata checks and the id reservation.
+
+/// What a potential entry of the metadata state machine prepared at issue: the validated
+/// operation and the inode id it reserved for the inode it would create (nil: it creates none).
+public struct PreparedPotential: Hashable, Sendable {
+    public var operation: MetadataOperation
+    public var reserved: InodeID?
+}
 
 /// A predicted operation journaled ahead of its request (pending until confirmed or expired).
 public struct PotentialEntry: Hashable, Sendable {
@@ -26,14 +37,14 @@ public struct PotentialEntry: Hashable, Sendable {
     /// ``MetadataOperation/potentialTag`` of `operation`.
     public var tag: UInt64
 
-    init(id: UInt64, session: SessionID, operation: MetadataOperation, reserved: InodeID?, issuedAt: Timestamp, expiresAt: Timestamp) {
-        self.id = id
-        self.session = session
-        self.operation = operation
-        self.reserved = reserved
-        self.issuedAt = issuedAt
-        self.expiresAt = expiresAt
-        self.tag = operation.potentialTag
+    init(_ pending: PendingPotential<PreparedPotential>) {
+        id = pending.id
+        session = pending.session
+        operation = pending.prepared.operation
+        reserved = pending.prepared.reserved
+        issuedAt = Timestamp(nanoseconds: pending.issuedAt)
+        expiresAt = Timestamp(nanoseconds: pending.expiresAt)
+        tag = pending.tag
     }
 }
 
@@ -68,7 +79,7 @@ extension MetadataStateMachine {
     public static let maxPendingPotentials = 4096
 
     /// The pending potential entries, by id.
-    public var pendingPotentials: [UInt64: PotentialEntry] { potentials }
+    public var pendingPotentials: [UInt64: PotentialEntry] { potentials.entries.mapValues(PotentialEntry.init) }
 
     mutating func applyPotentialBookkeeping(_ envelope: CommandEnvelope, at index: UInt64, now: Timestamp) -> CommandResult {
         switch envelope.operation {
@@ -80,7 +91,7 @@ extension MetadataStateMachine {
                 return .failure(error)
             }
         case let .expirePotential(ids):
-            for id in ids { potentials.removeValue(forKey: id) }
+            potentials.expire(ids)
             return .success(.done)
         default:
             return .failure(MetadataError(.internalInconsistency, "\(envelope.operation.name) is not potential-entry bookkeeping"))
@@ -96,13 +107,21 @@ extension MetadataStateMachine {
         guard let lastActive = sessions[session]?.lastActive, lastActive.adding(config.sessionTimeoutNanoseconds) >= now else {
             throw MetadataError(.unknownSession, "potential entry for session \(session), which is not live")
         }
-        guard expiresAt > now else { throw MetadataError(.einval, "potential entry expires at \(expiresAt), not after \(now)") }
-        guard potentials.count < Self.maxPendingPotentials else {
-            throw MetadataError(.enospc, "\(Self.maxPendingPotentials) potential entries are pending")
+        do throws(PotentialRefusal) {
+            try potentials.checkIssue(expiresAt: expiresAt.nanoseconds, now: now.nanoseconds)
+        } catch {
+            throw MetadataError(refusal: error)
         }
+        // Validation may reserve an id; the issue cannot fail after its checks passed (ids are log indexes).
         let reserved = try validateAndReserve(operation, session: session)
-        potentials[id] = PotentialEntry(
-            id: id, session: session, operation: operation, reserved: reserved, issuedAt: now, expiresAt: expiresAt)
+        do throws(PotentialRefusal) {
+            try potentials.issue(PendingPotential(id: id, session: session, tag: operation.potentialTag, issuedAt: now.nanoseconds,
+                                                  expiresAt: expiresAt.nanoseconds,
+                                                  prepared: PreparedPotential(operation: operation, reserved: reserved)),
+                                 now: now.nanoseconds)
+        } catch {
+            throw MetadataError(refusal: error)
+        }
     }
 
     /// The checks that do not depend on what happens before the confirmation (names, owners,
@@ -173,27 +192,36 @@ extension MetadataStateMachine {
 
     /// Executes the oldest pending potential entry of `session` tagged `tag`, with its reserved inode id.
     mutating func confirmPotential(tag: UInt64, session: SessionID, now: Timestamp) throws(MetadataError) -> OperationOutcome {
-        let match = potentials.values.filter { $0.session == session && $0.expiresAt >= now && $0.tag == tag }.min { $0.id < $1.id }
-        guard let potential = match else {
+        guard let potential = potentials.confirm(session: session, tag: tag, now: now.nanoseconds) else {
             throw MetadataError(.conflict, "session \(session) has no pending potential entry tagged \(tag)")
         }
-        potentials.removeValue(forKey: potential.id)
-        confirmingReservation = potential.reserved
+        confirmingReservation = potential.prepared.reserved
         defer { confirmingReservation = nil }
-        return try execute(potential.operation, session: session, now: now)
+        return try execute(potential.prepared.operation, session: session, now: now)
     }
 
     /// Drops the pending entries of `session` (closed or expired).
     mutating func dropPotentials(of session: SessionID) {
-        guard !potentials.isEmpty else { return }
-        potentials = potentials.filter { $0.value.session != session }
+        potentials.drop(session: session)
     }
 
     /// Drops the entries whose expiry time has passed. Runs when the clock moves into a new
     /// 100 ms of command time, so its cost is bounded whatever the entry rate.
     mutating func sweepExpiredPotentials(now: Timestamp) {
-        guard !potentials.isEmpty, now.nanoseconds / 100_000_000 != lastPotentialSweep.nanoseconds / 100_000_000 else { return }
-        lastPotentialSweep = now
-        potentials = potentials.filter { $0.value.expiresAt >= now }
+        potentials.sweep(now: now.nanoseconds)
+    }
+}
+
+extension MetadataError {
+    /// The shared pending set's refusal, as the state machine reports it.
+    init(refusal: PotentialRefusal) {
+        switch refusal {
+        case let .expiresBeforeIssue(expiresAt, now):
+            self.init(.einval, "potential entry expires at \(Timestamp(nanoseconds: expiresAt)), not after \(Timestamp(nanoseconds: now))")
+        case let .full(capacity):
+            self.init(.enospc, "\(capacity) potential entries are pending")
+        case let .duplicate(id):
+            self.init(.internalInconsistency, "potential entry \(id) is pending already")
+        }
     }
 }

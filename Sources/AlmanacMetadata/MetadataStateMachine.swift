@@ -1,3 +1,4 @@
+import AlmanacPotentialEntries
 /// The namespace state machine of one journal shard.
 ///
 /// Pure and deterministic: no I/O, no clock, no randomness. Time comes inside each
@@ -32,13 +33,12 @@ public struct MetadataStateMachine: Equatable, Sendable {
     var openCounts: [InodeID: Int]
     /// Command time at or after which the next sweep of expired sessions runs.
     var nextSessionSweep: Timestamp
-    /// Pending potential entries of predictive journaling, by id (the log index that issued them).
-    var potentials: [UInt64: PotentialEntry] = [:]
+    /// Pending potential entries of predictive journaling, by id (the log index that issued them),
+    /// by the shared rules of `AlmanacPotentialEntries`.
+    var potentials = PendingPotentials<PreparedPotential>(capacity: MetadataStateMachine.maxPendingPotentials)
     /// The id reserved by the potential entry being confirmed; ``allocateID(in:)`` hands it out
     /// once. Nil outside a confirmation (never part of a snapshot).
     var confirmingReservation: InodeID? = nil
-    /// Command time of the last sweep of expired potential entries.
-    var lastPotentialSweep: Timestamp = .zero
     /// The segment hand-off this shard is the source of (its segments frozen), if any.
     var outgoing: OutgoingHandoff? = nil
     /// The segments of ``outgoing`` (derived; empty when there is none).

@@ -1,3 +1,4 @@
+import AlmanacPotentialEntries
 // Snapshot codec: the whole state, canonically ordered, so equal states encode to equal bytes.
 //
 //   snapshot = "ALMD" version(1) body checksum(8 bytes little-endian FNV-1a 64 of everything before)
@@ -60,7 +61,7 @@ extension MetadataStateMachine {
 
     /// Whether the snapshot carries the potential-entry section (states that never saw one encode
     /// exactly as before it existed).
-    private var hasPotentialState: Bool { !potentials.isEmpty || lastPotentialSweep != .zero }
+    private var hasPotentialState: Bool { !potentials.isEmpty || potentials.lastSweep != 0 }
 
     private func encodeBody(to writer: inout BinaryWriter) {
         writer.varint(config.shardID)
@@ -154,16 +155,15 @@ extension MetadataStateMachine {
             writer.byte(decisions[id]?.rawValue ?? 0)
         }
         guard hasPotentialState || hasHandoffState else { return }
-        writer.timestamp(lastPotentialSweep)
+        writer.timestamp(Timestamp(nanoseconds: potentials.lastSweep))
         writer.varint(UInt64(potentials.count))
-        for id in potentials.keys.sorted() {
-            guard let potential = potentials[id] else { continue }
-            writer.varint(id)
+        for potential in potentials.sortedByID {
+            writer.varint(potential.id)
             writer.varint(potential.session)
-            writer.varint(potential.reserved?.rawValue ?? 0)
-            writer.timestamp(potential.issuedAt)
-            writer.timestamp(potential.expiresAt)
-            potential.operation.encode(to: &writer)
+            writer.varint(potential.prepared.reserved?.rawValue ?? 0)
+            writer.timestamp(Timestamp(nanoseconds: potential.issuedAt))
+            writer.timestamp(Timestamp(nanoseconds: potential.expiresAt))
+            potential.prepared.operation.encode(to: &writer)
         }
         if hasHandoffState { encodeHandoffSection(to: &writer) }
     }
@@ -305,8 +305,10 @@ extension MetadataStateMachine {
             state.decisions[id] = decision
         }
         if version >= 3 {
-            state.lastPotentialSweep = try reader.timestamp()
+            let lastSweep = try reader.timestamp()
             let potentialCount = try reader.count("potential entry count")
+            var restored: [PendingPotential<PreparedPotential>] = []
+            var ids = Set<UInt64>()
             for _ in 0..<potentialCount {
                 let id = try reader.varint()
                 let session = try reader.varint()
@@ -314,12 +316,18 @@ extension MetadataStateMachine {
                 let issuedAt = try reader.timestamp()
                 let expiresAt = try reader.timestamp()
                 let operation = try MetadataOperation.decode(from: &reader)
-                guard operation.isPredictable, state.sessions[session] != nil, state.potentials[id] == nil else {
+                guard operation.isPredictable, state.sessions[session] != nil, ids.insert(id).inserted else {
                     throw .inconsistent("potential entry \(id) is malformed, duplicated or of an unknown session")
                 }
-                state.potentials[id] = PotentialEntry(
-                    id: id, session: session, operation: operation, reserved: reserved == 0 ? nil : InodeID(reserved),
-                    issuedAt: issuedAt, expiresAt: expiresAt)
+                let prepared = PreparedPotential(operation: operation, reserved: reserved == 0 ? nil : InodeID(reserved))
+                restored.append(PendingPotential(id: id, session: session, tag: operation.potentialTag, issuedAt: issuedAt.nanoseconds,
+                                                 expiresAt: expiresAt.nanoseconds, prepared: prepared))
+            }
+            do throws(PotentialRefusal) {
+                state.potentials = try PendingPotentials(capacity: MetadataStateMachine.maxPendingPotentials,
+                                                         lastSweep: lastSweep.nanoseconds, entries: restored)
+            } catch {
+                throw .inconsistent("potential entries: \(error)")
             }
         }
         if version >= 4 { try state.decodeHandoffSection(from: &reader) }

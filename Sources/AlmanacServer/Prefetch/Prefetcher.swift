@@ -1,5 +1,6 @@
 import AlmanacMetadata
 import AlmanacNode
+import AlmanacPotentialEntries
 import AlmanacWire
 import Foundation
 import NIOConcurrencyHelpers
@@ -29,22 +30,13 @@ public final class Prefetcher: Sendable {
     private let state: NIOLockedValueBox<[ShardID: ShardState]>
     private let ticker: NIOLockedValueBox<RepeatedTask?>
 
-    struct PendingKey: Hashable {
-        var session: SessionID
-        var tag: UInt64
-    }
-
-    struct Pending {
-        var candidate: PrefetchCandidate
-        /// The issue's log index once it committed (nil while in flight).
-        var id: UInt64?
-        var proposedAt: Int64
-    }
+    typealias PendingKey = IssuedPotentials<PrefetchCandidate>.Key
 
     struct ShardState {
         var planner: PrefetchPlanner
         var queue: PrefetchQueue
-        var pending: [PendingKey: Pending] = [:]
+        /// The issued predictions (`AlmanacPotentialEntries`' leader rules, which the simulator runs too).
+        var pending = IssuedPotentials<PrefetchCandidate>()
         var inFlight = 0
         var counters = Almanac_Api_V1_PrefetchShardStatus()
     }
@@ -89,12 +81,10 @@ public final class Prefetcher: Sendable {
         let tag = operation.potentialTag
         let now = Self.nowMicros()
         let matched: Bool = state.withLockedValue { shards in
-            let key = PendingKey(session: session.id, tag: tag)
-            guard let pending = shards[shard]?.pending[key], pending.candidate.deadline >= now else {
+            guard shards[shard]?.pending.match(PendingKey(session: session.id, tag: tag), now: now) == true else {
                 shards[shard]?.counters.unpredicted += 1
                 return false
             }
-            shards[shard]?.pending.removeValue(forKey: key)
             return true
         }
         guard matched else { return nil }
@@ -140,7 +130,7 @@ public final class Prefetcher: Sendable {
             }
             for candidate in candidates {
                 let key = PendingKey(session: candidate.session, tag: candidate.operation.potentialTag)
-                guard shardState.pending[key] == nil,
+                guard !shardState.pending.isTracked(key),
                       !shardState.queue.contains(session: candidate.session, operation: candidate.operation) else { continue }
                 if shardState.queue.insert(candidate) != nil { shardState.counters.dropped += 1 }
             }
@@ -161,14 +151,14 @@ public final class Prefetcher: Sendable {
             shardState.counters.dropped += UInt64(shardState.queue.dropPassed(now: now))
             while shardState.inFlight < settings.maxInFlight, let candidate = shardState.queue.popFirst() {
                 let key = PendingKey(session: candidate.session, tag: candidate.operation.potentialTag)
-                guard shardState.pending[key] == nil else { continue }
+                guard !shardState.pending.isTracked(key) else { continue }
                 let time = ReplicatedMetadataService.now()
                 let data = CommandEnvelope(
                     shardID: shard, migrationTimestamp: 0, sessionID: candidate.session, sequence: 0, time: time,
                     operation: .issuePotential(operation: candidate.operation,
                                                expiresAt: time.addingMicros(settings.journalExpiryMicros))
                 ).encoded()
-                shardState.pending[key] = Pending(candidate: candidate, id: nil, proposedAt: now)
+                shardState.pending.proposed(candidate, key: key, deadline: candidate.deadline, now: now)
                 shardState.inFlight += 1
                 out.append((candidate, data))
             }
@@ -193,13 +183,13 @@ public final class Prefetcher: Sendable {
                 shardState.counters.issued += 1
                 shardState.counters.potentialBytes += UInt64(bytes)
                 // Still pending unless a request confirmed it meanwhile.
-                shardState.pending[key]?.id = applied.index
+                shardState.pending.committed(key, id: applied.index)
             case .success:
                 shardState.counters.refused += 1
                 shardState.counters.potentialBytes += UInt64(bytes)
-                shardState.pending.removeValue(forKey: key)
+                shardState.pending.failed(key)
             case .failure(let error):
-                shardState.pending.removeValue(forKey: key)
+                shardState.pending.failed(key)
                 if case .notLeader? = error as? HostError {
                     // Another node leads the shard now: what this node learned stays, its queue goes.
                     shardState.counters.dropped += UInt64(shardState.queue.count + 1)
@@ -225,19 +215,10 @@ public final class Prefetcher: Sendable {
             var out: [(ShardID, [UInt8], Int)] = []
             for shard in shards.keys.sorted() {
                 guard var shardState = shards[shard] else { continue }
-                var ids: [UInt64] = []
-                for (key, pending) in shardState.pending where pending.candidate.deadline < now {
-                    if let id = pending.id {
-                        ids.append(id)
-                        shardState.pending.removeValue(forKey: key)
-                    } else if now - pending.proposedAt > settings.journalExpiryMicros {
-                        // Never heard back: the journal's own expiry removes it.
-                        shardState.pending.removeValue(forKey: key)
-                    }
-                }
+                // Entries never heard back are forgotten: the journal's own expiry removes them.
+                let ids = shardState.pending.overdue(now: now, forgetUnheardAfter: settings.journalExpiryMicros)
                 shardState.counters.dropped += UInt64(shardState.queue.dropPassed(now: now))
                 if !ids.isEmpty {
-                    ids.sort()
                     let data = CommandEnvelope(
                         shardID: shard, migrationTimestamp: 0, sessionID: 0, sequence: 0, time: ReplicatedMetadataService.now(),
                         operation: .expirePotential(ids: ids)
