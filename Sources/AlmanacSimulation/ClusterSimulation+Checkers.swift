@@ -88,6 +88,10 @@ extension ClusterSimulation {
             finalAsyncChecks()
             guard violation == nil else { return }
         }
+        if options.predictiveClients > 0 {
+            finalPredictiveChecks()
+            guard violation == nil else { return }
+        }
         let asyncCompletions = asyncCompletions()
         var history: [KeyValueOperation] = []
         history.reserveCapacity(self.history.count)

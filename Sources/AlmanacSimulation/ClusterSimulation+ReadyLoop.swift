@@ -19,7 +19,10 @@ extension ClusterSimulation {
         if let soft = ready.softState {
             becameLeader = soft.role == .leader && replicas[slot].role != .leader
             if becameLeader { replicas[slot].leadingSince = now }
-            if replicas[slot].role == .leader && soft.role != .leader { asyncLeadershipEnds(slot) }
+            if replicas[slot].role == .leader && soft.role != .leader {
+                asyncLeadershipEnds(slot)
+                potentialLeadershipEnds(slot)
+            }
             replicas[slot].role = soft.role
             note("node \(id) is \(soft.role) (leader \(soft.leader))")
         }
@@ -173,12 +176,16 @@ extension ClusterSimulation {
             fail(.stateMachineSafety, "node \(id) applied index \(entry.index) after \(replicas[slot].machine.appliedIndex)")
             return
         }
-        let applied = replicas[slot].machine.apply(entry)
+        let applied = replicas[slot].machine.apply(entry, rules: PotentialRules(brokenRule: options.potentialFault, localClock: Int64(now) * 1000))
         let command = applied?.command
         let firstAtIndex = recordApplied(slot, index: entry.index, term: entry.term, digest: replicas[slot].machine.digest)
         if let applied, !applied.duplicate, firstAppliedAt[applied.command.opID] == nil { firstAppliedAt[applied.command.opID] = now }
         asyncApplied(slot, entry: entry, applied: applied, firstAtIndex: firstAtIndex)
         guard violation == nil else { return }
+        if options.predictiveClients > 0 {
+            potentialApplied(slot, entry: entry, applied: applied, firstAtIndex: firstAtIndex)
+            guard violation == nil else { return }
+        }
 
         if let position = replicas[slot].pendingWrites.removeValue(forKey: entry.index) {
             if let command, case .write(let value) = history[position].kind, command.opID == value {
@@ -199,7 +206,7 @@ extension ClusterSimulation {
         while committed.count <= position { committed.append(nil) }
         if let known = committed[position] {
             if known.term != term || known.digest != digest {
-                fail(.stateMachineSafety, "node \(slot + 1) applied index \(index) (term \(term)) but another replica applied a different entry there (term \(known.term))")
+                fail(.stateMachineSafety, "node \(slot + 1) applied index \(index) (term \(term)) but another replica applied a different entry or reached a different state there (term \(known.term))")
             }
             return false
         }
@@ -221,6 +228,11 @@ extension ClusterSimulation {
         recordApplied(slot, index: machine.appliedIndex, term: machine.appliedTerm, digest: machine.digest)
         _ = replicas[slot].ahead.installedSnapshot(through: snapshot.metadata.index)
         dropWaits(at: slot, through: snapshot.metadata.index)
+        dropPredictiveWaits(at: slot, through: snapshot.metadata.index)
+        for (index, wait) in replicas[slot].issueWaits where index <= snapshot.metadata.index {
+            replicas[slot].issueWaits[index] = nil
+            replicas[slot].issued.failed(wait.key)  // its fate is unknown here: the request goes in full
+        }
         for index in replicas[slot].pendingWrites.keys where index <= snapshot.metadata.index {
             replicas[slot].pendingWrites[index] = nil  // outcome unknown to this client
         }

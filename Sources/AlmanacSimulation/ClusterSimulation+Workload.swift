@@ -76,7 +76,7 @@ extension ClusterSimulation {
         stats.livenessTicksUsed = elapsedTicks
         let acked = livenessWrites.filter { history[$0].completed != nil }.count
         let highestAck = acknowledged.map(\.index).max() ?? 0
-        let asyncSettled = asyncClients.allSatisfy(\.isSettled)
+        let asyncSettled = asyncClients.allSatisfy(\.isSettled) && predictiveClients.allSatisfy(\.isSettled)
         if acked >= Self.livenessWriteCount, asyncSettled, let laggards = laggingMembers(behind: highestAck), laggards.isEmpty {
             phase = .done
             return
@@ -88,6 +88,8 @@ extension ClusterSimulation {
         } else if !asyncSettled {
             let unsettled = asyncClients.indices.filter { !asyncClients[$0].isSettled }.map {
                 "client \($0): \(asyncClients[$0].unconfirmed.count) unconfirmed, \(asyncClients[$0].toSend.count) to send, waiting \(asyncClients[$0].waiting.map { "at node \($0.slot + 1) index \($0.index)" } ?? "no")"
+            } + predictiveClients.indices.filter { !predictiveClients[$0].isSettled }.map {
+                "predictive client \($0): waiting \(predictiveClients[$0].waiting.map { "at node \($0.slot + 1) index \($0.index)" } ?? "no")"
             }
             fail(.liveness, "async clients not settled within \(options.livenessTicks) ticks after faults stopped: \(unsettled.joined(separator: "; ")); \(clusterState())")
         } else {

@@ -19,6 +19,8 @@ public struct ClusterSimulation: Sendable {
         case partitionLeaderMinority(slot: Int)
         /// An async client's turn (``SimulationOptions/asyncClients``).
         case asyncClient(Int)
+        /// A predictive client's turn (``SimulationOptions/predictiveClients``).
+        case predictiveClient(Int)
     }
 
     enum Phase: Sendable { case faults, liveness, done }
@@ -92,6 +94,13 @@ public struct ClusterSimulation: Sendable {
     /// The session write each committed index carries (first application).
     var committedSessionWrites: [LogIndex: SessionSequence] = [:]
 
+    // Potential entries (ClusterSimulation+PotentialEntries.swift).
+    var predictiveClients: [PredictiveClient] = []
+    /// Every value a leader predicted, and whether its client has written it yet (wrong
+    /// predictions never are): a value still `false` in the state is a phantom.
+    var predictedValues: [UInt64: Bool] = [:]
+    var predictedWrites: [SessionSequence: PredictedWriteRecord] = [:]
+
     // Liveness phase.
     var livenessStart: UInt64 = 0
     var livenessWrites: [Int] = []
@@ -130,6 +139,7 @@ public struct ClusterSimulation: Sendable {
         queue.push(.nemesis, at: 50_000)
         queue.push(.client, at: 1_000)
         startAsyncClients()
+        startPredictiveClients()
         while violation == nil && phase != .done {
             if phase == .faults && stats.faultSteps >= options.steps { beginLiveness() }
             guard let (time, event) = queue.pop() else {
@@ -172,6 +182,7 @@ public struct ClusterSimulation: Sendable {
             guard replicas[slot].isUp, replicas[slot].incarnation == incarnation else { return }
             replicas[slot].raft?.tick()
             queue.push(.tick(slot: slot, incarnation: incarnation), at: now + options.tickMicros)
+            if options.predictiveClients > 0 { expireOverduePredictions(slot) }
             driveReady(slot)
         case .deliver(let message):
             deliver(message)
@@ -199,6 +210,8 @@ public struct ClusterSimulation: Sendable {
             queue.push(.client, at: now + UInt64(workloadRandom.int(in: 1_000...15_000)))
         case .asyncClient(let client):
             asyncClientAction(client)
+        case .predictiveClient(let client):
+            predictiveClientAction(client)
         }
     }
 
@@ -221,6 +234,7 @@ public struct ClusterSimulation: Sendable {
         case .isolate(let slot): trace.combine(8); trace.combine(UInt64(slot))
         case .partitionLeaderMinority(let slot): trace.combine(9); trace.combine(UInt64(slot))
         case .asyncClient(let client): trace.combine(10); trace.combine(UInt64(client))
+        case .predictiveClient(let client): trace.combine(11); trace.combine(UInt64(client))
         }
     }
 
@@ -323,6 +337,9 @@ public struct ClusterSimulation: Sendable {
         replicas[slot].ahead = AnswersAhead()
         replicas[slot].leadingSince = nil
         replicas[slot].asyncWaits = [:]
+        replicas[slot].issued.removeAll()
+        replicas[slot].issueWaits = [:]
+        replicas[slot].predictiveWaits = [:]
         note("node \(slot + 1) starts (life \(incarnation)): term \(image.hardState.term) vote \(image.hardState.vote) commit \(image.hardState.commit) snapshot \(image.snapshotIndex) last \(image.lastIndex)")
         queue.push(.tick(slot: slot, incarnation: incarnation), at: now + UInt64(faultRandom.int(in: 1...Int(options.tickMicros))))
         driveReady(slot)
@@ -331,8 +348,12 @@ public struct ClusterSimulation: Sendable {
     mutating func crashNode(_ slot: Int, quickRestart: Bool = false) {
         guard replicas[slot].isUp else { return }
         stats.crashes += 1
-        if replicas[slot].role == .leader { asyncLeadershipEnds(slot) }
+        if replicas[slot].role == .leader {
+            asyncLeadershipEnds(slot)
+            potentialLeadershipEnds(slot)
+        }
         dropWaits(at: slot)
+        dropPredictiveWaits(at: slot)
         replicas[slot].lifecycle = .down
         replicas[slot].raft = nil
         replicas[slot].rounds.reset()

@@ -1,4 +1,5 @@
 import AlmanacAnswersAhead
+import AlmanacPotentialEntries
 import AlmanacRaft
 
 /// A client command carried in a log entry: write `opID` as the value of register `key`. Commands
@@ -68,6 +69,12 @@ public struct KeyValueStateMachine: Sendable, Hashable {
     public private(set) var digest: UInt64 = 0
     /// Per session: the result of each sequence applied.
     public private(set) var sessionResults: [UInt64: [UInt64: UInt64]] = [:]
+    /// Pending potential entries (predicted writes), by the shared rules of
+    /// `AlmanacPotentialEntries` (``PotentialCommand``; docs/simulation.md, "Potential entries").
+    public internal(set) var potentials = PendingPotentials<KeyValueCommand>(capacity: KeyValueStateMachine.maxPendingPotentials)
+
+    /// At most this many potential entries are pending; further issues are refused.
+    public static let maxPendingPotentials = 4
 
     public init(keyCount: Int) { values = Array(repeating: 0, count: keyCount) }
 
@@ -75,7 +82,7 @@ public struct KeyValueStateMachine: Sendable, Hashable {
 
     /// Applies one committed entry; returns what its command did, if it carried one.
     @discardableResult
-    public mutating func apply(_ entry: Entry) -> KeyValueApplied? {
+    public mutating func apply(_ entry: Entry, rules: PotentialRules = PotentialRules()) -> KeyValueApplied? {
         var h = StableHasher()
         h.combine(digest)
         h.combine(entry.index)
@@ -85,18 +92,26 @@ public struct KeyValueStateMachine: Sendable, Hashable {
         digest = h.value
         appliedIndex = entry.index
         appliedTerm = entry.term
-        guard entry.type == .normal, let command = KeyValueCommand(decoding: entry.data),
-              Int(command.key) < values.count else { return nil }
+        guard entry.type == .normal else { return nil }
+        if let potential = PotentialCommand(decoding: entry.data) {
+            let (applied, outcome) = apply(potential, at: entry.index, rules: rules)
+            // What the command did is part of the state every replica must agree on.
+            h.combine(outcome.rawValue)
+            h.combine(UInt64(potentials.count))
+            digest = h.value
+            return applied
+        }
+        guard let command = KeyValueCommand(decoding: entry.data), Int(command.key) < values.count else { return nil }
         return execute(command)
     }
 
-    mutating func execute(_ command: KeyValueCommand) -> KeyValueApplied {
-        if command.session != 0, let recorded = sessionResults[command.session]?[command.sequence] {
+    mutating func execute(_ command: KeyValueCommand, recordsSession: Bool = true) -> KeyValueApplied {
+        if command.session != 0, recordsSession, let recorded = sessionResults[command.session]?[command.sequence] {
             return KeyValueApplied(command: command, result: recorded, duplicate: true)
         }
         let previous = values[Int(command.key)]
         values[Int(command.key)] = command.opID
-        if command.session != 0 { sessionResults[command.session, default: [:]][command.sequence] = previous }
+        if command.session != 0, recordsSession { sessionResults[command.session, default: [:]][command.sequence] = previous }
         return KeyValueApplied(command: command, result: previous, duplicate: false)
     }
 
@@ -118,6 +133,16 @@ public struct KeyValueStateMachine: Sendable, Hashable {
                 put(sequence)
                 put(results[sequence] ?? 0)
             }
+        }
+        put(UInt64(bitPattern: potentials.lastSweep))
+        put(UInt64(potentials.count))
+        for potential in potentials.sortedByID {
+            put(potential.id)
+            put(potential.session)
+            put(UInt64(bitPattern: potential.issuedAt))
+            put(UInt64(bitPattern: potential.expiresAt))
+            put(potential.prepared.opID)
+            put(UInt64(potential.prepared.key))
         }
         return out
     }
@@ -149,7 +174,19 @@ public struct KeyValueStateMachine: Sendable, Hashable {
             }
             sessions[session] = results
         }
-        guard offset == bytes.count else { return nil }
+        guard let lastSweep = get(), let potentialCount = get(), potentialCount <= UInt64(Self.maxPendingPotentials) else { return nil }
+        var restored: [PendingPotential<KeyValueCommand>] = []
+        for _ in 0..<potentialCount {
+            guard let id = get(), let session = get(), let issuedAt = get(), let expiresAt = get(), let opID = get(),
+                  let key = get(), key < UInt64(vals.count) else { return nil }
+            let write = KeyValueCommand(opID: opID, key: UInt8(key))
+            restored.append(PendingPotential(id: id, session: session, tag: write.potentialTag, issuedAt: Int64(bitPattern: issuedAt),
+                                             expiresAt: Int64(bitPattern: expiresAt), prepared: write))
+        }
+        guard offset == bytes.count,
+              let pending = try? PendingPotentials(capacity: Self.maxPendingPotentials, lastSweep: Int64(bitPattern: lastSweep),
+                                                   entries: restored) else { return nil }
+        potentials = pending
         values = vals
         appliedIndex = index
         appliedTerm = term
@@ -163,6 +200,7 @@ extension KeyValueStateMachine: AheadApplicable {
     /// Applies a proposal's payload without touching the digest or the applied index (the state
     /// ahead is only asked for results).
     public mutating func apply(_ data: [UInt8], at index: LogIndex) -> KeyValueApplied? {
+        if let potential = PotentialCommand(decoding: data) { return apply(potential, at: index, rules: PotentialRules()).applied }
         guard let command = KeyValueCommand(decoding: data), Int(command.key) < values.count else { return nil }
         return execute(command)
     }

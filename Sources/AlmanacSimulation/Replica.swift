@@ -1,4 +1,5 @@
 import AlmanacAnswersAhead
+import AlmanacPotentialEntries
 import AlmanacRaft
 
 /// One simulated server: a Raft node, its disk and its state machine.
@@ -61,6 +62,12 @@ struct Replica: Sendable {
     var leadingSince: UInt64?
     /// Async clients waiting here for an answer at commit: log index -> client.
     var asyncWaits: [LogIndex: Int] = [:]
+    /// Potential entries, while leading: the predictions issued (the server's rules), the issues
+    /// waiting to be applied here, and predictive clients waiting for an answer. Reset at every
+    /// start and when leadership ends.
+    var issued = IssuedPotentials<UInt64>()
+    var issueWaits: [LogIndex: IssueWait] = [:]
+    var predictiveWaits: [LogIndex: Int] = [:]
 
     init(id: NodeID, isInitialMember: Bool, keyCount: Int, snapshotEvery: Int, disk: any SimulatedRaftStorage) {
         self.id = id

@@ -37,13 +37,19 @@ public struct SimulationOptions: Sendable, Hashable {
     public var asyncReplayWindowTicks: Int
     /// A deliberately broken async-durability rule (test-only), or nil.
     public var asyncFault: AsyncDurabilityFault?
+    /// Clients whose next writes leaders predict and journal ahead as potential entries, which
+    /// the real write then confirms (docs/simulation.md, "Potential entries"). 0 runs none.
+    public var predictiveClients: Int
+    /// A deliberately broken potential-entry rule (test-only), or nil.
+    public var potentialFault: PotentialEntryFault?
 
     public init(seed: UInt64, steps: Int = 10_000, nodeCount: Int = 3, spareNodeCount: Int = 4,
                 fault: SafetyFault? = nil, keyCount: Int = 4, tickMicros: UInt64 = 10_000,
                 electionTick: Int = 10, heartbeatTick: Int = 2, livenessTicks: Int = 400,
                 injectFaults: Bool = true, reconfigure: Bool = true, allowLeaderRemoval: Bool = true,
                 eventLogLength: Int = 0, asyncClients: Int = 0, asyncReplayWindowTicks: Int = 3,
-                asyncFault: AsyncDurabilityFault? = nil) {
+                asyncFault: AsyncDurabilityFault? = nil, predictiveClients: Int = 0,
+                potentialFault: PotentialEntryFault? = nil) {
         self.seed = seed
         self.steps = steps
         self.nodeCount = nodeCount
@@ -61,6 +67,8 @@ public struct SimulationOptions: Sendable, Hashable {
         self.asyncClients = asyncClients
         self.asyncReplayWindowTicks = asyncReplayWindowTicks
         self.asyncFault = asyncFault
+        self.predictiveClients = predictiveClients
+        self.potentialFault = potentialFault
     }
 
     /// A shell command that replays this run exactly.
@@ -70,6 +78,8 @@ public struct SimulationOptions: Sendable, Hashable {
         if !allowLeaderRemoval { command += " --no-leader-removal" }
         if asyncClients > 0 { command += " --async-clients \(asyncClients)" }
         if let asyncFault { command += " --async-fault \(asyncFault.rawValue)" }
+        if predictiveClients > 0 { command += " --predictive-clients \(predictiveClients)" }
+        if let potentialFault { command += " --potential-fault \(potentialFault.rawValue)" }
         return command
     }
 }
@@ -90,6 +100,20 @@ public enum Invariant: String, Sendable, Hashable, CaseIterable {
     case answerAheadMatchesCommit = "an answer ahead of commit is the result its commit produces"
     case releasedWriteCommitted = "a write released as durable is committed"
     case acknowledgedAsyncWriteApplied = "an acknowledged async write of a live client is applied"
+    case potentialEntryInvisible = "a potential entry changes no state until its request confirms it"
+    case acknowledgedPredictedWriteApplied = "an acknowledged write of a predicted session took effect"
+}
+
+/// A deliberately broken rule of potential entries (test-only): each must make the checkers fail.
+public enum PotentialEntryFault: String, Sendable, Hashable, CaseIterable {
+    /// Issuing a potential entry applies its predicted write at once.
+    case issueApplies = "issue-applies"
+    /// A confirmation neither checks nor records the session's sequence.
+    case confirmSkipsSessionCheck = "confirm-skips-session-check"
+    /// Replicas sweep expired entries by their own clock, not the command time.
+    case sweepByLocalClock = "sweep-by-local-clock"
+    /// The leader answers a refused confirmation as done instead of journaling the full write.
+    case refusalAnswered = "refusal-answered"
 }
 
 /// A deliberately broken rule of async durability (test-only): each must make the checkers fail.
@@ -164,6 +188,24 @@ public struct SimulationStats: Sendable, Hashable {
     /// Client crashes, and answered writes whose client crashed before they were released.
     public var asyncClientCrashes = 0
     public var asyncWritesExposedByClientCrash = 0
+    /// Potential entries (``SimulationOptions/predictiveClients``): issues proposed, recorded and
+    /// refused at apply; predictions that were wrong (values never written); confirmations
+    /// proposed, answered and refused; entries expired by the leader; predicted clients' writes
+    /// answered.
+    public var potentialIssuesProposed = 0
+    public var potentialIssuesRecorded = 0
+    public var potentialIssuesRefused = 0
+    public var potentialWrongPredictions = 0
+    public var potentialConfirmationsProposed = 0
+    public var potentialConfirmed = 0
+    public var potentialConfirmationsRefused = 0
+    public var potentialExpired = 0
+    public var predictedWritesAnswered = 0
+    /// Leader crashes or step-downs with, respectively, an issue proposed and not yet committed,
+    /// an issue committed and not yet confirmed, a confirmation proposed and not yet applied.
+    public var potentialLeaderFaultsIssueInFlight = 0
+    public var potentialLeaderFaultsIssuedUnconfirmed = 0
+    public var potentialLeaderFaultsConfirmationInFlight = 0
 
     public init() {}
 }
@@ -197,6 +239,12 @@ public struct SimulationReport: Sendable {
             text += " released \(stats.asyncReleased), refused in replay window \(stats.asyncRefusedInWindow);"
             text += " leader faults before persist/commit/release \(stats.asyncLeaderFaultsBeforePersist)/\(stats.asyncLeaderFaultsBeforeCommit)/\(stats.asyncLeaderFaultsBeforeRelease);"
             text += " replays \(stats.asyncReplays) (changed \(stats.asyncReplaysChanged)); client crashes \(stats.asyncClientCrashes) exposing \(stats.asyncWritesExposedByClientCrash)"
+        }
+        if options.predictiveClients > 0 {
+            text += "\n  potential entries: issued \(stats.potentialIssuesProposed) (recorded \(stats.potentialIssuesRecorded), refused \(stats.potentialIssuesRefused), wrong \(stats.potentialWrongPredictions)),"
+            text += " confirmations \(stats.potentialConfirmationsProposed) (confirmed \(stats.potentialConfirmed), refused \(stats.potentialConfirmationsRefused)), expired \(stats.potentialExpired),"
+            text += " writes answered \(stats.predictedWritesAnswered); leader faults issue in flight/issued unconfirmed/confirmation in flight"
+            text += " \(stats.potentialLeaderFaultsIssueInFlight)/\(stats.potentialLeaderFaultsIssuedUnconfirmed)/\(stats.potentialLeaderFaultsConfirmationInFlight)"
         }
         if stats.coreAssertions > 0 { text += "\n  core assertions: \(stats.coreAssertions), first: \(stats.firstCoreAssertion ?? "")" }
         if violation != nil { text += "\n  reproduce: \(options.reproduceCommand)" }

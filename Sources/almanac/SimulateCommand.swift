@@ -34,6 +34,12 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Deliberately broken async-durability rule (with --async-clients): \(AsyncDurabilityFault.allCases.map(\.rawValue).joined(separator: ", ")).")
     var asyncFault: String?
 
+    @Option(help: "Clients whose next writes leaders journal ahead as potential entries, confirmed by the real write; 0 runs none.")
+    var predictiveClients: Int = 0
+
+    @Option(help: "Deliberately broken potential-entry rule (with --predictive-clients): \(PotentialEntryFault.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var potentialFault: String?
+
     @Flag(inversion: .prefixedNo, help: "Let membership changes remove or demote the current leader itself.")
     var leaderRemoval = true
 
@@ -58,6 +64,13 @@ struct SimulateCommand: ParsableCommand {
             }
             guard asyncClients > 0 else { throw ValidationError("--async-fault needs --async-clients") }
         }
+        guard (0...64).contains(predictiveClients) else { throw ValidationError("--predictive-clients must be between 0 and 64") }
+        if let potentialFault {
+            guard PotentialEntryFault(rawValue: potentialFault) != nil else {
+                throw ValidationError("unknown --potential-fault '\(potentialFault)'; expected one of \(PotentialEntryFault.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard predictiveClients > 0 else { throw ValidationError("--potential-fault needs --predictive-clients") }
+        }
     }
 
     func run() throws {
@@ -69,7 +82,9 @@ struct SimulateCommand: ParsableCommand {
             let report = ClusterSimulation.run(
                 SimulationOptions(seed: runSeed, steps: steps, nodeCount: nodes, fault: safetyFault,
                                   allowLeaderRemoval: leaderRemoval, asyncClients: asyncClients,
-                                  asyncFault: asyncFault.flatMap(AsyncDurabilityFault.init(rawValue:))))
+                                  asyncFault: asyncFault.flatMap(AsyncDurabilityFault.init(rawValue:)),
+                                  predictiveClients: predictiveClients,
+                                  potentialFault: potentialFault.flatMap(PotentialEntryFault.init(rawValue:))))
             if !report.passed { failures += 1 }
             if verbose || !report.passed || seeds == 1 { print(report.summary) }
             if (!report.passed || verbose) && log > 0 {
