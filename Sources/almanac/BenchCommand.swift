@@ -52,6 +52,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Open loop: total operations per second (0 = closed loop).")
     var rate: Double = 0
 
+    @Option(name: .customLong("rate-schedule"), help: "Open loop on a schedule: a file of \"SECONDS RATE\" lines (seconds from the run's start, ascending, the first at 0): the total rate from then on (instead of --rate).")
+    var rateSchedule: String?
+
+    @Option(name: .customLong("start-at"), help: "Start the run (warm-up, then the window) at this wall-clock time, in Unix seconds, after set-up; it must not have passed when set-up ends.")
+    var startAt: Double?
+
     @Option(help: "Operation mix: create, create-heavy, stat-heavy, mixed, or op=weight,... pairs.")
     var mix: String = "create"
 
@@ -104,6 +110,8 @@ struct BenchCommand: AsyncParsableCommand {
         guard connections >= 0 else { throw ValidationError("--connections must be >= 0") }
         guard (1...64).contains(loaderThreads) else { throw ValidationError("--loader-threads must be 1...64") }
         guard rate >= 0, rate.isFinite else { throw ValidationError("--rate must be >= 0") }
+        guard rateSchedule == nil || rate == 0 else { throw ValidationError("give --rate or --rate-schedule, not both") }
+        if let startAt { guard startAt > 0, startAt.isFinite else { throw ValidationError("--start-at must be a positive Unix time in seconds") } }
         guard duration > 0, duration.isFinite, warmup >= 0, warmup.isFinite else {
             throw ValidationError("--duration must be > 0 and --warmup >= 0")
         }
@@ -147,6 +155,16 @@ struct BenchCommand: AsyncParsableCommand {
             config.symlinkTargetBytes = symlinkTargetBytes
             config.workspace = workspace
             config.authToken = tlsProbe.authToken
+            config.startAt = startAt
+            if let rateSchedule {
+                let text: String
+                do { text = try String(contentsOfFile: rateSchedule, encoding: .utf8) } catch {
+                    throw ValidationError("--rate-schedule: cannot read \(rateSchedule): \(error.localizedDescription)")
+                }
+                do throws(BenchScheduleError) { config.rateSchedule = try BenchRateSchedule(parsing: text) } catch {
+                    throw ValidationError("--rate-schedule \(rateSchedule): \(error.description)")
+                }
+            }
         } catch let error as ValidationError {
             throw error
         } catch {
@@ -199,6 +217,17 @@ struct BenchConfiguration: Sendable {
     var workspace: String? = nil
     /// Access token (`--token`/`ALMANAC_TOKEN`) for clusters that check tokens.
     var authToken: String? = nil
+    /// Open loop on a changing rate (`--rate-schedule`); nil: `rate` (0 = closed loop).
+    var rateSchedule: BenchRateSchedule? = nil
+    /// Wall-clock start of the run, Unix seconds (`--start-at`); nil: right after set-up.
+    var startAt: Double? = nil
+
+    /// How workers pace their operations: a schedule (a fixed rate is a one-step one), or none.
+    var openLoopSchedule: BenchRateSchedule? {
+        if let rateSchedule { return rateSchedule }
+        guard rate > 0 else { return nil }
+        return try? BenchRateSchedule(steps: [.init(offsetSeconds: 0, rate: rate)])
+    }
 }
 
 /// Operations completed so far, for the progress line (the histograms stay worker-local).
@@ -283,6 +312,13 @@ struct BenchRunner {
         }
 
         // Measured run.
+        if let startAt = c.startAt {
+            let wait = startAt - Date().timeIntervalSince1970
+            guard wait >= 0 else {
+                throw BenchSetupError(message: "--start-at \(startAt) passed \(String(format: "%.1f", -wait)) s before set-up ended; give a later time")
+            }
+            try? await Task.sleep(for: .seconds(wait))
+        }
         try await BenchPhaseCommand.run(c.phaseCommand, phase: "start")
         let counters = BenchCounters()
         let clock = ContinuousClock()
@@ -311,16 +347,15 @@ struct BenchRunner {
             let switches = switchesBefore.flatMap { b in switchesAfter.map { $0 >= b ? $0 - b : 0 } }
             return (after - before, switches)
         }
-        let interval: Double? = c.rate > 0 ? Double(c.clients) / c.rate : nil
+        let schedule = c.openLoopSchedule
         var merged = BenchLatencies()
         await withTaskGroup(of: BenchLatencies.self) { group in
             for worker in workers {
                 group.addTask(executorPreference: worker.executor) {
                     var worker = worker
-                    let phase = interval.map { $0 * Double(worker.index) / Double(c.clients) } ?? 0
                     return await worker.run(
                         on: worker.client, mix: c.mix, clock: clock, start: start, windowStart: windowStart, windowEnd: windowEnd,
-                        interval: interval, phase: phase, counters: counters)
+                        schedule: schedule, workers: c.clients, counters: counters)
                 }
             }
             for await latencies in group { merged.merge(latencies) }
@@ -511,19 +546,20 @@ struct BenchWorker: Sendable {
     }
 
     /// The worker's loop until `windowEnd`, isolated to `client` (the worker's own client). Closed
-    /// loop when `interval` is nil; otherwise one operation every `interval` seconds from
-    /// `start + phase`, latency measured from the schedule.
+    /// loop when `schedule` is nil; otherwise the run's operations k * workers + index (k = 0,
+    /// 1, ...) at the schedule's due times from `start`, latency measured from them.
     mutating func run(
         on client: isolated AlmanacClient, mix: BenchMix, clock: ContinuousClock, start: ContinuousClock.Instant, windowStart: ContinuousClock.Instant,
-        windowEnd: ContinuousClock.Instant, interval: Double?, phase: Double, counters: BenchCounters
+        windowEnd: ContinuousClock.Instant, schedule: BenchRateSchedule?, workers: Int, counters: BenchCounters
     ) async -> BenchLatencies {
         var latencies = BenchLatencies()
         var tick = 0
         let total = mix.totalWeight
         while true {
             var begin = clock.now
-            if let interval {
-                let due = start + .seconds(phase + Double(tick) * interval)
+            if let schedule {
+                guard let seconds = schedule.dueSeconds(ofOperation: Double(tick * workers + index)) else { break }
+                let due = start + .seconds(seconds)
                 tick += 1
                 if due >= windowEnd { break }
                 if due > begin { try? await Task.sleep(until: due, clock: clock) }

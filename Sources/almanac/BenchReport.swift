@@ -111,7 +111,7 @@ struct BenchReport: Codable, Sendable {
     init(configuration: BenchConfiguration, latencies: BenchLatencies, windowSeconds: Double, loaderCPUCores: Double) {
         label = configuration.label
         mix = configuration.mix.name
-        mode = configuration.rate > 0 ? "open" : "closed"
+        mode = configuration.openLoopSchedule != nil ? "open" : "closed"
         target_rate = configuration.rate > 0 ? configuration.rate : nil
         clients = configuration.clients
         conns = configuration.connections
