@@ -11,8 +11,9 @@
 # A time-compressed follow-the-sun load drives them: a "day" of SEASON buckets of BUCKET seconds is
 # cut into three shifts (us, then eu, then ap). Each shift opens with a cross-fade (the previous
 # and the next region at half load each). Outside it, the active region makes (100 - 2 x REMOTE) %
-# of the load and the two others REMOTE % each. Real clients (`almanac bench --zone REGION`,
-# open loop) run in each region's client namespace.
+# of the load and the two others REMOTE % each. Real clients run in each region's client namespace:
+# one long-running `almanac bench --zone REGION` per region, open loop, whose rate follows the
+# schedule (`--rate-schedule`, from a common `--start-at`), so no set-up falls inside a shift.
 #
 # The same schedule runs under each policy (static, reactive, predictive), on a fresh cluster each:
 # WARMUP days, then one measured day. A last run keeps the load steady (the same mix all day) under
@@ -116,32 +117,22 @@ share() { # region_index shift fade steady
   fi
 }
 
-run_day() { # label day measured steady day_start
-  local label=$1 day=$2 measured=$3 steady=$4 day_start=$5
-  for s in 0 1 2; do
-    for f in 1 0; do
-      # Sub-phases start at fixed times (day start + offsets), so every day lines up with the
-      # monitors' buckets whatever the clients' set-up takes.
-      local begin=$((day_start + s * SHIFT + (f == 1 ? 0 : FADE)))
-      local end=$((begin + (f == 1 ? FADE : SHIFT - FADE)))
-      local now; now=$(date +%s)
-      if [ "$now" -lt "$begin" ]; then sleep $((begin - now)); fi
-      local runs=()
-      for r in 0 1 2; do
+# One rate schedule per region for the whole run (warm-up days, then the measured day): lines of
+# "seconds-from-start rate" for `almanac bench --rate-schedule`, one per sub-phase (cross-fade,
+# then the shift's rest), ending at rate 0.
+write_schedule() { # region_index steady file
+  local r=$1 steady=$2 file=$3
+  : > "$file"
+  for day in $(seq 0 "$WARMUP"); do
+    for s in 0 1 2; do
+      for f in 1 0; do
+        local offset=$((day * DAY + s * SHIFT + (f == 1 ? 0 : FADE)))
         local pct; pct=$(share "$r" "$s" "$f" "$steady")
-        local rate; rate=$(python3 -c "print(max(1, round($RATE * $pct / 100)))")
-        local out="$WORK/$label-d$day-s$s-f$f-${REGIONS[$r]}"
-        local duration=$((end - $(date +%s) - 2))
-        if [ "$duration" -lt 1 ]; then duration=1; fi
-        ip netns exec "geo-cli-${REGIONS[$r]}" "$BIN" bench --endpoints "$ENDPOINTS" --zone "${REGIONS[$r]}" \
-          --clients "$CLIENTS" --rate "$rate" --mix mixed --workspace sun --duration "$duration" --warmup 0 --timeout 30 \
-          --json --no-progress --label "$label ${REGIONS[$r]} day $day" \
-          $(if [ "$measured" = 1 ]; then echo "--latency-file $out.lat"; fi) > "$out.json" 2> "$out.err" &
-        runs+=($!)
+        echo "$offset $(python3 -c "print($RATE * $pct / 100)")" >> "$file"
       done
-      for pid in "${runs[@]}"; do wait "$pid" || true; done
     done
   done
+  echo "$(((WARMUP + 1) * DAY)) 0" >> "$file"
 }
 
 run_policy() { # label policy steady
@@ -149,14 +140,24 @@ run_policy() { # label policy steady
   echo "== $label: $policy, $WARMUP warm-up days + 1 measured day of ${DAY}s" >&2
   start_cluster "$policy"
   prepare_workspace
-  # Start on a day boundary of the monitors' buckets.
+  # One long-running open-loop client per region follows its schedule from a day boundary of the
+  # monitors' buckets, far enough ahead for the clients' set-up (their worker directories span
+  # regions); only the last day is measured.
   local now; now=$(date +%s)
-  local start=$(((now / DAY + 1) * DAY))
-  for day in $(seq 0 "$WARMUP"); do
-    if [ "$day" = "$WARMUP" ]; then echo $((start + day * DAY)) > "$WORK/$label.measured-from"; fi
-    run_day "$label" "$day" $([ "$day" = "$WARMUP" ] && echo 1 || echo 0) "$steady" $((start + day * DAY))
-    echo "   day $day done" >&2
+  local start=$((((now + 45) / DAY + 1) * DAY))
+  echo $((start + WARMUP * DAY)) > "$WORK/$label.measured-from"
+  local runs=()
+  for r in 0 1 2; do
+    local out="$WORK/$label-dall-${REGIONS[$r]}"
+    write_schedule "$r" "$steady" "$out.schedule"
+    ip netns exec "geo-cli-${REGIONS[$r]}" "$BIN" bench --endpoints "$ENDPOINTS" --zone "${REGIONS[$r]}" \
+      --clients "$CLIENTS" --rate-schedule "$out.schedule" --start-at "$start" --mix mixed --workspace sun \
+      --warmup $((WARMUP * DAY)) --duration "$DAY" --timeout 30 --json --no-progress \
+      --label "$label ${REGIONS[$r]}" --latency-file "$out.lat" > "$out.json" 2> "$out.err" &
+    runs+=($!)
   done
+  for pid in "${runs[@]}"; do wait "$pid" || echo "   the ${label} client failed: $(tail -n 1 "$WORK/$label-dall-"*.err | tail -n 1)" >&2; done
+  echo "   $((WARMUP + 1)) days done" >&2
   date +%s > "$WORK/$label.measured-to"
   ctl audit --json --last 200 --cluster-id geo > "$WORK/$label.audit.json" || echo "[]" > "$WORK/$label.audit.json"
   ctl check > "$WORK/$label.check.txt" 2>&1 && echo "   ctl check clean" >&2 || echo "   ctl check: $(tail -1 "$WORK/$label.check.txt")" >&2
