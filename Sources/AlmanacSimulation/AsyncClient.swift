@@ -8,14 +8,7 @@ import AlmanacRaft
 /// everything first. One request at a time waits for an answer at commit (writes admitted at
 /// commit, replays, confirmations); answers ahead come back at once.
 struct AsyncClient: Sendable {
-    /// One write of this client: what it sends again on a retry or a replay.
-    struct Write: Sendable, Hashable {
-        var opID: UInt64
-        var key: Int
-        var sequence: UInt64
-        /// Its position in the simulation's operation history.
-        var historyPosition: Int
-    }
+    typealias Write = ClientWrite
 
     /// What the client sends next, or waits on.
     enum Request: Sendable, Hashable {

@@ -5,13 +5,7 @@ import AlmanacRaft
 /// sequence; it sends a write again (same sequence) until it is answered. Its next write is chosen
 /// before the current one is answered, so a leader's prediction of it can be right.
 struct PredictiveClient: Sendable {
-    struct Write: Sendable, Hashable {
-        var opID: UInt64
-        var key: Int
-        var sequence: UInt64
-        /// Its position in the simulation's operation history.
-        var historyPosition: Int
-    }
+    typealias Write = ClientWrite
 
     /// How the leader journaled the write it waits on.
     enum Journaled: Sendable, Hashable {

@@ -58,20 +58,12 @@ struct AsyncDurabilitySimulationTests {
         case .readsIgnoreAnswersAhead: .linearizableReads
         case .stateAheadSkipsOtherProposals: .answerAheadMatchesCommit
         }
-        var caught: Invariant?
-        for seed in Self.seeds.prefix(30) {
-            guard let violation = ClusterSimulation.run(Self.options(seed: seed, fault: fault)).violation else { continue }
-            caught = violation.invariant
-            break
-        }
+        let caught = SimulationBudget.firstViolation(seeds: Self.seeds.prefix(30)) { Self.options(seed: $0, fault: fault) }
         #expect(caught == expected, "\(fault.rawValue): caught \(caught.map(\.rawValue) ?? "nothing")")
     }
 
     @Test func sameSeedGivesIdenticalTraceWithAsyncClients() {
-        let first = ClusterSimulation.run(Self.options(seed: 11))
-        let second = ClusterSimulation.run(Self.options(seed: 11))
-        #expect(first.traceHash == second.traceHash)
-        #expect(first.stats == second.stats)
-        #expect(first.options.reproduceCommand.contains("--async-clients 3"))
+        #expect(SimulationBudget.runsIdentically(Self.options(seed: 11)))
+        #expect(Self.options(seed: 11).reproduceCommand.contains("--async-clients 3"))
     }
 }

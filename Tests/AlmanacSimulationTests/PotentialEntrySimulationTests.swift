@@ -61,20 +61,12 @@ struct PotentialEntrySimulationTests {
         case .sweepByLocalClock: .stateMachineSafety
         case .refusalAnswered: .acknowledgedPredictedWriteApplied
         }
-        var caught: Invariant?
-        for seed in Self.seeds.prefix(30) {
-            guard let violation = ClusterSimulation.run(Self.options(seed: seed, fault: fault)).violation else { continue }
-            caught = violation.invariant
-            break
-        }
+        let caught = SimulationBudget.firstViolation(seeds: Self.seeds.prefix(30)) { Self.options(seed: $0, fault: fault) }
         #expect(caught == expected, "\(fault.rawValue): caught \(caught.map(\.rawValue) ?? "nothing")")
     }
 
     @Test func sameSeedGivesIdenticalTraceWithPredictiveClients() {
-        let first = ClusterSimulation.run(Self.options(seed: 12))
-        let second = ClusterSimulation.run(Self.options(seed: 12))
-        #expect(first.traceHash == second.traceHash)
-        #expect(first.stats == second.stats)
-        #expect(first.options.reproduceCommand.contains("--predictive-clients 3"))
+        #expect(SimulationBudget.runsIdentically(Self.options(seed: 12)))
+        #expect(Self.options(seed: 12).reproduceCommand.contains("--predictive-clients 3"))
     }
 }
