@@ -41,7 +41,8 @@ public struct PeerTransportConfiguration: Sendable {
     /// retransmits a SYN it sent during the partition only 1 s later, while a fresh attempt
     /// connects at once.
     public var quickConnectTimeout: TimeAmount = .milliseconds(200)
-    /// A connection on which nothing arrived for this long, while this node pinged it every
+    /// A connection on which no byte arrived for this long (a large frame still arriving counts as
+    /// traffic), while this node pinged it every
     /// `pingInterval`, is closed and dialed anew (nil: never). After packets were dropped (a
     /// partition, a flapping link), TCP retransmits with exponential backoff, so a connection can
     /// stay silent for seconds after the network heals; a new connection does not wait for that.

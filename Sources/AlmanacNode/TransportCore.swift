@@ -51,6 +51,7 @@ final class TransportCore {
                 channel.eventLoop.makeCompletedFuture {
                     guard let core = box?.value else { throw ChannelError.ioOnClosedChannel }
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try channel.pipeline.syncOperations.addHandler(PeerInboundActivityHandler(core: core))
                     try channel.pipeline.syncOperations.addWireCodec(
                         inbound: PeerFrame.self, outbound: PeerFrame.self, maxFrameSize: maxFrameSize)
                     try channel.pipeline.syncOperations.addHandler(PeerConnectionHandler(core: core, dialedPeer: nil))
@@ -251,6 +252,7 @@ final class TransportCore {
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil))
                     }
+                    try channel.pipeline.syncOperations.addHandler(PeerInboundActivityHandler(core: core))
                     try channel.pipeline.syncOperations.addWireCodec(
                         inbound: PeerFrame.self, outbound: PeerFrame.self, maxFrameSize: maxFrameSize)
                     try channel.pipeline.syncOperations.addHandler(PeerConnectionHandler(core: core, dialedPeer: peer))
@@ -375,6 +377,15 @@ final class TransportCore {
         if link.dials { return "node \(hello.nodeID) has the higher id and must be dialed by node \(configuration.local.id)" }
         if stopped { return "transport is stopping" }
         return nil
+    }
+
+    /// Bytes arrived on `channel` (``PeerInboundActivityHandler``): the connection is not stalled,
+    /// even while a large frame is still on its way.
+    func bytesArrived(on channel: any Channel) {
+        for link in links.values where link.channel === channel {
+            link.lastInboundNanos = Self.now()
+            return
+        }
     }
 
     func heard(from peer: NodeID, on channel: any Channel) {

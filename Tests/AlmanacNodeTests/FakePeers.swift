@@ -111,3 +111,78 @@ enum RawPeerClient {
         }
     }
 }
+
+/// A peer that completes the handshake, never answers a ping, and sends one batch frame a few
+/// bytes at a time, so that the whole frame takes longer to arrive than the dialer's
+/// stalled-connection timeout (a large catch-up over a slow, distant link).
+final class TricklingPeer: Sendable {
+    private let channel: any Channel
+    private let hellos: NIOLockedValueBox<Int>
+    var port: Int { channel.localAddress?.port ?? 0 }
+
+    private init(channel: any Channel, hellos: NIOLockedValueBox<Int>) {
+        self.channel = channel
+        self.hellos = hellos
+    }
+
+    /// Connections on which the handshake completed.
+    func handshakes() -> Int { hellos.withLockedValue { $0 } }
+
+    /// - Parameters: `batch`, the frame to trickle; `chunkBytes` every `every`.
+    static func start(nodeID: NodeID, batch: PeerFrame, chunkBytes: Int, every: TimeAmount) async throws -> TricklingPeer {
+        let hellos = NIOLockedValueBox(0)
+        var encoded = ByteBuffer()
+        FrameEncoder().encode(data: try batch.makeFrame(), out: &encoded)
+        let bytes = encoded
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameSize: WireLimits.defaultPeerMaxFrameSize)))
+                    try channel.pipeline.syncOperations.addHandler(
+                        Handler(nodeID: nodeID, hellos: hellos, batch: bytes, chunkBytes: chunkBytes, every: every))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return TricklingPeer(channel: channel, hellos: hellos)
+    }
+
+    func stop() async throws { try await channel.close() }
+
+    private final class Handler: ChannelInboundHandler {
+        typealias InboundIn = Frame
+        typealias OutboundOut = ByteBuffer
+        let nodeID: NodeID
+        let hellos: NIOLockedValueBox<Int>
+        let batch: ByteBuffer
+        let chunkBytes: Int
+        let every: TimeAmount
+
+        init(nodeID: NodeID, hellos: NIOLockedValueBox<Int>, batch: ByteBuffer, chunkBytes: Int, every: TimeAmount) {
+            self.nodeID = nodeID
+            self.hellos = hellos
+            self.batch = batch
+            self.chunkBytes = chunkBytes
+            self.every = every
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard case .hello(var reply)? = try? PeerFrame(frame: unwrapInboundIn(data)) else { return }
+            reply.nodeID = nodeID
+            var out = ByteBuffer()
+            guard let frame = try? PeerFrame.hello(reply).makeFrame() else { return }
+            FrameEncoder().encode(data: frame, out: &out)
+            context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+            hellos.withLockedValue { $0 += 1 }
+            trickle(from: 0, context: context)
+        }
+
+        private func trickle(from offset: Int, context: ChannelHandlerContext) {
+            guard offset < batch.readableBytes, context.channel.isActive else { return }
+            let length = min(chunkBytes, batch.readableBytes - offset)
+            if let chunk = batch.getSlice(at: batch.readerIndex + offset, length: length) {
+                context.writeAndFlush(wrapOutboundOut(chunk), promise: nil)
+            }
+            context.eventLoop.assumeIsolated().scheduleTask(in: every) { self.trickle(from: offset + length, context: context) }
+        }
+    }
+}

@@ -212,6 +212,30 @@ import Testing
         try await silent.stop()
     }
 
+    /// A connection still delivering a large frame is alive, however long the frame takes: the
+    /// stall check counts bytes, not whole frames. (Counting frames, a lagging follower's catch-up
+    /// batch over a distant link was cut off and sent again forever: docs/node.md.)
+    @Test func aLargeFrameArrivingSlowerThanTheStallTimeoutIsNotAStall() async throws {
+        let payload = [UInt8](repeating: 7, count: 6_000)
+        var message = Message(type: .append, from: 9, to: 1, term: 1)
+        message.entries = [Entry(term: 1, index: 1, type: .normal, data: payload)]
+        let batch = PeerFrame.batch(sequence: 1, envelopes: [PeerEnvelope(groupID: 3, message: message)])
+        // About 6 KB at 100 bytes every 20 ms: 1.2 s, four times the 300 ms stall timeout.
+        let trickling = try await TricklingPeer.start(nodeID: 9, batch: batch, chunkBytes: 100, every: .milliseconds(20))
+        let inbox = Inbox()
+        var config = T.configuration(id: 1, zone: "a")
+        config.pingInterval = .milliseconds(50)
+        config.stalledConnectionTimeout = .milliseconds(300)
+        let a = try await T.start(config, inbox: inbox)
+        try await a.setPeers([PeerAddress(id: 9, zone: "s", host: "127.0.0.1", port: trickling.port)])
+        #expect(try await T.eventually { inbox.count(from: 9) == 1 }, "the slow batch never arrived whole")
+        let stats = try #require(try await a.statistics()[9])
+        #expect(stats.stalledConnections == 0)
+        #expect(trickling.handshakes() == 1)
+        try await a.stop()
+        try await trickling.stop()
+    }
+
     /// A connection that answers is never taken for stalled, however long it carries no batch.
     @Test func anIdleConnectionThatAnswersPingsIsKept() async throws {
         let inboxA = Inbox(), inboxB = Inbox()
