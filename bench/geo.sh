@@ -30,7 +30,8 @@
 #   sudo bash bench/geo.sh [ALMANAC_BINARY]
 # Environment: POLICIES ("static reactive predictive"), BUCKET (4), SEASON (18), WARMUP (2), RATE
 # (60: requests/s of the whole load), REMOTE (8: % from each inactive region), CLIENTS (48), STEADY
-# (1: also the steady run), GEO (../shared/tools/geo).
+# (1: also the steady run), CHECK_WAIT (60: seconds `ctl check` may wait for a replica catching
+# up), KEEP_LOGS (a directory to copy the nodes' logs to), GEO (../shared/tools/geo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$(realpath "${1:-.build/release/almanac}")"
@@ -43,6 +44,7 @@ RATE="${RATE:-60}"
 REMOTE="${REMOTE:-8}"
 CLIENTS="${CLIENTS:-48}"
 STEADY="${STEADY:-1}"
+CHECK_WAIT="${CHECK_WAIT:-60}"
 WORK="$(mktemp -d /tmp/almanac-geo.XXXXXX)"
 REGIONS=(us eu ap)
 ZONES=(us-a us-b eu-a eu-b ap-a ap-b)
@@ -160,7 +162,15 @@ run_policy() { # label policy steady
   echo "   $((WARMUP + 1)) days done" >&2
   date +%s > "$WORK/$label.measured-to"
   ctl audit --json --last 200 --cluster-id geo > "$WORK/$label.audit.json" || echo "[]" > "$WORK/$label.audit.json"
-  ctl check > "$WORK/$label.check.txt" 2>&1 && echo "   ctl check clean" >&2 || echo "   ctl check: $(tail -1 "$WORK/$label.check.txt")" >&2
+  # A replica still catching up makes the check inconclusive: retry for up to CHECK_WAIT seconds.
+  local waited=0 checked=1
+  until ctl check > "$WORK/$label.check.txt" 2>&1; do
+    if [ "$waited" -ge "$CHECK_WAIT" ]; then checked=0; break; fi
+    sleep 5; waited=$((waited + 5))
+  done
+  if [ "$checked" = 1 ]; then echo "   ctl check clean after ${waited}s" >&2
+  else echo "   ctl check after ${waited}s: $(tail -1 "$WORK/$label.check.txt")" >&2; fi
+  if [ -n "${KEEP_LOGS:-}" ]; then mkdir -p "$KEEP_LOGS/$label"; cp "$WORK"/data/n*.log "$KEEP_LOGS/$label/"; fi
   stop_cluster
 }
 
