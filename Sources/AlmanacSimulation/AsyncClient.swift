@@ -19,14 +19,7 @@ struct AsyncClient: Sendable {
     }
 
     /// A request proposed at a node and waiting for its entry to be applied there.
-    struct Waiting: Sendable {
-        var request: Request
-        var slot: Int
-        var incarnation: UInt64
-        var index: LogIndex
-        var term: Term
-        var since: UInt64
-    }
+    typealias Waiting = ProposalWait<Request>
 
     var session: UInt64
     var nextSequence: UInt64 = 1

@@ -87,7 +87,7 @@ extension ClusterSimulation {
     mutating func proposePredicted(_ client: Int, data: [UInt8], journaled: PredictiveClient.Journaled, at slot: Int) {
         guard let (index, term) = proposeAtLeader(data, at: slot) else { return }
         predictiveClients[client].waiting = PredictiveClient.Waiting(
-            journaled: journaled, slot: slot, incarnation: replicas[slot].incarnation, index: index, term: term, since: now)
+            request: journaled, slot: slot, incarnation: replicas[slot].incarnation, index: index, term: term, since: now)
         replicas[slot].predictiveWaits[index] = client
     }
 
@@ -178,7 +178,7 @@ extension ClusterSimulation {
         stats.potentialLeaderFaultsIssueInFlight += replicas[slot].issued.count - committed
         stats.potentialLeaderFaultsIssuedUnconfirmed += committed
         stats.potentialLeaderFaultsConfirmationInFlight += predictiveClients.filter {
-            $0.waiting?.slot == slot && $0.waiting?.journaled == .confirmation
+            $0.waiting?.slot == slot && $0.waiting?.request == .confirmation
         }.count
         replicas[slot].issued.removeAll()
         replicas[slot].issueWaits = [:]
@@ -208,14 +208,14 @@ extension ClusterSimulation {
         predictiveClients[client].waiting = nil
         // Replaced by another leader's entry: nothing of it applied, the client sends it again.
         guard waiting.term == entry.term else { return }
-        if waiting.journaled == .confirmation && applied == nil {
+        if waiting.request == .confirmation && applied == nil {
             // Refused before execution (its issue was refused, lost or expired): journal it in full.
             stats.potentialConfirmationsRefused += 1
             if options.potentialFault != .refusalAnswered {
                 sendPredicted(client, to: slot)
                 return
             }
-        } else if waiting.journaled == .confirmation {
+        } else if waiting.request == .confirmation {
             stats.potentialConfirmed += 1
         }
         answerPredicted(client, at: slot)

@@ -13,15 +13,9 @@ struct PredictiveClient: Sendable {
         case full
     }
 
-    /// A write proposed at a leader, waiting for its entry to be applied there.
-    struct Waiting: Sendable {
-        var journaled: Journaled
-        var slot: Int
-        var incarnation: UInt64
-        var index: LogIndex
-        var term: Term
-        var since: UInt64
-    }
+    /// A write proposed at a leader, waiting for its entry to be applied there (its request: how
+    /// the leader journaled it).
+    typealias Waiting = ProposalWait<Journaled>
 
     var session: UInt64
     var nextSequence: UInt64 = 1
