@@ -388,10 +388,10 @@ final class TransportCore {
         }
     }
 
+    /// A frame arrived from `peer`: it is alive (the connection's own liveness is counted in bytes,
+    /// ``bytesArrived(on:)``).
     func heard(from peer: NodeID, on channel: any Channel) {
-        let now = Self.now()
-        if let link = links[peer], link.channel === channel { link.lastInboundNanos = now }
-        report(health.heard(from: peer, at: now))
+        report(health.heard(from: peer, at: Self.now()))
     }
 
     func deliver(from peer: NodeID, envelopes: [PeerEnvelope]) {

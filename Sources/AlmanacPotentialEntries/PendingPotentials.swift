@@ -75,8 +75,7 @@ public struct PendingPotentials<Prepared: Hashable & Sendable>: Hashable, Sendab
 
     /// Records `entry`, issued at command time `now`.
     public mutating func issue(_ entry: PendingPotential<Prepared>, now: Int64) throws(PotentialRefusal) {
-        guard entry.expiresAt > now else { throw .expiresBeforeIssue(expiresAt: entry.expiresAt, now: now) }
-        guard entries.count < capacity else { throw .full(capacity: capacity) }
+        try checkIssue(expiresAt: entry.expiresAt, now: now)
         guard entries[entry.id] == nil else { throw .duplicate(id: entry.id) }
         entries[entry.id] = entry
     }
